@@ -1,0 +1,17 @@
+// ping: answers ARP and ICMP echo requests on network device `service`. The network core
+// does the answering; the application only has to exist.
+
+import Sirocco
+
+@main
+struct Ping: Unikernel {
+  static let name = "ping"
+  static let devices: [DeviceDeclaration] = [.network("service")]
+
+  init(boot: Boot) throws(BootFailure) {
+    let service = boot.network("service")
+    boot.log.info("answering ARP and ICMP echo requests on \(service.ipv4.address)")
+  }
+
+  mutating func step(now: Instant) -> Step { .idle }
+}

@@ -1,0 +1,53 @@
+// swift-tools-version: 6.2
+// Sirocco: a library operating system for building unikernels in Swift.
+//
+// Layers, lowest first (a module never imports one above it):
+//   SiroccoWire     wire formats: parse/emit only, no state, no I/O
+//   SiroccoDevices  device interfaces (network, console, clocks, entropy) and wrapper devices
+//   SiroccoNet      the poll-driven network core (interface, ARP, IPv4, ICMP, UDP)
+//   SiroccoRuntime  boot parameters, logging, the application contract and its event loop
+//   Sirocco         what an application imports (re-exports the four above)
+//   SiroccoUnix     the `unix` platform: TAP, epoll, clocks, console, entropy (hosted, Glibc)
+//   sirocco         the command-line tool (new/build/run)
+// The first five are portable: no Foundation, no Glibc, and they build in Embedded Swift for
+// x86_64-unknown-none-elf (Scripts/build-embedded).
+import PackageDescription
+
+let portable: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+  name: "Sirocco",
+  products: [
+    .library(name: "Sirocco", targets: ["Sirocco"]),
+    // What `sirocco build --target unix` links an application against.
+    .library(name: "SiroccoUnixKit", type: .static, targets: ["Sirocco", "SiroccoUnix"]),
+    .executable(name: "sirocco", targets: ["sirocco"]),
+    .executable(name: "sirocco-benchmarks", targets: ["SiroccoBenchmarks"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
+  targets: [
+    .target(name: "SiroccoWire", swiftSettings: portable),
+    .target(name: "SiroccoDevices", dependencies: ["SiroccoWire"], swiftSettings: portable),
+    .target(name: "SiroccoNet", dependencies: ["SiroccoWire", "SiroccoDevices"], swiftSettings: portable),
+    .target(name: "SiroccoRuntime", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"],
+            swiftSettings: portable),
+    .target(name: "Sirocco", dependencies: ["SiroccoRuntime"], swiftSettings: portable),
+
+    .target(name: "CSiroccoUnix"),
+    .target(name: "SiroccoUnix", dependencies: ["Sirocco", "CSiroccoUnix"]),
+
+    .executableTarget(name: "sirocco", dependencies: [
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
+    .executableTarget(name: "SiroccoBenchmarks", dependencies: ["Sirocco"]),
+
+    .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),
+    .testTarget(name: "SiroccoNetTests", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
+    .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["sirocco"]),
+  ]
+)

@@ -1,0 +1,30 @@
+/* The few Linux calls the unix platform cannot make from Swift directly: ioctl is variadic,
+ * and struct epoll_event is packed. Every function returns -errno on failure. */
+#ifndef CSIROCCO_UNIX_H
+#define CSIROCCO_UNIX_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* Attaches to TAP interface `name` (IFF_TAP | IFF_NO_PI), non-blocking, close-on-exec. */
+int sirocco_tap_open(const char *name);
+
+/* A new epoll set plus a CLOCK_MONOTONIC timerfd registered in it with tag UINT64_MAX. */
+int sirocco_poll_create(int *epoll_fd, int *timer_fd);
+
+/* Registers `fd` for input, reported with `tag`. */
+int sirocco_poll_add(int epoll_fd, int fd, uint64_t tag);
+
+/* Arms the timer for absolute monotonic time `deadline_ns`, or disarms it when negative. */
+int sirocco_timer_set(int timer_fd, int64_t deadline_ns);
+
+/* Waits until an fd is ready; returns how many tags were written (the timer is drained). */
+int sirocco_poll_wait(int epoll_fd, int timer_fd, uint64_t *tags, int capacity);
+
+/* Fills `buffer` from the kernel's random source (getrandom(2)); returns 0 or -errno. */
+int sirocco_random(void *buffer, size_t length);
+
+/* The calling thread's errno as text. */
+const char *sirocco_strerror(int error);
+
+#endif

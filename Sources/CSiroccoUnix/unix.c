@@ -1,0 +1,103 @@
+/* Linux helpers for the unix platform (see include/CSiroccoUnix.h). */
+#define _GNU_SOURCE
+#include "CSiroccoUnix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+int sirocco_tap_open(const char *name) {
+    if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+    /* Attach to an existing interface only, as Solo5's tenders do: TUNSETIFF would otherwise
+     * create a new one, and a typo would leave a stray, unconfigured device behind. */
+    if (if_nametoindex(name) == 0) return -ENODEV;
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int sirocco_poll_create(int *epoll_fd, int *timer_fd) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return -errno;
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) {
+        int error = errno;
+        close(ep);
+        return -error;
+    }
+    int rc = sirocco_poll_add(ep, tfd, UINT64_MAX);
+    if (rc < 0) {
+        close(ep);
+        close(tfd);
+        return rc;
+    }
+    *epoll_fd = ep;
+    *timer_fd = tfd;
+    return 0;
+}
+
+int sirocco_poll_add(int epoll_fd, int fd, uint64_t tag) {
+    struct epoll_event event = {.events = EPOLLIN, .data.u64 = tag};
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
+}
+
+int sirocco_timer_set(int timer_fd, int64_t deadline_ns) {
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    if (deadline_ns >= 0) {
+        spec.it_value.tv_sec = deadline_ns / 1000000000;
+        spec.it_value.tv_nsec = deadline_ns % 1000000000;
+        /* An all-zero it_value disarms: a deadline at time zero is already past anyway. */
+        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    }
+    return timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &spec, NULL) < 0 ? -errno : 0;
+}
+
+int sirocco_poll_wait(int epoll_fd, int timer_fd, uint64_t *tags, int capacity) {
+    struct epoll_event events[16];
+    if (capacity > 16) capacity = 16;
+    int n;
+    do {
+        n = epoll_wait(epoll_fd, events, capacity, -1);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        tags[i] = events[i].data.u64;
+        if (tags[i] == UINT64_MAX) {
+            uint64_t expirations;
+            (void)!read(timer_fd, &expirations, sizeof expirations);
+        }
+    }
+    return n;
+}
+
+const char *sirocco_strerror(int error) { return strerror(error); }
+
+int sirocco_random(void *buffer, size_t length) {
+    size_t done = 0;
+    while (done < length) {
+        ssize_t got = getrandom((char *)buffer + done, length - done, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        done += (size_t)got;
+    }
+    return 0;
+}

@@ -1,0 +1,7 @@
+// What an application imports: the device interfaces, the network core, the wire formats and
+// the runtime, in one module.
+
+@_exported import SiroccoDevices
+@_exported import SiroccoNet
+@_exported import SiroccoRuntime
+@_exported import SiroccoWire

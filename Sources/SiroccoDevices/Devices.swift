@@ -1,0 +1,51 @@
+// The device interfaces every target implements: console, clocks, entropy.
+//
+// They are class-bound so that an application can hold them as `any Console` etc. (value
+// existentials do not exist in Embedded Swift); the network device, on the hot path, is used
+// only through generics.
+
+/// Where the unikernel's text output goes (stdout, a serial port, the tender's console).
+public protocol Console: AnyObject {
+  /// Writes all of `bytes`, blocking if it must.
+  func write(_ bytes: UnsafeRawBufferPointer)
+}
+
+extension Console {
+  public func write(_ text: String) {
+    var text = text
+    text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// Writes `text` and a newline.
+  public func print(_ text: String) {
+    write(text + "\n")
+  }
+}
+
+/// The monotonic clock: what the network core's deadlines are measured against.
+public protocol MonotonicClock: AnyObject {
+  func now() -> Instant
+}
+
+/// The wall clock (may jump when set).
+public protocol WallClock: AnyObject {
+  func now() -> WallTime
+}
+
+/// A source of cryptographically strong random bytes.
+public protocol EntropySource: AnyObject {
+  func fill(_ buffer: UnsafeMutableRawBufferPointer)
+}
+
+extension EntropySource {
+  public func randomUInt64() -> UInt64 {
+    var value: UInt64 = 0
+    withUnsafeMutableBytes(of: &value) { fill($0) }
+    return value
+  }
+}
+
+/// Something bytes can be appended to: a file on unix, used by the pcap writer.
+public protocol ByteSink: AnyObject {
+  func write(_ bytes: UnsafeRawBufferPointer)
+}

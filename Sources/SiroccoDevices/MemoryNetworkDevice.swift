@@ -1,0 +1,68 @@
+// An in-memory network device: frames are queued in memory. Two devices on one `MemoryLink`
+// are wired back to back, which is how the network core is tested without any I/O.
+
+import SiroccoWire
+
+/// A bidirectional link between two in-memory devices (or one device and a test).
+public final class MemoryLink {
+  /// Frames travelling from side A to side B, and from B to A, oldest first.
+  public var towardB: [[UInt8]] = []
+  public var towardA: [[UInt8]] = []
+  public init() {}
+}
+
+public final class MemoryNetworkDevice: NetworkDevice {
+  public enum Side { case a, b }
+
+  public let macAddress: MACAddress
+  public let mtu: Int
+  public let link: MemoryLink
+  public let side: Side
+  /// When false, `transmit` fails (to test how the stack counts a full device).
+  public var acceptsTransmit = true
+
+  public init(macAddress: MACAddress, mtu: Int = 1500, link: MemoryLink = MemoryLink(), side: Side = .a) {
+    self.macAddress = macAddress
+    self.mtu = mtu
+    self.link = link
+    self.side = side
+  }
+
+  /// Frames sent to this device and not yet received by it.
+  public var inbox: [[UInt8]] {
+    get { side == .a ? link.towardA : link.towardB }
+    set { if side == .a { link.towardA = newValue } else { link.towardB = newValue } }
+  }
+
+  /// Frames this device sent that the other side has not taken yet.
+  public var outbox: [[UInt8]] {
+    get { side == .a ? link.towardB : link.towardA }
+    set { if side == .a { link.towardB = newValue } else { link.towardA = newValue } }
+  }
+
+  /// Queues `frame` for this device to receive.
+  public func inject(_ frame: [UInt8]) { inbox.append(frame) }
+
+  /// Removes and returns everything this device has sent.
+  public func takeTransmitted() -> [[UInt8]] {
+    let frames = outbox
+    outbox = []
+    return frames
+  }
+
+  public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    guard !inbox.isEmpty else { return false }
+    let frame = inbox.removeFirst()
+    frame.withUnsafeBytes { body($0) }
+    return true
+  }
+
+  public func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    precondition(length >= 0 && length <= maximumFrameLength, "frame longer than the device's MTU allows")
+    guard acceptsTransmit else { return false }
+    var frame = [UInt8](repeating: 0, count: length)
+    frame.withUnsafeMutableBytes { body($0) }
+    outbox.append(frame)
+    return true
+  }
+}

@@ -1,0 +1,119 @@
+// Per-interface counters: frames and bytes each way, and every dropped frame by reason.
+
+/// Why the interface dropped a frame or a packet. Every drop is counted under exactly one.
+public enum DropReason: Int, CaseIterable, Sendable {
+  /// Shorter than an Ethernet header.
+  case malformedEthernet
+  /// Destination MAC neither ours nor broadcast.
+  case notForUs
+  /// Carries an 802.1Q tag (this interface is untagged).
+  case vlanTagged
+  /// An EtherType the core does not handle (IPv6 among them).
+  case unknownEtherType
+  case malformedARP
+  /// ARP for something other than IPv4 over Ethernet.
+  case unsupportedARP
+  case malformedIPv4
+  case badIPv4Checksum
+  /// Destination address neither ours nor a broadcast we accept (multicast included).
+  case ipv4NotForUs
+  /// A fragment: reassembly is not implemented, fragments are dropped.
+  case ipv4Fragment
+  /// Source address broadcast, multicast or our own (RFC 1122 3.2.1.3).
+  case martianSource
+  /// An IP protocol without a handler (answered with ICMP protocol unreachable).
+  case unknownProtocol
+  case malformedICMP
+  case badICMPChecksum
+  case malformedUDP
+  case badUDPChecksum
+  /// No socket bound to the destination port (answered with ICMP port unreachable).
+  case noUDPSocket
+  /// The socket's receive queue was full.
+  case udpReceiveQueueFull
+  /// No route: off-link destination and no gateway.
+  case noRoute
+  /// A packet waiting for ARP was pushed out by newer ones, or the table of waiting
+  /// destinations was full.
+  case arpQueueOverflow
+  /// ARP got no answer after every retry; the packets waiting for it were dropped.
+  case arpUnresolved
+  /// The device refused the frame.
+  case transmitFailed
+  /// Larger than the MTU (the core does not fragment).
+  case oversized
+}
+
+extension DropReason: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .malformedEthernet: "malformed-ethernet"
+    case .notForUs: "not-for-us"
+    case .vlanTagged: "vlan-tagged"
+    case .unknownEtherType: "unknown-ethertype"
+    case .malformedARP: "malformed-arp"
+    case .unsupportedARP: "unsupported-arp"
+    case .malformedIPv4: "malformed-ipv4"
+    case .badIPv4Checksum: "bad-ipv4-checksum"
+    case .ipv4NotForUs: "ipv4-not-for-us"
+    case .ipv4Fragment: "ipv4-fragment"
+    case .martianSource: "martian-source"
+    case .unknownProtocol: "unknown-protocol"
+    case .malformedICMP: "malformed-icmp"
+    case .badICMPChecksum: "bad-icmp-checksum"
+    case .malformedUDP: "malformed-udp"
+    case .badUDPChecksum: "bad-udp-checksum"
+    case .noUDPSocket: "no-udp-socket"
+    case .udpReceiveQueueFull: "udp-receive-queue-full"
+    case .noRoute: "no-route"
+    case .arpQueueOverflow: "arp-queue-overflow"
+    case .arpUnresolved: "arp-unresolved"
+    case .transmitFailed: "transmit-failed"
+    case .oversized: "oversized"
+    }
+  }
+}
+
+public struct InterfaceCounters: Equatable, Sendable {
+  public var receivedFrames: UInt64 = 0
+  public var receivedBytes: UInt64 = 0
+  public var transmittedFrames: UInt64 = 0
+  public var transmittedBytes: UInt64 = 0
+  public var echoRepliesSent: UInt64 = 0
+  public var arpRequestsSent: UInt64 = 0
+  public var arpRepliesSent: UInt64 = 0
+  public var udpDatagramsDelivered: UInt64 = 0
+  public var icmpErrorsSent: UInt64 = 0
+  /// ICMP messages received that the core does not act on (errors, echo replies).
+  public var icmpIgnored: UInt64 = 0
+  var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
+
+  public init() {}
+
+  public subscript(reason: DropReason) -> UInt64 {
+    get { drops[reason.rawValue] }
+    set { drops[reason.rawValue] = newValue }
+  }
+
+  public var totalDrops: UInt64 {
+    var total: UInt64 = 0
+    for count in drops { total &+= count }
+    return total
+  }
+
+  mutating func drop(_ reason: DropReason, count: Int = 1) {
+    drops[reason.rawValue] &+= UInt64(count)
+  }
+}
+
+extension InterfaceCounters: CustomStringConvertible {
+  /// One line: traffic totals, then each non-zero drop counter.
+  public var description: String {
+    var text = "rx \(receivedFrames) frames \(receivedBytes) bytes, tx \(transmittedFrames) frames \(transmittedBytes) bytes"
+    text += ", echo replies \(echoRepliesSent), drops \(totalDrops)"
+    for reason in DropReason.allCases where self[reason] != 0 {
+      text += " \(reason)=\(self[reason])"
+    }
+    return text
+  }
+}

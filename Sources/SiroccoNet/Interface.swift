@@ -1,0 +1,301 @@
+// A network interface: one Ethernet device with a static IPv4 configuration. Receives and
+// dispatches frames (ARP, IPv4, ICMP, UDP), answers ARP and echo requests, and sends what
+// its sockets queued.
+//
+// Poll-driven, after smoltcp's `Interface`: the core never reads a clock and never blocks.
+// The caller passes the time to `poll`, and asks `pollAt` when it must be polled next.
+
+import SiroccoDevices
+import SiroccoWire
+
+public final class Interface {
+  public struct Configuration: Sendable {
+    public var macAddress: MACAddress
+    /// The interface's address and the on-link network.
+    public var ipv4: IPv4Network
+    /// Where packets for off-link destinations go; none: only the on-link network is reached.
+    public var gateway: IPv4Address?
+    /// The largest IP packet sent or accepted.
+    public var mtu: Int
+    public var timeToLive: UInt8 = 64
+    public var arp = ARPCache.Configuration()
+    /// Gratuitous ARP announcements at start, and the time between them (RFC 5227 2.3).
+    public var announcements = 2
+    public var announcementInterval: Duration = .seconds(2)
+    /// Verify IPv4, ICMP and UDP checksums on input (off only for fuzzing).
+    public var verifyChecksums = true
+    /// Frames handled by one `poll` before it returns, so one busy device cannot starve the rest.
+    public var receiveBudget = 64
+    /// ICMP errors sent per second at most (token bucket, RFC 1812 4.3.2.8), and the burst.
+    public var icmpErrorRate = 100
+    public var icmpErrorBurst = 50
+
+    public init(macAddress: MACAddress, ipv4: IPv4Network, gateway: IPv4Address? = nil, mtu: Int = 1500) {
+      self.macAddress = macAddress
+      self.ipv4 = ipv4
+      self.gateway = gateway
+      self.mtu = mtu
+    }
+  }
+
+  public let configuration: Configuration
+  public var macAddress: MACAddress { configuration.macAddress }
+  public var ipv4: IPv4Network { configuration.ipv4 }
+  public internal(set) var counters = InterfaceCounters()
+  public internal(set) var arp: ARPCache
+
+  var random: SplitMix64
+  var identification: UInt16
+  var announcementsSent = 0
+  var nextAnnouncement: Instant?
+  var icmpTokens: Int
+  var icmpRefilled: Instant?
+  var udpSockets: [UInt16: UDPSocket] = [:]
+  /// Sockets with datagrams to send, in the order they first queued one.
+  var udpTransmitReady: [UDPSocket] = []
+
+  /// - Parameter seed: random bits from the platform's entropy source (ephemeral ports,
+  ///   IP identification).
+  public init(configuration: Configuration, seed: UInt64) {
+    precondition(configuration.mtu >= 576, "an IPv4 interface must carry 576-byte packets (RFC 791)")
+    self.configuration = configuration
+    self.arp = ARPCache(configuration: configuration.arp)
+    self.random = SplitMix64(seed: seed)
+    self.identification = UInt16(truncatingIfNeeded: random.next())
+    self.icmpTokens = configuration.icmpErrorBurst
+  }
+
+  /// Handles up to `receiveBudget` received frames, then sends whatever is due: queued
+  /// datagrams, ARP retries, announcements. Returns true when the budget ran out (more
+  /// frames may be waiting: poll again without sleeping).
+  @discardableResult
+  public func poll<Device: NetworkDevice>(now: Instant, device: Device) -> Bool {
+    if announcementsSent < configuration.announcements, nextAnnouncement.map({ $0 <= now }) ?? true {
+      sendARP(.announcement(of: ipv4.address, from: macAddress), to: .broadcast, device: device)
+      announcementsSent += 1
+      nextAnnouncement = now + configuration.announcementInterval
+    }
+    var handled = 0
+    while handled < configuration.receiveBudget {
+      let received = device.receive { frame in
+        self.process(frame: frame, now: now, device: device)
+      }
+      guard received else { break }
+      handled += 1
+    }
+    flush(now: now, device: device)
+    return handled == configuration.receiveBudget
+  }
+
+  /// Sends what sockets queued and what ARP has due, without reading the device.
+  public func flush<Device: NetworkDevice>(now: Instant, device: Device) {
+    let (retry, unresolved) = arp.due(now: now)
+    counters.drop(.arpUnresolved, count: unresolved)
+    for address in retry { sendARPRequest(for: address, device: device) }
+    if !udpTransmitReady.isEmpty { flushUDP(now: now, device: device) }
+  }
+
+  /// When the interface next needs a `poll` even if no frame arrives: now, if sockets have
+  /// datagrams queued; nil if nothing is pending at all.
+  public func pollAt(now: Instant) -> Instant? {
+    if !udpTransmitReady.isEmpty { return now }
+    var deadline = arp.nextDeadline
+    if announcementsSent < configuration.announcements {
+      let next = nextAnnouncement ?? now
+      deadline = deadline.map { min($0, next) } ?? next
+    }
+    return deadline
+  }
+
+  public var hasPendingTransmit: Bool { !udpTransmitReady.isEmpty }
+
+  // MARK: Receive
+
+  func process<Device: NetworkDevice>(frame: UnsafeRawBufferPointer, now: Instant, device: Device) {
+    counters.receivedFrames &+= 1
+    counters.receivedBytes &+= UInt64(frame.count)
+    let ethernet: EthernetHeader
+    do { ethernet = try EthernetHeader.parse(frame) } catch { return counters.drop(.malformedEthernet) }
+    guard ethernet.destination == macAddress || ethernet.destination.isBroadcast else {
+      return counters.drop(.notForUs)
+    }
+    guard ethernet.vlan == nil else { return counters.drop(.vlanTagged) }
+    let payload = frame.suffix(from: ethernet.headerLength)
+    switch ethernet.etherType {
+    case .arp: processARP(payload, now: now, device: device)
+    case .ipv4: processIPv4(payload, now: now, device: device)
+    default: counters.drop(.unknownEtherType)
+    }
+  }
+
+  func processARP<Device: NetworkDevice>(_ payload: UnsafeRawBufferPointer, now: Instant, device: Device) {
+    let packet: ARPPacket
+    do {
+      packet = try ARPPacket.parse(payload)
+    } catch {
+      return counters.drop(error == .unsupported ? .unsupportedARP : .malformedARP)
+    }
+    let sender = packet.senderProtocolAddress
+    let senderIsUsable = !sender.isUnspecified && !sender.isBroadcast && !sender.isMulticast
+      && sender != ipv4.address && packet.senderHardwareAddress.isUnicast
+    // RFC 826: merge first; then, if we are the target, add the sender.
+    var released: [[UInt8]]?
+    if senderIsUsable {
+      released = arp.update(sender, packet.senderHardwareAddress, now: now)
+    }
+    if packet.targetProtocolAddress == ipv4.address {
+      if senderIsUsable, released == nil {
+        released = arp.insert(sender, packet.senderHardwareAddress, now: now)
+      }
+      if packet.operation == .request {
+        let reply = ARPPacket(
+          operation: .reply, senderHardwareAddress: macAddress, senderProtocolAddress: ipv4.address,
+          targetHardwareAddress: packet.senderHardwareAddress, targetProtocolAddress: sender)
+        if sendARP(reply, to: packet.senderHardwareAddress, device: device) {
+          counters.arpRepliesSent &+= 1
+        }
+      }
+    }
+    if let released, !released.isEmpty {
+      for packet in released {
+        transmitIPv4(packet, to: sendersMAC(packet: packet), device: device)
+      }
+    }
+  }
+
+  /// The MAC a released packet goes to: its next hop was just resolved and is in the cache.
+  private func sendersMAC(packet: [UInt8]) -> MACAddress {
+    let destination = packet.withUnsafeBytes { IPv4Address.read(from: $0, at: 16) }
+    let hop = nextHop(for: destination) ?? destination
+    return arp.entries[hop]?.macAddress ?? .broadcast
+  }
+
+  func processIPv4<Device: NetworkDevice>(_ payload: UnsafeRawBufferPointer, now: Instant, device: Device) {
+    let header: IPv4Header
+    do {
+      header = try IPv4Header.parse(payload, verifyChecksum: configuration.verifyChecksums)
+    } catch {
+      return counters.drop(error == .badChecksum ? .badIPv4Checksum : .malformedIPv4)
+    }
+    let source = header.source
+    if source.isBroadcast || source.isMulticast || source == ipv4.address || source == ipv4.broadcastAddress {
+      return counters.drop(.martianSource)
+    }
+    let destination = header.destination
+    let isBroadcast = destination.isBroadcast || (destination == ipv4.broadcastAddress && ipv4.prefixLength < 31)
+    guard destination == ipv4.address || isBroadcast else { return counters.drop(.ipv4NotForUs) }
+    guard !header.isFragment else { return counters.drop(.ipv4Fragment) }
+    let packet = payload.slice(from: 0, length: header.totalLength)
+    let body = packet.suffix(from: header.headerLength)
+    switch header.protocol {
+    case .icmp: processICMP(body, header: header, isBroadcast: isBroadcast, now: now, device: device)
+    case .udp: processUDP(body, packet: packet, header: header, isBroadcast: isBroadcast, now: now, device: device)
+    default:
+      counters.drop(.unknownProtocol)
+      if !isBroadcast {
+        sendICMPError(.destinationUnreachable(code: .protocol, nextHopMTU: 0), quoting: packet, to: source, now: now, device: device)
+      }
+    }
+  }
+
+  // MARK: Send
+
+  /// The on-link address a packet for `destination` is handed to, or nil without a route.
+  func nextHop(for destination: IPv4Address) -> IPv4Address? {
+    if ipv4.contains(destination) || destination.isBroadcast { return destination }
+    return configuration.gateway
+  }
+
+  /// Sends an IPv4 packet of `payloadLength` bytes that `fill` writes. Resolves the next hop
+  /// with ARP, queueing the packet while it waits. Returns false if the packet was dropped
+  /// (and counted).
+  @discardableResult
+  func sendIPv4<Device: NetworkDevice>(
+    to destination: IPv4Address, protocol: IPProtocol, payloadLength: Int, now: Instant, device: Device,
+    fill: (UnsafeMutableRawBufferPointer) -> Void
+  ) -> Bool {
+    let totalLength = IPv4Header.minimumLength + payloadLength
+    guard totalLength <= configuration.mtu else {
+      counters.drop(.oversized)
+      return false
+    }
+    guard let hop = nextHop(for: destination) else {
+      counters.drop(.noRoute)
+      return false
+    }
+    identification &+= 1
+    let header = IPv4Header(
+      totalLength: totalLength, identification: identification, dontFragment: false,
+      timeToLive: configuration.timeToLive, protocol: `protocol`, source: ipv4.address, destination: destination)
+    let hardware: MACAddress?
+    if hop.isBroadcast || hop == ipv4.broadcastAddress {
+      hardware = .broadcast
+    } else {
+      hardware = arp.lookup(hop, now: now)
+    }
+    if let hardware {
+      let sent = device.transmit(length: EthernetHeader.minimumLength + totalLength) { frame in
+        EthernetHeader(destination: hardware, source: macAddress, etherType: .ipv4).emit(into: frame)
+        let packet = frame.suffix(from: EthernetHeader.minimumLength)
+        fill(packet.suffix(from: IPv4Header.minimumLength))
+        header.emit(into: packet)
+      }
+      return countTransmit(sent, length: EthernetHeader.minimumLength + totalLength)
+    }
+    var packet = [UInt8](repeating: 0, count: totalLength)
+    packet.withUnsafeMutableBytes { bytes in
+      fill(bytes.suffix(from: IPv4Header.minimumLength))
+      header.emit(into: bytes)
+    }
+    switch arp.enqueue(packet, for: hop, now: now) {
+    case .queuedSendRequest:
+      sendARPRequest(for: hop, device: device)
+    case .queued:
+      break
+    case .queuedDroppedOldest:
+      counters.drop(.arpQueueOverflow)
+    case .tableFull:
+      counters.drop(.arpQueueOverflow)
+      return false
+    }
+    return true
+  }
+
+  /// Sends an already built IPv4 packet to a resolved next hop.
+  func transmitIPv4<Device: NetworkDevice>(_ packet: [UInt8], to hardware: MACAddress, device: Device) {
+    let length = EthernetHeader.minimumLength + packet.count
+    let sent = device.transmit(length: length) { frame in
+      EthernetHeader(destination: hardware, source: macAddress, etherType: .ipv4).emit(into: frame)
+      packet.withUnsafeBytes { frame.suffix(from: EthernetHeader.minimumLength).copyMemory(from: $0) }
+    }
+    countTransmit(sent, length: length)
+  }
+
+  @discardableResult
+  func sendARP<Device: NetworkDevice>(_ packet: ARPPacket, to hardware: MACAddress, device: Device) -> Bool {
+    let length = EthernetHeader.minimumLength + ARPPacket.length
+    let sent = device.transmit(length: length) { frame in
+      EthernetHeader(destination: hardware, source: macAddress, etherType: .arp).emit(into: frame)
+      packet.emit(into: frame.suffix(from: EthernetHeader.minimumLength))
+    }
+    return countTransmit(sent, length: length)
+  }
+
+  func sendARPRequest<Device: NetworkDevice>(for address: IPv4Address, device: Device) {
+    let request = ARPPacket(
+      operation: .request, senderHardwareAddress: macAddress, senderProtocolAddress: ipv4.address,
+      targetHardwareAddress: .zero, targetProtocolAddress: address)
+    if sendARP(request, to: .broadcast, device: device) { counters.arpRequestsSent &+= 1 }
+  }
+
+  @discardableResult
+  func countTransmit(_ sent: Bool, length: Int) -> Bool {
+    if sent {
+      counters.transmittedFrames &+= 1
+      counters.transmittedBytes &+= UInt64(length)
+    } else {
+      counters.drop(.transmitFailed)
+    }
+    return sent
+  }
+}

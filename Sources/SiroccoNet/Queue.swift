@@ -1,0 +1,54 @@
+// A bounded first-in, first-out queue with O(1) push and pop.
+
+public struct BoundedQueue<Element> {
+  var storage: [Element?]
+  var head = 0
+  public private(set) var count = 0
+
+  public init(capacity: Int) {
+    precondition(capacity > 0, "a queue needs room for one element")
+    storage = [Element?](repeating: nil, count: capacity)
+  }
+
+  public var capacity: Int { storage.count }
+  public var isEmpty: Bool { count == 0 }
+  public var isFull: Bool { count == storage.count }
+
+  /// Appends `element`; returns false (and drops it) when the queue is full.
+  @discardableResult
+  public mutating func push(_ element: Element) -> Bool {
+    guard count < storage.count else { return false }
+    storage[(head + count) % storage.count] = element
+    count += 1
+    return true
+  }
+
+  public mutating func pop() -> Element? {
+    guard count > 0 else { return nil }
+    let element = storage[head]
+    storage[head] = nil
+    head = (head + 1) % storage.count
+    count -= 1
+    return element
+  }
+
+  public var first: Element? { count > 0 ? storage[head] : nil }
+
+  public mutating func removeAll() {
+    while pop() != nil {}
+  }
+}
+
+/// SplitMix64: a small, fast generator for values that must be unpredictable to an
+/// off-path observer once seeded from the platform's entropy (ports, IP identification).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+  var state: UInt64
+  public init(seed: UInt64) { state = seed }
+  public mutating func next() -> UInt64 {
+    state &+= 0x9e37_79b9_7f4a_7c15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z >> 31)
+  }
+}

@@ -1,0 +1,59 @@
+// Leveled log lines on the console: `LEVEL source: message`.
+
+import SiroccoDevices
+
+public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
+  case error, warning, info, debug
+
+  public init?(_ name: String) {
+    switch name {
+    case "error": self = .error
+    case "warning": self = .warning
+    case "info": self = .info
+    case "debug": self = .debug
+    default: return nil
+    }
+  }
+
+  public var name: String {
+    switch self {
+    case .error: "error"
+    case .warning: "warning"
+    case .info: "info"
+    case .debug: "debug"
+    }
+  }
+
+  public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Writes log lines at or above `level` to the console. The message is only built when the
+/// line is written.
+public final class Logger {
+  public let source: String
+  public var level: LogLevel
+  let console: any Console
+
+  public init(source: String, level: LogLevel, console: any Console) {
+    self.source = source
+    self.level = level
+    self.console = console
+  }
+
+  public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
+    guard level <= self.level else { return }
+    let tag: String
+    switch level {
+    case .error: tag = "ERROR "
+    case .warning: tag = "WARN  "
+    case .info: tag = "INFO  "
+    case .debug: tag = "DEBUG "
+    }
+    console.write(tag + source + ": " + message() + "\n")
+  }
+
+  public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
+  public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+  public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
+  public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+}

@@ -1,0 +1,124 @@
+// The application contract: what a Sirocco unikernel declares and implements. The same code
+// builds for every target; the target supplies the devices and the loop.
+//
+//     import Sirocco
+//
+//     @main
+//     struct Echo: Unikernel {
+//       static let devices: [DeviceDeclaration] = [.network("service")]
+//       static let parameters: [ParameterDeclaration] = [
+//         .integer("port", default: 7, range: 1...65535, help: "UDP port to echo on")]
+//       let socket: UDPSocket
+//       init(boot: Boot) throws(BootFailure) { ... }
+//       mutating func step(now: Instant) -> Step { ... }
+//     }
+//
+// `@main` finds its `main()` in the platform module the `sirocco` tool links in.
+
+import SiroccoDevices
+import SiroccoNet
+
+/// A device the application needs, by kind and name: its manifest entry. Every declared
+/// device must be attached at start (`--net:NAME=TAP`), as with Solo5.
+public struct DeviceDeclaration: Equatable, Sendable {
+  public enum Kind: Equatable, Sendable {
+    case network
+    case block
+  }
+
+  public var kind: Kind
+  public var name: String
+
+  public init(kind: Kind, name: String) {
+    precondition(Self.isValidName(name), "device names are 1-67 characters of [A-Za-z0-9_] (Solo5 manifest rule)")
+    self.kind = kind
+    self.name = name
+  }
+
+  public static func network(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .network, name: name) }
+
+  /// Solo5's rule for manifest names: alphanumeric or `_`, at most 67 characters.
+  public static func isValidName(_ name: String) -> Bool {
+    guard !name.isEmpty, name.utf8.count <= 67 else { return false }
+    return name.utf8.allSatisfy { byte in
+      (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_")
+    }
+  }
+}
+
+/// What `step` tells the loop.
+public enum Step: Equatable, Sendable {
+  /// Call again after the next event, or at `until` at the latest (nil: no deadline).
+  case wait(until: Instant?)
+  /// Stop the unikernel with this exit status.
+  case exit(Int32)
+
+  /// Call again after the next event, with no deadline of the application's own.
+  public static let idle = Step.wait(until: nil)
+}
+
+/// Why an application could not start; the unikernel exits with status 1 and this message.
+public struct BootFailure: Error, Sendable {
+  public var message: String
+  public init(_ message: String) { self.message = message }
+}
+
+public protocol Unikernel {
+  /// The name used in logs and `--help`.
+  static var name: String { get }
+  /// The devices the application uses: its manifest.
+  static var devices: [DeviceDeclaration] { get }
+  /// The application's own boot parameters (the runtime's and the platform's are added).
+  static var parameters: [ParameterDeclaration] { get }
+
+  /// Starts the application: read parameters, bind sockets. Devices are attached and the
+  /// interfaces configured; no frame has been received yet.
+  init(boot: Boot) throws(BootFailure)
+
+  /// Called after every wake-up, once the interfaces have handled what arrived. Anything
+  /// the application sends here leaves before the loop sleeps.
+  mutating func step(now: Instant) -> Step
+}
+
+extension Unikernel {
+  public static var name: String { "unikernel" }
+  public static var devices: [DeviceDeclaration] { [] }
+  public static var parameters: [ParameterDeclaration] { [] }
+}
+
+/// What the application is given at start: parameters, devices, clocks, console, log.
+public final class Boot {
+  public let parameters: BootParameters
+  public let console: any Console
+  public let monotonicClock: any MonotonicClock
+  public let wallClock: any WallClock
+  public let entropy: any EntropySource
+  /// The application's logger (source: the application's name).
+  public let log: Logger
+  /// The platform's name: "unix", "spt"...
+  public let target: String
+  let interfaces: [(name: String, interface: Interface)]
+
+  init(
+    parameters: BootParameters, platform: any Platform, log: Logger,
+    interfaces: [(name: String, interface: Interface)]
+  ) {
+    self.parameters = parameters
+    self.console = platform.console
+    self.monotonicClock = platform.monotonicClock
+    self.wallClock = platform.wallClock
+    self.entropy = platform.entropy
+    self.target = platform.name
+    self.log = log
+    self.interfaces = interfaces
+  }
+
+  /// The IPv4 interface on the declared network device `name`.
+  public func network(_ name: String) -> Interface {
+    guard let entry = interfaces.first(where: { $0.name == name }) else {
+      fatalError("network device '\(name)' is not declared in the application's devices")
+    }
+    return entry.interface
+  }
+}

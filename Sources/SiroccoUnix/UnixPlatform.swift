@@ -1,0 +1,136 @@
+// The unix target: a unikernel as an ordinary Linux process, its network devices TAP
+// interfaces, its loop sleeping in epoll until the next deadline or a ready device.
+//
+// Command line: device options as Solo5's tenders take them (`--net:NAME=TAP`,
+// `--net-mac:NAME=MAC`), then boot parameters. Exit status: the application's, 1 when a
+// device cannot be opened or the application fails to start, 2 for a bad option.
+
+import CSiroccoUnix
+import Glibc
+import Sirocco
+
+public final class UnixPlatform: Platform {
+  public let name = "unix"
+  public let console: any Console = UnixConsole()
+  public let monotonicClock: any MonotonicClock = UnixMonotonicClock()
+  public let wallClock: any WallClock = UnixWallClock()
+  public let entropy: any EntropySource = UnixEntropy()
+  let epollDescriptor: Int32
+  let timerDescriptor: Int32
+  var armedDeadline: Instant?
+
+  /// Parameters only this target has.
+  public static let parameters: [ParameterDeclaration] = [
+    .string("pcap", default: nil, help: "record every frame of every network device to this pcap file", placeholder: "FILE")
+  ]
+
+  init() throws(TAPDevice.OpenError) {
+    var epoll: Int32 = -1
+    var timer: Int32 = -1
+    let result = sirocco_poll_create(&epoll, &timer)
+    guard result == 0 else { throw .system(-result) }
+    epollDescriptor = epoll
+    timerDescriptor = timer
+  }
+
+  func watch(_ device: TAPDevice, tag: UInt64) throws(TAPDevice.OpenError) {
+    let result = sirocco_poll_add(epollDescriptor, device.fileDescriptor, tag)
+    guard result == 0 else { throw .system(-result) }
+  }
+
+  public func wait(until deadline: Instant?) {
+    if let deadline, deadline <= monotonicClock.now() { return }
+    if deadline != armedDeadline {
+      _ = sirocco_timer_set(timerDescriptor, deadline?.nanoseconds ?? -1)
+      armedDeadline = deadline
+    }
+    var tags = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    let count = withUnsafeMutableBytes(of: &tags) { bytes in
+      sirocco_poll_wait(epollDescriptor, timerDescriptor, bytes.baseAddress!.assumingMemoryBound(to: UInt64.self), 8)
+    }
+    if count < 0 { fatalError("epoll_wait failed: \(String(cString: sirocco_strerror(-count)))") }
+    // A fired timer is one-shot: it must be armed again for the same deadline.
+    if let armed = armedDeadline, armed <= monotonicClock.now() { armedDeadline = nil }
+  }
+
+  /// Runs `App`: parses `arguments`, attaches devices, loops. Returns the exit status.
+  public static func start<App: Unikernel>(_ app: App.Type, arguments: [String]) -> Int32 {
+    let errors = UnixConsole(fileDescriptor: 2)
+    func fail(_ status: Int32, _ message: String) -> Int32 {
+      errors.write("\(App.name): \(message)\n")
+      return status
+    }
+    let options: DeviceOptions
+    switch DeviceOptions.parse(arguments) {
+    case .success(let parsed): options = parsed
+    case .failure(let error): return fail(ExitStatus.usage, error.message)
+    }
+    let declarations = Runtime.declarations(for: App.self, platformParameters: parameters)
+    let bootParameters: BootParameters
+    do {
+      bootParameters = try BootParameters.parse(options.bootArguments, declarations: declarations)
+    } catch .helpRequested {
+      var text = BootParameters.usage(program: App.name, declarations: declarations, extra: "[DEVICE-OPTIONS]")
+      text += "\ndevice options:\n"
+      for device in App.devices where device.kind == .network {
+        text += "  --net:\(device.name)=TAP      attach network device '\(device.name)' to TAP interface TAP (required)\n"
+        text += "  --net-mac:\(device.name)=MAC  its MAC address (default: random, locally administered)\n"
+      }
+      if App.devices.isEmpty { text += "  (this unikernel declares no devices)\n" }
+      UnixConsole().write(text)
+      return ExitStatus.success
+    } catch {
+      return fail(ExitStatus.usage, error.description)
+    }
+    let attached = options.networks.map { DeviceDeclaration(kind: .network, name: $0.name) }
+    if let problem = Runtime.checkAttachments(declared: App.devices, attached: attached) {
+      return fail(ExitStatus.usage, problem)
+    }
+    for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name == name }) {
+      return fail(ExitStatus.usage, "--net-mac:\(name): no network device '\(name)' is attached; expected --net:\(name)=TAP as well")
+    }
+
+    let platform: UnixPlatform
+    do { platform = try UnixPlatform() } catch {
+      return fail(ExitStatus.failure, "cannot create the event loop: \(describe(error))")
+    }
+    var devices: [(name: String, device: TAPDevice)] = []
+    for declared in App.devices where declared.kind == .network {
+      let tap = options.networks.first { $0.name == declared.name }!.tap
+      let mac = options.macAddresses.first { $0.name == declared.name }?.mac
+        ?? .locallyAdministered(random: platform.entropy.randomUInt64())
+      do {
+        let device = try TAPDevice(name: tap, macAddress: mac)
+        try platform.watch(device, tag: UInt64(devices.count))
+        devices.append((declared.name, device))
+      } catch {
+        return fail(ExitStatus.failure, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
+      }
+    }
+    if let path = bootParameters.string("pcap") {
+      guard let sink = UnixFileSink(path: path) else {
+        return fail(ExitStatus.failure, "cannot open pcap file '\(path)': \(String(cString: sirocco_strerror(errno)))")
+      }
+      let recorded = devices.map { (name: $0.name, device: PcapWriter($0.device, sink: sink, clock: platform.wallClock)) }
+      return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: recorded)
+    }
+    return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: devices)
+  }
+
+  static func describe(_ error: TAPDevice.OpenError) -> String {
+    switch error {
+    case .system(let code):
+      var text = String(cString: sirocco_strerror(code))
+      if code == ENODEV { text += " (no such interface: create it with 'ip tuntap add NAME mode tap')" }
+      if code == EPERM || code == EACCES { text += " (attaching a TAP device needs CAP_NET_ADMIN or ownership of the device)" }
+      return text
+    }
+  }
+}
+
+extension Unikernel {
+  /// The unix target's entry point: `@main` on a `Unikernel` type lands here.
+  public static func main() {
+    exit(UnixPlatform.start(Self.self, arguments: Array(CommandLine.arguments.dropFirst())))
+  }
+}

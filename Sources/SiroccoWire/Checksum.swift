@@ -1,0 +1,71 @@
+// The Internet checksum (RFC 1071), with the IPv4 pseudo-header (RFC 768, RFC 9293 3.1).
+
+/// A running one's-complement sum. Add 16-bit-aligned pieces (only the last piece may have an
+/// odd length), then read `value`.
+public struct InternetChecksum: Sendable {
+  @usableFromInline var sum: UInt64 = 0
+
+  @inlinable public init() {}
+
+  /// Adds bytes that start at an even offset of the checksummed data.
+  @inlinable
+  public mutating func add(_ bytes: UnsafeRawBufferPointer) {
+    var index = 0
+    let count = bytes.count
+    var accumulator = sum
+    // Eight bytes at a time: a big-endian 64-bit word folds to the same 16-bit sum.
+    while index + 8 <= count {
+      let word = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+      let (partial, overflow) = accumulator.addingReportingOverflow(word)
+      accumulator = partial &+ (overflow ? 1 : 0)
+      index += 8
+    }
+    var tail: UInt64 = 0
+    while index + 2 <= count {
+      tail &+= UInt64(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt16.self)))
+      index += 2
+    }
+    if index < count { tail &+= UInt64(bytes.load(fromByteOffset: index, as: UInt8.self)) << 8 }
+    let (partial, overflow) = accumulator.addingReportingOverflow(tail)
+    sum = partial &+ (overflow ? 1 : 0)
+  }
+
+  @inlinable
+  public mutating func add(_ value: UInt16) {
+    let (partial, overflow) = sum.addingReportingOverflow(UInt64(value))
+    sum = partial &+ (overflow ? 1 : 0)
+  }
+
+  @inlinable
+  public mutating func add(_ value: UInt32) {
+    add(UInt16(truncatingIfNeeded: value >> 16))
+    add(UInt16(truncatingIfNeeded: value))
+  }
+
+  /// Adds the IPv4 pseudo-header used by UDP and TCP.
+  @inlinable
+  public mutating func addPseudoHeader(
+    source: IPv4Address, destination: IPv4Address, protocol: IPProtocol, length: Int
+  ) {
+    add(source.rawValue)
+    add(destination.rawValue)
+    add(UInt16(`protocol`.rawValue))
+    add(UInt16(truncatingIfNeeded: length))
+  }
+
+  /// The folded, complemented checksum to put in a header.
+  @inlinable
+  public var value: UInt16 {
+    var folded = sum
+    while folded >> 16 != 0 { folded = (folded & 0xffff) + (folded >> 16) }
+    return ~UInt16(truncatingIfNeeded: folded)
+  }
+
+  /// Checksum of one buffer.
+  @inlinable
+  public static func compute(_ bytes: UnsafeRawBufferPointer) -> UInt16 {
+    var checksum = InternetChecksum()
+    checksum.add(bytes)
+    return checksum.value
+  }
+}

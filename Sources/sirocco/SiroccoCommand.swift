@@ -25,9 +25,15 @@ struct SiroccoCommand: ParsableCommand {
       if code == .success {
         exit(withError: error)
       }
-      let message = fullMessage(for: error)
-      if !message.isEmpty {
-        FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+      if code.rawValue == 64 {
+        // One line: what was wrong and what was expected; the full usage is on --help.
+        let message = self.message(for: error)
+        FileHandle.standardError.write(Data("sirocco: \(message) (see sirocco --help)\n".utf8))
+      } else {
+        let message = fullMessage(for: error)
+        if !message.isEmpty {
+          FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+        }
       }
       Foundation.exit(code.rawValue == 64 ? 2 : code.rawValue)
     }

@@ -22,7 +22,7 @@ enum TCPVectors {
     020405b4 01 030308 0101 0402
     """)
 
-  /// SYN-ACK from 10.0.0.2:80 to the Linux SYN: Flags [S.], seq 489437002, ack 3456789013,
+  /// SYN-ACK from 10.0.0.2:80 to the Linux SYN: Flags [S.], seq 489438026, ack 3456789013,
   /// win 65160, options [mss 1460,nop,wscale 7,nop,nop,sackOK,nop,nop,TS val 1000 ecr 2216538]
   /// (emit's layout); checksum 0x09a6.
   static let synAck = bytes(
@@ -32,16 +32,16 @@ enum TCPVectors {
     """)
 
   /// A Linux duplicate ACK with two SACK blocks, 10.0.0.1:45678 > 10.0.0.2:80: Flags [.],
-  /// ack 489438026, win 501, options [nop,nop,TS val 2216600 ecr 1050,nop,nop,
-  /// sack 2 {489442048:489443496}{489444944:489446392}]; checksum 0x19cc.
+  /// ack 489439050, win 501, options [nop,nop,TS val 2216600 ecr 1050,nop,nop,
+  /// sack 2 {489443072:489444520}{489445968:489447416}]; checksum 0x19d4.
   static let sackAck = bytes(
     """
-    b26e 0050 ce0a6a15 1d2c3f4a d010 01f5 19cc 0000
+    b26e 0050 ce0a6a15 1d2c3f4a d010 01f5 19d4 0000
     0101 080a 0021d298 0000041a
-    0101 051a 1d2c4f00 1d2c54a8 1d2c5a50 1d2c5ff8
+    0101 0512 1d2c4f00 1d2c54a8 1d2c5a50 1d2c5ff8
     """)
 
-  /// `GET / HTTP/1.1` from curl: Flags [P.], seq 3456789013, ack 489437003, win 502,
+  /// `GET / HTTP/1.1` from curl: Flags [P.], seq 3456789013, ack 489438027, win 502,
   /// options [nop,nop,TS val 2216541 ecr 1000], 34 bytes of payload; checksum 0xa96c.
   static let httpPayload = Array("GET / HTTP/1.1\r\nHost: 10.0.0.2\r\n\r\n".utf8)
   static let httpGet = bytes(
@@ -117,7 +117,7 @@ final class TCPTests: XCTestCase {
     let header = try parseTCP(TCPVectors.synAck, source: hostB, destination: hostA)
     XCTAssertEqual(header.sourcePort, 80)
     XCTAssertEqual(header.destinationPort, 45678)
-    XCTAssertEqual(header.sequenceNumber, 489_437_002)
+    XCTAssertEqual(header.sequenceNumber, 489_438_026)
     XCTAssertEqual(header.acknowledgmentNumber, 3_456_789_013)
     XCTAssertEqual(header.flags, [.syn, .ack])
     XCTAssertEqual(header.window, 65160)
@@ -132,7 +132,7 @@ final class TCPTests: XCTestCase {
   func testDeconstructSACKBlocks() throws {
     let header = try parseTCP(TCPVectors.sackAck)
     XCTAssertEqual(header.flags, .ack)
-    XCTAssertEqual(header.acknowledgmentNumber, 489_438_026)
+    XCTAssertEqual(header.acknowledgmentNumber, 489_439_050)
     XCTAssertEqual(header.window, 501)
     XCTAssertEqual(header.headerLength, 52)
     XCTAssertNil(header.options.maximumSegmentSize)
@@ -142,14 +142,14 @@ final class TCPTests: XCTestCase {
     XCTAssertEqual(header.options.sackBlocks.count, 2)
     XCTAssertEqual(
       Array(header.options.sackBlocks),
-      [SACKBlock(left: 489_442_048, right: 489_443_496), SACKBlock(left: 489_444_944, right: 489_446_392)])
+      [SACKBlock(left: 489_443_072, right: 489_444_520), SACKBlock(left: 489_445_968, right: 489_447_416)])
   }
 
   func testDeconstructWithPayload() throws {
     let header = try parseTCP(TCPVectors.httpGet)
     XCTAssertEqual(header.flags, [.psh, .ack])
     XCTAssertEqual(header.sequenceNumber, 3_456_789_013)
-    XCTAssertEqual(header.acknowledgmentNumber, 489_437_003)
+    XCTAssertEqual(header.acknowledgmentNumber, 489_438_027)
     XCTAssertEqual(header.window, 502)
     XCTAssertEqual(header.headerLength, 32)
     XCTAssertEqual(header.options, TCPOptions(timestamp: .init(value: 2_216_541, echoReply: 1000)))
@@ -199,7 +199,7 @@ final class TCPTests: XCTestCase {
 
   func testConstructSYNACK() {
     let header = TCPHeader(
-      sourcePort: 80, destinationPort: 45678, sequenceNumber: 489_437_002, acknowledgmentNumber: 3_456_789_013,
+      sourcePort: 80, destinationPort: 45678, sequenceNumber: 489_438_026, acknowledgmentNumber: 3_456_789_013,
       flags: [.syn, .ack], window: 65160,
       options: TCPOptions(
         maximumSegmentSize: 1460, windowScale: 7, sackPermitted: true,
@@ -210,11 +210,11 @@ final class TCPTests: XCTestCase {
 
   func testConstructSACKBlocks() {
     let header = TCPHeader(
-      sourcePort: 45678, destinationPort: 80, sequenceNumber: 3_456_789_013, acknowledgmentNumber: 489_438_026,
+      sourcePort: 45678, destinationPort: 80, sequenceNumber: 3_456_789_013, acknowledgmentNumber: 489_439_050,
       flags: .ack, window: 501,
       options: TCPOptions(
         sackBlocks: SACKBlocks([
-          SACKBlock(left: 489_442_048, right: 489_443_496), SACKBlock(left: 489_444_944, right: 489_446_392),
+          SACKBlock(left: 489_443_072, right: 489_444_520), SACKBlock(left: 489_445_968, right: 489_447_416),
         ]),
         timestamp: .init(value: 2_216_600, echoReply: 1050)))
     XCTAssertEqual(header.headerLength, 52)
@@ -223,7 +223,7 @@ final class TCPTests: XCTestCase {
 
   func testConstructWithPayload() {
     let header = TCPHeader(
-      sourcePort: 45678, destinationPort: 80, sequenceNumber: 3_456_789_013, acknowledgmentNumber: 489_437_003,
+      sourcePort: 45678, destinationPort: 80, sequenceNumber: 3_456_789_013, acknowledgmentNumber: 489_438_027,
       flags: [.psh, .ack], window: 502,
       options: TCPOptions(timestamp: .init(value: 2_216_541, echoReply: 1000)))
     assertBytes(emitTCP(header, into: filled(header: 32, payload: TCPVectors.httpPayload)), TCPVectors.httpGet)
@@ -244,7 +244,7 @@ final class TCPTests: XCTestCase {
 
   func testConstructNoOptions() throws {
     // An RST: 20 bytes, data offset 5, checksum from the reference implementation.
-    let header = TCPHeader(sourcePort: 80, destinationPort: 45678, sequenceNumber: 489_437_003, flags: .rst, window: 0)
+    let header = TCPHeader(sourcePort: 80, destinationPort: 45678, sequenceNumber: 489_438_027, flags: .rst, window: 0)
     XCTAssertEqual(header.headerLength, 20)
     let out = emitTCP(header, into: filled(20), source: hostB, destination: hostA)
     XCTAssertEqual(out[12], 0x50)
@@ -299,18 +299,18 @@ final class TCPTests: XCTestCase {
       "TCP 45678 > 80: Flags [S], seq 3456789012, win 64240, options [mss 1460,sackOK,TS val 2216538 ecr 0,wscale 7]")
 
     let synAck = try parseTCP(TCPVectors.synAck, source: hostB, destination: hostA).description
-    for part in ["80 > 45678", "Flags [S.]", "seq 489437002", "ack 3456789013", "win 65160", "mss 1460",
+    for part in ["80 > 45678", "Flags [S.]", "seq 489438026", "ack 3456789013", "win 65160", "mss 1460",
                  "wscale 7", "sackOK", "TS val 1000 ecr 2216538"] {
       XCTAssertTrue(synAck.contains(part), "\(synAck) lacks \(part)")
     }
 
     let sack = try parseTCP(TCPVectors.sackAck).description
     XCTAssertTrue(sack.contains("Flags [.]"), sack)
-    XCTAssertTrue(sack.contains("sack 2 {489442048:489443496} {489444944:489446392}"), sack)
+    XCTAssertTrue(sack.contains("sack 2 {489443072:489444520} {489445968:489447416}"), sack)
 
     let get = try parseTCP(TCPVectors.httpGet).description
     XCTAssertTrue(get.contains("Flags [P.]"), get)
-    XCTAssertTrue(get.contains("ack 489437003"), get)
+    XCTAssertTrue(get.contains("ack 489438027"), get)
 
     XCTAssertEqual(TCPFlags([.fin, .ack]).description, "F.")
     XCTAssertEqual(TCPFlags([.rst]).description, "R")
@@ -405,7 +405,7 @@ final class TCPTests: XCTestCase {
       ("window scale length 4", "03040700"),
       ("SACK-permitted length 3", "040300 01"),
       ("SACK-permitted length 4", "04040000"),
-      ("timestamp length 8", "0101 0808 00000001 0101"),
+      ("timestamp length 8", "0101 0808 000000010000 0101"),
       ("timestamp length 12", "0101 080c 00000001 00000002 0000 0101"),
       ("SACK length 2", "0502 0101"),
       ("SACK length 9", "0101 0509 00000001 00000002 0101 0101"),

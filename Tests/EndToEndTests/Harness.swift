@@ -1,0 +1,189 @@
+// Test harness for end-to-end tests: the `sirocco` tool, network namespaces with a TAP
+// device, processes with bounded waits. Everything runs inside namespaces the tests create.
+
+import Foundation
+import XCTest
+
+enum Paths {
+  /// The package root (this file is Tests/EndToEndTests/Harness.swift).
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+  /// The `sirocco` tool built next to this test bundle.
+  static var tool: String {
+    let candidates: [String?] = [
+      Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("sirocco").path,
+      CommandLine.arguments.first.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("sirocco").path },
+      root.appendingPathComponent(".build/debug/sirocco").path,
+    ]
+    return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+      ?? root.appendingPathComponent(".build/debug/sirocco").path
+  }
+
+  static func example(_ name: String) -> String { root.appendingPathComponent("Examples/\(name)").path }
+}
+
+struct Outcome {
+  var status: Int32
+  var output: String
+  var error: String
+
+  var errorLines: [Substring] { error.split(separator: "\n") }
+}
+
+/// Runs a command to completion, bounded by `timeout` seconds (then killed: status 124).
+@discardableResult
+func runCommand(
+  _ arguments: [String], timeout: TimeInterval = 120, environment: [String: String]? = nil, input: URL? = nil
+) throws -> Outcome {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  process.arguments = arguments
+  if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+  let output = try TemporaryFile()
+  let error = try TemporaryFile()
+  process.standardOutput = output.handle
+  process.standardError = error.handle
+  process.standardInput = try input.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
+  try process.run()
+  let deadline = Date().addingTimeInterval(timeout)
+  while process.isRunning, Date() < deadline { usleep(10_000) }
+  if process.isRunning {
+    process.terminate()
+    process.waitUntilExit()
+    return Outcome(status: 124, output: output.contents, error: error.contents + "\n(killed after \(timeout) s)")
+  }
+  process.waitUntilExit()
+  return Outcome(status: process.terminationStatus, output: output.contents, error: error.contents)
+}
+
+/// A file in the temporary directory, removed when released.
+final class TemporaryFile {
+  let url: URL
+  let handle: FileHandle
+
+  init() throws {
+    url = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-e2e-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+    handle = try FileHandle(forWritingTo: url)
+  }
+
+  var contents: String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
+
+  deinit {
+    try? handle.close()
+    try? FileManager.default.removeItem(at: url)
+  }
+}
+
+/// Skips the test, with the reason printed, when the machine cannot create namespaces and
+/// TAP devices. CI's machine kind can: a skip there is a setup failure.
+func requireNamespaces() throws {
+  guard getuid() == 0 else { throw XCTSkip("end-to-end tests need root (ip netns, ip tuntap)") }
+  guard FileManager.default.fileExists(atPath: "/dev/net/tun") else { throw XCTSkip("no /dev/net/tun on this machine") }
+  guard FileManager.default.isExecutableFile(atPath: "/usr/bin/ping") || FileManager.default.isExecutableFile(atPath: "/bin/ping")
+  else { throw XCTSkip("ping is not installed (apt-get install iputils-ping)") }
+}
+
+/// A network namespace holding TAP interface `tap0` with 10.0.0.1/24: the unikernel attaches
+/// to tap0 and takes 10.0.0.2; Linux tools run inside the namespace.
+final class Namespace {
+  nonisolated(unsafe) static var counter = 0
+  let name: String
+  let hostAddress = "10.0.0.1"
+  let guestAddress = "10.0.0.2"
+
+  init() throws {
+    Namespace.counter += 1
+    name = "sirocco-e2e-\(getpid())-\(Namespace.counter)"
+    for command in [
+      ["ip", "netns", "add", name],
+      ["ip", "-n", name, "link", "set", "lo", "up"],
+      ["ip", "-n", name, "tuntap", "add", "tap0", "mode", "tap"],
+      ["ip", "-n", name, "addr", "add", "\(hostAddress)/24", "dev", "tap0"],
+      ["ip", "-n", name, "link", "set", "tap0", "up"],
+    ] {
+      let outcome = try runCommand(command, timeout: 10)
+      guard outcome.status == 0 else {
+        _ = try? runCommand(["ip", "netns", "del", name], timeout: 10)
+        throw XCTSkip("cannot set up namespace (\(command.joined(separator: " "))): \(outcome.error)")
+      }
+    }
+  }
+
+  /// Runs `arguments` inside the namespace.
+  @discardableResult
+  func exec(_ arguments: [String], timeout: TimeInterval = 60, input: URL? = nil) throws -> Outcome {
+    try runCommand(["ip", "netns", "exec", name] + arguments, timeout: timeout, input: input)
+  }
+
+  deinit {
+    if let pids = try? runCommand(["ip", "netns", "pids", name], timeout: 5).output {
+      for pid in pids.split(separator: "\n").compactMap({ pid_t($0) }) where pid > 0 { kill(pid, SIGKILL) }
+    }
+    _ = try? runCommand(["ip", "netns", "del", name], timeout: 10)
+  }
+}
+
+/// A unikernel running in the background inside a namespace.
+final class Guest {
+  let process = Process()
+  let output: TemporaryFile
+  let error: TemporaryFile
+
+  /// Starts `sirocco run` and waits (bounded) until `readyLine` appears in its output.
+  init(_ namespace: Namespace, example: String, devices: [String] = ["--net:service=tap0"], parameters: [String] = [],
+       readyLine: String) throws {
+    output = try TemporaryFile()
+    error = try TemporaryFile()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", Paths.example(example)]
+      + devices + ["--"] + parameters
+    process.standardOutput = output.handle
+    process.standardError = error.handle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(180)
+    while !output.contents.contains(readyLine) {
+      guard process.isRunning else {
+        throw GuestError("guest exited (\(process.terminationStatus)) before '\(readyLine)': \(output.contents)\(error.contents)")
+      }
+      guard Date() < deadline else { throw GuestError("guest not ready after 180 s: \(output.contents)\(error.contents)") }
+      usleep(20_000)
+    }
+  }
+
+  /// Stops the guest and returns what it printed.
+  @discardableResult
+  func stop() -> String {
+    if process.isRunning {
+      process.terminate()
+      process.waitUntilExit()
+    }
+    return output.contents + error.contents
+  }
+
+  deinit { stop() }
+}
+
+struct GuestError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// Builds every example once per test run, so the first test does not pay for it in its
+/// own timeouts.
+enum Examples {
+  nonisolated(unsafe) static var built = false
+
+  static func buildAll() throws {
+    guard !built else { return }
+    for example in ["hello", "ping", "udp-echo"] {
+      let outcome = try runCommand([Paths.tool, "build", Paths.example(example)], timeout: 600)
+      guard outcome.status == 0 else {
+        throw GuestError("sirocco build \(example) failed (\(outcome.status)): \(outcome.error)")
+      }
+    }
+    built = true
+  }
+}

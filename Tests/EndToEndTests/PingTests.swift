@@ -1,0 +1,61 @@
+// Examples/ping on the unix target, through `sirocco run`, answered to the real Linux ping.
+
+import Foundation
+import XCTest
+
+final class PingTests: XCTestCase {
+  override func setUpWithError() throws {
+    try requireNamespaces()
+    try Examples.buildAll()
+  }
+
+  /// 1000 echo requests of 56 bytes and 1000 of 1400 bytes: no loss.
+  func testThousandEchoRequestsWithoutLoss() throws {
+    let namespace = try Namespace()
+    let guest = try Guest(namespace, example: "ping", readyLine: "answering ARP and ICMP echo")
+    for size in [56, 1400] {
+      let outcome = try namespace.exec(
+        ["ping", "-q", "-c", "1000", "-i", "0.001", "-s", "\(size)", "-W", "2", namespace.guestAddress], timeout: 120)
+      XCTAssertEqual(outcome.status, 0, "ping -s \(size) failed: \(outcome.output)\(outcome.error)\n\(guest.stop())")
+      XCTAssertTrue(outcome.output.contains("1000 packets transmitted, 1000 received, 0% packet loss"), outcome.output)
+    }
+  }
+
+  /// The pcap file holds the ARP and ICMP traffic, readable by tcpdump.
+  func testPcapRecordsEveryFrame() throws {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tcpdump") || FileManager.default.isExecutableFile(atPath: "/usr/sbin/tcpdump")
+    else { throw XCTSkip("tcpdump is not installed (apt-get install tcpdump)") }
+    let namespace = try Namespace()
+    let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-e2e-\(UUID().uuidString).pcap")
+    defer { try? FileManager.default.removeItem(at: pcap) }
+    let guest = try Guest(namespace, example: "ping", parameters: ["--pcap=\(pcap.path)"], readyLine: "answering ARP")
+    let ping = try namespace.exec(["ping", "-c", "5", "-i", "0.05", "-W", "2", namespace.guestAddress])
+    XCTAssertEqual(ping.status, 0, ping.output)
+    guest.stop()
+    let dump = try runCommand(["tcpdump", "-n", "-r", pcap.path], timeout: 30)
+    XCTAssertEqual(dump.status, 0, dump.error)
+    let lines = dump.output.split(separator: "\n")
+    XCTAssertEqual(lines.filter { $0.contains("ICMP echo request") }.count, 5, dump.output)
+    XCTAssertEqual(lines.filter { $0.contains("ICMP echo reply") }.count, 5, dump.output)
+    XCTAssertTrue(lines.contains { $0.contains("ARP, Request who-has 10.0.0.2 tell 10.0.0.2") }, "no gratuitous ARP:\n\(dump.output)")
+  }
+
+  /// --net-mac sets the device's MAC: Linux's neighbour table shows it after a ping.
+  func testMACAddressOption() throws {
+    let namespace = try Namespace()
+    let guest = try Guest(
+      namespace, example: "ping", devices: ["--net:service=tap0", "--net-mac:service=02:00:00:00:00:42"],
+      readyLine: "answering ARP")
+    XCTAssertEqual(try namespace.exec(["ping", "-c", "1", "-W", "2", namespace.guestAddress]).status, 0)
+    let neighbours = try namespace.exec(["ip", "neigh", "show", namespace.guestAddress])
+    XCTAssertTrue(neighbours.output.contains("02:00:00:00:00:42"), neighbours.output + guest.stop())
+  }
+
+  /// A guest address set with --ipv4 answers; the default one then does not.
+  func testIPv4Parameter() throws {
+    let namespace = try Namespace()
+    let guest = try Guest(namespace, example: "ping", parameters: ["--ipv4=10.0.0.77/24"], readyLine: "answering ARP")
+    XCTAssertEqual(try namespace.exec(["ping", "-c", "2", "-i", "0.1", "-W", "2", "10.0.0.77"]).status, 0, guest.stop())
+    XCTAssertNotEqual(try namespace.exec(["ping", "-c", "1", "-W", "1", namespace.guestAddress]).status, 0)
+  }
+}

@@ -51,6 +51,8 @@ public final class Interface {
   var icmpTokens: Int
   var icmpRefilled: Instant?
   var udpSockets: [UInt16: UDPSocket] = [:]
+  /// Packets whose next hop was resolved outside `poll` (by `addNeighbor`), sent by `flush`.
+  var releasedPackets: [(packet: [UInt8], macAddress: MACAddress)] = []
   /// Sockets with datagrams to send, in the order they first queued one.
   var udpTransmitReady: [UDPSocket] = []
 
@@ -92,13 +94,18 @@ public final class Interface {
     let (retry, unresolved) = arp.due(now: now)
     counters.drop(.arpUnresolved, count: unresolved)
     for address in retry { sendARPRequest(for: address, device: device) }
+    if !releasedPackets.isEmpty {
+      let released = releasedPackets
+      releasedPackets = []
+      for entry in released { transmitIPv4(entry.packet, to: entry.macAddress, device: device) }
+    }
     if !udpTransmitReady.isEmpty { flushUDP(now: now, device: device) }
   }
 
   /// When the interface next needs a `poll` even if no frame arrives: now, if sockets have
   /// datagrams queued; nil if nothing is pending at all.
   public func pollAt(now: Instant) -> Instant? {
-    if !udpTransmitReady.isEmpty { return now }
+    if !udpTransmitReady.isEmpty || !releasedPackets.isEmpty { return now }
     var deadline = arp.nextDeadline
     if announcementsSent < configuration.announcements {
       let next = nextAnnouncement ?? now
@@ -107,7 +114,13 @@ public final class Interface {
     return deadline
   }
 
-  public var hasPendingTransmit: Bool { !udpTransmitReady.isEmpty }
+  public var hasPendingTransmit: Bool { !udpTransmitReady.isEmpty || !releasedPackets.isEmpty }
+
+  /// Records that `address` is at `macAddress`, as a received ARP reply would (the entry
+  /// expires after the configured lifetime). Packets waiting for it are sent on the next poll.
+  public func addNeighbor(_ address: IPv4Address, at macAddress: MACAddress, now: Instant) {
+    for packet in arp.insert(address, macAddress, now: now) { releasedPackets.append((packet, macAddress)) }
+  }
 
   // MARK: Receive
 

@@ -1,0 +1,364 @@
+// Helpers shared by the network core tests: the addresses of a small test network, frame
+// builders written with the wire types, parsers for what the stack sent, a reference checksum
+// (independent of `InternetChecksum`), and a harness that drives one interface over an
+// in-memory device with a test-controlled clock.
+
+import SiroccoDevices
+import SiroccoNet
+import SiroccoWire
+import XCTest
+
+// MARK: The test network
+
+/// The interface under test: 10.0.0.2/24 at 02:00:00:00:00:02.
+let ourMAC = MACAddress(0x02, 0, 0, 0, 0, 0x02)
+let ourIP = IPv4Address(10, 0, 0, 2)
+let ourNetwork = IPv4Network(address: ourIP, prefixLength: 24)
+/// The on-link peer most tests talk to.
+let peerMAC = MACAddress(0x02, 0, 0, 0, 0, 0x01)
+let peerIP = IPv4Address(10, 0, 0, 1)
+/// A second on-link host.
+let otherMAC = MACAddress(0x02, 0, 0, 0, 0, 0x03)
+let otherIP = IPv4Address(10, 0, 0, 3)
+/// The router, for off-link destinations.
+let gatewayMAC = MACAddress(0x02, 0, 0, 0, 0, 0xfe)
+let gatewayIP = IPv4Address(10, 0, 0, 254)
+/// An off-link host.
+let remoteIP = IPv4Address(192, 0, 2, 7)
+let subnetBroadcast = IPv4Address(10, 0, 0, 255)
+
+/// `seconds` after the origin of the monotonic clock.
+func at(seconds: Double) -> Instant { Instant(nanoseconds: Int64(seconds * 1_000_000_000)) }
+
+// MARK: Errors and buffers
+
+struct TestError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// Runs a wire parser over `bytes`, turning its typed error into a test error.
+func parseWire<T>(
+  _ bytes: [UInt8], _ what: String, _ body: (UnsafeRawBufferPointer) throws(WireError) -> T
+) throws -> T {
+  let result = bytes.withUnsafeBytes { raw in Result { () throws(WireError) -> T in try body(raw) } }
+  switch result {
+  case .success(let value): return value
+  case .failure(let error): throw TestError("\(what) did not parse (\(error)): \(hex(bytes))")
+  }
+}
+
+/// A zeroed buffer of `count` bytes that `body` fills.
+func filled(_ count: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> [UInt8] {
+  var bytes = [UInt8](repeating: 0, count: count)
+  bytes.withUnsafeMutableBytes { body($0) }
+  return bytes
+}
+
+/// Lowercase hex, for failure messages.
+func hex(_ bytes: [UInt8]) -> String {
+  let digits = Array("0123456789abcdef")
+  var text = ""
+  for byte in bytes {
+    text.append(digits[Int(byte >> 4)])
+    text.append(digits[Int(byte & 0xf)])
+  }
+  return text
+}
+
+/// Bytes from a hex string; whitespace is ignored so vectors can be laid out by field.
+func bytes(_ text: String) -> [UInt8] {
+  var result: [UInt8] = []
+  var high: UInt8?
+  for scalar in text.unicodeScalars where scalar != " " && scalar != "\n" {
+    let value = UInt8(scalar.value)
+    let nibble: UInt8
+    switch scalar {
+    case "0"..."9": nibble = value - 0x30
+    case "a"..."f": nibble = value - 0x61 + 10
+    default: preconditionFailure("not a lowercase hex digit in a test vector: \(scalar)")
+    }
+    if let pending = high {
+      result.append(pending << 4 | nibble)
+      high = nil
+    } else {
+      high = nibble
+    }
+  }
+  precondition(high == nil, "odd number of hex digits in a test vector")
+  return result
+}
+
+/// A reference Internet checksum (RFC 1071), written independently of the code under test:
+/// a plain 16-bit one's-complement sum over big-endian words.
+func referenceChecksum(_ data: [UInt8]) -> UInt16 {
+  var sum: UInt32 = 0
+  var index = 0
+  while index < data.count {
+    let high = UInt32(data[index]) << 8
+    let low = index + 1 < data.count ? UInt32(data[index + 1]) : 0
+    sum += high | low
+    sum = (sum & 0xffff) + (sum >> 16)
+    index += 2
+  }
+  return ~UInt16(sum)
+}
+
+/// The IPv4 pseudo-header (RFC 768) followed by `segment`, for the reference checksum.
+func pseudoHeader(source: IPv4Address, destination: IPv4Address, protocol number: UInt8, _ segment: [UInt8]) -> [UInt8] {
+  var data: [UInt8] = []
+  for address in [source, destination] {
+    data += [UInt8(address.rawValue >> 24), UInt8(address.rawValue >> 16 & 0xff),
+             UInt8(address.rawValue >> 8 & 0xff), UInt8(address.rawValue & 0xff)]
+  }
+  data += [0, number, UInt8(segment.count >> 8), UInt8(segment.count & 0xff)]
+  return data + segment
+}
+
+func be16(_ bytes: [UInt8], _ offset: Int) -> UInt16 { UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1]) }
+
+/// `count` bytes 0, 1, 2... (mod 256) plus `offset`: recognisable payloads.
+func pattern(_ count: Int, offset: Int = 0) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 + offset) } }
+
+// MARK: Building frames
+
+func ethernetFrame(
+  to destination: MACAddress = ourMAC, from source: MACAddress = peerMAC, type: EtherType, _ payload: [UInt8],
+  padTo minimum: Int = 0
+) -> [UInt8] {
+  let header = EthernetHeader(destination: destination, source: source, etherType: type)
+  var frame = filled(header.headerLength) { header.emit(into: $0) } + payload
+  if frame.count < minimum { frame += [UInt8](repeating: 0, count: minimum - frame.count) }
+  return frame
+}
+
+func arpPacket(
+  _ operation: ARPOperation, senderMAC: MACAddress = peerMAC, senderIP: IPv4Address = peerIP,
+  targetMAC: MACAddress = .zero, targetIP: IPv4Address = ourIP
+) -> [UInt8] {
+  let packet = ARPPacket(
+    operation: operation, senderHardwareAddress: senderMAC, senderProtocolAddress: senderIP,
+    targetHardwareAddress: targetMAC, targetProtocolAddress: targetIP)
+  return filled(ARPPacket.length) { packet.emit(into: $0) }
+}
+
+/// An ARP request from `senderIP` at `senderMAC` asking for `targetIP`, broadcast.
+func arpRequestFrame(
+  from senderMAC: MACAddress = peerMAC, _ senderIP: IPv4Address = peerIP, for targetIP: IPv4Address = ourIP
+) -> [UInt8] {
+  ethernetFrame(
+    to: .broadcast, from: senderMAC, type: .arp,
+    arpPacket(.request, senderMAC: senderMAC, senderIP: senderIP, targetIP: targetIP))
+}
+
+/// An ARP reply: `senderIP` is at `senderMAC`, addressed to `targetIP` at `targetMAC`.
+func arpReplyFrame(
+  from senderMAC: MACAddress = peerMAC, _ senderIP: IPv4Address = peerIP,
+  to targetMAC: MACAddress = ourMAC, _ targetIP: IPv4Address = ourIP
+) -> [UInt8] {
+  ethernetFrame(
+    to: targetMAC, from: senderMAC, type: .arp,
+    arpPacket(.reply, senderMAC: senderMAC, senderIP: senderIP, targetMAC: targetMAC, targetIP: targetIP))
+}
+
+/// An IPv4 packet (20-byte header, valid checksum) around `payload`.
+func ipv4Packet(
+  from source: IPv4Address = peerIP, to destination: IPv4Address = ourIP, protocol number: IPProtocol,
+  identification: UInt16 = 0x1c46, timeToLive: UInt8 = 64, moreFragments: Bool = false, fragmentOffset: Int = 0,
+  _ payload: [UInt8]
+) -> [UInt8] {
+  let header = IPv4Header(
+    totalLength: IPv4Header.minimumLength + payload.count, identification: identification, dontFragment: false,
+    moreFragments: moreFragments, fragmentOffset: fragmentOffset, timeToLive: timeToLive, protocol: number,
+    source: source, destination: destination)
+  return filled(IPv4Header.minimumLength) { header.emit(into: $0) } + payload
+}
+
+/// A UDP datagram (header and payload) with a checksum over the pseudo-header, or none.
+func udpDatagram(
+  from source: IPv4Address = peerIP, port sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
+  port destinationPort: UInt16, _ payload: [UInt8], checksum: Bool = true
+) -> [UInt8] {
+  let header = UDPHeader(sourcePort: sourcePort, destinationPort: destinationPort, payloadLength: payload.count)
+  var datagram = [UInt8](repeating: 0, count: UDPHeader.length) + payload
+  datagram.withUnsafeMutableBytes {
+    header.emit(into: $0, source: source, destination: destination, fillChecksum: checksum)
+  }
+  return datagram
+}
+
+/// An ICMP message: the eight-byte header and `payload`, with its checksum.
+func icmpMessage(_ message: ICMPv4Message, _ payload: [UInt8] = []) -> [UInt8] {
+  var bytes = [UInt8](repeating: 0, count: ICMPv4Message.headerLength) + payload
+  bytes.withUnsafeMutableBytes { message.emit(into: $0) }
+  return bytes
+}
+
+/// A UDP datagram from the peer in an Ethernet frame addressed to us.
+func udpFrame(
+  from source: IPv4Address = peerIP, port sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
+  port destinationPort: UInt16, _ payload: [UInt8], checksum: Bool = true, ethernetTo: MACAddress = ourMAC
+) -> [UInt8] {
+  ethernetFrame(
+    to: ethernetTo, type: .ipv4,
+    ipv4Packet(
+      from: source, to: destination, protocol: .udp,
+      udpDatagram(from: source, port: sourcePort, to: destination, port: destinationPort, payload, checksum: checksum)),
+    padTo: EthernetHeader.minimumFrameLength)
+}
+
+/// An echo request from the peer in an Ethernet frame (padded to the Ethernet minimum).
+func echoRequestFrame(
+  from source: IPv4Address = peerIP, to destination: IPv4Address = ourIP, identifier: UInt16 = 0x4d2,
+  sequenceNumber: UInt16 = 1, _ data: [UInt8], ethernetTo: MACAddress = ourMAC
+) -> [UInt8] {
+  ethernetFrame(
+    to: ethernetTo, type: .ipv4,
+    ipv4Packet(
+      from: source, to: destination, protocol: .icmp,
+      icmpMessage(.echoRequest(identifier: identifier, sequenceNumber: sequenceNumber), data)),
+    padTo: EthernetHeader.minimumFrameLength)
+}
+
+// MARK: Parsing what the stack sent
+
+struct SentIPv4 {
+  var ethernet: EthernetHeader
+  var header: IPv4Header
+  /// The whole IP packet, header first.
+  var packet: [UInt8]
+  /// The IP payload.
+  var payload: [UInt8]
+}
+
+func parseEthernet(_ frame: [UInt8]) throws -> (EthernetHeader, [UInt8]) {
+  let header = try parseWire(frame, "Ethernet header") { (raw) throws(WireError) in try EthernetHeader.parse(raw) }
+  return (header, Array(frame[header.headerLength...]))
+}
+
+/// An ARP frame the stack sent: checks its length (42: no padding, no trailing bytes).
+func parseARPFrame(_ frame: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws -> (EthernetHeader, ARPPacket) {
+  let (ethernet, payload) = try parseEthernet(frame)
+  guard ethernet.etherType == .arp else { throw TestError("not an ARP frame: \(ethernet)") }
+  XCTAssertEqual(frame.count, EthernetHeader.minimumLength + ARPPacket.length, "ARP frame length", file: file, line: line)
+  let packet = try parseWire(payload, "ARP packet") { (raw) throws(WireError) in try ARPPacket.parse(raw) }
+  return (ethernet, packet)
+}
+
+/// An IPv4 frame the stack sent. Checks what every packet it sends must satisfy: version 4,
+/// no options, a header checksum that verifies by the reference sum, a total length equal to
+/// the frame's (the stack does not pad), our source address and our TTL.
+func parseIPv4Frame(
+  _ frame: [UInt8], timeToLive: UInt8 = 64, file: StaticString = #filePath, line: UInt = #line
+) throws -> SentIPv4 {
+  let (ethernet, packet) = try parseEthernet(frame)
+  guard ethernet.etherType == .ipv4 else { throw TestError("not an IPv4 frame: \(ethernet)") }
+  XCTAssertEqual(ethernet.source, ourMAC, "Ethernet source", file: file, line: line)
+  let header = try parseWire(packet, "IPv4 header") { (raw) throws(WireError) in try IPv4Header.parse(raw) }
+  XCTAssertEqual(packet[0], 0x45, "version 4, IHL 5", file: file, line: line)
+  XCTAssertEqual(referenceChecksum(Array(packet[0..<20])), 0, "IPv4 header checksum", file: file, line: line)
+  XCTAssertEqual(header.totalLength, packet.count, "IPv4 total length is the frame's", file: file, line: line)
+  XCTAssertEqual(header.timeToLive, timeToLive, "TTL", file: file, line: line)
+  XCTAssertEqual(header.source, ourIP, "IPv4 source", file: file, line: line)
+  XCTAssertFalse(header.isFragment, "fragment", file: file, line: line)
+  return SentIPv4(ethernet: ethernet, header: header, packet: packet, payload: Array(packet[20...]))
+}
+
+/// The ICMP message of a sent packet, its checksum verified by the reference sum.
+func parseICMP(_ sent: SentIPv4, file: StaticString = #filePath, line: UInt = #line) throws -> (ICMPv4Message, [UInt8]) {
+  XCTAssertEqual(sent.header.protocol, .icmp, "IP protocol", file: file, line: line)
+  XCTAssertEqual(referenceChecksum(sent.payload), 0, "ICMP checksum", file: file, line: line)
+  let message = try parseWire(sent.payload, "ICMP message") { (raw) throws(WireError) in try ICMPv4Message.parse(raw) }
+  return (message, Array(sent.payload[ICMPv4Message.headerLength...]))
+}
+
+/// The UDP header and payload of a sent packet, its checksum non-zero and verified by the
+/// reference sum over the pseudo-header.
+func parseUDP(_ sent: SentIPv4, file: StaticString = #filePath, line: UInt = #line) throws -> (UDPHeader, [UInt8]) {
+  XCTAssertEqual(sent.header.protocol, .udp, "IP protocol", file: file, line: line)
+  let checksumField = be16(sent.payload, 6)
+  XCTAssertNotEqual(checksumField, 0, "the stack always sends a UDP checksum", file: file, line: line)
+  XCTAssertEqual(
+    referenceChecksum(pseudoHeader(source: sent.header.source, destination: sent.header.destination, protocol: 17, sent.payload)),
+    0, "UDP checksum", file: file, line: line)
+  let header = try parseWire(sent.payload, "UDP header") { (raw) throws(WireError) in
+    try UDPHeader.parse(raw, source: sent.header.source, destination: sent.header.destination)
+  }
+  XCTAssertEqual(header.length, sent.payload.count, "UDP length", file: file, line: line)
+  return (header, Array(sent.payload[UDPHeader.length...]))
+}
+
+// MARK: The harness
+
+/// One interface on an in-memory device, and the time the test has reached.
+final class Harness {
+  let device: MemoryNetworkDevice
+  let interface: Interface
+  var now: Instant
+
+  /// Announcements are off unless `configure` turns them on, so tests see only their frames.
+  init(
+    start: Instant = .zero, seed: UInt64 = 0x5eed, mtu: Int = 1500,
+    configure: (inout Interface.Configuration) -> Void = { _ in }
+  ) {
+    var configuration = Interface.Configuration(macAddress: ourMAC, ipv4: ourNetwork, mtu: mtu)
+    configuration.announcements = 0
+    configure(&configuration)
+    device = MemoryNetworkDevice(macAddress: configuration.macAddress, mtu: mtu)
+    interface = Interface(configuration: configuration, seed: seed)
+    now = start
+  }
+
+  var counters: InterfaceCounters { interface.counters }
+
+  func inject(_ frames: [UInt8]...) { for frame in frames { device.inject(frame) } }
+
+  /// Polls at the current time; returns what `poll` returned.
+  @discardableResult
+  func poll() -> Bool { interface.poll(now: now, device: device) }
+
+  /// Moves the clock to `instant` and polls.
+  @discardableResult
+  func poll(at instant: Instant) -> Bool {
+    now = instant
+    return poll()
+  }
+
+  /// Moves the clock on by `duration` and polls.
+  @discardableResult
+  func advance(_ duration: Duration) -> Bool { poll(at: now + duration) }
+
+  /// Removes and returns what the interface sent.
+  func sent() -> [[UInt8]] { device.takeTransmitted() }
+
+  /// The peer asks for our address, so the interface learns it; the reply is discarded.
+  func learn(_ mac: MACAddress = peerMAC, _ address: IPv4Address = peerIP) {
+    inject(arpRequestFrame(from: mac, address))
+    poll()
+    _ = sent()
+  }
+
+  /// Injects `frames`, polls, and returns exactly one frame sent in answer (failing otherwise).
+  func exchange(_ frames: [UInt8]..., file: StaticString = #filePath, line: UInt = #line) throws -> [UInt8] {
+    for frame in frames { device.inject(frame) }
+    poll()
+    let output = sent()
+    guard output.count == 1 else { throw TestError("expected one frame sent, got \(output.count): \(output.map(hex))") }
+    return output[0]
+  }
+
+  /// Injects `frames`, polls, and asserts nothing was sent.
+  func expectSilence(_ frames: [UInt8]..., file: StaticString = #filePath, line: UInt = #line) {
+    for frame in frames { device.inject(frame) }
+    poll()
+    let output = sent()
+    XCTAssertEqual(output.count, 0, "unexpected frames sent: \(output.map(hex))", file: file, line: line)
+  }
+
+  /// Asserts that exactly the drops in `expected` were counted, each that many times.
+  func assertDrops(_ expected: [DropReason: UInt64], file: StaticString = #filePath, line: UInt = #line) {
+    for reason in DropReason.allCases {
+      XCTAssertEqual(counters[reason], expected[reason] ?? 0, "drops for \(reason)", file: file, line: line)
+    }
+  }
+}

@@ -47,7 +47,7 @@ let package = Package(
 
     .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),
     .testTarget(name: "SiroccoNetTests", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
-    .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime"]),
+    .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime", "SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "EndToEndTests", dependencies: ["sirocco"]),
   ]
 )

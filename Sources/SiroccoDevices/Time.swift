@@ -11,12 +11,18 @@ public struct Instant: Hashable, Comparable, Sendable {
 
   public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
+  /// Saturates at the ends of the range: a deadline "forever" from now stays in the future.
   public static func + (lhs: Instant, rhs: Duration) -> Instant {
-    Instant(nanoseconds: lhs.nanoseconds &+ rhs.nanoseconds)
+    let offset = rhs.nanoseconds
+    let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(offset)
+    return Instant(nanoseconds: overflow ? (offset < 0 ? .min : .max) : sum)
   }
 
+  /// Saturates at the ends of the range.
   public static func - (lhs: Instant, rhs: Duration) -> Instant {
-    Instant(nanoseconds: lhs.nanoseconds &- rhs.nanoseconds)
+    let offset = rhs.nanoseconds
+    let (difference, overflow) = lhs.nanoseconds.subtractingReportingOverflow(offset)
+    return Instant(nanoseconds: overflow ? (offset < 0 ? .max : .min) : difference)
   }
 
   public static func += (lhs: inout Instant, rhs: Duration) { lhs = lhs + rhs }
@@ -90,7 +96,9 @@ extension WallTime: CustomStringConvertible {
   /// RFC 3339 in UTC with milliseconds: `2026-11-21T05:13:00.123Z`.
   public var description: String {
     let date = civil
-    let millis = Int((nanosecondsSinceEpoch - secondsSinceEpoch * 1_000_000_000) / 1_000_000)
+    // From the remainder: `secondsSinceEpoch * 1e9` overflows in the last second before .min.
+    let remainder = nanosecondsSinceEpoch % 1_000_000_000
+    let millis = Int((remainder < 0 ? remainder + 1_000_000_000 : remainder) / 1_000_000)
     func pad(_ value: Int64, _ width: Int) -> String {
       let text = String(value)
       return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text

@@ -19,7 +19,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case ipv4NotForUs
   /// A fragment: reassembly is not implemented, fragments are dropped.
   case ipv4Fragment
-  /// Source address broadcast, multicast or our own (RFC 1122 3.2.1.3).
+  /// Source address broadcast, multicast, loopback or our own (RFC 1122 3.2.1.3).
   case martianSource
   /// An IP protocol without a handler (answered with ICMP protocol unreachable).
   case unknownProtocol

@@ -136,7 +136,7 @@ public final class Interface {
     let payload = frame.suffix(from: ethernet.headerLength)
     switch ethernet.etherType {
     case .arp: processARP(payload, now: now, device: device)
-    case .ipv4: processIPv4(payload, now: now, device: device)
+    case .ipv4: processIPv4(payload, linkBroadcast: ethernet.destination.isBroadcast, now: now, device: device)
     default: counters.drop(.unknownEtherType)
     }
   }
@@ -183,7 +183,11 @@ public final class Interface {
     return arp.entries[hop]?.macAddress ?? .broadcast
   }
 
-  func processIPv4<Device: NetworkDevice>(_ payload: UnsafeRawBufferPointer, now: Instant, device: Device) {
+  /// `linkBroadcast`: the frame was sent to ff:ff:ff:ff:ff:ff. No ICMP error answers such a
+  /// frame, whatever its IP destination (RFC 1122 3.2.2).
+  func processIPv4<Device: NetworkDevice>(
+    _ payload: UnsafeRawBufferPointer, linkBroadcast: Bool, now: Instant, device: Device
+  ) {
     let header: IPv4Header
     do {
       header = try IPv4Header.parse(payload, verifyChecksum: configuration.verifyChecksums)
@@ -191,25 +195,30 @@ public final class Interface {
       return counters.drop(error == .badChecksum ? .badIPv4Checksum : .malformedIPv4)
     }
     let source = header.source
-    if source.isBroadcast || source.isMulticast || source == ipv4.address || source == ipv4.broadcastAddress {
+    if source.isBroadcast || source.isMulticast || source.isLoopback || source == ipv4.address || source == directedBroadcast {
       return counters.drop(.martianSource)
     }
     let destination = header.destination
-    let isBroadcast = destination.isBroadcast || (destination == ipv4.broadcastAddress && ipv4.prefixLength < 31)
+    let isBroadcast = destination.isBroadcast || destination == directedBroadcast
     guard destination == ipv4.address || isBroadcast else { return counters.drop(.ipv4NotForUs) }
     guard !header.isFragment else { return counters.drop(.ipv4Fragment) }
     let packet = payload.slice(from: 0, length: header.totalLength)
     let body = packet.suffix(from: header.headerLength)
     switch header.protocol {
     case .icmp: processICMP(body, header: header, isBroadcast: isBroadcast, now: now, device: device)
-    case .udp: processUDP(body, packet: packet, header: header, isBroadcast: isBroadcast, now: now, device: device)
+    case .udp:
+      processUDP(body, packet: packet, header: header, isBroadcast: isBroadcast || linkBroadcast, now: now, device: device)
     default:
       counters.drop(.unknownProtocol)
-      if !isBroadcast {
+      if !isBroadcast, !linkBroadcast {
         sendICMPError(.destinationUnreachable(code: .protocol, nextHopMTU: 0), quoting: packet, to: source, now: now, device: device)
       }
     }
   }
+
+  /// The network's directed broadcast address; none on a /31 or /32, where every address is
+  /// a host (RFC 3021).
+  var directedBroadcast: IPv4Address? { ipv4.prefixLength < 31 ? ipv4.broadcastAddress : nil }
 
   // MARK: Send
 
@@ -241,7 +250,7 @@ public final class Interface {
       totalLength: totalLength, identification: identification, dontFragment: false,
       timeToLive: configuration.timeToLive, protocol: `protocol`, source: ipv4.address, destination: destination)
     let hardware: MACAddress?
-    if hop.isBroadcast || hop == ipv4.broadcastAddress {
+    if hop.isBroadcast || hop == directedBroadcast {
       hardware = .broadcast
     } else {
       hardware = arp.lookup(hop, now: now)

@@ -110,6 +110,8 @@ extension Interface {
     return socket
   }
 
+  /// `isBroadcast`: sent to a broadcast address (IP or link layer), so a closed port is not
+  /// answered with an ICMP error.
   func processUDP<Device: NetworkDevice>(
     _ datagram: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, header: IPv4Header, isBroadcast: Bool,
     now: Instant, device: Device

@@ -220,7 +220,7 @@ public struct BootParameters: Sendable {
   /// The `--help` text: one line per parameter with its type and default.
   public static func usage(program: String, declarations: [ParameterDeclaration], extra: String = "") -> String {
     var text = "usage: \(program) \(extra.isEmpty ? "" : extra + " ")[BOOT-PARAMETERS]\n\nboot parameters:\n"
-    var column = 0
+    var column = "  --help".count
     var left: [String] = []
     for declaration in declarations {
       let placeholder = declaration.placeholder ?? declaration.kind.placeholder
@@ -234,7 +234,7 @@ public struct BootParameters: Sendable {
       if let value = declaration.defaultValue { line += ", default \(value)" } else { line += ", optional" }
       text += line + ")\n"
     }
-    text += "  --help" + String(repeating: " ", count: max(column - 8, 0) + 2) + "print this list and exit\n"
+    text += "  --help" + String(repeating: " ", count: column - 8 + 2) + "print this list and exit\n"
     return text
   }
 

@@ -110,7 +110,11 @@ public enum Runtime {
       }
       let step = application.step(now: now)
       if case .exit(let status) = step {
-        for entry in interfaces { log.debug("\(entry.name): \(entry.interface.counters)") }
+        // What the last step sent still leaves (unless it waits for ARP: that is dropped).
+        for (index, entry) in interfaces.enumerated() {
+          entry.interface.flush(now: now, device: networks[index].device)
+          log.debug("\(entry.name): \(entry.interface.counters)")
+        }
         return status
       }
       var deadline: Instant?

@@ -30,19 +30,20 @@ public struct DeviceDeclaration: Equatable, Sendable {
   public var name: String
 
   public init(kind: Kind, name: String) {
-    precondition(Self.isValidName(name), "device names are 1-67 characters of [A-Za-z0-9_] (Solo5 manifest rule)")
+    precondition(Self.isValidName(name), "device names are 1-67 characters of [A-Za-z0-9] (Solo5 manifest rule)")
     self.kind = kind
     self.name = name
   }
 
   public static func network(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .network, name: name) }
 
-  /// Solo5's rule for manifest names: alphanumeric or `_`, at most 67 characters.
+  /// Solo5's rule for device names: 1-67 ASCII letters and digits (its tenders parse
+  /// `--net:NAME=` with `%67[A-Za-z0-9]`).
   public static func isValidName(_ name: String) -> Bool {
     guard !name.isEmpty, name.utf8.count <= 67 else { return false }
     return name.utf8.allSatisfy { byte in
       (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_")
+        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
   }
 }

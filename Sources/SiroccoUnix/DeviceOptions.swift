@@ -33,7 +33,7 @@ struct DeviceOptions {
       let name = String(body[body.startIndex..<equals])
       let value = String(body[body.index(after: equals)...])
       guard DeviceDeclaration.isValidName(name) else {
-        return .failure(Failure(message: "\(argument): bad device name '\(name)': expected 1-67 characters of A-Z, a-z, 0-9, _"))
+        return .failure(Failure(message: "\(argument): bad device name '\(name)': expected 1-67 letters and digits"))
       }
       if kind == "net" {
         guard !value.isEmpty, value.utf8.count < 16 else {

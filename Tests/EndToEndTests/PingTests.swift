@@ -58,4 +58,23 @@ final class PingTests: XCTestCase {
     XCTAssertEqual(try namespace.exec(["ping", "-c", "2", "-i", "0.1", "-W", "2", "10.0.0.77"]).status, 0, guest.stop())
     XCTAssertNotEqual(try namespace.exec(["ping", "-c", "1", "-W", "1", namespace.guestAddress]).status, 0)
   }
+
+  /// An idle unikernel sleeps in epoll: over two idle seconds it uses almost no CPU time
+  /// (busy polling would use all 200 ticks).
+  func testIdleUnikernelDoesNotSpin() throws {
+    let namespace = try Namespace()
+    let guest = try Guest(namespace, example: "ping", readyLine: "answering ARP")
+    // `ip netns exec` and `sirocco run` both exec, so the process is the unikernel itself.
+    func cpuTicks() throws -> Int {
+      let stat = try String(contentsOfFile: "/proc/\(guest.process.processIdentifier)/stat", encoding: .utf8)
+      let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+      return Int(fields[11])! + Int(fields[12])!  // utime + stime (fields 14 and 15 of stat)
+    }
+    let comm = try String(contentsOfFile: "/proc/\(guest.process.processIdentifier)/comm", encoding: .utf8)
+    XCTAssertEqual(comm.trimmingCharacters(in: .whitespacesAndNewlines), "ping", "not the unikernel's process")
+    let before = try cpuTicks()
+    sleep(2)
+    let used = try cpuTicks() - before
+    XCTAssertLessThanOrEqual(used, 5, "the idle unikernel used \(used) clock ticks in 2 s")
+  }
 }

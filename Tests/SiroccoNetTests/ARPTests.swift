@@ -61,7 +61,7 @@ final class ARPTests: XCTestCase {
     let harness = Harness()
     harness.learn()
     XCTAssertEqual(harness.interface.arp.count, 1)
-    XCTAssertEqual(harness.interface.arp.lookup(peerIP, now: harness.now), peerMAC)
+    XCTAssertEqual(harness.resolved(peerIP), peerMAC)
     let socket = try harness.interface.bindUDP(port: 4000)
     try socket.send([1, 2, 3], to: peerIP, port: 9)
     let sent = try parseIPv4Frame(try harness.exchange())
@@ -206,7 +206,7 @@ final class ARPTests: XCTestCase {
     // A late reply addressed to us is learned (RFC 826: we are the target), but nothing is
     // left to send.
     harness.expectSilence(arpReplyFrame(from: otherMAC, silent))
-    XCTAssertEqual(harness.interface.arp.lookup(silent, now: harness.now), otherMAC)
+    XCTAssertEqual(harness.resolved(silent), otherMAC)
     harness.poll(at: at(seconds: 10))
     XCTAssertEqual(harness.sent().count, 0)
   }
@@ -263,6 +263,36 @@ final class ARPTests: XCTestCase {
     let sent = try parseIPv4Frame(try harness.exchange())
     XCTAssertEqual(sent.ethernet.destination, peerMAC)
     XCTAssertEqual(harness.counters.arpRequestsSent, 0)
+  }
+
+  // MARK: Static neighbours
+
+  func testAddNeighborResolvesWithoutARPAndReleasesWaitingPacketsOnTheNextFlush() throws {
+    let harness = Harness()
+    harness.interface.addNeighbor(otherIP, at: otherMAC, now: .zero)
+    XCTAssertFalse(harness.interface.hasPendingTransmit, "nothing was waiting")
+    let socket = try harness.interface.bindUDP(port: 4000)
+    try socket.send([1], to: otherIP, port: 7)
+    XCTAssertEqual(try parseIPv4Frame(try harness.exchange()).ethernet.destination, otherMAC)
+
+    try socket.send([2], to: peerIP, port: 7)
+    try socket.send([3], to: peerIP, port: 7)
+    XCTAssertEqual(try parseARPFrame(try harness.exchange()).1.targetProtocolAddress, peerIP)
+    harness.now = at(seconds: 0.5)
+    harness.interface.addNeighbor(peerIP, at: peerMAC, now: harness.now)
+    XCTAssertEqual(harness.sent().count, 0, "nothing leaves outside poll and flush")
+    XCTAssertTrue(harness.interface.hasPendingTransmit)
+    XCTAssertEqual(harness.interface.pollAt(now: harness.now), harness.now)
+    harness.interface.flush(now: harness.now, device: harness.device)
+    let released = try harness.sent().map { try parseIPv4Frame($0) }
+    XCTAssertEqual(released.map(\.ethernet.destination), [peerMAC, peerMAC])
+    XCTAssertEqual(try released.map { try parseUDP($0).1 }, [[2], [3]])
+    XCTAssertFalse(harness.interface.hasPendingTransmit)
+    XCTAssertNil(harness.interface.pollAt(now: harness.now))
+    harness.poll(at: at(seconds: 5))
+    XCTAssertEqual(harness.sent().count, 0, "no ARP retry for a resolved neighbour")
+    XCTAssertEqual(harness.counters.arpRequestsSent, 1)
+    harness.assertDrops([:])
   }
 
   // MARK: Bounds on what waits
@@ -367,7 +397,7 @@ final class ARPTests: XCTestCase {
       ethernetFrame(
         to: .broadcast, from: movedMAC, type: .arp,
         arpPacket(.reply, senderMAC: movedMAC, senderIP: peerIP, targetMAC: otherMAC, targetIP: otherIP)))
-    XCTAssertEqual(harness.interface.arp.lookup(peerIP, now: harness.now), movedMAC)
+    XCTAssertEqual(harness.resolved(peerIP), movedMAC)
 
     // An unknown host's reply to another host: not added.
     let stranger = IPv4Address(10, 0, 0, 77)
@@ -375,7 +405,7 @@ final class ARPTests: XCTestCase {
       ethernetFrame(
         to: .broadcast, from: otherMAC, type: .arp,
         arpPacket(.reply, senderMAC: otherMAC, senderIP: stranger, targetMAC: peerMAC, targetIP: peerIP)))
-    XCTAssertNil(harness.interface.arp.lookup(stranger, now: harness.now))
+    XCTAssertNil(harness.resolved(stranger))
     XCTAssertEqual(harness.interface.arp.count, 1)
 
     let socket = try harness.interface.bindUDP(port: 4000)
@@ -404,7 +434,7 @@ final class ARPTests: XCTestCase {
       ethernetFrame(
         to: .broadcast, from: movedMAC, type: .arp,
         arpPacket(.request, senderMAC: movedMAC, senderIP: peerIP, targetIP: peerIP)))
-    XCTAssertEqual(harness.interface.arp.lookup(peerIP, now: harness.now), movedMAC)
+    XCTAssertEqual(harness.resolved(peerIP), movedMAC)
   }
 
   func testDoesNotLearnItsOwnAddressOrAMulticastSender() throws {

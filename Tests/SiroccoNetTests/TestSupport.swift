@@ -176,7 +176,7 @@ func ipv4Packet(
 
 /// A UDP datagram (header and payload) with a checksum over the pseudo-header, or none.
 func udpDatagram(
-  from source: IPv4Address = peerIP, port sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
+  from source: IPv4Address = peerIP, sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
   port destinationPort: UInt16, _ payload: [UInt8], checksum: Bool = true
 ) -> [UInt8] {
   let header = UDPHeader(sourcePort: sourcePort, destinationPort: destinationPort, payloadLength: payload.count)
@@ -196,14 +196,14 @@ func icmpMessage(_ message: ICMPv4Message, _ payload: [UInt8] = []) -> [UInt8] {
 
 /// A UDP datagram from the peer in an Ethernet frame addressed to us.
 func udpFrame(
-  from source: IPv4Address = peerIP, port sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
+  from source: IPv4Address = peerIP, sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
   port destinationPort: UInt16, _ payload: [UInt8], checksum: Bool = true, ethernetTo: MACAddress = ourMAC
 ) -> [UInt8] {
   ethernetFrame(
     to: ethernetTo, type: .ipv4,
     ipv4Packet(
       from: source, to: destination, protocol: .udp,
-      udpDatagram(from: source, port: sourcePort, to: destination, port: destinationPort, payload, checksum: checksum)),
+      udpDatagram(from: source, sourcePort: sourcePort, to: destination, port: destinationPort, payload, checksum: checksum)),
     padTo: EthernetHeader.minimumFrameLength)
 }
 
@@ -327,6 +327,12 @@ final class Harness {
   /// Moves the clock on by `duration` and polls.
   @discardableResult
   func advance(_ duration: Duration) -> Bool { poll(at: now + duration) }
+
+  /// What the ARP cache holds for `address` now (looked up in a copy, leaving the cache as it is).
+  func resolved(_ address: IPv4Address) -> MACAddress? {
+    var cache = interface.arp
+    return cache.lookup(address, now: now)
+  }
 
   /// Removes and returns what the interface sent.
   func sent() -> [[UInt8]] { device.takeTransmitted() }

@@ -1,0 +1,295 @@
+// A corpus of hostile input: every truncation of valid frames, byte corruptions and random
+// frames from fixed seeds, all fed through `poll`. Nothing may trap, every frame must be
+// counted as received, and each must be accounted for: dropped for one reason, or handled.
+
+import SiroccoDevices
+import SiroccoNet
+import SiroccoWire
+import XCTest
+
+final class CorpusTests: XCTestCase {
+  /// Valid frames the corpus is made from.
+  static func seedFrames() -> [(name: String, frame: [UInt8])] {
+    [
+      ("ARP request", arpRequestFrame()),
+      ("ARP reply", arpReplyFrame()),
+      ("echo request", echoRequestFrame(identifier: 0x1234, sequenceNumber: 7, pattern(56))),
+      ("UDP to a bound port", udpFrame(sourcePort: 5000, port: 7, pattern(40))),
+      ("UDP to a closed port", udpFrame(sourcePort: 5000, port: 9999, pattern(20))),
+    ]
+  }
+
+  /// Drops counted while a frame is received and dispatched: at most one per frame.
+  static let receiveReasons: [DropReason] = [
+    .malformedEthernet, .notForUs, .vlanTagged, .unknownEtherType, .malformedARP, .unsupportedARP, .malformedIPv4,
+    .badIPv4Checksum, .ipv4NotForUs, .ipv4Fragment, .martianSource, .unknownProtocol, .malformedICMP,
+    .badICMPChecksum, .malformedUDP, .badUDPChecksum, .noUDPSocket, .udpReceiveQueueFull,
+  ]
+  /// Drops counted while sending what a frame asked for (an echo reply, an ICMP error).
+  static let sendReasons: [DropReason] = [.noRoute, .arpQueueOverflow, .transmitFailed, .oversized]
+
+  /// What happened to the frames of one run.
+  struct Tally: CustomStringConvertible {
+    var injected = 0
+    var bytes = 0
+    var dropped = 0
+    var delivered = 0
+    var ignored = 0
+    var echoed = 0
+    var replyFailed = 0
+    var arp = 0
+    var accounted: Int { dropped + delivered + ignored + echoed + replyFailed + arp }
+    var description: String {
+      "injected \(injected): dropped \(dropped), delivered \(delivered), ignored \(ignored), echoed \(echoed), "
+        + "reply failed \(replyFailed), ARP \(arp)"
+    }
+  }
+
+  /// A well-formed ARP frame for IPv4 over Ethernet (what the interface handles without a
+  /// drop and, possibly, without any counter).
+  static func isARP(_ frame: [UInt8]) -> Bool {
+    guard frame.count >= 14 + ARPPacket.length, frame[12] == 0x08, frame[13] == 0x06 else { return false }
+    return Array(frame[14...]).withUnsafeBytes { (try? ARPPacket.parse($0)) != nil }
+  }
+
+  /// Feeds `frames` one per poll, 1 ms apart, and accounts for each.
+  func feed(
+    _ frames: [[UInt8]], to harness: Harness, socket: UDPSocket, file: StaticString = #filePath, line: UInt = #line
+  ) -> Tally {
+    var tally = Tally()
+    let start = harness.counters
+    for (index, frame) in frames.enumerated() {
+      let before = harness.counters
+      harness.inject(frame)
+      harness.advance(.milliseconds(1))
+      _ = harness.sent()
+      while socket.receive() != nil {}
+      let after = harness.counters
+      tally.injected += 1
+      tally.bytes += frame.count
+
+      func delta(_ reasons: [DropReason]) -> UInt64 { reasons.reduce(0) { $0 + after[$1] - before[$1] } }
+      let receiveDrops = delta(Self.receiveReasons)
+      let sendDrops = delta(Self.sendReasons)
+      let delivered = after.udpDatagramsDelivered - before.udpDatagramsDelivered
+      let ignored = after.icmpIgnored - before.icmpIgnored
+      let echoed = after.echoRepliesSent - before.echoRepliesSent
+      let outcomes = delivered + ignored + echoed
+      let context = "frame \(index) (\(frame.count) bytes): \(hex(Array(frame.prefix(64))))"
+
+      guard after.receivedFrames == before.receivedFrames + 1,
+        after.receivedBytes == before.receivedBytes + UInt64(frame.count)
+      else {
+        XCTFail("not counted as received: \(context)", file: file, line: line)
+        continue
+      }
+      XCTAssertLessThanOrEqual(receiveDrops, 1, context, file: file, line: line)
+      XCTAssertLessThanOrEqual(outcomes, 1, context, file: file, line: line)
+      XCTAssertLessThanOrEqual(sendDrops, 1, context, file: file, line: line)
+      if receiveDrops == 1 {
+        XCTAssertEqual(outcomes, 0, "dropped and handled: \(context)", file: file, line: line)
+        tally.dropped += 1
+      } else if outcomes == 1 {
+        tally.delivered += Int(delivered)
+        tally.ignored += Int(ignored)
+        tally.echoed += Int(echoed)
+      } else if sendDrops == 1 {
+        tally.replyFailed += 1
+      } else if Self.isARP(frame) {
+        tally.arp += 1
+      } else {
+        XCTFail("neither dropped nor handled: \(context)", file: file, line: line)
+      }
+    }
+    XCTAssertEqual(harness.counters.receivedFrames - start.receivedFrames, UInt64(frames.count), file: file, line: line)
+    XCTAssertEqual(harness.counters.receivedBytes - start.receivedBytes, UInt64(tally.bytes), file: file, line: line)
+    XCTAssertEqual(tally.accounted, tally.injected, "\(tally)", file: file, line: line)
+    XCTAssertTrue(harness.device.inbox.isEmpty, file: file, line: line)
+    return tally
+  }
+
+  /// An interface that knows the peer and has a socket on port 7, as the seeds expect.
+  func makeHarness(verifyChecksums: Bool = true) throws -> (Harness, UDPSocket) {
+    let harness = Harness { $0.verifyChecksums = verifyChecksums }
+    harness.learn()
+    return (harness, try harness.interface.bindUDP(port: 7))
+  }
+
+  // MARK: The seeds themselves
+
+  func testSeedsAreHandledWithoutDrops() throws {
+    let (harness, socket) = try makeHarness()
+    let tally = feed(Self.seedFrames().map(\.frame), to: harness, socket: socket)
+    XCTAssertEqual(tally.arp, 2)
+    XCTAssertEqual(tally.echoed, 1)
+    XCTAssertEqual(tally.delivered, 1)
+    XCTAssertEqual(tally.dropped, 1, "the closed port")
+    harness.assertDrops([.noUDPSocket: 1])
+  }
+
+  // MARK: Truncation
+
+  func testEveryTruncationIsDroppedAsMalformed() throws {
+    for (name, frame) in Self.seedFrames() {
+      let (harness, socket) = try makeHarness()
+      let truncations = (0..<frame.count).map { Array(frame.prefix($0)) }
+      let tally = feed(truncations, to: harness, socket: socket)
+      XCTAssertEqual(tally.dropped, frame.count, "\(name): \(tally)")
+      let payloadReason: DropReason = frame[13] == 0x06 ? .malformedARP : .malformedIPv4
+      harness.assertDrops([.malformedEthernet: 14, payloadReason: UInt64(frame.count - 14)])
+      XCTAssertEqual(harness.counters.transmittedFrames, 1, "\(name): only the ARP reply of `learn`")
+    }
+  }
+
+  func testTruncatedPaddedFramesAreStillHandledWhileThePacketIsWhole() throws {
+    // A 43-byte UDP datagram padded to 60: cutting padding loses nothing.
+    let frame = udpFrame(port: 7, [0x5a])
+    XCTAssertEqual(frame.count, 60)
+    let (harness, socket) = try makeHarness()
+    let tally = feed((43...60).map { Array(frame.prefix($0)) }, to: harness, socket: socket)
+    XCTAssertEqual(tally.delivered, 18)
+    harness.assertDrops([:])
+  }
+
+  // MARK: Corruption
+
+  func testSingleByteCorruptionsAtEveryOffset() throws {
+    var random = SplitMix64(seed: 0x0ddba11)
+    for (name, frame) in Self.seedFrames() {
+      var corpus: [[UInt8]] = []
+      for offset in 0..<frame.count {
+        for _ in 0..<8 {
+          var corrupted = frame
+          corrupted[offset] ^= UInt8(truncatingIfNeeded: random.next() % 255 + 1)
+          corpus.append(corrupted)
+        }
+      }
+      let (harness, socket) = try makeHarness()
+      let tally = feed(corpus, to: harness, socket: socket)
+      XCTAssertEqual(tally.injected, frame.count * 8, name)
+      XCTAssertGreaterThan(tally.dropped, 0, name)
+      XCTAssertGreaterThanOrEqual(harness.counters.totalDrops, UInt64(tally.dropped), name)
+    }
+  }
+
+  func testChecksumsCatchEverySingleByteChangeTheyCover() throws {
+    // Changing one byte of the IP header, ICMP message or UDP datagram (anything but the
+    // Ethernet header, and the byte with the version) must be caught by a checksum or a
+    // field check, never delivered or answered.
+    let seeds = Self.seedFrames().filter { $0.frame[13] == 0x00 }
+    var random = SplitMix64(seed: 42)
+    for (name, frame) in seeds {
+      let (harness, socket) = try makeHarness()
+      var corpus: [[UInt8]] = []
+      for offset in 14..<frame.count {
+        var corrupted = frame
+        corrupted[offset] ^= UInt8(truncatingIfNeeded: random.next() % 255 + 1)
+        corpus.append(corrupted)
+      }
+      let tally = feed(corpus, to: harness, socket: socket)
+      XCTAssertEqual(tally.dropped, corpus.count, "\(name): \(tally)")
+      XCTAssertEqual(tally.echoed + tally.delivered, 0, name)
+    }
+  }
+
+  func testMultiByteCorruptions() throws {
+    var random = SplitMix64(seed: 0xc0ffee)
+    var corpus: [[UInt8]] = []
+    for (_, frame) in Self.seedFrames() {
+      for _ in 0..<2000 {
+        var corrupted = frame
+        for _ in 0..<(1 + Int(random.next() % 4)) {
+          corrupted[Int(random.next() % UInt64(frame.count))] = UInt8(truncatingIfNeeded: random.next())
+        }
+        corpus.append(corrupted)
+      }
+    }
+    for verify in [true, false] {
+      let (harness, socket) = try makeHarness(verifyChecksums: verify)
+      let tally = feed(corpus, to: harness, socket: socket)
+      XCTAssertEqual(tally.injected, 10_000)
+      XCTAssertGreaterThan(tally.dropped, 0)
+    }
+  }
+
+  // MARK: Random frames
+
+  func testRandomFrames() throws {
+    var random = SplitMix64(seed: 0x5151_7000)
+    var corpus: [[UInt8]] = []
+    for _ in 0..<20_000 {
+      let length = Int(random.next() % 1601)
+      corpus.append((0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+    }
+    XCTAssertEqual(corpus.map(\.count).min(), 0)
+    let (harness, socket) = try makeHarness()
+    let tally = feed(corpus, to: harness, socket: socket)
+    XCTAssertEqual(tally.injected, 20_000)
+    XCTAssertEqual(tally.dropped, 20_000, "random bytes are never a frame for us: \(tally)")
+    XCTAssertGreaterThan(harness.counters[.malformedEthernet], 0)
+    XCTAssertGreaterThan(harness.counters[.notForUs], 19_000)
+  }
+
+  func testRandomFramesWithPlausibleHeaders() throws {
+    // Random frames that get past the outer checks: addressed to us, typed ARP or IPv4,
+    // version 4 with a random IHL, on-link sources, checksums not verified (as a fuzzer
+    // runs the stack).
+    var random = SplitMix64(seed: 0xfeed_5eed)
+    var corpus: [[UInt8]] = []
+    for _ in 0..<20_000 {
+      let length = Int(random.next() % 1601)
+      var frame = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+      let choice = random.next()
+      if length >= 14 {
+        let destination = choice & 1 == 0 ? ourMAC : MACAddress.broadcast
+        frame.withUnsafeMutableBytes { destination.write(to: $0, at: 0) }
+        let isARP = choice & 6 == 0
+        frame[12] = 0x08
+        frame[13] = isARP ? 0x06 : 0x00
+        if isARP, length >= 22 {
+          frame[14...21] = [0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, UInt8(1 + choice >> 3 & 1)]
+          if length >= 42 {
+            frame[38...41] = choice & 8 == 0 ? [10, 0, 0, 2] : [10, 0, 0, UInt8(truncatingIfNeeded: choice >> 8)]
+          }
+        } else if !isARP, length >= 34 {
+          let headerWords = choice & 16 == 0 ? 5 : 5 + Int((choice >> 4) % 11)
+          frame[14] = 0x40 | UInt8(headerWords)
+          let total = Int((choice >> 16) % UInt64(length - 13))
+          frame[16] = UInt8(total >> 8)
+          frame[17] = UInt8(truncatingIfNeeded: total)
+          frame[20] = 0
+          if choice & 32 == 0 { frame[21] = 0 }
+          frame[23] = [1, 17, 6, 253][Int(choice >> 24 & 3)]
+          frame[26...29] = [10, 0, 0, UInt8(truncatingIfNeeded: choice >> 32)]
+          frame[30...33] = choice & 64 == 0 ? [10, 0, 0, 2] : [255, 255, 255, 255]
+          let body = 14 + headerWords * 4
+          if frame[23] == 1, choice & 128 == 0, total >= headerWords * 4 + 8 {
+            frame[body] = 8
+            frame[body + 1] = 0
+          }
+          if frame[23] == 17, total >= headerWords * 4 + 8 {
+            if choice & 128 == 0 {
+              frame[body + 2] = 0
+              frame[body + 3] = 7
+            }
+            let udpLength = 8 + Int((choice >> 40) % UInt64(total - headerWords * 4 - 7))
+            frame[body + 4] = UInt8(udpLength >> 8)
+            frame[body + 5] = UInt8(truncatingIfNeeded: udpLength)
+          }
+        }
+      }
+      corpus.append(frame)
+    }
+    let (harness, socket) = try makeHarness(verifyChecksums: false)
+    let tally = feed(corpus, to: harness, socket: socket)
+    XCTAssertEqual(tally.injected, 20_000)
+    // The corpus reaches past the outer checks into every handler.
+    XCTAssertGreaterThan(tally.arp, 0, "\(tally)")
+    XCTAssertGreaterThan(tally.echoed, 0, "\(tally)")
+    XCTAssertGreaterThan(tally.delivered, 0, "\(tally)")
+    XCTAssertGreaterThan(tally.ignored, 0, "\(tally)")
+    XCTAssertGreaterThan(harness.counters[.noUDPSocket], 0, "\(harness.counters)")
+    XCTAssertGreaterThan(harness.counters[.unknownProtocol], 0, "\(harness.counters)")
+    XCTAssertGreaterThan(harness.counters[.malformedIPv4], 0, "\(harness.counters)")
+  }
+}

@@ -1,0 +1,218 @@
+// Interface counters: traffic in both directions, and every drop reason provoked on its own
+// and counted exactly once.
+
+import SiroccoDevices
+import SiroccoNet
+import SiroccoWire
+import XCTest
+
+final class CounterTests: XCTestCase {
+  func testFramesAndBytesAreCountedInBothDirections() throws {
+    let harness = Harness()
+    XCTAssertEqual(harness.counters, InterfaceCounters())
+    let arp = arpRequestFrame()
+    let echo = echoRequestFrame(pattern(56))
+    let stray = udpFrame(port: 7, [1], ethernetTo: otherMAC)
+    XCTAssertEqual([arp.count, echo.count, stray.count], [42, 98, 60])
+    harness.inject(arp, echo, stray)
+    harness.poll()
+    let sent = harness.sent()
+    XCTAssertEqual(sent.map(\.count), [42, 98])
+    XCTAssertEqual(harness.counters.receivedFrames, 3)
+    XCTAssertEqual(harness.counters.receivedBytes, 200)
+    XCTAssertEqual(harness.counters.transmittedFrames, 2)
+    XCTAssertEqual(harness.counters.transmittedBytes, 140)
+    XCTAssertEqual(harness.counters.arpRepliesSent, 1)
+    XCTAssertEqual(harness.counters.echoRepliesSent, 1)
+    XCTAssertEqual(harness.counters.arpRequestsSent, 0)
+    XCTAssertEqual(harness.counters.icmpErrorsSent, 0)
+    XCTAssertEqual(harness.counters.udpDatagramsDelivered, 0)
+    harness.assertDrops([.notForUs: 1])
+    XCTAssertEqual(harness.counters.totalDrops, 1)
+  }
+
+  func testARPRequestsAnnouncementsAndErrorsAreCountedAsTransmitted() throws {
+    let harness = Harness { $0.announcements = 1 }
+    let socket = try harness.interface.bindUDP(port: 7)
+    try socket.send([1], to: peerIP, port: 9)
+    harness.inject(udpFrame(from: otherIP, port: 9999, [1]))
+    harness.poll()
+    // The announcement, then (receiving first) the ARP request for the ICMP error's
+    // destination, then (flushing sockets) the one for the datagram's.
+    let sent = harness.sent()
+    XCTAssertEqual(harness.counters.transmittedFrames, UInt64(sent.count))
+    XCTAssertEqual(harness.counters.transmittedBytes, UInt64(sent.reduce(0) { $0 + $1.count }))
+    XCTAssertEqual(sent.count, 3, "announcement, ARP for the ICMP error's destination, ARP for the peer")
+    XCTAssertEqual(harness.counters.arpRequestsSent, 2)
+    XCTAssertEqual(harness.counters.icmpErrorsSent, 1, "queued for ARP counts as sent")
+  }
+
+  // MARK: Every drop reason
+
+  /// One way to provoke each reason, on a fresh interface that knows the peer.
+  static var provocations: [(reason: DropReason, name: String, provoke: (Harness) throws -> Void)] { [
+    (.malformedEthernet, "malformed-ethernet", { $0.inject(pattern(13)) }),
+    (.notForUs, "not-for-us", { $0.inject(echoRequestFrame([1], ethernetTo: otherMAC)) }),
+    (.vlanTagged, "vlan-tagged", { harness in
+      let header = EthernetHeader(destination: ourMAC, source: peerMAC, etherType: .arp, vlan: VLANTag(identifier: 5))
+      harness.inject(filled(18) { header.emit(into: $0) } + arpPacket(.request))
+    }),
+    (.unknownEtherType, "unknown-ethertype", { $0.inject(ethernetFrame(type: .ipv6, pattern(40))) }),
+    (.malformedARP, "malformed-arp", { harness in
+      var packet = arpPacket(.request)
+      packet[4] = 8  // hardware length 8 for Ethernet
+      harness.inject(ethernetFrame(to: .broadcast, type: .arp, packet))
+    }),
+    (.unsupportedARP, "unsupported-arp", { harness in
+      var packet = arpPacket(.request)
+      packet[1] = 6  // hardware type IEEE 802
+      harness.inject(ethernetFrame(to: .broadcast, type: .arp, packet))
+    }),
+    (.malformedIPv4, "malformed-ipv4", { harness in
+      var packet = ipv4Packet(protocol: .udp, udpDatagram(port: 7, [1]))
+      packet[0] = 0x65  // version 6
+      harness.inject(ethernetFrame(type: .ipv4, packet))
+    }),
+    (.badIPv4Checksum, "bad-ipv4-checksum", { harness in
+      var packet = ipv4Packet(protocol: .icmp, icmpMessage(.echoRequest(identifier: 1, sequenceNumber: 1)))
+      packet[11] ^= 0xff
+      harness.inject(ethernetFrame(type: .ipv4, packet))
+    }),
+    (.ipv4NotForUs, "ipv4-not-for-us", { $0.inject(echoRequestFrame(to: IPv4Address(10, 0, 0, 99), [1])) }),
+    (.ipv4Fragment, "ipv4-fragment", { harness in
+      harness.inject(
+        ethernetFrame(
+          type: .ipv4,
+          ipv4Packet(protocol: .icmp, moreFragments: true, icmpMessage(.echoRequest(identifier: 1, sequenceNumber: 1), pattern(16)))))
+    }),
+    (.martianSource, "martian-source", { $0.inject(echoRequestFrame(from: .broadcast, [1])) }),
+    (.unknownProtocol, "unknown-protocol", { $0.inject(ethernetFrame(type: .ipv4, ipv4Packet(protocol: IPProtocol(rawValue: 253), [1]))) }),
+    (.malformedICMP, "malformed-icmp", { $0.inject(ethernetFrame(type: .ipv4, ipv4Packet(protocol: .icmp, [8, 0, 0, 0]))) }),
+    (.badICMPChecksum, "bad-icmp-checksum", { harness in
+      var frame = echoRequestFrame([1, 2])
+      frame[14 + 20 + 3] ^= 0x10
+      harness.inject(frame)
+    }),
+    (.malformedUDP, "malformed-udp", { harness in
+      var datagram = udpDatagram(port: 7, [1, 2, 3], checksum: false)
+      datagram[5] = 7  // length below the header's
+      harness.inject(ethernetFrame(type: .ipv4, ipv4Packet(protocol: .udp, datagram)))
+    }),
+    (.badUDPChecksum, "bad-udp-checksum", { harness in
+      var frame = udpFrame(port: 7, [1, 2, 3])
+      frame[14 + 20 + 7] ^= 0x01
+      harness.inject(frame)
+    }),
+    (.noUDPSocket, "no-udp-socket", { $0.inject(udpFrame(port: 9999, [1])) }),
+    (.udpReceiveQueueFull, "udp-receive-queue-full", { harness in
+      _ = try harness.interface.bindUDP(port: 7, receiveCapacity: 1)
+      harness.inject(udpFrame(port: 7, [1]), udpFrame(port: 7, [2]))
+    }),
+    (.noRoute, "no-route", { try $0.interface.bindUDP(port: 1).send([1], to: remoteIP, port: 9) }),
+    (.arpQueueOverflow, "arp-queue-overflow", { harness in
+      let socket = try harness.interface.bindUDP(port: 1)
+      for _ in 0...harness.interface.configuration.arp.packetsPerDestination { try socket.send([1], to: otherIP, port: 9) }
+    }),
+    (.arpUnresolved, "arp-unresolved", { harness in
+      try harness.interface.bindUDP(port: 1).send([1], to: otherIP, port: 9)
+      for second in 0..<3 { harness.poll(at: at(seconds: Double(second))) }
+      harness.now = at(seconds: 3)
+    }),
+    (.transmitFailed, "transmit-failed", { harness in
+      harness.device.acceptsTransmit = false
+      harness.inject(arpRequestFrame(from: otherMAC, otherIP))
+    }),
+    (.oversized, "oversized", { harness in
+      // 1501 bytes of IP packet: accepted on input, but the reply would not fit the MTU.
+      harness.inject(echoRequestFrame(pattern(1473)))
+    }),
+  ] }
+
+  func testEveryDropReasonIsProvokedAndCountedExactlyOnce() throws {
+    XCTAssertEqual(Set(Self.provocations.map(\.reason)), Set(DropReason.allCases), "a reason without a provocation")
+    XCTAssertEqual(Self.provocations.count, DropReason.allCases.count)
+    for (reason, name, provoke) in Self.provocations {
+      let harness = Harness()
+      harness.learn()
+      let before = harness.counters
+      try provoke(harness)
+      harness.poll()
+      _ = harness.sent()
+      XCTAssertEqual(harness.counters[reason], 1, "\(reason)")
+      XCTAssertEqual(harness.counters.totalDrops, 1, "\(reason): no other drop; \(harness.counters)")
+      XCTAssertEqual("\(reason)", name)
+      XCTAssertTrue(harness.counters.description.hasSuffix("drops 1 \(name)=1"), harness.counters.description)
+      XCTAssertTrue(harness.device.inbox.isEmpty, "\(reason): every injected frame was read")
+      XCTAssertEqual(before.totalDrops, 0)
+    }
+  }
+
+  func testTransmitFailuresAreCountedPerFrame() throws {
+    let harness = Harness()
+    harness.learn()
+    harness.device.acceptsTransmit = false
+    let socket = try harness.interface.bindUDP(port: 1)
+    try socket.send([1], to: peerIP, port: 9)
+    try socket.send([2], to: .broadcast, port: 9)
+    harness.inject(echoRequestFrame([1]), udpFrame(port: 9999, [1]), arpRequestFrame())
+    harness.poll()
+    XCTAssertEqual(harness.sent().count, 0)
+    harness.assertDrops([.transmitFailed: 5, .noUDPSocket: 1])
+    XCTAssertEqual(harness.counters.echoRepliesSent, 0)
+    XCTAssertEqual(harness.counters.icmpErrorsSent, 0)
+    XCTAssertEqual(harness.counters.arpRepliesSent, 1, "before: the reply of `learn`")
+    XCTAssertEqual(harness.counters.transmittedFrames, 1, "only the reply sent by `learn`")
+  }
+
+  func testEveryMalformedIPv4HeaderIsCountedAsMalformed() throws {
+    let good = ipv4Packet(protocol: .udp, udpDatagram(port: 7, [1, 2, 3, 4]))
+    var variants: [[UInt8]] = []
+    var version = good; version[0] = 0x45 ^ 0x30; variants.append(version)  // version 7
+    var shortIHL = good; shortIHL[0] = 0x44; variants.append(shortIHL)
+    var longIHL = good; longIHL[0] = 0x4f; variants.append(longIHL)  // 60 > 32 bytes present
+    var shortTotal = good; shortTotal[2] = 0; shortTotal[3] = 19; variants.append(shortTotal)
+    var longTotal = good; longTotal[2] = 0x05; longTotal[3] = 0xdc; variants.append(longTotal)
+    variants.append(Array(good.prefix(19)))
+    for (index, packet) in variants.enumerated() {
+      let harness = Harness { $0.verifyChecksums = false }
+      _ = try harness.interface.bindUDP(port: 7)
+      harness.expectSilence(ethernetFrame(type: .ipv4, packet))
+      XCTAssertEqual(harness.counters[.malformedIPv4], 1, "variant \(index)")
+      XCTAssertEqual(harness.counters.totalDrops, 1, "variant \(index)")
+    }
+  }
+
+  func testEveryMartianSourceIsDropped() throws {
+    for source in [IPv4Address.broadcast, IPv4Address(224, 0, 0, 1), IPv4Address(239, 1, 2, 3), ourIP, subnetBroadcast] {
+      let harness = Harness()
+      harness.learn()
+      harness.expectSilence(echoRequestFrame(from: source, [1]), udpFrame(from: source, port: 9999, [1]))
+      harness.assertDrops([.martianSource: 2])
+    }
+  }
+
+  func testMulticastDestinationsAreNotForUs() throws {
+    let harness = Harness()
+    harness.expectSilence(echoRequestFrame(to: IPv4Address(224, 0, 0, 1), [1], ethernetTo: .broadcast))
+    harness.assertDrops([.ipv4NotForUs: 1])
+  }
+
+  func testNonInitialFragmentsAreDroppedToo() throws {
+    let harness = Harness()
+    harness.learn()
+    harness.expectSilence(
+      ethernetFrame(type: .ipv4, ipv4Packet(protocol: .udp, fragmentOffset: 8, pattern(16))))
+    harness.assertDrops([.ipv4Fragment: 1])
+  }
+
+  func testDescriptionListsTrafficThenEveryNonZeroDrop() throws {
+    let harness = Harness()
+    XCTAssertEqual(harness.counters.description, "rx 0 frames 0 bytes, tx 0 frames 0 bytes, echo replies 0, drops 0")
+    harness.learn()
+    harness.inject(udpFrame(port: 7, [1], ethernetTo: otherMAC), pattern(10), echoRequestFrame([1, 2]), pattern(3))
+    harness.poll()
+    XCTAssertEqual(
+      harness.counters.description,
+      "rx 5 frames 175 bytes, tx 2 frames 86 bytes, echo replies 1, drops 3 malformed-ethernet=2 not-for-us=1")
+  }
+}

@@ -1,0 +1,379 @@
+// The runtime: the device manifest check, the merged parameter declarations, and whole
+// unikernels run through `Runtime.run` on a test platform (in-memory console and devices, a
+// clock that moves only when the loop waits, counting entropy).
+
+import SiroccoDevices
+import SiroccoNet
+import SiroccoRuntime
+import SiroccoWire
+import XCTest
+
+// MARK: The test platform
+
+final class TestConsole: Console {
+  var output = ""
+  func write(_ bytes: UnsafeRawBufferPointer) { output += String(decoding: bytes, as: UTF8.self) }
+}
+
+/// Monotonic time that advances only when the loop waits.
+final class TestClock: MonotonicClock {
+  var current = Instant.zero
+  func now() -> Instant { current }
+}
+
+final class TestWallClock: WallClock {
+  func now() -> WallTime { WallTime(nanosecondsSinceEpoch: 1_795_237_980_000_000_000) }
+}
+
+/// Bytes 0, 1, 2... : deterministic "entropy".
+final class CountingEntropy: EntropySource {
+  var next: UInt8 = 0
+  func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+    for index in 0..<buffer.count {
+      buffer[index] = next
+      next &+= 1
+    }
+  }
+}
+
+final class TestPlatform: Platform {
+  let name = "test"
+  let testConsole = TestConsole()
+  let clock = TestClock()
+  let wall = TestWallClock()
+  let counting = CountingEntropy()
+  var console: any Console { testConsole }
+  var monotonicClock: any MonotonicClock { clock }
+  var wallClock: any WallClock { wall }
+  var entropy: any EntropySource { counting }
+  /// Every deadline the loop waited for, in order.
+  var waits: [Instant?] = []
+  /// Runs on each wait before the clock moves: the test's scripted peer.
+  var onWait: ((Instant?) -> Void)?
+
+  /// Moves the clock to the deadline (one second on without one), never backwards.
+  func wait(until deadline: Instant?) {
+    waits.append(deadline)
+    onWait?(deadline)
+    let target = deadline ?? clock.current + .seconds(1)
+    if target > clock.current { clock.current = target }
+  }
+}
+
+let ourMAC = MACAddress(0x02, 0, 0, 0, 0, 0x02)
+let ourIP = IPv4Address(10, 0, 0, 2)
+let peerMAC = MACAddress(0x02, 0, 0, 0, 0, 0x01)
+let peerIP = IPv4Address(10, 0, 0, 1)
+
+func at(seconds: Double) -> Instant { Instant(nanoseconds: Int64(seconds * 1_000_000_000)) }
+
+/// Bytes built by a wire type's `emit`.
+func emitted(_ count: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> [UInt8] {
+  var bytes = [UInt8](repeating: 0, count: count)
+  bytes.withUnsafeMutableBytes { body($0) }
+  return bytes
+}
+
+/// The peer's ARP request for our address: the interface learns the peer from it.
+func peerARPRequest() -> [UInt8] {
+  emitted(14) { EthernetHeader(destination: .broadcast, source: peerMAC, etherType: .arp).emit(into: $0) }
+    + emitted(28) {
+      ARPPacket(
+        operation: .request, senderHardwareAddress: peerMAC, senderProtocolAddress: peerIP,
+        targetHardwareAddress: .zero, targetProtocolAddress: ourIP
+      ).emit(into: $0)
+    }
+}
+
+/// A UDP datagram from the peer to us, in a frame.
+func peerDatagram(from sourcePort: UInt16 = 5000, to port: UInt16, _ payload: [UInt8]) -> [UInt8] {
+  let udpLength = UDPHeader.length + payload.count
+  var udp = [UInt8](repeating: 0, count: UDPHeader.length) + payload
+  udp.withUnsafeMutableBytes {
+    UDPHeader(sourcePort: sourcePort, destinationPort: port, payloadLength: payload.count)
+      .emit(into: $0, source: peerIP, destination: ourIP)
+  }
+  let ip = emitted(20) {
+    IPv4Header(totalLength: 20 + udpLength, protocol: .udp, source: peerIP, destination: ourIP).emit(into: $0)
+  }
+  return emitted(14) { EthernetHeader(destination: ourMAC, source: peerMAC, etherType: .ipv4).emit(into: $0) } + ip + udp
+}
+
+// MARK: Test applications
+
+/// Binds `--port` (default 7), echoes the first datagram back and exits with status 3 in
+/// the same step.
+struct EchoOnce: Unikernel {
+  static let name = "echo-once"
+  static let devices: [DeviceDeclaration] = [.network("service")]
+  static let parameters: [ParameterDeclaration] = [
+    .integer("port", default: 7, range: 1...65535, help: "UDP port to echo on"),
+  ]
+  let socket: UDPSocket
+
+  init(boot: Boot) throws(BootFailure) {
+    let port = UInt16(boot.parameters.integer("port") ?? 7)
+    do {
+      socket = try boot.network("service").bindUDP(port: port)
+    } catch {
+      throw BootFailure("cannot bind port \(port): \(error)")
+    }
+    boot.log.info("echoing on port \(port), target \(boot.target)")
+  }
+
+  mutating func step(now: Instant) -> Step {
+    if let datagram = socket.receive() {
+      try? socket.send(datagram.payload, to: datagram.source, port: datagram.sourcePort)
+      return .exit(3)
+    }
+    return now > at(seconds: 60) ? .exit(99) : .idle
+  }
+}
+
+/// Binds port 7 twice: the second bind fails, and init turns that into a BootFailure.
+struct BindsTwice: Unikernel {
+  static let name = "twice"
+  static let devices: [DeviceDeclaration] = [.network("service")]
+  init(boot: Boot) throws(BootFailure) {
+    let interface = boot.network("service")
+    do {
+      _ = try interface.bindUDP(port: 7)
+      _ = try interface.bindUDP(port: 7)
+    } catch {
+      throw BootFailure("cannot bind port 7: \(error)")
+    }
+  }
+  mutating func step(now: Instant) -> Step { .exit(0) }
+}
+
+struct FailsToStart: Unikernel {
+  static let name = "fails"
+  init(boot: Boot) throws(BootFailure) { throw BootFailure("no disk attached") }
+  mutating func step(now: Instant) -> Step { .exit(0) }
+}
+
+/// Asks to be woken every 500 ms; exits at 1.5 s.
+struct Ticker: Unikernel {
+  static let devices: [DeviceDeclaration] = [.network("service")]
+  init(boot: Boot) throws(BootFailure) {}
+  mutating func step(now: Instant) -> Step {
+    now >= at(seconds: 1.5) ? .exit(0) : .wait(until: now + .milliseconds(500))
+  }
+}
+
+/// Never has a deadline of its own; exits on its fourth step.
+struct Idler: Unikernel {
+  static let devices: [DeviceDeclaration] = [.network("service")]
+  var steps = 0
+  init(boot: Boot) throws(BootFailure) {}
+  mutating func step(now: Instant) -> Step {
+    steps += 1
+    return steps == 4 ? .exit(5) : .idle
+  }
+}
+
+/// Counts datagrams on port 7 and exits when 100 have come.
+struct Counter: Unikernel {
+  static let devices: [DeviceDeclaration] = [.network("service")]
+  let socket: UDPSocket
+  var received = 0
+  init(boot: Boot) throws(BootFailure) {
+    do { socket = try boot.network("service").bindUDP(port: 7, receiveCapacity: 128) } catch { throw BootFailure("\(error)") }
+  }
+  mutating func step(now: Instant) -> Step {
+    while socket.receive() != nil { received += 1 }
+    return received == 100 ? .exit(0) : .idle
+  }
+}
+
+final class RuntimeTests: XCTestCase {
+  func run<App: Unikernel>(
+    _ app: App.Type, _ arguments: [String] = [], platform: TestPlatform = TestPlatform(),
+    device: MemoryNetworkDevice = MemoryNetworkDevice(macAddress: ourMAC)
+  ) throws -> Int32 {
+    let declarations = Runtime.declarations(for: app, platformParameters: [])
+    let parameters = try BootParameters.parse(arguments, declarations: declarations)
+    return Runtime.run(app, platform: platform, parameters: parameters, networks: [(name: "service", device: device)])
+  }
+
+  // MARK: Manifest and parameters
+
+  func testCheckAttachments() {
+    let service = DeviceDeclaration.network("service")
+    let admin = DeviceDeclaration.network("admin")
+    let disk = DeviceDeclaration(kind: .block, name: "disk")
+    XCTAssertNil(Runtime.checkAttachments(declared: [service, admin], attached: [admin, service]))
+    XCTAssertNil(Runtime.checkAttachments(declared: [], attached: []))
+    XCTAssertEqual(
+      Runtime.checkAttachments(declared: [service, admin], attached: [service, admin, .network("other")]),
+      "--net:other: this unikernel declares no network device 'other'; expected one of: service, admin")
+    XCTAssertEqual(
+      Runtime.checkAttachments(declared: [], attached: [.network("tap0")]),
+      "--net:tap0: this unikernel declares no network device 'tap0'; expected one of: (none)")
+    XCTAssertEqual(
+      Runtime.checkAttachments(declared: [service], attached: [DeviceDeclaration(kind: .block, name: "service")]),
+      "--block:service: this unikernel declares no block device 'service'; expected one of: (none)")
+    XCTAssertEqual(
+      Runtime.checkAttachments(declared: [service, admin], attached: [service]),
+      "network device 'admin' is declared but not attached: expected --net:admin=TAP")
+    XCTAssertEqual(
+      Runtime.checkAttachments(declared: [disk], attached: []),
+      "block device 'disk' is declared but not attached: expected --block:disk=FILE")
+  }
+
+  func testDeclarationsMergeRuntimePlatformAndApplicationParameters() {
+    let platform: [ParameterDeclaration] = [.string("tap", default: nil, help: "TAP device")]
+    let names = Runtime.declarations(for: EchoOnce.self, platformParameters: platform).map(\.name)
+    XCTAssertEqual(names, ["ipv4", "ipv4-gateway", "log-level", "tap", "port"])
+    XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["ipv4", "ipv4-gateway", "log-level"])
+  }
+
+  func testRuntimeParameterDefaults() throws {
+    let parameters = try BootParameters.parse([], declarations: Runtime.parameters)
+    XCTAssertEqual(parameters.ipv4Network("ipv4"), IPv4Network(address: ourIP, prefixLength: 24))
+    XCTAssertNil(parameters.ipv4Address("ipv4-gateway"))
+    XCTAssertEqual(parameters.string("log-level"), "info")
+    XCTAssertThrowsError(try BootParameters.parse(["--log-level=loud"], declarations: Runtime.parameters)) { error in
+      XCTAssertEqual(
+        "\(error)", "bad value 'loud' for boot parameter --log-level: expected one of error, warning, info, debug")
+    }
+  }
+
+  // MARK: Running unikernels
+
+  func testEchoOnceEchoesTheDatagramAndExitsWithItsStatus() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    device.inject(peerARPRequest())
+    device.inject(peerDatagram(from: 5353, to: 7, Array("hello, sirocco".utf8)))
+    let status = try run(EchoOnce.self, platform: platform, device: device)
+    XCTAssertEqual(status, 3)
+
+    let sent = device.takeTransmitted()
+    // The first announcement, the ARP reply, then the echo.
+    XCTAssertEqual(sent.count, 3, "\(sent.count) frames")
+    guard sent.count == 3 else { return }
+    XCTAssertEqual(Array(sent[0].prefix(6)), [0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+    XCTAssertEqual(Array(sent[1][12..<14]), [0x08, 0x06])
+    let expected = peerDatagramReply(from: 7, to: 5353, Array("hello, sirocco".utf8), identification: sent[2])
+    XCTAssertEqual(sent[2], expected)
+    XCTAssertEqual(platform.waits, [], "it exited before ever sleeping")
+    XCTAssertTrue(
+      platform.testConsole.output.hasPrefix(
+        "INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500\nINFO  echo-once: echoing on port 7, target test\n"),
+      platform.testConsole.output)
+  }
+
+  func testParametersReachTheApplicationAndTheInterface() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    device.inject(peerARPRequest())
+    device.inject(peerDatagram(to: 9, [1, 2, 3]))
+    let status = try run(
+      EchoOnce.self, ["--port=9", "--ipv4-gateway=10.0.0.254", "--log-level=debug"], platform: platform, device: device)
+    XCTAssertEqual(status, 3)
+    let output = platform.testConsole.output
+    XCTAssertTrue(output.hasPrefix("INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500 gateway 10.0.0.254\n"), output)
+    XCTAssertTrue(output.contains("INFO  echo-once: echoing on port 9, target test\n"), output)
+    // At exit, with --log-level=debug, the interface's counters.
+    XCTAssertTrue(
+      output.hasSuffix("DEBUG sirocco: service: rx 2 frames 87 bytes, tx 3 frames 129 bytes, echo replies 0, drops 0\n"), output)
+  }
+
+  func testTheLogLevelHidesLessSevereLines() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    device.inject(peerARPRequest())
+    device.inject(peerDatagram(to: 7, [1]))
+    XCTAssertEqual(try run(EchoOnce.self, ["--log-level=error"], platform: platform, device: device), 3)
+    XCTAssertEqual(platform.testConsole.output, "")
+  }
+
+  func testAnApplicationThatFailsToStartExitsWithStatus1AndSaysWhy() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    XCTAssertEqual(try run(FailsToStart.self, platform: platform, device: device), ExitStatus.failure)
+    XCTAssertEqual(ExitStatus.failure, 1)
+    XCTAssertEqual(
+      platform.testConsole.output,
+      "INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500\nERROR sirocco: fails failed to start: no disk attached\n")
+    XCTAssertEqual(device.takeTransmitted().count, 0, "nothing was sent")
+    XCTAssertEqual(platform.waits, [])
+  }
+
+  func testABindFailureInInitIsABootFailure() throws {
+    let platform = TestPlatform()
+    XCTAssertEqual(try run(BindsTwice.self, platform: platform), 1)
+    XCTAssertTrue(
+      platform.testConsole.output.hasSuffix("ERROR sirocco: twice failed to start: cannot bind port 7: port 7 is already bound\n"),
+      platform.testConsole.output)
+  }
+
+  func testABadParameterNeverReachesTheApplication() throws {
+    XCTAssertThrowsError(try run(EchoOnce.self, ["--port=0"])) { error in
+      XCTAssertEqual("\(error)", "bad value '0' for boot parameter --port: expected an integer in 1...65535")
+    }
+  }
+
+  func testTheLoopSleepsUntilTheEarliestDeadline() throws {
+    let platform = TestPlatform()
+    XCTAssertEqual(try run(Ticker.self, platform: platform), 0)
+    // The application's 500 ms ticks come before the interface's second announcement (2 s).
+    XCTAssertEqual(platform.waits, [at(seconds: 0.5), at(seconds: 1), at(seconds: 1.5)])
+  }
+
+  func testAnIdleUnikernelSleepsWithoutADeadline() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    XCTAssertEqual(try run(Idler.self, platform: platform, device: device), 5)
+    // Announcements at 0 and 2 s; after that nothing is due: no deadline, no busy polling.
+    XCTAssertEqual(platform.waits, [at(seconds: 2), nil, nil])
+    XCTAssertEqual(device.takeTransmitted().count, 2)
+  }
+
+  func testTheLoopPollsAgainWithoutSleepingWhileFramesRemain() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    for index in 0..<100 { device.inject(peerDatagram(to: 7, [UInt8(index)])) }
+    XCTAssertEqual(try run(Counter.self, platform: platform, device: device), 0)
+    XCTAssertEqual(platform.waits, [], "100 frames in two polls (budget 64), no sleep between them")
+    XCTAssertTrue(device.inbox.isEmpty)
+  }
+
+  func testFramesArrivingWhileAsleepWakeTheApplication() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    // The peer is silent until the unikernel has slept once, then asks and sends.
+    platform.onWait = { _ in
+      if platform.waits.count == 1 {
+        device.inject(peerARPRequest())
+        device.inject(peerDatagram(from: 6000, to: 7, [0xab]))
+      }
+    }
+    XCTAssertEqual(try run(EchoOnce.self, platform: platform, device: device), 3)
+    XCTAssertEqual(platform.waits, [at(seconds: 2)])
+    let sent = device.takeTransmitted()
+    XCTAssertEqual(sent.count, 4, "two announcements, the ARP reply, the echo")
+    XCTAssertEqual(sent.last.map { Array($0.suffix(1)) }, [0xab])
+  }
+}
+
+/// The echo the unikernel should send for `peerDatagram`: from us to the peer, with the IP
+/// identification copied from `actual` (it is random) so the rest compares exactly.
+func peerDatagramReply(from sourcePort: UInt16, to port: UInt16, _ payload: [UInt8], identification actual: [UInt8]) -> [UInt8] {
+  guard actual.count >= 20 else { return [] }
+  let identification = UInt16(actual[18]) << 8 | UInt16(actual[19])
+  let udpLength = UDPHeader.length + payload.count
+  var udp = [UInt8](repeating: 0, count: UDPHeader.length) + payload
+  udp.withUnsafeMutableBytes {
+    UDPHeader(sourcePort: sourcePort, destinationPort: port, payloadLength: payload.count)
+      .emit(into: $0, source: ourIP, destination: peerIP)
+  }
+  let ip = emitted(20) {
+    IPv4Header(
+      totalLength: 20 + udpLength, identification: identification, dontFragment: false, protocol: .udp,
+      source: ourIP, destination: peerIP
+    ).emit(into: $0)
+  }
+  return emitted(14) { EthernetHeader(destination: peerMAC, source: ourMAC, etherType: .ipv4).emit(into: $0) } + ip + udp
+}

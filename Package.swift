@@ -7,8 +7,11 @@
 //   SiroccoNet      the poll-driven network core (interface, ARP, IPv4, ICMP, UDP)
 //   SiroccoRuntime  boot parameters, logging, the application contract and its event loop
 //   Sirocco         what an application imports (re-exports the four above)
+//   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information (guest and tender)
 //   SiroccoUnix     the `unix` platform: TAP, epoll, clocks, console, entropy (hosted, Glibc)
-//   sirocco         the command-line tool (new/build/run)
+//   SiroccoSPT      the `spt` platform, guest side: Solo5 spt ABI (Embedded Swift, freestanding)
+//   sirocco-spt     the spt tender (hosted): loads an spt image, seccomp, jumps in
+//   sirocco         the command-line tool (new/build/run/inspect)
 // The first five are portable: no Foundation, no Glibc, and they build in Embedded Swift for
 // x86_64-unknown-none-elf (Scripts/build-embedded).
 import PackageDescription
@@ -23,7 +26,10 @@ let package = Package(
     .library(name: "Sirocco", targets: ["Sirocco"]),
     // What `sirocco build --target unix` links an application against.
     .library(name: "SiroccoUnixKit", type: .static, targets: ["Sirocco", "SiroccoUnix"]),
+    // What `sirocco build --target spt` links an application against (built in Embedded Swift).
+    .library(name: "SiroccoSPTKit", type: .static, targets: ["Sirocco", "SiroccoSPT"]),
     .executable(name: "sirocco", targets: ["sirocco"]),
+    .executable(name: "sirocco-spt", targets: ["sirocco-spt"]),
     .executable(name: "sirocco-benchmarks", targets: ["SiroccoBenchmarks"]),
   ],
   dependencies: [
@@ -36,13 +42,20 @@ let package = Package(
     .target(name: "SiroccoRuntime", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"],
             swiftSettings: portable),
     .target(name: "Sirocco", dependencies: ["SiroccoRuntime"], swiftSettings: portable),
+    .target(name: "SiroccoABI", swiftSettings: portable),
+
+    .target(name: "CSiroccoSPT", exclude: ["spt.lds"]),
+    .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "CSiroccoSPT"], swiftSettings: portable),
 
     .target(name: "CSiroccoUnix"),
     .target(name: "SiroccoUnix", dependencies: ["Sirocco", "CSiroccoUnix"]),
 
     .executableTarget(name: "sirocco", dependencies: [
+      "SiroccoABI",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
+    .target(name: "CSiroccoSPTTender", linkerSettings: [.linkedLibrary("seccomp")]),
+    .executableTarget(name: "sirocco-spt", dependencies: ["SiroccoABI", "CSiroccoSPTTender", "CSiroccoUnix"]),
     .executableTarget(name: "SiroccoBenchmarks", dependencies: ["Sirocco"]),
 
     .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),

@@ -69,11 +69,11 @@ public enum Runtime {
     return nil
   }
 
-  /// Starts `App` on `platform` with attached `networks` (in manifest order) and runs it
-  /// until it exits. Returns the exit status.
+  /// Starts `App` on `platform` with attached `networks` and `blocks` (in manifest order)
+  /// and runs it until it exits. Returns the exit status.
   public static func run<App: Unikernel, Device: NetworkDevice>(
     _ app: App.Type, platform: some Platform, parameters: BootParameters,
-    networks: [(name: String, device: Device)]
+    networks: [(name: String, device: Device)], blocks: [(name: String, device: any BlockDevice)] = []
   ) -> Int32 {
     let level = LogLevel(parameters.string("log-level") ?? "info") ?? .info
     let log = Logger(source: "sirocco", level: level, console: platform.console)
@@ -91,9 +91,12 @@ public enum Runtime {
       if let gateway = configuration.gateway { line += " gateway \(gateway)" }
       log.info(line)
     }
+    for block in blocks {
+      log.info("\(block.name): \(block.device.sectorCount) sectors of \(block.device.sectorSize) bytes")
+    }
     let boot = Boot(
       parameters: parameters, platform: platform,
-      log: Logger(source: App.name, level: level, console: platform.console), interfaces: interfaces)
+      log: Logger(source: App.name, level: level, console: platform.console), interfaces: interfaces, blocks: blocks)
     var application: App
     do {
       application = try App(boot: boot)

@@ -36,6 +36,7 @@ public struct DeviceDeclaration: Equatable, Sendable {
   }
 
   public static func network(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .network, name: name) }
+  public static func block(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .block, name: name) }
 
   /// Solo5's rule for device names: 1-67 ASCII letters and digits (its tenders parse
   /// `--net:NAME=` with `%67[A-Za-z0-9]`).
@@ -100,10 +101,11 @@ public final class Boot {
   /// The platform's name: "unix", "spt"...
   public let target: String
   let interfaces: [(name: String, interface: Interface)]
+  let blocks: [(name: String, device: any BlockDevice)]
 
   init(
     parameters: BootParameters, platform: any Platform, log: Logger,
-    interfaces: [(name: String, interface: Interface)]
+    interfaces: [(name: String, interface: Interface)], blocks: [(name: String, device: any BlockDevice)]
   ) {
     self.parameters = parameters
     self.console = platform.console
@@ -113,6 +115,7 @@ public final class Boot {
     self.target = platform.name
     self.log = log
     self.interfaces = interfaces
+    self.blocks = blocks
   }
 
   /// The IPv4 interface on the declared network device `name`.
@@ -121,5 +124,13 @@ public final class Boot {
       fatalError("network device '\(name)' is not declared in the application's devices")
     }
     return entry.interface
+  }
+
+  /// The declared block device `name`.
+  public func block(_ name: String) -> any BlockDevice {
+    guard let entry = blocks.first(where: { $0.name == name }) else {
+      fatalError("block device '\(name)' is not declared in the application's devices")
+    }
+    return entry.device
   }
 }

@@ -1,11 +1,14 @@
-// Device options on the command line, in Solo5's syntax: `--net:NAME=TAP` and
-// `--net-mac:NAME=MAC`. Everything else is a boot parameter.
+// Device options on the command line, in Solo5's syntax: `--net:NAME=TAP`,
+// `--net-mac:NAME=MAC`, `--block:NAME=FILE`, `--block-sector-size:NAME=N`. Everything else is
+// a boot parameter.
 
 import Sirocco
 
 struct DeviceOptions {
   var networks: [(name: String, tap: String)] = []
   var macAddresses: [(name: String, mac: MACAddress)] = []
+  var blocks: [(name: String, path: String)] = []
+  var sectorSizes: [(name: String, size: Int)] = []
   var bootArguments: [String] = []
 
   struct Failure: Error {
@@ -21,21 +24,25 @@ struct DeviceOptions {
       } else if argument.hasPrefix("--net-mac:") {
         kind = "net-mac"
       } else if argument.hasPrefix("--block:") {
-        return .failure(Failure(message: "\(argument): block devices are not supported by the unix target yet; expected --net:NAME=TAP"))
+        kind = "block"
+      } else if argument.hasPrefix("--block-sector-size:") {
+        kind = "block-sector-size"
       } else {
         options.bootArguments.append(argument)
         continue
       }
       let body = argument.dropFirst(kind.count + 3)
       guard let equals = body.firstIndex(of: "=") else {
-        return .failure(Failure(message: "\(argument): expected --\(kind):NAME=\(kind == "net" ? "TAP" : "MAC")"))
+        let placeholder = ["net": "TAP", "net-mac": "MAC", "block": "FILE", "block-sector-size": "N"][kind] ?? "VALUE"
+        return .failure(Failure(message: "\(argument): expected --\(kind):NAME=\(placeholder)"))
       }
       let name = String(body[body.startIndex..<equals])
       let value = String(body[body.index(after: equals)...])
       guard DeviceDeclaration.isValidName(name) else {
         return .failure(Failure(message: "\(argument): bad device name '\(name)': expected 1-67 letters and digits"))
       }
-      if kind == "net" {
+      switch kind {
+      case "net":
         guard !value.isEmpty, value.utf8.count < 16 else {
           return .failure(Failure(message: "\(argument): bad TAP interface name '\(value)': expected 1-15 characters"))
         }
@@ -43,7 +50,20 @@ struct DeviceOptions {
           return .failure(Failure(message: "\(argument): network device '\(name)' attached twice; expected one --net:\(name)=TAP"))
         }
         options.networks.append((name, value))
-      } else {
+      case "block":
+        guard !value.isEmpty else {
+          return .failure(Failure(message: "\(argument): expected a file name after '='"))
+        }
+        guard !options.blocks.contains(where: { $0.name == name }) else {
+          return .failure(Failure(message: "\(argument): block device '\(name)' attached twice; expected one --block:\(name)=FILE"))
+        }
+        options.blocks.append((name, value))
+      case "block-sector-size":
+        guard let size = Int(value), size >= 512, size <= 65536, size & (size - 1) == 0 else {
+          return .failure(Failure(message: "\(argument): bad sector size '\(value)': expected a power of two from 512 to 65536"))
+        }
+        options.sectorSizes.append((name, size))
+      default:
         guard let mac = MACAddress(value), mac.isUnicast else {
           return .failure(Failure(message: "\(argument): bad MAC address '\(value)': expected a unicast address such as 02:00:00:00:00:01"))
         }

@@ -2,7 +2,8 @@
 // interfaces, its loop sleeping in epoll until the next deadline or a ready device.
 //
 // Command line: device options as Solo5's tenders take them (`--net:NAME=TAP`,
-// `--net-mac:NAME=MAC`), then boot parameters. Exit status: the application's, 1 when a
+// `--net-mac:NAME=MAC`, `--block:NAME=FILE`, `--block-sector-size:NAME=N`), then boot
+// parameters. Exit status: the application's, 1 when a
 // device cannot be opened or the application fails to start, 2 for a bad option.
 
 import CSiroccoUnix
@@ -55,6 +56,13 @@ public final class UnixPlatform: Platform {
 
   /// Runs `App`: parses `arguments`, attaches devices, loops. Returns the exit status.
   public static func start<App: Unikernel>(_ app: App.Type, arguments: [String]) -> Int32 {
+    // `sirocco build --target spt` asks the unix build for the manifest it must embed.
+    if getenv("SIROCCO_PRINT_MANIFEST") != nil {
+      var text = ""
+      for device in App.devices { text += "\(device.kind == .network ? "net" : "block") \(device.name)\n" }
+      UnixConsole().write(text)
+      return ExitStatus.success
+    }
     let errors = UnixConsole(fileDescriptor: 2)
     func fail(_ status: Int32, _ message: String) -> Int32 {
       errors.write("\(App.name): \(message)\n")
@@ -72,9 +80,15 @@ public final class UnixPlatform: Platform {
     } catch .helpRequested {
       var text = BootParameters.usage(program: App.name, declarations: declarations, extra: "[DEVICE-OPTIONS]")
       text += "\ndevice options:\n"
-      for device in App.devices where device.kind == .network {
-        text += "  --net:\(device.name)=TAP      attach network device '\(device.name)' to TAP interface TAP (required)\n"
-        text += "  --net-mac:\(device.name)=MAC  its MAC address (default: random, locally administered)\n"
+      for device in App.devices {
+        switch device.kind {
+        case .network:
+          text += "  --net:\(device.name)=TAP      attach network device '\(device.name)' to TAP interface TAP (required)\n"
+          text += "  --net-mac:\(device.name)=MAC  its MAC address (default: random, locally administered)\n"
+        case .block:
+          text += "  --block:\(device.name)=FILE            attach block device '\(device.name)' to FILE (required)\n"
+          text += "  --block-sector-size:\(device.name)=N   its sector size (power of two >= 512, default 512)\n"
+        }
       }
       if App.devices.isEmpty { text += "  (this unikernel declares no devices)\n" }
       UnixConsole().write(text)
@@ -83,11 +97,16 @@ public final class UnixPlatform: Platform {
       return fail(ExitStatus.usage, error.description)
     }
     let attached = options.networks.map { DeviceDeclaration(kind: .network, name: $0.name) }
+      + options.blocks.map { DeviceDeclaration(kind: .block, name: $0.name) }
     if let problem = Runtime.checkAttachments(declared: App.devices, attached: attached) {
       return fail(ExitStatus.usage, problem)
     }
     for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name == name }) {
       return fail(ExitStatus.usage, "--net-mac:\(name): no network device '\(name)' is attached; expected --net:\(name)=TAP as well")
+    }
+
+    for (name, _) in options.sectorSizes where !options.blocks.contains(where: { $0.name == name }) {
+      return fail(ExitStatus.usage, "--block-sector-size:\(name): no block device '\(name)' is attached; expected --block:\(name)=FILE as well")
     }
 
     let platform: UnixPlatform
@@ -107,14 +126,30 @@ public final class UnixPlatform: Platform {
         return fail(ExitStatus.failure, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
       }
     }
+    var blocks: [(name: String, device: any BlockDevice)] = []
+    for declared in App.devices where declared.kind == .block {
+      let path = options.blocks.first { $0.name == declared.name }!.path
+      let sectorSize = options.sectorSizes.first { $0.name == declared.name }?.size ?? 512
+      do {
+        blocks.append((declared.name, try FileBlockDevice(path: path, sectorSize: sectorSize)))
+      } catch {
+        let reason: String
+        switch error {
+        case .system(let code): reason = String(cString: sirocco_strerror(code))
+        case .badSize(let size):
+          reason = "its size, \(size) bytes, is not a whole non-zero number of \(sectorSize)-byte sectors"
+        }
+        return fail(ExitStatus.failure, "cannot attach block device '\(declared.name)' to '\(path)': \(reason)")
+      }
+    }
     if let path = bootParameters.string("pcap") {
       guard let sink = UnixFileSink(path: path) else {
         return fail(ExitStatus.failure, "cannot open pcap file '\(path)': \(String(cString: sirocco_strerror(errno)))")
       }
       let recorded = devices.map { (name: $0.name, device: PcapWriter($0.device, sink: sink, clock: platform.wallClock)) }
-      return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: recorded)
+      return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: recorded, blocks: blocks)
     }
-    return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: devices)
+    return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: devices, blocks: blocks)
   }
 
   static func describe(_ error: TAPDevice.OpenError) -> String {

@@ -45,8 +45,10 @@ struct Application {
     directory.appendingPathComponent("_build").appendingPathComponent(target.rawValue)
   }
 
+  /// The unix target's artifact is an executable named after the application; images for
+  /// the other targets carry the target as extension, as Solo5's do (`hello.spt`).
   func artifact(for target: Target) -> URL {
-    buildDirectory(for: target).appendingPathComponent(name)
+    buildDirectory(for: target).appendingPathComponent(target == .unix ? name : "\(name).\(target.rawValue)")
   }
 }
 

@@ -7,11 +7,11 @@ import Foundation
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
-      network device NAME to the existing TAP interface TAP. Every declared device must be \
-      attached. Arguments after -- are boot parameters (see `-- --help`).
+      network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
+      block device NAME to FILE. Every declared device must be attached. Arguments after -- are boot parameters (see `-- --help`).
       """)
 
   @Option(help: "The target to run on (\(Target.allValueStrings.joined(separator: ", "))).")
@@ -32,6 +32,9 @@ struct Run: ParsableCommand {
     }
   }
 
+  /// The device options of Solo5's tenders, which every target accepts.
+  static let devicePrefixes = ["--net:", "--net-mac:", "--block:", "--block-sector-size:"]
+
   /// Device options come before `--`; boot parameters after it.
   func split(_ arguments: [String]) throws -> ([String], [String]) {
     var devices: [String] = []
@@ -40,7 +43,7 @@ struct Run: ParsableCommand {
       let argument = arguments[index]
       index += 1
       if argument == "--" { return (devices, Array(arguments[index...])) }
-      guard argument.hasPrefix("--net:") || argument.hasPrefix("--net-mac:") || argument.hasPrefix("--block:") else {
+      guard Self.devicePrefixes.contains(where: { argument.hasPrefix($0) }) else {
         throw ToolError.usage("unexpected argument '\(argument)': expected device options (--net:NAME=TAP) and then -- before boot parameters")
       }
       devices.append(argument)

@@ -1,0 +1,60 @@
+/* The spt guest's C layer: raw Linux system calls (the only way out of an spt guest), the
+ * boot information the tender left, the allocator, and the few C symbols Embedded Swift
+ * needs (memcpy, posix_memalign, putchar, arc4random_buf...). */
+#ifndef CSIROCCO_SPT_H
+#define CSIROCCO_SPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sirocco_alloc.h"
+
+/* Linux x86-64 system call numbers the spt tender allows (Solo5 spt ABI v2). */
+enum {
+    SIROCCO_SYS_READ = 0,
+    SIROCCO_SYS_WRITE = 1,
+    SIROCCO_SYS_PREAD64 = 17,
+    SIROCCO_SYS_PWRITE64 = 18,
+    SIROCCO_SYS_CLOCK_GETTIME = 228,
+    SIROCCO_SYS_EXIT_GROUP = 231,
+    SIROCCO_SYS_EPOLL_PWAIT = 281,
+    SIROCCO_SYS_TIMERFD_SETTIME = 286,
+};
+
+static inline long sirocco_syscall6(long n, long a, long b, long c, long d, long e, long f) {
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+static inline long sirocco_syscall3(long n, long a, long b, long c) {
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return ret;
+}
+
+/* The boot information the tender wrote (struct spt_boot_info, see SiroccoABI). */
+const void *sirocco_spt_boot_info(void);
+
+/* Writes all of `buffer` to the console (fd 1). */
+void sirocco_spt_console_write(const void *buffer, size_t length);
+
+/* Flushes buffered console output, then exit_group(status). */
+__attribute__((noreturn)) void sirocco_spt_exit(int status);
+
+/* Monotonic or wall-clock time in nanoseconds (clock_gettime: 1 CLOCK_MONOTONIC, 0 REALTIME). */
+int64_t sirocco_spt_clock(int clock);
+
+/* 64 random bits from RDRAND (RDTSC-seeded mixing where RDRAND is missing or fails). */
+uint64_t sirocco_spt_random(void);
+
+/* The guest heap: [start, end) and how much of it was ever used. */
+struct sirocco_heap *sirocco_spt_heap(void);
+
+#endif

@@ -1,0 +1,192 @@
+// The Solo5 v0.12 ABI as Sirocco's spt images and tender implement it: ELF notes, the
+// device manifest, and the spt boot information. Shared by the guest (Embedded Swift), the
+// tender and the `sirocco` tool, so both sides read the same layouts.
+//
+// Read first: Solo5 include/solo5_abi... `include/mft_abi.h`, `include/elf_abi.h`,
+// `include/spt_abi.h` (v0.12.1), and shared/reference/solo5-abi.md.
+
+/// The `abi_target` of the ABI1 note.
+public struct ABITarget: RawRepresentable, Hashable, Sendable {
+  public var rawValue: UInt32
+  public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+  public static let hvt = ABITarget(rawValue: 1)
+  public static let spt = ABITarget(rawValue: 2)
+  public static let virtio = ABITarget(rawValue: 3)
+  public static let muen = ABITarget(rawValue: 4)
+  public static let genode = ABITarget(rawValue: 5)
+  public static let xen = ABITarget(rawValue: 6)
+}
+
+extension ABITarget: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .hvt: "hvt"
+    case .spt: "spt"
+    case .virtio: "virtio"
+    case .muen: "muen"
+    case .genode: "genode"
+    case .xen: "xen"
+    default: "unknown (\(rawValue))"
+    }
+  }
+}
+
+public enum Solo5Note {
+  /// The note name, "Solo5" with its NUL: `n_namesz` is 6.
+  public static let name: [UInt8] = [0x53, 0x6f, 0x6c, 0x6f, 0x35, 0]
+  /// `n_type` of the ABI note: "ABI1" read as a little-endian u32.
+  public static let abiType: UInt32 = 0x3149_4241
+  /// `n_type` of the manifest note: "MFT1".
+  public static let manifestType: UInt32 = 0x3154_464d
+  /// The ABI version both spt and hvt carry in Solo5 v0.12.
+  public static let abiVersion: UInt32 = 2
+  /// The ABI note's descriptor: target, version, two reserved words.
+  public static let abiDescriptorLength = 16
+  /// The manifest note's descriptor starts with 4 bytes of padding (the note is 8-aligned).
+  public static let manifestPadding = 4
+}
+
+/// The spt target's fixed addresses and boot information (`include/spt_abi.h`).
+public enum SPT {
+  /// Guest memory starts here in the tender's address space (below it: unmapped).
+  public static let hostMemoryBase: UInt64 = 0x10000
+  /// Where the tender writes `struct spt_boot_info`, then the manifest, then the command line.
+  public static let bootInfoBase: UInt64 = 0x11000
+  /// The lowest address an image may be linked at.
+  public static let guestMinimumBase: UInt64 = 0x100000
+  /// Longest command line, including its NUL.
+  public static let commandLineSize = 8192
+  /// The tag of the tender's timerfd in the epoll set (`SPT_INTERNAL_TIMERFD`, ~1U).
+  public static let timerTag: UInt64 = 0xffff_fffe
+
+  /// Offsets in `struct spt_boot_info`.
+  public enum BootInfo {
+    public static let memorySize = 0
+    public static let kernelEnd = 8
+    public static let commandLine = 16
+    public static let manifest = 24
+    public static let epollDescriptor = 32
+    public static let timerDescriptor = 36
+    public static let size = 40
+  }
+}
+
+/// The device manifest (`struct mft`): entry 0 is reserved, devices follow; a device's
+/// handle is its index.
+public struct Manifest: Equatable, Sendable {
+  public static let version: UInt32 = 1
+  public static let maximumEntries = 64
+  public static let entrySize = 104
+  public static let headerSize = 8
+  public static let nameSize = 68
+
+  public enum EntryType: UInt32, Sendable {
+    case blockBasic = 1
+    case netBasic = 2
+    case reservedFirst = 0x4000_0000
+  }
+
+  /// Offsets in `struct mft_entry`.
+  public enum Field {
+    public static let name = 0
+    public static let type = 68
+    public static let blockCapacity = 72
+    public static let blockSize = 80
+    public static let netMAC = 72
+    public static let netMTU = 78
+    public static let hostDescriptor = 88
+    public static let attached = 96
+  }
+
+  public struct Entry: Equatable, Sendable {
+    public var name: String
+    public var type: EntryType
+    public init(name: String, type: EntryType) {
+      self.name = name
+      self.type = type
+    }
+  }
+
+  /// The user's devices (the reserved entry 0 is implied).
+  public var devices: [Entry]
+
+  public init(devices: [Entry]) { self.devices = devices }
+
+  /// Bytes of `struct mft` with the reserved entry.
+  public var byteCount: Int { Self.headerSize + (devices.count + 1) * Self.entrySize }
+
+  public enum ParseError: Error, Equatable, Sendable {
+    case badSize(Int)
+    case badVersion(UInt32)
+    case badEntryCount(UInt32)
+    case missingReservedEntry
+    case unterminatedName(index: Int)
+    case alreadyAttached(index: Int)
+    case unknownType(index: Int, UInt32)
+    case badName(index: Int)
+  }
+
+  /// Validates a manifest as Solo5's `mft_validate` does (exact size, version 1, 1-64
+  /// entries, reserved entry first with an empty name, NUL-terminated names, nothing
+  /// attached) and reads its devices.
+  public static func parse(_ bytes: UnsafeRawBufferPointer) throws(ParseError) -> Manifest {
+    guard bytes.count >= headerSize else { throw .badSize(bytes.count) }
+    let version = bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+    let count = bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+    guard count >= 1, count <= UInt32(maximumEntries) else { throw .badEntryCount(count) }
+    guard bytes.count == headerSize + Int(count) * entrySize else { throw .badSize(bytes.count) }
+    guard version == Manifest.version else { throw .badVersion(version) }
+    var devices: [Entry] = []
+    for index in 0..<Int(count) {
+      let entry = bytes.baseAddress! + headerSize + index * entrySize
+      let nameBytes = UnsafeRawBufferPointer(start: entry, count: nameSize)
+      guard nameBytes[nameSize - 1] == 0 else { throw .unterminatedName(index: index) }
+      guard entry.load(fromByteOffset: Field.attached, as: UInt8.self) == 0 else { throw .alreadyAttached(index: index) }
+      let rawType = entry.loadUnaligned(fromByteOffset: Field.type, as: UInt32.self)
+      var length = 0
+      while nameBytes[length] != 0 { length += 1 }
+      if index == 0 {
+        guard rawType == EntryType.reservedFirst.rawValue, length == 0 else { throw .missingReservedEntry }
+        continue
+      }
+      guard let type = EntryType(rawValue: rawType), type != .reservedFirst else {
+        throw .unknownType(index: index, rawType)
+      }
+      let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes[0..<length]), as: UTF8.self)
+      guard length > 0 else { throw .badName(index: index) }
+      devices.append(Entry(name: name, type: type))
+    }
+    return Manifest(devices: devices)
+  }
+
+  /// Writes `struct mft` (with the reserved entry 0, nothing attached) into `bytes`.
+  public func emit(into bytes: UnsafeMutableRawBufferPointer) {
+    precondition(bytes.count >= byteCount && devices.count < Self.maximumEntries, "manifest buffer too small or too many devices")
+    for index in 0..<byteCount { bytes[index] = 0 }
+    bytes.storeBytes(of: Self.version, toByteOffset: 0, as: UInt32.self)
+    bytes.storeBytes(of: UInt32(devices.count + 1), toByteOffset: 4, as: UInt32.self)
+    bytes.storeBytes(of: EntryType.reservedFirst.rawValue, toByteOffset: Self.headerSize + Field.type, as: UInt32.self)
+    for (index, device) in devices.enumerated() {
+      let offset = Self.headerSize + (index + 1) * Self.entrySize
+      precondition(device.name.utf8.count < Self.nameSize, "device name longer than 67 bytes")
+      for (position, byte) in device.name.utf8.enumerated() { bytes[offset + position] = byte }
+      bytes.storeBytes(of: device.type.rawValue, toByteOffset: offset + Field.type, as: UInt32.self)
+    }
+  }
+}
+
+extension Manifest.ParseError: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .badSize(let size): "manifest size \(size) does not match its entry count"
+    case .badVersion(let version): "manifest version \(version), expected 1"
+    case .badEntryCount(let count): "manifest has \(count) entries, expected 1 to 64"
+    case .missingReservedEntry: "manifest entry 0 is not the reserved entry"
+    case .unterminatedName(let index): "manifest entry \(index) has an unterminated name"
+    case .alreadyAttached(let index): "manifest entry \(index) is marked attached"
+    case .unknownType(let index, let type): "manifest entry \(index) has unknown type \(type)"
+    case .badName(let index): "manifest entry \(index) has an empty name"
+    }
+  }
+}

@@ -1,0 +1,36 @@
+// The spt guest's console, clocks and entropy: raw system calls the tender allows.
+
+import CSiroccoSPT
+import Sirocco
+
+final class SPTConsole: Console {
+  func write(_ bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+    sirocco_spt_console_write(base, bytes.count)
+  }
+}
+
+final class SPTMonotonicClock: MonotonicClock {
+  func now() -> Instant { Instant(nanoseconds: sirocco_spt_clock(1)) }  // CLOCK_MONOTONIC
+}
+
+final class SPTWallClock: WallClock {
+  func now() -> WallTime { WallTime(nanosecondsSinceEpoch: sirocco_spt_clock(0)) }  // CLOCK_REALTIME
+}
+
+/// RDRAND: an spt guest may make no getrandom(2) call.
+final class SPTEntropy: EntropySource {
+  func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+    var index = 0
+    while index < buffer.count {
+      var value = sirocco_spt_random()
+      var byte = 0
+      while byte < 8, index < buffer.count {
+        buffer[index] = UInt8(truncatingIfNeeded: value)
+        value >>= 8
+        byte += 1
+        index += 1
+      }
+    }
+  }
+}

@@ -1,0 +1,149 @@
+// The spt target, guest side: a freestanding Embedded Swift unikernel run by a Solo5 spt
+// tender (sirocco-spt or solo5-spt). The tender has mapped the image, attached the devices
+// named in the manifest, and jumped to `_start` with the boot information; from then on the
+// only way out is the handful of system calls its seccomp filter allows.
+
+import CSiroccoSPT
+import SiroccoABI
+import Sirocco
+
+public final class SPTPlatform: Platform {
+  public let name = "spt"
+  public let console: any Console = SPTConsole()
+  public let monotonicClock: any MonotonicClock = SPTMonotonicClock()
+  public let wallClock: any WallClock = SPTWallClock()
+  public let entropy: any EntropySource = SPTEntropy()
+  let bootInfo: UnsafeRawPointer
+  let epollDescriptor: Int32
+  let timerDescriptor: Int32
+  var readyHandles: UInt64 = 0
+
+  init(bootInfo: UnsafeRawPointer) {
+    self.bootInfo = bootInfo
+    epollDescriptor = bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.epollDescriptor, as: Int32.self)
+    timerDescriptor = bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.timerDescriptor, as: Int32.self)
+  }
+
+  /// Solo5's `solo5_yield`: arm the timerfd (relative, one-shot) and wait in epoll_pwait on
+  /// the set holding it and every network device.
+  public func wait(until deadline: Instant?) {
+    var timer = (Int64(0), Int64(0), Int64(0), Int64(0))  // struct itimerspec: interval, value
+    if let deadline {
+      let remaining = (deadline - monotonicClock.now()).nanoseconds
+      guard remaining > 0 else { return }
+      timer.2 = remaining / 1_000_000_000
+      timer.3 = remaining % 1_000_000_000
+    }
+    _ = withUnsafeBytes(of: &timer) { spec in
+      sirocco_syscall6(Int(SIROCCO_SYS_TIMERFD_SETTIME), Int(timerDescriptor), 0, Int(bitPattern: spec.baseAddress), 0, 0, 0)
+    }
+    // struct epoll_event is packed: 4 bytes of events, 8 of data.
+    var events = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
+                  UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    _ = withUnsafeMutableBytes(of: &events) { buffer in
+      sirocco_syscall6(Int(SIROCCO_SYS_EPOLL_PWAIT), Int(epollDescriptor), Int(bitPattern: buffer.baseAddress), 8, -1, 0, 8)
+    }
+  }
+
+  /// Runs `App` on the spt target. Returns the exit status.
+  public static func start<App: Unikernel>(_ app: App.Type) -> Int32 {
+    guard let bootInfo = sirocco_spt_boot_info() else { return ExitStatus.failure }
+    let platform = SPTPlatform(bootInfo: bootInfo)
+    let console = platform.console
+    let commandLine = bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)
+    var arguments: [String] = []
+    if commandLine != 0 {
+      let text = String(cString: UnsafePointer<CChar>(bitPattern: commandLine)!)
+      arguments = text.split(separator: " ").map { String($0) }
+    }
+    let declarations = Runtime.declarations(for: App.self, platformParameters: [])
+    let parameters: BootParameters
+    do {
+      parameters = try BootParameters.parse(arguments, declarations: declarations)
+    } catch .helpRequested {
+      console.write(BootParameters.usage(program: App.name, declarations: declarations))
+      return ExitStatus.success
+    } catch {
+      console.write("\(App.name): \(error.description)\n")
+      return ExitStatus.usage
+    }
+    let manifest = AttachedManifest(bootInfo: bootInfo)
+    var networks: [(name: String, device: SPTNetworkDevice)] = []
+    var blocks: [(name: String, device: any BlockDevice)] = []
+    for declared in App.devices {
+      guard let entry = manifest.entry(named: declared.name), entry.attached else {
+        console.write("\(App.name): device '\(declared.name)' is not attached by the tender\n")
+        return ExitStatus.failure
+      }
+      switch declared.kind {
+      case .network:
+        guard entry.type == Manifest.EntryType.netBasic.rawValue else {
+          console.write("\(App.name): manifest entry '\(declared.name)' is not a network device\n")
+          return ExitStatus.failure
+        }
+        networks.append((declared.name, SPTNetworkDevice(
+          handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu)))
+      case .block:
+        guard entry.type == Manifest.EntryType.blockBasic.rawValue else {
+          console.write("\(App.name): manifest entry '\(declared.name)' is not a block device\n")
+          return ExitStatus.failure
+        }
+        blocks.append((declared.name, SPTBlockDevice(
+          handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity)))
+      }
+    }
+    return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
+  }
+}
+
+/// The manifest copy the tender filled in guest memory (attached entries carry the host
+/// descriptor and the device's properties).
+struct AttachedManifest {
+  struct Entry {
+    var index: Int
+    var type: UInt32
+    var attached: Bool
+    var hostDescriptor: Int32
+    var macAddress: MACAddress
+    var mtu: Int
+    var capacity: UInt64
+    var blockSize: Int
+  }
+
+  let base: UnsafeRawPointer?
+
+  init(bootInfo: UnsafeRawPointer) {
+    base = UnsafeRawPointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.manifest, as: UInt.self))
+  }
+
+  func entry(named name: String) -> Entry? {
+    guard let base else { return nil }
+    let count = Int(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+    for index in 1..<max(1, min(count, Manifest.maximumEntries)) {
+      let entry = base + Manifest.headerSize + index * Manifest.entrySize
+      var length = 0
+      while length < Manifest.nameSize - 1, entry.load(fromByteOffset: length, as: UInt8.self) != 0 { length += 1 }
+      let entryName = String(decoding: UnsafeRawBufferPointer(start: entry, count: length), as: UTF8.self)
+      guard entryName == name else { continue }
+      let mac = MACAddress.read(from: UnsafeRawBufferPointer(start: entry + Manifest.Field.netMAC, count: 6), at: 0)
+      return Entry(
+        index: index,
+        type: entry.loadUnaligned(fromByteOffset: Manifest.Field.type, as: UInt32.self),
+        attached: entry.load(fromByteOffset: Manifest.Field.attached, as: UInt8.self) != 0,
+        hostDescriptor: entry.loadUnaligned(fromByteOffset: Manifest.Field.hostDescriptor, as: Int32.self),
+        macAddress: mac,
+        mtu: Int(entry.loadUnaligned(fromByteOffset: Manifest.Field.netMTU, as: UInt16.self)),
+        capacity: entry.loadUnaligned(fromByteOffset: Manifest.Field.blockCapacity, as: UInt64.self),
+        blockSize: Int(entry.loadUnaligned(fromByteOffset: Manifest.Field.blockSize, as: UInt16.self)))
+    }
+    return nil
+  }
+}
+
+extension Unikernel {
+  /// The spt target's entry point: `_start` calls the `main` that `@main` generates, which
+  /// lands here.
+  public static func main() {
+    sirocco_spt_exit(SPTPlatform.start(Self.self))
+  }
+}

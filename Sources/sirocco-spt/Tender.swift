@@ -1,0 +1,220 @@
+// The tender's main sequence.
+
+import CSiroccoSPTTender
+import Glibc
+import SiroccoABI
+
+struct TenderError: Error {
+  var message: String
+  init(_ message: String) { self.message = message }
+}
+
+enum Tender {
+  static func fail(_ message: String) -> Int32 {
+    let line = "sirocco-spt: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    return 1
+  }
+
+  static func run(arguments: [String]) -> Int32 {
+    let options: Options
+    switch Options.parse(arguments) {
+    case .help:
+      print(Options.usage, terminator: "")
+      return 0
+    case .failure(let message):
+      return fail(message)
+    case .run(let parsed):
+      options = parsed
+    }
+
+    // Image: ELF checks, the ABI note, the manifest.
+    guard let file = readFile(options.image) else {
+      return fail("\(options.image): cannot read: \(String(cString: strerror(errno)))")
+    }
+    let image: ELFImage
+    let manifest: Manifest
+    let manifestBytes: [UInt8]
+    do {
+      image = try file.withUnsafeBytes { bytes throws(ELFError) in try ELFImage.parse(bytes) }
+      let abi = try image.abi()
+      guard abi.target == .spt else {
+        return fail("\(options.image): ABI target is \(abi.target), expected spt: not an spt image")
+      }
+      guard abi.version == Solo5Note.abiVersion else {
+        return fail("\(options.image): ABI version \(abi.version), expected \(Solo5Note.abiVersion)")
+      }
+      manifestBytes = try image.manifestBytes()
+    } catch {
+      return fail("\(options.image): \(error)")
+    }
+    do {
+      manifest = try manifestBytes.withUnsafeBytes { bytes throws(Manifest.ParseError) in try Manifest.parse(bytes) }
+    } catch {
+      return fail("\(options.image): invalid manifest: \(error)")
+    }
+
+    // Every option names a declared device of its kind; every declared device is attached.
+    for (name, _) in options.networks where !manifest.devices.contains(Manifest.Entry(name: name, type: .netBasic)) {
+      return fail("--net:\(name): the image declares no network device '\(name)'")
+    }
+    for (name, _) in options.blocks where !manifest.devices.contains(Manifest.Entry(name: name, type: .blockBasic)) {
+      return fail("--block:\(name): the image declares no block device '\(name)'")
+    }
+    for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name == name }) {
+      return fail("--net-mac:\(name): network device '\(name)' is not attached")
+    }
+    for (name, _) in options.sectorSizes where !options.blocks.contains(where: { $0.name == name }) {
+      return fail("--block-sector-size:\(name): block device '\(name)' is not attached")
+    }
+    for device in manifest.devices {
+      let attached = device.type == .netBasic
+        ? options.networks.contains { $0.name == device.name } : options.blocks.contains { $0.name == device.name }
+      guard attached else {
+        let option = device.type == .netBasic ? "--net:\(device.name)=TAP" : "--block:\(device.name)=FILE"
+        return fail("device '\(device.name)' declared by the image is not attached: expected \(option)")
+      }
+    }
+
+    // Guest memory and the image in it.
+    let memorySize = UInt64(options.memoryMiB) << 20
+    let kernelEnd: UInt64
+    do {
+      kernelEnd = try image.validateSegments(memorySize: memorySize)
+    } catch {
+      return fail("\(options.image): \(error)")
+    }
+    let memory: GuestMemory
+    do {
+      memory = try GuestMemory(size: memorySize)
+    } catch {
+      return fail("cannot map \(options.memoryMiB) MiB of guest memory at 0x10000 (the tender must be loaded above it)")
+    }
+    if let problem = file.withUnsafeBytes({ memory.load(image, from: $0) }) {
+      return fail("\(options.image): \(problem)")
+    }
+
+    // Devices, in manifest order (a device's handle is its manifest index).
+    var networks: [AttachedNetwork] = []
+    var blocks: [AttachedBlock] = []
+    for (position, device) in manifest.devices.enumerated() {
+      let index = position + 1
+      switch device.type {
+      case .netBasic:
+        let tap = options.networks.first { $0.name == device.name }!.tap
+        let mac = options.macAddresses.first { $0.name == device.name }?.mac
+        switch Attach.network(name: device.name, tap: tap, mac: mac, index: index) {
+        case .success(let attached): networks.append(attached)
+        case .failure(let error): return fail(error.message)
+        }
+      case .blockBasic:
+        let path = options.blocks.first { $0.name == device.name }!.path
+        let size = options.sectorSizes.first { $0.name == device.name }?.size ?? 512
+        switch Attach.block(name: device.name, path: path, sectorSize: size, index: index) {
+        case .success(let attached): blocks.append(attached)
+        case .failure(let error): return fail(error.message)
+        }
+      case .reservedFirst:
+        continue
+      }
+    }
+
+    // The event set: the timer (tag ~1U) and every network device (tag: its handle).
+    var epoll: Int32 = -1
+    var timer: Int32 = -1
+    let events = sirocco_spt_event_set(&epoll, &timer)
+    guard events == 0 else { return fail("cannot create the event set: \(String(cString: strerror(-events)))") }
+    for network in networks {
+      let watched = sirocco_spt_watch(epoll, network.fileDescriptor, UInt64(network.index))
+      guard watched == 0 else { return fail("cannot watch a TAP interface: \(String(cString: strerror(-watched)))") }
+    }
+
+    // Boot information, the manifest copy (attached, with host descriptors), the command line.
+    let commandLine = options.guestArguments.joined(separator: " ")
+    guard commandLine.utf8.count < SPT.commandLineSize else {
+      return fail("guest command line of \(commandLine.utf8.count) bytes: expected fewer than \(SPT.commandLineSize)")
+    }
+    let manifestAddress = (SPT.bootInfoBase + UInt64(SPT.BootInfo.size) + 7) & ~7
+    var attachedManifest = manifestBytes
+    for network in networks {
+      let entry = Manifest.headerSize + network.index * Manifest.entrySize
+      for (offset, byte) in network.mac.enumerated() { attachedManifest[entry + Manifest.Field.netMAC + offset] = byte }
+      put(UInt16(network.mtu), into: &attachedManifest, at: entry + Manifest.Field.netMTU)
+      put(Int64(network.fileDescriptor), into: &attachedManifest, at: entry + Manifest.Field.hostDescriptor)
+      attachedManifest[entry + Manifest.Field.attached] = 1
+    }
+    for block in blocks {
+      let entry = Manifest.headerSize + block.index * Manifest.entrySize
+      put(block.capacity, into: &attachedManifest, at: entry + Manifest.Field.blockCapacity)
+      put(UInt16(block.sectorSize), into: &attachedManifest, at: entry + Manifest.Field.blockSize)
+      put(Int64(block.fileDescriptor), into: &attachedManifest, at: entry + Manifest.Field.hostDescriptor)
+      attachedManifest[entry + Manifest.Field.attached] = 1
+    }
+    let commandLineAddress = (manifestAddress + UInt64(attachedManifest.count) + 7) & ~7
+    guard commandLineAddress + UInt64(SPT.commandLineSize) <= SPT.guestMinimumBase,
+      memory.write(attachedManifest, at: manifestAddress),
+      memory.write(Array(commandLine.utf8) + [0], at: commandLineAddress),
+      memory.store(memorySize, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.memorySize)),
+      memory.store(kernelEnd, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.kernelEnd)),
+      memory.store(commandLineAddress, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.commandLine)),
+      memory.store(manifestAddress, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.manifest)),
+      memory.store(epoll, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.epollDescriptor)),
+      memory.store(timer, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.timerDescriptor))
+    else { return fail("boot information does not fit below the image") }
+
+    // Traps are reported with the function they hit (from the image's symbol table).
+    let symbols = file.withUnsafeBytes { ELFImage.symbols($0) }
+    let names = symbols.map { strdup($0.name) }
+    var table = zip(symbols, names).map { sirocco_spt_symbol(address: $0.address, size: $0.size, name: $1) }
+    let trapStatus = table.withUnsafeMutableBufferPointer { buffer in
+      let pointer = UnsafeMutablePointer<sirocco_spt_symbol>.allocate(capacity: max(buffer.count, 1))
+      pointer.initialize(from: buffer.baseAddress ?? pointer, count: buffer.count)
+      return sirocco_spt_install_traps(pointer, buffer.count)
+    }
+    guard trapStatus == 0 else { return fail("cannot install trap handlers: \(String(cString: strerror(-trapStatus)))") }
+
+    // The sandbox: from here on only what the devices need.
+    var policy = sirocco_spt_policy()
+    policy.epoll_fd = epoll
+    policy.timer_fd = timer
+    withUnsafeMutableBytes(of: &policy.net_fds) { fds in
+      for (slot, network) in networks.enumerated() { fds.storeBytes(of: network.fileDescriptor, toByteOffset: slot * 4, as: Int32.self) }
+    }
+    policy.net_count = Int32(networks.count)
+    withUnsafeMutableBytes(of: &policy.block_fds) { fds in
+      for (slot, block) in blocks.enumerated() { fds.storeBytes(of: block.fileDescriptor, toByteOffset: slot * 4, as: Int32.self) }
+    }
+    withUnsafeMutableBytes(of: &policy.block_sizes) { sizes in
+      for (slot, block) in blocks.enumerated() { sizes.storeBytes(of: UInt64(block.sectorSize), toByteOffset: slot * 8, as: UInt64.self) }
+    }
+    withUnsafeMutableBytes(of: &policy.block_capacities) { capacities in
+      for (slot, block) in blocks.enumerated() { capacities.storeBytes(of: block.capacity, toByteOffset: slot * 8, as: UInt64.self) }
+    }
+    policy.block_count = Int32(blocks.count)
+    fflush(nil)  // nothing buffered may be lost: the filter forbids writing it later
+    let sandbox = sirocco_spt_seccomp(&policy)
+    guard sandbox == 0 else { return fail("cannot install the seccomp filter: \(String(cString: strerror(-sandbox)))") }
+    sirocco_spt_launch(image.entry, memorySize - 8, SPT.bootInfoBase)
+  }
+
+  static func put<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
+    withUnsafeBytes(of: value.littleEndian) { raw in
+      for (index, byte) in raw.enumerated() { bytes[offset + index] = byte }
+    }
+  }
+
+  static func readFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var contents: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+      let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+      if count < 0, errno == EINTR { continue }
+      guard count >= 0 else { return nil }
+      if count == 0 { return contents }
+      contents += chunk[0..<count]
+    }
+  }
+}

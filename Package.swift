@@ -61,6 +61,7 @@ let package = Package(
     .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),
     .testTarget(name: "SiroccoNetTests", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime", "SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["sirocco"]),
+    .testTarget(name: "SiroccoSPTTests", dependencies: ["CSiroccoSPT"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["sirocco", "sirocco-spt", "SiroccoABI"]),
   ]
 )

@@ -56,8 +56,10 @@ public struct ELFImage: Sendable {
   /// Parses the header, program headers and Solo5 notes of the ELF file in `bytes`, with
   /// Solo5's header checks (64-bit, little-endian, current version, ET_EXEC, x86-64).
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws(ELFError) -> ELFImage {
+    guard bytes.count >= 4, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else {
+      throw bytes.count < 4 ? .truncated("header") : .notELF
+    }
     guard bytes.count >= 64 else { throw .truncated("header") }
-    guard bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else { throw .notELF }
     guard bytes[4] == 2 else { throw .unsupported("not 64-bit (ELFCLASS64 expected)") }
     guard bytes[5] == 1 else { throw .unsupported("not little-endian") }
     guard bytes[6] == 1 else { throw .unsupported("bad ELF version") }

@@ -47,8 +47,8 @@ struct Options {
         return .run(options)
       }
       if argument.hasPrefix("--mem=") {
-        guard let value = Int(argument.dropFirst(6)), value >= 2, value <= 65536 else {
-          return .failure("\(argument): expected --mem=MiB with MiB from 2 to 65536")
+        guard let value = Int(argument.dropFirst(6)), value >= 1, value <= 65536 else {
+          return .failure("\(argument): expected --mem=MiB with MiB from 1 to 65536")
         }
         options.memoryMiB = value
         continue

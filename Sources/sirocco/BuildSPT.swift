@@ -65,6 +65,12 @@ extension Builder {
     return artifact
   }
 
+  /// The spt tender, built with the unix kit (release, hosted).
+  func buildTender() throws -> URL {
+    let products = try Builder(target: .unix).buildKit("sirocco-spt", scratch: ".build-unix")
+    return products.appendingPathComponent("sirocco-spt")
+  }
+
   /// The devices the application declares, from its unix build.
   func readManifest(of application: Application) throws -> Manifest {
     let unix = try Builder(target: .unix).buildUnix(application, force: false)

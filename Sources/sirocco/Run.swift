@@ -27,8 +27,15 @@ struct Run: ParsableCommand {
     try reporting {
       let (deviceOptions, bootParameters) = try split(rest)
       let application = try Application(path: directory)
-      let artifact = try Builder(target: target).build(application)
-      try execute(artifact, arguments: deviceOptions + bootParameters)
+      let builder = try Builder(target: target)
+      let artifact = try builder.build(application)
+      switch target {
+      case .spt:
+        let tender = try builder.buildTender()
+        throw ExitCode(try supervise(tender, arguments: deviceOptions + [artifact.path] + bootParameters))
+      default:
+        try execute(artifact, arguments: deviceOptions + bootParameters)
+      }
     }
   }
 
@@ -49,6 +56,38 @@ struct Run: ParsableCommand {
       devices.append(argument)
     }
     return (devices, [])
+  }
+
+  /// Runs the tender as a child, passing SIGINT and SIGTERM on, and reports how the
+  /// unikernel ended if a signal ended it (seccomp kills with SIGSYS). Returns the status
+  /// to exit with: the tender's, or 128 + the signal.
+  func supervise(_ tender: URL, arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = tender
+    process.arguments = arguments
+    do {
+      try process.run()
+    } catch {
+      throw ToolError.failure("cannot start the tender \(tender.path): \(error.localizedDescription)")
+    }
+    // Only now: an ignored signal stays ignored across exec, and the tender must not ignore
+    // SIGINT and SIGTERM.
+    let forwarders = [SIGINT, SIGTERM].map { number in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { kill(process.processIdentifier, number) }
+      source.resume()
+      return source
+    }
+    defer { forwarders.forEach { $0.cancel() } }
+    process.waitUntilExit()
+    guard process.terminationReason == .uncaughtSignal else { return process.terminationStatus }
+    let number = process.terminationStatus
+    var message = "the unikernel was killed by signal \(number) (\(String(cString: strsignal(number))))"
+    if number == SIGSYS { message += ": it made a system call its seccomp filter forbids" }
+    if number == SIGTERM || number == SIGINT { message += ": stopped" }
+    FileHandle.standardError.write(Data("sirocco: \(message)\n".utf8))
+    return 128 + number
   }
 
   func execute(_ artifact: URL, arguments: [String]) throws -> Never {

@@ -26,13 +26,37 @@ final class CommandLineTests: XCTestCase {
   }
 
   func testHelloPrintsParametersAndClock() throws {
-    let outcome = try sirocco(["run", Paths.example("hello"), "--", "--greeting=bonjour"])
-    XCTAssertEqual(outcome.status, 0, outcome.error)
-    XCTAssertTrue(outcome.output.hasPrefix("bonjour\n"), outcome.output)
-    XCTAssertTrue(outcome.output.contains("target: unix"), outcome.output)
-    XCTAssertTrue(outcome.output.contains("boot parameters: --ipv4=10.0.0.2/24 --log-level=info --greeting=bonjour"), outcome.output)
-    let year = Calendar(identifier: .gregorian).component(.year, from: Date())
-    XCTAssertTrue(outcome.output.contains("wall clock: \(year)-"), outcome.output)
+    for target in Examples.targets {
+      let outcome = try sirocco(["run", "--target", target, Paths.example("hello"), "--", "--greeting=bonjour"])
+      XCTAssertEqual(outcome.status, 0, outcome.error)
+      XCTAssertTrue(outcome.output.hasPrefix("bonjour\n"), outcome.output)
+      XCTAssertTrue(outcome.output.contains("target: \(target)"), outcome.output)
+      XCTAssertTrue(outcome.output.contains("boot parameters: --ipv4=10.0.0.2/24 --log-level=info --greeting=bonjour"), outcome.output)
+      let year = Calendar(identifier: .gregorian).component(.year, from: Date())
+      XCTAssertTrue(outcome.output.contains("wall clock: \(year)-"), outcome.output)
+    }
+  }
+
+  /// Examples/block-test writes, reads back and verifies every sector, on each target and
+  /// with two sector sizes.
+  func testBlockTestVerifiesEverySector() throws {
+    for target in Examples.targets {
+      for sectorSize in [512, 4096] {
+        let disk = try TemporaryFile()
+        try disk.handle.truncate(atOffset: 1 << 20)
+        let outcome = try sirocco([
+          "run", "--target", target, Paths.example("block-test"), "--block:storage=\(disk.url.path)",
+          "--block-sector-size:storage=\(sectorSize)",
+        ])
+        XCTAssertEqual(outcome.status, 0, "\(target) \(sectorSize): \(outcome.output)\(outcome.error)")
+        let sectors = (1 << 20) / sectorSize
+        XCTAssertTrue(outcome.output.contains("block-test: \(sectors) sectors written, read back and verified"), outcome.output)
+        // The pattern really is on the disk, not only in the guest's memory.
+        let contents = try Data(contentsOf: disk.url)
+        XCTAssertEqual(contents.count, 1 << 20)
+        XCTAssertGreaterThan(Set(contents.prefix(4096)).count, 200, "\(target): the disk does not hold the pattern")
+      }
+    }
   }
 
   func testBuildPrintsArtifactPath() throws {
@@ -94,7 +118,7 @@ final class CommandLineTests: XCTestCase {
     try assertRefused(["build", "/nonexistent/app"], mentions: ["no such directory '/nonexistent/app'"])
     try assertRefused(["build", Paths.example("hello/Hello.swift")], mentions: ["is a file"])
     try assertRefused(["build", Paths.root.appendingPathComponent("Sources/CSiroccoUnix/include").path], mentions: ["has no .swift files"])
-    try assertRefused(["build", "--target", "spt", Paths.example("hello")], mentions: ["target 'spt' is not available yet"])
+    try assertRefused(["build", "--target", "hvt", Paths.example("hello")], mentions: ["target 'hvt' is not available yet"])
     try assertRefused(["build", "--target", "vax", Paths.example("hello")], mentions: ["vax"])
     try assertRefused(["run", Paths.example("ping"), "--bogus"], mentions: ["unexpected argument '--bogus'"])
     try assertRefused(["frobnicate"], mentions: ["frobnicate"])

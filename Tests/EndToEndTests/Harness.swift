@@ -21,10 +21,18 @@ enum Paths {
   }
 
   static func example(_ name: String) -> String { root.appendingPathComponent("Examples/\(name)").path }
+
+  /// A guest program that exists for the tests (Tests/Guests/NAME).
+  static func testGuest(_ name: String) -> String { root.appendingPathComponent("Tests/Guests/\(name)").path }
+
+  /// The spt tender built next to the tool.
+  static var tender: String { URL(fileURLWithPath: tool).deletingLastPathComponent().appendingPathComponent("sirocco-spt").path }
 }
 
 struct Outcome {
+  /// The exit status, or the signal's number when `signaled`.
   var status: Int32
+  var signaled = false
   var output: String
   var error: String
 
@@ -54,7 +62,9 @@ func runCommand(
     return Outcome(status: 124, output: output.contents, error: error.contents + "\n(killed after \(timeout) s)")
   }
   process.waitUntilExit()
-  return Outcome(status: process.terminationStatus, output: output.contents, error: error.contents)
+  return Outcome(
+    status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+    output: output.contents, error: error.contents)
 }
 
 /// A file in the temporary directory, removed when released.
@@ -132,12 +142,12 @@ final class Guest {
   let error: TemporaryFile
 
   /// Starts `sirocco run` and waits (bounded) until `readyLine` appears in its output.
-  init(_ namespace: Namespace, example: String, devices: [String] = ["--net:service=tap0"], parameters: [String] = [],
-       readyLine: String) throws {
+  init(_ namespace: Namespace, example: String, target: String = "unix", devices: [String] = ["--net:service=tap0"],
+       parameters: [String] = [], readyLine: String) throws {
     output = try TemporaryFile()
     error = try TemporaryFile()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", Paths.example(example)]
+    process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target, Paths.example(example)]
       + devices + ["--"] + parameters
     process.standardOutput = output.handle
     process.standardError = error.handle
@@ -153,11 +163,27 @@ final class Guest {
     }
   }
 
+  /// The unikernel's own process: `sirocco run` execs a unix unikernel, and runs an spt
+  /// tender as its child.
+  func unikernelProcess(target: String) -> pid_t {
+    let pid = process.processIdentifier
+    guard target == "spt" else { return pid }
+    let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+    return children.split(separator: " ").first.flatMap { pid_t($0) } ?? pid
+  }
+
   /// Stops the guest and returns what it printed.
   @discardableResult
   func stop() -> String {
     if process.isRunning {
+      let child = unikernelProcess(target: "spt")
       process.terminate()
+      let deadline = Date().addingTimeInterval(10)
+      while process.isRunning, Date() < deadline { usleep(10_000) }
+      if process.isRunning {  // bounded: a guest that ignores SIGTERM is killed
+        if child != process.processIdentifier { kill(child, SIGKILL) }
+        kill(process.processIdentifier, SIGKILL)
+      }
       process.waitUntilExit()
     }
     return output.contents + error.contents
@@ -175,13 +201,17 @@ struct GuestError: Error, CustomStringConvertible {
 /// own timeouts.
 enum Examples {
   nonisolated(unsafe) static var built = false
+  /// Every example runs on each of these.
+  static let targets = ["unix", "spt"]
 
   static func buildAll() throws {
     guard !built else { return }
-    for example in ["hello", "ping", "udp-echo"] {
-      let outcome = try runCommand([Paths.tool, "build", Paths.example(example)], timeout: 600)
-      guard outcome.status == 0 else {
-        throw GuestError("sirocco build \(example) failed (\(outcome.status)): \(outcome.error)")
+    for target in targets {
+      for example in ["hello", "ping", "udp-echo", "block-test"] {
+        let outcome = try runCommand([Paths.tool, "build", "--target", target, Paths.example(example)], timeout: 600)
+        guard outcome.status == 0 else {
+          throw GuestError("sirocco build --target \(target) \(example) failed (\(outcome.status)): \(outcome.error)")
+        }
       }
     }
     built = true

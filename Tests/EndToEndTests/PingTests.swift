@@ -11,13 +11,15 @@ final class PingTests: XCTestCase {
 
   /// 1000 echo requests of 56 bytes and 1000 of 1400 bytes: no loss.
   func testThousandEchoRequestsWithoutLoss() throws {
-    let namespace = try Namespace()
-    let guest = try Guest(namespace, example: "ping", readyLine: "answering ARP and ICMP echo")
-    for size in [56, 1400] {
-      let outcome = try namespace.exec(
-        ["ping", "-q", "-c", "1000", "-i", "0.001", "-s", "\(size)", "-W", "2", namespace.guestAddress], timeout: 120)
-      XCTAssertEqual(outcome.status, 0, "ping -s \(size) failed: \(outcome.output)\(outcome.error)\n\(guest.stop())")
-      XCTAssertTrue(outcome.output.contains("1000 packets transmitted, 1000 received, 0% packet loss"), outcome.output)
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "ping", target: target, readyLine: "answering ARP and ICMP echo")
+      for size in [56, 1400] {
+        let outcome = try namespace.exec(
+          ["ping", "-q", "-c", "1000", "-i", "0.001", "-s", "\(size)", "-W", "2", namespace.guestAddress], timeout: 120)
+        XCTAssertEqual(outcome.status, 0, "\(target): ping -s \(size) failed: \(outcome.output)\(outcome.error)\n\(guest.stop())")
+        XCTAssertTrue(outcome.output.contains("1000 packets transmitted, 1000 received, 0% packet loss"), "\(target): \(outcome.output)")
+      }
     }
   }
 
@@ -42,13 +44,15 @@ final class PingTests: XCTestCase {
 
   /// --net-mac sets the device's MAC: Linux's neighbour table shows it after a ping.
   func testMACAddressOption() throws {
-    let namespace = try Namespace()
-    let guest = try Guest(
-      namespace, example: "ping", devices: ["--net:service=tap0", "--net-mac:service=02:00:00:00:00:42"],
-      readyLine: "answering ARP")
-    XCTAssertEqual(try namespace.exec(["ping", "-c", "1", "-W", "2", namespace.guestAddress]).status, 0)
-    let neighbours = try namespace.exec(["ip", "neigh", "show", namespace.guestAddress])
-    XCTAssertTrue(neighbours.output.contains("02:00:00:00:00:42"), neighbours.output + guest.stop())
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(
+        namespace, example: "ping", target: target, devices: ["--net:service=tap0", "--net-mac:service=02:00:00:00:00:42"],
+        readyLine: "answering ARP")
+      XCTAssertEqual(try namespace.exec(["ping", "-c", "1", "-W", "2", namespace.guestAddress]).status, 0, target)
+      let neighbours = try namespace.exec(["ip", "neigh", "show", namespace.guestAddress])
+      XCTAssertTrue(neighbours.output.contains("02:00:00:00:00:42"), "\(target): \(neighbours.output)" + guest.stop())
+    }
   }
 
   /// A guest address set with --ipv4 answers; the default one then does not.
@@ -62,19 +66,21 @@ final class PingTests: XCTestCase {
   /// An idle unikernel sleeps in epoll: over two idle seconds it uses almost no CPU time
   /// (busy polling would use all 200 ticks).
   func testIdleUnikernelDoesNotSpin() throws {
-    let namespace = try Namespace()
-    let guest = try Guest(namespace, example: "ping", readyLine: "answering ARP")
-    // `ip netns exec` and `sirocco run` both exec, so the process is the unikernel itself.
-    func cpuTicks() throws -> Int {
-      let stat = try String(contentsOfFile: "/proc/\(guest.process.processIdentifier)/stat", encoding: .utf8)
-      let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
-      return Int(fields[11])! + Int(fields[12])!  // utime + stime (fields 14 and 15 of stat)
+    for (target, command) in [("unix", "ping"), ("spt", "sirocco-spt")] {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "ping", target: target, readyLine: "answering ARP")
+      let pid = guest.unikernelProcess(target: target)
+      func cpuTicks() throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        return Int(fields[11])! + Int(fields[12])!  // utime + stime (fields 14 and 15 of stat)
+      }
+      let comm = try String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)
+      XCTAssertEqual(comm.trimmingCharacters(in: .whitespacesAndNewlines), command, "not the unikernel's process")
+      let before = try cpuTicks()
+      sleep(2)
+      let used = try cpuTicks() - before
+      XCTAssertLessThanOrEqual(used, 5, "\(target): the idle unikernel used \(used) clock ticks in 2 s")
     }
-    let comm = try String(contentsOfFile: "/proc/\(guest.process.processIdentifier)/comm", encoding: .utf8)
-    XCTAssertEqual(comm.trimmingCharacters(in: .whitespacesAndNewlines), "ping", "not the unikernel's process")
-    let before = try cpuTicks()
-    sleep(2)
-    let used = try cpuTicks() - before
-    XCTAssertLessThanOrEqual(used, 5, "the idle unikernel used \(used) clock ticks in 2 s")
   }
 }

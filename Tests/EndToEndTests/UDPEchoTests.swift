@@ -20,33 +20,32 @@ final class UDPEchoTests: XCTestCase {
   }
 
   func testEchoesDatagrams() throws {
-    let namespace = try Namespace()
-    let guest = try Guest(namespace, example: "udp-echo", parameters: ["--port=5000"], readyLine: "echoing UDP")
-    for index in 0..<10 {
-      let message = "datagram \(index) from socat"
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "udp-echo", target: target, parameters: ["--port=5000"], readyLine: "echoing UDP")
+      for index in 0..<5 {
+        let message = "datagram \(index) from socat to \(target)"
+        let outcome = try socat(namespace, payload: message, port: 5000)
+        XCTAssertEqual(outcome.status, 0, outcome.error + guest.stop())
+        XCTAssertEqual(outcome.output, message)
+      }
+      // The largest datagram that fits the MTU unfragmented: 1500 - 20 - 8 bytes.
+      let message = String((0..<1472).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
       let outcome = try socat(namespace, payload: message, port: 5000)
       XCTAssertEqual(outcome.status, 0, outcome.error + guest.stop())
-      XCTAssertEqual(outcome.output, message)
+      XCTAssertEqual(outcome.output.count, 1472, target)
+      XCTAssertEqual(outcome.output, message, target)
     }
-  }
-
-  /// The largest datagram that fits the MTU unfragmented: 1500 - 20 - 8 bytes.
-  func testEchoesLargestDatagram() throws {
-    let namespace = try Namespace()
-    let guest = try Guest(namespace, example: "udp-echo", parameters: ["--port=5000"], readyLine: "echoing UDP")
-    let message = String((0..<1472).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
-    let outcome = try socat(namespace, payload: message, port: 5000)
-    XCTAssertEqual(outcome.status, 0, outcome.error + guest.stop())
-    XCTAssertEqual(outcome.output.count, 1472)
-    XCTAssertEqual(outcome.output, message)
   }
 
   /// A closed port answers ICMP port unreachable: socat sees "Connection refused".
   func testClosedPortIsRefused() throws {
-    let namespace = try Namespace()
-    let guest = try Guest(namespace, example: "udp-echo", parameters: ["--port=5000"], readyLine: "echoing UDP")
-    let outcome = try socat(namespace, payload: "anyone?", port: 5001)
-    XCTAssertNotEqual(outcome.status, 0)
-    XCTAssertTrue(outcome.error.contains("Connection refused"), outcome.error + guest.stop())
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "udp-echo", target: target, parameters: ["--port=5000"], readyLine: "echoing UDP")
+      let outcome = try socat(namespace, payload: "anyone?", port: 5001)
+      XCTAssertNotEqual(outcome.status, 0, target)
+      XCTAssertTrue(outcome.error.contains("Connection refused"), "\(target): " + outcome.error + guest.stop())
+    }
   }
 }

@@ -1,0 +1,102 @@
+// hostile: a guest that misbehaves on purpose, for the spt tender's must-abort and
+// hostile-guest tests. `--do=WHAT` picks the misdeed; the tests check how it ends.
+
+import Sirocco
+
+#if canImport(CSiroccoSPT)
+import CSiroccoSPT
+#endif
+
+@main
+struct Hostile: Unikernel {
+  static let name = "hostile"
+  static let devices: [DeviceDeclaration] = [.block("storage")]
+  static let parameters: [ParameterDeclaration] = [
+    .string("do", default: "nothing", help: "the misdeed"),
+    .integer("index", default: 7, range: 0...1000, help: "an index the compiler cannot see through"),
+  ]
+
+  var status: Int32 = 0
+
+  init(boot: Boot) throws(BootFailure) {
+    let what = boot.parameters.string("do") ?? "nothing"
+    let index = boot.parameters.integer("index") ?? 7
+    let console = boot.console
+    let storage = boot.block("storage")
+    console.print("hostile: \(what)")
+    switch what {
+    case "null":
+      let pointer = UnsafePointer<UInt64>(bitPattern: UInt(index / 7 * 8))!
+      console.print("read \(pointer.pointee)")
+    case "precondition":
+      precondition(index > 100, "index must be above 100")
+    case "bounds":
+      let array = [1, 2, 3]
+      console.print("element \(array[index])")
+    case "overflow":
+      let big = Int.max - 3 + index / 7
+      console.print("sum \(big + index)")
+    default:
+      #if canImport(CSiroccoSPT)
+      status = Self.systemCall(what, console: console, storage: storage)
+      #else
+      console.print("hostile: misdeeds need the spt target")
+      status = 3
+      #endif
+    }
+  }
+
+  #if canImport(CSiroccoSPT)
+  /// Raw system calls, as a hostile guest would make them.
+  static func systemCall(_ what: String, console: any Console, storage: any BlockDevice) -> Int32 {
+    let capacity = Int(storage.capacity)
+    let sector = storage.sectorSize
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+    defer { buffer.deallocate() }
+    for index in 0..<buffer.count { buffer[index] = 0x5a }
+    let base = Int(bitPattern: buffer.baseAddress)
+    func call(_ number: Int, _ a: Int, _ b: Int, _ c: Int, _ d: Int = 0) -> Int {
+      sirocco_syscall6(number, a, b, c, d, 0, 0)
+    }
+    switch what {
+    case "getpid": return Int32(truncatingIfNeeded: call(39, 0, 0, 0))
+    case "open":
+      let path: StaticString = "/etc/passwd"
+      return Int32(truncatingIfNeeded: call(2, Int(bitPattern: path.utf8Start), 0, 0))
+    case "stderr": return Int32(truncatingIfNeeded: call(1, 2, base, 4))
+    case "stdin": return Int32(truncatingIfNeeded: call(0, 0, base, 4))
+    case "other-fd": return Int32(truncatingIfNeeded: call(1, 3, base, 4))
+    case "bad-pointer":
+      // The kernel refuses the addresses (EFAULT); nothing is read or written, nothing dies.
+      let unmapped = call(1, 1, 8, 16)
+      let kernel = call(1, 1, Int(bitPattern: 0xffff_8000_0000_0000), 16)
+      let wrapping = call(1, 1, base, Int.max)
+      console.print("hostile: bad pointers returned \(unmapped) \(kernel) \(wrapping)")
+      return unmapped == -14 && kernel == -14 && wrapping < 0 ? 0 : 1
+    case "block-last-sector":
+      let result = call(18, storageDescriptor(), base, sector, capacity - sector)
+      console.print("hostile: wrote the last sector: \(result)")
+      return result == sector ? 0 : 1
+    case "block-past-end": return Int32(truncatingIfNeeded: call(18, storageDescriptor(), base, sector, capacity))
+    case "block-straddle": return Int32(truncatingIfNeeded: call(18, storageDescriptor(), base, sector, capacity - sector + 1))
+    case "block-short": return Int32(truncatingIfNeeded: call(18, storageDescriptor(), base, sector / 2, 0))
+    case "block-long": return Int32(truncatingIfNeeded: call(18, storageDescriptor(), base, sector * 2, 0))
+    case "block-read-past-end": return Int32(truncatingIfNeeded: call(17, storageDescriptor(), base, sector, capacity))
+    case "block-negative": return Int32(truncatingIfNeeded: call(17, storageDescriptor(), base, sector, -512))
+    case "nothing": return 0
+    default:
+      console.print("hostile: unknown misdeed '\(what)'")
+      return 2
+    }
+  }
+
+  /// The block device's host descriptor, from the manifest the tender filled.
+  static func storageDescriptor() -> Int {
+    let bootInfo = sirocco_spt_boot_info()!
+    let manifest = UnsafeRawPointer(bitPattern: bootInfo.load(fromByteOffset: 24, as: UInt.self))!
+    return Int(manifest.load(fromByteOffset: 8 + 104 + 88, as: Int32.self))
+  }
+  #endif
+
+  mutating func step(now: Instant) -> Step { .exit(status) }
+}

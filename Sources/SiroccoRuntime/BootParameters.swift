@@ -61,13 +61,11 @@ public enum ParameterKind: Sendable, Equatable {
     case .ipv4Network:
       return IPv4Network(text).map { .ipv4Network($0) }
     case .boolean:
-      switch text {
-      case "true": return .boolean(true)
-      case "false": return .boolean(false)
-      default: return nil
-      }
+      if text.utf8Equals("true") { return .boolean(true) }
+      if text.utf8Equals("false") { return .boolean(false) }
+      return nil
     case .choice(let choices):
-      return choices.contains(text) ? .string(text) : nil
+      return choices.contains { $0.utf8Equals(text) } ? .string(text) : nil
     }
   }
 }
@@ -177,23 +175,23 @@ public struct BootParameters: Sendable {
     while index < arguments.count {
       let argument = arguments[index]
       index += 1
-      guard argument.hasPrefix("--"), argument.count > 2 else { throw .unexpectedArgument(argument) }
-      let body = argument.dropFirst(2)
+      guard argument.utf8HasPrefix("--"), argument.utf8.count > 2 else { throw .unexpectedArgument(argument) }
+      let body = argument.utf8.dropFirst(2)
       let name: String
       var text: String?
-      if let equals = body.firstIndex(of: "=") {
-        name = String(body[body.startIndex..<equals])
-        text = String(body[body.index(after: equals)...])
+      if let equals = body.firstIndex(of: UInt8(ascii: "=")) {
+        name = String(argument[body.startIndex..<equals])
+        text = String(argument[body.index(after: equals)...])
       } else {
-        name = String(body)
+        name = String(argument[body.startIndex...])
       }
-      if name == "help" { throw .helpRequested }
-      guard let declaration = declarations.first(where: { $0.name == name }) else { throw .unknown(name) }
-      if given.contains(where: { $0.name == name }) { throw .repeated(name) }
+      if name.utf8Equals("help") { throw .helpRequested }
+      guard let declaration = declarations.first(where: { $0.name.utf8Equals(name) }) else { throw .unknown(name) }
+      if given.contains(where: { $0.name.utf8Equals(name) }) { throw .repeated(name) }
       if text == nil {
-        if declaration.kind == .boolean {
+        if case .boolean = declaration.kind {
           text = "true"
-        } else if index < arguments.count, !arguments[index].hasPrefix("--") {
+        } else if index < arguments.count, !arguments[index].utf8HasPrefix("--") {
           text = arguments[index]
           index += 1
         } else {
@@ -208,7 +206,7 @@ public struct BootParameters: Sendable {
     }
     var values: [(name: String, value: ParameterValue, given: Bool)] = []
     for declaration in declarations {
-      if let value = given.first(where: { $0.name == declaration.name })?.value {
+      if let value = given.first(where: { $0.name.utf8Equals(declaration.name) })?.value {
         values.append((declaration.name, value, true))
       } else if let value = declaration.defaultValue {
         values.append((declaration.name, value, false))
@@ -220,16 +218,16 @@ public struct BootParameters: Sendable {
   /// The `--help` text: one line per parameter with its type and default.
   public static func usage(program: String, declarations: [ParameterDeclaration], extra: String = "") -> String {
     var text = "usage: \(program) \(extra.isEmpty ? "" : extra + " ")[BOOT-PARAMETERS]\n\nboot parameters:\n"
-    var column = "  --help".count
+    var column = "  --help".utf8.count
     var left: [String] = []
     for declaration in declarations {
       let placeholder = declaration.placeholder ?? declaration.kind.placeholder
       let entry = "  --" + declaration.name + (placeholder.isEmpty ? "" : "=" + placeholder)
       left.append(entry)
-      column = max(column, entry.count)
+      column = max(column, entry.utf8.count)
     }
     for (declaration, entry) in zip(declarations, left) {
-      var line = entry + String(repeating: " ", count: column - entry.count + 2) + declaration.help
+      var line = entry + String(repeating: " ", count: column - entry.utf8.count + 2) + declaration.help
       line += " (" + declaration.kind.typeName
       if let value = declaration.defaultValue { line += ", default \(value)" } else { line += ", optional" }
       text += line + ")\n"
@@ -239,13 +237,13 @@ public struct BootParameters: Sendable {
   }
 
   public func value(_ name: String) -> ParameterValue? {
-    precondition(declarations.contains { $0.name == name }, "boot parameter was never declared")
-    return values.first { $0.name == name }?.value
+    precondition(declarations.contains { $0.name.utf8Equals(name) }, "boot parameter was never declared")
+    return values.first { $0.name.utf8Equals(name) }?.value
   }
 
   /// Whether the parameter was given on the command line (rather than defaulted).
   public func isGiven(_ name: String) -> Bool {
-    values.first { $0.name == name }?.given ?? false
+    values.first { $0.name.utf8Equals(name) }?.given ?? false
   }
 
   public func integer(_ name: String) -> Int? {

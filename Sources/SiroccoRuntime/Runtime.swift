@@ -45,7 +45,7 @@ public enum Runtime {
   ) -> [ParameterDeclaration] {
     var all = parameters + platformParameters
     for declaration in App.parameters {
-      precondition(!all.contains { $0.name == declaration.name }, "an application parameter reuses a runtime parameter name")
+      precondition(!all.contains { $0.name.utf8Equals(declaration.name) }, "an application parameter reuses a runtime parameter name")
       all.append(declaration)
     }
     return all

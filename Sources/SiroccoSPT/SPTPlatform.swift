@@ -45,17 +45,34 @@ public final class SPTPlatform: Platform {
     }
   }
 
+  /// The words of the command line the tender passed (the arguments after the image, joined
+  /// by spaces), split at the bytes: the same words as `split(separator: " ")` gives for
+  /// ASCII text, without the Unicode tables Character splitting needs.
+  static func arguments(commandLine: UnsafePointer<UInt8>?) -> [String] {
+    guard let commandLine else { return [] }
+    var arguments: [String] = []
+    var start = 0
+    var end = 0
+    while true {
+      let byte = commandLine[end]
+      if byte == 0 || byte == UInt8(ascii: " ") {
+        if end > start {
+          arguments.append(String(decoding: UnsafeBufferPointer(start: commandLine + start, count: end - start), as: UTF8.self))
+        }
+        if byte == 0 { return arguments }
+        start = end + 1
+      }
+      end += 1
+    }
+  }
+
   /// Runs `App` on the spt target. Returns the exit status.
   public static func start<App: Unikernel>(_ app: App.Type) -> Int32 {
     guard let bootInfo = sirocco_spt_boot_info() else { return ExitStatus.failure }
     let platform = SPTPlatform(bootInfo: bootInfo)
     let console = platform.console
-    let commandLine = bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)
-    var arguments: [String] = []
-    if commandLine != 0 {
-      let text = String(cString: UnsafePointer<CChar>(bitPattern: commandLine)!)
-      arguments = text.split(separator: " ").map { String($0) }
-    }
+    let arguments = Self.arguments(
+      commandLine: UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)))
     let declarations = Runtime.declarations(for: App.self, platformParameters: [])
     let parameters: BootParameters
     do {
@@ -123,8 +140,7 @@ struct AttachedManifest {
       let entry = base + Manifest.headerSize + index * Manifest.entrySize
       var length = 0
       while length < Manifest.nameSize - 1, entry.load(fromByteOffset: length, as: UInt8.self) != 0 { length += 1 }
-      let entryName = String(decoding: UnsafeRawBufferPointer(start: entry, count: length), as: UTF8.self)
-      guard entryName == name else { continue }
+      guard UnsafeRawBufferPointer(start: entry, count: length).elementsEqual(name.utf8) else { continue }
       let mac = MACAddress.read(from: UnsafeRawBufferPointer(start: entry + Manifest.Field.netMAC, count: 6), at: 0)
       return Entry(
         index: index,

@@ -146,10 +146,10 @@ public struct IPv4Network: Hashable, Sendable {
 
   /// Parses `a.b.c.d/n` with n in 0...32.
   public init?(_ text: some StringProtocol) {
-    guard let slash = text.firstIndex(of: "/"),
+    guard let slash = text.utf8.firstIndex(of: UInt8(ascii: "/")),
       let address = IPv4Address(text[text.startIndex..<slash])
     else { return nil }
-    let lengthText = text[text.index(after: slash)...]
+    let lengthText = text[text.utf8.index(after: slash)...]
     guard !lengthText.isEmpty, lengthText.utf8.count <= 2,
       lengthText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
     else { return nil }

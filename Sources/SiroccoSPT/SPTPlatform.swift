@@ -109,6 +109,12 @@ public final class SPTPlatform: Platform {
           handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity)))
       }
     }
+    // An application without network devices runs without the network core. When its
+    // `devices` is a constant (the default, none, is), the compiler decides this test and
+    // the image links no network code at all.
+    guard App.devices.contains(where: { $0.kind == .network }) else {
+      return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: blocks)
+    }
     return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
   }
 }

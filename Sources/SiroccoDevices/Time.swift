@@ -38,7 +38,7 @@ extension Instant: CustomStringConvertible {
   public var description: String {
     let micros = nanoseconds / 1000
     let fraction = String(micros % 1_000_000 < 0 ? -(micros % 1_000_000) : micros % 1_000_000)
-    return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.utf8.count) + fraction
+    return String(micros / 1_000_000) + "." + String(repeating: "0", count: 6 - fraction.utf8.count) + fraction
   }
 }
 

@@ -18,7 +18,7 @@ public enum ParameterKind: Sendable, Equatable {
   /// What a value of this kind looks like, for errors: "an integer in 1...65535".
   public var expectation: String {
     switch self {
-    case .integer(let range): "an integer in \(range.lowerBound)...\(range.upperBound)"
+    case .integer(let range): "an integer in " + String(range.lowerBound) + "..." + String(range.upperBound)
     case .string: "a non-empty string"
     case .ipv4Address: "an IPv4 address such as 10.0.0.1"
     case .ipv4Network: "an IPv4 address with a prefix length such as 10.0.0.2/24"
@@ -40,7 +40,7 @@ public enum ParameterKind: Sendable, Equatable {
 
   var typeName: String {
     switch self {
-    case .integer(let range): "integer \(range.lowerBound)...\(range.upperBound)"
+    case .integer(let range): "integer " + String(range.lowerBound) + "..." + String(range.upperBound)
     case .string: "string"
     case .ipv4Address: "IPv4 address"
     case .ipv4Network: "IPv4 address/prefix"
@@ -148,15 +148,15 @@ extension ParameterError: CustomStringConvertible {
   public var description: String {
     switch self {
     case .unknown(let name):
-      "unknown boot parameter '--\(name)' (run with --help for the list)"
+      "unknown boot parameter '--" + name + "' (run with --help for the list)"
     case .missingValue(let name, let expected):
-      "boot parameter --\(name) needs a value: expected \(expected)"
+      "boot parameter --" + name + " needs a value: expected " + expected
     case .badValue(let name, let value, let expected):
-      "bad value '\(value)' for boot parameter --\(name): expected \(expected)"
+      "bad value '" + value + "' for boot parameter --" + name + ": expected " + expected
     case .repeated(let name):
-      "boot parameter --\(name) given more than once: expected it at most once"
+      "boot parameter --" + name + " given more than once: expected it at most once"
     case .unexpectedArgument(let argument):
-      "unexpected argument '\(argument)': expected boot parameters of the form --name=value"
+      "unexpected argument '" + argument + "': expected boot parameters of the form --name=value"
     case .helpRequested:
       "help requested"
     }
@@ -217,7 +217,7 @@ public struct BootParameters: Sendable {
 
   /// The `--help` text: one line per parameter with its type and default.
   public static func usage(program: String, declarations: [ParameterDeclaration], extra: String = "") -> String {
-    var text = "usage: \(program) \(extra.isEmpty ? "" : extra + " ")[BOOT-PARAMETERS]\n\nboot parameters:\n"
+    var text = "usage: " + program + " " + (extra.isEmpty ? "" : extra + " ") + "[BOOT-PARAMETERS]\n\nboot parameters:\n"
     var column = "  --help".utf8.count
     var left: [String] = []
     for declaration in declarations {
@@ -229,7 +229,7 @@ public struct BootParameters: Sendable {
     for (declaration, entry) in zip(declarations, left) {
       var line = entry + String(repeating: " ", count: column - entry.utf8.count + 2) + declaration.help
       line += " (" + declaration.kind.typeName
-      if let value = declaration.defaultValue { line += ", default \(value)" } else { line += ", optional" }
+      if let value = declaration.defaultValue { line += ", default " + value.description } else { line += ", optional" }
       text += line + ")\n"
     }
     text += "  --help" + String(repeating: " ", count: column - 8 + 2) + "print this list and exit\n"
@@ -275,6 +275,6 @@ public struct BootParameters: Sendable {
 extension BootParameters: CustomStringConvertible {
   /// `--name=value` for every parameter with a value, in declaration order.
   public var description: String {
-    values.map { "--\($0.name)=\($0.value)" }.joined(separator: " ")
+    values.map { "--" + $0.name + "=" + $0.value.description }.joined(separator: " ")
   }
 }

@@ -59,12 +59,13 @@ public enum Runtime {
     for device in attached where !declared.contains(device) {
       let names = declared.filter { $0.kind == device.kind }.map { $0.name }
       let option = device.kind == .network ? "--net" : "--block"
-      return "\(option):\(device.name): this unikernel declares no \(device.kind == .network ? "network" : "block") device '\(device.name)'; expected one of: "
+      return option + ":" + device.name + ": this unikernel declares no " + (device.kind == .network ? "network" : "block")
+        + " device '" + device.name + "'; expected one of: "
         + (names.isEmpty ? "(none)" : names.joined(separator: ", "))
     }
     for device in declared where !attached.contains(device) {
-      let option = device.kind == .network ? "--net:\(device.name)=TAP" : "--block:\(device.name)=FILE"
-      return "\(device.kind == .network ? "network" : "block") device '\(device.name)' is declared but not attached: expected \(option)"
+      let option = device.kind == .network ? "--net:" + device.name + "=TAP" : "--block:" + device.name + "=FILE"
+      return (device.kind == .network ? "network" : "block") + " device '" + device.name + "' is declared but not attached: expected " + option
     }
     return nil
   }
@@ -101,7 +102,7 @@ public enum Runtime {
     interfaces: some InterfaceSet, blocks: [(name: String, device: any BlockDevice)]
   ) -> Int32 {
     for block in blocks {
-      log.info("\(block.name): \(block.device.sectorCount) sectors of \(block.device.sectorSize) bytes")
+      log.info(block.name + ": " + String(block.device.sectorCount) + " sectors of " + String(block.device.sectorSize) + " bytes")
     }
     let boot = Boot(
       parameters: parameters, platform: platform,
@@ -110,7 +111,7 @@ public enum Runtime {
     do {
       application = try App(boot: boot)
     } catch {
-      log.error("\(App.name) failed to start: \(error.message)")
+      log.error(App.name + " failed to start: " + error.message)
       return ExitStatus.failure
     }
     let clock = platform.monotonicClock
@@ -165,8 +166,8 @@ struct Interfaces<Device: NetworkDevice>: InterfaceSet {
     configuration.arp = ARPCache.Configuration()
     named.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
     devices.append(network.device)
-    var line = "\(network.name): \(network.device.macAddress) \(address) mtu \(network.device.mtu)"
-    if let gateway = configuration.gateway { line += " gateway \(gateway)" }
+    var line = network.name + ": " + network.device.macAddress.description + " " + address.description + " mtu " + String(network.device.mtu)
+    if let gateway = configuration.gateway { line += " gateway " + gateway.description }
     log.info(line)
   }
 
@@ -190,7 +191,7 @@ struct Interfaces<Device: NetworkDevice>: InterfaceSet {
   func finish(now: Instant, log: Logger) {
     for (index, entry) in named.enumerated() {
       entry.interface.flush(now: now, device: devices[index])
-      log.debug("\(entry.name): \(entry.interface.counters)")
+      log.debug(entry.name + ": " + entry.interface.counters.description)
     }
   }
 

@@ -127,7 +127,7 @@ public final class Boot {
   /// The IPv4 interface on the declared network device `name`.
   public func network(_ name: String) -> Interface {
     guard let entry = interfaces.first(where: { $0.name.utf8Equals(name) }) else {
-      fatalError("network device '\(name)' is not declared in the application's devices")
+      fatalError("network device '" + name + "' is not declared in the application's devices")
     }
     return entry.interface
   }
@@ -135,7 +135,7 @@ public final class Boot {
   /// The declared block device `name`.
   public func block(_ name: String) -> any BlockDevice {
     guard let entry = blocks.first(where: { $0.name.utf8Equals(name) }) else {
-      fatalError("block device '\(name)' is not declared in the application's devices")
+      fatalError("block device '" + name + "' is not declared in the application's devices")
     }
     return entry.device
   }

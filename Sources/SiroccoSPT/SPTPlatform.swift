@@ -81,7 +81,7 @@ public final class SPTPlatform: Platform {
       console.write(BootParameters.usage(program: App.name, declarations: declarations))
       return ExitStatus.success
     } catch {
-      console.write("\(App.name): \(error.description)\n")
+      console.write(App.name + ": " + error.description + "\n")
       return ExitStatus.usage
     }
     let manifest = AttachedManifest(bootInfo: bootInfo)
@@ -89,20 +89,20 @@ public final class SPTPlatform: Platform {
     var blocks: [(name: String, device: any BlockDevice)] = []
     for declared in App.devices {
       guard let entry = manifest.entry(named: declared.name), entry.attached else {
-        console.write("\(App.name): device '\(declared.name)' is not attached by the tender\n")
+        console.write(App.name + ": device '" + declared.name + "' is not attached by the tender\n")
         return ExitStatus.failure
       }
       switch declared.kind {
       case .network:
         guard entry.type == Manifest.EntryType.netBasic.rawValue else {
-          console.write("\(App.name): manifest entry '\(declared.name)' is not a network device\n")
+          console.write(App.name + ": manifest entry '" + declared.name + "' is not a network device\n")
           return ExitStatus.failure
         }
         networks.append((declared.name, SPTNetworkDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu)))
       case .block:
         guard entry.type == Manifest.EntryType.blockBasic.rawValue else {
-          console.write("\(App.name): manifest entry '\(declared.name)' is not a block device\n")
+          console.write(App.name + ": manifest entry '" + declared.name + "' is not a block device\n")
           return ExitStatus.failure
         }
         blocks.append((declared.name, SPTBlockDevice(

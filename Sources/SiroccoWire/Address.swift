@@ -129,7 +129,7 @@ public struct IPv4Address: Hashable, Sendable, Comparable {
 
 extension IPv4Address: CustomStringConvertible {
   public var description: String {
-    "\(rawValue >> 24).\(rawValue >> 16 & 0xff).\(rawValue >> 8 & 0xff).\(rawValue & 0xff)"
+    String(rawValue >> 24) + "." + String(rawValue >> 16 & 0xff) + "." + String(rawValue >> 8 & 0xff) + "." + String(rawValue & 0xff)
   }
 }
 
@@ -170,7 +170,7 @@ public struct IPv4Network: Hashable, Sendable {
 }
 
 extension IPv4Network: CustomStringConvertible {
-  public var description: String { "\(address)/\(prefixLength)" }
+  public var description: String { address.description + "/" + String(prefixLength) }
 }
 
 @inline(__always)

@@ -29,7 +29,8 @@ public final class SPTPlatform: Platform {
   public func wait(until deadline: Instant?) {
     var timer = (Int64(0), Int64(0), Int64(0), Int64(0))  // struct itimerspec: interval, value
     if let deadline {
-      let remaining = (deadline - monotonicClock.now()).nanoseconds
+      // Nanoseconds as Int64: going through Duration would link 128-bit division.
+      let remaining = deadline.nanoseconds &- monotonicClock.now().nanoseconds
       guard remaining > 0 else { return }
       timer.2 = remaining / 1_000_000_000
       timer.3 = remaining % 1_000_000_000

@@ -173,18 +173,17 @@ public struct BootParameters: Sendable {
     var given: [(name: String, value: ParameterValue)] = []
     var index = 0
     while index < arguments.count {
-      let argument = arguments[index]
+      var argument = arguments[index]
       index += 1
       guard argument.utf8HasPrefix("--"), argument.utf8.count > 2 else { throw .unexpectedArgument(argument) }
-      let body = argument.utf8.dropFirst(2)
-      let name: String
-      var text: String?
-      if let equals = body.firstIndex(of: UInt8(ascii: "=")) {
-        name = String(argument[body.startIndex..<equals])
-        text = String(argument[body.index(after: equals)...])
-      } else {
-        name = String(argument[body.startIndex...])
+      // `--name=text` or `--name`, split at the first `=` byte.
+      let split: (name: String, text: String?) = argument.withUTF8 { bytes in
+        let body = bytes[2...]
+        guard let equals = body.firstIndex(of: UInt8(ascii: "=")) else { return (String(decoding: body, as: UTF8.self), nil) }
+        return (String(decoding: body[..<equals], as: UTF8.self), String(decoding: body[(equals + 1)...], as: UTF8.self))
       }
+      let name = split.name
+      var text = split.text
       if name.utf8Equals("help") { throw .helpRequested }
       guard let declaration = declarations.first(where: { $0.name.utf8Equals(name) }) else { throw .unknown(name) }
       if given.contains(where: { $0.name.utf8Equals(name) }) { throw .repeated(name) }

@@ -79,6 +79,7 @@ public enum ParameterValue: Sendable, Equatable {
 }
 
 extension ParameterValue: CustomStringConvertible {
+  @inline(never)  // Used by --help and by BootParameters.description: one copy.
   public var description: String {
     switch self {
     case .integer(let value): String(value)

@@ -10,6 +10,7 @@
 
 extension String {
   /// Whether `self` and `other` are the same UTF-8 bytes.
+  @inline(never)  // Called for every name lookup: one call is smaller than its body.
   public func utf8Equals(_ other: String) -> Bool {
     utf8.count == other.utf8.count && utf8HasPrefix(other)
   }

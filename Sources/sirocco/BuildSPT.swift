@@ -19,7 +19,7 @@ extension Builder {
     "-Xfrontend", "-disable-stack-protector", "-Xfrontend", "-function-sections",
   ]
   static let embeddedCFlags = [
-    "-DSIROCCO_SPT", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-ffunction-sections", "-fdata-sections",
+    "-DSIROCCO_SPT", "-Os", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-ffunction-sections", "-fdata-sections",
   ]
 
   func buildSPT(_ application: Application, force: Bool) throws -> URL {

@@ -2,11 +2,11 @@
 //
 // String's own `==`, `hasPrefix`, `count`, `split` and `firstIndex(of:)` work on Characters
 // under Unicode canonical equivalence: in Embedded Swift they link the normalization and
-// grapheme-breaking tables (about 40 KB of an spt image). Sirocco's names and keywords
-// (boot parameters, devices, log levels, choices) are ASCII, so the portable modules compare
-// text byte for byte instead (and count, search and split it on `utf8`), on every target
-// alike. Non-ASCII text compares by its bytes: a precomposed "é" is not equal to "e" followed
-// by a combining accent.
+// grapheme-breaking tables and their code (some 60 KB of an spt image). Sirocco's names and
+// keywords (boot parameters, devices, log levels, choices) are ASCII, so the portable modules
+// compare text byte for byte instead (and count, search and split it on `utf8`), on every
+// target alike. Non-ASCII text compares by its bytes: a precomposed "é" is not equal to "e"
+// followed by a combining accent.
 
 extension String {
   /// Whether `self` and `other` are the same UTF-8 bytes.

@@ -15,7 +15,7 @@ extension BlockError: CustomStringConvertible {
     switch self {
     case .outOfRange: "request past the end of the device"
     case .badLength: "buffer is not a whole number of sectors"
-    case .io(let code): "I/O error \(code)"
+    case .io(let code): "I/O error " + String(code)
     }
   }
 }

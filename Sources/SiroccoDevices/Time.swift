@@ -38,7 +38,7 @@ extension Instant: CustomStringConvertible {
   public var description: String {
     let micros = nanoseconds / 1000
     let fraction = String(micros % 1_000_000 < 0 ? -(micros % 1_000_000) : micros % 1_000_000)
-    return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    return String(micros / 1_000_000) + "." + String(repeating: "0", count: 6 - fraction.utf8.count) + fraction
   }
 }
 
@@ -101,7 +101,7 @@ extension WallTime: CustomStringConvertible {
     let millis = Int((remainder < 0 ? remainder + 1_000_000_000 : remainder) / 1_000_000)
     func pad(_ value: Int64, _ width: Int) -> String {
       let text = String(value)
-      return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+      return text.utf8.count >= width ? text : String(repeating: "0", count: width - text.utf8.count) + text
     }
     return pad(date.year, 4) + "-" + pad(Int64(date.month), 2) + "-" + pad(Int64(date.day), 2) + "T"
       + pad(Int64(date.hour), 2) + ":" + pad(Int64(date.minute), 2) + ":" + pad(Int64(date.second), 2)

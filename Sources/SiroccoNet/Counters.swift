@@ -109,10 +109,11 @@ public struct InterfaceCounters: Equatable, Sendable {
 extension InterfaceCounters: CustomStringConvertible {
   /// One line: traffic totals, then each non-zero drop counter.
   public var description: String {
-    var text = "rx \(receivedFrames) frames \(receivedBytes) bytes, tx \(transmittedFrames) frames \(transmittedBytes) bytes"
-    text += ", echo replies \(echoRepliesSent), drops \(totalDrops)"
+    var text = "rx " + String(receivedFrames) + " frames " + String(receivedBytes) + " bytes, tx " + String(transmittedFrames)
+      + " frames " + String(transmittedBytes) + " bytes"
+    text += ", echo replies " + String(echoRepliesSent) + ", drops " + String(totalDrops)
     for reason in DropReason.allCases where self[reason] != 0 {
-      text += " \(reason)=\(self[reason])"
+      text += " " + reason.description + "=" + String(self[reason])
     }
     return text
   }

@@ -158,7 +158,7 @@ extension Interface {
 extension UDPBindError: CustomStringConvertible {
   public var description: String {
     switch self {
-    case .portInUse(let port): "port \(port) is already bound"
+    case .portInUse(let port): "port " + String(port) + " is already bound"
     case .noPortAvailable: "no ephemeral port is free"
     }
   }
@@ -168,7 +168,7 @@ extension UDPSendError: CustomStringConvertible {
   public var description: String {
     switch self {
     case .queueFull: "transmit queue full"
-    case .tooLong(let maximum): "datagram too long (at most \(maximum) bytes)"
+    case .tooLong(let maximum): "datagram too long (at most " + String(maximum) + " bytes)"
     case .closed: "socket closed"
     case .invalidDestinationPort: "destination port 0"
     }

@@ -18,7 +18,7 @@ public enum ParameterKind: Sendable, Equatable {
   /// What a value of this kind looks like, for errors: "an integer in 1...65535".
   public var expectation: String {
     switch self {
-    case .integer(let range): "an integer in \(range.lowerBound)...\(range.upperBound)"
+    case .integer(let range): "an integer in " + String(range.lowerBound) + "..." + String(range.upperBound)
     case .string: "a non-empty string"
     case .ipv4Address: "an IPv4 address such as 10.0.0.1"
     case .ipv4Network: "an IPv4 address with a prefix length such as 10.0.0.2/24"
@@ -40,7 +40,7 @@ public enum ParameterKind: Sendable, Equatable {
 
   var typeName: String {
     switch self {
-    case .integer(let range): "integer \(range.lowerBound)...\(range.upperBound)"
+    case .integer(let range): "integer " + String(range.lowerBound) + "..." + String(range.upperBound)
     case .string: "string"
     case .ipv4Address: "IPv4 address"
     case .ipv4Network: "IPv4 address/prefix"
@@ -61,13 +61,11 @@ public enum ParameterKind: Sendable, Equatable {
     case .ipv4Network:
       return IPv4Network(text).map { .ipv4Network($0) }
     case .boolean:
-      switch text {
-      case "true": return .boolean(true)
-      case "false": return .boolean(false)
-      default: return nil
-      }
+      if text.utf8Equals("true") { return .boolean(true) }
+      if text.utf8Equals("false") { return .boolean(false) }
+      return nil
     case .choice(let choices):
-      return choices.contains(text) ? .string(text) : nil
+      return choices.contains { $0.utf8Equals(text) } ? .string(text) : nil
     }
   }
 }
@@ -81,6 +79,7 @@ public enum ParameterValue: Sendable, Equatable {
 }
 
 extension ParameterValue: CustomStringConvertible {
+  @inline(never)  // Used by --help and by BootParameters.description: one copy.
   public var description: String {
     switch self {
     case .integer(let value): String(value)
@@ -150,15 +149,15 @@ extension ParameterError: CustomStringConvertible {
   public var description: String {
     switch self {
     case .unknown(let name):
-      "unknown boot parameter '--\(name)' (run with --help for the list)"
+      "unknown boot parameter '--" + name + "' (run with --help for the list)"
     case .missingValue(let name, let expected):
-      "boot parameter --\(name) needs a value: expected \(expected)"
+      "boot parameter --" + name + " needs a value: expected " + expected
     case .badValue(let name, let value, let expected):
-      "bad value '\(value)' for boot parameter --\(name): expected \(expected)"
+      "bad value '" + value + "' for boot parameter --" + name + ": expected " + expected
     case .repeated(let name):
-      "boot parameter --\(name) given more than once: expected it at most once"
+      "boot parameter --" + name + " given more than once: expected it at most once"
     case .unexpectedArgument(let argument):
-      "unexpected argument '\(argument)': expected boot parameters of the form --name=value"
+      "unexpected argument '" + argument + "': expected boot parameters of the form --name=value"
     case .helpRequested:
       "help requested"
     }
@@ -175,25 +174,24 @@ public struct BootParameters: Sendable {
     var given: [(name: String, value: ParameterValue)] = []
     var index = 0
     while index < arguments.count {
-      let argument = arguments[index]
+      var argument = arguments[index]
       index += 1
-      guard argument.hasPrefix("--"), argument.count > 2 else { throw .unexpectedArgument(argument) }
-      let body = argument.dropFirst(2)
-      let name: String
-      var text: String?
-      if let equals = body.firstIndex(of: "=") {
-        name = String(body[body.startIndex..<equals])
-        text = String(body[body.index(after: equals)...])
-      } else {
-        name = String(body)
+      guard argument.utf8HasPrefix("--"), argument.utf8.count > 2 else { throw .unexpectedArgument(argument) }
+      // `--name=text` or `--name`, split at the first `=` byte.
+      let split: (name: String, text: String?) = argument.withUTF8 { bytes in
+        let body = bytes[2...]
+        guard let equals = body.firstIndex(of: UInt8(ascii: "=")) else { return (String(decoding: body, as: UTF8.self), nil) }
+        return (String(decoding: body[..<equals], as: UTF8.self), String(decoding: body[(equals + 1)...], as: UTF8.self))
       }
-      if name == "help" { throw .helpRequested }
-      guard let declaration = declarations.first(where: { $0.name == name }) else { throw .unknown(name) }
-      if given.contains(where: { $0.name == name }) { throw .repeated(name) }
+      let name = split.name
+      var text = split.text
+      if name.utf8Equals("help") { throw .helpRequested }
+      guard let declaration = declarations.first(where: { $0.name.utf8Equals(name) }) else { throw .unknown(name) }
+      if given.contains(where: { $0.name.utf8Equals(name) }) { throw .repeated(name) }
       if text == nil {
-        if declaration.kind == .boolean {
+        if case .boolean = declaration.kind {
           text = "true"
-        } else if index < arguments.count, !arguments[index].hasPrefix("--") {
+        } else if index < arguments.count, !arguments[index].utf8HasPrefix("--") {
           text = arguments[index]
           index += 1
         } else {
@@ -208,7 +206,7 @@ public struct BootParameters: Sendable {
     }
     var values: [(name: String, value: ParameterValue, given: Bool)] = []
     for declaration in declarations {
-      if let value = given.first(where: { $0.name == declaration.name })?.value {
+      if let value = given.first(where: { $0.name.utf8Equals(declaration.name) })?.value {
         values.append((declaration.name, value, true))
       } else if let value = declaration.defaultValue {
         values.append((declaration.name, value, false))
@@ -219,19 +217,19 @@ public struct BootParameters: Sendable {
 
   /// The `--help` text: one line per parameter with its type and default.
   public static func usage(program: String, declarations: [ParameterDeclaration], extra: String = "") -> String {
-    var text = "usage: \(program) \(extra.isEmpty ? "" : extra + " ")[BOOT-PARAMETERS]\n\nboot parameters:\n"
-    var column = "  --help".count
+    var text = "usage: " + program + " " + (extra.isEmpty ? "" : extra + " ") + "[BOOT-PARAMETERS]\n\nboot parameters:\n"
+    var column = "  --help".utf8.count
     var left: [String] = []
     for declaration in declarations {
       let placeholder = declaration.placeholder ?? declaration.kind.placeholder
       let entry = "  --" + declaration.name + (placeholder.isEmpty ? "" : "=" + placeholder)
       left.append(entry)
-      column = max(column, entry.count)
+      column = max(column, entry.utf8.count)
     }
     for (declaration, entry) in zip(declarations, left) {
-      var line = entry + String(repeating: " ", count: column - entry.count + 2) + declaration.help
+      var line = entry + String(repeating: " ", count: column - entry.utf8.count + 2) + declaration.help
       line += " (" + declaration.kind.typeName
-      if let value = declaration.defaultValue { line += ", default \(value)" } else { line += ", optional" }
+      if let value = declaration.defaultValue { line += ", default " + value.description } else { line += ", optional" }
       text += line + ")\n"
     }
     text += "  --help" + String(repeating: " ", count: column - 8 + 2) + "print this list and exit\n"
@@ -239,13 +237,13 @@ public struct BootParameters: Sendable {
   }
 
   public func value(_ name: String) -> ParameterValue? {
-    precondition(declarations.contains { $0.name == name }, "boot parameter was never declared")
-    return values.first { $0.name == name }?.value
+    precondition(declarations.contains { $0.name.utf8Equals(name) }, "boot parameter was never declared")
+    return values.first { $0.name.utf8Equals(name) }?.value
   }
 
   /// Whether the parameter was given on the command line (rather than defaulted).
   public func isGiven(_ name: String) -> Bool {
-    values.first { $0.name == name }?.given ?? false
+    values.first { $0.name.utf8Equals(name) }?.given ?? false
   }
 
   public func integer(_ name: String) -> Int? {
@@ -277,6 +275,6 @@ public struct BootParameters: Sendable {
 extension BootParameters: CustomStringConvertible {
   /// `--name=value` for every parameter with a value, in declaration order.
   public var description: String {
-    values.map { "--\($0.name)=\($0.value)" }.joined(separator: " ")
+    values.map { "--" + $0.name + "=" + $0.value.description }.joined(separator: " ")
   }
 }

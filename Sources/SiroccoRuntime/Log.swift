@@ -1,18 +1,14 @@
 // Leveled log lines on the console: `LEVEL source: message`.
 
 import SiroccoDevices
+import SiroccoWire
 
 public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
   case error, warning, info, debug
 
   public init?(_ name: String) {
-    switch name {
-    case "error": self = .error
-    case "warning": self = .warning
-    case "info": self = .info
-    case "debug": self = .debug
-    default: return nil
-    }
+    guard let level = Self.allCases.first(where: { $0.name.utf8Equals(name) }) else { return nil }
+    self = level
   }
 
   public var name: String {

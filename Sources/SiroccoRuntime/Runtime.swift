@@ -45,7 +45,7 @@ public enum Runtime {
   ) -> [ParameterDeclaration] {
     var all = parameters + platformParameters
     for declaration in App.parameters {
-      precondition(!all.contains { $0.name == declaration.name }, "an application parameter reuses a runtime parameter name")
+      precondition(!all.contains { $0.name.utf8Equals(declaration.name) }, "an application parameter reuses a runtime parameter name")
       all.append(declaration)
     }
     return all
@@ -59,12 +59,13 @@ public enum Runtime {
     for device in attached where !declared.contains(device) {
       let names = declared.filter { $0.kind == device.kind }.map { $0.name }
       let option = device.kind == .network ? "--net" : "--block"
-      return "\(option):\(device.name): this unikernel declares no \(device.kind == .network ? "network" : "block") device '\(device.name)'; expected one of: "
+      return option + ":" + device.name + ": this unikernel declares no " + (device.kind == .network ? "network" : "block")
+        + " device '" + device.name + "'; expected one of: "
         + (names.isEmpty ? "(none)" : names.joined(separator: ", "))
     }
     for device in declared where !attached.contains(device) {
-      let option = device.kind == .network ? "--net:\(device.name)=TAP" : "--block:\(device.name)=FILE"
-      return "\(device.kind == .network ? "network" : "block") device '\(device.name)' is declared but not attached: expected \(option)"
+      let option = device.kind == .network ? "--net:" + device.name + "=TAP" : "--block:" + device.name + "=FILE"
+      return (device.kind == .network ? "network" : "block") + " device '" + device.name + "' is declared but not attached: expected " + option
     }
     return nil
   }
@@ -75,59 +76,123 @@ public enum Runtime {
     _ app: App.Type, platform: some Platform, parameters: BootParameters,
     networks: [(name: String, device: Device)], blocks: [(name: String, device: any BlockDevice)] = []
   ) -> Int32 {
-    let level = LogLevel(parameters.string("log-level") ?? "info") ?? .info
+    let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
-    var interfaces: [(name: String, interface: Interface)] = []
-    for (index, network) in networks.enumerated() {
-      // The first network device carries the configured address; others are reserved.
-      guard index == 0, let address = parameters.ipv4Network("ipv4") else { continue }
-      var configuration = Interface.Configuration(
-        macAddress: network.device.macAddress, ipv4: address, gateway: parameters.ipv4Address("ipv4-gateway"),
-        mtu: network.device.mtu)
-      configuration.arp = ARPCache.Configuration()
-      let interface = Interface(configuration: configuration, seed: platform.entropy.randomUInt64())
-      interfaces.append((network.name, interface))
-      var line = "\(network.name): \(network.device.macAddress) \(address) mtu \(network.device.mtu)"
-      if let gateway = configuration.gateway { line += " gateway \(gateway)" }
-      log.info(line)
-    }
+    let interfaces = Interfaces(networks: networks, parameters: parameters, entropy: platform.entropy, log: log)
+    return loop(app, platform: platform, parameters: parameters, level: level, log: log, interfaces: interfaces, blocks: blocks)
+  }
+
+  /// `run` for an application that declares no network device: the same loop without the
+  /// network core, which an image that starts its application this way does not link.
+  public static func run<App: Unikernel>(
+    _ app: App.Type, platform: some Platform, parameters: BootParameters,
+    blocks: [(name: String, device: any BlockDevice)] = []
+  ) -> Int32 {
+    let level = logLevel(parameters)
+    let log = Logger(source: "sirocco", level: level, console: platform.console)
+    return loop(app, platform: platform, parameters: parameters, level: level, log: log, interfaces: NoInterfaces(), blocks: blocks)
+  }
+
+  static func logLevel(_ parameters: BootParameters) -> LogLevel {
+    LogLevel(parameters.string("log-level") ?? "info") ?? .info
+  }
+
+  static func loop<App: Unikernel>(
+    _ app: App.Type, platform: some Platform, parameters: BootParameters, level: LogLevel, log: Logger,
+    interfaces: some InterfaceSet, blocks: [(name: String, device: any BlockDevice)]
+  ) -> Int32 {
     for block in blocks {
-      log.info("\(block.name): \(block.device.sectorCount) sectors of \(block.device.sectorSize) bytes")
+      log.info(block.name + ": " + String(block.device.sectorCount) + " sectors of " + String(block.device.sectorSize) + " bytes")
     }
     let boot = Boot(
       parameters: parameters, platform: platform,
-      log: Logger(source: App.name, level: level, console: platform.console), interfaces: interfaces, blocks: blocks)
+      log: Logger(source: App.name, level: level, console: platform.console), interfaces: interfaces.named, blocks: blocks)
     var application: App
     do {
       application = try App(boot: boot)
     } catch {
-      log.error("\(App.name) failed to start: \(error.message)")
+      log.error(App.name + " failed to start: " + error.message)
       return ExitStatus.failure
     }
     let clock = platform.monotonicClock
     while true {
       let now = clock.now()
-      var busy = false
-      for (index, entry) in interfaces.enumerated() where entry.interface.poll(now: now, device: networks[index].device) {
-        busy = true
-      }
+      let busy = interfaces.poll(now: now)
       let step = application.step(now: now)
       if case .exit(let status) = step {
         // What the last step sent still leaves (unless it waits for ARP: that is dropped).
-        for (index, entry) in interfaces.enumerated() {
-          entry.interface.flush(now: now, device: networks[index].device)
-          log.debug("\(entry.name): \(entry.interface.counters)")
-        }
+        interfaces.finish(now: now, log: log)
         return status
       }
       var deadline: Instant?
       if case .wait(let until) = step { deadline = until }
-      for (index, entry) in interfaces.enumerated() {
-        entry.interface.flush(now: now, device: networks[index].device)
-        if let next = entry.interface.pollAt(now: now) { deadline = deadline.map { min($0, next) } ?? next }
-      }
+      if let next = interfaces.flush(now: now) { deadline = deadline.map { min($0, next) } ?? next }
       if busy { continue }
       platform.wait(until: deadline)
     }
   }
+}
+
+/// The loop's network side: the interfaces on the attached network devices.
+protocol InterfaceSet {
+  /// The interfaces by device name, for `Boot.network`.
+  var named: [(name: String, interface: Interface)] { get }
+  /// Polls every interface; whether any may have more frames waiting.
+  func poll(now: Instant) -> Bool
+  /// Sends what every interface has queued. Returns the earliest time one must be polled.
+  func flush(now: Instant) -> Instant?
+  /// The last flush before the unikernel exits; logs each interface's counters.
+  func finish(now: Instant, log: Logger)
+}
+
+/// An application without network devices.
+struct NoInterfaces: InterfaceSet {
+  var named: [(name: String, interface: Interface)] { [] }
+  func poll(now: Instant) -> Bool { false }
+  func flush(now: Instant) -> Instant? { nil }
+  func finish(now: Instant, log: Logger) {}
+}
+
+struct Interfaces<Device: NetworkDevice>: InterfaceSet {
+  var named: [(name: String, interface: Interface)] = []
+  var devices: [Device] = []
+
+  /// Configures the first network device with the `ipv4` parameters; others are reserved.
+  init(networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, log: Logger) {
+    guard let network = networks.first, let address = parameters.ipv4Network("ipv4") else { return }
+    var configuration = Interface.Configuration(
+      macAddress: network.device.macAddress, ipv4: address, gateway: parameters.ipv4Address("ipv4-gateway"),
+      mtu: network.device.mtu)
+    configuration.arp = ARPCache.Configuration()
+    named.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
+    devices.append(network.device)
+    var line = network.name + ": " + network.device.macAddress.description + " " + address.description + " mtu " + String(network.device.mtu)
+    if let gateway = configuration.gateway { line += " gateway " + gateway.description }
+    log.info(line)
+  }
+
+  func poll(now: Instant) -> Bool {
+    var busy = false
+    for (index, entry) in named.enumerated() where entry.interface.poll(now: now, device: devices[index]) {
+      busy = true
+    }
+    return busy
+  }
+
+  func flush(now: Instant) -> Instant? {
+    var deadline: Instant?
+    for (index, entry) in named.enumerated() {
+      entry.interface.flush(now: now, device: devices[index])
+      if let next = entry.interface.pollAt(now: now) { deadline = deadline.map { min($0, next) } ?? next }
+    }
+    return deadline
+  }
+
+  func finish(now: Instant, log: Logger) {
+    for (index, entry) in named.enumerated() {
+      entry.interface.flush(now: now, device: devices[index])
+      log.debug(entry.name + ": " + entry.interface.counters.description)
+    }
+  }
+
 }

@@ -17,9 +17,11 @@
 
 import SiroccoDevices
 import SiroccoNet
+import SiroccoWire
 
 /// A device the application needs, by kind and name: its manifest entry. Every declared
-/// device must be attached at start (`--net:NAME=TAP`), as with Solo5.
+/// device must be attached at start (`--net:NAME=TAP`), as with Solo5. Names compare byte
+/// for byte (they are ASCII).
 public struct DeviceDeclaration: Equatable, Sendable {
   public enum Kind: Equatable, Sendable {
     case network
@@ -33,6 +35,10 @@ public struct DeviceDeclaration: Equatable, Sendable {
     precondition(Self.isValidName(name), "device names are 1-67 characters of [A-Za-z0-9] (Solo5 manifest rule)")
     self.kind = kind
     self.name = name
+  }
+
+  public static func == (lhs: DeviceDeclaration, rhs: DeviceDeclaration) -> Bool {
+    lhs.kind == rhs.kind && lhs.name.utf8Equals(rhs.name)
   }
 
   public static func network(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .network, name: name) }
@@ -120,16 +126,16 @@ public final class Boot {
 
   /// The IPv4 interface on the declared network device `name`.
   public func network(_ name: String) -> Interface {
-    guard let entry = interfaces.first(where: { $0.name == name }) else {
-      fatalError("network device '\(name)' is not declared in the application's devices")
+    guard let entry = interfaces.first(where: { $0.name.utf8Equals(name) }) else {
+      fatalError("network device '" + name + "' is not declared in the application's devices")
     }
     return entry.interface
   }
 
   /// The declared block device `name`.
   public func block(_ name: String) -> any BlockDevice {
-    guard let entry = blocks.first(where: { $0.name == name }) else {
-      fatalError("block device '\(name)' is not declared in the application's devices")
+    guard let entry = blocks.first(where: { $0.name.utf8Equals(name) }) else {
+      fatalError("block device '" + name + "' is not declared in the application's devices")
     }
     return entry.device
   }

@@ -29,7 +29,8 @@ public final class SPTPlatform: Platform {
   public func wait(until deadline: Instant?) {
     var timer = (Int64(0), Int64(0), Int64(0), Int64(0))  // struct itimerspec: interval, value
     if let deadline {
-      let remaining = (deadline - monotonicClock.now()).nanoseconds
+      // Nanoseconds as Int64: going through Duration would link 128-bit division.
+      let remaining = deadline.nanoseconds &- monotonicClock.now().nanoseconds
       guard remaining > 0 else { return }
       timer.2 = remaining / 1_000_000_000
       timer.3 = remaining % 1_000_000_000
@@ -45,17 +46,34 @@ public final class SPTPlatform: Platform {
     }
   }
 
+  /// The words of the command line the tender passed (the arguments after the image, joined
+  /// by spaces), split at the bytes: the same words as `split(separator: " ")` gives for
+  /// ASCII text, without the Unicode tables Character splitting needs.
+  static func arguments(commandLine: UnsafePointer<UInt8>?) -> [String] {
+    guard let commandLine else { return [] }
+    var arguments: [String] = []
+    var start = 0
+    var end = 0
+    while true {
+      let byte = commandLine[end]
+      if byte == 0 || byte == UInt8(ascii: " ") {
+        if end > start {
+          arguments.append(String(decoding: UnsafeBufferPointer(start: commandLine + start, count: end - start), as: UTF8.self))
+        }
+        if byte == 0 { return arguments }
+        start = end + 1
+      }
+      end += 1
+    }
+  }
+
   /// Runs `App` on the spt target. Returns the exit status.
   public static func start<App: Unikernel>(_ app: App.Type) -> Int32 {
     guard let bootInfo = sirocco_spt_boot_info() else { return ExitStatus.failure }
     let platform = SPTPlatform(bootInfo: bootInfo)
     let console = platform.console
-    let commandLine = bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)
-    var arguments: [String] = []
-    if commandLine != 0 {
-      let text = String(cString: UnsafePointer<CChar>(bitPattern: commandLine)!)
-      arguments = text.split(separator: " ").map { String($0) }
-    }
+    let arguments = Self.arguments(
+      commandLine: UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)))
     let declarations = Runtime.declarations(for: App.self, platformParameters: [])
     let parameters: BootParameters
     do {
@@ -64,7 +82,7 @@ public final class SPTPlatform: Platform {
       console.write(BootParameters.usage(program: App.name, declarations: declarations))
       return ExitStatus.success
     } catch {
-      console.write("\(App.name): \(error.description)\n")
+      console.write(App.name + ": " + error.description + "\n")
       return ExitStatus.usage
     }
     let manifest = AttachedManifest(bootInfo: bootInfo)
@@ -72,25 +90,31 @@ public final class SPTPlatform: Platform {
     var blocks: [(name: String, device: any BlockDevice)] = []
     for declared in App.devices {
       guard let entry = manifest.entry(named: declared.name), entry.attached else {
-        console.write("\(App.name): device '\(declared.name)' is not attached by the tender\n")
+        console.write(App.name + ": device '" + declared.name + "' is not attached by the tender\n")
         return ExitStatus.failure
       }
       switch declared.kind {
       case .network:
         guard entry.type == Manifest.EntryType.netBasic.rawValue else {
-          console.write("\(App.name): manifest entry '\(declared.name)' is not a network device\n")
+          console.write(App.name + ": manifest entry '" + declared.name + "' is not a network device\n")
           return ExitStatus.failure
         }
         networks.append((declared.name, SPTNetworkDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu)))
       case .block:
         guard entry.type == Manifest.EntryType.blockBasic.rawValue else {
-          console.write("\(App.name): manifest entry '\(declared.name)' is not a block device\n")
+          console.write(App.name + ": manifest entry '" + declared.name + "' is not a block device\n")
           return ExitStatus.failure
         }
         blocks.append((declared.name, SPTBlockDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity)))
       }
+    }
+    // An application without network devices runs without the network core. When its
+    // `devices` is a constant (the default, none, is), the compiler decides this test and
+    // the image links no network code at all.
+    guard App.devices.contains(where: { $0.kind == .network }) else {
+      return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: blocks)
     }
     return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
   }
@@ -123,8 +147,7 @@ struct AttachedManifest {
       let entry = base + Manifest.headerSize + index * Manifest.entrySize
       var length = 0
       while length < Manifest.nameSize - 1, entry.load(fromByteOffset: length, as: UInt8.self) != 0 { length += 1 }
-      let entryName = String(decoding: UnsafeRawBufferPointer(start: entry, count: length), as: UTF8.self)
-      guard entryName == name else { continue }
+      guard UnsafeRawBufferPointer(start: entry, count: length).elementsEqual(name.utf8) else { continue }
       let mac = MACAddress.read(from: UnsafeRawBufferPointer(start: entry + Manifest.Field.netMAC, count: 6), at: 0)
       return Entry(
         index: index,

@@ -94,26 +94,12 @@ public struct IPv4Address: Hashable, Sendable, Comparable {
 
   /// Parses dotted-quad `a.b.c.d`, each part a decimal 0-255 without sign or leading `+`.
   public init?(_ text: some StringProtocol) {
-    var value: UInt32 = 0
-    var parts = 0
-    var digits = 0
-    var current: UInt32 = 0
+    var parser = DottedQuadParser()
     for byte in text.utf8 {
-      if byte == UInt8(ascii: ".") {
-        guard digits > 0, parts < 3 else { return nil }
-        value = value << 8 | current
-        parts += 1
-        digits = 0
-        current = 0
-        continue
-      }
-      guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 3 else { return nil }
-      current = current * 10 + UInt32(byte - UInt8(ascii: "0"))
-      guard current <= 255 else { return nil }
-      digits += 1
+      guard parser.take(byte) else { return nil }
     }
-    guard digits > 0, parts == 3 else { return nil }
-    rawValue = value << 8 | current
+    guard let address = parser.address else { return nil }
+    self = address
   }
 
   public func write(to buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
@@ -129,7 +115,7 @@ public struct IPv4Address: Hashable, Sendable, Comparable {
 
 extension IPv4Address: CustomStringConvertible {
   public var description: String {
-    "\(rawValue >> 24).\(rawValue >> 16 & 0xff).\(rawValue >> 8 & 0xff).\(rawValue & 0xff)"
+    String(rawValue >> 24) + "." + String(rawValue >> 16 & 0xff) + "." + String(rawValue >> 8 & 0xff) + "." + String(rawValue & 0xff)
   }
 }
 
@@ -144,18 +130,23 @@ public struct IPv4Network: Hashable, Sendable {
     self.prefixLength = prefixLength
   }
 
-  /// Parses `a.b.c.d/n` with n in 0...32.
+  /// Parses `a.b.c.d/n` with n in 0...32 (one or two digits).
   public init?(_ text: some StringProtocol) {
-    guard let slash = text.firstIndex(of: "/"),
-      let address = IPv4Address(text[text.startIndex..<slash])
-    else { return nil }
-    let lengthText = text[text.index(after: slash)...]
-    guard !lengthText.isEmpty, lengthText.utf8.count <= 2,
-      lengthText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
-    else { return nil }
-    var length = 0
-    for byte in lengthText.utf8 { length = length * 10 + Int(byte - UInt8(ascii: "0")) }
-    guard length <= 32 else { return nil }
+    var parser = DottedQuadParser()
+    var length: Int?  // nil until the slash
+    var lengthDigits = 0
+    for byte in text.utf8 {
+      if let value = length {
+        guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), lengthDigits < 2 else { return nil }
+        length = value * 10 + Int(byte - UInt8(ascii: "0"))
+        lengthDigits += 1
+      } else if byte == UInt8(ascii: "/") {
+        length = 0
+      } else {
+        guard parser.take(byte) else { return nil }
+      }
+    }
+    guard let address = parser.address, let length, lengthDigits > 0, length <= 32 else { return nil }
     self.init(address: address, prefixLength: length)
   }
 
@@ -170,7 +161,37 @@ public struct IPv4Network: Hashable, Sendable {
 }
 
 extension IPv4Network: CustomStringConvertible {
-  public var description: String { "\(address)/\(prefixLength)" }
+  public var description: String { address.description + "/" + String(prefixLength) }
+}
+
+/// Reads a dotted-quad address one byte at a time.
+struct DottedQuadParser {
+  var value: UInt32 = 0
+  var parts = 0
+  var digits = 0
+  var current: UInt32 = 0
+
+  /// Takes the next byte; false when no address starts this way.
+  mutating func take(_ byte: UInt8) -> Bool {
+    if byte == UInt8(ascii: ".") {
+      guard digits > 0, parts < 3 else { return false }
+      value = value << 8 | current
+      parts += 1
+      digits = 0
+      current = 0
+      return true
+    }
+    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 3 else { return false }
+    current = current * 10 + UInt32(byte - UInt8(ascii: "0"))
+    guard current <= 255 else { return false }
+    digits += 1
+    return true
+  }
+
+  /// The address read, if the bytes so far are a complete one.
+  var address: IPv4Address? {
+    digits > 0 && parts == 3 ? IPv4Address(rawValue: value << 8 | current) : nil
+  }
 }
 
 @inline(__always)

@@ -6,7 +6,7 @@
 //    x86_64-unknown-none-elf (SiroccoSPTKit, in .build-spt/).
 // 3. The application is compiled with them (`swiftc -wmo`, Embedded), the Solo5 notes
 //    (ABI1: spt, version 2; MFT1: the manifest) are assembled, and ld.lld links the image at
-//    0x100000 with Sources/CSiroccoSPT/spt.lds.
+//    0x100000 with Sources/CSiroccoSPT/spt.lds (segments unpadded in the file: see there).
 
 import ArgumentParser
 import Foundation
@@ -19,7 +19,7 @@ extension Builder {
     "-Xfrontend", "-disable-stack-protector", "-Xfrontend", "-function-sections",
   ]
   static let embeddedCFlags = [
-    "-DSIROCCO_SPT", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-ffunction-sections", "-fdata-sections",
+    "-DSIROCCO_SPT", "-Os", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-ffunction-sections", "-fdata-sections",
   ]
 
   func buildSPT(_ application: Application, force: Bool) throws -> URL {
@@ -57,7 +57,7 @@ extension Builder {
     }
     let unicode = toolchain.appendingPathComponent("lib/swift/embedded/x86_64-unknown-none-elf/libswiftUnicodeDataTables.a")
     let link = [
-      "ld.lld", "-static", "-nostdlib", "--gc-sections", "-z", "max-page-size=4096", "-z", "noexecstack",
+      "ld.lld", "-static", "-nostdlib", "--gc-sections", "--nmagic", "-z", "noexecstack",
       "--no-dynamic-linker", "-u", "_start", "-T", linkerScript.path, "-o", artifact.path,
       object.path, notesObject.path, library.path, unicode.path,
     ]

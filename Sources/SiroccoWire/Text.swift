@@ -1,0 +1,30 @@
+// Text compared as UTF-8 bytes.
+//
+// String's own `==`, `hasPrefix`, `count`, `split` and `firstIndex(of:)` work on Characters
+// under Unicode canonical equivalence: in Embedded Swift they link the normalization and
+// grapheme-breaking tables and their code (some 60 KB of an spt image). Sirocco's names and
+// keywords (boot parameters, devices, log levels, choices) are ASCII, so the portable modules
+// compare text byte for byte instead (and count, search and split it on `utf8`), on every
+// target alike. Non-ASCII text compares by its bytes: a precomposed "é" is not equal to "e"
+// followed by a combining accent.
+
+extension String {
+  /// Whether `self` and `other` are the same UTF-8 bytes.
+  @inline(never)  // Called for every name lookup: one call is smaller than its body.
+  public func utf8Equals(_ other: String) -> Bool {
+    utf8.count == other.utf8.count && utf8HasPrefix(other)
+  }
+
+  /// Whether `self` starts with the UTF-8 bytes of `prefix`.
+  public func utf8HasPrefix(_ prefix: String) -> Bool {
+    var text = self
+    var prefix = prefix
+    return text.withUTF8 { text in
+      prefix.withUTF8 { prefix in
+        guard prefix.count <= text.count else { return false }
+        for index in 0..<prefix.count where text[index] != prefix[index] { return false }
+        return true
+      }
+    }
+  }
+}

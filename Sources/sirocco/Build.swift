@@ -62,9 +62,11 @@ struct Builder {
     return products
   }
 
+  /// Whether `artifact` is newer than every input and than this tool (whose flags shape it).
   static func isUpToDate(_ artifact: URL, inputs: [URL]) -> Bool {
     guard let built = modificationDate(artifact) else { return false }
-    return inputs.allSatisfy { (modificationDate($0) ?? .distantFuture) < built }
+    let tool = Bundle.main.executableURL.map { [$0] } ?? []
+    return (inputs + tool).allSatisfy { (modificationDate($0) ?? .distantFuture) < built }
   }
 
   func generate(_ text: String, _ name: String, in directory: URL) throws -> URL {

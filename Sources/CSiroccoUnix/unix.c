@@ -69,12 +69,12 @@ int sirocco_timer_set(int timer_fd, int64_t deadline_ns) {
     return timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &spec, NULL) < 0 ? -errno : 0;
 }
 
-int sirocco_poll_wait(int epoll_fd, int timer_fd, uint64_t *tags, int capacity) {
+int sirocco_poll_wait(int epoll_fd, int timer_fd, uint64_t *tags, int capacity, int timeout_ms) {
     struct epoll_event events[16];
     if (capacity > 16) capacity = 16;
     int n;
     do {
-        n = epoll_wait(epoll_fd, events, capacity, -1);
+        n = epoll_wait(epoll_fd, events, capacity, timeout_ms);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return -errno;
     for (int i = 0; i < n; i++) {

@@ -236,6 +236,12 @@ public struct BootParameters: Sendable {
     return text
   }
 
+  /// Whether `name` is among the declarations (reading an undeclared one is a programming
+  /// error and traps).
+  public func declares(_ name: String) -> Bool {
+    declarations.contains { $0.name.utf8Equals(name) }
+  }
+
   public func value(_ name: String) -> ParameterValue? {
     precondition(declarations.contains { $0.name.utf8Equals(name) }, "boot parameter was never declared")
     return values.first { $0.name.utf8Equals(name) }?.value

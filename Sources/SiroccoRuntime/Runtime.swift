@@ -39,11 +39,20 @@ public enum Runtime {
     .choice("log-level", ["error", "warning", "info", "debug"], default: "info", help: "least severe log level shown"),
   ]
 
+  /// Declared for applications with a network device. After traffic, the platform polls its
+  /// devices without sleeping for this long: the next frame of a busy flow usually arrives
+  /// sooner than a sleep and a wake-up take. An idle unikernel still sleeps.
+  public static let busyPoll = ParameterDeclaration.integer(
+    "busy-poll", default: 50, range: 0...100_000,
+    help: "after traffic, poll devices this many microseconds before sleeping (0: sleep at once)")
+
   /// All declarations for `App` on a platform that adds `platformParameters`.
   public static func declarations<App: Unikernel>(
     for app: App.Type, platformParameters: [ParameterDeclaration]
   ) -> [ParameterDeclaration] {
-    var all = parameters + platformParameters
+    var all = parameters
+    if App.devices.contains(where: { $0.kind == .network }) { all.append(busyPoll) }
+    all += platformParameters
     for declaration in App.parameters {
       precondition(!all.contains { $0.name.utf8Equals(declaration.name) }, "an application parameter reuses a runtime parameter name")
       all.append(declaration)

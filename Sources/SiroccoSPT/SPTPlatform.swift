@@ -16,7 +16,9 @@ public final class SPTPlatform: Platform {
   let bootInfo: UnsafeRawPointer
   let epollDescriptor: Int32
   let timerDescriptor: Int32
-  var readyHandles: UInt64 = 0
+  /// Nanoseconds to keep polling after traffic before sleeping (`--busy-poll`).
+  var busyPollWindow: Int64 = 0
+  var busyPollUntil: Int64 = 0
 
   init(bootInfo: UnsafeRawPointer) {
     self.bootInfo = bootInfo
@@ -27,23 +29,46 @@ public final class SPTPlatform: Platform {
   /// Solo5's `solo5_yield`: arm the timerfd (relative, one-shot) and wait in epoll_pwait on
   /// the set holding it and every network device.
   public func wait(until deadline: Instant?) {
+    var now = sirocco_spt_clock(1)
+    if let deadline, deadline.nanoseconds <= now { return }
+    // Right after traffic the next frame is likely microseconds away, sooner than a sleep
+    // and a wake-up take: poll without blocking for the busy-poll window first.
+    while now < busyPollUntil {
+      if poll(timeout: 0) { return }
+      now = sirocco_spt_clock(1)
+      if let deadline, deadline.nanoseconds <= now { return }
+    }
     var timer = (Int64(0), Int64(0), Int64(0), Int64(0))  // struct itimerspec: interval, value
     if let deadline {
       // Nanoseconds as Int64: going through Duration would link 128-bit division.
-      let remaining = deadline.nanoseconds &- monotonicClock.now().nanoseconds
-      guard remaining > 0 else { return }
+      let remaining = deadline.nanoseconds &- now
       timer.2 = remaining / 1_000_000_000
       timer.3 = remaining % 1_000_000_000
     }
     _ = withUnsafeBytes(of: &timer) { spec in
       sirocco_syscall6(Int(SIROCCO_SYS_TIMERFD_SETTIME), Int(timerDescriptor), 0, Int(bitPattern: spec.baseAddress), 0, 0, 0)
     }
+    _ = poll(timeout: -1)
+  }
+
+  /// One epoll_pwait; true if a network device is ready (then the busy-poll window opens).
+  func poll(timeout: Int) -> Bool {
     // struct epoll_event is packed: 4 bytes of events, 8 of data.
     var events = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
                   UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-    _ = withUnsafeMutableBytes(of: &events) { buffer in
-      sirocco_syscall6(Int(SIROCCO_SYS_EPOLL_PWAIT), Int(epollDescriptor), Int(bitPattern: buffer.baseAddress), 8, -1, 0, 8)
+    let device = withUnsafeMutableBytes(of: &events) { buffer in
+      let count = sirocco_syscall6(
+        Int(SIROCCO_SYS_EPOLL_PWAIT), Int(epollDescriptor), Int(bitPattern: buffer.baseAddress), 8, timeout, 0, 8)
+      var device = false
+      var index = 0
+      while index < count {
+        if buffer.loadUnaligned(fromByteOffset: index * 12 + 4, as: UInt64.self) != SPT.timerTag { device = true }
+        index += 1
+      }
+      return device
     }
+    if device { busyPollUntil = sirocco_spt_clock(1) &+ busyPollWindow }
+    return device
   }
 
   /// The words of the command line the tender passed (the arguments after the image, joined
@@ -85,6 +110,7 @@ public final class SPTPlatform: Platform {
       console.write(App.name + ": " + error.description + "\n")
       return ExitStatus.usage
     }
+    if parameters.declares("busy-poll") { platform.busyPollWindow = Int64(parameters.integer("busy-poll") ?? 0) * 1000 }
     let manifest = AttachedManifest(bootInfo: bootInfo)
     var networks: [(name: String, device: SPTNetworkDevice)] = []
     var blocks: [(name: String, device: any BlockDevice)] = []

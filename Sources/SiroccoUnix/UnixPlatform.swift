@@ -19,6 +19,9 @@ public final class UnixPlatform: Platform {
   let epollDescriptor: Int32
   let timerDescriptor: Int32
   var armedDeadline: Instant?
+  /// How long to keep polling after traffic before sleeping (`--busy-poll`).
+  var busyPollWindow: Duration = .zero
+  var busyPollUntil = Instant.zero
 
   /// Parameters only this target has.
   public static let parameters: [ParameterDeclaration] = [
@@ -40,18 +43,35 @@ public final class UnixPlatform: Platform {
   }
 
   public func wait(until deadline: Instant?) {
-    if let deadline, deadline <= monotonicClock.now() { return }
+    var now = monotonicClock.now()
+    if let deadline, deadline <= now { return }
+    // Right after traffic the next frame is likely microseconds away, sooner than a sleep
+    // and a wake-up take: poll without blocking for the busy-poll window first.
+    while now < busyPollUntil {
+      if poll(timeoutMilliseconds: 0) { return }
+      now = monotonicClock.now()
+      if let deadline, deadline <= now { return }
+    }
     if deadline != armedDeadline {
       _ = sirocco_timer_set(timerDescriptor, deadline?.nanoseconds ?? -1)
       armedDeadline = deadline
     }
-    var tags = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-    let count = withUnsafeMutableBytes(of: &tags) { bytes in
-      sirocco_poll_wait(epollDescriptor, timerDescriptor, bytes.baseAddress!.assumingMemoryBound(to: UInt64.self), 8)
-    }
-    if count < 0 { fatalError("epoll_wait failed: \(String(cString: sirocco_strerror(-count)))") }
+    _ = poll(timeoutMilliseconds: -1)
     // A fired timer is one-shot: it must be armed again for the same deadline.
     if let armed = armedDeadline, armed <= monotonicClock.now() { armedDeadline = nil }
+  }
+
+  /// One epoll_wait; true if a network device is ready (then the busy-poll window opens).
+  func poll(timeoutMilliseconds: Int32) -> Bool {
+    var tags = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    let device = withUnsafeMutableBytes(of: &tags) { bytes in
+      let count = sirocco_poll_wait(
+        epollDescriptor, timerDescriptor, bytes.baseAddress!.assumingMemoryBound(to: UInt64.self), 8, timeoutMilliseconds)
+      if count < 0 { fatalError("epoll_wait failed: \(String(cString: sirocco_strerror(-count)))") }
+      return (0..<Int(count)).contains { bytes.load(fromByteOffset: $0 * 8, as: UInt64.self) != UInt64.max }
+    }
+    if device { busyPollUntil = monotonicClock.now() + busyPollWindow }
+    return device
   }
 
   /// Runs `App`: parses `arguments`, attaches devices, loops. Returns the exit status.
@@ -113,6 +133,7 @@ public final class UnixPlatform: Platform {
     do { platform = try UnixPlatform() } catch {
       return fail(ExitStatus.failure, "cannot create the event loop: \(describe(error))")
     }
+    if bootParameters.declares("busy-poll") { platform.busyPollWindow = .microseconds(bootParameters.integer("busy-poll") ?? 0) }
     var devices: [(name: String, device: TAPDevice)] = []
     for declared in App.devices where declared.kind == .network {
       let tap = options.networks.first { $0.name == declared.name }!.tap

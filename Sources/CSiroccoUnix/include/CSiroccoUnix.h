@@ -18,8 +18,9 @@ int sirocco_poll_add(int epoll_fd, int fd, uint64_t tag);
 /* Arms the timer for absolute monotonic time `deadline_ns`, or disarms it when negative. */
 int sirocco_timer_set(int timer_fd, int64_t deadline_ns);
 
-/* Waits until an fd is ready; returns how many tags were written (the timer is drained). */
-int sirocco_poll_wait(int epoll_fd, int timer_fd, uint64_t *tags, int capacity);
+/* Waits up to `timeout_ms` (-1: no limit, 0: just look) until an fd is ready; returns how
+ * many tags were written (a fired timer is drained). */
+int sirocco_poll_wait(int epoll_fd, int timer_fd, uint64_t *tags, int capacity, int timeout_ms);
 
 /* Fills `buffer` from the kernel's random source (getrandom(2)); returns 0 or -errno. */
 int sirocco_random(void *buffer, size_t length);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "CSiroccoSPTTender.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <net/if.h>
 #include <seccomp.h>
@@ -20,6 +21,24 @@
 #ifndef ARCH_SET_FS
 #define ARCH_SET_FS 0x1002
 #endif
+
+/* ---- libc for Embedded Swift ---- */
+
+static int saved_argc;
+static char **saved_argv;
+
+__attribute__((constructor)) static void capture_arguments(int argc, char **argv, char **envp) {
+    (void)envp;
+    saved_argc = argc;
+    saved_argv = argv;
+}
+
+int sirocco_spt_argument_count(void) { return saved_argc; }
+const char *sirocco_spt_argument(int index) { return index < saved_argc ? saved_argv[index] : ""; }
+
+int sirocco_spt_open(const char *path, int flags) { return open(path, flags | O_CLOEXEC); }
+
+int sirocco_spt_errno(void) { return errno; }
 
 /* ---- seccomp ---- */
 
@@ -57,8 +76,8 @@ int sirocco_spt_seccomp(const struct sirocco_spt_policy *policy) {
 
 /* ---- traps ---- */
 
-static const struct sirocco_spt_symbol *trap_symbols;
-static size_t trap_symbol_count;
+static const unsigned char *trap_image;
+static size_t trap_image_size;
 static char alternate_stack[64 * 1024];
 
 /* Async-signal-safe output: append to a fixed buffer, write once. */
@@ -84,19 +103,43 @@ static void put_hex(struct line *line, uint64_t value) {
     put(line, digits);
 }
 
+/* Names the function containing `address` from the image's SHT_SYMTAB: a linear scan of
+ * the file the tender read, with every offset checked against its size (the image is not
+ * trusted, and this runs in a signal handler: no allocation). */
 static void put_symbol(struct line *line, uint64_t address) {
-    size_t low = 0, high = trap_symbol_count;
-    while (low < high) { /* last symbol starting at or below address */
-        size_t middle = (low + high) / 2;
-        if (trap_symbols[middle].address <= address) low = middle + 1; else high = middle;
+    const unsigned char *image = trap_image;
+    size_t size = trap_image_size;
+    if (!image || size < sizeof(Elf64_Ehdr)) return;
+    const Elf64_Ehdr *header = (const Elf64_Ehdr *)image;
+    if (header->e_shentsize != sizeof(Elf64_Shdr) || header->e_shoff > size ||
+        (size - header->e_shoff) / sizeof(Elf64_Shdr) < header->e_shnum)
+        return;
+    const Elf64_Shdr *sections = (const Elf64_Shdr *)(image + header->e_shoff);
+    for (unsigned i = 0; i < header->e_shnum; i++) {
+        const Elf64_Shdr *table = &sections[i];
+        if (table->sh_type != SHT_SYMTAB || table->sh_entsize != sizeof(Elf64_Sym) || table->sh_link >= header->e_shnum)
+            continue;
+        const Elf64_Shdr *strings = &sections[table->sh_link];
+        if (table->sh_offset > size || table->sh_size > size - table->sh_offset || strings->sh_offset > size ||
+            strings->sh_size > size - strings->sh_offset)
+            continue;
+        const Elf64_Sym *symbols = (const Elf64_Sym *)(image + table->sh_offset);
+        size_t count = table->sh_size / sizeof(Elf64_Sym);
+        for (size_t j = 0; j < count; j++) {
+            const Elf64_Sym *symbol = &symbols[j];
+            if (ELF64_ST_TYPE(symbol->st_info) != STT_FUNC || address < symbol->st_value ||
+                address - symbol->st_value >= (symbol->st_size ? symbol->st_size : 1) || symbol->st_name >= strings->sh_size)
+                continue;
+            const char *name = (const char *)(image + strings->sh_offset + symbol->st_name);
+            size_t limit = strings->sh_size - symbol->st_name;
+            put(line, " in ");
+            size_t n = 0;
+            while (n < limit && name[n] && line->used < sizeof line->text - 1) line->text[line->used++] = name[n++];
+            put(line, " + ");
+            put_hex(line, address - symbol->st_value);
+            return;
+        }
     }
-    if (low == 0) return;
-    const struct sirocco_spt_symbol *symbol = &trap_symbols[low - 1];
-    if (symbol->size && address >= symbol->address + symbol->size) return;
-    put(line, " in ");
-    put(line, symbol->name);
-    put(line, " + ");
-    put_hex(line, address - symbol->address);
 }
 
 static void on_trap(int signal, siginfo_t *info, void *context) {
@@ -132,9 +175,9 @@ static void on_trap(int signal, siginfo_t *info, void *context) {
     for (;;) {}
 }
 
-int sirocco_spt_install_traps(const struct sirocco_spt_symbol *symbols, size_t count) {
-    trap_symbols = symbols;
-    trap_symbol_count = count;
+int sirocco_spt_install_traps(const void *image, size_t size) {
+    trap_image = image;
+    trap_image_size = size;
     stack_t stack = {.ss_sp = alternate_stack, .ss_size = sizeof alternate_stack, .ss_flags = 0};
     if (sigaltstack(&stack, NULL) < 0) return -errno;
     struct sigaction action;

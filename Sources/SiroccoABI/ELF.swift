@@ -1,10 +1,10 @@
-// ELF64 images as Solo5's tenders accept them: header checks, loadable segments, the Solo5
-// notes, and the symbol table (for naming the function a guest trapped in).
+// ELF64 images as Solo5's tenders accept them: header checks, loadable segments and the
+// Solo5 notes.
 //
 // Read first: the System V gABI (ELF header, program headers, notes), and Solo5 v0.12.1
 // tenders/common/elf.c, whose checks `validateSegments` repeats.
 
-public enum ELFError: Error, Equatable, Sendable {
+public enum ELFError: Error, Sendable {
   case truncated(String)
   case notELF
   case unsupported(String)
@@ -36,12 +36,6 @@ public struct ELFImage: Sendable {
     public var readable: Bool
     public var writable: Bool
     public var executable: Bool
-  }
-
-  public struct Symbol: Sendable {
-    public var name: String
-    public var address: UInt64
-    public var size: UInt64
   }
 
   public var entry: UInt64
@@ -170,43 +164,5 @@ public struct ELFImage: Sendable {
     }
     guard loaded > 0 else { throw .badSegment("no loadable segment") }
     return end
-  }
-
-  /// The function symbols of the section-header symbol table, sorted by address (empty for
-  /// a stripped image).
-  public static func symbols(_ bytes: UnsafeRawBufferPointer) -> [Symbol] {
-    guard bytes.count >= 64 else { return [] }
-    func u16(_ offset: Int) -> UInt16 { bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self) }
-    func u32(_ offset: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
-    func u64(_ offset: Int) -> UInt64 { bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self) }
-    let sectionHeaders = Int(clamping: u64(40))
-    let count = Int(u16(60))
-    guard u16(58) == 64, sectionHeaders > 0, sectionHeaders <= bytes.count, (bytes.count - sectionHeaders) / 64 >= count else {
-      return []
-    }
-    func section(_ index: Int) -> (type: UInt32, offset: Int, size: Int, link: Int, entrySize: Int)? {
-      guard index < count else { return nil }
-      let header = sectionHeaders + index * 64
-      let offset = Int(clamping: u64(header + 24))
-      let size = Int(clamping: u64(header + 32))
-      guard offset <= bytes.count, size <= bytes.count - offset else { return nil }
-      return (u32(header + 4), offset, size, Int(u32(header + 40)), Int(clamping: u64(header + 56)))
-    }
-    var symbols: [Symbol] = []
-    for index in 0..<count {
-      guard let table = section(index), table.type == 2, table.entrySize == 24, let strings = section(table.link) else { continue }
-      for entry in 0..<(table.size / 24) {
-        let symbol = table.offset + entry * 24
-        let info = bytes[symbol + 4]
-        guard info & 0xf == 2 else { continue }  // STT_FUNC
-        let nameOffset = Int(u32(symbol))
-        guard nameOffset < strings.size else { continue }
-        var end = strings.offset + nameOffset
-        while end < strings.offset + strings.size, bytes[end] != 0 { end += 1 }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(strings.offset + nameOffset)..<end]), as: UTF8.self)
-        symbols.append(Symbol(name: name, address: u64(symbol + 8), size: u64(symbol + 16)))
-      }
-    }
-    return symbols.sorted { $0.address < $1.address }
   }
 }

@@ -106,6 +106,11 @@ public struct Manifest: Equatable, Sendable {
       self.name = name
       self.type = type
     }
+
+    /// Names compare as bytes (Solo5 names are ASCII; no Unicode tables in Embedded Swift).
+    public static func == (lhs: Entry, rhs: Entry) -> Bool {
+      lhs.type == rhs.type && lhs.name.utf8.elementsEqual(rhs.name.utf8)
+    }
   }
 
   /// The user's devices (the reserved entry 0 is implied).

@@ -4,8 +4,6 @@
 
 import CSiroccoSPTTender
 import CSiroccoUnix
-import Glibc
-import SiroccoABI
 
 struct AttachedNetwork {
   var index: Int
@@ -41,8 +39,8 @@ enum Attach {
   }
 
   static func block(name: String, path: String, sectorSize: Int, index: Int) -> Result<AttachedBlock, TenderError> {
-    let fd = open(path, O_RDWR | O_CLOEXEC)
-    guard fd >= 0 else { return .failure(TenderError("--block:\(name)=\(path): cannot open '\(path)': \(describe(errno))")) }
+    let fd = sirocco_spt_open(path, O_RDWR)
+    guard fd >= 0 else { return .failure(TenderError("--block:\(name)=\(path): cannot open '\(path)': \(describe(sirocco_spt_errno()))")) }
     let end = lseek(fd, 0, SEEK_END)
     guard end >= sectorSize, end % sectorSize == 0 else {
       close(fd)

@@ -2,8 +2,7 @@
 // so guest addresses are tender addresses (the spt ABI). Every access the tender makes on
 // the guest's behalf goes through `checked`, which refuses ranges outside guest memory.
 
-import Glibc
-import SiroccoABI
+import CSiroccoSPTTender
 
 struct GuestMemory {
   let size: UInt64
@@ -17,8 +16,8 @@ struct GuestMemory {
     let address = mmap(
       UnsafeMutableRawPointer(bitPattern: UInt(SPT.hostMemoryBase)), length, PROT_READ | PROT_WRITE,
       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0)
-    guard let address, address != MAP_FAILED, UInt(bitPattern: address) == UInt(SPT.hostMemoryBase) else {
-      throw .map(errno)
+    guard let address, UInt(bitPattern: address) == UInt(SPT.hostMemoryBase) else {  // MAP_FAILED is -1
+      throw .map(sirocco_spt_errno())
     }
     self.size = size
     self.base = address
@@ -58,7 +57,7 @@ struct GuestMemory {
       if segment.writable { protection |= PROT_WRITE }
       if segment.executable { protection |= PROT_EXEC }
       guard mprotect(target, Int(pageEnd - segment.virtualAddress), protection) == 0 else {
-        return "cannot protect segment at 0x\(String(segment.virtualAddress, radix: 16)): errno \(errno)"
+        return "cannot protect segment at 0x\(String(segment.virtualAddress, radix: 16)): sirocco_spt_errno() \(sirocco_spt_errno())"
       }
     }
     return nil

@@ -1,4 +1,5 @@
-// The tender's command line, parsed as solo5-spt parses it.
+// The tender's command line, parsed as solo5-spt parses it. Options are ASCII: they are
+// taken apart as UTF-8 bytes (Embedded Swift then needs no Unicode tables).
 
 struct Options {
   var memoryMiB = 512
@@ -34,60 +35,78 @@ struct Options {
     while index < arguments.count {
       let argument = arguments[index]
       index += 1
-      if argument == "--help" { return .help }
-      if argument == "--" {
+      if argument.utf8Equals("--help") { return .help }
+      if argument.utf8Equals("--") {
         guard index < arguments.count else { return .failure("missing IMAGE after --") }
         options.image = arguments[index]
         options.guestArguments = Array(arguments[(index + 1)...])
         return .run(options)
       }
-      guard argument.hasPrefix("--") else {
+      guard argument.utf8HasPrefix("--") else {
         options.image = argument
         options.guestArguments = Array(arguments[index...])
         return .run(options)
       }
-      if argument.hasPrefix("--mem=") {
-        guard let value = Int(argument.dropFirst(6)), value >= 1, value <= 65536 else {
-          return .failure("\(argument): expected --mem=MiB with MiB from 1 to 65536")
+      let bytes = Array(argument.utf8)
+      if argument.utf8HasPrefix("--mem=") {
+        guard let value = decimal(bytes[6...]), value >= 1, value <= 65536 else {
+          return .failure(argument + ": expected --mem=MiB with MiB from 1 to 65536")
         }
         options.memoryMiB = value
         continue
       }
-      guard let colon = argument.firstIndex(of: ":"), let equals = argument.firstIndex(of: "="), colon < equals else {
-        return .failure("unknown option '\(argument)' (see --help)")
-      }
-      let option = String(argument[argument.index(argument.startIndex, offsetBy: 2)..<colon])
-      let name = String(argument[argument.index(after: colon)..<equals])
-      let value = String(argument[argument.index(after: equals)...])
+      guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), let equals = bytes.firstIndex(of: UInt8(ascii: "=")),
+        colon < equals
+      else { return .failure("unknown option '" + argument + "' (see --help)") }
+      let option = text(bytes[2..<colon])
+      let name = text(bytes[(colon + 1)..<equals])
+      let valueBytes = bytes[(equals + 1)...]
+      let value = text(valueBytes)
       guard isValidName(name) else {
-        return .failure("\(argument): bad device name '\(name)': expected 1-67 letters and digits")
+        return .failure(argument + ": bad device name '" + name + "': expected 1-67 letters and digits")
       }
-      switch option {
-      case "net":
-        guard !value.isEmpty, value.utf8.count < 16 else {
-          return .failure("\(argument): bad TAP interface name '\(value)': expected 1-15 characters")
+      if option.utf8Equals("net") {
+        guard !valueBytes.isEmpty, valueBytes.count < 16 else {
+          return .failure(argument + ": bad TAP interface name '" + value + "': expected 1-15 characters")
         }
-        guard !options.networks.contains(where: { $0.name == name }) else { return .failure("\(argument): device '\(name)' attached twice") }
+        guard !options.networks.contains(where: { $0.name.utf8Equals(name) }) else {
+          return .failure(argument + ": device '" + name + "' attached twice")
+        }
         options.networks.append((name, value))
-      case "net-mac":
-        guard let mac = parseMAC(value) else {
-          return .failure("\(argument): bad MAC address '\(value)': expected six hex octets such as 02:00:00:00:00:01")
+      } else if option.utf8Equals("net-mac") {
+        guard let mac = parseMAC(valueBytes) else {
+          return .failure(argument + ": bad MAC address '" + value + "': expected six hex octets such as 02:00:00:00:00:01")
         }
         options.macAddresses.append((name, mac))
-      case "block":
-        guard !value.isEmpty else { return .failure("\(argument): expected a file name") }
-        guard !options.blocks.contains(where: { $0.name == name }) else { return .failure("\(argument): device '\(name)' attached twice") }
+      } else if option.utf8Equals("block") {
+        guard !valueBytes.isEmpty else { return .failure(argument + ": expected a file name") }
+        guard !options.blocks.contains(where: { $0.name.utf8Equals(name) }) else {
+          return .failure(argument + ": device '" + name + "' attached twice")
+        }
         options.blocks.append((name, value))
-      case "block-sector-size":
-        guard let size = Int(value), size >= 512, size <= 32768, size & (size - 1) == 0 else {
-          return .failure("\(argument): bad sector size '\(value)': expected a power of two from 512 to 32768")
+      } else if option.utf8Equals("block-sector-size") {
+        guard let size = decimal(valueBytes), size >= 512, size <= 32768, size & (size - 1) == 0 else {
+          return .failure(argument + ": bad sector size '" + value + "': expected a power of two from 512 to 32768")
         }
         options.sectorSizes.append((name, size))
-      default:
-        return .failure("unknown option '\(argument)' (see --help)")
+      } else {
+        return .failure("unknown option '" + argument + "' (see --help)")
       }
     }
     return .failure("missing IMAGE (see --help)")
+  }
+
+  static func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+
+  /// A decimal number of at most 9 digits, or nil.
+  static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? {
+    guard !bytes.isEmpty, bytes.count <= 9 else { return nil }
+    var value = 0
+    for byte in bytes {
+      guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+      value = value * 10 + Int(byte - UInt8(ascii: "0"))
+    }
+    return value
   }
 
   /// Solo5's device names: `%67[A-Za-z0-9]`.
@@ -96,14 +115,29 @@ struct Options {
       && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
   }
 
-  static func parseMAC(_ text: String) -> [UInt8]? {
-    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-    guard parts.count == 6 else { return nil }
-    var bytes: [UInt8] = []
-    for part in parts {
-      guard part.count == 2, let byte = UInt8(part, radix: 16) else { return nil }
-      bytes.append(byte)
+  /// Six colon-separated octets of two hex digits each.
+  static func parseMAC(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
+    guard bytes.count == 17 else { return nil }
+    var mac: [UInt8] = []
+    var index = bytes.startIndex
+    for octet in 0..<6 {
+      if octet > 0 {
+        guard bytes[index] == UInt8(ascii: ":") else { return nil }
+        index += 1
+      }
+      guard let high = hexDigit(bytes[index]), let low = hexDigit(bytes[index + 1]) else { return nil }
+      mac.append(high << 4 | low)
+      index += 2
     }
-    return bytes
+    return mac
+  }
+
+  static func hexDigit(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
   }
 }

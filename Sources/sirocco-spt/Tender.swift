@@ -1,8 +1,6 @@
 // The tender's main sequence.
 
 import CSiroccoSPTTender
-import Glibc
-import SiroccoABI
 
 struct TenderError: Error {
   var message: String
@@ -30,13 +28,13 @@ enum Tender {
 
     // Image: ELF checks, the ABI note, the manifest.
     guard let file = readFile(options.image) else {
-      return fail("\(options.image): cannot read: \(String(cString: strerror(errno)))")
+      return fail("\(options.image): cannot read: \(String(cString: strerror(sirocco_spt_errno())))")
     }
     let image: ELFImage
     let manifest: Manifest
     let manifestBytes: [UInt8]
     do {
-      image = try file.withUnsafeBytes { bytes throws(ELFError) in try ELFImage.parse(bytes) }
+      image = try ELFImage.parse(file)
       let abi = try image.abi()
       guard abi.target == .spt else {
         return fail("\(options.image): ABI target is \(abi.target), expected spt: not an spt image")
@@ -49,27 +47,30 @@ enum Tender {
       return fail("\(options.image): \(error)")
     }
     do {
-      manifest = try manifestBytes.withUnsafeBytes { bytes throws(Manifest.ParseError) in try Manifest.parse(bytes) }
+      let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: manifestBytes.count, alignment: 8)
+      defer { copy.deallocate() }
+      copy.copyBytes(from: manifestBytes)
+      manifest = try Manifest.parse(UnsafeRawBufferPointer(copy))
     } catch {
       return fail("\(options.image): invalid manifest: \(error)")
     }
 
     // Every option names a declared device of its kind; every declared device is attached.
-    for (name, _) in options.networks where !manifest.devices.contains(Manifest.Entry(name: name, type: .netBasic)) {
+    for (name, _) in options.networks where !manifest.devices.contains(where: { $0.type == .netBasic && $0.name.utf8Equals(name) }) {
       return fail("--net:\(name): the image declares no network device '\(name)'")
     }
-    for (name, _) in options.blocks where !manifest.devices.contains(Manifest.Entry(name: name, type: .blockBasic)) {
+    for (name, _) in options.blocks where !manifest.devices.contains(where: { $0.type == .blockBasic && $0.name.utf8Equals(name) }) {
       return fail("--block:\(name): the image declares no block device '\(name)'")
     }
-    for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name == name }) {
+    for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name.utf8Equals(name) }) {
       return fail("--net-mac:\(name): network device '\(name)' is not attached")
     }
-    for (name, _) in options.sectorSizes where !options.blocks.contains(where: { $0.name == name }) {
+    for (name, _) in options.sectorSizes where !options.blocks.contains(where: { $0.name.utf8Equals(name) }) {
       return fail("--block-sector-size:\(name): block device '\(name)' is not attached")
     }
     for device in manifest.devices {
       let attached = device.type == .netBasic
-        ? options.networks.contains { $0.name == device.name } : options.blocks.contains { $0.name == device.name }
+        ? options.networks.contains { $0.name.utf8Equals(device.name) } : options.blocks.contains { $0.name.utf8Equals(device.name) }
       guard attached else {
         let option = device.type == .netBasic ? "--net:\(device.name)=TAP" : "--block:\(device.name)=FILE"
         return fail("device '\(device.name)' declared by the image is not attached: expected \(option)")
@@ -90,7 +91,7 @@ enum Tender {
     } catch {
       return fail("cannot map \(options.memoryMiB) MiB of guest memory at 0x10000 (the tender must be loaded above it)")
     }
-    if let problem = file.withUnsafeBytes({ memory.load(image, from: $0) }) {
+    if let problem = memory.load(image, from: file) {
       return fail("\(options.image): \(problem)")
     }
 
@@ -101,15 +102,15 @@ enum Tender {
       let index = position + 1
       switch device.type {
       case .netBasic:
-        let tap = options.networks.first { $0.name == device.name }!.tap
-        let mac = options.macAddresses.first { $0.name == device.name }?.mac
+        let tap = options.networks.first { $0.name.utf8Equals(device.name) }!.tap
+        let mac = options.macAddresses.first { $0.name.utf8Equals(device.name) }?.mac
         switch Attach.network(name: device.name, tap: tap, mac: mac, index: index) {
         case .success(let attached): networks.append(attached)
         case .failure(let error): return fail(error.message)
         }
       case .blockBasic:
-        let path = options.blocks.first { $0.name == device.name }!.path
-        let size = options.sectorSizes.first { $0.name == device.name }?.size ?? 512
+        let path = options.blocks.first { $0.name.utf8Equals(device.name) }!.path
+        let size = options.sectorSizes.first { $0.name.utf8Equals(device.name) }?.size ?? 512
         switch Attach.block(name: device.name, path: path, sectorSize: size, index: index) {
         case .success(let attached): blocks.append(attached)
         case .failure(let error): return fail(error.message)
@@ -163,14 +164,7 @@ enum Tender {
     else { return fail("boot information does not fit below the image") }
 
     // Traps are reported with the function they hit (from the image's symbol table).
-    let symbols = file.withUnsafeBytes { ELFImage.symbols($0) }
-    let names = symbols.map { strdup($0.name) }
-    var table = zip(symbols, names).map { sirocco_spt_symbol(address: $0.address, size: $0.size, name: $1) }
-    let trapStatus = table.withUnsafeMutableBufferPointer { buffer in
-      let pointer = UnsafeMutablePointer<sirocco_spt_symbol>.allocate(capacity: max(buffer.count, 1))
-      pointer.initialize(from: buffer.baseAddress ?? pointer, count: buffer.count)
-      return sirocco_spt_install_traps(pointer, buffer.count)
-    }
+    let trapStatus = sirocco_spt_install_traps(file.baseAddress, file.count)
     guard trapStatus == 0 else { return fail("cannot install trap handlers: \(String(cString: strerror(-trapStatus)))") }
 
     // The sandbox: from here on only what the devices need.
@@ -203,18 +197,21 @@ enum Tender {
     }
   }
 
-  static func readFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+  /// The whole file, in memory that lives as long as the process (the guest runs in it).
+  static func readFile(_ path: String) -> UnsafeRawBufferPointer? {
+    let fd = sirocco_spt_open(path, O_RDONLY)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    var contents: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-      let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-      if count < 0, errno == EINTR { continue }
-      guard count >= 0 else { return nil }
-      if count == 0 { return contents }
-      contents += chunk[0..<count]
+    let size = lseek(fd, 0, SEEK_END)
+    guard size >= 0, size < 1 << 30 else { return nil }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(Int(size), 1), alignment: 16)
+    var done = 0
+    while done < Int(size) {
+      let count = pread(fd, buffer.baseAddress! + done, Int(size) - done, off_t(done))
+      if count < 0, sirocco_spt_errno() == EINTR { continue }
+      guard count > 0 else { return nil }
+      done += count
     }
+    return UnsafeRawBufferPointer(rebasing: buffer[0..<Int(size)])
   }
 }

@@ -7,10 +7,24 @@
 // Command-line compatible with Solo5 v0.12's solo5-spt for these options. Exit status: the
 // guest's once it runs (255 when it traps); 1 for the tender's own errors, each one line.
 //
-// Modules, in the order they run: Options (command line), Image (ELF, notes, manifest),
-// GuestMemory (mapping and loading), Net and Block (device attachment), then the boot
-// information, the trap handlers, the seccomp filter, and the jump.
+// Built in Embedded Swift for Linux (no Swift runtime to start: exec-to-exit is dominated
+// by the guest), on libc through CSiroccoSPTTender. Shared/ holds the ABI files it shares
+// with the guest and the tool (SiroccoABI) and the byte-wise text helpers (SiroccoWire).
+//
+// Modules, in the order they run: Options (command line), the image checks (ELF, notes,
+// manifest), GuestMemory (mapping and loading), Devices (attachment), then the boot
+// information, the trap handlers, the seccomp filter, and the jump (Tender).
 
-import Glibc
+import CSiroccoSPTTender
 
-exit(Tender.run(arguments: Array(CommandLine.arguments.dropFirst())))
+func commandLine() -> [String] {
+  var arguments: [String] = []
+  var index: Int32 = 1
+  while index < sirocco_spt_argument_count() {
+    arguments.append(String(cString: sirocco_spt_argument(index)))
+    index += 1
+  }
+  return arguments
+}
+
+exit(Tender.run(arguments: commandLine()))

@@ -224,7 +224,8 @@ final class RuntimeTests: XCTestCase {
   func testDeclarationsMergeRuntimePlatformAndApplicationParameters() {
     let platform: [ParameterDeclaration] = [.string("tap", default: nil, help: "TAP device")]
     let names = Runtime.declarations(for: EchoOnce.self, platformParameters: platform).map(\.name)
-    XCTAssertEqual(names, ["ipv4", "ipv4-gateway", "log-level", "tap", "port"])
+    // An application with a network device also gets --busy-poll.
+    XCTAssertEqual(names, ["ipv4", "ipv4-gateway", "log-level", "busy-poll", "tap", "port"])
     XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["ipv4", "ipv4-gateway", "log-level"])
   }
 

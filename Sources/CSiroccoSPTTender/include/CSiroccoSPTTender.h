@@ -7,6 +7,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The tender is Embedded Swift (it starts in a fraction of the time a hosted Swift program
+ * takes): it reaches libc through this header rather than the Glibc overlay. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The command line, captured before main (glibc passes it to constructors). */
+int sirocco_spt_argument_count(void);
+const char *sirocco_spt_argument(int index);
+
+/* open(2) with O_CLOEXEC (open itself is variadic). */
+int sirocco_spt_open(const char *path, int flags);
+
+/* The calling thread's errno. */
+int sirocco_spt_errno(void);
+
 /* What the seccomp filter allows, besides what every guest may do (console write on fd 1,
  * exit_group, clock_gettime of CLOCK_MONOTONIC and CLOCK_REALTIME, epoll_pwait on the epoll
  * fd, timerfd_settime on the timer fd, arch_prctl(ARCH_SET_FS)). */
@@ -24,17 +44,11 @@ struct sirocco_spt_policy {
 /* Builds and loads the filter (default action: kill the process). */
 int sirocco_spt_seccomp(const struct sirocco_spt_policy *policy);
 
-/* A function symbol of the guest image, for naming where a trap happened. */
-struct sirocco_spt_symbol {
-    uint64_t address;
-    uint64_t size;
-    const char *name;
-};
-
 /* Installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP on an alternate stack:
- * they print one line (what, where, which function) on fd 1 and exit_group(255). The
- * symbols must be sorted by address and stay alive. */
-int sirocco_spt_install_traps(const struct sirocco_spt_symbol *symbols, size_t count);
+ * they print one line (what, where, which function) on fd 1 and exit_group(255). `image` is
+ * the guest's ELF file (it must stay alive); its symbol table, if any, is searched only
+ * when a trap happens. */
+int sirocco_spt_install_traps(const void *image, size_t size);
 
 /* Jumps to `entry` with RSP = `stack` and RDI = `boot_info`; does not return. */
 __attribute__((noreturn)) void sirocco_spt_launch(uint64_t entry, uint64_t stack, uint64_t boot_info);

@@ -11,9 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/epoll.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -230,29 +228,3 @@ int sirocco_spt_interface_up(const char *name) {
     return rc < 0 ? rc : (ifr.ifr_flags & IFF_UP) != 0;
 }
 
-/* ---- the event set ---- */
-
-int sirocco_spt_watch(int epoll_fd, int fd, uint64_t tag) {
-    struct epoll_event event = {.events = EPOLLIN, .data.u64 = tag};
-    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
-}
-
-int sirocco_spt_event_set(int *epoll_fd, int *timer_fd) {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) return -errno;
-    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (tfd < 0) {
-        int error = errno;
-        close(ep);
-        return -error;
-    }
-    int rc = sirocco_spt_watch(ep, tfd, ~1U);
-    if (rc < 0) {
-        close(ep);
-        close(tfd);
-        return rc;
-    }
-    *epoll_fd = ep;
-    *timer_fd = tfd;
-    return 0;
-}

@@ -32,7 +32,7 @@ int sirocco_tap_open(const char *name) {
     return fd;
 }
 
-int sirocco_poll_create(int *epoll_fd, int *timer_fd) {
+int sirocco_poll_create(int *epoll_fd, int *timer_fd, uint64_t timer_tag) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -errno;
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -41,7 +41,7 @@ int sirocco_poll_create(int *epoll_fd, int *timer_fd) {
         close(ep);
         return -error;
     }
-    int rc = sirocco_poll_add(ep, tfd, UINT64_MAX);
+    int rc = sirocco_poll_add(ep, tfd, timer_tag);
     if (rc < 0) {
         close(ep);
         close(tfd);

@@ -31,7 +31,7 @@ public final class UnixPlatform: Platform {
   init() throws(TAPDevice.OpenError) {
     var epoll: Int32 = -1
     var timer: Int32 = -1
-    let result = sirocco_poll_create(&epoll, &timer)
+    let result = sirocco_poll_create(&epoll, &timer, UInt64.max)
     guard result == 0 else { throw .system(-result) }
     epollDescriptor = epoll
     timerDescriptor = timer

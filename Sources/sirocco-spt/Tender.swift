@@ -1,6 +1,7 @@
 // The tender's main sequence.
 
 import CSiroccoSPTTender
+import CSiroccoUnix
 
 struct TenderError: Error {
   var message: String
@@ -123,10 +124,10 @@ enum Tender {
     // The event set: the timer (tag ~1U) and every network device (tag: its handle).
     var epoll: Int32 = -1
     var timer: Int32 = -1
-    let events = sirocco_spt_event_set(&epoll, &timer)
+    let events = sirocco_poll_create(&epoll, &timer, SPT.timerTag)  // Solo5's SPT_INTERNAL_TIMERFD
     guard events == 0 else { return fail("cannot create the event set: \(String(cString: strerror(-events)))") }
     for network in networks {
-      let watched = sirocco_spt_watch(epoll, network.fileDescriptor, UInt64(network.index))
+      let watched = sirocco_poll_add(epoll, network.fileDescriptor, UInt64(network.index))
       guard watched == 0 else { return fail("cannot watch a TAP interface: \(String(cString: strerror(-watched)))") }
     }
 

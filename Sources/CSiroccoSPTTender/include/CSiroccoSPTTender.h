@@ -53,13 +53,6 @@ int sirocco_spt_install_traps(const void *image, size_t size);
 /* Jumps to `entry` with RSP = `stack` and RDI = `boot_info`; does not return. */
 __attribute__((noreturn)) void sirocco_spt_launch(uint64_t entry, uint64_t stack, uint64_t boot_info);
 
-/* The guest's event set: an epoll set holding a CLOCK_MONOTONIC timerfd tagged ~1U
- * (SPT_INTERNAL_TIMERFD), as Solo5's spt tender makes it. */
-int sirocco_spt_event_set(int *epoll_fd, int *timer_fd);
-
-/* Adds `fd` (a TAP interface) to the event set, tagged with its device handle. */
-int sirocco_spt_watch(int epoll_fd, int fd, uint64_t tag);
-
 /* MTU of network interface `name` (SIOCGIFMTU), or -errno. */
 int sirocco_spt_interface_mtu(const char *name);
 

@@ -9,8 +9,9 @@
 /* Attaches to TAP interface `name` (IFF_TAP | IFF_NO_PI), non-blocking, close-on-exec. */
 int sirocco_tap_open(const char *name);
 
-/* A new epoll set plus a CLOCK_MONOTONIC timerfd registered in it with tag UINT64_MAX. */
-int sirocco_poll_create(int *epoll_fd, int *timer_fd);
+/* A new epoll set plus a non-blocking CLOCK_MONOTONIC timerfd registered in it with
+ * `timer_tag` (the unix platform uses UINT64_MAX; the spt tender Solo5's ~1U). */
+int sirocco_poll_create(int *epoll_fd, int *timer_fd, uint64_t timer_tag);
 
 /* Registers `fd` for input, reported with `tag`. */
 int sirocco_poll_add(int epoll_fd, int fd, uint64_t tag);

@@ -42,6 +42,14 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case transmitFailed
   /// Larger than the MTU (the core does not fragment).
   case oversized
+  case malformedTCP
+  case badTCPChecksum
+  /// A segment for no connection and no listener (answered with a reset unless it is one).
+  case noTCPConnection
+  /// A SYN for a listener whose backlog, or the connection table, is full.
+  case tcpBacklogFull
+  /// Out-of-order data beyond the connection's reassembly bound.
+  case tcpOutOfOrderLimit
 }
 
 extension DropReason: CustomStringConvertible {
@@ -70,6 +78,11 @@ extension DropReason: CustomStringConvertible {
     case .arpUnresolved: "arp-unresolved"
     case .transmitFailed: "transmit-failed"
     case .oversized: "oversized"
+    case .malformedTCP: "malformed-tcp"
+    case .badTCPChecksum: "bad-tcp-checksum"
+    case .noTCPConnection: "no-tcp-connection"
+    case .tcpBacklogFull: "tcp-backlog-full"
+    case .tcpOutOfOrderLimit: "tcp-out-of-order-limit"
     }
   }
 }
@@ -86,6 +99,12 @@ public struct InterfaceCounters: Equatable, Sendable {
   public var icmpErrorsSent: UInt64 = 0
   /// ICMP messages received that the core does not act on (errors, echo replies).
   public var icmpIgnored: UInt64 = 0
+  public var tcpSegmentsReceived: UInt64 = 0
+  public var tcpSegmentsSent: UInt64 = 0
+  public var tcpResetsSent: UInt64 = 0
+  public var tcpChallengeACKs: UInt64 = 0
+  public var tcpRetransmissionTimeouts: UInt64 = 0
+  public var tcpFastRetransmits: UInt64 = 0
   var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
   public init() {}

@@ -29,6 +29,8 @@ public final class Interface {
     /// ICMP errors sent per second at most (token bucket, RFC 1812 4.3.2.8), and the burst.
     public var icmpErrorRate = 100
     public var icmpErrorBurst = 50
+    /// TCP connections held at most, in every state (a global memory bound).
+    public var maximumTCPConnections = 4096
 
     public init(macAddress: MACAddress, ipv4: IPv4Network, gateway: IPv4Address? = nil, mtu: Int = 1500) {
       self.macAddress = macAddress
@@ -51,6 +53,13 @@ public final class Interface {
   var icmpTokens: Int
   var icmpRefilled: Instant?
   var udpSockets: [UInt16: UDPSocket] = [:]
+  var tcpListeners: [UInt16: TCPListener] = [:]
+  var tcpConnections: [TCPEndpoints: TCPConnection] = [:]
+  var tcpTransmitReady: [TCPConnection] = []
+  var pendingResets: [(endpoints: TCPEndpoints, sequence: SequenceNumber, acknowledgment: SequenceNumber?)] = []
+  var nextTCPDeadline: Instant?
+  /// The secret of RFC 6528's ISN function, drawn from the seed.
+  let tcpSecret: (UInt64, UInt64)
   /// Packets whose next hop was resolved outside `poll` (by `addNeighbor`), sent by `flush`.
   var releasedPackets: [(packet: [UInt8], macAddress: MACAddress)] = []
   /// Sockets with datagrams to send, in the order they first queued one.
@@ -65,6 +74,7 @@ public final class Interface {
     self.random = SplitMix64(seed: seed)
     self.identification = UInt16(truncatingIfNeeded: random.next())
     self.icmpTokens = configuration.icmpErrorBurst
+    self.tcpSecret = (random.next(), random.next())
   }
 
   /// Handles up to `receiveBudget` received frames, then sends whatever is due: queued
@@ -100,13 +110,17 @@ public final class Interface {
       for entry in released { transmitIPv4(entry.packet, to: entry.macAddress, device: device) }
     }
     if !udpTransmitReady.isEmpty { flushUDP(now: now, device: device) }
+    if !tcpTransmitReady.isEmpty || !pendingResets.isEmpty || nextTCPDeadline.map({ $0 <= now }) ?? false {
+      flushTCP(now: now, device: device)
+    }
   }
 
   /// When the interface next needs a `poll` even if no frame arrives: now, if sockets have
   /// datagrams queued; nil if nothing is pending at all.
   public func pollAt(now: Instant) -> Instant? {
-    if !udpTransmitReady.isEmpty || !releasedPackets.isEmpty { return now }
+    if hasPendingTransmit { return now }
     var deadline = arp.nextDeadline
+    if let tcp = nextTCPDeadline { deadline = deadline.map { min($0, tcp) } ?? tcp }
     if announcementsSent < configuration.announcements {
       let next = nextAnnouncement ?? now
       deadline = deadline.map { min($0, next) } ?? next
@@ -114,7 +128,9 @@ public final class Interface {
     return deadline
   }
 
-  public var hasPendingTransmit: Bool { !udpTransmitReady.isEmpty || !releasedPackets.isEmpty }
+  public var hasPendingTransmit: Bool {
+    !udpTransmitReady.isEmpty || !releasedPackets.isEmpty || !tcpTransmitReady.isEmpty || !pendingResets.isEmpty
+  }
 
   /// Records that `address` is at `macAddress`, as a received ARP reply would (the entry
   /// expires after the configured lifetime). Packets waiting for it are sent on the next poll.
@@ -208,6 +224,8 @@ public final class Interface {
     case .icmp: processICMP(body, header: header, isBroadcast: isBroadcast, now: now, device: device)
     case .udp:
       processUDP(body, packet: packet, header: header, isBroadcast: isBroadcast || linkBroadcast, now: now, device: device)
+    case .tcp:
+      processTCP(body, header: header, isBroadcast: isBroadcast || linkBroadcast, now: now, device: device)
     default:
       counters.drop(.unknownProtocol)
       if !isBroadcast, !linkBroadcast {

@@ -24,6 +24,7 @@ final class CorpusTests: XCTestCase {
     .malformedEthernet, .notForUs, .vlanTagged, .unknownEtherType, .malformedARP, .unsupportedARP, .malformedIPv4,
     .badIPv4Checksum, .ipv4NotForUs, .ipv4Fragment, .martianSource, .unknownProtocol, .malformedICMP,
     .badICMPChecksum, .malformedUDP, .badUDPChecksum, .noUDPSocket, .udpReceiveQueueFull,
+    .malformedTCP, .badTCPChecksum, .noTCPConnection, .tcpBacklogFull, .tcpOutOfOrderLimit,
   ]
   /// Drops counted while sending what a frame asked for (an echo reply, an ICMP error).
   static let sendReasons: [DropReason] = [.noRoute, .arpQueueOverflow, .transmitFailed, .oversized]
@@ -35,6 +36,7 @@ final class CorpusTests: XCTestCase {
     var dropped = 0
     var delivered = 0
     var ignored = 0
+    var segments = 0
     var echoed = 0
     var replyFailed = 0
     var arp = 0
@@ -74,7 +76,8 @@ final class CorpusTests: XCTestCase {
       let delivered = after.udpDatagramsDelivered - before.udpDatagramsDelivered
       let ignored = after.icmpIgnored - before.icmpIgnored
       let echoed = after.echoRepliesSent - before.echoRepliesSent
-      let outcomes = delivered + ignored + echoed
+      let segments = after.tcpSegmentsReceived - before.tcpSegmentsReceived
+      let outcomes = delivered + ignored + echoed + segments
       let context = "frame \(index) (\(frame.count) bytes): \(hex(Array(frame.prefix(64))))"
 
       guard after.receivedFrames == before.receivedFrames + 1,
@@ -93,6 +96,7 @@ final class CorpusTests: XCTestCase {
         tally.delivered += Int(delivered)
         tally.ignored += Int(ignored)
         tally.echoed += Int(echoed)
+        tally.segments += Int(segments)
       } else if sendDrops == 1 {
         tally.replyFailed += 1
       } else if Self.isARP(frame) {

@@ -126,6 +126,41 @@ final class CounterTests: XCTestCase {
       // 1501 bytes of IP packet: accepted on input, but the reply would not fit the MTU.
       harness.inject(echoRequestFrame(pattern(1473)))
     }),
+    (.malformedTCP, "malformed-tcp", { harness in
+      var segment = tcpSegment(port: 7, sequence: 1, flags: .syn)
+      segment[12] = 0x30  // data offset 3 words
+      segment[16] = 0
+      segment[17] = 0
+      var checksum = InternetChecksum()
+      checksum.addPseudoHeader(source: peerIP, destination: ourIP, protocol: .tcp, length: segment.count)
+      segment.withUnsafeBytes { checksum.add($0) }
+      let sum = checksum.value
+      segment[16] = UInt8(sum >> 8)
+      segment[17] = UInt8(sum & 0xff)
+      harness.inject(ethernetFrame(type: .ipv4, ipv4Packet(protocol: .tcp, segment)))
+    }),
+    (.badTCPChecksum, "bad-tcp-checksum", { harness in
+      var frame = tcpFrame(port: 7, sequence: 1, flags: .syn)
+      frame[14 + 20 + 4] ^= 0x01
+      harness.inject(frame)
+    }),
+    (.noTCPConnection, "no-tcp-connection", { $0.inject(tcpFrame(port: 9999, sequence: 1, flags: .syn)) }),
+    (.tcpBacklogFull, "tcp-backlog-full", { harness in
+      _ = try harness.interface.listenTCP(port: 7, backlog: 1)
+      harness.inject(tcpFrame(sourcePort: 5000, port: 7, sequence: 1, flags: .syn), tcpFrame(sourcePort: 5001, port: 7, sequence: 1, flags: .syn))
+    }),
+    (.tcpOutOfOrderLimit, "tcp-out-of-order-limit", { harness in
+      var configuration = TCPConnection.Configuration()
+      configuration.outOfOrderLimit = 100
+      _ = try harness.interface.listenTCP(port: 7, configuration: configuration)
+      harness.learn()
+      harness.inject(tcpFrame(port: 7, sequence: 1000, flags: .syn))
+      harness.poll()
+      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+      harness.poll()
+      harness.inject(tcpFrame(port: 7, sequence: 1101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack, pattern(200)))
+    }),
   ] }
 
   func testEveryDropReasonIsProvokedAndCountedExactlyOnce() throws {

@@ -159,10 +159,11 @@ final class ICMPTests: XCTestCase {
     harness.assertDrops([.unknownProtocol: 1])
   }
 
-  func testTCPIsAnUnknownProtocolToTheCore() throws {
+  func testUnknownProtocolGetsProtocolUnreachable() throws {
     let harness = Harness()
     harness.learn()
-    let error = try parseIPv4Frame(try harness.exchange(ethernetFrame(type: .ipv4, ipv4Packet(protocol: .tcp, pattern(20)))))
+    let sctp = IPProtocol(rawValue: 132)
+    let error = try parseIPv4Frame(try harness.exchange(ethernetFrame(type: .ipv4, ipv4Packet(protocol: sctp, pattern(20)))))
     XCTAssertEqual(try parseICMP(error).0, .destinationUnreachable(code: .protocol, nextHopMTU: 0))
   }
 

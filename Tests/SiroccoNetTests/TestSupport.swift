@@ -368,3 +368,39 @@ final class Harness {
     }
   }
 }
+
+/// A TCP segment (header and payload) from the peer to us, with a valid checksum.
+func tcpSegment(
+  from source: IPv4Address = peerIP, sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
+  port: UInt16, sequence: UInt32, acknowledgment: UInt32 = 0, flags: TCPFlags, window: UInt16 = 65535,
+  options: TCPOptions = TCPOptions(), _ payload: [UInt8] = []
+) -> [UInt8] {
+  let header = TCPHeader(
+    sourcePort: sourcePort, destinationPort: port, sequenceNumber: sequence, acknowledgmentNumber: acknowledgment,
+    flags: flags, window: window, options: options)
+  var segment = [UInt8](repeating: 0, count: header.headerLength + payload.count)
+  segment.withUnsafeMutableBytes { bytes in
+    for (index, byte) in payload.enumerated() { bytes[header.headerLength + index] = byte }
+    header.emit(into: bytes, source: source, destination: destination)
+  }
+  return segment
+}
+
+/// An Ethernet frame carrying `tcpSegment(...)`.
+func tcpFrame(
+  sourcePort: UInt16 = 5000, port: UInt16, sequence: UInt32, acknowledgment: UInt32 = 0, flags: TCPFlags,
+  options: TCPOptions = TCPOptions(), _ payload: [UInt8] = []
+) -> [UInt8] {
+  ethernetFrame(type: .ipv4, ipv4Packet(protocol: .tcp, tcpSegment(
+    sourcePort: sourcePort, port: port, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
+    options: options, payload)))
+}
+
+/// The TCP header of a frame the stack sent, its checksum verified.
+func parseTCPFrame(_ frame: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws -> TCPHeader {
+  let sent = try parseIPv4Frame(frame, file: file, line: line)
+  XCTAssertEqual(sent.header.protocol, .tcp, "IP protocol", file: file, line: line)
+  return try parseWire(sent.payload, "TCP header") { (raw) throws(WireError) in
+    try TCPHeader.parse(raw, source: sent.header.source, destination: sent.header.destination)
+  }
+}

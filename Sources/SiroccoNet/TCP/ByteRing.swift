@@ -1,0 +1,68 @@
+// A fixed-capacity ring of bytes: a connection's send or receive buffer. The send buffer
+// keeps unacknowledged bytes until they are acknowledged (`peek` at an offset re-reads them
+// for a retransmission; `discard` drops them once acknowledged).
+
+struct ByteRing {
+  private var storage: [UInt8]
+  private var head = 0
+  private(set) var count = 0
+
+  init(capacity: Int) {
+    precondition(capacity > 0, "a ring needs room for a byte")
+    storage = [UInt8](repeating: 0, count: capacity)
+  }
+
+  var capacity: Int { storage.count }
+  var space: Int { storage.count - count }
+  var isEmpty: Bool { count == 0 }
+
+  /// Appends as much of `bytes` as fits; returns how much that was.
+  mutating func append(_ bytes: UnsafeRawBufferPointer) -> Int {
+    let length = min(bytes.count, space)
+    guard length > 0 else { return 0 }
+    storage.withUnsafeMutableBytes { ring in
+      let tail = (head + count) % ring.count
+      let first = min(length, ring.count - tail)
+      UnsafeMutableRawBufferPointer(rebasing: ring[tail..<(tail + first)])
+        .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<first]))
+      if first < length {
+        UnsafeMutableRawBufferPointer(rebasing: ring[0..<(length - first)])
+          .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[first..<length]))
+      }
+    }
+    count += length
+    return length
+  }
+
+  /// Copies up to `destination.count` bytes starting `offset` bytes in, without removing them.
+  func peek(at offset: Int, into destination: UnsafeMutableRawBufferPointer) -> Int {
+    let length = min(destination.count, max(count - offset, 0))
+    guard length > 0 else { return 0 }
+    storage.withUnsafeBytes { ring in
+      let start = (head + offset) % ring.count
+      let first = min(length, ring.count - start)
+      UnsafeMutableRawBufferPointer(rebasing: destination[0..<first])
+        .copyMemory(from: UnsafeRawBufferPointer(rebasing: ring[start..<(start + first)]))
+      if first < length {
+        UnsafeMutableRawBufferPointer(rebasing: destination[first..<length])
+          .copyMemory(from: UnsafeRawBufferPointer(rebasing: ring[0..<(length - first)]))
+      }
+    }
+    return length
+  }
+
+  /// Drops the first `length` bytes.
+  mutating func discard(_ length: Int) {
+    let dropped = min(length, count)
+    head = (head + dropped) % storage.count
+    count -= dropped
+    if count == 0 { head = 0 }
+  }
+
+  /// Removes up to `destination.count` bytes from the front into `destination`.
+  mutating func read(into destination: UnsafeMutableRawBufferPointer) -> Int {
+    let length = peek(at: 0, into: destination)
+    discard(length)
+    return length
+  }
+}

@@ -1,0 +1,261 @@
+// TCP on the interface: listeners, the connection table, demultiplexing, resets for
+// segments nobody owns, and the output of connections with something to send.
+//
+// Read first: RFC 9293 3.10 (event processing), 3.5 (reset generation), RFC 6528 (initial
+// sequence numbers), RFC 6056 (ephemeral ports).
+
+import SiroccoDevices
+import SiroccoWire
+
+public enum TCPListenError: Error, Equatable, Sendable {
+  case portInUse(UInt16)
+}
+
+public enum TCPConnectError: Error, Equatable, Sendable {
+  case noPortAvailable
+  case invalidDestination
+}
+
+extension TCPListenError: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .portInUse(let port): "port " + String(port) + " is already listening"
+    }
+  }
+}
+
+extension TCPConnectError: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .noPortAvailable: "no ephemeral port is free"
+    case .invalidDestination: "not a unicast destination"
+    }
+  }
+}
+
+/// A passive open: connections to `port` are accepted here (RFC 9293 LISTEN).
+public final class TCPListener {
+  public let port: UInt16
+  /// Connections established or being established, at most (RFC 9293 3.10.1: a backlog).
+  public let backlog: Int
+  unowned(unsafe) let interface: Interface
+  let configuration: TCPConnection.Configuration
+  var ready: BoundedQueue<TCPConnection>
+  var embryonic = 0
+  public private(set) var isClosed = false
+
+  init(port: UInt16, backlog: Int, interface: Interface, configuration: TCPConnection.Configuration) {
+    self.port = port
+    self.backlog = backlog
+    self.interface = interface
+    self.configuration = configuration
+    ready = BoundedQueue(capacity: backlog)
+  }
+
+  /// The next established connection, if any.
+  public func accept() -> TCPConnection? { ready.pop() }
+
+  /// Stops listening; connections already accepted are unaffected.
+  public func close() {
+    guard !isClosed else { return }
+    isClosed = true
+    interface.tcpListeners[port] = nil
+    while let connection = ready.pop() { connection.abort() }
+  }
+
+  var isFull: Bool { ready.count + embryonic >= backlog }
+
+  func established(_ connection: TCPConnection) {
+    embryonic -= 1
+    if isClosed || !ready.push(connection) { connection.abort() }
+  }
+}
+
+extension Interface {
+  /// Listens on `port` for connections.
+  public func listenTCP(
+    port: UInt16, backlog: Int = 128, configuration: TCPConnection.Configuration = TCPConnection.Configuration()
+  ) throws(TCPListenError) -> TCPListener {
+    precondition(port != 0 && backlog > 0, "listen on a port, with room for a connection")
+    guard tcpListeners[port] == nil else { throw .portInUse(port) }
+    let listener = TCPListener(port: port, backlog: backlog, interface: self, configuration: configuration)
+    tcpListeners[port] = listener
+    return listener
+  }
+
+  /// Opens a connection to `address`:`port` (active open); it becomes established, or fails
+  /// with `error`, after later polls.
+  public func connectTCP(
+    to address: IPv4Address, port: UInt16, now: Instant,
+    configuration: TCPConnection.Configuration = TCPConnection.Configuration()
+  ) throws(TCPConnectError) -> TCPConnection {
+    guard port != 0, !address.isUnspecified, !address.isBroadcast, !address.isMulticast,
+      address != ipv4.broadcastAddress || ipv4.prefixLength >= 31
+    else { throw .invalidDestination }
+    let first = UInt16(49152)
+    let range = 65536 - Int(first)
+    let start = Int(random.next() % UInt64(range))
+    var chosen: TCPEndpoints?
+    for step in 0..<range {
+      let candidate = TCPEndpoints(localPort: first + UInt16((start + step) % range), remoteAddress: address, remotePort: port)
+      if tcpConnections[candidate] == nil, tcpListeners[candidate.localPort] == nil {
+        chosen = candidate
+        break
+      }
+    }
+    guard let endpoints = chosen else { throw .noPortAvailable }
+    let connection = TCPConnection(
+      endpoints: endpoints, interface: self, configuration: configuration, state: .synSent,
+      initialSequence: initialSequence(for: endpoints, now: now))
+    connection.congestionWindow = connection.initialWindow
+    tcpConnections[endpoints] = connection
+    tcpReady(connection)
+    return connection
+  }
+
+  /// RFC 6528: ISN = M + F(local address, local port, remote address, remote port, secret),
+  /// M a 4-microsecond clock, F SipHash-2-4 keyed with a secret drawn at start.
+  func initialSequence(for endpoints: TCPEndpoints, now: Instant) -> SequenceNumber {
+    var hash = SipHash24(key0: tcpSecret.0, key1: tcpSecret.1)
+    hash.append(ipv4.address.rawValue)
+    hash.append(endpoints.localPort)
+    hash.append(endpoints.remoteAddress.rawValue)
+    hash.append(endpoints.remotePort)
+    let clock = UInt32(truncatingIfNeeded: now.nanoseconds / 4000)
+    return SequenceNumber(clock &+ UInt32(truncatingIfNeeded: hash.finalize()))
+  }
+
+  /// Marks a connection as having something to send on the next flush.
+  func tcpReady(_ connection: TCPConnection) {
+    guard !connection.isQueuedForOutput else { return }
+    connection.isQueuedForOutput = true
+    tcpTransmitReady.append(connection)
+  }
+
+  /// Removes a closed connection from the table.
+  func tcpForget(_ connection: TCPConnection) {
+    if tcpConnections[connection.endpoints] === connection { tcpConnections[connection.endpoints] = nil }
+    if let listener = connection.listener {
+      listener.embryonic -= 1
+      connection.listener = nil
+    }
+  }
+
+  func processTCP<Device: NetworkDevice>(
+    _ segment: UnsafeRawBufferPointer, header: IPv4Header, isBroadcast: Bool, now: Instant, device: Device
+  ) {
+    let tcp: TCPHeader
+    do {
+      tcp = try TCPHeader.parse(
+        segment, source: header.source, destination: header.destination, verifyChecksum: configuration.verifyChecksums)
+    } catch {
+      return counters.drop(error == .badChecksum ? .badTCPChecksum : .malformedTCP)
+    }
+    // RFC 9293 3.10.7.1: nothing for broadcast or multicast destinations.
+    guard !isBroadcast, tcp.destinationPort != 0, tcp.sourcePort != 0 else { return counters.drop(.malformedTCP) }
+    let payload = segment.suffix(from: tcp.headerLength)
+    let endpoints = TCPEndpoints(localPort: tcp.destinationPort, remoteAddress: header.source, remotePort: tcp.sourcePort)
+    if let connection = tcpConnections[endpoints] {
+      counters.tcpSegmentsReceived &+= 1
+      connection.receive(tcp, payload: payload, now: now)
+      return
+    }
+    // A SYN for a listener (RFC 9293 3.10.7.2).
+    if let listener = tcpListeners[tcp.destinationPort], tcp.flags.contains(.syn), !tcp.flags.contains(.ack),
+      !tcp.flags.contains(.rst)
+    {
+      guard !listener.isFull, tcpConnections.count < configuration.maximumTCPConnections else {
+        return counters.drop(.tcpBacklogFull)
+      }
+      counters.tcpSegmentsReceived &+= 1
+      let connection = TCPConnection(
+        endpoints: endpoints, interface: self, configuration: listener.configuration, state: .synReceived,
+        initialSequence: initialSequence(for: endpoints, now: now))
+      connection.irs = SequenceNumber(tcp.sequenceNumber)
+      connection.rcvNxt = connection.irs + 1
+      connection.acceptOptions(of: tcp)
+      connection.sndWnd = Int(tcp.window)  // never scaled on a SYN (RFC 7323 2.2)
+      connection.synNeedsSending = true
+      connection.listener = listener
+      listener.embryonic += 1
+      tcpConnections[endpoints] = connection
+      tcpReady(connection)
+      return
+    }
+    // Nobody owns it: a reset (RFC 9293 3.10.7.1), except in answer to a reset.
+    counters.drop(.noTCPConnection)
+    guard !tcp.flags.contains(.rst) else { return }
+    if tcp.flags.contains(.ack) {
+      sendReset(for: endpoints, sequence: SequenceNumber(tcp.acknowledgmentNumber), acknowledgment: nil)
+    } else {
+      let length = payload.count + (tcp.flags.contains(.syn) ? 1 : 0) + (tcp.flags.contains(.fin) ? 1 : 0)
+      sendReset(for: endpoints, sequence: SequenceNumber(0), acknowledgment: SequenceNumber(tcp.sequenceNumber) + length)
+    }
+  }
+
+  /// Queues a RST (sent on the next flush).
+  func sendReset(for endpoints: TCPEndpoints, sequence: SequenceNumber, acknowledgment: SequenceNumber?) {
+    guard pendingResets.count < 64 else { return }
+    pendingResets.append((endpoints, sequence, acknowledgment))
+  }
+
+  /// Sends a segment for `connection`: the header, and `payloadLength` bytes of its send
+  /// buffer from `dataOffset`, copied straight into the frame.
+  func transmitTCP<Device: NetworkDevice>(
+    _ header: TCPHeader, from connection: TCPConnection, payloadLength: Int, dataOffset: Int, device: Device, now: Instant
+  ) {
+    let length = header.headerLength + payloadLength
+    let source = ipv4.address
+    let destination = connection.endpoints.remoteAddress
+    let sent = sendIPv4(to: destination, protocol: .tcp, payloadLength: length, now: now, device: device) { segment in
+      if payloadLength > 0 {
+        _ = connection.sendBuffer.peek(at: dataOffset, into: segment.slice(from: header.headerLength, length: payloadLength))
+      }
+      header.emit(into: segment, source: source, destination: destination)
+    }
+    if sent { counters.tcpSegmentsSent &+= 1 }
+  }
+
+  /// Sends queued resets, runs expired timers, and lets every connection with something to
+  /// say send it.
+  func flushTCP<Device: NetworkDevice>(now: Instant, device: Device) {
+    if !pendingResets.isEmpty {
+      let resets = pendingResets
+      pendingResets = []
+      for reset in resets {
+        var flags: TCPFlags = .rst
+        if reset.acknowledgment != nil { flags.insert(.ack) }
+        let header = TCPHeader(
+          sourcePort: reset.endpoints.localPort, destinationPort: reset.endpoints.remotePort,
+          sequenceNumber: reset.sequence.rawValue, acknowledgmentNumber: reset.acknowledgment?.rawValue ?? 0,
+          flags: flags, window: 0)
+        let source = ipv4.address
+        let sent = sendIPv4(
+          to: reset.endpoints.remoteAddress, protocol: .tcp, payloadLength: header.headerLength, now: now, device: device
+        ) { segment in
+          header.emit(into: segment, source: source, destination: reset.endpoints.remoteAddress)
+        }
+        if sent { counters.tcpResetsSent &+= 1 }
+      }
+    }
+    if let next = nextTCPDeadline, next <= now {
+      nextTCPDeadline = nil
+      for connection in Array(tcpConnections.values) where connection.deadline.map({ $0 <= now }) ?? false {
+        connection.timersExpired(now: now)
+      }
+    }
+    while !tcpTransmitReady.isEmpty {
+      let ready = tcpTransmitReady
+      tcpTransmitReady = []
+      for connection in ready {
+        connection.isQueuedForOutput = false
+        connection.output(now: now, device: device)
+      }
+    }
+    var earliest: Instant?
+    for connection in tcpConnections.values {
+      if let deadline = connection.deadline, earliest == nil || deadline < earliest! { earliest = deadline }
+    }
+    nextTCPDeadline = earliest
+  }
+}

@@ -1,0 +1,273 @@
+// Segment arrival (RFC 9293 3.10.7), with the RFC 5961 checks against blind resets and
+// SYNs, and cumulative-acknowledgment processing with RTT sampling (RFC 6298) and NewReno
+// fast retransmit (RFC 5681 3.2, RFC 6582).
+
+import SiroccoDevices
+import SiroccoWire
+
+extension TCPConnection {
+  /// Handles one segment for this connection. `payload` is the segment's data.
+  func receive(_ segment: TCPHeader, payload: UnsafeRawBufferPointer, now: Instant) {
+    if state == .synSent { return receiveInSynSent(segment, now: now) }
+    let sequence = SequenceNumber(segment.sequenceNumber)
+    let length = payload.count + (segment.flags.contains(.syn) ? 1 : 0) + (segment.flags.contains(.fin) ? 1 : 0)
+
+    // 1. Acceptability (RFC 9293 3.10.7.4, first check).
+    guard isAcceptable(sequence, length: length) else {
+      if !segment.flags.contains(.rst) {
+        ackNeeded = true
+        interface.tcpReady(self)
+      }
+      return
+    }
+    // 2. RST: exactly at rcvNxt resets; elsewhere in the window, a challenge ACK (RFC 5961 3.2).
+    if segment.flags.contains(.rst) {
+      if sequence == rcvNxt {
+        enterClosed(error: state == .synReceived && listener == nil ? .refused : .reset)
+      } else {
+        sendChallengeACK()
+      }
+      return
+    }
+    // 4. A SYN in a synchronized state: a challenge ACK (RFC 5961 4.2).
+    if segment.flags.contains(.syn) {
+      if state == .synReceived, sequence == irs {  // our SYN-ACK was lost: send it again
+        synNeedsSending = true
+        interface.tcpReady(self)
+        return
+      }
+      sendChallengeACK()
+      return
+    }
+    // 5. ACK.
+    guard segment.flags.contains(.ack) else { return }
+    if let timestamp = segment.options.timestamp, timestampsEnabled, sequence - rcvNxt <= 0 {
+      timestampRecent = timestamp.value
+    }
+    let acknowledgment = SequenceNumber(segment.acknowledgmentNumber)
+    if state == .synReceived {
+      guard sndUna < acknowledgment, acknowledgment - sndMax <= 0 else {
+        interface.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
+        return
+      }
+      state = .established
+      sndWl1 = sequence
+      sndWl2 = acknowledgment
+      sndWnd = Int(segment.window) << Int(sendWindowShift)
+      if let listener {
+        self.listener = nil
+        listener.established(self)
+      }
+    }
+    guard processAcknowledgment(segment, acknowledgment: acknowledgment, sequence: sequence, dataLength: payload.count, now: now) else { return }
+
+    // 7. Data.
+    if !payload.isEmpty, state == .established || state == .finWait1 || state == .finWait2 {
+      receiveData(payload, at: sequence)
+    }
+    // 8. FIN, once every byte before it arrived.
+    if segment.flags.contains(.fin), sequence + payload.count == rcvNxt, !finReceived {
+      finReceived = true
+      rcvNxt += 1
+      ackNeeded = true
+      switch state {
+      case .synReceived, .established: state = .closeWait
+      case .finWait1: state = finAcknowledged ? .timeWait : .closing
+      case .finWait2: state = .timeWait
+      default: break
+      }
+      if state == .timeWait { timeWaitDeadline = now + configuration.timeWaitDuration }
+    }
+    if ackNeeded || !sendBuffer.isEmpty || finRequested { interface.tcpReady(self) }
+  }
+
+  /// RFC 9293's four cases of segment length and receive window.
+  func isAcceptable(_ sequence: SequenceNumber, length: Int) -> Bool {
+    let window = max(receiveWindow, windowAdvertisedSpace)
+    if length == 0 {
+      return window == 0 ? sequence == rcvNxt : (sequence - rcvNxt >= 0 && sequence - rcvNxt < window)
+    }
+    guard window > 0 else { return false }
+    let last = sequence + (length - 1)
+    let startsInside = sequence - rcvNxt >= 0 && sequence - rcvNxt < window
+    let endsInside = last - rcvNxt >= 0 && last - rcvNxt < window
+    return startsInside || endsInside
+  }
+
+  var finAcknowledged: Bool {
+    guard let finSequence else { return false }
+    return sndUna - finSequence > 0
+  }
+
+  func sendChallengeACK() {
+    interface.counters.tcpChallengeACKs &+= 1
+    ackNeeded = true
+    interface.tcpReady(self)
+  }
+
+  /// Returns false when the segment must be dropped after the ACK check.
+  func processAcknowledgment(
+    _ segment: TCPHeader, acknowledgment: SequenceNumber, sequence: SequenceNumber, dataLength: Int, now: Instant
+  ) -> Bool {
+    // RFC 5961 5.2: an ACK for data never sent, or too old, is dropped with an ACK.
+    if acknowledgment - sndMax > 0 {
+      ackNeeded = true
+      interface.tcpReady(self)
+      return false
+    }
+    let window = Int(segment.window) << Int(sendWindowShift)
+    if sndUna < acknowledgment {
+      let acked = acknowledgment - sndUna
+      let dataAcked = min(max(acknowledgment - dataStart, 0), sendBuffer.count)
+      sendBuffer.discard(dataAcked)
+      dataStart += dataAcked
+      sndUna = acknowledgment
+      if sndNxt < sndUna { sndNxt = sndUna }
+      retransmissions = 0
+      if let sample = rttSample, acknowledgment - sample.sequence > 0 {
+        updateRTT(now.nanoseconds &- sample.sent.nanoseconds)
+        rttSample = nil
+      }
+      growCongestionWindow(acked: acked, acknowledgment: acknowledgment)
+      duplicateAcks = 0
+      rtoDeadline = sndUna == sndMax ? nil : Instant(nanoseconds: now.nanoseconds &+ rto)
+    } else if acknowledgment == sndUna, sndUna != sndMax, window == sndWnd, dataLength == 0,
+              !segment.flags.contains(.syn), !segment.flags.contains(.fin) {
+      duplicateAcks += 1
+      if duplicateAcks == 3 { enterFastRecovery() }
+      else if duplicateAcks > 3 { congestionWindow += sendMSS }  // inflate for each packet that left
+    }
+    // The send window, from the most recent segment (RFC 9293 3.10.7.4, SND.WL1/WL2 rule).
+    if sndWl1 < sequence || (sndWl1 == sequence && sndWl2 - acknowledgment <= 0) {
+      sndWnd = window
+      sndWl1 = sequence
+      sndWl2 = acknowledgment
+    }
+    switch state {
+    case .finWait1 where finAcknowledged: state = .finWait2
+    case .closing where finAcknowledged:
+      state = .timeWait
+      timeWaitDeadline = now + configuration.timeWaitDuration
+    case .lastAck where finAcknowledged:
+      enterClosed(error: nil)
+      return false
+    case .timeWait:
+      ackNeeded = true  // a retransmitted FIN: acknowledge it again, restart the wait
+      timeWaitDeadline = now + configuration.timeWaitDuration
+    default:
+      break
+    }
+    return true
+  }
+
+  /// Puts in-order data in the receive buffer and keeps out-of-order data, bounded.
+  func receiveData(_ payload: UnsafeRawBufferPointer, at sequence: SequenceNumber) {
+    var bytes = payload
+    var start = sequence
+    // Trim what was already received.
+    if start < rcvNxt {
+      let old = rcvNxt - start
+      guard old < bytes.count else { return }
+      bytes = UnsafeRawBufferPointer(rebasing: bytes[old...])
+      start = rcvNxt
+    }
+    // Trim what lies beyond the window.
+    let room = receiveWindow
+    let offset = start - rcvNxt
+    if offset >= room { return }
+    if offset + bytes.count > room { bytes = UnsafeRawBufferPointer(rebasing: bytes[0..<(room - offset)]) }
+    ackNeeded = true
+    if offset > 0 {
+      storeOutOfOrder(bytes, at: start)
+      return
+    }
+    let stored = receiveBuffer.append(bytes)
+    rcvNxt += stored
+    // Whatever was waiting and now follows on goes in too.
+    var index = 0
+    while index < outOfOrder.count {
+      let piece = outOfOrder[index]
+      if piece.sequence - rcvNxt > 0 {
+        index += 1
+        continue
+      }
+      outOfOrder.remove(at: index)
+      outOfOrderBytes -= piece.bytes.count
+      let skip = rcvNxt - piece.sequence
+      if skip < piece.bytes.count {
+        let appended = piece.bytes.withUnsafeBytes { receiveBuffer.append(UnsafeRawBufferPointer(rebasing: $0[skip...])) }
+        rcvNxt += appended
+      }
+      index = 0
+    }
+  }
+
+  func storeOutOfOrder(_ bytes: UnsafeRawBufferPointer, at sequence: SequenceNumber) {
+    guard outOfOrderBytes + bytes.count <= configuration.outOfOrderLimit else {
+      interface.counters.drop(.tcpOutOfOrderLimit)
+      return
+    }
+    if outOfOrder.contains(where: { $0.sequence == sequence && $0.bytes.count >= bytes.count }) { return }
+    outOfOrder.append((sequence, [UInt8](bytes)))
+    outOfOrderBytes += bytes.count
+  }
+
+  /// SYN-SENT (RFC 9293 3.10.7.3).
+  func receiveInSynSent(_ segment: TCPHeader, now: Instant) {
+    let acknowledgment = SequenceNumber(segment.acknowledgmentNumber)
+    if segment.flags.contains(.ack), acknowledgment - iss <= 0 || acknowledgment - sndMax > 0 {
+      if !segment.flags.contains(.rst) {
+        interface.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
+      }
+      return
+    }
+    if segment.flags.contains(.rst) {
+      if segment.flags.contains(.ack) { enterClosed(error: .refused) }
+      return
+    }
+    guard segment.flags.contains(.syn) else { return }
+    irs = SequenceNumber(segment.sequenceNumber)
+    rcvNxt = irs + 1
+    acceptOptions(of: segment)
+    if segment.flags.contains(.ack) {
+      sndUna = acknowledgment
+      rtoDeadline = sndUna == sndMax ? nil : Instant(nanoseconds: now.nanoseconds &+ rto)
+      if let sample = rttSample, acknowledgment - sample.sequence > 0 {
+        updateRTT(now.nanoseconds &- sample.sent.nanoseconds)
+        rttSample = nil
+      }
+      retransmissions = 0
+      state = .established
+      sndWnd = Int(segment.window) << Int(sendWindowShift)
+      sndWl1 = irs
+      sndWl2 = acknowledgment
+      ackNeeded = true
+    } else {
+      state = .synReceived  // simultaneous open (RFC 9293 3.5, figure 8)
+      synNeedsSending = true
+      sndNxt = iss
+    }
+    interface.tcpReady(self)
+  }
+
+  /// Takes the peer's SYN options: MSS, window scale and timestamps if both sides offer them.
+  func acceptOptions(of segment: TCPHeader) {
+    if let mss = segment.options.maximumSegmentSize { peerMSS = max(Int(mss), 64) } else { peerMSS = 536 }
+    if let scale = segment.options.windowScale {
+      windowScalingEnabled = true
+      sendWindowShift = min(scale, 14)
+    } else {
+      windowScalingEnabled = false
+      sendWindowShift = 0
+      receiveWindowShift = 0
+    }
+    if let timestamp = segment.options.timestamp {
+      timestampsEnabled = true
+      timestampRecent = timestamp.value
+    }
+    congestionWindow = initialWindow
+  }
+
+  /// RFC 6928's initial window: ten segments, capped by 14,600 bytes... of our send MSS.
+  var initialWindow: Int { min(10 * sendMSS, max(2 * sendMSS, 14600)) }
+}

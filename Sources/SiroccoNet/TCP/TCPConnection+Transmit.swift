@@ -1,0 +1,105 @@
+// Output: SYN and SYN-ACK with their options, data within the send and congestion windows,
+// FIN after the data, and ACKs (every segment carries the latest).
+
+import SiroccoDevices
+import SiroccoWire
+
+extension TCPConnection {
+  /// Sends what is due: a SYN, data, a FIN, or an ACK. Called by the interface's flush.
+  func output<Device: NetworkDevice>(now: Instant, device: Device) {
+    switch state {
+    case .closed:
+      return
+    case .synSent, .synReceived:
+      if synNeedsSending || sndNxt == iss {
+        sendSYN(now: now, device: device)
+        synNeedsSending = false
+      } else if ackNeeded {
+        sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
+      }
+      ackNeeded = false
+      return
+    default:
+      break
+    }
+    var sent = false
+    // Data: within min(send window, congestion window) from sndUna (RFC 5681 2).
+    let window = max(min(sndWnd, congestionWindow), sndWnd == 0 ? 0 : 1)
+    while true {
+      let inFlight = sndNxt - sndUna
+      let offset = sndNxt - dataStart
+      let unsent = sendBuffer.count - offset
+      let room = window - inFlight
+      guard unsent > 0, room > 0 else { break }
+      let length = min(unsent, room, sendMSS)
+      // Avoid silly small segments unless it empties the buffer (RFC 9293 3.8.6.2.1).
+      if length < sendMSS, length < unsent, inFlight > 0 { break }
+      let push = length == unsent
+      sendSegment(flags: push ? [.ack, .psh] : .ack, sequence: sndNxt, payloadLength: length, dataOffset: offset, now: now, device: device)
+      sndNxt += length
+      if sndMax < sndNxt { sndMax = sndNxt }
+      sent = true
+    }
+    // FIN once all data went out.
+    let dataEnd = dataStart + sendBuffer.count
+    if finRequested, sndNxt == dataEnd, finSequence == nil || finSequence == dataEnd {
+      finSequence = sndNxt
+      sendSegment(flags: [.ack, .fin], sequence: sndNxt, payloadLength: 0, now: now, device: device)
+      sndNxt += 1
+      if sndMax < sndNxt { sndMax = sndNxt }
+      switch state {
+      case .established, .synReceived: state = .finWait1
+      case .closeWait: state = .lastAck
+      default: break
+      }
+      sent = true
+    }
+    if !sent, ackNeeded {
+      sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
+    }
+    ackNeeded = false
+    if sndUna != sndMax, rtoDeadline == nil { rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto) }
+  }
+
+  func sendSYN<Device: NetworkDevice>(now: Instant, device: Device) {
+    var options = TCPOptions(maximumSegmentSize: UInt16(clamping: localMSS), sackPermitted: false)
+    let isReply = state == .synReceived
+    // Offer (or, answering a SYN, accept) window scaling and timestamps (RFC 7323).
+    if !isReply || windowScalingEnabled { options.windowScale = receiveWindowShift }
+    if !isReply || timestampsEnabled {
+      options.timestamp = TCPOptions.Timestamp(value: timestampClock(now), echoReply: isReply ? timestampRecent : 0)
+    }
+    let header = TCPHeader(
+      sourcePort: endpoints.localPort, destinationPort: endpoints.remotePort, sequenceNumber: iss.rawValue,
+      acknowledgmentNumber: isReply ? rcvNxt.rawValue : 0, flags: isReply ? [.syn, .ack] : .syn,
+      window: UInt16(clamping: receiveWindow), options: options)
+    if rttSample == nil, retransmissions == 0 { rttSample = (iss, now) }
+    interface.transmitTCP(header, from: self, payloadLength: 0, dataOffset: 0, device: device, now: now)
+    sndNxt = iss + 1
+    if sndMax < sndNxt { sndMax = sndNxt }
+    rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto)
+    if isReply { advertisedEdge = rcvNxt + receiveWindow }
+  }
+
+  /// Sends one segment: `payloadLength` bytes of the send buffer from `dataOffset`.
+  func sendSegment<Device: NetworkDevice>(
+    flags: TCPFlags, sequence: SequenceNumber, payloadLength: Int, dataOffset: Int = 0, now: Instant, device: Device
+  ) {
+    var options = TCPOptions()
+    if timestampsEnabled { options.timestamp = TCPOptions.Timestamp(value: timestampClock(now), echoReply: timestampRecent) }
+    // The window never shrinks below what was advertised (RFC 9293 3.8.6.2.2).
+    let window = max(receiveWindow, windowAdvertisedSpace)
+    let scaled = min(window >> Int(receiveWindowShift), 65535)
+    advertisedEdge = rcvNxt + (scaled << Int(receiveWindowShift))
+    let header = TCPHeader(
+      sourcePort: endpoints.localPort, destinationPort: endpoints.remotePort, sequenceNumber: sequence.rawValue,
+      acknowledgmentNumber: rcvNxt.rawValue, flags: flags, window: UInt16(scaled), options: options)
+    if payloadLength > 0, rttSample == nil, retransmissions == 0, sequence == sndMax {
+      rttSample = (sequence, now)
+    }
+    interface.transmitTCP(header, from: self, payloadLength: payloadLength, dataOffset: dataOffset, device: device, now: now)
+  }
+
+  /// Milliseconds, for the timestamp option (RFC 7323 5.4: 1 ms to 1 s per tick).
+  func timestampClock(_ now: Instant) -> UInt32 { UInt32(truncatingIfNeeded: now.nanoseconds / 1_000_000) }
+}

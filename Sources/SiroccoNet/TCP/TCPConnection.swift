@@ -1,0 +1,269 @@
+// One TCP connection: its control block (RFC 9293 3.3.1), buffers, and the application's
+// side of it (read, write, close). Segment arrival is in TCPConnection+Receive.swift, output
+// in +Transmit, timers in +Timers; the interface demultiplexes (Interface+TCP.swift).
+//
+// Read first: RFC 9293 (the protocol), RFC 6298 (retransmission timer), RFC 5681
+// (congestion control), RFC 7323 (window scale, timestamps), RFC 5961 (blind attacks).
+
+import SiroccoDevices
+import SiroccoWire
+
+public enum TCPState: Equatable, Sendable {
+  case synSent, synReceived, established, finWait1, finWait2, closeWait, closing, lastAck, timeWait, closed
+}
+
+extension TCPState: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .synSent: "SYN-SENT"
+    case .synReceived: "SYN-RECEIVED"
+    case .established: "ESTABLISHED"
+    case .finWait1: "FIN-WAIT-1"
+    case .finWait2: "FIN-WAIT-2"
+    case .closeWait: "CLOSE-WAIT"
+    case .closing: "CLOSING"
+    case .lastAck: "LAST-ACK"
+    case .timeWait: "TIME-WAIT"
+    case .closed: "CLOSED"
+    }
+  }
+}
+
+/// Why a connection ended other than by an orderly close.
+public enum TCPError: Error, Equatable, Sendable {
+  /// The peer answered the SYN with a reset: nothing listens there.
+  case refused
+  /// The peer reset the connection.
+  case reset
+  /// Retransmissions went unanswered for too long.
+  case timedOut
+  /// The application aborted it.
+  case aborted
+}
+
+extension TCPError: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .refused: "connection refused"
+    case .reset: "connection reset by peer"
+    case .timedOut: "connection timed out"
+    case .aborted: "connection aborted"
+    }
+  }
+}
+
+/// The four numbers that name a connection, from our side.
+struct TCPEndpoints: Hashable {
+  var localPort: UInt16
+  var remoteAddress: IPv4Address
+  var remotePort: UInt16
+}
+
+public final class TCPConnection {
+  public struct Configuration: Sendable {
+    public var receiveBufferSize = 256 * 1024
+    public var sendBufferSize = 256 * 1024
+    /// Retransmission timer bounds (RFC 6298 2.4: at least 1 s is the conservative minimum;
+    /// 200 ms, as Linux, keeps recovery quick on a LAN).
+    public var minimumRTO: Duration = .milliseconds(200)
+    public var maximumRTO: Duration = .seconds(60)
+    public var initialRTO: Duration = .seconds(1)
+    /// Retransmissions of one segment before the connection is given up.
+    public var maximumRetransmissions = 12
+    public var maximumSYNRetransmissions = 6
+    /// Time in TIME-WAIT (2 MSL).
+    public var timeWaitDuration: Duration = .seconds(60)
+    /// Out-of-order bytes held beyond `rcvNxt` at most (bounded reassembly memory).
+    public var outOfOrderLimit = 256 * 1024
+    public init() {}
+  }
+
+  let endpoints: TCPEndpoints
+  unowned(unsafe) let interface: Interface
+  let configuration: Configuration
+  public internal(set) var state: TCPState
+  public internal(set) var error: TCPError?
+
+  // Send sequence variables (RFC 9293 3.3.1).
+  var iss: SequenceNumber
+  var sndUna: SequenceNumber
+  var sndNxt: SequenceNumber
+  /// The highest sequence number sent so far (sndNxt goes back on a retransmission timeout).
+  var sndMax: SequenceNumber
+  var sndWnd = 0
+  var sndWl1 = SequenceNumber(0)
+  var sndWl2 = SequenceNumber(0)
+  var sendWindowShift: UInt8 = 0
+  /// Bytes written and not yet acknowledged; the first is sequence number `dataStart`.
+  var sendBuffer: ByteRing
+  var dataStart: SequenceNumber
+  var finRequested = false
+  var finSequence: SequenceNumber?
+
+  // Receive sequence variables.
+  var irs = SequenceNumber(0)
+  var rcvNxt = SequenceNumber(0)
+  var receiveWindowShift: UInt8 = 0
+  var receiveBuffer: ByteRing
+  var outOfOrder: [(sequence: SequenceNumber, bytes: [UInt8])] = []
+  var outOfOrderBytes = 0
+  var finReceived = false
+  /// The right edge of the window we last advertised (never moved left, RFC 9293 3.8.6.2.2).
+  var advertisedEdge = SequenceNumber(0)
+
+  // Options negotiated on the SYN.
+  var peerMSS = 536
+  var timestampsEnabled = false
+  var timestampRecent: UInt32 = 0
+  var windowScalingEnabled = false
+
+  // Retransmission (RFC 6298) and congestion control (RFC 5681, NewReno RFC 6582).
+  // In nanoseconds: Duration arithmetic would link 128-bit division into spt images.
+  var rto: Int64
+  var smoothedRTT: Int64?
+  var rttVariance: Int64 = 0
+  var rtoDeadline: Instant?
+  var retransmissions = 0
+  var rttSample: (sequence: SequenceNumber, sent: Instant)?
+  var congestionWindow = 0
+  var slowStartThreshold = Int.max
+  var duplicateAcks = 0
+  var recoveryPoint: SequenceNumber?
+
+  var timeWaitDeadline: Instant?
+  /// Something must be sent on the next output: an ACK, a window update, a SYN-ACK.
+  var ackNeeded = false
+  var synNeedsSending = false
+  /// The listener this connection will be handed to once established.
+  var listener: TCPListener?
+  /// Already in the interface's list of connections to output.
+  var isQueuedForOutput = false
+
+  init(
+    endpoints: TCPEndpoints, interface: Interface, configuration: Configuration, state: TCPState,
+    initialSequence: SequenceNumber
+  ) {
+    self.endpoints = endpoints
+    self.interface = interface
+    self.configuration = configuration
+    self.state = state
+    iss = initialSequence
+    sndUna = initialSequence
+    sndNxt = initialSequence
+    sndMax = initialSequence
+    dataStart = initialSequence + 1
+    sendBuffer = ByteRing(capacity: configuration.sendBufferSize)
+    receiveBuffer = ByteRing(capacity: configuration.receiveBufferSize)
+    rto = configuration.initialRTO.nanoseconds
+    var shift: UInt8 = 0
+    while shift < 14, (configuration.receiveBufferSize >> Int(shift)) > 65535 { shift += 1 }
+    receiveWindowShift = shift
+  }
+
+  public var localPort: UInt16 { endpoints.localPort }
+  public var remoteAddress: IPv4Address { endpoints.remoteAddress }
+  public var remotePort: UInt16 { endpoints.remotePort }
+
+  /// Our maximum segment size: the MTU less the IPv4 and TCP headers (RFC 9293 3.7.1).
+  var localMSS: Int { interface.configuration.mtu - IPv4Header.minimumLength - TCPHeader.minimumLength }
+  /// The payload of a full segment we send: the peer's MSS, less the options we carry.
+  var sendMSS: Int { min(peerMSS, localMSS) - (timestampsEnabled ? 12 : 0) }
+
+  // MARK: The application's side
+
+  /// Bytes received and not yet read.
+  public var availableBytes: Int { receiveBuffer.count }
+
+  /// The peer has sent FIN and every byte before it has been read: reads return 0 from now on.
+  public var isReceiveFinished: Bool { finReceived && receiveBuffer.isEmpty }
+
+  /// Bytes `write` accepts now.
+  public var writableBytes: Int {
+    guard state == .established || state == .closeWait || state == .synSent || state == .synReceived, !finRequested else { return 0 }
+    return sendBuffer.space
+  }
+
+  /// Whether the connection can carry data both ways.
+  public var isEstablished: Bool { state == .established }
+
+  /// Moves up to `buffer.count` received bytes into `buffer`; returns how many.
+  public func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    let wasFull = receiveWindow == 0
+    let count = receiveBuffer.read(into: buffer)
+    // A window that opened from zero (or by a lot) is announced at once (RFC 9293 3.8.6.2.2).
+    if count > 0, wasFull || receiveWindow >= min(receiveBuffer.capacity / 2, 2 * localMSS) + windowAdvertisedSpace {
+      ackNeeded = true
+      interface.tcpReady(self)
+    }
+    return count
+  }
+
+  /// Up to `maximum` received bytes.
+  public func read(maximum: Int = .max) -> [UInt8] {
+    let count = min(maximum, receiveBuffer.count)
+    guard count > 0 else { return [] }
+    var bytes = [UInt8](repeating: 0, count: count)
+    _ = bytes.withUnsafeMutableBytes { read(into: $0) }
+    return bytes
+  }
+
+  /// Queues as much of `bytes` as the send buffer takes; returns how much (0: full, try
+  /// again after the peer acknowledges; also 0 once the connection is closing or closed).
+  @discardableResult
+  public func write(_ bytes: UnsafeRawBufferPointer) -> Int {
+    guard writableBytes > 0 else { return 0 }
+    let count = sendBuffer.append(bytes)
+    if count > 0 { interface.tcpReady(self) }
+    return count
+  }
+
+  @discardableResult
+  public func write(_ bytes: [UInt8]) -> Int { bytes.withUnsafeBytes { write($0) } }
+
+  /// Half-closes: sends FIN after the data already written. Reading goes on until the peer
+  /// closes too.
+  public func close() {
+    switch state {
+    case .synSent:
+      enterClosed(error: nil)
+    case .synReceived, .established, .closeWait:
+      if !finRequested {
+        finRequested = true
+        interface.tcpReady(self)
+      }
+    default:
+      break
+    }
+  }
+
+  /// Resets the connection at once (RFC 9293 3.10.5 ABORT), discarding queued data.
+  public func abort() {
+    switch state {
+    case .synReceived, .established, .finWait1, .finWait2, .closeWait:
+      interface.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil)
+    default:
+      break
+    }
+    enterClosed(error: .aborted)
+  }
+
+  /// Bytes the receive window offers now (what fits in the receive buffer).
+  var receiveWindow: Int { max(receiveBuffer.space - outOfOrderBytes, 0) }
+
+  /// Space we last told the peer about.
+  var windowAdvertisedSpace: Int { max(advertisedEdge - rcvNxt, 0) }
+
+  func enterClosed(error: TCPError?) {
+    if self.error == nil { self.error = error }
+    state = .closed
+    rtoDeadline = nil
+    timeWaitDeadline = nil
+    interface.tcpForget(self)
+  }
+}
+
+extension TCPConnection: CustomStringConvertible {
+  public var description: String {
+    "TCP \(interface.ipv4.address):\(localPort) > \(remoteAddress):\(remotePort) \(state)"
+  }
+}

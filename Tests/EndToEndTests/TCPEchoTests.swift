@@ -1,0 +1,77 @@
+// Examples/tcp-echo on both targets, against socat inside a namespace.
+
+import Foundation
+import XCTest
+
+final class TCPEchoTests: XCTestCase {
+  override func setUpWithError() throws {
+    try requireNamespaces()
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
+      throw XCTSkip("socat is not installed (apt-get install socat)")
+    }
+    try Examples.buildAll()
+  }
+
+  /// Sends `data` through socat to the echo server and returns what came back.
+  func echo(_ namespace: Namespace, _ data: Data, port: Int = 7) throws -> (Outcome, Data) {
+    let input = try TemporaryFile()
+    let output = try TemporaryFile()
+    try data.write(to: input.url)
+    let outcome = try namespace.exec([
+      "socat", "-t", "5", "OPEN:\(input.url.path),rdonly!!OPEN:\(output.url.path),creat,trunc,wronly",
+      "TCP:\(namespace.guestAddress):\(port)",
+    ], timeout: 60)
+    return (outcome, try Data(contentsOf: output.url))
+  }
+
+  func testEchoesSmallAndLargeStreams() throws {
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "tcp-echo", target: target, readyLine: "echoing TCP")
+      let line = Data("hello from socat to \(target)\n".utf8)
+      let (small, smallEcho) = try echo(namespace, line)
+      XCTAssertEqual(small.status, 0, small.error + guest.stop())
+      XCTAssertEqual(smallEcho, line, target)
+      var generator = SystemRandomNumberGenerator()
+      let large = Data((0..<8_000_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+      let (big, bigEcho) = try echo(namespace, large)
+      XCTAssertEqual(big.status, 0, big.error + guest.stop())
+      XCTAssertEqual(bigEcho.count, large.count, target)
+      XCTAssertTrue(bigEcho == large, "\(target): the echoed stream differs")
+    }
+  }
+
+  func testClosedPortIsRefusedWithAReset() throws {
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "tcp-echo", target: target, readyLine: "echoing TCP")
+      let (outcome, _) = try echo(namespace, Data("x".utf8), port: 8)
+      XCTAssertNotEqual(outcome.status, 0, target)
+      XCTAssertTrue(outcome.error.contains("Connection refused"), "\(target): \(outcome.error)" + guest.stop())
+    }
+  }
+
+  /// Several clients at once, each with its own stream.
+  func testConcurrentConnections() throws {
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "tcp-echo", target: target, readyLine: "echoing TCP")
+      let script = """
+        set -e
+        for i in $(seq 1 50); do
+          head -c $((i * 2000)) /dev/urandom > "$DIR/in.$i"
+          socat -t 5 OPEN:$DIR/in.$i,rdonly!!OPEN:$DIR/out.$i,creat,trunc,wronly TCP:\(namespace.guestAddress):7 &
+        done
+        wait
+        for i in $(seq 1 50); do cmp "$DIR/in.$i" "$DIR/out.$i"; done
+        echo all-equal
+        """
+      let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-tcp-\(UUID().uuidString)")
+      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: directory) }
+      let outcome = try namespace.exec(["env", "DIR=\(directory.path)", "bash", "-c", script], timeout: 120)
+      XCTAssertEqual(outcome.status, 0, "\(target): \(outcome.output)\(outcome.error)" + guest.stop())
+      XCTAssertTrue(outcome.output.contains("all-equal"), target)
+    }
+  }
+}

@@ -1,0 +1,188 @@
+// TCP between two interfaces over an in-memory link, with a test clock: handshake, data both
+// ways, orderly close, resets, retransmission over a lossy link.
+
+import SiroccoDevices
+@testable import SiroccoNet
+import SiroccoWire
+import XCTest
+
+/// Two stacks back to back: the client at 10.0.0.1, the server at 10.0.0.2.
+final class TCPPair {
+  let link = MemoryLink()
+  let clientDevice: MemoryNetworkDevice
+  let serverDevice: MemoryNetworkDevice
+  let client: Interface
+  let server: Interface
+  var now = Instant(nanoseconds: 1_000_000_000)
+  /// Drops a frame travelling either way when it returns true (its index counts all frames).
+  var lose: (Int) -> Bool = { _ in false }
+  var framesSeen = 0
+
+  init() {
+    clientDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 1), link: link, side: .a)
+    serverDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 2), link: link, side: .b)
+    var clientConfiguration = Interface.Configuration(
+      macAddress: clientDevice.macAddress, ipv4: IPv4Network(address: IPv4Address(10, 0, 0, 1), prefixLength: 24))
+    clientConfiguration.announcements = 0
+    var serverConfiguration = Interface.Configuration(
+      macAddress: serverDevice.macAddress, ipv4: IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24))
+    serverConfiguration.announcements = 0
+    client = Interface(configuration: clientConfiguration, seed: 1)
+    server = Interface(configuration: serverConfiguration, seed: 2)
+  }
+
+  /// One round: both stacks poll, frames cross the link (some lost), time moves on.
+  func step(by duration: Duration = .milliseconds(1)) {
+    client.poll(now: now, device: clientDevice)
+    server.poll(now: now, device: serverDevice)
+    link.towardB = link.towardB.filter { _ in defer { framesSeen += 1 }; return !lose(framesSeen) }
+    link.towardA = link.towardA.filter { _ in defer { framesSeen += 1 }; return !lose(framesSeen) }
+    now = now + duration
+  }
+
+  /// Steps until `condition` holds, at most `limit` rounds.
+  @discardableResult
+  func run(until condition: () -> Bool, limit: Int = 200_000) -> Bool {
+    for _ in 0..<limit {
+      if condition() { return true }
+      step()
+    }
+    return condition()
+  }
+}
+
+final class TCPConnectionTests: XCTestCase {
+  func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed
+    return (0..<count).map { _ in
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return UInt8(truncatingIfNeeded: state >> 33)
+    }
+  }
+
+  func connect(_ pair: TCPPair, port: UInt16 = 7) throws -> (client: TCPConnection, server: TCPConnection, listener: TCPListener) {
+    let listener = try pair.server.listenTCP(port: port)
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: port, now: pair.now)
+    var accepted: TCPConnection?
+    XCTAssertTrue(pair.run(until: {
+      if accepted == nil { accepted = listener.accept() }
+      return accepted != nil && client.isEstablished
+    }, limit: 10_000))
+    return (client, try XCTUnwrap(accepted), listener)
+  }
+
+  /// Moves `data` from `sender` to `receiver` through the pair; returns what arrived.
+  func transfer(_ data: [UInt8], from sender: TCPConnection, to receiver: TCPConnection, pair: TCPPair,
+                closeAfter: Bool = false) -> [UInt8] {
+    var written = 0
+    var received: [UInt8] = []
+    var closed = false
+    pair.run(until: {
+      if written < data.count {
+        written += data[written...].withUnsafeBytes { sender.write($0) }
+      } else if closeAfter, !closed {
+        sender.close()
+        closed = true
+      }
+      received += receiver.read()
+      return received.count >= data.count && (!closeAfter || receiver.isReceiveFinished)
+    })
+    return received
+  }
+
+  func testHandshakeNegotiatesOptions() throws {
+    let pair = TCPPair()
+    let (client, server, _) = try connect(pair)
+    XCTAssertEqual(client.state, .established)
+    XCTAssertEqual(server.state, .established)
+    XCTAssertEqual(server.remoteAddress, IPv4Address(10, 0, 0, 1))
+    XCTAssertEqual(client.remotePort, 7)
+    XCTAssertGreaterThanOrEqual(client.localPort, 49152)
+  }
+
+  func testDataBothWaysAndOrderlyClose() throws {
+    let pair = TCPPair()
+    let (client, server, _) = try connect(pair)
+    let request = pattern(1_000_000, seed: 1)
+    XCTAssertEqual(transfer(request, from: client, to: server, pair: pair), request)
+    let response = pattern(300_000, seed: 2)
+    XCTAssertEqual(transfer(response, from: server, to: client, pair: pair), response)
+    client.close()
+    XCTAssertTrue(pair.run(until: { server.isReceiveFinished }))
+    XCTAssertEqual(server.state, .closeWait)
+    server.close()
+    XCTAssertTrue(pair.run(until: { server.state == .closed && client.state == .timeWait }))
+    XCTAssertNil(server.error)
+    // TIME-WAIT ends after its 2 MSL.
+    pair.step(by: .seconds(61))
+    pair.step()
+    XCTAssertEqual(client.state, .closed)
+    XCTAssertNil(client.error)
+  }
+
+  func testConnectionToAClosedPortIsRefused() throws {
+    let pair = TCPPair()
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 9, now: pair.now)
+    XCTAssertTrue(pair.run(until: { client.state == .closed }, limit: 1000))
+    XCTAssertEqual(client.error, .refused)
+    XCTAssertEqual(pair.server.counters[.noTCPConnection], 1)
+    XCTAssertEqual(pair.server.counters.tcpResetsSent, 1)
+  }
+
+  func testAbortResetsThePeer() throws {
+    let pair = TCPPair()
+    let (client, server, _) = try connect(pair)
+    client.abort()
+    XCTAssertEqual(client.error, .aborted)
+    XCTAssertTrue(pair.run(until: { server.state == .closed }, limit: 1000))
+    XCTAssertEqual(server.error, .reset)
+  }
+
+  func testUnansweredSYNTimesOut() throws {
+    let pair = TCPPair()
+    pair.lose = { _ in true }
+    _ = try pair.server.listenTCP(port: 7)
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now)
+    // 1 + 2 + 4 + ... + 64 s of backoff, then give up.
+    XCTAssertTrue(pair.run(until: { client.state == .closed }, limit: 200_000))
+    XCTAssertEqual(client.error, .timedOut)
+  }
+
+  /// 1 MB each way over a link that loses 5% of frames: everything arrives, in order.
+  func testTransferOverALossyLink() throws {
+    let pair = TCPPair()
+    let (client, server, _) = try connect(pair)
+    var state: UInt64 = 12345
+    pair.lose = { _ in
+      state = state &* 6_364_136_223_846_793_005 &+ 1
+      return state >> 59 == 0  // 1 in 32 frames
+    }
+    let upload = pattern(1_000_000, seed: 3)
+    XCTAssertEqual(transfer(upload, from: client, to: server, pair: pair), upload)
+    let download = pattern(1_000_000, seed: 4)
+    XCTAssertEqual(transfer(download, from: server, to: client, pair: pair, closeAfter: true), download)
+    XCTAssertGreaterThan(pair.client.counters.tcpRetransmissionTimeouts + pair.client.counters.tcpFastRetransmits
+      + pair.server.counters.tcpRetransmissionTimeouts + pair.server.counters.tcpFastRetransmits, 0)
+  }
+
+  func testBlindResetOutsideTheExactSequenceGetsAChallengeACK() throws {
+    let pair = TCPPair()
+    let (client, server, _) = try connect(pair)
+    _ = transfer(pattern(1000, seed: 5), from: client, to: server, pair: pair)
+    // A RST in the window but not at rcvNxt (RFC 5961 3.2): a challenge ACK, no reset.
+    var frame = [UInt8](repeating: 0, count: 14 + 20 + 20)
+    let rcvNxt = server.rcvNxt.rawValue
+    frame.withUnsafeMutableBytes { bytes in
+      EthernetHeader(destination: pair.serverDevice.macAddress, source: pair.clientDevice.macAddress, etherType: .ipv4).emit(into: bytes)
+      let tcp = TCPHeader(sourcePort: client.localPort, destinationPort: 7, sequenceNumber: rcvNxt &+ 100, flags: .rst, window: 0)
+      tcp.emit(into: bytes.suffix(from: 34), source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2))
+      IPv4Header(totalLength: 40, protocol: .tcp, source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2))
+        .emit(into: bytes.suffix(from: 14))
+    }
+    let challenges = pair.server.counters.tcpChallengeACKs
+    pair.serverDevice.inject(frame)
+    pair.step()
+    XCTAssertEqual(server.state, .established)
+    XCTAssertEqual(pair.server.counters.tcpChallengeACKs, challenges + 1)
+  }
+}

@@ -75,3 +75,51 @@ final class TCPEchoTests: XCTestCase {
     }
   }
 }
+
+/// Examples/tcp-bulk on both targets: 20 MB each way against socat, checked by SHA-256 at
+/// both ends.
+final class TCPBulkTests: XCTestCase {
+  override func setUpWithError() throws {
+    try requireNamespaces()
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
+      throw XCTSkip("socat is not installed (apt-get install socat)")
+    }
+    try Examples.buildAll()
+  }
+
+  func digest(_ path: String) throws -> String {
+    String(try runCommand(["sha256sum", path]).output.prefix(64))
+  }
+
+  func testVerifiedTransfersBothWays() throws {
+    let data = try TemporaryFile()
+    try data.handle.close()
+    try runCommand(["sh", "-c", "head -c 20000000 /dev/urandom > \(data.url.path)"])
+    let expected = try digest(data.url.path)
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      // Linux -> unikernel.
+      let sink = try Guest(namespace, example: "tcp-bulk", target: target, parameters: ["--mode=sink"], readyLine: "sink listening")
+      let sent = try namespace.exec(["socat", "-u", "OPEN:\(data.url.path),rdonly", "TCP:\(namespace.guestAddress):5001"], timeout: 60)
+      XCTAssertEqual(sent.status, 0, sent.error)
+      let deadline = Date().addingTimeInterval(30)
+      while sink.process.isRunning, Date() < deadline { usleep(10_000) }
+      let report = sink.stop()
+      XCTAssertTrue(report.contains("received 20000000 bytes"), "\(target): \(report)")
+      XCTAssertTrue(report.contains("sha256 \(expected)"), "\(target): \(report)")
+      // Unikernel -> Linux.
+      let source = try Guest(
+        namespace, example: "tcp-bulk", target: target, parameters: ["--mode=source", "--bytes=20000000"],
+        readyLine: "source listening")
+      let received = try TemporaryFile()
+      let fetched = try namespace.exec(["sh", "-c", "socat -u TCP:\(namespace.guestAddress):5001 - > \(received.url.path)"], timeout: 60)
+      XCTAssertEqual(fetched.status, 0, fetched.error)
+      let fetchedDigest = try digest(received.url.path)
+      let deadline2 = Date().addingTimeInterval(30)
+      while source.process.isRunning, Date() < deadline2 { usleep(10_000) }
+      let sourceReport = source.stop()
+      XCTAssertTrue(sourceReport.contains("sent 20000000 bytes"), "\(target): \(sourceReport)")
+      XCTAssertTrue(sourceReport.contains("sha256 \(fetchedDigest)"), "\(target): \(sourceReport) vs \(fetchedDigest)")
+    }
+  }
+}

@@ -185,4 +185,84 @@ final class TCPConnectionTests: XCTestCase {
     XCTAssertEqual(server.state, .established)
     XCTAssertEqual(pair.server.counters.tcpChallengeACKs, challenges + 1)
   }
+
+  // MARK: Flow control, delayed ACKs, Nagle, keep-alive
+
+  /// The receiver stops reading: the window closes, the sender probes it (persist timer)
+  /// instead of deadlocking when the window update is lost, and everything arrives once
+  /// reading resumes.
+  func testZeroWindowIsProbedAndTransferCompletes() throws {
+    let pair = TCPPair()
+    var configuration = TCPConnection.Configuration()
+    configuration.receiveBufferSize = 16384
+    let listener = try pair.server.listenTCP(port: 7, configuration: configuration)
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now)
+    var server: TCPConnection?
+    XCTAssertTrue(pair.run(until: { server = server ?? listener.accept(); return server != nil && client.isEstablished }))
+    let data = pattern(100_000, seed: 9)
+    var written = 0
+    // Fill the window without reading.
+    pair.run(until: { written += data[written...].withUnsafeBytes { client.write($0) }; return server!.availableBytes == 16384 }, limit: 5000)
+    XCTAssertEqual(server!.availableBytes, 16384)
+    // Lose everything the server sends for a while (its window updates among it), read, then heal.
+    pair.lose = { _ in true }
+    let first = server!.read()
+    for _ in 0..<100 { pair.step() }
+    pair.lose = { _ in false }
+    var received = first
+    XCTAssertTrue(pair.run(until: {
+      if written < data.count { written += data[written...].withUnsafeBytes { client.write($0) } }
+      received += server!.read()
+      return received.count == data.count
+    }))
+    XCTAssertEqual(received, data)
+  }
+
+  func testDelayedACKWaitsForASecondSegmentOrTheTimer() throws {
+    let pair = TCPPair()
+    let (client, server, _) = try connect(pair)
+    _ = server
+    let acksBefore = pair.server.counters.tcpSegmentsSent
+    client.write([1, 2, 3])
+    pair.step()  // the client sends
+    pair.step()  // the server receives: no ACK yet
+    XCTAssertEqual(pair.server.counters.tcpSegmentsSent, acksBefore, "ACK sent at once for one small segment")
+    for _ in 0..<45 { pair.step() }  // past 40 ms
+    XCTAssertEqual(pair.server.counters.tcpSegmentsSent, acksBefore + 1, "no ACK within the delayed-ACK time")
+  }
+
+  func testNagleHoldsSmallSegmentsWhileDataIsInFlight() throws {
+    for noDelay in [false, true] {
+      let pair = TCPPair()
+      var configuration = TCPConnection.Configuration()
+      configuration.noDelay = noDelay
+      _ = try pair.server.listenTCP(port: 7)
+      let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
+      XCTAssertTrue(pair.run(until: { client.isEstablished }))
+      let sentBefore = pair.client.counters.tcpSegmentsSent
+      client.write([1])
+      pair.client.poll(now: pair.now, device: pair.clientDevice)  // first small segment leaves
+      client.write([2])
+      pair.client.poll(now: pair.now, device: pair.clientDevice)  // the second waits for the ACK, unless noDelay
+      XCTAssertEqual(pair.client.counters.tcpSegmentsSent - sentBefore, noDelay ? 2 : 1, "noDelay \(noDelay)")
+    }
+  }
+
+  func testKeepAliveDetectsADeadPeer() throws {
+    let pair = TCPPair()
+    var configuration = TCPConnection.Configuration()
+    configuration.keepAlive = .seconds(2)
+    configuration.keepAliveInterval = .seconds(1)
+    configuration.keepAliveProbes = 3
+    _ = try pair.server.listenTCP(port: 7)
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
+    XCTAssertTrue(pair.run(until: { client.isEstablished }))
+    // A live peer answers the probes: still established after 10 idle seconds.
+    for _ in 0..<10_000 { pair.step() }
+    XCTAssertEqual(client.state, .established)
+    // A dead one does not: 2 s idle, then 3 probes a second apart.
+    pair.lose = { _ in true }
+    XCTAssertTrue(pair.run(until: { client.state == .closed }, limit: 10_000))
+    XCTAssertEqual(client.error, .timedOut)
+  }
 }

@@ -158,6 +158,8 @@ extension Interface {
     if let connection = tcpConnections[endpoints] {
       counters.tcpSegmentsReceived &+= 1
       connection.receive(tcp, payload: payload, now: now)
+      // A timer the segment started (a delayed ACK) must wake the interface.
+      if let deadline = connection.deadline, nextTCPDeadline.map({ deadline < $0 }) ?? true { nextTCPDeadline = deadline }
       return
     }
     // A SYN for a listener (RFC 9293 3.10.7.2).

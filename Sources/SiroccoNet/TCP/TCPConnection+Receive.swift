@@ -20,6 +20,7 @@ extension TCPConnection {
       }
       return
     }
+    heardFromPeer(now: now)
     // 2. RST: exactly at rcvNxt resets; elsewhere in the window, a challenge ACK (RFC 5961 3.2).
     if segment.flags.contains(.rst) {
       if sequence == rcvNxt {
@@ -63,7 +64,7 @@ extension TCPConnection {
 
     // 7. Data.
     if !payload.isEmpty, state == .established || state == .finWait1 || state == .finWait2 {
-      receiveData(payload, at: sequence)
+      receiveData(payload, at: sequence, now: now)
     }
     // 8. FIN, once every byte before it arrived.
     if segment.flags.contains(.fin), sequence + payload.count == rcvNxt, !finReceived {
@@ -142,6 +143,11 @@ extension TCPConnection {
       sndWnd = window
       sndWl1 = sequence
       sndWl2 = acknowledgment
+      if window > 0, persistDeadline != nil || persistBackoff > 0 {
+        persistDeadline = nil
+        persistBackoff = 0
+        interface.tcpReady(self)
+      }
     }
     switch state {
     case .finWait1 where finAcknowledged: state = .finWait2
@@ -161,7 +167,7 @@ extension TCPConnection {
   }
 
   /// Puts in-order data in the receive buffer and keeps out-of-order data, bounded.
-  func receiveData(_ payload: UnsafeRawBufferPointer, at sequence: SequenceNumber) {
+  func receiveData(_ payload: UnsafeRawBufferPointer, at sequence: SequenceNumber, now: Instant) {
     var bytes = payload
     var start = sequence
     // Trim what was already received.
@@ -176,11 +182,13 @@ extension TCPConnection {
     let offset = start - rcvNxt
     if offset >= room { return }
     if offset + bytes.count > room { bytes = UnsafeRawBufferPointer(rebasing: bytes[0..<(room - offset)]) }
-    ackNeeded = true
     if offset > 0 {
+      // Out of order: a duplicate ACK at once (RFC 5681 4.2), so the sender learns of the hole.
+      ackNeeded = true
       storeOutOfOrder(bytes, at: start)
       return
     }
+    let hadHoles = !outOfOrder.isEmpty
     let stored = receiveBuffer.append(bytes)
     rcvNxt += stored
     // Whatever was waiting and now follows on goes in too.
@@ -199,6 +207,14 @@ extension TCPConnection {
         rcvNxt += appended
       }
       index = 0
+    }
+    // RFC 1122 4.2.3.2 / RFC 5681 4.2: acknowledge every second full segment at once, and
+    // a segment that fills a hole; otherwise within the delayed-ACK time.
+    unacknowledgedSegments += 1
+    if hadHoles || unacknowledgedSegments >= 2 || configuration.delayedACK == .zero {
+      ackNeeded = true
+    } else if delayedACKDeadline == nil {
+      delayedACKDeadline = now + configuration.delayedACK
     }
   }
 
@@ -238,6 +254,7 @@ extension TCPConnection {
       }
       retransmissions = 0
       state = .established
+      heardFromPeer(now: now)
       sndWnd = Int(segment.window) << Int(sendWindowShift)
       sndWl1 = irs
       sndWl2 = acknowledgment

@@ -7,12 +7,11 @@ import SiroccoDevices
 extension TCPConnection {
   /// The earliest time this connection needs attention.
   var deadline: Instant? {
-    switch (rtoDeadline, timeWaitDeadline) {
-    case (let a?, let b?): min(a, b)
-    case (let a?, nil): a
-    case (nil, let b?): b
-    case (nil, nil): nil
+    var earliest: Instant?
+    for candidate in [rtoDeadline, timeWaitDeadline, persistDeadline, delayedACKDeadline, keepAliveDeadline] {
+      if let candidate, earliest == nil || candidate < earliest! { earliest = candidate }
     }
+    return earliest
   }
 
   /// Acts on expired timers.
@@ -20,6 +19,29 @@ extension TCPConnection {
     if let timeWaitDeadline, timeWaitDeadline <= now {
       enterClosed(error: nil)
       return
+    }
+    if let delayedACKDeadline, delayedACKDeadline <= now {
+      self.delayedACKDeadline = nil
+      ackNeeded = true
+      interface.tcpReady(self)
+    }
+    if let persistDeadline, persistDeadline <= now {
+      self.persistDeadline = nil
+      probeDue = true
+      persistBackoff += 1
+      interface.tcpReady(self)
+    }
+    if let keepAliveDeadline, keepAliveDeadline <= now {
+      self.keepAliveDeadline = nil
+      guard keepAliveProbesSent < configuration.keepAliveProbes else {
+        interface.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil)
+        enterClosed(error: .timedOut)
+        return
+      }
+      keepAliveProbesSent += 1
+      keepAliveProbeDue = true
+      self.keepAliveDeadline = now + configuration.keepAliveInterval
+      interface.tcpReady(self)
     }
     guard let rtoDeadline, rtoDeadline <= now else { return }
     self.rtoDeadline = nil
@@ -97,5 +119,23 @@ extension TCPConnection {
     rttSample = nil
     interface.counters.tcpFastRetransmits &+= 1
     interface.tcpReady(self)
+  }
+}
+
+extension TCPConnection {
+  /// Traffic from the peer: the keep-alive clock starts again.
+  func heardFromPeer(now: Instant) {
+    keepAliveProbesSent = 0
+    if let idle = configuration.keepAlive, state == .established || state == .closeWait {
+      keepAliveDeadline = now + idle
+    }
+  }
+
+  /// The persist timer's interval: the RTO, doubled per unanswered probe, between 200 ms
+  /// and 60 s.
+  func persistInterval() -> Int64 {
+    let base = max(rto, configuration.minimumRTO.nanoseconds)
+    let backedOff = base << Int64(min(persistBackoff, 10))
+    return min(backedOff, configuration.maximumRTO.nanoseconds)
   }
 }

@@ -23,8 +23,13 @@ extension TCPConnection {
       break
     }
     var sent = false
-    // Data: within min(send window, congestion window) from sndUna (RFC 5681 2).
-    let window = max(min(sndWnd, congestionWindow), sndWnd == 0 ? 0 : 1)
+    // Data: within min(send window, congestion window) from sndUna (RFC 5681 2); a
+    // zero-window probe is one byte past a closed window (RFC 9293 3.8.6.1).
+    var window = max(min(sndWnd, congestionWindow), sndWnd == 0 ? 0 : 1)
+    if probeDue {
+      probeDue = false
+      if sndWnd == 0 { window = sndNxt - sndUna + 1 }
+    }
     while true {
       let inFlight = sndNxt - sndUna
       let offset = sndNxt - dataStart
@@ -32,8 +37,9 @@ extension TCPConnection {
       let room = window - inFlight
       guard unsent > 0, room > 0 else { break }
       let length = min(unsent, room, sendMSS)
-      // Avoid silly small segments unless it empties the buffer (RFC 9293 3.8.6.2.1).
-      if length < sendMSS, length < unsent, inFlight > 0 { break }
+      // Nagle (RFC 1122 4.2.3.4): while data is in flight, a less-than-full segment waits,
+      // unless the application asked for no delay or is closing.
+      if length < sendMSS, inFlight > 0, !configuration.noDelay, !finRequested { break }
       let push = length == unsent
       sendSegment(flags: push ? [.ack, .psh] : .ack, sequence: sndNxt, payloadLength: length, dataOffset: offset, now: now, device: device)
       sndNxt += length
@@ -54,11 +60,22 @@ extension TCPConnection {
       }
       sent = true
     }
+    if keepAliveProbeDue {
+      // A keep-alive probe: one old sequence number, so the peer answers with an ACK.
+      keepAliveProbeDue = false
+      if !sent { sendSegment(flags: .ack, sequence: sndUna + -1, payloadLength: 0, now: now, device: device) }
+      sent = true
+    }
     if !sent, ackNeeded {
       sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
     }
     ackNeeded = false
     if sndUna != sndMax, rtoDeadline == nil { rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto) }
+    // Data waits behind a closed window with nothing in flight: probe it (persist timer).
+    let unsentData = sendBuffer.count - (sndNxt - dataStart) > 0 || (finRequested && finSequence == nil)
+    if sndWnd == 0, unsentData, sndNxt == sndUna, persistDeadline == nil {
+      persistDeadline = Instant(nanoseconds: now.nanoseconds &+ persistInterval())
+    }
   }
 
   func sendSYN<Device: NetworkDevice>(now: Instant, device: Device) {
@@ -97,6 +114,9 @@ extension TCPConnection {
     if payloadLength > 0, rttSample == nil, retransmissions == 0, sequence == sndMax {
       rttSample = (sequence, now)
     }
+    // The segment carries the latest acknowledgment: nothing is owed any more.
+    delayedACKDeadline = nil
+    unacknowledgedSegments = 0
     interface.transmitTCP(header, from: self, payloadLength: payloadLength, dataOffset: dataOffset, device: device, now: now)
   }
 

@@ -75,6 +75,16 @@ public final class TCPConnection {
     public var timeWaitDuration: Duration = .seconds(60)
     /// Out-of-order bytes held beyond `rcvNxt` at most (bounded reassembly memory).
     public var outOfOrderLimit = 256 * 1024
+    /// Send small segments at once instead of coalescing them while data is in flight
+    /// (turns Nagle's algorithm, RFC 896 / RFC 1122 4.2.3.4, off: TCP_NODELAY).
+    public var noDelay = false
+    /// Longest delay of an ACK for in-order data (RFC 1122 4.2.3.2: under 500 ms; every
+    /// second full segment is acknowledged at once).
+    public var delayedACK: Duration = .milliseconds(40)
+    /// Keep-alive probes after this long without traffic (RFC 1122 4.2.3.6: off by default).
+    public var keepAlive: Duration?
+    public var keepAliveInterval: Duration = .seconds(75)
+    public var keepAliveProbes = 9
     public init() {}
   }
 
@@ -131,6 +141,18 @@ public final class TCPConnection {
   var recoveryPoint: SequenceNumber?
 
   var timeWaitDeadline: Instant?
+  /// Zero-window probing (RFC 9293 3.8.6.1): when the next probe is due, and its backoff.
+  var persistDeadline: Instant?
+  var persistBackoff = 0
+  var probeDue = false
+  /// Delayed acknowledgment: when the ACK must leave at the latest, and full segments not
+  /// yet acknowledged.
+  var delayedACKDeadline: Instant?
+  var unacknowledgedSegments = 0
+  /// Keep-alive: when the next probe is due, and probes unanswered so far.
+  var keepAliveDeadline: Instant?
+  var keepAliveProbesSent = 0
+  var keepAliveProbeDue = false
   /// Something must be sent on the next output: an ACK, a window update, a SYN-ACK.
   var ackNeeded = false
   var synNeedsSending = false

@@ -105,6 +105,7 @@ public struct InterfaceCounters: Equatable, Sendable {
   public var tcpChallengeACKs: UInt64 = 0
   public var tcpRetransmissionTimeouts: UInt64 = 0
   public var tcpFastRetransmits: UInt64 = 0
+  public var tcpRetransmittedSegments: UInt64 = 0
   var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
   public init() {}

@@ -16,6 +16,8 @@ final class TCPPair {
   var now = Instant(nanoseconds: 1_000_000_000)
   /// Drops a frame travelling either way when it returns true (its index counts all frames).
   var lose: (Int) -> Bool = { _ in false }
+  /// Sees every frame before delivery, with `toServer` telling the direction; false drops it.
+  var deliver: (_ frame: [UInt8], _ toServer: Bool) -> Bool = { _, _ in true }
   var framesSeen = 0
 
   init() {
@@ -34,9 +36,9 @@ final class TCPPair {
   /// One round: both stacks poll, frames cross the link (some lost), time moves on.
   func step(by duration: Duration = .milliseconds(1)) {
     client.poll(now: now, device: clientDevice)
+    link.towardB = link.towardB.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, true) }
     server.poll(now: now, device: serverDevice)
-    link.towardB = link.towardB.filter { _ in defer { framesSeen += 1 }; return !lose(framesSeen) }
-    link.towardA = link.towardA.filter { _ in defer { framesSeen += 1 }; return !lose(framesSeen) }
+    link.towardA = link.towardA.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, false) }
     now = now + duration
   }
 
@@ -264,5 +266,40 @@ final class TCPConnectionTests: XCTestCase {
     pair.lose = { _ in true }
     XCTAssertTrue(pair.run(until: { client.state == .closed }, limit: 10_000))
     XCTAssertEqual(client.error, .timedOut)
+  }
+
+  // MARK: SACK
+
+  /// One data segment of a burst is lost: the receiver reports what it holds beyond the hole
+  /// (SACK blocks on its ACKs), and the sender resends the hole, not the whole window.
+  func testSACKRepairsOneLossWithoutResendingTheWindow() throws {
+    let pair = TCPPair()
+    let (client, server, _) = try connect(pair)
+    var sackSeen = false
+    var dataFrames = 0
+    pair.deliver = { frame, toServer in
+      if toServer {
+        guard frame.count > 1000 else { return true }
+        dataFrames += 1
+        return dataFrames != 5  // the fifth full data segment is lost
+      }
+      frame.withUnsafeBytes { bytes in
+        if let tcp = try? TCPHeader.parse(bytes.suffix(from: 34), source: IPv4Address(10, 0, 0, 2), destination: IPv4Address(10, 0, 0, 1)),
+          !tcp.options.sackBlocks.isEmpty { sackSeen = true }
+      }
+      return true
+    }
+    let data = pattern(200_000, seed: 11)
+    var written = 0
+    var received: [UInt8] = []
+    XCTAssertTrue(pair.run(until: {
+      if written < data.count { written += data[written...].withUnsafeBytes { client.write($0) } }
+      received += server.read()
+      return received.count == data.count
+    }))
+    XCTAssertEqual(received, data)
+    XCTAssertTrue(sackSeen, "no SACK block on the receiver's ACKs")
+    XCTAssertLessThanOrEqual(pair.client.counters.tcpRetransmittedSegments, 2, "resent more than the hole")
+    XCTAssertEqual(pair.client.counters.tcpRetransmissionTimeouts, 0, "recovered by timeout, not by SACK and fast retransmit")
   }
 }

@@ -117,6 +117,7 @@ extension TCPConnection {
       return false
     }
     let window = Int(segment.window) << Int(sendWindowShift)
+    if sackEnabled, !segment.options.sackBlocks.isEmpty { recordSACK(segment.options.sackBlocks, acknowledgment: acknowledgment) }
     if sndUna < acknowledgment {
       let acked = acknowledgment - sndUna
       let dataAcked = min(max(acknowledgment - dataStart, 0), sendBuffer.count)
@@ -124,6 +125,7 @@ extension TCPConnection {
       dataStart += dataAcked
       sndUna = acknowledgment
       if sndNxt < sndUna { sndNxt = sndUna }
+      sacked.removeAll { $0.right - sndUna <= 0 }
       retransmissions = 0
       if let sample = rttSample, acknowledgment - sample.sequence > 0 {
         updateRTT(now.nanoseconds &- sample.sent.nanoseconds)
@@ -185,6 +187,7 @@ extension TCPConnection {
     if offset > 0 {
       // Out of order: a duplicate ACK at once (RFC 5681 4.2), so the sender learns of the hole.
       ackNeeded = true
+      duplicateACKsOwed += 1
       storeOutOfOrder(bytes, at: start)
       return
     }
@@ -226,6 +229,7 @@ extension TCPConnection {
     if outOfOrder.contains(where: { $0.sequence == sequence && $0.bytes.count >= bytes.count }) { return }
     outOfOrder.append((sequence, [UInt8](bytes)))
     outOfOrderBytes += bytes.count
+    latestOutOfOrder = sequence
   }
 
   /// SYN-SENT (RFC 9293 3.10.7.3).
@@ -282,9 +286,32 @@ extension TCPConnection {
       timestampsEnabled = true
       timestampRecent = timestamp.value
     }
+    sackEnabled = segment.options.sackPermitted
     congestionWindow = initialWindow
   }
 
   /// RFC 6928's initial window: ten segments, capped by 14,600 bytes... of our send MSS.
   var initialWindow: Int { min(10 * sendMSS, max(2 * sendMSS, 14600)) }
+}
+
+extension TCPConnection {
+  /// Merges the peer's SACK blocks into the scoreboard. Blocks below the cumulative ACK
+  /// (D-SACK, RFC 2883) or beyond anything sent are ignored: a hostile peer cannot make the
+  /// scoreboard claim data that never left.
+  func recordSACK(_ blocks: SACKBlocks, acknowledgment: SequenceNumber) {
+    for block in blocks {
+      let left = SequenceNumber(block.left)
+      let right = SequenceNumber(block.right)
+      guard left < right, acknowledgment - left <= 0 || acknowledgment < right, right - sndMax <= 0 else { continue }
+      var merged = (left: max(left, acknowledgment), right: right)
+      sacked.removeAll { range in
+        guard range.left - merged.right <= 0, merged.left - range.right <= 0 else { return false }
+        merged = (min(merged.left, range.left), max(merged.right, range.right))
+        return true
+      }
+      sacked.append(merged)
+    }
+    sacked.sort { $0.left < $1.left }
+    if sacked.count > 16 { sacked.removeFirst(sacked.count - 16) }
+  }
 }

@@ -56,6 +56,7 @@ extension TCPConnection {
     // RFC 6298 5.5-5.7: back off, and (RFC 5681 3.1) restart from one segment.
     rto = min(rto * 2, configuration.maximumRTO.nanoseconds)
     rttSample = nil  // Karn: no sample from a retransmitted segment
+    sacked = []  // RFC 2018 8: the receiver may have reneged; resend as if nothing was SACKed
     let flight = sndMax - sndUna
     slowStartThreshold = max(flight / 2, 2 * sendMSS)
     congestionWindow = sendMSS

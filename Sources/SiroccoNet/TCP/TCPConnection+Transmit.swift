@@ -31,6 +31,11 @@ extension TCPConnection {
       if sndWnd == 0 { window = sndNxt - sndUna + 1 }
     }
     while true {
+      // Going back over data the peer holds (SACK): skip it (RFC 6675's "next segment").
+      if sndNxt < sndMax, let range = sacked.first(where: { $0.left - sndNxt <= 0 && sndNxt < $0.right }) {
+        sndNxt = range.right - sndMax > 0 ? sndMax : range.right
+        continue
+      }
       let inFlight = sndNxt - sndUna
       let offset = sndNxt - dataStart
       let unsent = sendBuffer.count - offset
@@ -67,9 +72,12 @@ extension TCPConnection {
       sent = true
     }
     if !sent, ackNeeded {
-      sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
+      for _ in 0..<max(1, min(duplicateACKsOwed, 8)) {
+        sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
+      }
     }
     ackNeeded = false
+    duplicateACKsOwed = 0
     if sndUna != sndMax, rtoDeadline == nil { rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto) }
     // Data waits behind a closed window with nothing in flight: probe it (persist timer).
     let unsentData = sendBuffer.count - (sndNxt - dataStart) > 0 || (finRequested && finSequence == nil)
@@ -79,8 +87,8 @@ extension TCPConnection {
   }
 
   func sendSYN<Device: NetworkDevice>(now: Instant, device: Device) {
-    var options = TCPOptions(maximumSegmentSize: UInt16(clamping: localMSS), sackPermitted: false)
     let isReply = state == .synReceived
+    var options = TCPOptions(maximumSegmentSize: UInt16(clamping: localMSS), sackPermitted: !isReply || sackEnabled)
     // Offer (or, answering a SYN, accept) window scaling and timestamps (RFC 7323).
     if !isReply || windowScalingEnabled { options.windowScale = receiveWindowShift }
     if !isReply || timestampsEnabled {
@@ -104,6 +112,7 @@ extension TCPConnection {
   ) {
     var options = TCPOptions()
     if timestampsEnabled { options.timestamp = TCPOptions.Timestamp(value: timestampClock(now), echoReply: timestampRecent) }
+    if sackEnabled, !outOfOrder.isEmpty { options.sackBlocks = sackBlocks(limit: timestampsEnabled ? 3 : 4) }
     // The window never shrinks below what was advertised (RFC 9293 3.8.6.2.2).
     let window = max(receiveWindow, windowAdvertisedSpace)
     let scaled = min(window >> Int(receiveWindowShift), 65535)
@@ -114,6 +123,7 @@ extension TCPConnection {
     if payloadLength > 0, rttSample == nil, retransmissions == 0, sequence == sndMax {
       rttSample = (sequence, now)
     }
+    if payloadLength > 0, sequence < sndMax { interface.counters.tcpRetransmittedSegments &+= 1 }
     // The segment carries the latest acknowledgment: nothing is owed any more.
     delayedACKDeadline = nil
     unacknowledgedSegments = 0
@@ -122,4 +132,26 @@ extension TCPConnection {
 
   /// Milliseconds, for the timestamp option (RFC 7323 5.4: 1 ms to 1 s per tick).
   func timestampClock(_ now: Instant) -> UInt32 { UInt32(truncatingIfNeeded: now.nanoseconds / 1_000_000) }
+}
+
+extension TCPConnection {
+  /// SACK blocks for what we hold out of order (RFC 2018 4): the range holding the latest
+  /// arrival first, then the others, merged.
+  func sackBlocks(limit: Int) -> SACKBlocks {
+    var ranges: [(left: SequenceNumber, right: SequenceNumber)] = []
+    for piece in outOfOrder.sorted(by: { $0.sequence < $1.sequence }) {
+      let right = piece.sequence + piece.bytes.count
+      if let last = ranges.last, piece.sequence - last.right <= 0 {
+        if last.right < right { ranges[ranges.count - 1].right = right }
+      } else {
+        ranges.append((piece.sequence, right))
+      }
+    }
+    if let latest = latestOutOfOrder, let index = ranges.firstIndex(where: { $0.left - latest <= 0 && latest < $0.right }) {
+      ranges.insert(ranges.remove(at: index), at: 0)
+    }
+    var blocks = SACKBlocks()
+    for range in ranges.prefix(limit) { blocks.append(SACKBlock(left: range.left.rawValue, right: range.right.rawValue)) }
+    return blocks
+  }
 }

@@ -126,6 +126,12 @@ public final class TCPConnection {
   var timestampsEnabled = false
   var timestampRecent: UInt32 = 0
   var windowScalingEnabled = false
+  /// Both sides sent SACK-permitted (RFC 2018).
+  var sackEnabled = false
+  /// Ranges above sndUna the peer reported holding (SACK), merged and sorted, at most 16.
+  var sacked: [(left: SequenceNumber, right: SequenceNumber)] = []
+  /// The out-of-order range that changed last: it goes first in our SACK blocks.
+  var latestOutOfOrder: SequenceNumber?
 
   // Retransmission (RFC 6298) and congestion control (RFC 5681, NewReno RFC 6582).
   // In nanoseconds: Duration arithmetic would link 128-bit division into spt images.
@@ -148,6 +154,9 @@ public final class TCPConnection {
   /// Delayed acknowledgment: when the ACK must leave at the latest, and full segments not
   /// yet acknowledged.
   var delayedACKDeadline: Instant?
+  /// Out-of-order segments since the last output: each is owed a duplicate ACK of its own
+  /// (RFC 5681 4.2), even when several arrived in one poll.
+  var duplicateACKsOwed = 0
   var unacknowledgedSegments = 0
   /// Keep-alive: when the next probe is due, and probes unanswered so far.
   var keepAliveDeadline: Instant?
@@ -269,8 +278,11 @@ public final class TCPConnection {
     enterClosed(error: .aborted)
   }
 
-  /// Bytes the receive window offers now (what fits in the receive buffer).
-  var receiveWindow: Int { max(receiveBuffer.space - outOfOrderBytes, 0) }
+  /// Bytes the receive window offers now: the room in the receive buffer from rcvNxt.
+  /// Out-of-order data lies inside this window (held apart, bounded by `outOfOrderLimit`),
+  /// so it does not shrink it: the window stays put while a hole is repaired, and the
+  /// sender's duplicate-ACK count works (RFC 5681 2: an unchanged window).
+  var receiveWindow: Int { receiveBuffer.space }
 
   /// Space we last told the peer about.
   var windowAdvertisedSpace: Int { max(advertisedEdge - rcvNxt, 0) }

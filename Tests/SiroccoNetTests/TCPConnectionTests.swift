@@ -302,4 +302,60 @@ final class TCPConnectionTests: XCTestCase {
     XCTAssertLessThanOrEqual(pair.client.counters.tcpRetransmittedSegments, 2, "resent more than the hole")
     XCTAssertEqual(pair.client.counters.tcpRetransmissionTimeouts, 0, "recovered by timeout, not by SACK and fast retransmit")
   }
+
+  // MARK: Congestion control
+
+  func testCubeRoot() {
+    for value: Int64 in [0, 1, 7, 8, 26, 27, 1000, 999_999, 1_000_000, 123_456_789, 1 << 62] {
+      let root = TCPConnection.cubeRoot(value)
+      XCTAssertLessThanOrEqual(root * root * root, value)
+      XCTAssertGreaterThan((root + 1) * (root + 1) * (root + 1), value)
+    }
+  }
+
+  /// After a loss, CUBIC's window sits at beta (0.7) of W_max, grows back to W_max around K,
+  /// concave below it and convex above it (RFC 9438 4.2); NewReno grows by one MSS per RTT.
+  func testCubicWindowFollowsTheCubicCurve() throws {
+    let pair = TCPPair()
+    let (client, _, _) = try connect(pair)
+    let mss = client.sendMSS
+    client.smoothedRTT = 10_000_000  // 10 ms
+    client.congestionWindow = 100 * mss
+    client.sndMax = client.sndUna + 100 * mss
+    client.congestionEvent(now: pair.now, timeout: false)
+    XCTAssertEqual(client.slowStartThreshold, 70 * mss)
+    client.congestionWindow = client.slowStartThreshold
+    client.sndMax = client.sndUna
+    // K = cbrt(30 / 0.4) s = 4.22 s.
+    var samples: [(Int64, Int)] = []
+    var now = pair.now
+    for millisecond in stride(from: 0, through: 8000, by: 10) {
+      now = pair.now + .milliseconds(millisecond)
+      // One window's worth of ACKs per 10 ms round trip.
+      client.congestionWindow += client.congestionAvoidanceIncrease(acked: client.congestionWindow / 10, now: now)
+      if millisecond % 1000 == 0 { samples.append((Int64(millisecond), client.congestionWindow / mss)) }
+    }
+    XCTAssertEqual(client.cubic.k / 100, 42, "K in tenths of a second")
+    let windows = samples.map(\.1)
+    XCTAssertTrue(windows[4] >= 96 && windows[4] <= 101, "near W_max at K: \(windows)")
+    XCTAssertLessThan(windows[2] - windows[1], windows[1] - windows[0] + 1, "concave before K: \(windows)")
+    XCTAssertGreaterThan(windows[8] - windows[7], windows[6] - windows[5], "convex after K: \(windows)")
+  }
+
+  func testLossyTransferWithNewReno() throws {
+    let pair = TCPPair()
+    var configuration = TCPConnection.Configuration()
+    configuration.congestionControl = .newReno
+    let listener = try pair.server.listenTCP(port: 7, configuration: configuration)
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
+    var server: TCPConnection?
+    XCTAssertTrue(pair.run(until: { server = server ?? listener.accept(); return server != nil && client.isEstablished }))
+    var state: UInt64 = 777
+    pair.lose = { _ in
+      state = state &* 6_364_136_223_846_793_005 &+ 1
+      return state >> 59 == 0
+    }
+    let data = pattern(500_000, seed: 12)
+    XCTAssertEqual(transfer(data, from: client, to: server!, pair: pair), data)
+  }
 }

@@ -131,13 +131,13 @@ extension TCPConnection {
         updateRTT(now.nanoseconds &- sample.sent.nanoseconds)
         rttSample = nil
       }
-      growCongestionWindow(acked: acked, acknowledgment: acknowledgment)
+      growCongestionWindow(acked: acked, acknowledgment: acknowledgment, now: now)
       duplicateAcks = 0
       rtoDeadline = sndUna == sndMax ? nil : Instant(nanoseconds: now.nanoseconds &+ rto)
     } else if acknowledgment == sndUna, sndUna != sndMax, window == sndWnd, dataLength == 0,
               !segment.flags.contains(.syn), !segment.flags.contains(.fin) {
       duplicateAcks += 1
-      if duplicateAcks == 3 { enterFastRecovery() }
+      if duplicateAcks == 3 { enterFastRecovery(now: now) }
       else if duplicateAcks > 3 { congestionWindow += sendMSS }  // inflate for each packet that left
     }
     // The send window, from the most recent segment (RFC 9293 3.10.7.4, SND.WL1/WL2 rule).

@@ -57,9 +57,7 @@ extension TCPConnection {
     rto = min(rto * 2, configuration.maximumRTO.nanoseconds)
     rttSample = nil  // Karn: no sample from a retransmitted segment
     sacked = []  // RFC 2018 8: the receiver may have reneged; resend as if nothing was SACKed
-    let flight = sndMax - sndUna
-    slowStartThreshold = max(flight / 2, 2 * sendMSS)
-    congestionWindow = sendMSS
+    congestionEvent(now: now, timeout: true)
     duplicateAcks = 0
     recoveryPoint = nil
     // Go back to the first unacknowledged byte (and resend a FIN with the data if it was sent).
@@ -89,7 +87,7 @@ extension TCPConnection {
 
   /// New data acknowledged: slow start below ssthresh, congestion avoidance above (RFC 5681
   /// 3.1), or the end of fast recovery (RFC 6582 3.2 step 3).
-  func growCongestionWindow(acked: Int, acknowledgment: SequenceNumber) {
+  func growCongestionWindow(acked: Int, acknowledgment: SequenceNumber, now: Instant) {
     if let recoveryPoint {
       if acknowledgment - recoveryPoint >= 0 {
         self.recoveryPoint = nil
@@ -102,18 +100,17 @@ extension TCPConnection {
       return
     }
     if congestionWindow < slowStartThreshold {
-      congestionWindow += min(acked, sendMSS)
+      congestionWindow += min(acked, sendMSS)  // slow start (RFC 5681 3.1, ABC with L = 1)
     } else {
-      congestionWindow += max(sendMSS * sendMSS / max(congestionWindow, 1), 1)
+      congestionWindow += congestionAvoidanceIncrease(acked: acked, now: now)
     }
   }
 
   /// Three duplicate ACKs: retransmit the first unacknowledged segment and halve the window
   /// (RFC 5681 3.2, RFC 6582).
-  func enterFastRecovery() {
+  func enterFastRecovery(now: Instant) {
     guard recoveryPoint == nil || sndUna - recoveryPoint! > 0 else { return }
-    let flight = sndMax - sndUna
-    slowStartThreshold = max(flight / 2, 2 * sendMSS)
+    congestionEvent(now: now, timeout: false)
     recoveryPoint = sndMax
     congestionWindow = slowStartThreshold + 3 * sendMSS
     sndNxt = sndUna  // the output resends from the hole

@@ -85,6 +85,8 @@ public final class TCPConnection {
     public var keepAlive: Duration?
     public var keepAliveInterval: Duration = .seconds(75)
     public var keepAliveProbes = 9
+    /// CUBIC by default (RFC 9438), or NewReno.
+    public var congestionControl = CongestionControl.cubic
     public init() {}
   }
 
@@ -145,6 +147,7 @@ public final class TCPConnection {
   var slowStartThreshold = Int.max
   var duplicateAcks = 0
   var recoveryPoint: SequenceNumber?
+  var cubic = CubicState()
 
   var timeWaitDeadline: Instant?
   /// Zero-window probing (RFC 9293 3.8.6.1): when the next probe is due, and its backoff.

@@ -46,7 +46,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case badTCPChecksum
   /// A segment for no connection and no listener (answered with a reset unless it is one).
   case noTCPConnection
-  /// A SYN for a listener whose backlog, or the connection table, is full.
+  /// A SYN for a listener whose accept queue is full (a full backlog otherwise gets a SYN
+  /// cookie), or a SYN when the connection table is full.
   case tcpBacklogFull
   /// Out-of-order data beyond the connection's reassembly bound.
   case tcpOutOfOrderLimit
@@ -106,6 +107,9 @@ public struct InterfaceCounters: Equatable, Sendable {
   public var tcpRetransmissionTimeouts: UInt64 = 0
   public var tcpFastRetransmits: UInt64 = 0
   public var tcpRetransmittedSegments: UInt64 = 0
+  public var tcpSYNCookiesSent: UInt64 = 0
+  public var tcpPAWSRejected: UInt64 = 0
+  public var tcpSYNCookiesAccepted: UInt64 = 0
   var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
   public init() {}

@@ -58,6 +58,8 @@ public final class Interface {
   var tcpTransmitReady: [TCPConnection] = []
   var pendingResets: [(endpoints: TCPEndpoints, sequence: SequenceNumber, acknowledgment: SequenceNumber?)] = []
   var nextTCPDeadline: Instant?
+  /// Cookie SYN-ACKs to send: no connection exists for them (see SYNCookies.swift).
+  var pendingCookies: [(endpoints: TCPEndpoints, sequence: UInt32, acknowledgment: UInt32, mss: UInt16)] = []
   /// The secret of RFC 6528's ISN function, drawn from the seed.
   let tcpSecret: (UInt64, UInt64)
   /// Packets whose next hop was resolved outside `poll` (by `addNeighbor`), sent by `flush`.
@@ -110,7 +112,9 @@ public final class Interface {
       for entry in released { transmitIPv4(entry.packet, to: entry.macAddress, device: device) }
     }
     if !udpTransmitReady.isEmpty { flushUDP(now: now, device: device) }
-    if !tcpTransmitReady.isEmpty || !pendingResets.isEmpty || nextTCPDeadline.map({ $0 <= now }) ?? false {
+    if !tcpTransmitReady.isEmpty || !pendingResets.isEmpty || !pendingCookies.isEmpty
+      || nextTCPDeadline.map({ $0 <= now }) ?? false
+    {
       flushTCP(now: now, device: device)
     }
   }
@@ -130,6 +134,7 @@ public final class Interface {
 
   public var hasPendingTransmit: Bool {
     !udpTransmitReady.isEmpty || !releasedPackets.isEmpty || !tcpTransmitReady.isEmpty || !pendingResets.isEmpty
+      || !pendingCookies.isEmpty
   }
 
   /// Records that `address` is at `macAddress`, as a received ARP reply would (the entry

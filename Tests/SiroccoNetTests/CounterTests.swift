@@ -146,8 +146,16 @@ final class CounterTests: XCTestCase {
     }),
     (.noTCPConnection, "no-tcp-connection", { $0.inject(tcpFrame(port: 9999, sequence: 1, flags: .syn)) }),
     (.tcpBacklogFull, "tcp-backlog-full", { harness in
+      // The accept queue holds one established connection nobody accepted: a second SYN is
+      // dropped (a full backlog with room in the accept queue would get a SYN cookie).
       _ = try harness.interface.listenTCP(port: 7, backlog: 1)
-      harness.inject(tcpFrame(sourcePort: 5000, port: 7, sequence: 1, flags: .syn), tcpFrame(sourcePort: 5001, port: 7, sequence: 1, flags: .syn))
+      harness.learn()
+      harness.inject(tcpFrame(sourcePort: 5000, port: 7, sequence: 1000, flags: .syn))
+      harness.poll()
+      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      harness.inject(tcpFrame(sourcePort: 5000, port: 7, sequence: 1001, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+      harness.poll()
+      harness.inject(tcpFrame(sourcePort: 5001, port: 7, sequence: 1, flags: .syn))
     }),
     (.tcpOutOfOrderLimit, "tcp-out-of-order-limit", { harness in
       var configuration = TCPConnection.Configuration()

@@ -167,7 +167,11 @@ extension Interface {
       !tcp.flags.contains(.rst)
     {
       guard !listener.isFull, tcpConnections.count < configuration.maximumTCPConnections else {
-        return counters.drop(.tcpBacklogFull)
+        // A flood, or a slow application: answer with a cookie while accepted connections
+        // can still be queued (RFC 4987 3.6); otherwise drop.
+        guard !listener.ready.isFull else { return counters.drop(.tcpBacklogFull) }
+        counters.tcpSegmentsReceived &+= 1
+        return sendCookie(for: endpoints, syn: tcp, now: now)
       }
       counters.tcpSegmentsReceived &+= 1
       let connection = TCPConnection(
@@ -182,6 +186,14 @@ extension Interface {
       listener.embryonic += 1
       tcpConnections[endpoints] = connection
       tcpReady(connection)
+      return
+    }
+    // The ACK that completes a cookie handshake.
+    if let listener = tcpListeners[tcp.destinationPort],
+      let connection = connectionFromCookie(tcp, endpoints: endpoints, listener: listener, now: now)
+    {
+      counters.tcpSegmentsReceived &+= 1
+      if !payload.isEmpty || tcp.flags.contains(.fin) { connection.receive(tcp, payload: payload, now: now) }
       return
     }
     // Nobody owns it: a reset (RFC 9293 3.10.7.1), except in answer to a reset.
@@ -221,6 +233,22 @@ extension Interface {
   /// Sends queued resets, runs expired timers, and lets every connection with something to
   /// say send it.
   func flushTCP<Device: NetworkDevice>(now: Instant, device: Device) {
+    if !pendingCookies.isEmpty {
+      let cookies = pendingCookies
+      pendingCookies = []
+      for cookie in cookies {
+        let header = TCPHeader(
+          sourcePort: cookie.endpoints.localPort, destinationPort: cookie.endpoints.remotePort,
+          sequenceNumber: cookie.sequence, acknowledgmentNumber: cookie.acknowledgment, flags: [.syn, .ack],
+          window: 65535, options: TCPOptions(maximumSegmentSize: cookie.mss))
+        let source = ipv4.address
+        sendIPv4(
+          to: cookie.endpoints.remoteAddress, protocol: .tcp, payloadLength: header.headerLength, now: now, device: device
+        ) { segment in
+          header.emit(into: segment, source: source, destination: cookie.endpoints.remoteAddress)
+        }
+      }
+    }
     if !pendingResets.isEmpty {
       let resets = pendingResets
       pendingResets = []

@@ -12,6 +12,15 @@ extension TCPConnection {
     let sequence = SequenceNumber(segment.sequenceNumber)
     let length = payload.count + (segment.flags.contains(.syn) ? 1 : 0) + (segment.flags.contains(.fin) ? 1 : 0)
 
+    // PAWS (RFC 7323 5.3): a timestamp older than the last one seen marks an old duplicate.
+    if timestampsEnabled, !segment.flags.contains(.rst), let timestamp = segment.options.timestamp,
+      Int32(bitPattern: timestamp.value &- timestampRecent) < 0
+    {
+      interface.counters.tcpPAWSRejected &+= 1
+      ackNeeded = true
+      interface.tcpReady(self)
+      return
+    }
     // 1. Acceptability (RFC 9293 3.10.7.4, first check).
     guard isAcceptable(sequence, length: length) else {
       if !segment.flags.contains(.rst) {
@@ -26,7 +35,7 @@ extension TCPConnection {
       if sequence == rcvNxt {
         enterClosed(error: state == .synReceived && listener == nil ? .refused : .reset)
       } else {
-        sendChallengeACK()
+        sendChallengeACK(now: now)
       }
       return
     }
@@ -37,7 +46,7 @@ extension TCPConnection {
         interface.tcpReady(self)
         return
       }
-      sendChallengeACK()
+      sendChallengeACK(now: now)
       return
     }
     // 5. ACK.
@@ -100,9 +109,17 @@ extension TCPConnection {
     return sndUna - finSequence > 0
   }
 
-  func sendChallengeACK() {
+  /// RFC 5961 3.2 and 4.2, at most ten a second per connection (section 7).
+  func sendChallengeACK(now: Instant) {
+    if (now - challengeWindowStart).nanoseconds >= 1_000_000_000 {
+      challengeWindowStart = now
+      challengeACKs = 0
+    }
+    guard challengeACKs < 10 else { return }
+    challengeACKs += 1
     interface.counters.tcpChallengeACKs &+= 1
     ackNeeded = true
+    acksOwed += 1
     interface.tcpReady(self)
   }
 
@@ -187,7 +204,7 @@ extension TCPConnection {
     if offset > 0 {
       // Out of order: a duplicate ACK at once (RFC 5681 4.2), so the sender learns of the hole.
       ackNeeded = true
-      duplicateACKsOwed += 1
+      acksOwed += 1
       storeOutOfOrder(bytes, at: start)
       return
     }

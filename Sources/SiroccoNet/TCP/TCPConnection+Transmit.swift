@@ -72,12 +72,12 @@ extension TCPConnection {
       sent = true
     }
     if !sent, ackNeeded {
-      for _ in 0..<max(1, min(duplicateACKsOwed, 8)) {
+      for _ in 0..<max(1, min(acksOwed, 16)) {
         sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
       }
     }
     ackNeeded = false
-    duplicateACKsOwed = 0
+    acksOwed = 0
     if sndUna != sndMax, rtoDeadline == nil { rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto) }
     // Data waits behind a closed window with nothing in flight: probe it (persist timer).
     let unsentData = sendBuffer.count - (sndNxt - dataStart) > 0 || (finRequested && finSequence == nil)

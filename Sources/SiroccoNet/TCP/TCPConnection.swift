@@ -157,9 +157,13 @@ public final class TCPConnection {
   /// Delayed acknowledgment: when the ACK must leave at the latest, and full segments not
   /// yet acknowledged.
   var delayedACKDeadline: Instant?
-  /// Out-of-order segments since the last output: each is owed a duplicate ACK of its own
-  /// (RFC 5681 4.2), even when several arrived in one poll.
-  var duplicateACKsOwed = 0
+  /// ACKs owed since the last output, each a segment of its own: a duplicate ACK per
+  /// out-of-order segment (RFC 5681 4.2), a challenge ACK per blind RST or SYN (RFC 5961),
+  /// even when several arrived in one poll.
+  var acksOwed = 0
+  /// Challenge ACKs sent in the current second (RFC 5961 7: rate-limited per connection).
+  var challengeACKs = 0
+  var challengeWindowStart = Instant.zero
   var unacknowledgedSegments = 0
   /// Keep-alive: when the next probe is due, and probes unanswered so far.
   var keepAliveDeadline: Instant?

@@ -1,0 +1,101 @@
+// Scripted hostile peers against one interface (mirage-tcpip's test_rfc5961 in spirit):
+// SYN floods met with SYN cookies, forged cookies, blind resets and SYNs.
+
+@testable import SiroccoNet
+import SiroccoDevices
+import SiroccoWire
+import XCTest
+
+final class TCPHardeningTests: XCTestCase {
+  /// A full backlog answers SYNs with cookies and keeps no state for them; a client that
+  /// completes the handshake gets a connection; a forged ACK gets a reset.
+  func testSYNCookiesWhenTheBacklogIsFull() throws {
+    let harness = Harness()
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80, backlog: 2)
+    // Two half-open connections fill the backlog (a flood that never answers).
+    harness.inject(tcpFrame(sourcePort: 6000, port: 80, sequence: 1, flags: .syn), tcpFrame(sourcePort: 6001, port: 80, sequence: 1, flags: .syn))
+    harness.poll()
+    XCTAssertEqual(harness.sent().count, 2)
+    let connectionsBefore = harness.interface.tcpConnections.count
+    // The next SYN: a stateless cookie SYN-ACK.
+    harness.inject(tcpFrame(sourcePort: 7000, port: 80, sequence: 5000, flags: .syn, options: TCPOptions(maximumSegmentSize: 1460)))
+    harness.poll()
+    let cookie = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(cookie.flags, [.syn, .ack])
+    XCTAssertEqual(cookie.acknowledgmentNumber, 5001)
+    XCTAssertEqual(cookie.options.maximumSegmentSize, 1460)
+    XCTAssertEqual(harness.interface.tcpConnections.count, connectionsBefore, "state kept for a cookie")
+    XCTAssertEqual(harness.counters.tcpSYNCookiesSent, 1)
+    // A forged ACK (wrong cookie) is not a connection: it gets a reset.
+    harness.inject(tcpFrame(sourcePort: 7001, port: 80, sequence: 5001, acknowledgment: cookie.sequenceNumber &+ 1, flags: .ack))
+    harness.poll()
+    let reset = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertTrue(reset.flags.contains(.rst))
+    XCTAssertNil(listener.accept())
+    // The real client's ACK, with data: a connection, data delivered.
+    harness.inject(tcpFrame(sourcePort: 7000, port: 80, sequence: 5001, acknowledgment: cookie.sequenceNumber &+ 1, flags: [.ack, .psh], Array("GET /".utf8)))
+    harness.poll()
+    let connection = try XCTUnwrap(listener.accept())
+    XCTAssertEqual(connection.state, .established)
+    XCTAssertEqual(connection.remotePort, 7000)
+    XCTAssertEqual(connection.read(), Array("GET /".utf8))
+    XCTAssertEqual(harness.counters.tcpSYNCookiesAccepted, 1)
+    // A cookie goes stale after two counter periods (64 s each).
+    harness.inject(tcpFrame(sourcePort: 7002, port: 80, sequence: 9000, flags: .syn))
+    harness.poll()
+    let old = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    harness.now = harness.now + .seconds(200)
+    harness.learn()  // the peer's ARP entry expired meanwhile
+    harness.inject(tcpFrame(sourcePort: 7002, port: 80, sequence: 9001, acknowledgment: old.sequenceNumber &+ 1, flags: .ack))
+    harness.poll()
+    XCTAssertTrue(try parseTCPFrame(try XCTUnwrap(harness.sent().last)).flags.contains(.rst))
+  }
+
+  /// A connection with timestamps drops a segment whose timestamp is older than the last
+  /// one seen (PAWS, RFC 7323 5), answering with an ACK.
+  func testPAWSDropsOldDuplicates() throws {
+    let harness = Harness()
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80)
+    let timestamps = TCPOptions(maximumSegmentSize: 1460, timestamp: .init(value: 1000, echoReply: 0))
+    harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn, options: timestamps))
+    harness.poll()
+    let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertNotNil(synACK.options.timestamp)
+    let ack = synACK.sequenceNumber &+ 1
+    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: ack, flags: .ack, options: TCPOptions(timestamp: .init(value: 1001, echoReply: 0))))
+    harness.poll()
+    let connection = try XCTUnwrap(listener.accept())
+    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: ack, flags: .ack, options: TCPOptions(timestamp: .init(value: 1002, echoReply: 0)), [1, 2, 3]))
+    harness.poll()
+    XCTAssertEqual(connection.read(), [1, 2, 3])
+    // An old duplicate, timestamp 900 < 1002: dropped, not delivered.
+    harness.inject(tcpFrame(port: 80, sequence: 104, acknowledgment: ack, flags: .ack, options: TCPOptions(timestamp: .init(value: 900, echoReply: 0)), [9, 9]))
+    harness.poll()
+    XCTAssertEqual(connection.read(), [])
+    XCTAssertEqual(harness.counters.tcpPAWSRejected, 1)
+  }
+
+  /// Blind SYNs and RSTs in the window get challenge ACKs, and at most ten a second per
+  /// connection (RFC 5961 7).
+  func testChallengeACKsAreRateLimited() throws {
+    let harness = Harness()
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80)
+    harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn))
+    harness.poll()
+    let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+    harness.poll()
+    let connection = try XCTUnwrap(listener.accept())
+    _ = harness.sent()
+    for index in 0..<50 {
+      harness.inject(tcpFrame(port: 80, sequence: 101 &+ UInt32(index + 10), flags: .syn))
+    }
+    harness.poll()
+    XCTAssertEqual(connection.state, .established, "a blind SYN reset the connection")
+    XCTAssertEqual(harness.counters.tcpChallengeACKs, 10)
+    XCTAssertEqual(harness.sent().count, 10)
+  }
+}

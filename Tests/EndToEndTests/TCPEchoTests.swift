@@ -123,3 +123,45 @@ final class TCPBulkTests: XCTestCase {
     }
   }
 }
+
+/// A bounded SYN flood (hping3, spoofed sources) against tcp-echo with a small backlog:
+/// legitimate clients are still served (SYN cookies), on both targets.
+final class SYNFloodTests: XCTestCase {
+  override func setUpWithError() throws {
+    try requireNamespaces()
+    for tool in ["/usr/bin/socat", "/usr/sbin/hping3"] where !FileManager.default.isExecutableFile(atPath: tool) {
+      throw XCTSkip("\(tool) is not installed (apt-get install socat hping3)")
+    }
+    try Examples.buildAll()
+  }
+
+  func testLegitimateConnectionsAreAcceptedDuringAFlood() throws {
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(
+        namespace, example: "tcp-echo", target: target, parameters: ["--backlog=8"], readyLine: "echoing TCP")
+      // 30,000 SYNs from random sources at about 5,000 a second, in the background.
+      let flood = Process()
+      flood.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      flood.arguments = ["ip", "netns", "exec", namespace.name, "timeout", "20", "hping3", "-q", "-S", "-p", "7",
+                         "-i", "u200", "-c", "30000", "--rand-source", namespace.guestAddress]
+      flood.standardOutput = FileHandle.nullDevice
+      flood.standardError = FileHandle.nullDevice
+      try flood.run()
+      defer { if flood.isRunning { flood.terminate() } }
+      usleep(500_000)
+      var served = 0
+      for index in 0..<10 {
+        let input = try TemporaryFile()
+        let message = "client \(index) during the flood on \(target)"
+        try message.write(to: input.url, atomically: true, encoding: .utf8)
+        let echoed = try runCommand(
+          ["ip", "netns", "exec", namespace.name, "socat", "-t", "0.5", "-T", "5", "-", "TCP:\(namespace.guestAddress):7,connect-timeout=5"],
+          timeout: 20, input: input.url)
+        if echoed.status == 0, echoed.output == message { served += 1 }
+      }
+      XCTAssertTrue(flood.isRunning || flood.terminationStatus == 0, "the flood did not run")
+      XCTAssertEqual(served, 10, "\(target): only \(served) of 10 clients served during the flood\n" + guest.stop())
+    }
+  }
+}

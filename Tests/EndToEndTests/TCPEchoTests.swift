@@ -51,6 +51,19 @@ final class TCPEchoTests: XCTestCase {
     }
   }
 
+  /// A thousand connections open at once (Python's sockets, that is Linux's TCP), each
+  /// echoing its own message.
+  func testThousandConcurrentConnections() throws {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("clients.py").path
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "tcp-echo", target: target, parameters: ["--backlog=1024"], readyLine: "echoing TCP")
+      let outcome = try namespace.exec(["python3", script, namespace.guestAddress, "7", "1000"], timeout: 120)
+      XCTAssertEqual(outcome.status, 0, "\(target): \(outcome.output)\(outcome.error)" + guest.stop())
+      XCTAssertEqual(outcome.output, "1000 ok\n", target)
+    }
+  }
+
   /// Several clients at once, each with its own stream.
   func testConcurrentConnections() throws {
     for target in Examples.targets {

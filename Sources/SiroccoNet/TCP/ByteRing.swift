@@ -1,25 +1,43 @@
-// A fixed-capacity ring of bytes: a connection's send or receive buffer. The send buffer
+// A ring of bytes with a capacity: a connection's send or receive buffer. The send buffer
 // keeps unacknowledged bytes until they are acknowledged (`peek` at an offset re-reads them
 // for a retransmission; `discard` drops them once acknowledged).
+//
+// Memory follows use: the storage starts empty and doubles as data arrives, up to the
+// capacity, so an idle connection costs little however large its buffers may grow.
 
 struct ByteRing {
-  private var storage: [UInt8]
+  private var storage: [UInt8] = []
   private var head = 0
   private(set) var count = 0
+  let capacity: Int
 
   init(capacity: Int) {
     precondition(capacity > 0, "a ring needs room for a byte")
-    storage = [UInt8](repeating: 0, count: capacity)
+    self.capacity = capacity
   }
 
-  var capacity: Int { storage.count }
-  var space: Int { storage.count - count }
+  var space: Int { capacity - count }
   var isEmpty: Bool { count == 0 }
+  /// Bytes of storage allocated now.
+  var allocated: Int { storage.count }
+
+  /// Makes room for `needed` bytes in all, doubling the storage (up to the capacity).
+  private mutating func reserve(_ needed: Int) {
+    guard needed > storage.count else { return }
+    var size = max(storage.count, 2048)
+    while size < needed { size *= 2 }
+    size = min(size, capacity)
+    var grown = [UInt8](repeating: 0, count: size)
+    grown.withUnsafeMutableBytes { _ = peek(at: 0, into: $0) }
+    storage = grown
+    head = 0
+  }
 
   /// Appends as much of `bytes` as fits; returns how much that was.
   mutating func append(_ bytes: UnsafeRawBufferPointer) -> Int {
     let length = min(bytes.count, space)
     guard length > 0 else { return 0 }
+    reserve(count + length)
     storage.withUnsafeMutableBytes { ring in
       let tail = (head + count) % ring.count
       let first = min(length, ring.count - tail)
@@ -54,6 +72,7 @@ struct ByteRing {
   /// Drops the first `length` bytes.
   mutating func discard(_ length: Int) {
     let dropped = min(length, count)
+    guard dropped > 0 else { return }
     head = (head + dropped) % storage.count
     count -= dropped
     if count == 0 { head = 0 }

@@ -15,6 +15,7 @@ final class ByteRingTests: XCTestCase {
     var out = [UInt8](repeating: 0, count: 10_000)
     XCTAssertEqual(out.withUnsafeMutableBytes { ring.read(into: $0) }, 10_000)
     XCTAssertEqual(out, Array(data[0..<10_000]))
+    XCTAssertEqual(ring.allocated, 0, "an emptied ring keeps no memory")
   }
 
   func testWrapsAroundAndPeeksAtOffsets() {

@@ -2,8 +2,8 @@
 // keeps unacknowledged bytes until they are acknowledged (`peek` at an offset re-reads them
 // for a retransmission; `discard` drops them once acknowledged).
 //
-// Memory follows use: the storage starts empty and doubles as data arrives, up to the
-// capacity, so an idle connection costs little however large its buffers may grow.
+// Memory follows use: the storage starts empty, doubles as data arrives (up to the
+// capacity) and is released when the ring empties, so an idle connection holds no buffer.
 
 struct ByteRing {
   private var storage: [UInt8] = []
@@ -75,7 +75,11 @@ struct ByteRing {
     guard dropped > 0 else { return }
     head = (head + dropped) % storage.count
     count -= dropped
-    if count == 0 { head = 0 }
+    if count == 0 {
+      // Empty: give the memory back, so an idle connection holds no buffer at all.
+      storage = []
+      head = 0
+    }
   }
 
   /// Removes up to `destination.count` bytes from the front into `destination`.

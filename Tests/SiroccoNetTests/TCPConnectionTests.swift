@@ -18,6 +18,33 @@ final class TCPPair {
   var lose: (Int) -> Bool = { _ in false }
   /// Sees every frame before delivery, with `toServer` telling the direction; false drops it.
   var deliver: (_ frame: [UInt8], _ toServer: Bool) -> Bool = { _, _ in true }
+  /// Impairments applied to every frame that survives `lose`, as fractions of 1000:
+  /// reordering (held back one step), duplication.
+  var reorderPerMille = 0
+  var duplicatePerMille = 0
+  private var random: UInt64 = 0x9e37_79b9_7f4a_7c15
+  private var heldTowardA: [[UInt8]] = []
+  private var heldTowardB: [[UInt8]] = []
+
+  private func roll() -> Int {
+    random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+    return Int(random >> 33) % 1000
+  }
+
+  /// Reorders and duplicates the frames about to be delivered.
+  private func impair(_ frames: [[UInt8]], held: inout [[UInt8]]) -> [[UInt8]] {
+    var out = held
+    held = []
+    for frame in frames {
+      if roll() < reorderPerMille {
+        held.append(frame)  // overtaken by what follows
+        continue
+      }
+      out.append(frame)
+      if roll() < duplicatePerMille { out.append(frame) }
+    }
+    return out
+  }
   var framesSeen = 0
 
   init() {
@@ -36,9 +63,13 @@ final class TCPPair {
   /// One round: both stacks poll, frames cross the link (some lost), time moves on.
   func step(by duration: Duration = .milliseconds(1)) {
     client.poll(now: now, device: clientDevice)
-    link.towardB = link.towardB.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, true) }
+    link.towardB = impair(
+      link.towardB.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, true) },
+      held: &heldTowardB)
     server.poll(now: now, device: serverDevice)
-    link.towardA = link.towardA.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, false) }
+    link.towardA = impair(
+      link.towardA.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, false) },
+      held: &heldTowardA)
     now = now + duration
   }
 
@@ -357,5 +388,35 @@ final class TCPConnectionTests: XCTestCase {
     }
     let data = pattern(500_000, seed: 12)
     XCTAssertEqual(transfer(data, from: client, to: server!, pair: pair), data)
+  }
+
+  // MARK: An impaired link
+
+  /// Loss, reordering and duplication together, 0 to 10 %: 4 MB each way arrives intact, in
+  /// order, with both congestion controls.
+  func testTransfersOverAnImpairedLink() throws {
+    for (loss, reorder, duplicate) in [(0, 0, 0), (20, 50, 20), (50, 100, 50), (100, 100, 100)] {
+      for control in [CongestionControl.cubic, .newReno] {
+        let pair = TCPPair()
+        var configuration = TCPConnection.Configuration()
+        configuration.congestionControl = control
+        let listener = try pair.server.listenTCP(port: 7, configuration: configuration)
+        let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
+        var server: TCPConnection?
+        XCTAssertTrue(pair.run(until: { server = server ?? listener.accept(); return server != nil && client.isEstablished }))
+        var state = UInt64(loss * 7 + reorder * 13 + duplicate)
+        pair.lose = { _ in
+          state = state &* 6_364_136_223_846_793_005 &+ 1
+          return Int(state >> 33) % 1000 < loss
+        }
+        pair.reorderPerMille = reorder
+        pair.duplicatePerMille = duplicate
+        let upload = pattern(4_000_000, seed: UInt64(loss + 1))
+        let download = pattern(4_000_000, seed: UInt64(loss + 2))
+        let label = "loss \(loss)‰ reorder \(reorder)‰ duplicate \(duplicate)‰ \(control)"
+        XCTAssertEqual(transfer(upload, from: client, to: server!, pair: pair), upload, label)
+        XCTAssertEqual(transfer(download, from: server!, to: client, pair: pair, closeAfter: true), download, label)
+      }
+    }
   }
 }

@@ -12,6 +12,12 @@ extension TCPConnection {
     let sequence = SequenceNumber(segment.sequenceNumber)
     let length = payload.count + (segment.flags.contains(.syn) ? 1 : 0) + (segment.flags.contains(.fin) ? 1 : 0)
 
+    // The peer's SYN again (our SYN-ACK was lost): send the SYN-ACK again, as Linux does.
+    if state == .synReceived, segment.flags.contains(.syn), !segment.flags.contains(.ack), sequence == irs {
+      synNeedsSending = true
+      interface.tcpReady(self)
+      return
+    }
     // PAWS (RFC 7323 5.3): a timestamp older than the last one seen marks an old duplicate.
     if timestampsEnabled, !segment.flags.contains(.rst), let timestamp = segment.options.timestamp,
       Int32(bitPattern: timestamp.value &- timestampRecent) < 0
@@ -41,11 +47,6 @@ extension TCPConnection {
     }
     // 4. A SYN in a synchronized state: a challenge ACK (RFC 5961 4.2).
     if segment.flags.contains(.syn) {
-      if state == .synReceived, sequence == irs {  // our SYN-ACK was lost: send it again
-        synNeedsSending = true
-        interface.tcpReady(self)
-        return
-      }
       sendChallengeACK(now: now)
       return
     }

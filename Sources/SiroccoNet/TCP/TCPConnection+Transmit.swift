@@ -11,7 +11,8 @@ extension TCPConnection {
     case .closed:
       return
     case .synSent, .synReceived:
-      if synNeedsSending || sndNxt == iss {
+      // Before the handshake completes, every reply is our SYN (or SYN-ACK) again.
+      if synNeedsSending || sndNxt == iss || (ackNeeded && state == .synReceived) {
         sendSYN(now: now, device: device)
         synNeedsSending = false
       } else if ackNeeded {

@@ -1,0 +1,213 @@
+// TCP at the header level, grouped by RFC 9293 state: scripted segments from the peer,
+// exact segments expected back.
+
+@testable import SiroccoNet
+import SiroccoDevices
+import SiroccoWire
+import XCTest
+
+final class TCPStateTests: XCTestCase {
+  let peerISN: UInt32 = 0x1000_0000
+
+  /// LISTEN -> SYN-RECEIVED -> ESTABLISHED through raw frames; returns the accepted
+  /// connection and our ISN.
+  func establish(_ harness: Harness, port: UInt16 = 80, options: TCPOptions = TCPOptions(maximumSegmentSize: 1460))
+    throws -> (TCPConnection, UInt32)
+  {
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: port)
+    harness.inject(tcpFrame(port: port, sequence: peerISN, flags: .syn, options: options))
+    harness.poll()
+    let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(synACK.flags, [.syn, .ack])
+    XCTAssertEqual(synACK.acknowledgmentNumber, peerISN &+ 1)
+    XCTAssertEqual(synACK.options.maximumSegmentSize, 1460)
+    harness.inject(tcpFrame(port: port, sequence: peerISN &+ 1, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+    harness.poll()
+    let connection = try XCTUnwrap(listener.accept())
+    XCTAssertEqual(connection.state, .established)
+    return (connection, synACK.sequenceNumber)
+  }
+
+  // MARK: SYN-RECEIVED
+
+  func testSynReceivedAnswersABadACKWithAReset() throws {
+    let harness = Harness()
+    harness.learn()
+    _ = try harness.interface.listenTCP(port: 80)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn))
+    harness.poll()
+    let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: synACK.sequenceNumber &+ 5, flags: .ack))
+    harness.poll()
+    let reset = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(reset.flags, .rst)
+    XCTAssertEqual(reset.sequenceNumber, synACK.sequenceNumber &+ 5, "RST carries SEQ = SEG.ACK (RFC 9293 3.10.7.4)")
+  }
+
+  func testSynReceivedRetransmitsTheSYNACKWhenTheSYNIsRepeated() throws {
+    let harness = Harness()
+    harness.learn()
+    _ = try harness.interface.listenTCP(port: 80)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn))
+    harness.poll()
+    let first = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn))
+    harness.poll()
+    let second = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(second.flags, [.syn, .ack])
+    XCTAssertEqual(second.sequenceNumber, first.sequenceNumber)
+  }
+
+  func testSynReceivedRetransmitsOnTimeoutThenGivesUp() throws {
+    let harness = Harness()
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80, backlog: 4)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn))
+    harness.poll()
+    _ = harness.sent()
+    var retransmissions = 0
+    for second in 0..<300 {
+      if second % 30 == 0 { harness.learn() }  // the peer keeps answering ARP
+      harness.advance(.seconds(1))
+      retransmissions += harness.sent().filter { (try? parseTCPFrame($0))?.flags == [.syn, .ack] }.count
+    }
+    XCTAssertEqual(retransmissions, 6, "SYN-ACK retransmissions before giving up")
+    XCTAssertEqual(harness.interface.tcpConnections.count, 0, "the embryonic connection was not released")
+    XCTAssertEqual(listener.embryonic, 0)
+  }
+
+  // MARK: ESTABLISHED
+
+  func testEstablishedAcknowledgesDataAndAnswersOutOfWindowSegments() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    _ = harness.sent()
+    // Two full-size segments: acknowledged at once (every second segment).
+    let payload = pattern(1460)
+    harness.inject(
+      tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: .ack, payload),
+      tcpFrame(port: 80, sequence: peerISN &+ 1461, acknowledgment: ourISN &+ 1, flags: .ack, payload))
+    harness.poll()
+    let ack = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(ack.acknowledgmentNumber, peerISN &+ 2921)
+    XCTAssertEqual(connection.availableBytes, 2920)
+    // A segment far outside the window: an ACK, nothing delivered (RFC 9293 3.10.7.4).
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 10_000_000, acknowledgment: ourISN &+ 1, flags: .ack, [1]))
+    harness.poll()
+    let reply = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(reply.flags, .ack)
+    XCTAssertEqual(reply.acknowledgmentNumber, peerISN &+ 2921)
+    XCTAssertEqual(connection.availableBytes, 2920)
+    // An ACK for data never sent: dropped with an ACK (RFC 5961 5.2).
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 2921, acknowledgment: ourISN &+ 1000, flags: .ack))
+    harness.poll()
+    XCTAssertEqual(try parseTCPFrame(try XCTUnwrap(harness.sent().last)).acknowledgmentNumber, peerISN &+ 2921)
+  }
+
+  func testEstablishedResetAtTheExactSequenceCloses() throws {
+    let harness = Harness()
+    let (connection, _) = try establish(harness)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, flags: .rst))
+    harness.poll()
+    XCTAssertEqual(connection.state, .closed)
+    XCTAssertEqual(connection.error, .reset)
+  }
+
+  // MARK: Closing
+
+  /// The peer closes first: CLOSE-WAIT, then our FIN: LAST-ACK, then CLOSED on its ACK.
+  func testPassiveClose() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: [.fin, .ack]))
+    harness.poll()
+    XCTAssertEqual(connection.state, .closeWait)
+    XCTAssertEqual(try parseTCPFrame(try XCTUnwrap(harness.sent().last)).acknowledgmentNumber, peerISN &+ 2, "FIN acknowledged")
+    XCTAssertTrue(connection.isReceiveFinished)
+    connection.close()
+    harness.poll()
+    let fin = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(fin.flags, [.fin, .ack])
+    XCTAssertEqual(fin.sequenceNumber, ourISN &+ 1)
+    XCTAssertEqual(connection.state, .lastAck)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 2, acknowledgment: ourISN &+ 2, flags: .ack))
+    harness.poll()
+    XCTAssertEqual(connection.state, .closed)
+    XCTAssertNil(connection.error)
+  }
+
+  /// Both sides close at once (RFC 9293 3.6, figure 13): FIN-WAIT-1 -> CLOSING -> TIME-WAIT.
+  func testSimultaneousClose() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    connection.close()
+    harness.poll()
+    XCTAssertEqual(connection.state, .finWait1)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: [.fin, .ack]))
+    harness.poll()
+    XCTAssertEqual(connection.state, .closing)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 2, acknowledgment: ourISN &+ 2, flags: .ack))
+    harness.poll()
+    XCTAssertEqual(connection.state, .timeWait)
+  }
+
+  /// TIME-WAIT acknowledges a retransmitted FIN again, then ends after 2 MSL.
+  func testTimeWaitReacknowledgesARetransmittedFIN() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    connection.close()
+    harness.poll()
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 2, flags: .ack))
+    harness.poll()
+    XCTAssertEqual(connection.state, .finWait2)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 2, flags: [.fin, .ack]))
+    harness.poll()
+    XCTAssertEqual(connection.state, .timeWait)
+    _ = harness.sent()
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 2, flags: [.fin, .ack]))
+    harness.advance(.seconds(1))
+    let again = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(again.acknowledgmentNumber, peerISN &+ 2)
+    harness.advance(.seconds(61))
+    XCTAssertEqual(connection.state, .closed)
+  }
+
+  // MARK: SYN-SENT
+
+  /// Active open answered by a SYN alone: simultaneous open (RFC 9293 figure 8).
+  func testSimultaneousOpen() throws {
+    let harness = Harness()
+    harness.learn()
+    let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+    harness.poll()
+    let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(syn.flags, .syn)
+    XCTAssertNotNil(syn.options.windowScale)
+    XCTAssertTrue(syn.options.sackPermitted)
+    harness.inject(tcpFrame(sourcePort: 5000, port: syn.sourcePort, sequence: peerISN, flags: .syn))
+    harness.poll()
+    XCTAssertEqual(connection.state, .synReceived)
+    let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(synACK.flags, [.syn, .ack])
+    XCTAssertEqual(synACK.sequenceNumber, syn.sequenceNumber)
+    harness.inject(tcpFrame(sourcePort: 5000, port: syn.sourcePort, sequence: peerISN &+ 1, acknowledgment: syn.sequenceNumber &+ 1, flags: .ack))
+    harness.poll()
+    XCTAssertEqual(connection.state, .established)
+  }
+
+  /// A SYN-ACK acknowledging the wrong sequence number gets a reset and changes nothing.
+  func testSynSentRejectsAnUnacceptableACK() throws {
+    let harness = Harness()
+    harness.learn()
+    let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+    harness.poll()
+    let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    harness.inject(tcpFrame(sourcePort: 5000, port: syn.sourcePort, sequence: peerISN, acknowledgment: syn.sequenceNumber &+ 9, flags: [.syn, .ack]))
+    harness.poll()
+    let reset = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(reset.flags, .rst)
+    XCTAssertEqual(reset.sequenceNumber, syn.sequenceNumber &+ 9)
+    XCTAssertEqual(connection.state, .synSent)
+  }
+}

@@ -37,6 +37,16 @@ extension TCPConnection {
         sndNxt = range.right - sndMax > 0 ? sndMax : range.right
         continue
       }
+      // In fast recovery only holes are resent: data below the highest SACKed byte (RFC 6675
+      // NextSeg rule 1), or without SACK the first unacknowledged segment (RFC 6582); past
+      // that, new data goes out instead of what may still be in flight.
+      if recoveryPoint != nil, sndNxt < sndMax {
+        let holesEnd = sacked.last.map { $0.left } ?? sndUna + sendMSS
+        if sndNxt - holesEnd >= 0 {
+          sndNxt = sndMax
+          continue
+        }
+      }
       let inFlight = sndNxt - sndUna
       let offset = sndNxt - dataStart
       let unsent = sendBuffer.count - offset

@@ -210,4 +210,26 @@ final class TCPStateTests: XCTestCase {
     XCTAssertEqual(reset.sequenceNumber, syn.sequenceNumber &+ 9)
     XCTAssertEqual(connection.state, .synSent)
   }
+
+  /// A new SYN with a higher sequence number reopens a connection in TIME-WAIT (RFC 6191).
+  func testTimeWaitAcceptsANewIncarnation() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    connection.close()
+    harness.poll()
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 2, flags: [.fin, .ack]))
+    harness.poll()
+    XCTAssertEqual(connection.state, .timeWait)
+    _ = harness.sent()
+    // An old duplicate SYN (lower sequence number) does not.
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &- 100, flags: .syn))
+    harness.poll()
+    XCTAssertEqual(connection.state, .timeWait)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 100_000, flags: .syn))
+    harness.poll()
+    XCTAssertEqual(connection.state, .closed)
+    let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+    XCTAssertEqual(synACK.flags, [.syn, .ack])
+    XCTAssertEqual(synACK.acknowledgmentNumber, peerISN &+ 100_001)
+  }
 }

@@ -155,6 +155,16 @@ extension Interface {
     guard !isBroadcast, tcp.destinationPort != 0, tcp.sourcePort != 0 else { return counters.drop(.malformedTCP) }
     let payload = segment.suffix(from: tcp.headerLength)
     let endpoints = TCPEndpoints(localPort: tcp.destinationPort, remoteAddress: header.source, remotePort: tcp.sourcePort)
+    // A new SYN for a connection in TIME-WAIT reopens it when its sequence number (or its
+    // timestamp) is past the old incarnation's (RFC 9293 3.6.1, RFC 6191).
+    if let old = tcpConnections[endpoints], old.state == .timeWait, tcp.flags.contains(.syn), !tcp.flags.contains(.ack),
+      !tcp.flags.contains(.rst), tcpListeners[tcp.destinationPort] != nil
+    {
+      let newerSequence = SequenceNumber(tcp.sequenceNumber) - old.rcvNxt > 0
+      let newerTimestamp = old.timestampsEnabled
+        && tcp.options.timestamp.map { Int32(bitPattern: $0.value &- old.timestampRecent) > 0 } ?? false
+      if newerSequence || newerTimestamp { old.enterClosed(error: nil) }
+    }
     if let connection = tcpConnections[endpoints] {
       counters.tcpSegmentsReceived &+= 1
       connection.receive(tcp, payload: payload, now: now)

@@ -136,15 +136,23 @@ public struct TCPOptions: Hashable, Sendable {
   }
 
   /// Bytes `emit` writes: every option NOP-aligned to a four-byte word (RFC 7323 appendix
-  /// A's layout), so the total is a multiple of four.
+  /// A's layout), so the total is a multiple of four, and at most 40.
   public var bufferLength: Int {
-    var length = 0
-    if maximumSegmentSize != nil { length += 4 }
-    if windowScale != nil { length += 4 }
-    if sackPermitted { length += 4 }
-    if timestamp != nil { length += 12 }
-    if !sackBlocks.isEmpty { length += 4 + 8 * sackBlocks.count }
-    return length
+    let blocks = emittedSACKBlocks
+    return fixedLength + (blocks > 0 ? 4 + 8 * blocks : 0)
+  }
+
+  /// The options other than SACK blocks, NOP-aligned.
+  private var fixedLength: Int {
+    (maximumSegmentSize != nil ? 4 : 0) + (windowScale != nil ? 4 : 0) + (sackPermitted ? 4 : 0)
+      + (timestamp != nil ? 12 : 0)
+  }
+
+  /// How many SACK blocks `emit` writes: those that fit in the 40-byte option space after
+  /// the other options (RFC 2018 3: a sender includes as many as fit, the first ones first).
+  public var emittedSACKBlocks: Int {
+    guard !sackBlocks.isEmpty else { return 0 }
+    return min(sackBlocks.count, max(0, (40 - fixedLength - 4) / 8))
   }
 
   /// Parses the options area. A length byte that is below 2, runs past the area, or does not
@@ -225,13 +233,14 @@ public struct TCPOptions: Hashable, Sendable {
       area.writeUInt32(timestamp.echoReply, at: index + 8)
       index += 12
     }
-    if !sackBlocks.isEmpty {
+    let blocks = emittedSACKBlocks
+    if blocks > 0 {
       area.writeUInt8(Kind.noOperation, at: index)
       area.writeUInt8(Kind.noOperation, at: index + 1)
       area.writeUInt8(Kind.sack, at: index + 2)
-      area.writeUInt8(UInt8(2 + 8 * sackBlocks.count), at: index + 3)
+      area.writeUInt8(UInt8(2 + 8 * blocks), at: index + 3)
       index += 4
-      for block in sackBlocks {
+      for block in sackBlocks.prefix(blocks) {
         area.writeUInt32(block.left, at: index)
         area.writeUInt32(block.right, at: index + 4)
         index += 8

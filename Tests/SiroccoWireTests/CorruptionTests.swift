@@ -157,12 +157,13 @@ final class CorruptionTests: XCTestCase {
           XCTFail("TCP \(hex(data)) accepted with header length \(header.headerLength)")
           return true
         }
-        // emit's preconditions: its own option layout within 40 bytes, and room for it.
+        // emit's layout stays within 40 bytes of options (it keeps the SACK blocks that fit;
+        // see testTCPOptionsThatOverflowKeepTheFirstSACKBlocks); it needs room for that.
         let emitted = TCPHeader.minimumLength + header.options.bufferLength
-        // (A tightly packed 40-byte option area can need 44 bytes in emit's layout; see
-        // testTCPOptionLayoutsThatEmitCannotReproduce.)
-        guard emitted <= TCPHeader.maximumLength else { return true }
+        XCTAssertLessThanOrEqual(emitted, TCPHeader.maximumLength)
         guard emitted <= data.count else { return true }
+        var expected = header.options
+        expected.sackBlocks = SACKBlocks(Array(header.options.sackBlocks.prefix(header.options.emittedSACKBlocks)))
         let out = emitting(into: data) { header.emit(into: $0, source: hostA, destination: hostB) }
         switch parsing(out, { raw throws(WireError) in try TCPHeader.parse(raw, source: hostA, destination: hostB) }) {
         case .failure(let error):
@@ -172,7 +173,7 @@ final class CorruptionTests: XCTestCase {
             || again.sequenceNumber != header.sequenceNumber
             || again.acknowledgmentNumber != header.acknowledgmentNumber || again.flags != header.flags
             || again.window != header.window || again.urgentPointer != header.urgentPointer
-            || again.options != header.options || again.headerLength != emitted
+            || again.options != expected || again.headerLength != emitted
           {
             XCTFail("TCP \(hex(data)): \(header) re-parsed as \(again)")
           }
@@ -319,11 +320,10 @@ final class CorruptionTests: XCTestCase {
     XCTAssertGreaterThan(icmpAccepted, 100)
   }
 
-  func testTCPOptionLayoutsThatEmitCannotReproduce() throws {
-    // Documents a limit rather than a failure: parse accepts 40 bytes of options packed
-    // tightly (Linux-style), but emit writes every option NOP-aligned, so MSS, window
-    // scale, SACK-permitted, timestamps and two SACK blocks need 44 bytes. Re-emitting such
-    // a header is outside emit's precondition; callers build headers from their own state.
+  func testTCPOptionsThatOverflowKeepTheFirstSACKBlocks() throws {
+    // Parse accepts 40 bytes of options packed tightly, but emit writes every option
+    // NOP-aligned: MSS, window scale, SACK-permitted and timestamps take 24 bytes, so of the
+    // two SACK blocks only the first fits (RFC 2018 3).
     let area = bytes("020405b4 030307 0402 080a 00000001 00000002 0512 00000001 00000002 00000003 00000004 000000")
     XCTAssertEqual(area.count, 40)
     let header = try parse(TCPVectors.segment(options: area)) { raw throws(WireError) in
@@ -331,6 +331,15 @@ final class CorruptionTests: XCTestCase {
     }
     XCTAssertEqual(header.options.sackBlocks.count, 2)
     XCTAssertEqual(header.headerLength, 60)
-    XCTAssertGreaterThan(TCPHeader.minimumLength + header.options.bufferLength, TCPHeader.maximumLength)
+    XCTAssertEqual(header.options.bufferLength, 36)  // 24 + a SACK option with one block
+    XCTAssertEqual(header.options.emittedSACKBlocks, 1)
+    var fresh = header
+    fresh.parsedHeaderLength = nil
+    XCTAssertEqual(fresh.headerLength, 56)
+    let out = emitting(into: [UInt8](repeating: 0, count: 56)) { fresh.emit(into: $0, source: hostA, destination: hostB) }
+    let again = try parse(out) { raw throws(WireError) in try TCPHeader.parse(raw, source: hostA, destination: hostB) }
+    XCTAssertEqual(Array(again.options.sackBlocks), [SACKBlock(left: 1, right: 2)])
+    XCTAssertEqual(again.options.timestamp, header.options.timestamp)
   }
+
 }

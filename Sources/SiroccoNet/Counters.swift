@@ -135,7 +135,13 @@ extension InterfaceCounters: CustomStringConvertible {
   public var description: String {
     var text = "rx " + String(receivedFrames) + " frames " + String(receivedBytes) + " bytes, tx " + String(transmittedFrames)
       + " frames " + String(transmittedBytes) + " bytes"
-    text += ", echo replies " + String(echoRepliesSent) + ", drops " + String(totalDrops)
+    text += ", echo replies " + String(echoRepliesSent)
+    if tcpSegmentsReceived + tcpSegmentsSent > 0 {
+      text += ", tcp in " + String(tcpSegmentsReceived) + " out " + String(tcpSegmentsSent) + " resent "
+        + String(tcpRetransmittedSegments) + " timeouts " + String(tcpRetransmissionTimeouts) + " fast-retransmits "
+        + String(tcpFastRetransmits)
+    }
+    text += ", drops " + String(totalDrops)
     for reason in DropReason.allCases where self[reason] != 0 {
       text += " " + reason.description + "=" + String(self[reason])
     }

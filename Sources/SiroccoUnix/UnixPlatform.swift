@@ -25,7 +25,10 @@ public final class UnixPlatform: Platform {
 
   /// Parameters only this target has.
   public static let parameters: [ParameterDeclaration] = [
-    .string("pcap", default: nil, help: "record every frame of every network device to this pcap file", placeholder: "FILE")
+    .string("pcap", default: nil, help: "record every frame of every network device to this pcap file", placeholder: "FILE"),
+    .integer("fault-loss", default: 0, range: 0...1000, help: "testing: lose this many frames per thousand, each way"),
+    .integer("fault-duplicate", default: 0, range: 0...1000, help: "testing: duplicate this many frames per thousand"),
+    .integer("fault-reorder", default: 0, range: 0...1000, help: "testing: hold back this many frames per thousand"),
   ]
 
   init() throws(TAPDevice.OpenError) {
@@ -162,6 +165,15 @@ public final class UnixPlatform: Platform {
         }
         return fail(ExitStatus.failure, "cannot attach block device '\(declared.name)' to '\(path)': \(reason)")
       }
+    }
+    let faults = FaultInjector<TAPDevice>.Configuration(
+      lossPerMille: bootParameters.integer("fault-loss") ?? 0,
+      duplicatePerMille: bootParameters.integer("fault-duplicate") ?? 0,
+      reorderPerMille: bootParameters.integer("fault-reorder") ?? 0)
+    if faults != FaultInjector<TAPDevice>.Configuration() {
+      platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand\n")
+      let impaired = devices.map { (name: $0.name, device: FaultInjector($0.device, configuration: faults)) }
+      return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: impaired, blocks: blocks)
     }
     if let path = bootParameters.string("pcap") {
       guard let sink = UnixFileSink(path: path) else {

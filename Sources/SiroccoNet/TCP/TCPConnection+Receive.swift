@@ -152,8 +152,11 @@ extension TCPConnection {
       growCongestionWindow(acked: acked, acknowledgment: acknowledgment, now: now)
       duplicateAcks = 0
       rtoDeadline = sndUna == sndMax ? nil : Instant(nanoseconds: now.nanoseconds &+ rto)
-    } else if acknowledgment == sndUna, sndUna != sndMax, window == sndWnd, dataLength == 0,
+    } else if acknowledgment == sndUna, sndUna != sndMax, dataLength == 0,
+              window == sndWnd || (sackEnabled && !segment.options.sackBlocks.isEmpty),
               !segment.flags.contains(.syn), !segment.flags.contains(.fin) {
+      // A duplicate ACK (RFC 5681 2); with SACK, one that reports data above a hole counts
+      // even if the window moved (receivers such as Linux grow it as they go, RFC 6675).
       duplicateAcks += 1
       if duplicateAcks == 3 { enterFastRecovery(now: now) }
       else if duplicateAcks > 3 { congestionWindow += sendMSS }  // inflate for each packet that left

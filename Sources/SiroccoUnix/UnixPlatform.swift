@@ -25,10 +25,14 @@ public final class UnixPlatform: Platform {
 
   /// Parameters only this target has.
   public static let parameters: [ParameterDeclaration] = [
-    .string("pcap", default: nil, help: "record every frame of every network device to this pcap file", placeholder: "FILE"),
-    .integer("fault-loss", default: 0, range: 0...1000, help: "testing: lose this many frames per thousand, each way"),
-    .integer("fault-duplicate", default: 0, range: 0...1000, help: "testing: duplicate this many frames per thousand"),
-    .integer("fault-reorder", default: 0, range: 0...1000, help: "testing: hold back this many frames per thousand"),
+    .string("pcap", default: nil, help: "record every frame of every network device to this pcap file", placeholder: "FILE")
+  ]
+
+  /// Fault injection on the network devices (see FaultInjector), for applications that have one.
+  public static let faultParameters: [ParameterDeclaration] = [
+    .integer("fault-loss", default: nil, range: 0...1000, help: "testing: lose this many frames per thousand, each way"),
+    .integer("fault-duplicate", default: nil, range: 0...1000, help: "testing: duplicate this many frames per thousand"),
+    .integer("fault-reorder", default: nil, range: 0...1000, help: "testing: hold back this many frames per thousand"),
   ]
 
   init() throws(TAPDevice.OpenError) {
@@ -96,7 +100,8 @@ public final class UnixPlatform: Platform {
     case .success(let parsed): options = parsed
     case .failure(let error): return fail(ExitStatus.usage, error.message)
     }
-    let declarations = Runtime.declarations(for: App.self, platformParameters: parameters)
+    let hasNetwork = App.devices.contains { $0.kind == .network }
+    let declarations = Runtime.declarations(for: App.self, platformParameters: parameters + (hasNetwork ? faultParameters : []))
     let bootParameters: BootParameters
     do {
       bootParameters = try BootParameters.parse(options.bootArguments, declarations: declarations)
@@ -166,10 +171,9 @@ public final class UnixPlatform: Platform {
         return fail(ExitStatus.failure, "cannot attach block device '\(declared.name)' to '\(path)': \(reason)")
       }
     }
+    func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
     let faults = FaultInjector<TAPDevice>.Configuration(
-      lossPerMille: bootParameters.integer("fault-loss") ?? 0,
-      duplicatePerMille: bootParameters.integer("fault-duplicate") ?? 0,
-      reorderPerMille: bootParameters.integer("fault-reorder") ?? 0)
+      lossPerMille: fault("fault-loss"), duplicatePerMille: fault("fault-duplicate"), reorderPerMille: fault("fault-reorder"))
     if faults != FaultInjector<TAPDevice>.Configuration() {
       platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand\n")
       let impaired = devices.map { (name: $0.name, device: FaultInjector($0.device, configuration: faults)) }

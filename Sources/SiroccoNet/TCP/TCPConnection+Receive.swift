@@ -158,6 +158,9 @@ extension TCPConnection {
       // A duplicate ACK (RFC 5681 2); with SACK, one that reports data above a hole counts
       // even if the window moved (receivers such as Linux grow it as they go, RFC 6675).
       duplicateAcks += 1
+      // Limited transmit (RFC 3042): the first two duplicate ACKs may each send one new
+      // segment, so the ACK clock keeps going and a loss is found without a timeout.
+      if duplicateAcks < 3 { interface.tcpReady(self) }
       if duplicateAcks == 3 { enterFastRecovery(now: now) }
       else if duplicateAcks > 3 { congestionWindow += sendMSS }  // inflate for each packet that left
     }

@@ -26,7 +26,8 @@ extension TCPConnection {
     var sent = false
     // Data: within min(send window, congestion window) from sndUna (RFC 5681 2); a
     // zero-window probe is one byte past a closed window (RFC 9293 3.8.6.1).
-    var window = max(min(sndWnd, congestionWindow), sndWnd == 0 ? 0 : 1)
+    let limitedTransmit = recoveryPoint == nil && duplicateAcks > 0 && duplicateAcks < 3 ? duplicateAcks * sendMSS : 0
+    var window = max(min(sndWnd, congestionWindow + limitedTransmit), sndWnd == 0 ? 0 : 1)
     if probeDue {
       probeDue = false
       if sndWnd == 0 { window = sndNxt - sndUna + 1 }

@@ -190,22 +190,12 @@ public final class Interface {
         }
       }
     }
-    if let released, !released.isEmpty {
-      for packet in released {
-        transmitIPv4(packet, to: sendersMAC(packet: packet), device: device)
-      }
+    // The packets were waiting for exactly this address: the sender is their next hop.
+    for waiting in released ?? [] {
+      transmitIPv4(waiting, to: packet.senderHardwareAddress, device: device)
     }
   }
 
-  /// The MAC a released packet goes to: its next hop was just resolved and is in the cache.
-  private func sendersMAC(packet: [UInt8]) -> MACAddress {
-    let destination = packet.withUnsafeBytes { IPv4Address.read(from: $0, at: 16) }
-    let hop = nextHop(for: destination) ?? destination
-    return arp.entries[hop]?.macAddress ?? .broadcast
-  }
-
-  /// `linkBroadcast`: the frame was sent to ff:ff:ff:ff:ff:ff. No ICMP error answers such a
-  /// frame, whatever its IP destination (RFC 1122 3.2.2).
   func processIPv4<Device: NetworkDevice>(
     _ payload: UnsafeRawBufferPointer, linkBroadcast: Bool, now: Instant, device: Device
   ) {

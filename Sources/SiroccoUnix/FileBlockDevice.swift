@@ -39,19 +39,20 @@ public final class FileBlockDevice: BlockDevice {
 
   public func read(sector: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
     try validate(sector: sector, length: buffer.count)
-    var done = 0
-    while done < buffer.count {
-      let got = pread(fileDescriptor, buffer.baseAddress! + done, buffer.count - done, off_t(sector) * off_t(sectorSize) + off_t(done))
-      if got > 0 { done += got } else if got < 0, errno == EINTR { continue } else { throw .io(got == 0 ? EIO : errno) }
-    }
+    try transfer(sector: sector, length: buffer.count) { pread(fileDescriptor, buffer.baseAddress! + $0, $1, $2) }
   }
 
   public func write(sector: UInt64, from buffer: UnsafeRawBufferPointer) throws(BlockError) {
     try validate(sector: sector, length: buffer.count)
+    try transfer(sector: sector, length: buffer.count) { pwrite(fileDescriptor, buffer.baseAddress! + $0, $1, $2) }
+  }
+
+  /// Calls `call(done, remaining, fileOffset)` (pread or pwrite) until `length` bytes moved.
+  private func transfer(sector: UInt64, length: Int, _ call: (Int, Int, off_t) -> Int) throws(BlockError) {
     var done = 0
-    while done < buffer.count {
-      let put = pwrite(fileDescriptor, buffer.baseAddress! + done, buffer.count - done, off_t(sector) * off_t(sectorSize) + off_t(done))
-      if put > 0 { done += put } else if put < 0, errno == EINTR { continue } else { throw .io(put == 0 ? EIO : errno) }
+    while done < length {
+      let moved = call(done, length - done, off_t(sector) * off_t(sectorSize) + off_t(done))
+      if moved > 0 { done += moved } else if moved < 0, errno == EINTR { continue } else { throw .io(moved == 0 ? EIO : errno) }
     }
   }
 }

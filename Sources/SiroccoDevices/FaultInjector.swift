@@ -1,7 +1,8 @@
-// A wrapper device that loses, duplicates and reorders frames in both directions, as an
-// impaired link would (smoltcp's FaultInjector in spirit): for testing a stack against real
-// peers where tc netem is not available. Probabilities are per mille; a fixed seed makes a
-// run repeatable.
+// A wrapper device that loses, duplicates and reorders frames in both directions, and
+// delays the frames it sends, as an impaired link would (smoltcp's FaultInjector in
+// spirit): for testing a stack against real peers where tc netem is not available.
+// Probabilities are per mille; a fixed seed makes a run repeatable. Delayed frames leave on
+// a later `receive` or `transmit` once due: the event loop wakes for them at `nextDue`.
 
 import SiroccoWire
 
@@ -11,17 +12,26 @@ public final class FaultInjector<Inner: NetworkDevice>: NetworkDevice {
     public var duplicatePerMille = 0
     /// A frame held back and delivered after the next one.
     public var reorderPerMille = 0
+    /// Every frame sent waits this long before it leaves (netem's `delay`, egress only:
+    /// the round trip grows by this much).
+    public var delay: Duration = .zero
+    /// Frames waiting out the delay at most; more are lost (netem's `limit`).
+    public var delayLimit = 10_000
     public var seed: UInt64 = 0x5eed_fa17
-    public init(lossPerMille: Int = 0, duplicatePerMille: Int = 0, reorderPerMille: Int = 0) {
+    public init(lossPerMille: Int = 0, duplicatePerMille: Int = 0, reorderPerMille: Int = 0, delay: Duration = .zero) {
       self.lossPerMille = lossPerMille
       self.duplicatePerMille = duplicatePerMille
       self.reorderPerMille = reorderPerMille
+      self.delay = delay
     }
   }
 
   public let inner: Inner
   public let configuration: Configuration
+  let clock: (any MonotonicClock)?
   var state: UInt64
+  /// Frames waiting out the delay, oldest first, with when each may leave.
+  var delayed: BoundedQueue<(due: Instant, frame: [UInt8])>?
   /// Received frames to hand over before reading the device again (duplicates, held frames).
   var receiveBacklog: [[UInt8]] = []
   var heldReceive: [UInt8]?
@@ -31,10 +41,27 @@ public final class FaultInjector<Inner: NetworkDevice>: NetworkDevice {
   public private(set) var duplicated = 0
   public private(set) var reordered = 0
 
-  public init(_ inner: Inner, configuration: Configuration) {
+  /// `clock` is needed only for a delay.
+  public init(_ inner: Inner, configuration: Configuration, clock: (any MonotonicClock)? = nil) {
+    precondition(configuration.delay == .zero || clock != nil, "a delay needs a clock")
     self.inner = inner
     self.configuration = configuration
+    self.clock = clock
     state = configuration.seed
+  }
+
+  /// When the oldest delayed frame is due to leave, if any waits.
+  public var nextDue: Instant? { delayed?.first?.due }
+
+  /// Sends the delayed frames that are due.
+  public func sendDue() {
+    guard let clock, let first = delayed?.first else { return }
+    let now = clock.now()
+    guard first.due <= now else { return }
+    while let first = delayed?.first, first.due <= now {
+      _ = delayed?.pop()
+      _ = sendNow(first.frame)
+    }
   }
 
   public var macAddress: MACAddress { inner.macAddress }
@@ -47,6 +74,7 @@ public final class FaultInjector<Inner: NetworkDevice>: NetworkDevice {
   }
 
   public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    sendDue()
     if !receiveBacklog.isEmpty {
       let frame = receiveBacklog.removeFirst()
       frame.withUnsafeBytes { body($0) }
@@ -107,8 +135,17 @@ public final class FaultInjector<Inner: NetworkDevice>: NetworkDevice {
   }
 
   private func send(_ frame: [UInt8]) -> Bool {
+    guard configuration.delay != .zero, let clock else { return sendNow(frame) }
+    sendDue()
+    if delayed == nil { delayed = BoundedQueue(capacity: max(configuration.delayLimit, 1)) }
+    if delayed?.push((clock.now() + configuration.delay, frame)) != true { lost += 1 }
+    return true
+  }
+
+  private func sendNow(_ frame: [UInt8]) -> Bool {
     inner.transmit(length: frame.count) { buffer in
       frame.withUnsafeBytes { buffer.copyMemory(from: $0) }
     }
   }
 }
+

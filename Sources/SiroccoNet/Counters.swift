@@ -107,6 +107,8 @@ public struct InterfaceCounters: Equatable, Sendable {
   public var tcpRetransmissionTimeouts: UInt64 = 0
   public var tcpFastRetransmits: UInt64 = 0
   public var tcpRetransmittedSegments: UInt64 = 0
+  /// Tail loss probes sent (RFC 8985 7).
+  public var tcpTailLossProbes: UInt64 = 0
   public var tcpSYNCookiesSent: UInt64 = 0
   public var tcpPAWSRejected: UInt64 = 0
   public var tcpSYNCookiesAccepted: UInt64 = 0
@@ -139,7 +141,7 @@ extension InterfaceCounters: CustomStringConvertible {
     if tcpSegmentsReceived + tcpSegmentsSent > 0 {
       text += ", tcp in " + String(tcpSegmentsReceived) + " out " + String(tcpSegmentsSent) + " resent "
         + String(tcpRetransmittedSegments) + " timeouts " + String(tcpRetransmissionTimeouts) + " fast-retransmits "
-        + String(tcpFastRetransmits)
+        + String(tcpFastRetransmits) + " tail-probes " + String(tcpTailLossProbes)
     }
     text += ", drops " + String(totalDrops)
     for reason in DropReason.allCases where self[reason] != 0 {

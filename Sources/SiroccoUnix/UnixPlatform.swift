@@ -22,6 +22,8 @@ public final class UnixPlatform: Platform {
   /// How long to keep polling after traffic before sleeping (`--busy-poll`).
   var busyPollWindow: Duration = .zero
   var busyPollUntil = Instant.zero
+  /// A device's own next deadline (frames a fault injector delays), checked before each wait.
+  var deviceDeadline: (() -> Instant?)?
 
   /// Parameters only this target has.
   public static let parameters: [ParameterDeclaration] = [
@@ -33,6 +35,7 @@ public final class UnixPlatform: Platform {
     .integer("fault-loss", default: nil, range: 0...1000, help: "testing: lose this many frames per thousand, each way"),
     .integer("fault-duplicate", default: nil, range: 0...1000, help: "testing: duplicate this many frames per thousand"),
     .integer("fault-reorder", default: nil, range: 0...1000, help: "testing: hold back this many frames per thousand"),
+    .integer("fault-delay", default: nil, range: 0...10_000, help: "testing: delay every frame sent by this many milliseconds"),
   ]
 
   init() throws(TAPDevice.OpenError) {
@@ -49,7 +52,9 @@ public final class UnixPlatform: Platform {
     guard result == 0 else { throw .system(-result) }
   }
 
-  public func wait(until deadline: Instant?) {
+  public func wait(until requested: Instant?) {
+    var deadline = requested
+    if let due = deviceDeadline?() { deadline = deadline.map { min($0, due) } ?? due }
     var now = monotonicClock.now()
     if let deadline, deadline <= now { return }
     // Right after traffic the next frame is likely microseconds away, sooner than a sleep
@@ -173,10 +178,17 @@ public final class UnixPlatform: Platform {
     }
     func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
     let faults = FaultInjector<TAPDevice>.Configuration(
-      lossPerMille: fault("fault-loss"), duplicatePerMille: fault("fault-duplicate"), reorderPerMille: fault("fault-reorder"))
+      lossPerMille: fault("fault-loss"), duplicatePerMille: fault("fault-duplicate"), reorderPerMille: fault("fault-reorder"),
+      delay: .milliseconds(Int64(fault("fault-delay"))))
     if faults != FaultInjector<TAPDevice>.Configuration() {
-      platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand\n")
-      let impaired = devices.map { (name: $0.name, device: FaultInjector($0.device, configuration: faults)) }
+      platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand, delay \(fault("fault-delay")) ms\n")
+      let impaired = devices.map { (name: $0.name, device: FaultInjector($0.device, configuration: faults, clock: platform.monotonicClock)) }
+      // Delayed frames leave from the loop: it wakes when the first is due.
+      platform.deviceDeadline = {
+        var earliest: Instant?
+        for entry in impaired { if let due = entry.device.nextDue { earliest = earliest.map { min($0, due) } ?? due } }
+        return earliest
+      }
       return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: impaired, blocks: blocks)
     }
     if let path = bootParameters.string("pcap") {

@@ -1,4 +1,4 @@
-// The fault-injecting wrapper device: loss, duplication and reordering, each way.
+// The fault-injecting wrapper device: loss, duplication and reordering, each way; delay.
 
 import SiroccoDevices
 import SiroccoWire
@@ -60,5 +60,36 @@ final class FaultInjectorTests: XCTestCase {
     XCTAssertEqual(Set(got.map { $0[0] }), Set(frames.map { $0[0] }))
     XCTAssertNotEqual(got, frames)
     XCTAssertGreaterThan(faulty.reordered, 0)
+  }
+
+  final class ManualClock: MonotonicClock {
+    var time = Instant(nanoseconds: 5_000_000_000)
+    func now() -> Instant { time }
+  }
+
+  /// Sent frames wait out the delay, in order, and leave on the next receive or transmit
+  /// once due; the loop learns when from `nextDue`. More than the limit are lost.
+  func testDelayHoldsSentFramesUntilDue() {
+    let clock = ManualClock()
+    let inner = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 1))
+    var configuration = FaultInjector<MemoryNetworkDevice>.Configuration(delay: .milliseconds(10))
+    configuration.delayLimit = 8
+    let faulty = FaultInjector(inner, configuration: configuration, clock: clock)
+    send(faulty, Array(frames[0..<3]))
+    XCTAssertEqual(inner.takeTransmitted(), [])
+    XCTAssertEqual(faulty.nextDue, Instant(nanoseconds: 5_010_000_000))
+    clock.time = Instant(nanoseconds: 5_009_999_999)
+    XCTAssertFalse(faulty.receive { _ in })
+    XCTAssertEqual(inner.takeTransmitted(), [])
+    clock.time = Instant(nanoseconds: 5_010_000_000)
+    send(faulty, Array(frames[3..<10]))  // 7 more: 3 leave now, 7 wait, within the limit
+    XCTAssertEqual(inner.takeTransmitted(), Array(frames[0..<3]))
+    XCTAssertEqual(faulty.lost, 0)
+    send(faulty, [frames[0], frames[1]])  // 9 waiting: one over the limit
+    XCTAssertEqual(faulty.lost, 1)
+    clock.time = Instant(nanoseconds: 5_020_000_000)
+    XCTAssertFalse(faulty.receive { _ in })
+    XCTAssertEqual(inner.takeTransmitted(), Array(frames[3..<10]) + [frames[0]])
+    XCTAssertNil(faulty.nextDue)
   }
 }

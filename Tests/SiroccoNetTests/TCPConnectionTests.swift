@@ -84,8 +84,8 @@ final class TCPPair {
   }
 }
 
-final class TCPConnectionTests: XCTestCase {
-  func pattern(_ count: Int, seed: UInt64) -> [UInt8] {
+extension XCTestCase {
+  func bytePattern(_ count: Int, seed: UInt64) -> [UInt8] {
     var state = seed
     return (0..<count).map { _ in
       state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -93,9 +93,11 @@ final class TCPConnectionTests: XCTestCase {
     }
   }
 
-  func connect(_ pair: TCPPair, port: UInt16 = 7) throws -> (client: TCPConnection, server: TCPConnection, listener: TCPListener) {
-    let listener = try pair.server.listenTCP(port: port)
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: port, now: pair.now)
+  func connect(_ pair: TCPPair, port: UInt16 = 7, configuration: TCPConnection.Configuration = .init()) throws
+    -> (client: TCPConnection, server: TCPConnection, listener: TCPListener)
+  {
+    let listener = try pair.server.listenTCP(port: port, configuration: configuration)
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: port, now: pair.now, configuration: configuration)
     var accepted: TCPConnection?
     XCTAssertTrue(pair.run(until: {
       if accepted == nil { accepted = listener.accept() }
@@ -103,7 +105,9 @@ final class TCPConnectionTests: XCTestCase {
     }, limit: 10_000))
     return (client, try XCTUnwrap(accepted), listener)
   }
+}
 
+final class TCPConnectionTests: XCTestCase {
   /// Moves `data` from `sender` to `receiver` through the pair; returns what arrived.
   func transfer(_ data: [UInt8], from sender: TCPConnection, to receiver: TCPConnection, pair: TCPPair,
                 closeAfter: Bool = false) -> [UInt8] {
@@ -136,9 +140,9 @@ final class TCPConnectionTests: XCTestCase {
   func testDataBothWaysAndOrderlyClose() throws {
     let pair = TCPPair()
     let (client, server, _) = try connect(pair)
-    let request = pattern(1_000_000, seed: 1)
+    let request = bytePattern(1_000_000, seed: 1)
     XCTAssertEqual(transfer(request, from: client, to: server, pair: pair), request)
-    let response = pattern(300_000, seed: 2)
+    let response = bytePattern(300_000, seed: 2)
     XCTAssertEqual(transfer(response, from: server, to: client, pair: pair), response)
     client.close()
     XCTAssertTrue(pair.run(until: { server.isReceiveFinished }))
@@ -190,9 +194,9 @@ final class TCPConnectionTests: XCTestCase {
       state = state &* 6_364_136_223_846_793_005 &+ 1
       return state >> 59 == 0  // 1 in 32 frames
     }
-    let upload = pattern(1_000_000, seed: 3)
+    let upload = bytePattern(1_000_000, seed: 3)
     XCTAssertEqual(transfer(upload, from: client, to: server, pair: pair), upload)
-    let download = pattern(1_000_000, seed: 4)
+    let download = bytePattern(1_000_000, seed: 4)
     XCTAssertEqual(transfer(download, from: server, to: client, pair: pair, closeAfter: true), download)
     XCTAssertGreaterThan(pair.client.counters.tcpRetransmissionTimeouts + pair.client.counters.tcpFastRetransmits
       + pair.server.counters.tcpRetransmissionTimeouts + pair.server.counters.tcpFastRetransmits, 0)
@@ -201,7 +205,7 @@ final class TCPConnectionTests: XCTestCase {
   func testBlindResetOutsideTheExactSequenceGetsAChallengeACK() throws {
     let pair = TCPPair()
     let (client, server, _) = try connect(pair)
-    _ = transfer(pattern(1000, seed: 5), from: client, to: server, pair: pair)
+    _ = transfer(bytePattern(1000, seed: 5), from: client, to: server, pair: pair)
     // A RST in the window but not at rcvNxt (RFC 5961 3.2): a challenge ACK, no reset.
     var frame = [UInt8](repeating: 0, count: 14 + 20 + 20)
     let rcvNxt = server.rcvNxt.rawValue
@@ -232,7 +236,7 @@ final class TCPConnectionTests: XCTestCase {
     let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now)
     var server: TCPConnection?
     XCTAssertTrue(pair.run(until: { server = server ?? listener.accept(); return server != nil && client.isEstablished }))
-    let data = pattern(100_000, seed: 9)
+    let data = bytePattern(100_000, seed: 9)
     var written = 0
     // Fill the window without reading.
     pair.run(until: { written += data[written...].withUnsafeBytes { client.write($0) }; return server!.availableBytes == 16384 }, limit: 5000)
@@ -320,7 +324,7 @@ final class TCPConnectionTests: XCTestCase {
       }
       return true
     }
-    let data = pattern(200_000, seed: 11)
+    let data = bytePattern(200_000, seed: 11)
     var written = 0
     var received: [UInt8] = []
     XCTAssertTrue(pair.run(until: {
@@ -377,17 +381,14 @@ final class TCPConnectionTests: XCTestCase {
     let pair = TCPPair()
     var configuration = TCPConnection.Configuration()
     configuration.congestionControl = .newReno
-    let listener = try pair.server.listenTCP(port: 7, configuration: configuration)
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
-    var server: TCPConnection?
-    XCTAssertTrue(pair.run(until: { server = server ?? listener.accept(); return server != nil && client.isEstablished }))
+    let (client, server, _) = try connect(pair, configuration: configuration)
     var state: UInt64 = 777
     pair.lose = { _ in
       state = state &* 6_364_136_223_846_793_005 &+ 1
       return state >> 59 == 0
     }
-    let data = pattern(500_000, seed: 12)
-    XCTAssertEqual(transfer(data, from: client, to: server!, pair: pair), data)
+    let data = bytePattern(500_000, seed: 12)
+    XCTAssertEqual(transfer(data, from: client, to: server, pair: pair), data)
   }
 
   // MARK: An impaired link
@@ -411,8 +412,8 @@ final class TCPConnectionTests: XCTestCase {
         }
         pair.reorderPerMille = reorder
         pair.duplicatePerMille = duplicate
-        let upload = pattern(4_000_000, seed: UInt64(loss + 1))
-        let download = pattern(4_000_000, seed: UInt64(loss + 2))
+        let upload = bytePattern(4_000_000, seed: UInt64(loss + 1))
+        let download = bytePattern(4_000_000, seed: UInt64(loss + 2))
         let label = "loss \(loss)‰ reorder \(reorder)‰ duplicate \(duplicate)‰ \(control)"
         XCTAssertEqual(transfer(upload, from: client, to: server!, pair: pair), upload, label)
         XCTAssertEqual(transfer(download, from: server!, to: client, pair: pair, closeAfter: true), download, label)

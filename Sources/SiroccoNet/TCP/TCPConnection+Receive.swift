@@ -30,6 +30,9 @@ extension TCPConnection {
     // 1. Acceptability (RFC 9293 3.10.7.4, first check).
     guard isAcceptable(sequence, length: length) else {
       if !segment.flags.contains(.rst) {
+        // Data we already hold: report it as a duplicate (D-SACK, RFC 2883), so the sender
+        // learns its retransmission was spurious.
+        if !payload.isEmpty, sequence + payload.count - rcvNxt <= 0 { duplicateData = (sequence, sequence + payload.count) }
         ackNeeded = true
         interface.tcpReady(self)
       }
@@ -76,8 +79,17 @@ extension TCPConnection {
     if !payload.isEmpty, state == .established || state == .finWait1 || state == .finWait2 {
       receiveData(payload, at: sequence, now: now)
     }
-    // 8. FIN, once every byte before it arrived.
-    if segment.flags.contains(.fin), sequence + payload.count == rcvNxt, !finReceived {
+    // 8. FIN, once every byte before it arrived. One out of order is held until then (as
+    //    its data is), with a duplicate ACK at once (RFC 5681 4.2).
+    if segment.flags.contains(.fin), !finReceived, (sequence + payload.count) - rcvNxt > 0 {
+      pendingFIN = sequence + payload.count
+      if payload.isEmpty {
+        ackNeeded = true
+        acksOwed += 1
+      }
+    }
+    if !finReceived, segment.flags.contains(.fin) && sequence + payload.count == rcvNxt || pendingFIN == rcvNxt {
+      pendingFIN = nil
       finReceived = true
       rcvNxt += 1
       ackNeeded = true
@@ -135,35 +147,71 @@ extension TCPConnection {
       return false
     }
     let window = Int(segment.window) << Int(sendWindowShift)
-    if sackEnabled, !segment.options.sackBlocks.isEmpty { recordSACK(segment.options.sackBlocks, acknowledgment: acknowledgment) }
+    let blocks = segment.options.sackBlocks
+    var advanced = false
     if sndUna < acknowledgment {
       let acked = acknowledgment - sndUna
+      removeAcknowledged(upTo: acknowledgment, now: now)
       let dataAcked = min(max(acknowledgment - dataStart, 0), sendBuffer.count)
       sendBuffer.discard(dataAcked)
       dataStart += dataAcked
       sndUna = acknowledgment
       if sndNxt < sndUna { sndNxt = sndUna }
-      sacked.removeAll { $0.right - sndUna <= 0 }
       retransmissions = 0
+      duplicateAcks = 0
+      advanced = true
       if let sample = rttSample, acknowledgment - sample.sequence > 0 {
         updateRTT(now.nanoseconds &- sample.sent.nanoseconds)
         rttSample = nil
       }
-      growCongestionWindow(acked: acked, acknowledgment: acknowledgment, now: now)
-      duplicateAcks = 0
+      if let point = recoveryPoint {
+        if acknowledgment - point >= 0 {
+          // Recovery is over (RFC 6582 3.2 step 3, RFC 6675 5).
+          recoveryPoint = nil
+          isTimeoutRecovery = false
+          renoSACKedBytes = 0
+        } else if !sackEnabled {
+          // A partial ACK without SACK: the next segment is lost too (RFC 6582 3.2 step 4).
+          renoSACKedBytes = max(renoSACKedBytes - acked, 0)
+          markFirstLost()
+          retransmitFirstLost = true
+        }
+      } else {
+        renoSACKedBytes = 0
+      }
+      if recoveryPoint == nil || isTimeoutRecovery { growCongestionWindow(acked: acked, now: now) }
       rtoDeadline = sndUna == sndMax ? nil : Instant(nanoseconds: now.nanoseconds &+ rto)
     } else if acknowledgment == sndUna, sndUna != sndMax, dataLength == 0,
-              window == sndWnd || (sackEnabled && !segment.options.sackBlocks.isEmpty),
+              window == sndWnd || (sackEnabled && !blocks.isEmpty),
               !segment.flags.contains(.syn), !segment.flags.contains(.fin) {
       // A duplicate ACK (RFC 5681 2); with SACK, one that reports data above a hole counts
       // even if the window moved (receivers such as Linux grow it as they go, RFC 6675).
       duplicateAcks += 1
-      // Limited transmit (RFC 3042): the first two duplicate ACKs may each send one new
-      // segment, so the ACK clock keeps going and a loss is found without a timeout.
-      if duplicateAcks < 3 { interface.tcpReady(self) }
-      if duplicateAcks == 3 { enterFastRecovery(now: now) }
-      else if duplicateAcks > 3 { congestionWindow += sendMSS }  // inflate for each packet that left
+      if !sackEnabled {
+        // Without SACK, each duplicate ACK stands for a segment that left the network.
+        renoSACKedBytes = min(renoSACKedBytes + sendMSS, max(sndMax - sndUna - sendMSS, 0))
+        if duplicateAcks == 3, recoveryPoint == nil {
+          markFirstLost()
+          enterRecovery(now: now)
+        }
+      }
+      // Limited transmit (RFC 3042) or, in recovery, room the pipe made.
+      interface.tcpReady(self)
     }
+    // A peer that answers our zero-window probes is alive, however long it stays closed.
+    if sndWnd == 0, window == 0 { retransmissions = 0 }
+    if sackEnabled {
+      // D-SACK (RFC 2883): a first block at or below the cumulative ACK reports a duplicate.
+      let duplicateReported = blocks.first.map { SequenceNumber($0.right) - acknowledgment <= 0 } ?? false
+      if duplicateReported { self.duplicateReported() }
+      if !blocks.isEmpty { recordSACK(blocks, now: now) }
+      checkTailProbe(acknowledgment: acknowledgment, duplicateReported: duplicateReported, now: now)
+      if sackedBytes > 0 || recoveryPoint != nil || rackDeadline != nil, detectLosses(now: now) {
+        if recoveryPoint == nil { enterRecovery(now: now) }
+        interface.tcpReady(self)
+      }
+    }
+    if advanced { scheduleTailProbe(now: now) }
     // The send window, from the most recent segment (RFC 9293 3.10.7.4, SND.WL1/WL2 rule).
     if sndWl1 < sequence || (sndWl1 == sequence && sndWl2 - acknowledgment <= 0) {
       sndWnd = window
@@ -250,7 +298,10 @@ extension TCPConnection {
       interface.counters.drop(.tcpOutOfOrderLimit)
       return
     }
-    if outOfOrder.contains(where: { $0.sequence == sequence && $0.bytes.count >= bytes.count }) { return }
+    if outOfOrder.contains(where: { $0.sequence == sequence && $0.bytes.count >= bytes.count }) {
+      duplicateData = (sequence, sequence + bytes.count)
+      return
+    }
     outOfOrder.append((sequence, [UInt8](bytes)))
     outOfOrderBytes += bytes.count
     latestOutOfOrder = sequence
@@ -316,26 +367,4 @@ extension TCPConnection {
 
   /// RFC 6928's initial window: ten segments, capped by 14,600 bytes... of our send MSS.
   var initialWindow: Int { min(10 * sendMSS, max(2 * sendMSS, 14600)) }
-}
-
-extension TCPConnection {
-  /// Merges the peer's SACK blocks into the scoreboard. Blocks below the cumulative ACK
-  /// (D-SACK, RFC 2883) or beyond anything sent are ignored: a hostile peer cannot make the
-  /// scoreboard claim data that never left.
-  func recordSACK(_ blocks: SACKBlocks, acknowledgment: SequenceNumber) {
-    for block in blocks {
-      let left = SequenceNumber(block.left)
-      let right = SequenceNumber(block.right)
-      guard left < right, acknowledgment - left <= 0 || acknowledgment < right, right - sndMax <= 0 else { continue }
-      var merged = (left: max(left, acknowledgment), right: right)
-      sacked.removeAll { range in
-        guard range.left - merged.right <= 0, merged.left - range.right <= 0 else { return false }
-        merged = (min(merged.left, range.left), max(merged.right, range.right))
-        return true
-      }
-      sacked.append(merged)
-    }
-    sacked.sort { $0.left < $1.left }
-    if sacked.count > 16 { sacked.removeFirst(sacked.count - 16) }
-  }
 }

@@ -1,6 +1,6 @@
-// Timers: retransmission (RFC 6298) with Karn's rule and exponential backoff; TIME-WAIT;
-// congestion control (RFC 5681 slow start and congestion avoidance, NewReno fast
-// retransmit and recovery, RFC 6582).
+// Timers: retransmission (RFC 6298) with Karn's rule and exponential backoff; RACK's
+// reordering timer and the tail loss probe (RFC 8985); TIME-WAIT; persist; delayed ACK;
+// keep-alive; window growth (RFC 5681 slow start and congestion avoidance).
 
 import SiroccoDevices
 
@@ -8,7 +8,7 @@ extension TCPConnection {
   /// The earliest time this connection needs attention.
   var deadline: Instant? {
     var earliest: Instant?
-    for candidate in [rtoDeadline, timeWaitDeadline, persistDeadline, delayedACKDeadline, keepAliveDeadline] {
+    for candidate in [rtoDeadline, timeWaitDeadline, persistDeadline, delayedACKDeadline, keepAliveDeadline, rackDeadline, probeDeadline] {
       if let candidate, earliest == nil || candidate < earliest! { earliest = candidate }
     }
     return earliest
@@ -43,6 +43,18 @@ extension TCPConnection {
       self.keepAliveDeadline = now + configuration.keepAliveInterval
       interface.tcpReady(self)
     }
+    if let rackDeadline, rackDeadline <= now {
+      // Segments held back by the reordering window may now count as lost (RFC 8985 6.2).
+      if detectLosses(now: now) {
+        if recoveryPoint == nil { enterRecovery(now: now) }
+        interface.tcpReady(self)
+      }
+    }
+    if let probeDeadline, probeDeadline <= now {
+      self.probeDeadline = nil
+      tailProbeDue = true
+      interface.tcpReady(self)
+    }
     guard let rtoDeadline, rtoDeadline <= now else { return }
     self.rtoDeadline = nil
     retransmissions += 1
@@ -53,19 +65,26 @@ extension TCPConnection {
       enterClosed(error: .timedOut)
       return
     }
-    // RFC 6298 5.5-5.7: back off, and (RFC 5681 3.1) restart from one segment.
+    // RFC 6298 5.5-5.7: back off; RFC 5681 3.1: the threshold is set on the first timeout
+    // only, and the window restarts from one segment.
     rto = min(rto * 2, configuration.maximumRTO.nanoseconds)
     rttSample = nil  // Karn: no sample from a retransmitted segment
-    sacked = []  // RFC 2018 8: the receiver may have reneged; resend as if nothing was SACKed
-    congestionEvent(now: now, timeout: true)
+    if retransmissions == 1 { congestionEvent(now: now, timeout: true) } else { congestionWindow = sendMSS }
+    // A second timeout in a row: the peer may have dropped what it SACKed (RFC 2018 8).
+    if retransmissions >= 2 { forgetSACK() }
     duplicateAcks = 0
-    recoveryPoint = nil
-    // Go back to the first unacknowledged byte (and resend a FIN with the data if it was sent).
+    renoSACKedBytes = 0
+    probeDeadline = nil
+    tailProbeDue = false
+    probeEnd = nil
     if state == .synSent || state == .synReceived {
       synNeedsSending = true
-    } else {
-      sndNxt = sndUna
-      if let finSequence, sndUna - finSequence <= 0 { self.finSequence = nil }
+    } else if !flight.isEmpty {
+      // Everything the peer does not hold goes again, in slow start (RFC 8985 6.3), and a
+      // loss found meanwhile is part of this episode (RFC 6582 4).
+      markAllLost()
+      recoveryPoint = sndMax
+      isTimeoutRecovery = true
     }
     interface.counters.tcpRetransmissionTimeouts &+= 1
     interface.tcpReady(self)
@@ -85,38 +104,15 @@ extension TCPConnection {
     rto = min(max(candidate, configuration.minimumRTO.nanoseconds), configuration.maximumRTO.nanoseconds)
   }
 
-  /// New data acknowledged: slow start below ssthresh, congestion avoidance above (RFC 5681
-  /// 3.1), or the end of fast recovery (RFC 6582 3.2 step 3).
-  func growCongestionWindow(acked: Int, acknowledgment: SequenceNumber, now: Instant) {
-    if let recoveryPoint {
-      if acknowledgment - recoveryPoint >= 0 {
-        self.recoveryPoint = nil
-        congestionWindow = min(slowStartThreshold, max(sndMax - sndUna, sendMSS) + sendMSS)
-      } else {
-        // A partial ACK: retransmit the next hole at once, deflate by what was acked.
-        sndNxt = sndUna
-        congestionWindow = max(congestionWindow - acked + sendMSS, sendMSS)
-      }
-      return
-    }
+  /// New data acknowledged outside fast recovery: slow start below ssthresh, congestion
+  /// avoidance above (RFC 5681 3.1). In fast recovery the window stays at ssthresh and the
+  /// pipe sets the pace (RFC 6675).
+  func growCongestionWindow(acked: Int, now: Instant) {
     if congestionWindow < slowStartThreshold {
       congestionWindow += min(acked, sendMSS)  // slow start (RFC 5681 3.1, ABC with L = 1)
     } else {
       congestionWindow += congestionAvoidanceIncrease(acked: acked, now: now)
     }
-  }
-
-  /// Three duplicate ACKs: retransmit the first unacknowledged segment and halve the window
-  /// (RFC 5681 3.2, RFC 6582).
-  func enterFastRecovery(now: Instant) {
-    guard recoveryPoint == nil || sndUna - recoveryPoint! > 0 else { return }
-    congestionEvent(now: now, timeout: false)
-    recoveryPoint = sndMax
-    congestionWindow = slowStartThreshold + 3 * sendMSS
-    sndNxt = sndUna  // the output resends from the hole
-    rttSample = nil
-    interface.counters.tcpFastRetransmits &+= 1
-    interface.tcpReady(self)
   }
 }
 

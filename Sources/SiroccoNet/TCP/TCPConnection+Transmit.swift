@@ -24,58 +24,69 @@ extension TCPConnection {
       break
     }
     var sent = false
-    // Data: within min(send window, congestion window) from sndUna (RFC 5681 2); a
-    // zero-window probe is one byte past a closed window (RFC 9293 3.8.6.1).
+    var sentNew = false
+    var pipe = self.pipe
+    // Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment
+    // out, so the ACK clock keeps going and a loss is found without a timeout.
     let limitedTransmit = recoveryPoint == nil && duplicateAcks > 0 && duplicateAcks < 3 ? duplicateAcks * sendMSS : 0
-    var window = max(min(sndWnd, congestionWindow + limitedTransmit), sndWnd == 0 ? 0 : 1)
+    // 1. Lost segments first, lowest first (RFC 6675 NextSeg rule 1), while the pipe leaves
+    //    room; after a timeout this is slow start over what the peer does not hold.
+    if lostBytes > 0 {
+      var index = 0
+      while index < flight.count, lostBytes > 0, retransmitFirstLost || congestionWindow - pipe > 0 {
+        if flight[index].isLost {
+          retransmit(at: index, now: now, device: device)
+          pipe += flight[index].length
+          retransmitFirstLost = false
+          sent = true
+        }
+        index += 1
+      }
+    }
+    // 2. New data, within the send window from sndUna and the congestion window less the
+    //    pipe (RFC 5681 2, RFC 6675 rule 2); a zero-window probe is one byte past a closed
+    //    window (RFC 9293 3.8.6.1).
+    var sendWindow = sndWnd
     if probeDue {
       probeDue = false
-      if sndWnd == 0 { window = sndNxt - sndUna + 1 }
+      if sndWnd == 0, sndMax == sndUna { sendWindow = 1 }
     }
     while true {
-      // Going back over data the peer holds (SACK): skip it (RFC 6675's "next segment").
-      if sndNxt < sndMax, let range = sacked.first(where: { $0.left - sndNxt <= 0 && sndNxt < $0.right }) {
-        sndNxt = range.right - sndMax > 0 ? sndMax : range.right
-        continue
-      }
-      // In fast recovery only holes are resent: data below the highest SACKed byte (RFC 6675
-      // NextSeg rule 1), or without SACK the first unacknowledged segment (RFC 6582); past
-      // that, new data goes out instead of what may still be in flight.
-      if recoveryPoint != nil, sndNxt < sndMax {
-        let holesEnd = sacked.last.map { $0.left } ?? sndUna + sendMSS
-        if sndNxt - holesEnd >= 0 {
-          sndNxt = sndMax
-          continue
-        }
-      }
-      let inFlight = sndNxt - sndUna
-      let offset = sndNxt - dataStart
+      let offset = sndMax - dataStart
       let unsent = sendBuffer.count - offset
-      let room = window - inFlight
+      // The congestion window counts whole segments, as Linux's does: while it has room at
+      // all, a full segment may go (no small segments from a window of odd size).
+      let congestionRoom = congestionWindow + limitedTransmit - pipe
+      let room = min(sendWindow - (sndMax - sndUna), congestionRoom > 0 ? max(congestionRoom, sendMSS) : 0)
       guard unsent > 0, room > 0 else { break }
       let length = min(unsent, room, sendMSS)
       // Nagle (RFC 1122 4.2.3.4): while data is in flight, a less-than-full segment waits,
       // unless the application asked for no delay or is closing.
-      if length < sendMSS, inFlight > 0, !configuration.noDelay, !finRequested { break }
-      let push = length == unsent
-      sendSegment(flags: push ? [.ack, .psh] : .ack, sequence: sndNxt, payloadLength: length, dataOffset: offset, now: now, device: device)
-      sndNxt += length
-      if sndMax < sndNxt { sndMax = sndNxt }
+      if length < sendMSS, sndMax != sndUna, !configuration.noDelay, !finRequested { break }
+      sendNew(length: length, now: now, device: device)
+      pipe += length
       sent = true
+      sentNew = true
     }
     // FIN once all data went out.
-    let dataEnd = dataStart + sendBuffer.count
-    if finRequested, sndNxt == dataEnd, finSequence == nil || finSequence == dataEnd {
-      finSequence = sndNxt
-      sendSegment(flags: [.ack, .fin], sequence: sndNxt, payloadLength: 0, now: now, device: device)
-      sndNxt += 1
-      if sndMax < sndNxt { sndMax = sndNxt }
+    if finRequested, finSequence == nil, sndMax == dataStart + sendBuffer.count {
+      finSequence = sndMax
+      sendSegment(flags: [.ack, .fin], sequence: sndMax, payloadLength: 0, now: now, device: device)
+      recordSent(start: sndMax, length: 1, isFIN: true, now: now)
+      sndMax += 1
+      sndNxt = sndMax
       switch state {
       case .established, .synReceived: state = .finWait1
       case .closeWait: state = .lastAck
       default: break
       }
       sent = true
+      sentNew = true
+    }
+    // 3. The tail loss probe, when its timer fired (RFC 8985 7.3).
+    if tailProbeDue {
+      tailProbeDue = false
+      if sendTailProbe(now: now, device: device) { sent = true }
     }
     if keepAliveProbeDue {
       // A keep-alive probe: one old sequence number, so the peer answers with an ACK.
@@ -91,11 +102,22 @@ extension TCPConnection {
     ackNeeded = false
     acksOwed = 0
     if sndUna != sndMax, rtoDeadline == nil { rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto) }
+    if sentNew, probeDeadline == nil { scheduleTailProbe(now: now) }
     // Data waits behind a closed window with nothing in flight: probe it (persist timer).
-    let unsentData = sendBuffer.count - (sndNxt - dataStart) > 0 || (finRequested && finSequence == nil)
-    if sndWnd == 0, unsentData, sndNxt == sndUna, persistDeadline == nil {
+    let unsentData = sendBuffer.count - (sndMax - dataStart) > 0 || (finRequested && finSequence == nil)
+    if sndWnd == 0, unsentData, sndMax == sndUna, persistDeadline == nil {
       persistDeadline = Instant(nanoseconds: now.nanoseconds &+ persistInterval())
     }
+  }
+
+  /// Sends `length` new bytes at sndMax and records them in flight.
+  func sendNew<Device: NetworkDevice>(length: Int, now: Instant, device: Device) {
+    let offset = sndMax - dataStart
+    let push = length == sendBuffer.count - offset
+    sendSegment(flags: push ? [.ack, .psh] : .ack, sequence: sndMax, payloadLength: length, dataOffset: offset, now: now, device: device)
+    recordSent(start: sndMax, length: length, isFIN: false, now: now)
+    sndMax += length
+    sndNxt = sndMax
   }
 
   func sendSYN<Device: NetworkDevice>(now: Instant, device: Device) {
@@ -124,7 +146,7 @@ extension TCPConnection {
   ) {
     var options = TCPOptions()
     if timestampsEnabled { options.timestamp = TCPOptions.Timestamp(value: timestampClock(now), echoReply: timestampRecent) }
-    if sackEnabled, !outOfOrder.isEmpty { options.sackBlocks = sackBlocks(limit: timestampsEnabled ? 3 : 4) }
+    if sackEnabled, !outOfOrder.isEmpty || duplicateData != nil { options.sackBlocks = sackBlocks(limit: timestampsEnabled ? 3 : 4) }
     // The window never shrinks below what was advertised (RFC 9293 3.8.6.2.2).
     let window = max(receiveWindow, windowAdvertisedSpace)
     let scaled = min(window >> Int(receiveWindowShift), 65535)
@@ -150,6 +172,12 @@ extension TCPConnection {
   /// SACK blocks for what we hold out of order (RFC 2018 4): the range holding the latest
   /// arrival first, then the others, merged.
   func sackBlocks(limit: Int) -> SACKBlocks {
+    var blocks = SACKBlocks()
+    // A duplicate goes first, once (D-SACK, RFC 2883 4).
+    if let duplicate = duplicateData {
+      blocks.append(SACKBlock(left: duplicate.left.rawValue, right: duplicate.right.rawValue))
+      duplicateData = nil
+    }
     var ranges: [(left: SequenceNumber, right: SequenceNumber)] = []
     for piece in outOfOrder.sorted(by: { $0.sequence < $1.sequence }) {
       let right = piece.sequence + piece.bytes.count
@@ -162,8 +190,7 @@ extension TCPConnection {
     if let latest = latestOutOfOrder, let index = ranges.firstIndex(where: { $0.left - latest <= 0 && latest < $0.right }) {
       ranges.insert(ranges.remove(at: index), at: 0)
     }
-    var blocks = SACKBlocks()
-    for range in ranges.prefix(limit) { blocks.append(SACKBlock(left: range.left.rawValue, right: range.right.rawValue)) }
+    for range in ranges.prefix(limit - blocks.count) { blocks.append(SACKBlock(left: range.left.rawValue, right: range.right.rawValue)) }
     return blocks
   }
 }

@@ -100,7 +100,8 @@ public final class TCPConnection {
   var iss: SequenceNumber
   var sndUna: SequenceNumber
   var sndNxt: SequenceNumber
-  /// The highest sequence number sent so far (sndNxt goes back on a retransmission timeout).
+  /// The highest sequence number sent so far. Once the handshake is done it equals sndNxt:
+  /// retransmissions come from the scoreboard (`flight`), not by moving sndNxt back.
   var sndMax: SequenceNumber
   var sndWnd = 0
   var sndWl1 = SequenceNumber(0)
@@ -120,6 +121,8 @@ public final class TCPConnection {
   var outOfOrder: [(sequence: SequenceNumber, bytes: [UInt8])] = []
   var outOfOrderBytes = 0
   var finReceived = false
+  /// Where the peer's FIN lies when it came before all the data ahead of it.
+  var pendingFIN: SequenceNumber?
   /// The right edge of the window we last advertised (never moved left, RFC 9293 3.8.6.2.2).
   var advertisedEdge = SequenceNumber(0)
 
@@ -130,10 +133,30 @@ public final class TCPConnection {
   var windowScalingEnabled = false
   /// Both sides sent SACK-permitted (RFC 2018).
   var sackEnabled = false
-  /// Ranges above sndUna the peer reported holding (SACK), merged and sorted, at most 16.
-  var sacked: [(left: SequenceNumber, right: SequenceNumber)] = []
+  /// Data that arrived twice, reported once in the next ACK (D-SACK, RFC 2883).
+  var duplicateData: (left: SequenceNumber, right: SequenceNumber)?
   /// The out-of-order range that changed last: it goes first in our SACK blocks.
   var latestOutOfOrder: SequenceNumber?
+
+  // The scoreboard (TCPConnection+Recovery.swift): segments from sndUna to sndMax, and the
+  // bytes among them the peer SACKed, that are lost, and (without SACK) that duplicate ACKs
+  // say have left the network.
+  var flight = SentSegments()
+  var sackedBytes = 0
+  var lostBytes = 0
+  var renoSACKedBytes = 0
+  var rack = RACKState()
+  /// RACK's reordering timer: when a segment not yet lost would become so.
+  var rackDeadline: Instant?
+  /// The tail loss probe's timer, the probe's end while it is unanswered, and whether it
+  /// resent data (RFC 8985 7).
+  var probeDeadline: Instant?
+  var tailProbeDue = false
+  var probeEnd: SequenceNumber?
+  var probeWasRetransmission = false
+  /// Recovery began with a retransmission timeout (slow start), not a fast retransmit.
+  var isTimeoutRecovery = false
+  var retransmitFirstLost = false
 
   // Retransmission (RFC 6298) and congestion control (RFC 5681, NewReno RFC 6582).
   // In nanoseconds: Duration arithmetic would link 128-bit division into spt images.
@@ -299,6 +322,8 @@ public final class TCPConnection {
     state = .closed
     rtoDeadline = nil
     timeWaitDeadline = nil
+    rackDeadline = nil
+    probeDeadline = nil
     interface.tcpForget(self)
   }
 }

@@ -31,6 +31,10 @@ public final class Interface {
     public var icmpErrorBurst = 50
     /// TCP connections held at most, in every state (a global memory bound).
     public var maximumTCPConnections = 4096
+    /// Challenge ACKs (RFC 5961) sent per second over all connections, on average: each
+    /// second's budget is drawn at random between half and one and a half times this, so
+    /// an off-path attacker cannot count them to learn of a connection (CVE-2016-5696).
+    public var challengeACKLimit = 1000
 
     public init(macAddress: MACAddress, ipv4: IPv4Network, gateway: IPv4Address? = nil, mtu: Int = 1500) {
       self.macAddress = macAddress
@@ -56,6 +60,9 @@ public final class Interface {
   var tcpListeners: [UInt16: TCPListener] = [:]
   var tcpConnections: [TCPEndpoints: TCPConnection] = [:]
   var tcpTransmitReady: [TCPConnection] = []
+  /// The interface-wide challenge-ACK budget: what is left this second, and its start.
+  var challengeACKsLeft = 0
+  var challengeACKSecond: Instant?
   var pendingResets: [(endpoints: TCPEndpoints, sequence: SequenceNumber, acknowledgment: SequenceNumber?)] = []
   var nextTCPDeadline: Instant?
   /// Cookie SYN-ACKs to send: no connection exists for them (see SYNCookies.swift).

@@ -98,4 +98,41 @@ final class TCPHardeningTests: XCTestCase {
     XCTAssertEqual(harness.counters.tcpChallengeACKs, 10)
     XCTAssertEqual(harness.sent().count, 10)
   }
+
+  /// Over all connections, challenge ACKs stay within the interface's budget for the
+  /// second, drawn between half and one and a half times the limit (RFC 5961 7); the next
+  /// second brings a new budget.
+  func testChallengeACKsHaveAnInterfaceWideBudget() throws {
+    let harness = Harness { $0.challengeACKLimit = 20 }
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80, backlog: 64)
+    var connections: [TCPConnection] = []
+    for client in 0..<30 {
+      let port = UInt16(6000 + client)
+      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 100, flags: .syn))
+      harness.poll()
+      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+      harness.poll()
+      connections.append(try XCTUnwrap(listener.accept()))
+    }
+    _ = harness.sent()
+    func blindSYNs() -> Int {
+      for client in 0..<30 {
+        for index in 0..<5 {
+          harness.inject(tcpFrame(sourcePort: UInt16(6000 + client), port: 80, sequence: 101 &+ UInt32(index + 10), flags: .syn))
+        }
+        harness.poll()
+      }
+      return harness.sent().count
+    }
+    let first = blindSYNs()
+    XCTAssertGreaterThanOrEqual(first, 10)
+    XCTAssertLessThan(first, 30, "150 wanted, 10 to 29 allowed")
+    XCTAssertTrue(connections.allSatisfy { $0.state == .established })
+    harness.now = harness.now + .seconds(1)
+    let second = blindSYNs()
+    XCTAssertGreaterThanOrEqual(second, 10, "a new second, a new budget")
+    XCTAssertLessThan(second, 30)
+  }
 }

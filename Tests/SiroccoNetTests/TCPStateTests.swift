@@ -114,6 +114,86 @@ final class TCPStateTests: XCTestCase {
     XCTAssertEqual(connection.error, .reset)
   }
 
+  /// Urgent data (RFC 9293 3.8.5, RFC 6093): the stack keeps no out-of-band byte; URG
+  /// segments are delivered in line, every byte, like any other.
+  func testEstablishedDeliversUrgentDataInLine() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    harness.inject(tcpFrame(
+      port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: [.ack, .urg, .psh], urgentPointer: 3, Array("abcdef".utf8)))
+    harness.poll()
+    XCTAssertEqual(connection.read(), Array("abcdef".utf8))
+  }
+
+  /// A pure window update (same ACK, bigger window) is not a duplicate ACK (RFC 5681 2) and
+  /// lets data waiting behind a zero window go at once.
+  func testWindowUpdateReopensAClosedWindow() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: .ack, window: 0))
+    harness.poll()
+    _ = harness.sent()
+    XCTAssertEqual(connection.write(pattern(3000)), 3000)
+    harness.poll()
+    XCTAssertTrue(harness.sent().isEmpty, "data sent into a zero window")
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: .ack, window: 65535))
+    harness.poll()
+    let segments = try harness.sent().map { try parseTCPFrame($0) }
+    // Two full segments; the last 80 bytes wait for an ACK (Nagle).
+    XCTAssertEqual(segments.map(\.sequenceNumber), [ourISN &+ 1, ourISN &+ 1461])
+    XCTAssertEqual(connection.duplicateAcks, 0)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 2921, flags: .ack, window: 65535))
+    harness.poll()
+    XCTAssertEqual(try harness.sent().map { try parseTCPFrame($0).sequenceNumber }, [ourISN &+ 2921])
+  }
+
+  /// The window comes from the most recent segment only (RFC 9293 3.10.7.4, SND.WL1 and
+  /// SND.WL2): an older ACK arriving late does not shrink it.
+  func testAnOlderACKDoesNotMoveTheWindow() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    XCTAssertEqual(connection.write(pattern(2000)), 2000)
+    harness.poll()
+    _ = harness.sent()
+    harness.inject(
+      tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1001, flags: .ack, window: 5000),
+      tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: .ack, window: 0))
+    harness.poll()
+    XCTAssertEqual(connection.sndWnd, 5000)
+    XCTAssertEqual(connection.sndUna.rawValue, ourISN &+ 1001)
+  }
+
+  /// Data and FIN in one segment: the data is delivered, the FIN acknowledged after it.
+  func testFINWithDataDeliversTheDataThenCloses() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: [.ack, .fin], pattern(100)))
+    harness.poll()
+    XCTAssertEqual(connection.state, .closeWait)
+    XCTAssertEqual(try parseTCPFrame(try XCTUnwrap(harness.sent().last)).acknowledgmentNumber, peerISN &+ 102)
+    XCTAssertEqual(connection.read(), pattern(100))
+    XCTAssertTrue(connection.isReceiveFinished)
+  }
+
+  /// Data and FIN ahead of a hole: held (with a duplicate ACK) until the hole is filled,
+  /// then both are taken (RFC 9293 3.10.7.4, eighth step).
+  func testFINWithDataOutOfOrderWaitsForTheHole() throws {
+    let harness = Harness()
+    let (connection, ourISN) = try establish(harness)
+    let data = pattern(200)
+    harness.inject(tcpFrame(
+      port: 80, sequence: peerISN &+ 101, acknowledgment: ourISN &+ 1, flags: [.ack, .fin], Array(data[100...])))
+    harness.poll()
+    XCTAssertEqual(connection.state, .established)
+    XCTAssertEqual(try parseTCPFrame(try XCTUnwrap(harness.sent().last)).acknowledgmentNumber, peerISN &+ 1, "a duplicate ACK")
+    harness.inject(tcpFrame(port: 80, sequence: peerISN &+ 1, acknowledgment: ourISN &+ 1, flags: .ack, Array(data[..<100])))
+    harness.poll()
+    XCTAssertEqual(connection.state, .closeWait)
+    XCTAssertEqual(try parseTCPFrame(try XCTUnwrap(harness.sent().last)).acknowledgmentNumber, peerISN &+ 202)
+    XCTAssertEqual(connection.read(), data)
+    XCTAssertTrue(connection.isReceiveFinished)
+  }
+
   // MARK: Closing
 
   /// The peer closes first: CLOSE-WAIT, then our FIN: LAST-ACK, then CLOSED on its ACK.

@@ -373,11 +373,11 @@ final class Harness {
 func tcpSegment(
   from source: IPv4Address = peerIP, sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
   port: UInt16, sequence: UInt32, acknowledgment: UInt32 = 0, flags: TCPFlags, window: UInt16 = 65535,
-  options: TCPOptions = TCPOptions(), _ payload: [UInt8] = []
+  urgentPointer: UInt16 = 0, options: TCPOptions = TCPOptions(), _ payload: [UInt8] = []
 ) -> [UInt8] {
   let header = TCPHeader(
     sourcePort: sourcePort, destinationPort: port, sequenceNumber: sequence, acknowledgmentNumber: acknowledgment,
-    flags: flags, window: window, options: options)
+    flags: flags, window: window, urgentPointer: urgentPointer, options: options)
   var segment = [UInt8](repeating: 0, count: header.headerLength + payload.count)
   segment.withUnsafeMutableBytes { bytes in
     for (index, byte) in payload.enumerated() { bytes[header.headerLength + index] = byte }
@@ -389,11 +389,11 @@ func tcpSegment(
 /// An Ethernet frame carrying `tcpSegment(...)`.
 func tcpFrame(
   sourcePort: UInt16 = 5000, port: UInt16, sequence: UInt32, acknowledgment: UInt32 = 0, flags: TCPFlags,
-  options: TCPOptions = TCPOptions(), _ payload: [UInt8] = []
+  window: UInt16 = 65535, urgentPointer: UInt16 = 0, options: TCPOptions = TCPOptions(), _ payload: [UInt8] = []
 ) -> [UInt8] {
   ethernetFrame(type: .ipv4, ipv4Packet(protocol: .tcp, tcpSegment(
     sourcePort: sourcePort, port: port, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
-    options: options, payload)))
+    window: window, urgentPointer: urgentPointer, options: options, payload)))
 }
 
 /// The TCP header of a frame the stack sent, its checksum verified.

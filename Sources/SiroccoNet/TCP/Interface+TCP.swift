@@ -217,6 +217,18 @@ extension Interface {
     }
   }
 
+  /// Takes one challenge ACK from this second's interface-wide budget, if any is left.
+  func takeChallengeACK(now: Instant) -> Bool {
+    if challengeACKSecond.map({ (now - $0).nanoseconds >= 1_000_000_000 }) ?? true {
+      challengeACKSecond = now
+      let limit = max(configuration.challengeACKLimit, 1)
+      challengeACKsLeft = limit / 2 + Int(random.next() % UInt64(limit))
+    }
+    guard challengeACKsLeft > 0 else { return false }
+    challengeACKsLeft -= 1
+    return true
+  }
+
   /// Queues a RST (sent on the next flush).
   func sendReset(for endpoints: TCPEndpoints, sequence: SequenceNumber, acknowledgment: SequenceNumber?) {
     guard pendingResets.count < 64 else { return }

@@ -122,13 +122,14 @@ extension TCPConnection {
     return sndUna - finSequence > 0
   }
 
-  /// RFC 5961 3.2 and 4.2, at most ten a second per connection (section 7).
+  /// RFC 5961 3.2 and 4.2, at most ten a second per connection and the interface's budget
+  /// over all of them (section 7).
   func sendChallengeACK(now: Instant) {
     if (now - challengeWindowStart).nanoseconds >= 1_000_000_000 {
       challengeWindowStart = now
       challengeACKs = 0
     }
-    guard challengeACKs < 10 else { return }
+    guard challengeACKs < 10, interface.takeChallengeACK(now: now) else { return }
     challengeACKs += 1
     interface.counters.tcpChallengeACKs &+= 1
     ackNeeded = true

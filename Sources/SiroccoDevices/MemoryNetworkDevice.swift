@@ -20,6 +20,10 @@ public final class MemoryNetworkDevice: NetworkDevice {
   public let side: Side
   /// When false, `transmit` fails (to test how the stack counts a full device).
   public var acceptsTransmit = true
+  /// The offloads this device emulates (`SoftwareOffload`): none unless a test turns them on.
+  public var emulatedOffloads: NetworkOffloads = []
+  /// Frames handed to `transmit`, before any were cut into segments.
+  public private(set) var transmitCalls = 0
 
   public init(macAddress: MACAddress, mtu: Int = 1500, link: MemoryLink = MemoryLink(), side: Side = .a) {
     self.macAddress = macAddress
@@ -58,11 +62,24 @@ public final class MemoryNetworkDevice: NetworkDevice {
   }
 
   public func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
-    precondition(length >= 0 && length <= maximumFrameLength, "frame longer than the device's MTU allows")
+    transmit(length: length, offload: nil, body)
+  }
+
+  public var offloads: NetworkOffloads { emulatedOffloads }
+
+  public func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    let limit = (offload?.segmentSize ?? 0) > 0 ? 65535 + 18 : maximumFrameLength
+    precondition(length >= 0 && length <= limit, "frame longer than the device's MTU allows")
+    precondition(offload == nil || emulatedOffloads.contains(.transmitChecksum), "offload asked of a device without it")
     guard acceptsTransmit else { return false }
+    transmitCalls += 1
     var frame = [UInt8](repeating: 0, count: length)
     frame.withUnsafeMutableBytes { body($0) }
-    outbox.append(frame)
+    if let offload {
+      outbox.append(contentsOf: SoftwareOffload.finish(frame, offload))
+    } else {
+      outbox.append(frame)
+    }
     return true
   }
 }

@@ -20,9 +20,66 @@ public protocol NetworkDevice: AnyObject {
   /// a whole frame, then sends it. Returns false when the frame could not be sent (the
   /// device is full or failed); the caller counts the drop.
   func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool
+  /// The offloads the device performs (none by default).
+  var offloads: NetworkOffloads { get }
+  /// `transmit` with offload work for the device (`offload` only if `offloads` allows it).
+  func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool
+  /// `receive`, also telling whether the device vouches for the frame's transport checksum.
+  func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool
 }
 
 extension NetworkDevice {
   /// The largest frame this device sends: the MTU plus an Ethernet header and a VLAN tag.
   public var maximumFrameLength: Int { mtu + 18 }
+}
+
+/// Work a device can do for the stack: the virtio-net header's offloads (a TAP opened with
+/// IFF_VNET_HDR, a virtio NIC). A device without them sends and receives plain frames.
+public struct NetworkOffloads: OptionSet, Sendable {
+  public let rawValue: UInt8
+  public init(rawValue: UInt8) { self.rawValue = rawValue }
+  /// Completes a transport checksum on transmit: the stack writes only the pseudo-header
+  /// sum and says where the checksum lies (`TransmitOffload`).
+  public static let transmitChecksum = NetworkOffloads(rawValue: 1)
+  /// Cuts a TCP/IPv4 segment of up to 64 KiB into segments of `segmentSize` (TSO).
+  public static let tcpSegmentation = NetworkOffloads(rawValue: 2)
+  /// Hands over TCP segments coalesced beyond the MTU (up to 64 KiB) and says when a
+  /// frame's transport checksum needs no verifying (`receive(offloaded:)`).
+  public static let receiveCoalesced = NetworkOffloads(rawValue: 4)
+}
+
+/// How the device finishes a frame on transmit (the virtio-net header's fields).
+public struct TransmitOffload: Sendable, Equatable {
+  /// Offset in the frame where checksumming starts (the transport header), and of the
+  /// checksum field from there.
+  public var checksumStart: Int
+  public var checksumOffset: Int
+  /// The length of the Ethernet, IP and TCP headers every cut segment repeats.
+  public var headerLength: Int
+  /// The TCP payload of each segment to cut; 0 for a frame sent as it is.
+  public var segmentSize: Int
+
+  public init(checksumStart: Int, checksumOffset: Int, headerLength: Int, segmentSize: Int) {
+    self.checksumStart = checksumStart
+    self.checksumOffset = checksumOffset
+    self.headerLength = headerLength
+    self.segmentSize = segmentSize
+  }
+}
+
+extension NetworkDevice {
+  /// None, unless a device says otherwise.
+  public var offloads: NetworkOffloads { [] }
+
+  /// `transmit` with offload work for the device; without offloads, the plain transmit.
+  public func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    precondition(offload == nil, "offload asked of a device without offloads")
+    return transmit(length: length, body)
+  }
+
+  /// `receive`, also telling whether the device vouches for the frame's transport checksum
+  /// (verified, or never computed because the frame came from the host's own stack).
+  public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
+    receive { body($0, false) }
+  }
 }

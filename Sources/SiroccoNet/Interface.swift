@@ -51,6 +51,10 @@ public final class Interface {
   public internal(set) var arp: ARPCache
 
   var random: SplitMix64
+  /// The device vouched for the transport checksum of the frame being processed.
+  var frameChecksumVerified = false
+  /// Whether the transport checksum of the frame being processed must be verified.
+  var verifyTransportChecksum: Bool { configuration.verifyChecksums && !frameChecksumVerified }
   var identification: UInt16
   var announcementsSent = 0
   var nextAnnouncement: Instant?
@@ -98,9 +102,10 @@ public final class Interface {
     }
     var handled = 0
     while handled < configuration.receiveBudget {
-      let received = device.receive { frame in
+      let received = device.receive(offloaded: { frame, checksumVerified in
+        self.frameChecksumVerified = checksumVerified
         self.process(frame: frame, now: now, device: device)
-      }
+      })
       guard received else { break }
       handled += 1
     }
@@ -254,10 +259,12 @@ public final class Interface {
   @discardableResult
   func sendIPv4<Device: NetworkDevice>(
     to destination: IPv4Address, protocol: IPProtocol, payloadLength: Int, now: Instant, device: Device,
-    fill: (UnsafeMutableRawBufferPointer) -> Void
+    offload: TransmitOffload? = nil, fill: (UnsafeMutableRawBufferPointer) -> Void
   ) -> Bool {
     let totalLength = IPv4Header.minimumLength + payloadLength
-    guard totalLength <= configuration.mtu else {
+    // Past the MTU only for a segment the device cuts up (TSO), and never past 64 KiB.
+    let limit = (offload?.segmentSize ?? 0) > 0 ? 65535 : configuration.mtu
+    guard totalLength <= limit else {
       counters.drop(.oversized)
       return false
     }
@@ -276,7 +283,7 @@ public final class Interface {
       hardware = arp.lookup(hop, now: now)
     }
     if let hardware {
-      let sent = device.transmit(length: EthernetHeader.minimumLength + totalLength) { frame in
+      let sent = device.transmit(length: EthernetHeader.minimumLength + totalLength, offload: offload) { frame in
         EthernetHeader(destination: hardware, source: macAddress, etherType: .ipv4).emit(into: frame)
         let packet = frame.suffix(from: EthernetHeader.minimumLength)
         fill(packet.suffix(from: IPv4Header.minimumLength))
@@ -284,10 +291,20 @@ public final class Interface {
       }
       return countTransmit(sent, length: EthernetHeader.minimumLength + totalLength)
     }
+    // Waiting for ARP, the packet is kept whole: what the device would have finished is
+    // finished here, and a segment too big to send as it is goes (TCP sends it again).
+    guard totalLength <= configuration.mtu else {
+      counters.drop(.oversized)
+      return false
+    }
     var packet = [UInt8](repeating: 0, count: totalLength)
     packet.withUnsafeMutableBytes { bytes in
       fill(bytes.suffix(from: IPv4Header.minimumLength))
       header.emit(into: bytes)
+      if let offload {
+        let start = offload.checksumStart - EthernetHeader.minimumLength
+        InternetChecksum.complete(in: bytes, start: start, offset: offload.checksumOffset)
+      }
     }
     switch arp.enqueue(packet, for: hop, now: now) {
     case .queuedSendRequest:

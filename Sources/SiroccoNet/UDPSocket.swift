@@ -120,7 +120,7 @@ extension Interface {
     do {
       udp = try UDPHeader.parse(
         datagram, source: header.source, destination: header.destination,
-        verifyChecksum: configuration.verifyChecksums)
+        verifyChecksum: verifyTransportChecksum)
     } catch {
       return counters.drop(error == .badChecksum ? .badUDPChecksum : .malformedUDP)
     }

@@ -68,4 +68,12 @@ public struct InternetChecksum: Sendable {
     checksum.add(bytes)
     return checksum.value
   }
+
+  /// Completes a checksum left to the device (offload): sums `buffer` from `start`, whose
+  /// checksum field at `start + offset` holds the pseudo-header sum, and writes the result
+  /// there. What a device without checksum offload does for the stack.
+  public static func complete(in buffer: UnsafeMutableRawBufferPointer, start: Int, offset: Int) {
+    let value = compute(UnsafeRawBufferPointer(rebasing: buffer[start...]))
+    buffer.writeUInt16(value, at: start + offset)
+  }
 }

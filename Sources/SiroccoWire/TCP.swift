@@ -264,6 +264,8 @@ public struct TCPHeader: Hashable, Sendable {
 
   public static let minimumLength = 20
   public static let maximumLength = 60
+  /// Where the checksum lies in the header (for a device that completes it).
+  public static let checksumOffset = 16
 
   public var sourcePort: UInt16
   public var destinationPort: UInt16

@@ -147,7 +147,7 @@ extension Interface {
     let tcp: TCPHeader
     do {
       tcp = try TCPHeader.parse(
-        segment, source: header.source, destination: header.destination, verifyChecksum: configuration.verifyChecksums)
+        segment, source: header.source, destination: header.destination, verifyChecksum: verifyTransportChecksum)
     } catch {
       return counters.drop(error == .badChecksum ? .badTCPChecksum : .malformedTCP)
     }
@@ -243,11 +243,20 @@ extension Interface {
     let length = header.headerLength + payloadLength
     let source = ipv4.address
     let destination = connection.endpoints.remoteAddress
-    let sent = sendIPv4(to: destination, protocol: .tcp, payloadLength: length, now: now, device: device) { segment in
+    // With checksum offload the device completes the checksum; a segment longer than the
+    // MSS (TSO) it also cuts into MSS-sized segments.
+    let checksumOffload = device.offloads.contains(.transmitChecksum)
+    let headers = EthernetHeader.minimumLength + IPv4Header.minimumLength
+    let offload = checksumOffload
+      ? TransmitOffload(
+        checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
+        segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0)
+      : nil
+    let sent = sendIPv4(to: destination, protocol: .tcp, payloadLength: length, now: now, device: device, offload: offload) { segment in
       if payloadLength > 0 {
         _ = connection.sendBuffer.peek(at: dataOffset, into: segment.slice(from: header.headerLength, length: payloadLength))
       }
-      header.emit(into: segment, source: source, destination: destination)
+      header.emit(into: segment, source: source, destination: destination, fillChecksum: !checksumOffload)
     }
     if sent { counters.tcpSegmentsSent &+= 1 }
   }

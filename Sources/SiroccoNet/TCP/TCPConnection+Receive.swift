@@ -286,7 +286,8 @@ extension TCPConnection {
     }
     // RFC 1122 4.2.3.2 / RFC 5681 4.2: acknowledge every second full segment at once, and
     // a segment that fills a hole; otherwise within the delayed-ACK time.
-    unacknowledgedSegments += 1
+    // A coalesced segment (receive offload) of two full segments or more counts as two.
+    unacknowledgedSegments += stored >= 2 * localMSS ? 2 : 1
     if hadHoles || unacknowledgedSegments >= 2 || configuration.delayedACK == .zero {
       ackNeeded = true
     } else if delayedACKDeadline == nil {

@@ -45,6 +45,15 @@ struct SentSegments {
 
   mutating func append(_ segment: SentSegment) { storage.append(segment) }
 
+  /// Cuts the segment at `index` in two at `sequence` (inside it); both keep its marks.
+  /// For a large segment (TSO) of which the peer SACKed a part.
+  mutating func split(at index: Int, sequence: SequenceNumber) {
+    var second = storage[head + index]
+    second.start = sequence
+    storage[head + index].end = sequence
+    storage.insert(second, at: head + index + 1)
+  }
+
   mutating func removeFirst() {
     head += 1
     if head == storage.count {
@@ -114,26 +123,35 @@ extension TCPConnection {
     }
   }
 
-  /// Marks the segments wholly inside the peer's SACK blocks (RFC 2018). Blocks below the
-  /// cumulative ACK (D-SACK, RFC 2883) or beyond anything sent are ignored: a hostile peer
-  /// cannot make the scoreboard claim data that never left.
+  /// Marks what the peer's SACK blocks cover (RFC 2018), cutting a segment the blocks cover
+  /// in part (a TSO segment the network cut up). Blocks below the cumulative ACK (D-SACK,
+  /// RFC 2883) or beyond anything sent are ignored: a hostile peer cannot make the
+  /// scoreboard claim data that never left.
   func recordSACK(_ blocks: SACKBlocks, now: Instant) {
     for block in blocks {
       let left = SequenceNumber(block.left)
       let right = SequenceNumber(block.right)
       guard left < right, sndUna < right, right - sndMax <= 0 else { continue }
       var index = flight.firstIndex(endingAfter: left)
-      while index < flight.count, flight[index].end - right <= 0 {
-        let segment = flight[index]
-        if !segment.isSACKed, segment.start - left >= 0 {
-          flight[index].isSACKed = true
-          sackedBytes += segment.length
-          if segment.isLost {
-            flight[index].isLost = false
-            lostBytes -= segment.length
-          }
-          delivered(segment, now: now)
+      while index < flight.count, flight[index].start < right {
+        if flight[index].isSACKed {
+          index += 1
+          continue
         }
+        if flight[index].start < left {
+          flight.split(at: index, sequence: left)
+          index += 1
+          continue
+        }
+        if right < flight[index].end { flight.split(at: index, sequence: right) }
+        let segment = flight[index]
+        flight[index].isSACKed = true
+        sackedBytes += segment.length
+        if segment.isLost {
+          flight[index].isLost = false
+          lostBytes -= segment.length
+        }
+        delivered(segment, now: now)
         index += 1
       }
     }
@@ -192,18 +210,19 @@ extension TCPConnection {
     rackDeadline = nil
     guard sackEnabled, !flight.isEmpty else { return false }
     let window = reorderingWindow
-    var sackedAbove = 0
+    var sackedAbove = 0  // bytes
     var newlyLost = false
     var earliest: Int64?
     for index in stride(from: flight.count - 1, through: 0, by: -1) {
       let segment = flight[index]
       if segment.isSACKed {
-        sackedAbove += 1
+        sackedAbove += segment.length
         continue
       }
       guard !segment.isLost else { continue }
-      // RFC 6675 IsLost: DupThresh segments SACKed above it (unless the path reorders).
-      var lost = sackedAbove >= 3 && !rack.reorderingSeen
+      // RFC 6675 IsLost: more than (DupThresh - 1) segments' worth SACKed above it (unless
+      // the path reorders).
+      var lost = sackedAbove > 2 * sendMSS && !rack.reorderingSeen
       if !lost, segment.sent < rack.sent || (segment.sent == rack.sent && segment.end - rack.end < 0) {
         let remaining = segment.sent.nanoseconds &+ rack.rtt &+ window &- now.nanoseconds
         if remaining <= 0 { lost = true } else { earliest = min(earliest ?? remaining, remaining) }

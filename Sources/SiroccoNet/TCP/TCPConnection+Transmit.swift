@@ -46,6 +46,7 @@ extension TCPConnection {
     // 2. New data, within the send window from sndUna and the congestion window less the
     //    pipe (RFC 5681 2, RFC 6675 rule 2); a zero-window probe is one byte past a closed
     //    window (RFC 9293 3.8.6.1).
+    let largest = largestSegment(device: device)
     var sendWindow = sndWnd
     if probeDue {
       probeDue = false
@@ -59,7 +60,9 @@ extension TCPConnection {
       let congestionRoom = congestionWindow + limitedTransmit - pipe
       let room = min(sendWindow - (sndMax - sndUna), congestionRoom > 0 ? max(congestionRoom, sendMSS) : 0)
       guard unsent > 0, room > 0 else { break }
-      let length = min(unsent, room, sendMSS)
+      var length = min(unsent, room, largest)
+      // A segment the device cuts (TSO) carries whole segments, but for the last bytes.
+      if length > sendMSS, length < unsent { length -= length % sendMSS }
       // Nagle (RFC 1122 4.2.3.4): while data is in flight, a less-than-full segment waits,
       // unless the application asked for no delay or is closing.
       if length < sendMSS, sndMax != sndUna, !configuration.noDelay, !finRequested { break }
@@ -108,6 +111,14 @@ extension TCPConnection {
     if sndWnd == 0, unsentData, sndMax == sndUna, persistDeadline == nil {
       persistDeadline = Instant(nanoseconds: now.nanoseconds &+ persistInterval())
     }
+  }
+
+  /// The most payload one segment carries: the MSS, or with segmentation offload as many
+  /// whole MSS-sized segments as fit in a 64 KiB IPv4 packet.
+  func largestSegment<Device: NetworkDevice>(device: Device) -> Int {
+    guard device.offloads.isSuperset(of: [.transmitChecksum, .tcpSegmentation]) else { return sendMSS }
+    let most = 65535 - IPv4Header.minimumLength - TCPHeader.maximumLength
+    return max(most / sendMSS, 1) * sendMSS
   }
 
   /// Sends `length` new bytes at sndMax and records them in flight.

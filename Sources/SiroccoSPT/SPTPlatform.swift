@@ -92,6 +92,12 @@ public final class SPTPlatform: Platform {
     }
   }
 
+  /// Set by `sirocco-spt --net-offload`, which opened the TAP devices with the virtio-net
+  /// header.
+  static let networkParameters: [ParameterDeclaration] = [
+    .boolean("net-offload", default: false, help: "set by the tender: TAP devices carry the virtio-net header (offloads)"),
+  ]
+
   /// Runs `App` on the spt target. Returns the exit status.
   public static func start<App: Unikernel>(_ app: App.Type) -> Int32 {
     guard let bootInfo = sirocco_spt_boot_info() else { return ExitStatus.failure }
@@ -99,7 +105,8 @@ public final class SPTPlatform: Platform {
     let console = platform.console
     let arguments = Self.arguments(
       commandLine: UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)))
-    let declarations = Runtime.declarations(for: App.self, platformParameters: [])
+    let hasNetwork = App.devices.contains { $0.kind == .network }
+    let declarations = Runtime.declarations(for: App.self, platformParameters: hasNetwork ? Self.networkParameters : [])
     let parameters: BootParameters
     do {
       parameters = try BootParameters.parse(arguments, declarations: declarations)
@@ -126,7 +133,8 @@ public final class SPTPlatform: Platform {
           return ExitStatus.failure
         }
         networks.append((declared.name, SPTNetworkDevice(
-          handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu)))
+          handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu,
+          offload: parameters.declares("net-offload") && parameters.boolean("net-offload"))))
       case .block:
         guard entry.type == Manifest.EntryType.blockBasic.rawValue else {
           console.write(App.name + ": manifest entry '" + declared.name + "' is not a block device\n")

@@ -30,6 +30,11 @@ public final class UnixPlatform: Platform {
     .string("pcap", default: nil, help: "record every frame of every network device to this pcap file", placeholder: "FILE")
   ]
 
+  /// Network options, for applications that have a network device.
+  public static let networkParameters: [ParameterDeclaration] = [
+    .boolean("net-offload", default: true, help: "virtio-net header offloads on TAP: checksums, 64 KiB TCP segments (off with a pcap or faults)"),
+  ]
+
   /// Fault injection on the network devices (see FaultInjector), for applications that have one.
   public static let faultParameters: [ParameterDeclaration] = [
     .integer("fault-loss", default: nil, range: 0...1000, help: "testing: lose this many frames per thousand, each way"),
@@ -106,7 +111,7 @@ public final class UnixPlatform: Platform {
     case .failure(let error): return fail(ExitStatus.usage, error.message)
     }
     let hasNetwork = App.devices.contains { $0.kind == .network }
-    let declarations = Runtime.declarations(for: App.self, platformParameters: parameters + (hasNetwork ? faultParameters : []))
+    let declarations = Runtime.declarations(for: App.self, platformParameters: parameters + (hasNetwork ? networkParameters + faultParameters : []))
     let bootParameters: BootParameters
     do {
       bootParameters = try BootParameters.parse(options.bootArguments, declarations: declarations)
@@ -147,13 +152,20 @@ public final class UnixPlatform: Platform {
       return fail(ExitStatus.failure, "cannot create the event loop: \(describe(error))")
     }
     if bootParameters.declares("busy-poll") { platform.busyPollWindow = .microseconds(bootParameters.integer("busy-poll") ?? 0) }
+    func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
+    let faults = FaultInjector<TAPDevice>.Configuration(
+      lossPerMille: fault("fault-loss"), duplicatePerMille: fault("fault-duplicate"), reorderPerMille: fault("fault-reorder"),
+      delay: .milliseconds(Int64(fault("fault-delay"))))
+    // Offloads need the frames as the kernel gives and takes them: not under a wrapper.
+    let offload = bootParameters.declares("net-offload") && bootParameters.boolean("net-offload")
+      && faults == FaultInjector<TAPDevice>.Configuration() && bootParameters.string("pcap") == nil
     var devices: [(name: String, device: TAPDevice)] = []
     for declared in App.devices where declared.kind == .network {
       let tap = options.networks.first { $0.name == declared.name }!.tap
       let mac = options.macAddresses.first { $0.name == declared.name }?.mac
         ?? .locallyAdministered(random: platform.entropy.randomUInt64())
       do {
-        let device = try TAPDevice(name: tap, macAddress: mac)
+        let device = try TAPDevice(name: tap, macAddress: mac, offload: offload)
         try platform.watch(device, tag: UInt64(devices.count))
         devices.append((declared.name, device))
       } catch {
@@ -176,10 +188,6 @@ public final class UnixPlatform: Platform {
         return fail(ExitStatus.failure, "cannot attach block device '\(declared.name)' to '\(path)': \(reason)")
       }
     }
-    func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
-    let faults = FaultInjector<TAPDevice>.Configuration(
-      lossPerMille: fault("fault-loss"), duplicatePerMille: fault("fault-duplicate"), reorderPerMille: fault("fault-reorder"),
-      delay: .milliseconds(Int64(fault("fault-delay"))))
     if faults != FaultInjector<TAPDevice>.Configuration() {
       platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand, delay \(fault("fault-delay")) ms\n")
       let impaired = devices.map { (name: $0.name, device: FaultInjector($0.device, configuration: faults, clock: platform.monotonicClock)) }

@@ -3,6 +3,9 @@
 
 struct Options {
   var memoryMiB = 512
+  /// Sirocco's extension: TAP devices with the virtio-net header (offloads); the guest is
+  /// told with `--net-offload` at the head of its command line.
+  var networkOffload = false
   var networks: [(name: String, tap: String)] = []
   var macAddresses: [(name: String, mac: [UInt8])] = []
   var blocks: [(name: String, path: String)] = []
@@ -19,6 +22,9 @@ struct Options {
       --net-mac:NAME=MAC             its MAC address (default: random, locally administered)
       --block:NAME=FILE              attach block device NAME to FILE
       --block-sector-size:NAME=N     its sector size, a power of two >= 512 (default 512)
+      --net-offload                  Sirocco guests only: TAP devices with the virtio-net
+                                     header (checksum and TCP segmentation offload); the
+                                     guest gets --net-offload first on its command line
       --help                         print this and exit
 
     """
@@ -36,6 +42,10 @@ struct Options {
       let argument = arguments[index]
       index += 1
       if argument.utf8Equals("--help") { return .help }
+      if argument.utf8Equals("--net-offload") {
+        options.networkOffload = true
+        continue
+      }
       if argument.utf8Equals("--") {
         guard index < arguments.count else { return .failure("missing IMAGE after --") }
         options.image = arguments[index]

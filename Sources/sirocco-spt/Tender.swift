@@ -63,6 +63,9 @@ enum Tender {
     for (name, _) in options.blocks where !manifest.devices.contains(where: { $0.type == .blockBasic && $0.name.utf8Equals(name) }) {
       return fail("--block:\(name): the image declares no block device '\(name)'")
     }
+    if options.networkOffload, options.networks.isEmpty {
+      return fail("--net-offload: no network device is attached (expected --net:NAME=TAP as well)")
+    }
     for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name.utf8Equals(name) }) {
       return fail("--net-mac:\(name): network device '\(name)' is not attached")
     }
@@ -105,7 +108,7 @@ enum Tender {
       case .netBasic:
         let tap = options.networks.first { $0.name.utf8Equals(device.name) }!.tap
         let mac = options.macAddresses.first { $0.name.utf8Equals(device.name) }?.mac
-        switch Attach.network(name: device.name, tap: tap, mac: mac, index: index) {
+        switch Attach.network(name: device.name, tap: tap, mac: mac, offload: options.networkOffload, index: index) {
         case .success(let attached): networks.append(attached)
         case .failure(let error): return fail(error.message)
         }
@@ -132,7 +135,7 @@ enum Tender {
     }
 
     // Boot information, the manifest copy (attached, with host descriptors), the command line.
-    let commandLine = options.guestArguments.joined(separator: " ")
+    let commandLine = ((options.networkOffload ? ["--net-offload"] : []) + options.guestArguments).joined(separator: " ")
     guard commandLine.utf8.count < SPT.commandLineSize else {
       return fail("guest command line of \(commandLine.utf8.count) bytes: expected fewer than \(SPT.commandLineSize)")
     }

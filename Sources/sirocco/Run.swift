@@ -7,11 +7,14 @@ import Foundation
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
-      block device NAME to FILE. Every declared device must be attached. Arguments after -- are boot parameters (see `-- --help`).
+      block device NAME to FILE. Every declared device must be attached. --net-offload \
+      gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
+      on by default for unix (--net-offload=false turns it off), off by default for spt \
+      (plain frames, as Solo5). Arguments after -- are boot parameters (see `-- --help`).
       """)
 
   @Option(help: "The target to run on (\(Target.allValueStrings.joined(separator: ", "))).")
@@ -50,7 +53,7 @@ struct Run: ParsableCommand {
       let argument = arguments[index]
       index += 1
       if argument == "--" { return (devices, Array(arguments[index...])) }
-      guard Self.devicePrefixes.contains(where: { argument.hasPrefix($0) }) else {
+      guard Self.devicePrefixes.contains(where: { argument.hasPrefix($0) }) || argument == "--net-offload" else {
         throw ToolError.usage("unexpected argument '\(argument)': expected device options (--net:NAME=TAP) and then -- before boot parameters")
       }
       devices.append(argument)

@@ -198,6 +198,7 @@ final class SPTTests: XCTestCase {
     try assertRefused(ping, mentions: "the image declares no block device 'disk'", options: ["--block:disk=/dev/null"])
     try assertRefused(ping, mentions: "bad device name", options: ["--net:bad_name=tap0"])
     try assertRefused(ping, mentions: "--mem=0: expected --mem=MiB", options: ["--mem=0"])
+    try assertRefused(try hello, mentions: "--net-offload: no network device is attached", options: ["--net-offload"])
     try assertRefused(ping, mentions: "unknown option '--frobnicate'", options: ["--frobnicate"])
     try assertRefused(ping, mentions: "cannot use TAP interface 'nosuchtap0'", options: ["--net:service=nosuchtap0"])
   }

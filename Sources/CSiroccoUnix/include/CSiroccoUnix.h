@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/* Attaches to TAP interface `name` (IFF_TAP | IFF_NO_PI), non-blocking, close-on-exec. */
-int sirocco_tap_open(const char *name);
+/* Attaches to TAP interface `name` (IFF_TAP | IFF_NO_PI), non-blocking, close-on-exec.
+ * With `offload`, also IFF_VNET_HDR (a 10-byte virtio-net header before every frame) and
+ * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4). */
+int sirocco_tap_open(const char *name, int offload);
 
 /* A new epoll set plus a non-blocking CLOCK_MONOTONIC timerfd registered in it with
  * `timer_tag` (the unix platform uses UINT64_MAX; the spt tender Solo5's ~1U). */

@@ -10,7 +10,7 @@ struct Ping: Unikernel {
 
   init(boot: Boot) throws(BootFailure) {
     let service = boot.network("service")
-    boot.log.info("answering ARP and ICMP echo requests on \(service.ipv4.address)")
+    boot.log.info("answering ARP and ICMP echo requests on \(service.address)")
   }
 
   mutating func step(now: Instant) -> Step { .idle }

@@ -19,13 +19,13 @@ struct TCPBulk: Unikernel {
     .ipv4Address("connect", default: nil, help: "connect to this address instead of listening"),
   ]
 
-  let service: Interface
+  let service: any NetworkStack
   let console: any Console
   let sink: Bool
   let total: Int
   let port: UInt16
-  var listener: TCPListener?
-  var connection: TCPConnection?
+  var listener: (any TCPListening)?
+  var connection: (any TCPStream)?
   var started: Instant?
   var moved = 0
   var digest = SHA256()
@@ -40,22 +40,22 @@ struct TCPBulk: Unikernel {
     port = UInt16(boot.parameters.integer("port") ?? 5001)
     if let address = boot.parameters.ipv4Address("connect") {
       do {
-        connection = try service.connectTCP(to: address, port: port, now: boot.monotonicClock.now())
+        connection = try service.connect(to: address, tcpPort: port, now: boot.monotonicClock.now())
       } catch {
         throw BootFailure("cannot connect to " + address.description + ": " + error.description)
       }
     } else {
       do {
-        listener = try service.listenTCP(port: port, backlog: 1)
+        listener = try service.listen(tcpPort: port, backlog: 1)
       } catch {
         throw BootFailure("cannot listen on TCP port " + String(port) + ": " + error.description)
       }
-      boot.log.info((sink ? "sink" : "source") + " listening on " + service.ipv4.address.description + ":" + String(port))
+      boot.log.info((sink ? "sink" : "source") + " listening on " + service.address.description + ":" + String(port))
     }
   }
 
   mutating func step(now: Instant) -> Step {
-    if connection == nil, let accepted = listener?.accept() {
+    if connection == nil, let accepted = listener?.nextConnection() {
       connection = accepted
       listener?.close()
     }

@@ -12,8 +12,8 @@ struct TCPEcho: Unikernel {
     .integer("backlog", default: 128, range: 1...65535, help: "connections waiting to be accepted, at most"),
   ]
 
-  let listener: TCPListener
-  var connections: [TCPConnection] = []
+  let listener: any TCPListening
+  var connections: [any TCPStream] = []
   /// Bytes read but not yet accepted by the send buffer, per connection.
   var pending: [[UInt8]] = []
   let log: Logger
@@ -22,16 +22,16 @@ struct TCPEcho: Unikernel {
     let port = boot.parameters.integer("port") ?? 7
     let service = boot.network("service")
     do {
-      listener = try service.listenTCP(port: UInt16(port), backlog: boot.parameters.integer("backlog") ?? 128)
+      listener = try service.listen(tcpPort: UInt16(port), backlog: boot.parameters.integer("backlog") ?? 128)
     } catch {
       throw BootFailure("cannot listen on TCP port " + String(port) + ": " + error.description)
     }
     log = boot.log
-    log.info("echoing TCP on " + service.ipv4.address.description + ":" + String(port))
+    log.info("echoing TCP on " + service.address.description + ":" + String(port))
   }
 
   mutating func step(now: Instant) -> Step {
-    while let connection = listener.accept() {
+    while let connection = listener.nextConnection() {
       connections.append(connection)
       pending.append([])
     }

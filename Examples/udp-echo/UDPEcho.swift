@@ -10,19 +10,19 @@ struct UDPEcho: Unikernel {
     .integer("port", default: 7, range: 1...65535, help: "UDP port to echo on")
   ]
 
-  let socket: UDPSocket
+  let socket: any UDPEndpoint
   let log: Logger
 
   init(boot: Boot) throws(BootFailure) {
     let port = boot.parameters.integer("port") ?? 7
     let service = boot.network("service")
     do {
-      socket = try service.bindUDP(port: UInt16(port))
+      socket = try service.bind(udpPort: UInt16(port))
     } catch {
       throw BootFailure("cannot bind UDP port \(port): \(error)")
     }
     log = boot.log
-    log.info("echoing UDP on \(service.ipv4.address):\(port)")
+    log.info("echoing UDP on \(service.address):\(port)")
   }
 
   mutating func step(now: Instant) -> Step {

@@ -113,3 +113,140 @@ int sirocco_random(void *buffer, size_t length) {
     }
     return 0;
 }
+
+/* Host sockets (the unix target's socket stack). Addresses and ports in host byte order;
+ * every descriptor non-blocking and close-on-exec. */
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+static struct sockaddr_in sirocco_address(uint32_t address, uint16_t port) {
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(address);
+    sa.sin_port = htons(port);
+    return sa;
+}
+
+int sirocco_poll_add_edge(int epoll_fd, int fd, uint64_t tag) {
+    struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = tag};
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
+}
+
+int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    struct sockaddr_in sa = sirocco_address(address, port);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+        || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int sirocco_tcp_accept(int fd) {
+    int accepted = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (accepted < 0) return -errno;
+    int one = 1;
+    setsockopt(accepted, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return accepted;
+}
+
+int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct sockaddr_in from = sirocco_address(local, 0);
+    struct sockaddr_in to = sirocco_address(address, port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if ((local != 0 && bind(fd, (struct sockaddr *)&from, sizeof from) < 0)
+        || (connect(fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int sirocco_socket_error(int fd) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return errno;
+    return error;
+}
+
+int sirocco_socket_name(int fd, int peer, uint32_t *address, uint16_t *port) {
+    struct sockaddr_in sa;
+    socklen_t length = sizeof sa;
+    int rc = peer ? getpeername(fd, (struct sockaddr *)&sa, &length) : getsockname(fd, (struct sockaddr *)&sa, &length);
+    if (rc < 0) return -errno;
+    *address = ntohl(sa.sin_addr.s_addr);
+    *port = ntohs(sa.sin_port);
+    return 0;
+}
+
+int sirocco_socket_pending(int fd) {
+    int count = 0;
+    return ioctl(fd, FIONREAD, &count) < 0 ? -errno : count;
+}
+
+long sirocco_socket_receive(int fd, void *buffer, size_t length) {
+    ssize_t count = recv(fd, buffer, length, MSG_DONTWAIT);
+    return count < 0 ? -errno : count;
+}
+
+long sirocco_socket_send(int fd, const void *buffer, size_t length) {
+    ssize_t count = send(fd, buffer, length, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return count < 0 ? -errno : count;
+}
+
+int sirocco_socket_shutdown_write(int fd) { return shutdown(fd, SHUT_WR) < 0 ? -errno : 0; }
+
+void sirocco_tcp_abort(int fd) {
+    struct linger linger = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+    close(fd);
+}
+
+int sirocco_udp_bind(uint32_t address, uint16_t port) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct sockaddr_in sa = sirocco_address(address, port);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+long sirocco_udp_receive(int fd, void *buffer, size_t length, uint32_t *address, uint16_t *port) {
+    struct sockaddr_in sa;
+    socklen_t size = sizeof sa;
+    ssize_t count = recvfrom(fd, buffer, length, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&sa, &size);
+    if (count < 0) return -errno;
+    *address = ntohl(sa.sin_addr.s_addr);
+    *port = ntohs(sa.sin_port);
+    return count;
+}
+
+long sirocco_udp_send(int fd, const void *buffer, size_t length, uint32_t address, uint16_t port) {
+    struct sockaddr_in sa = sirocco_address(address, port);
+    ssize_t count = sendto(fd, buffer, length, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof sa);
+    return count < 0 ? -errno : count;
+}
+
+int sirocco_socket_at_end(int fd) {
+    char byte;
+    ssize_t count = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (count == 0) return 1;
+    if (count > 0 || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return -errno;
+}

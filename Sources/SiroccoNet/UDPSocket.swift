@@ -27,6 +27,8 @@ public enum UDPBindError: Error, Equatable, Sendable {
   case portInUse(UInt16)
   /// Every ephemeral port is taken.
   case noPortAvailable
+  /// The host's sockets refused (the socket stack on unix), for this reason.
+  case host(String)
 }
 
 public enum UDPSendError: Error, Equatable, Sendable {
@@ -160,6 +162,7 @@ extension UDPBindError: CustomStringConvertible {
     switch self {
     case .portInUse(let port): "port " + String(port) + " is already bound"
     case .noPortAvailable: "no ephemeral port is free"
+    case .host(let reason): reason
     }
   }
 }

@@ -88,7 +88,18 @@ public enum Runtime {
     let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
     let interfaces = Interfaces(networks: networks, parameters: parameters, entropy: platform.entropy, log: log)
-    return loop(app, platform: platform, parameters: parameters, level: level, log: log, interfaces: interfaces, blocks: blocks)
+    return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: interfaces, blocks: blocks)
+  }
+
+  /// `run` with stacks that are not Sirocco's own on a network device: on unix, the host's
+  /// sockets.
+  public static func run<App: Unikernel>(
+    _ app: App.Type, platform: some Platform, parameters: BootParameters, networkSet: some NetworkSet,
+    blocks: [(name: String, device: any BlockDevice)] = []
+  ) -> Int32 {
+    let level = logLevel(parameters)
+    let log = Logger(source: "sirocco", level: level, console: platform.console)
+    return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: networkSet, blocks: blocks)
   }
 
   /// `run` for an application that declares no network device: the same loop without the
@@ -99,23 +110,23 @@ public enum Runtime {
   ) -> Int32 {
     let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
-    return loop(app, platform: platform, parameters: parameters, level: level, log: log, interfaces: NoInterfaces(), blocks: blocks)
+    return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: NoInterfaces(), blocks: blocks)
   }
 
-  static func logLevel(_ parameters: BootParameters) -> LogLevel {
+  public static func logLevel(_ parameters: BootParameters) -> LogLevel {
     LogLevel(parameters.string("log-level") ?? "info") ?? .info
   }
 
   static func loop<App: Unikernel>(
     _ app: App.Type, platform: some Platform, parameters: BootParameters, level: LogLevel, log: Logger,
-    interfaces: some InterfaceSet, blocks: [(name: String, device: any BlockDevice)]
+    networks interfaces: some NetworkSet, blocks: [(name: String, device: any BlockDevice)]
   ) -> Int32 {
     for block in blocks {
       log.info(block.name + ": " + String(block.device.sectorCount) + " sectors of " + String(block.device.sectorSize) + " bytes")
     }
     let boot = Boot(
       parameters: parameters, platform: platform,
-      log: Logger(source: App.name, level: level, console: platform.console), interfaces: interfaces.named, blocks: blocks)
+      log: Logger(source: App.name, level: level, console: platform.console), networks: interfaces.named, blocks: blocks)
     var application: App
     do {
       application = try App(boot: boot)
@@ -142,29 +153,31 @@ public enum Runtime {
   }
 }
 
-/// The loop's network side: the interfaces on the attached network devices.
-protocol InterfaceSet {
-  /// The interfaces by device name, for `Boot.network`.
-  var named: [(name: String, interface: Interface)] { get }
-  /// Polls every interface; whether any may have more frames waiting.
+/// The loop's network side: the stacks on the attached network devices (Sirocco's own, or
+/// on unix the host's sockets).
+public protocol NetworkSet {
+  /// The stacks by device name, for `Boot.network`.
+  var named: [(name: String, stack: any NetworkStack)] { get }
+  /// Polls every stack; whether any may have more to read at once.
   func poll(now: Instant) -> Bool
-  /// Sends what every interface has queued. Returns the earliest time one must be polled.
+  /// Sends what every stack has queued. Returns the earliest time one must be polled.
   func flush(now: Instant) -> Instant?
-  /// The last flush before the unikernel exits; logs each interface's counters.
+  /// The last flush before the unikernel exits; logs each stack's counters.
   func finish(now: Instant, log: Logger)
 }
 
 /// An application without network devices.
-struct NoInterfaces: InterfaceSet {
-  var named: [(name: String, interface: Interface)] { [] }
+struct NoInterfaces: NetworkSet {
+  var named: [(name: String, stack: any NetworkStack)] { [] }
   func poll(now: Instant) -> Bool { false }
   func flush(now: Instant) -> Instant? { nil }
   func finish(now: Instant, log: Logger) {}
 }
 
-struct Interfaces<Device: NetworkDevice>: InterfaceSet {
-  var named: [(name: String, interface: Interface)] = []
+struct Interfaces<Device: NetworkDevice>: NetworkSet {
+  var interfaces: [(name: String, interface: Interface)] = []
   var devices: [Device] = []
+  var named: [(name: String, stack: any NetworkStack)] { interfaces.map { ($0.name, $0.interface) } }
 
   /// Configures the first network device with the `ipv4` parameters; others are reserved.
   init(networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, log: Logger) {
@@ -173,7 +186,7 @@ struct Interfaces<Device: NetworkDevice>: InterfaceSet {
       macAddress: network.device.macAddress, ipv4: address, gateway: parameters.ipv4Address("ipv4-gateway"),
       mtu: network.device.mtu)
     configuration.arp = ARPCache.Configuration()
-    named.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
+    interfaces.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
     devices.append(network.device)
     var line = network.name + ": " + network.device.macAddress.description + " " + address.description + " mtu " + String(network.device.mtu)
     if let gateway = configuration.gateway { line += " gateway " + gateway.description }
@@ -182,7 +195,7 @@ struct Interfaces<Device: NetworkDevice>: InterfaceSet {
 
   func poll(now: Instant) -> Bool {
     var busy = false
-    for (index, entry) in named.enumerated() where entry.interface.poll(now: now, device: devices[index]) {
+    for (index, entry) in interfaces.enumerated() where entry.interface.poll(now: now, device: devices[index]) {
       busy = true
     }
     return busy
@@ -190,7 +203,7 @@ struct Interfaces<Device: NetworkDevice>: InterfaceSet {
 
   func flush(now: Instant) -> Instant? {
     var deadline: Instant?
-    for (index, entry) in named.enumerated() {
+    for (index, entry) in interfaces.enumerated() {
       entry.interface.flush(now: now, device: devices[index])
       if let next = entry.interface.pollAt(now: now) { deadline = deadline.map { min($0, next) } ?? next }
     }
@@ -198,7 +211,7 @@ struct Interfaces<Device: NetworkDevice>: InterfaceSet {
   }
 
   func finish(now: Instant, log: Logger) {
-    for (index, entry) in named.enumerated() {
+    for (index, entry) in interfaces.enumerated() {
       entry.interface.flush(now: now, device: devices[index])
       log.debug(entry.name + ": " + entry.interface.counters.description)
     }

@@ -106,12 +106,12 @@ public final class Boot {
   public let log: Logger
   /// The platform's name: "unix", "spt"...
   public let target: String
-  let interfaces: [(name: String, interface: Interface)]
+  let networks: [(name: String, stack: any NetworkStack)]
   let blocks: [(name: String, device: any BlockDevice)]
 
   init(
     parameters: BootParameters, platform: any Platform, log: Logger,
-    interfaces: [(name: String, interface: Interface)], blocks: [(name: String, device: any BlockDevice)]
+    networks: [(name: String, stack: any NetworkStack)], blocks: [(name: String, device: any BlockDevice)]
   ) {
     self.parameters = parameters
     self.console = platform.console
@@ -120,17 +120,22 @@ public final class Boot {
     self.entropy = platform.entropy
     self.target = platform.name
     self.log = log
-    self.interfaces = interfaces
+    self.networks = networks
     self.blocks = blocks
   }
 
-  /// The IPv4 interface on the declared network device `name`.
-  public func network(_ name: String) -> Interface {
-    guard let entry = interfaces.first(where: { $0.name.utf8Equals(name) }) else {
+  /// The TCP/IP stack on the declared network device `name`: Sirocco's own on the device,
+  /// or on unix the host's sockets (`--net-socket:NAME=ADDRESS`).
+  public func network(_ name: String) -> any NetworkStack {
+    guard let entry = networks.first(where: { $0.name.utf8Equals(name) }) else {
       fatalError("network device '" + name + "' is not declared in the application's devices")
     }
-    return entry.interface
+    return entry.stack
   }
+
+  /// Sirocco's own IPv4 interface on the network device `name`, for what only it offers
+  /// (its counters, ARP, frames); nil when the host's sockets carry the device.
+  public func interface(_ name: String) -> Interface? { network(name) as? Interface }
 
   /// The declared block device `name`.
   public func block(_ name: String) -> any BlockDevice {

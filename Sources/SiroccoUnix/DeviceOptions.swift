@@ -1,11 +1,13 @@
 // Device options on the command line, in Solo5's syntax: `--net:NAME=TAP`,
-// `--net-mac:NAME=MAC`, `--block:NAME=FILE`, `--block-sector-size:NAME=N`. Everything else is
-// a boot parameter.
+// `--net-mac:NAME=MAC`, `--block:NAME=FILE`, `--block-sector-size:NAME=N`; and the unix
+// target's own `--net-socket:NAME=ADDRESS` (the host's sockets). Everything else is a boot
+// parameter.
 
 import Sirocco
 
 struct DeviceOptions {
   var networks: [(name: String, tap: String)] = []
+  var sockets: [(name: String, address: IPv4Address)] = []
   var macAddresses: [(name: String, mac: MACAddress)] = []
   var blocks: [(name: String, path: String)] = []
   var sectorSizes: [(name: String, size: Int)] = []
@@ -21,6 +23,8 @@ struct DeviceOptions {
       let kind: String
       if argument.hasPrefix("--net:") {
         kind = "net"
+      } else if argument.hasPrefix("--net-socket:") {
+        kind = "net-socket"
       } else if argument.hasPrefix("--net-mac:") {
         kind = "net-mac"
       } else if argument.hasPrefix("--block:") {
@@ -33,7 +37,7 @@ struct DeviceOptions {
       }
       let body = argument.dropFirst(kind.count + 3)
       guard let equals = body.firstIndex(of: "=") else {
-        let placeholder = ["net": "TAP", "net-mac": "MAC", "block": "FILE", "block-sector-size": "N"][kind] ?? "VALUE"
+        let placeholder = ["net": "TAP", "net-socket": "ADDRESS", "net-mac": "MAC", "block": "FILE", "block-sector-size": "N"][kind] ?? "VALUE"
         return .failure(Failure(message: "\(argument): expected --\(kind):NAME=\(placeholder)"))
       }
       let name = String(body[body.startIndex..<equals])
@@ -46,10 +50,18 @@ struct DeviceOptions {
         guard !value.isEmpty, value.utf8.count < 16 else {
           return .failure(Failure(message: "\(argument): bad TAP interface name '\(value)': expected 1-15 characters"))
         }
-        guard !options.networks.contains(where: { $0.name == name }) else {
+        guard !options.networks.contains(where: { $0.name == name }), !options.sockets.contains(where: { $0.name == name }) else {
           return .failure(Failure(message: "\(argument): network device '\(name)' attached twice; expected one --net:\(name)=TAP"))
         }
         options.networks.append((name, value))
+      case "net-socket":
+        guard let address = IPv4Address(value), !address.isBroadcast, !address.isMulticast else {
+          return .failure(Failure(message: "\(argument): bad address '\(value)': expected an IPv4 address of this host such as 127.0.0.1 (0.0.0.0: all)"))
+        }
+        guard !options.networks.contains(where: { $0.name == name }), !options.sockets.contains(where: { $0.name == name }) else {
+          return .failure(Failure(message: "\(argument): network device '\(name)' attached twice"))
+        }
+        options.sockets.append((name, address))
       case "block":
         guard !value.isEmpty else {
           return .failure(Failure(message: "\(argument): expected a file name after '='"))

@@ -121,8 +121,9 @@ public final class UnixPlatform: Platform {
       for device in App.devices {
         switch device.kind {
         case .network:
-          text += "  --net:\(device.name)=TAP      attach network device '\(device.name)' to TAP interface TAP (required)\n"
+          text += "  --net:\(device.name)=TAP      attach network device '\(device.name)' to TAP interface TAP\n"
           text += "  --net-mac:\(device.name)=MAC  its MAC address (default: random, locally administered)\n"
+          text += "  --net-socket:\(device.name)=ADDRESS  or: the host's own sockets on ADDRESS (no TAP, no root)\n"
         case .block:
           text += "  --block:\(device.name)=FILE            attach block device '\(device.name)' to FILE (required)\n"
           text += "  --block-sector-size:\(device.name)=N   its sector size (power of two >= 512, default 512)\n"
@@ -135,6 +136,7 @@ public final class UnixPlatform: Platform {
       return fail(ExitStatus.usage, error.description)
     }
     let attached = options.networks.map { DeviceDeclaration(kind: .network, name: $0.name) }
+      + options.sockets.map { DeviceDeclaration(kind: .network, name: $0.name) }
       + options.blocks.map { DeviceDeclaration(kind: .block, name: $0.name) }
     if let problem = Runtime.checkAttachments(declared: App.devices, attached: attached) {
       return fail(ExitStatus.usage, problem)
@@ -152,6 +154,12 @@ public final class UnixPlatform: Platform {
       return fail(ExitStatus.failure, "cannot create the event loop: \(describe(error))")
     }
     if bootParameters.declares("busy-poll") { platform.busyPollWindow = .microseconds(bootParameters.integer("busy-poll") ?? 0) }
+    if !options.sockets.isEmpty {
+      guard options.networks.isEmpty else {
+        return fail(ExitStatus.usage, "--net-socket and --net attach network devices of two kinds: expected one kind for all")
+      }
+      return runOnHostSockets(App.self, options: options, platform: platform, parameters: bootParameters, fail: fail)
+    }
     func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
     let faults = FaultInjector<TAPDevice>.Configuration(
       lossPerMille: fault("fault-loss"), duplicatePerMille: fault("fault-duplicate"), reorderPerMille: fault("fault-reorder"),
@@ -172,21 +180,10 @@ public final class UnixPlatform: Platform {
         return fail(ExitStatus.failure, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
       }
     }
-    var blocks: [(name: String, device: any BlockDevice)] = []
-    for declared in App.devices where declared.kind == .block {
-      let path = options.blocks.first { $0.name == declared.name }!.path
-      let sectorSize = options.sectorSizes.first { $0.name == declared.name }?.size ?? 512
-      do {
-        blocks.append((declared.name, try FileBlockDevice(path: path, sectorSize: sectorSize)))
-      } catch {
-        let reason: String
-        switch error {
-        case .system(let code): reason = String(cString: sirocco_strerror(code))
-        case .badSize(let size):
-          reason = "its size, \(size) bytes, is not a whole non-zero number of \(sectorSize)-byte sectors"
-        }
-        return fail(ExitStatus.failure, "cannot attach block device '\(declared.name)' to '\(path)': \(reason)")
-      }
+    let blocks: [(name: String, device: any BlockDevice)]
+    switch openBlocks(App.self, options: options) {
+    case .success(let opened): blocks = opened
+    case .failure(let problem): return fail(ExitStatus.failure, problem.message)
     }
     if faults != FaultInjector<TAPDevice>.Configuration() {
       platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand, delay \(fault("fault-delay")) ms\n")
@@ -207,6 +204,53 @@ public final class UnixPlatform: Platform {
       return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: recorded, blocks: blocks)
     }
     return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: devices, blocks: blocks)
+  }
+
+  /// Runs `App` with its network devices on the host's sockets (`--net-socket`).
+  static func runOnHostSockets<App: Unikernel>(
+    _ app: App.Type, options: DeviceOptions, platform: UnixPlatform, parameters: BootParameters,
+    fail: (Int32, String) -> Int32
+  ) -> Int32 {
+    let activity = HostActivity()
+    let log = Logger(source: "sirocco", level: Runtime.logLevel(parameters), console: platform.console)
+    var named: [(name: String, stack: any NetworkStack)] = []
+    for declared in App.devices where declared.kind == .network {
+      let address = options.sockets.first { $0.name == declared.name }!.address
+      let stack = HostNetworkStack(address: address, activity: activity) { [platform] fd in
+        _ = sirocco_poll_add_edge(platform.epollDescriptor, fd, UInt64(UInt32(bitPattern: fd)))
+      }
+      named.append((declared.name, stack))
+      log.info(declared.name + ": the host's sockets on " + address.description)
+    }
+    let blocks: [(name: String, device: any BlockDevice)]
+    switch openBlocks(App.self, options: options) {
+    case .success(let opened): blocks = opened
+    case .failure(let problem): return fail(ExitStatus.failure, problem.message)
+    }
+    return Runtime.run(App.self, platform: platform, parameters: parameters, networkSet: HostNetworks(named: named, activity: activity), blocks: blocks)
+  }
+
+  /// The declared block devices on the files the options name.
+  static func openBlocks<App: Unikernel>(_ app: App.Type, options: DeviceOptions)
+    -> Result<[(name: String, device: any BlockDevice)], DeviceOptions.Failure>
+  {
+    var blocks: [(name: String, device: any BlockDevice)] = []
+    for declared in App.devices where declared.kind == .block {
+      let path = options.blocks.first { $0.name == declared.name }!.path
+      let sectorSize = options.sectorSizes.first { $0.name == declared.name }?.size ?? 512
+      do {
+        blocks.append((declared.name, try FileBlockDevice(path: path, sectorSize: sectorSize)))
+      } catch {
+        let reason: String
+        switch error {
+        case .system(let code): reason = String(cString: sirocco_strerror(code))
+        case .badSize(let size):
+          reason = "its size, \(size) bytes, is not a whole non-zero number of \(sectorSize)-byte sectors"
+        }
+        return .failure(DeviceOptions.Failure(message: "cannot attach block device '\(declared.name)' to '\(path)': \(reason)"))
+      }
+    }
+    return .success(blocks)
   }
 
   static func describe(_ error: TAPDevice.OpenError) -> String {

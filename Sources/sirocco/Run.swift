@@ -7,14 +7,16 @@ import Foundation
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
       block device NAME to FILE. Every declared device must be attached. --net-offload \
       gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
       on by default for unix (--net-offload=false turns it off), off by default for spt \
-      (plain frames, as Solo5). Arguments after -- are boot parameters (see `-- --help`).
+      (plain frames, as Solo5). On unix, --net-socket:NAME=ADDRESS carries network device \
+      NAME on the host's own sockets bound to ADDRESS instead (no TAP, no root). Arguments \
+      after -- are boot parameters (see `-- --help`).
       """)
 
   @Option(help: "The target to run on (\(Target.allValueStrings.joined(separator: ", "))).")
@@ -43,7 +45,7 @@ struct Run: ParsableCommand {
   }
 
   /// The device options of Solo5's tenders, which every target accepts.
-  static let devicePrefixes = ["--net:", "--net-mac:", "--block:", "--block-sector-size:"]
+  static let devicePrefixes = ["--net:", "--net-mac:", "--net-socket:", "--block:", "--block-sector-size:"]
 
   /// Device options come before `--`; boot parameters after it.
   func split(_ arguments: [String]) throws -> ([String], [String]) {

@@ -127,6 +127,15 @@ final class Namespace {
     try runCommand(["ip", "netns", "exec", name] + arguments, timeout: timeout, input: input)
   }
 
+  /// Runs a bash `script` inside the namespace, with `$DIR` a scratch directory removed after.
+  @discardableResult
+  func shell(_ script: String, timeout: TimeInterval = 60) throws -> Outcome {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try exec(["env", "DIR=\(directory.path)", "bash", "-c", script], timeout: timeout)
+  }
+
   deinit {
     if let pids = try? runCommand(["ip", "netns", "pids", name], timeout: 5).output {
       for pid in pids.split(separator: "\n").compactMap({ pid_t($0) }) where pid > 0 { kill(pid, SIGKILL) }

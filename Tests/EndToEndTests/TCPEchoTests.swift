@@ -79,10 +79,7 @@ final class TCPEchoTests: XCTestCase {
         for i in $(seq 1 50); do cmp "$DIR/in.$i" "$DIR/out.$i"; done
         echo all-equal
         """
-      let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-tcp-\(UUID().uuidString)")
-      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-      defer { try? FileManager.default.removeItem(at: directory) }
-      let outcome = try namespace.exec(["env", "DIR=\(directory.path)", "bash", "-c", script], timeout: 120)
+      let outcome = try namespace.shell(script, timeout: 120)
       XCTAssertEqual(outcome.status, 0, "\(target): \(outcome.output)\(outcome.error)" + guest.stop())
       XCTAssertTrue(outcome.output.contains("all-equal"), target)
     }

@@ -109,12 +109,12 @@ struct EchoOnce: Unikernel {
   static let parameters: [ParameterDeclaration] = [
     .integer("port", default: 7, range: 1...65535, help: "UDP port to echo on"),
   ]
-  let socket: UDPSocket
+  let socket: any UDPEndpoint
 
   init(boot: Boot) throws(BootFailure) {
     let port = UInt16(boot.parameters.integer("port") ?? 7)
     do {
-      socket = try boot.network("service").bindUDP(port: port)
+      socket = try boot.network("service").bind(udpPort: port)
     } catch {
       throw BootFailure("cannot bind port \(port): \(error)")
     }
@@ -137,8 +137,8 @@ struct BindsTwice: Unikernel {
   init(boot: Boot) throws(BootFailure) {
     let interface = boot.network("service")
     do {
-      _ = try interface.bindUDP(port: 7)
-      _ = try interface.bindUDP(port: 7)
+      _ = try interface.bind(udpPort: 7)
+      _ = try interface.bind(udpPort: 7)
     } catch {
       throw BootFailure("cannot bind port 7: \(error)")
     }
@@ -175,10 +175,10 @@ struct Idler: Unikernel {
 /// Counts datagrams on port 7 and exits when 100 have come.
 struct Counter: Unikernel {
   static let devices: [DeviceDeclaration] = [.network("service")]
-  let socket: UDPSocket
+  let socket: any UDPEndpoint
   var received = 0
   init(boot: Boot) throws(BootFailure) {
-    do { socket = try boot.network("service").bindUDP(port: 7, receiveCapacity: 128) } catch { throw BootFailure("\(error)") }
+    do { socket = try boot.network("service").bind(udpPort: 7, receiveCapacity: 128, transmitCapacity: 64) } catch { throw BootFailure("\(error)") }
   }
   mutating func step(now: Instant) -> Step {
     while socket.receive() != nil { received += 1 }

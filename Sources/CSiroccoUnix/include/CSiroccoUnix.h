@@ -31,4 +31,23 @@ int sirocco_random(void *buffer, size_t length);
 /* The calling thread's errno as text. */
 const char *sirocco_strerror(int error);
 
+/* Host sockets, for the unix target's socket stack: addresses and ports in host byte
+ * order, descriptors non-blocking and close-on-exec, -errno on failure. */
+int sirocco_poll_add_edge(int epoll_fd, int fd, uint64_t tag);
+int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog);
+int sirocco_tcp_accept(int fd);
+int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port);
+int sirocco_socket_error(int fd);
+int sirocco_socket_name(int fd, int peer, uint32_t *address, uint16_t *port);
+int sirocco_socket_pending(int fd);
+long sirocco_socket_receive(int fd, void *buffer, size_t length);
+long sirocco_socket_send(int fd, const void *buffer, size_t length);
+int sirocco_socket_shutdown_write(int fd);
+/* 1 if the peer has closed and nothing is left to read, 0 if not (yet), -errno. */
+int sirocco_socket_at_end(int fd);
+void sirocco_tcp_abort(int fd);
+int sirocco_udp_bind(uint32_t address, uint16_t port);
+long sirocco_udp_receive(int fd, void *buffer, size_t length, uint32_t *address, uint16_t *port);
+long sirocco_udp_send(int fd, const void *buffer, size_t length, uint32_t address, uint16_t port);
+
 #endif

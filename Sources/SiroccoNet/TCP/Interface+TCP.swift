@@ -9,17 +9,22 @@ import SiroccoWire
 
 public enum TCPListenError: Error, Equatable, Sendable {
   case portInUse(UInt16)
+  /// The host's sockets refused (the socket stack on unix), for this reason.
+  case host(String)
 }
 
 public enum TCPConnectError: Error, Equatable, Sendable {
   case noPortAvailable
   case invalidDestination
+  /// The host's sockets refused (the socket stack on unix), for this reason.
+  case host(String)
 }
 
 extension TCPListenError: CustomStringConvertible {
   public var description: String {
     switch self {
     case .portInUse(let port): "port " + String(port) + " is already listening"
+    case .host(let reason): reason
     }
   }
 }
@@ -29,6 +34,7 @@ extension TCPConnectError: CustomStringConvertible {
     switch self {
     case .noPortAvailable: "no ephemeral port is free"
     case .invalidDestination: "not a unicast destination"
+    case .host(let reason): reason
     }
   }
 }

@@ -1,0 +1,345 @@
+// The unix target's socket stack: the TCP/UDP API (`NetworkStack`) over the host's own
+// sockets, as MirageOS's socket stack, so an application runs without TAP or root while it
+// is developed: `--net-socket:NAME=ADDRESS` (listeners and UDP sockets bind ADDRESS, and
+// connections leave from it). The host's TCP does the protocol; a stream's `state` is what
+// a socket lets one see (SYN-SENT, ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1, CLOSED).
+//
+// Every descriptor is non-blocking and in the event loop's epoll set, edge-triggered: the
+// loop sleeps once a step moved nothing, and wakes when a socket's state changes.
+
+import CSiroccoUnix
+import Glibc
+import Sirocco
+
+/// Whether the application moved data through a host socket since the loop last asked: it
+/// may have more to move at once (edge-triggered readiness says nothing more).
+final class HostActivity {
+  var moved = false
+}
+
+final class HostNetworkStack: NetworkStack {
+  let address: IPv4Address
+  let activity: HostActivity
+  /// Puts a new descriptor in the event loop's set.
+  let watch: (Int32) -> Void
+
+  init(address: IPv4Address, activity: HostActivity, watch: @escaping (Int32) -> Void) {
+    self.address = address
+    self.activity = activity
+    self.watch = watch
+  }
+
+  static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+  func listen(tcpPort: UInt16, backlog: Int, configuration: TCPConnection.Configuration) throws(TCPListenError)
+    -> any TCPListening
+  {
+    let fd = sirocco_tcp_listen(address.rawValue, tcpPort, Int32(clamping: backlog))
+    guard fd >= 0 else {
+      if -fd == EADDRINUSE { throw .portInUse(tcpPort) }
+      throw .host("cannot listen on " + address.description + ":" + String(tcpPort) + ": " + Self.reason(-fd))
+    }
+    watch(fd)
+    return HostTCPListener(port: tcpPort, fileDescriptor: fd, stack: self)
+  }
+
+  func connect(to destination: IPv4Address, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
+    throws(TCPConnectError) -> any TCPStream
+  {
+    guard tcpPort != 0, !destination.isUnspecified, !destination.isBroadcast, !destination.isMulticast else {
+      throw .invalidDestination
+    }
+    let fd = sirocco_tcp_connect(address.rawValue, destination.rawValue, tcpPort)
+    guard fd >= 0 else { throw .host("cannot connect to " + destination.description + ": " + Self.reason(-fd)) }
+    watch(fd)
+    return HostTCPStream(fileDescriptor: fd, connecting: true, activity: activity)
+  }
+
+  func bind(udpPort: UInt16, receiveCapacity: Int, transmitCapacity: Int) throws(UDPBindError) -> any UDPEndpoint {
+    let fd = sirocco_udp_bind(address.rawValue, udpPort)
+    guard fd >= 0 else {
+      if -fd == EADDRINUSE { throw .portInUse(udpPort) }
+      throw .host("cannot bind UDP " + address.description + ":" + String(udpPort) + ": " + Self.reason(-fd))
+    }
+    watch(fd)
+    return HostUDPSocket(fileDescriptor: fd, address: address, activity: activity)
+  }
+}
+
+final class HostTCPListener: TCPListening {
+  let port: UInt16
+  var fileDescriptor: Int32
+  let stack: HostNetworkStack
+
+  init(port: UInt16, fileDescriptor: Int32, stack: HostNetworkStack) {
+    self.port = port
+    self.fileDescriptor = fileDescriptor
+    self.stack = stack
+  }
+
+  deinit { close() }
+
+  func nextConnection() -> (any TCPStream)? {
+    guard fileDescriptor >= 0 else { return nil }
+    let accepted = sirocco_tcp_accept(fileDescriptor)
+    guard accepted >= 0 else { return nil }  // EAGAIN: none waiting (or one that gave up)
+    stack.watch(accepted)
+    stack.activity.moved = true
+    return HostTCPStream(fileDescriptor: accepted, connecting: false, activity: stack.activity)
+  }
+
+  func close() {
+    guard fileDescriptor >= 0 else { return }
+    Glibc.close(fileDescriptor)
+    fileDescriptor = -1
+  }
+}
+
+final class HostTCPStream: TCPStream {
+  /// -1 once released.
+  var fileDescriptor: Int32
+  var connecting: Bool
+  var receiveFinished = false
+  var sendClosed = false
+  var error: TCPError?
+  var localPort: UInt16 = 0
+  var remoteAddress = IPv4Address(0, 0, 0, 0)
+  var remotePort: UInt16 = 0
+  let activity: HostActivity
+
+  init(fileDescriptor: Int32, connecting: Bool, activity: HostActivity) {
+    self.fileDescriptor = fileDescriptor
+    self.connecting = connecting
+    self.activity = activity
+    if !connecting { learnNames() }
+  }
+
+  deinit { release() }
+
+  func learnNames() {
+    var address: UInt32 = 0
+    var port: UInt16 = 0
+    if sirocco_socket_name(fileDescriptor, 0, &address, &port) == 0 { localPort = port }
+    if sirocco_socket_name(fileDescriptor, 1, &address, &port) == 0 {
+      remoteAddress = IPv4Address(rawValue: address)
+      remotePort = port
+    }
+  }
+
+  /// A non-blocking connect finishes when the socket has a peer, or fails with SO_ERROR.
+  func checkConnect() {
+    guard connecting, fileDescriptor >= 0 else { return }
+    let code = sirocco_socket_error(fileDescriptor)
+    if code != 0 { return fail(code) }
+    var address: UInt32 = 0
+    var port: UInt16 = 0
+    guard sirocco_socket_name(fileDescriptor, 1, &address, &port) == 0 else { return }
+    connecting = false
+    learnNames()
+  }
+
+  func fail(_ code: Int32) {
+    switch code {
+    case ECONNREFUSED: error = error ?? .refused
+    case ETIMEDOUT, EHOSTUNREACH, ENETUNREACH: error = error ?? .timedOut
+    default: error = error ?? .reset
+    }
+    release()
+  }
+
+  func release() {
+    guard fileDescriptor >= 0 else { return }
+    Glibc.close(fileDescriptor)
+    fileDescriptor = -1
+  }
+
+  /// Notices the peer's FIN without reading data.
+  func checkEnd() {
+    guard fileDescriptor >= 0, !connecting, !receiveFinished else { return }
+    let end = sirocco_socket_at_end(fileDescriptor)
+    if end < 0 { return fail(-end) }
+    if end == 1 { finishReceive() }
+  }
+
+  func finishReceive() {
+    receiveFinished = true
+    if sendClosed { release() }
+  }
+
+  var state: TCPState {
+    checkConnect()
+    checkEnd()
+    if error != nil || fileDescriptor < 0 { return .closed }
+    if connecting { return .synSent }
+    switch (receiveFinished, sendClosed) {
+    case (false, false): return .established
+    case (true, false): return .closeWait
+    case (false, true): return .finWait1
+    case (true, true): return .closed
+    }
+  }
+
+  var isEstablished: Bool { state == .established }
+
+  var availableBytes: Int {
+    guard fileDescriptor >= 0, !connecting else { return 0 }
+    return max(Int(sirocco_socket_pending(fileDescriptor)), 0)
+  }
+
+  var isReceiveFinished: Bool {
+    checkEnd()
+    return receiveFinished
+  }
+
+  var writableBytes: Int {
+    checkConnect()
+    return fileDescriptor >= 0 && !connecting && !sendClosed ? 65536 : 0
+  }
+
+  func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    checkConnect()
+    guard fileDescriptor >= 0, !connecting, !receiveFinished, buffer.count > 0 else { return 0 }
+    let count = sirocco_socket_receive(fileDescriptor, buffer.baseAddress, buffer.count)
+    if count > 0 {
+      activity.moved = true
+      return count
+    }
+    if count == 0 {
+      finishReceive()
+    } else if -count != Int(EAGAIN), -count != Int(EINTR) {
+      fail(Int32(-count))
+    }
+    return 0
+  }
+
+  func read(maximum: Int) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: min(maximum, 65536))
+    let count = bytes.withUnsafeMutableBytes { read(into: $0) }
+    bytes.removeLast(bytes.count - count)
+    return bytes
+  }
+
+  @discardableResult
+  func write(_ bytes: UnsafeRawBufferPointer) -> Int {
+    checkConnect()
+    guard fileDescriptor >= 0, !connecting, !sendClosed, bytes.count > 0 else { return 0 }
+    let count = sirocco_socket_send(fileDescriptor, bytes.baseAddress, bytes.count)
+    if count > 0 {
+      activity.moved = true
+      return count
+    }
+    if -count != Int(EAGAIN), -count != Int(EINTR) { fail(Int32(-count)) }
+    return 0
+  }
+
+  @discardableResult
+  func write(_ bytes: [UInt8]) -> Int { bytes.withUnsafeBytes { write($0) } }
+
+  func close() {
+    guard fileDescriptor >= 0 else { return }
+    if connecting { return release() }
+    guard !sendClosed else { return }
+    sendClosed = true
+    _ = sirocco_socket_shutdown_write(fileDescriptor)
+    if receiveFinished { release() }
+  }
+
+  func abort() {
+    if fileDescriptor >= 0 {
+      sirocco_tcp_abort(fileDescriptor)
+      fileDescriptor = -1
+    }
+    error = error ?? .aborted
+  }
+
+  var description: String {
+    "TCP (host) :" + String(localPort) + " > " + remoteAddress.description + ":" + String(remotePort) + " " + state.description
+  }
+}
+
+final class HostUDPSocket: UDPEndpoint {
+  var fileDescriptor: Int32
+  let port: UInt16
+  let address: IPv4Address
+  let activity: HostActivity
+  /// A datagram read ahead to answer `hasReceived`.
+  var pending: UDPDatagram?
+  var buffer = [UInt8](repeating: 0, count: 65536)
+
+  init(fileDescriptor: Int32, address: IPv4Address, activity: HostActivity) {
+    self.fileDescriptor = fileDescriptor
+    self.address = address
+    self.activity = activity
+    var bound: UInt32 = 0
+    var boundPort: UInt16 = 0
+    _ = sirocco_socket_name(fileDescriptor, 0, &bound, &boundPort)
+    port = boundPort
+  }
+
+  deinit { close() }
+
+  var isClosed: Bool { fileDescriptor < 0 }
+  /// One IPv4 datagram without fragmentation on an Ethernet MTU, as the native stack has it.
+  var maximumPayload: Int { 1500 - 20 - 8 }
+
+  var hasReceived: Bool {
+    if pending == nil { pending = readOne() }
+    return pending != nil
+  }
+
+  func receive() -> UDPDatagram? {
+    if let datagram = pending {
+      pending = nil
+      return datagram
+    }
+    return readOne()
+  }
+
+  func readOne() -> UDPDatagram? {
+    guard fileDescriptor >= 0 else { return nil }
+    var source: UInt32 = 0
+    var sourcePort: UInt16 = 0
+    let count = buffer.withUnsafeMutableBytes {
+      sirocco_udp_receive(fileDescriptor, $0.baseAddress, $0.count, &source, &sourcePort)
+    }
+    guard count >= 0 else { return nil }
+    activity.moved = true
+    return UDPDatagram(
+      source: IPv4Address(rawValue: source), sourcePort: sourcePort, destination: address,
+      payload: Array(buffer[0..<min(count, buffer.count)]))
+  }
+
+  func send(_ payload: [UInt8], to destination: IPv4Address, port: UInt16) throws(UDPSendError) {
+    guard fileDescriptor >= 0 else { throw .closed }
+    guard port != 0 else { throw .invalidDestinationPort }
+    guard payload.count <= maximumPayload else { throw .tooLong(maximum: maximumPayload) }
+    let count = payload.withUnsafeBytes { sirocco_udp_send(fileDescriptor, $0.baseAddress, $0.count, destination.rawValue, port) }
+    if count == -Int(EAGAIN) || count == -Int(ENOBUFS) { throw .queueFull }
+    if count >= 0 { activity.moved = true }
+    // Other errors (an ICMP error reported back) lose the datagram, as on the wire.
+  }
+
+  func close() {
+    guard fileDescriptor >= 0 else { return }
+    Glibc.close(fileDescriptor)
+    fileDescriptor = -1
+    pending = nil
+  }
+}
+
+/// The loop's network side with the socket stack: nothing to poll or flush (the host's
+/// TCP does that); busy while the application keeps moving data.
+struct HostNetworks: NetworkSet {
+  let named: [(name: String, stack: any NetworkStack)]
+  let activity: HostActivity
+
+  func poll(now: Instant) -> Bool {
+    let moved = activity.moved
+    activity.moved = false
+    return moved
+  }
+
+  func flush(now: Instant) -> Instant? { nil }
+
+  func finish(now: Instant, log: Logger) {}
+}

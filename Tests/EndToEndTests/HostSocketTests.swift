@@ -1,0 +1,85 @@
+// The unix target's socket stack (`--net-socket:NAME=ADDRESS`): the examples, unchanged,
+// on the host's own TCP and UDP, on a namespace's loopback; one run as user nobody to show
+// it needs no root.
+
+import Foundation
+import XCTest
+
+final class HostSocketTests: XCTestCase {
+  override func setUpWithError() throws {
+    try requireNamespaces()
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
+      throw XCTSkip("socat is not installed (apt-get install socat)")
+    }
+    try Examples.buildAll()
+  }
+
+  static let socket = ["--net-socket:service=127.0.0.1"]
+
+  func unixBinary(_ example: String) -> String { Paths.example(example) + "/_build/unix/" + example }
+
+  func testTCPEchoRunsAsAnUnprivilegedUser() throws {
+    let namespace = try Namespace()
+    let script = """
+      set -e
+      head -c 1000000 /dev/urandom > "$DIR/in"
+      setpriv --reuid=nobody --regid=nogroup --clear-groups \(unixBinary("tcp-echo")) \(Self.socket[0]) --port=7007 > "$DIR/log" 2>&1 &
+      for i in $(seq 1 50); do grep -q "echoing TCP" "$DIR/log" && break; sleep 0.1; done
+      socat -t 5 OPEN:$DIR/in,rdonly!!OPEN:$DIR/out,creat,trunc,wronly TCP:127.0.0.1:7007
+      cmp "$DIR/in" "$DIR/out"
+      ps -o user= -p $! 
+      kill $!
+      cat "$DIR/log"
+      """
+    let outcome = try namespace.shell(script, timeout: 60)
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    XCTAssertTrue(outcome.output.contains("nobody"), outcome.output)
+    XCTAssertTrue(outcome.output.contains("service: the host's sockets on 127.0.0.1"), outcome.output)
+  }
+
+  func testBulkBothWaysAndUDPEcho() throws {
+    let namespace = try Namespace()
+    let data = try TemporaryFile()
+    try data.handle.close()
+    try runCommand(["sh", "-c", "head -c 20000000 /dev/urandom > \(data.url.path)"])
+    let expected = String(try runCommand(["sha256sum", data.url.path]).output.prefix(64))
+    let sink = try Guest(namespace, example: "tcp-bulk", devices: Self.socket, parameters: ["--mode=sink"], readyLine: "sink listening")
+    let sent = try namespace.exec(["socat", "-u", "OPEN:\(data.url.path),rdonly", "TCP:127.0.0.1:5001"], timeout: 60)
+    XCTAssertEqual(sent.status, 0, sent.error)
+    let deadline = Date().addingTimeInterval(30)
+    while sink.process.isRunning, Date() < deadline { usleep(10_000) }
+    let report = sink.stop()
+    XCTAssertTrue(report.contains("received 20000000 bytes"), report)
+    XCTAssertTrue(report.contains("sha256 \(expected)"), report)
+
+    let source = try Guest(
+      namespace, example: "tcp-bulk", devices: Self.socket, parameters: ["--mode=source", "--bytes=20000000"],
+      readyLine: "source listening")
+    let fetched = try namespace.shell("socat -u TCP:127.0.0.1:5001 - | sha256sum", timeout: 60)
+    let digest = String(fetched.output.prefix(64))
+    let deadline2 = Date().addingTimeInterval(30)
+    while source.process.isRunning, Date() < deadline2 { usleep(10_000) }
+    let sourceReport = source.stop()
+    XCTAssertTrue(sourceReport.contains("sent 20000000 bytes"), sourceReport)
+    XCTAssertTrue(sourceReport.contains("sha256 \(digest)"), "\(sourceReport) vs \(digest)")
+
+    let echo = try Guest(namespace, example: "udp-echo", devices: Self.socket, readyLine: "echoing UDP")
+    let answer = try namespace.shell("echo datagram | socat -t 1 - UDP:127.0.0.1:7", timeout: 10)
+    XCTAssertEqual(answer.output, "datagram\n", answer.error + echo.stop())
+  }
+
+  func testBadSocketOptionsAreRefused() throws {
+    let namespace = try Namespace()
+    let bad = try namespace.exec([unixBinary("tcp-echo"), "--net-socket:service=300.1.2.3"], timeout: 10)
+    XCTAssertEqual(bad.status, 2)
+    XCTAssertTrue(bad.error.contains("bad address '300.1.2.3'"), bad.error)
+    let mixed = try namespace.exec([unixBinary("tcp-bulk"), "--net-socket:service=127.0.0.1", "--net:other=tap0"], timeout: 10)
+    XCTAssertEqual(mixed.status, 2, mixed.error)
+    // A port the host will not give: the application fails to start, saying why.
+    let busy = try namespace.shell(
+      "socat TCP-LISTEN:7009,bind=127.0.0.1 - & sleep 0.3; \(unixBinary("tcp-echo")) \(Self.socket[0]) --port=7009; echo status $?; kill %1",
+      timeout: 10)
+    XCTAssertTrue(busy.output.contains("status 1"), busy.output + busy.error)
+    XCTAssertTrue(busy.output.contains("port 7009 is already listening"), busy.output + busy.error)
+  }
+}

@@ -51,6 +51,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case tcpBacklogFull
   /// Out-of-order data beyond the connection's reassembly bound.
   case tcpOutOfOrderLimit
+  /// Data beyond the interface's bound on all TCP buffers together (`tcpMemoryLimit`).
+  case tcpMemoryLimit
 }
 
 extension DropReason: CustomStringConvertible {
@@ -84,6 +86,7 @@ extension DropReason: CustomStringConvertible {
     case .noTCPConnection: "no-tcp-connection"
     case .tcpBacklogFull: "tcp-backlog-full"
     case .tcpOutOfOrderLimit: "tcp-out-of-order-limit"
+    case .tcpMemoryLimit: "tcp-memory-limit"
     }
   }
 }

@@ -31,6 +31,9 @@ public final class Interface {
     public var icmpErrorBurst = 50
     /// TCP connections held at most, in every state (a global memory bound).
     public var maximumTCPConnections = 4096
+    /// Bytes all TCP connections together hold at most in their buffers: received and not
+    /// yet read, out of order, written and not yet acknowledged (a global memory bound).
+    public var tcpMemoryLimit = 64 << 20
     /// Challenge ACKs (RFC 5961) sent per second over all connections, on average: each
     /// second's budget is drawn at random between half and one and a half times this, so
     /// an off-path attacker cannot count them to learn of a connection (CVE-2016-5696).
@@ -51,6 +54,11 @@ public final class Interface {
   public internal(set) var arp: ARPCache
 
   var random: SplitMix64
+  /// Bytes in every TCP connection's buffers (see `Configuration.tcpMemoryLimit`), and the
+  /// limit, which may be changed at run time.
+  public internal(set) var tcpBufferedBytes = 0
+  public var tcpMemoryLimit: Int
+  var tcpMemoryAvailable: Int { max(tcpMemoryLimit - tcpBufferedBytes, 0) }
   /// The device vouched for the transport checksum of the frame being processed.
   var frameChecksumVerified = false
   /// Whether the transport checksum of the frame being processed must be verified.
@@ -81,6 +89,7 @@ public final class Interface {
   /// - Parameter seed: random bits from the platform's entropy source (ephemeral ports,
   ///   IP identification).
   public init(configuration: Configuration, seed: UInt64) {
+    tcpMemoryLimit = configuration.tcpMemoryLimit
     precondition(configuration.mtu >= 576, "an IPv4 interface must carry 576-byte packets (RFC 791)")
     self.configuration = configuration
     self.arp = ARPCache(configuration: configuration.arp)

@@ -169,6 +169,17 @@ final class CounterTests: XCTestCase {
       harness.poll()
       harness.inject(tcpFrame(port: 7, sequence: 1101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack, pattern(200)))
     }),
+    (.tcpMemoryLimit, "tcp-memory-limit", { harness in
+      harness.interface.tcpMemoryLimit = 100
+      _ = try harness.interface.listenTCP(port: 7)
+      harness.learn()
+      harness.inject(tcpFrame(port: 7, sequence: 1000, flags: .syn))
+      harness.poll()
+      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+      harness.poll()
+      harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack, pattern(200)))
+    }),
   ] }
 
   func testEveryDropReasonIsProvokedAndCountedExactlyOnce() throws {

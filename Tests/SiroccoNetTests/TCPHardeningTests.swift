@@ -135,4 +135,80 @@ final class TCPHardeningTests: XCTestCase {
     XCTAssertGreaterThanOrEqual(second, 10, "a new second, a new budget")
     XCTAssertLessThan(second, 30)
   }
+
+  /// All connections together hold at most `tcpMemoryLimit` bytes: data past it is dropped
+  /// (and counted), writes are refused; reading makes room again, and a closed connection
+  /// gives its share back.
+  func testBuffersOfAllConnectionsStayWithinTheInterfaceLimit() throws {
+    let harness = Harness()
+    harness.interface.tcpMemoryLimit = 10_000
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80)
+    var connections: [(TCPConnection, UInt16, UInt32)] = []
+    for client in 0..<3 {
+      let port = UInt16(6000 + client)
+      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 100, flags: .syn))
+      harness.poll()
+      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+      harness.poll()
+      connections.append((try XCTUnwrap(listener.accept()), port, synACK.sequenceNumber &+ 1))
+    }
+    // Each peer sends 3 x 1400 bytes; the application reads nothing.
+    for (_, port, ours) in connections {
+      for segment in 0..<3 {
+        harness.inject(tcpFrame(
+          sourcePort: port, port: 80, sequence: 101 &+ UInt32(segment * 1400), acknowledgment: ours, flags: .ack, pattern(1400)))
+      }
+      harness.poll()
+    }
+    XCTAssertLessThanOrEqual(harness.interface.tcpBufferedBytes, 10_000)
+    XCTAssertEqual(harness.interface.tcpBufferedBytes, connections.reduce(0) { $0 + $1.0.availableBytes })
+    XCTAssertGreaterThan(harness.counters[.tcpMemoryLimit], 0)
+    XCTAssertEqual(harness.interface.tcpBufferedBytes, 10_000, "filled up to the limit")
+    XCTAssertEqual(connections[0].0.writableBytes, 0, "writes refused at the limit")
+    // Reading gives room back; closing a connection gives its share back.
+    let read = connections[0].0.read().count
+    XCTAssertEqual(harness.interface.tcpBufferedBytes, 10_000 - read)
+    XCTAssertEqual(connections[0].0.write(pattern(500)), 500)
+    XCTAssertEqual(harness.interface.tcpBufferedBytes, 10_000 - read + 500)
+    connections[1].0.abort()
+    XCTAssertEqual(harness.interface.tcpBufferedBytes, connections[0].0.availableBytes + 500 + connections[2].0.availableBytes)
+  }
+
+  /// Timers of many connections: each fires at its own time, whichever connection last
+  /// received or sent. Connections with keep-alives of 10, 11 ... 29 s each send their first
+  /// probe in the second after their time, not before.
+  func testEveryConnectionsTimerFiresOnTime() throws {
+    let harness = Harness()
+    harness.learn()
+    var listeners: [TCPListener] = []
+    var ports: [UInt16: Int] = [:]
+    for index in 0..<20 {
+      var configuration = TCPConnection.Configuration()
+      configuration.keepAlive = .seconds(Int64(10 + index))
+      let port = UInt16(100 + index)
+      listeners.append(try harness.interface.listenTCP(port: port, configuration: configuration))
+      ports[port] = 10 + index
+      harness.inject(tcpFrame(sourcePort: 5000, port: port, sequence: 100, flags: .syn))
+      harness.poll()
+      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      harness.inject(tcpFrame(sourcePort: 5000, port: port, sequence: 101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+      harness.poll()
+      XCTAssertNotNil(listeners[index].accept())
+    }
+    _ = harness.sent()
+    var firstProbe: [UInt16: Int] = [:]
+    for second in 1...30 {
+      harness.learn()  // the peer keeps answering ARP
+      harness.advance(.seconds(1))
+      for frame in harness.sent() {
+        guard let header = try? parseTCPFrame(frame), header.flags == .ack else { continue }
+        if firstProbe[header.sourcePort] == nil { firstProbe[header.sourcePort] = second }
+      }
+    }
+    for (port, keepAlive) in ports {
+      XCTAssertEqual(firstProbe[port], keepAlive, "port \(port)")
+    }
+  }
 }

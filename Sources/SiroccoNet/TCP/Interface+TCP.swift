@@ -175,7 +175,7 @@ extension Interface {
       counters.tcpSegmentsReceived &+= 1
       connection.receive(tcp, payload: payload, now: now)
       // A timer the segment started (a delayed ACK) must wake the interface.
-      if let deadline = connection.deadline, nextTCPDeadline.map({ deadline < $0 }) ?? true { nextTCPDeadline = deadline }
+      noteDeadline(of: connection)
       return
     }
     // A SYN for a listener (RFC 9293 3.10.7.2).
@@ -210,6 +210,7 @@ extension Interface {
     {
       counters.tcpSegmentsReceived &+= 1
       if !payload.isEmpty || tcp.flags.contains(.fin) { connection.receive(tcp, payload: payload, now: now) }
+      noteDeadline(of: connection)
       return
     }
     // Nobody owns it: a reset (RFC 9293 3.10.7.1), except in answer to a reset.
@@ -233,6 +234,11 @@ extension Interface {
     guard challengeACKsLeft > 0 else { return false }
     challengeACKsLeft -= 1
     return true
+  }
+
+  /// Keeps `nextTCPDeadline` no later than `connection`'s deadline.
+  func noteDeadline(of connection: TCPConnection) {
+    if let deadline = connection.deadline, nextTCPDeadline.map({ deadline < $0 }) ?? true { nextTCPDeadline = deadline }
   }
 
   /// Queues a RST (sent on the next flush).
@@ -305,11 +311,19 @@ extension Interface {
         if sent { counters.tcpResetsSent &+= 1 }
       }
     }
+    // `nextTCPDeadline` is never later than any connection's deadline: only connections that
+    // received or sent can have moved theirs, and they lower it below. It may be earlier (a
+    // timer since stopped): then this finds nothing due and scans for the true one. So the
+    // connections are scanned once per timer that comes due, not on every flush.
     if let next = nextTCPDeadline, next <= now {
-      nextTCPDeadline = nil
-      for connection in Array(tcpConnections.values) where connection.deadline.map({ $0 <= now }) ?? false {
-        connection.timersExpired(now: now)
+      var earliest: Instant?
+      for connection in Array(tcpConnections.values) {
+        if connection.deadline.map({ $0 <= now }) ?? false { connection.timersExpired(now: now) }
+        if connection.state != .closed, let deadline = connection.deadline, earliest.map({ deadline < $0 }) ?? true {
+          earliest = deadline
+        }
       }
+      nextTCPDeadline = earliest
     }
     while !tcpTransmitReady.isEmpty {
       let ready = tcpTransmitReady
@@ -317,12 +331,8 @@ extension Interface {
       for connection in ready {
         connection.isQueuedForOutput = false
         connection.output(now: now, device: device)
+        noteDeadline(of: connection)
       }
     }
-    var earliest: Instant?
-    for connection in tcpConnections.values {
-      if let deadline = connection.deadline, earliest == nil || deadline < earliest! { earliest = deadline }
-    }
-    nextTCPDeadline = earliest
   }
 }

@@ -8,6 +8,7 @@ import SiroccoWire
 extension TCPConnection {
   /// Handles one segment for this connection. `payload` is the segment's data.
   func receive(_ segment: TCPHeader, payload: UnsafeRawBufferPointer, now: Instant) {
+    defer { accountMemory() }
     if state == .synSent { return receiveInSynSent(segment, now: now) }
     let sequence = SequenceNumber(segment.sequenceNumber)
     let length = payload.count + (segment.flags.contains(.syn) ? 1 : 0) + (segment.flags.contains(.fin) ? 1 : 0)
@@ -65,6 +66,7 @@ extension TCPConnection {
         return
       }
       state = .established
+      heardFromPeer(now: now)  // the keep-alive clock starts with the connection
       sndWl1 = sequence
       sndWl2 = acknowledgment
       sndWnd = Int(segment.window) << Int(sendWindowShift)
@@ -264,8 +266,15 @@ extension TCPConnection {
       storeOutOfOrder(bytes, at: start)
       return
     }
+    // The interface's bound on all buffers: what does not fit is dropped, to come again.
+    if bytes.count > interface.tcpMemoryAvailable {
+      interface.counters.drop(.tcpMemoryLimit)
+      bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(interface.tcpMemoryAvailable))
+      if bytes.isEmpty { return }
+    }
     let hadHoles = !outOfOrder.isEmpty
     let stored = receiveBuffer.append(bytes)
+    charge(stored)
     rcvNxt += stored
     // Whatever was waiting and now follows on goes in too.
     var index = 0
@@ -280,6 +289,7 @@ extension TCPConnection {
       let skip = rcvNxt - piece.sequence
       if skip < piece.bytes.count {
         let appended = piece.bytes.withUnsafeBytes { receiveBuffer.append(UnsafeRawBufferPointer(rebasing: $0[skip...])) }
+      charge(appended - piece.bytes.count)
         rcvNxt += appended
       }
       index = 0
@@ -300,12 +310,17 @@ extension TCPConnection {
       interface.counters.drop(.tcpOutOfOrderLimit)
       return
     }
+    guard bytes.count <= interface.tcpMemoryAvailable else {
+      interface.counters.drop(.tcpMemoryLimit)
+      return
+    }
     if outOfOrder.contains(where: { $0.sequence == sequence && $0.bytes.count >= bytes.count }) {
       duplicateData = (sequence, sequence + bytes.count)
       return
     }
     outOfOrder.append((sequence, [UInt8](bytes)))
     outOfOrderBytes += bytes.count
+    charge(bytes.count)
     latestOutOfOrder = sequence
   }
 

@@ -7,11 +7,14 @@ import SiroccoDevices
 extension TCPConnection {
   /// The earliest time this connection needs attention.
   var deadline: Instant? {
-    var earliest: Instant?
-    for candidate in [rtoDeadline, timeWaitDeadline, persistDeadline, delayedACKDeadline, keepAliveDeadline, rackDeadline, probeDeadline] {
-      if let candidate, earliest == nil || candidate < earliest! { earliest = candidate }
+    func earlier(_ a: Instant?, _ b: Instant?) -> Instant? {
+      guard let a else { return b }
+      guard let b else { return a }
+      return a < b ? a : b
     }
-    return earliest
+    return earlier(
+      earlier(earlier(rtoDeadline, timeWaitDeadline), earlier(persistDeadline, delayedACKDeadline)),
+      earlier(earlier(keepAliveDeadline, rackDeadline), probeDeadline))
   }
 
   /// Acts on expired timers.

@@ -199,6 +199,8 @@ public final class TCPConnection {
   var listener: TCPListener?
   /// Already in the interface's list of connections to output.
   var isQueuedForOutput = false
+  /// This connection's share of the interface's `tcpBufferedBytes` at the last count.
+  var accountedBytes = 0
 
   init(
     endpoints: TCPEndpoints, interface: Interface, configuration: Configuration, state: TCPState,
@@ -241,7 +243,7 @@ public final class TCPConnection {
   /// Bytes `write` accepts now.
   public var writableBytes: Int {
     guard state == .established || state == .closeWait || state == .synSent || state == .synReceived, !finRequested else { return 0 }
-    return sendBuffer.space
+    return min(sendBuffer.space, interface.tcpMemoryAvailable)
   }
 
   /// Whether the connection can carry data both ways.
@@ -251,6 +253,7 @@ public final class TCPConnection {
   public func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
     let wasFull = receiveWindow == 0
     let count = receiveBuffer.read(into: buffer)
+    accountMemory()
     // A window that opened from zero (or by a lot) is announced at once (RFC 9293 3.8.6.2.2).
     if count > 0, wasFull || receiveWindow >= min(receiveBuffer.capacity / 2, 2 * localMSS) + windowAdvertisedSpace {
       ackNeeded = true
@@ -272,9 +275,11 @@ public final class TCPConnection {
   /// again after the peer acknowledges; also 0 once the connection is closing or closed).
   @discardableResult
   public func write(_ bytes: UnsafeRawBufferPointer) -> Int {
-    guard writableBytes > 0 else { return 0 }
-    let count = sendBuffer.append(bytes)
+    let allowed = writableBytes
+    guard allowed > 0 else { return 0 }
+    let count = sendBuffer.append(UnsafeRawBufferPointer(rebasing: bytes.prefix(allowed)))
     if count > 0 { interface.tcpReady(self) }
+    accountMemory()
     return count
   }
 
@@ -308,6 +313,20 @@ public final class TCPConnection {
     enterClosed(error: .aborted)
   }
 
+  /// Brings the interface's count of buffered TCP bytes up to date with this connection's
+  /// buffers (none once closed).
+  func accountMemory() {
+    let held = state == .closed ? 0 : receiveBuffer.count + sendBuffer.count + outOfOrderBytes
+    interface.tcpBufferedBytes += held - accountedBytes
+    accountedBytes = held
+  }
+
+  /// Counts bytes just stored at once, so the next segment of the same poll sees them.
+  func charge(_ bytes: Int) {
+    interface.tcpBufferedBytes += bytes
+    accountedBytes += bytes
+  }
+
   /// Bytes the receive window offers now: the room in the receive buffer from rcvNxt.
   /// Out-of-order data lies inside this window (held apart, bounded by `outOfOrderLimit`),
   /// so it does not shrink it: the window stays put while a hole is repaired, and the
@@ -320,6 +339,7 @@ public final class TCPConnection {
   func enterClosed(error: TCPError?) {
     if self.error == nil { self.error = error }
     state = .closed
+    accountMemory()
     rtoDeadline = nil
     timeWaitDeadline = nil
     rackDeadline = nil

@@ -327,19 +327,20 @@ final class HostUDPSocket: UDPEndpoint {
   }
 }
 
-/// The loop's network side with the socket stack: nothing to poll or flush (the host's
-/// TCP does that); busy while the application keeps moving data.
+/// The loop's network side with the socket stack: nothing to poll or send (the host's TCP
+/// does that). A step that moved data is followed by another at once: edge-triggered
+/// readiness does not announce what is still waiting.
 struct HostNetworks: NetworkSet {
   let named: [(name: String, stack: any NetworkStack)]
   let activity: HostActivity
 
-  func poll(now: Instant) -> Bool {
-    let moved = activity.moved
-    activity.moved = false
-    return moved
-  }
+  func poll(now: Instant) -> Bool { false }
 
-  func flush(now: Instant) -> Instant? { nil }
+  func flush(now: Instant) -> Instant? {
+    guard activity.moved else { return nil }
+    activity.moved = false
+    return now
+  }
 
   func finish(now: Instant, log: Logger) {}
 }

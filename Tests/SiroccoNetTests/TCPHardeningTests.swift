@@ -211,4 +211,35 @@ final class TCPHardeningTests: XCTestCase {
       XCTAssertEqual(firstProbe[port], keepAlive, "port \(port)")
     }
   }
+
+  /// Blind data injection (RFC 5961 5): data whose ACK lies outside
+  /// [SND.UNA - MAX.SND.WND, SND.NXT] is dropped and answered with a challenge ACK; with an
+  /// acceptable ACK it is taken.
+  func testDataWithAnUnacceptableACKIsNotDelivered() throws {
+    let harness = Harness()
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80)
+    harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn))
+    harness.poll()
+    let ours = try parseTCPFrame(try XCTUnwrap(harness.sent().last)).sequenceNumber &+ 1
+    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: ours, flags: .ack, window: 1000))
+    harness.poll()
+    let connection = try XCTUnwrap(listener.accept())
+    _ = harness.sent()
+    for acknowledgment in [ours &- 1001, ours &- 2_000_000_000, ours &+ 1, ours &+ 1_000_000] {
+      harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: acknowledgment, flags: [.ack, .psh], window: 1000, pattern(10)))
+    }
+    harness.poll()
+    XCTAssertEqual(connection.availableBytes, 0, "injected data delivered")
+    XCTAssertEqual(harness.counters.tcpChallengeACKs, 4)
+    let replies = try harness.sent().map { try parseTCPFrame($0) }
+    XCTAssertEqual(replies.count, 4)
+    XCTAssertTrue(replies.allSatisfy { $0.acknowledgmentNumber == 101 && $0.sequenceNumber == ours })
+    // At the edge of the window the peer offered, and at SND.NXT: taken.
+    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: ours &- 1000, flags: .ack, window: 1000, pattern(10)))
+    harness.inject(tcpFrame(port: 80, sequence: 111, acknowledgment: ours, flags: .ack, window: 1000, pattern(10)))
+    harness.poll()
+    XCTAssertEqual(connection.availableBytes, 20)
+    XCTAssertEqual(connection.state, .established)
+  }
 }

@@ -143,10 +143,12 @@ extension TCPConnection {
   func processAcknowledgment(
     _ segment: TCPHeader, acknowledgment: SequenceNumber, sequence: SequenceNumber, dataLength: Int, now: Instant
   ) -> Bool {
-    // RFC 5961 5.2: an ACK for data never sent, or too old, is dropped with an ACK.
-    if acknowledgment - sndMax > 0 {
-      ackNeeded = true
-      interface.tcpReady(self)
+    // RFC 5961 5.2: an ACK outside [SND.UNA - MAX.SND.WND, SND.NXT], for data never sent
+    // or older than any window the peer offered, is dropped (data and all: a blind data
+    // injection must guess it) and answered with a challenge ACK.
+    maximumSendWindow = max(maximumSendWindow, sndWnd)
+    if acknowledgment - sndMax > 0 || sndUna - acknowledgment > max(maximumSendWindow, 1) {
+      sendChallengeACK(now: now)
       return false
     }
     let window = Int(segment.window) << Int(sendWindowShift)

@@ -104,6 +104,8 @@ public final class TCPConnection {
   /// retransmissions come from the scoreboard (`flight`), not by moving sndNxt back.
   var sndMax: SequenceNumber
   var sndWnd = 0
+  /// The largest window the peer ever offered (MAX.SND.WND, RFC 5961 5.2).
+  var maximumSendWindow = 0
   var sndWl1 = SequenceNumber(0)
   var sndWl2 = SequenceNumber(0)
   var sendWindowShift: UInt8 = 0

@@ -162,23 +162,15 @@ final class CounterTests: XCTestCase {
       configuration.outOfOrderLimit = 100
       _ = try harness.interface.listenTCP(port: 7, configuration: configuration)
       harness.learn()
-      harness.inject(tcpFrame(port: 7, sequence: 1000, flags: .syn))
-      harness.poll()
-      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
-      harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
-      harness.poll()
-      harness.inject(tcpFrame(port: 7, sequence: 1101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack, pattern(200)))
+      let ours = try handshake(harness, port: 7, sequence: 1000)
+      harness.inject(tcpFrame(port: 7, sequence: 1101, acknowledgment: ours, flags: .ack, pattern(200)))
     }),
     (.tcpMemoryLimit, "tcp-memory-limit", { harness in
       harness.interface.tcpMemoryLimit = 100
       _ = try harness.interface.listenTCP(port: 7)
       harness.learn()
-      harness.inject(tcpFrame(port: 7, sequence: 1000, flags: .syn))
-      harness.poll()
-      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
-      harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
-      harness.poll()
-      harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack, pattern(200)))
+      let ours = try handshake(harness, port: 7, sequence: 1000)
+      harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: ours, flags: .ack, pattern(200)))
     }),
   ] }
 

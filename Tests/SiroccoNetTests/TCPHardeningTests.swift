@@ -108,12 +108,7 @@ final class TCPHardeningTests: XCTestCase {
     let listener = try harness.interface.listenTCP(port: 80, backlog: 64)
     var connections: [TCPConnection] = []
     for client in 0..<30 {
-      let port = UInt16(6000 + client)
-      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 100, flags: .syn))
-      harness.poll()
-      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
-      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
-      harness.poll()
+      try handshake(harness, sourcePort: UInt16(6000 + client), port: 80)
       connections.append(try XCTUnwrap(listener.accept()))
     }
     _ = harness.sent()
@@ -147,12 +142,8 @@ final class TCPHardeningTests: XCTestCase {
     var connections: [(TCPConnection, UInt16, UInt32)] = []
     for client in 0..<3 {
       let port = UInt16(6000 + client)
-      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 100, flags: .syn))
-      harness.poll()
-      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
-      harness.inject(tcpFrame(sourcePort: port, port: 80, sequence: 101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
-      harness.poll()
-      connections.append((try XCTUnwrap(listener.accept()), port, synACK.sequenceNumber &+ 1))
+      let ours = try handshake(harness, sourcePort: port, port: 80)
+      connections.append((try XCTUnwrap(listener.accept()), port, ours))
     }
     // Each peer sends 3 x 1400 bytes; the application reads nothing.
     for (_, port, ours) in connections {
@@ -190,11 +181,7 @@ final class TCPHardeningTests: XCTestCase {
       let port = UInt16(100 + index)
       listeners.append(try harness.interface.listenTCP(port: port, configuration: configuration))
       ports[port] = 10 + index
-      harness.inject(tcpFrame(sourcePort: 5000, port: port, sequence: 100, flags: .syn))
-      harness.poll()
-      let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
-      harness.inject(tcpFrame(sourcePort: 5000, port: port, sequence: 101, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
-      harness.poll()
+      try handshake(harness, port: port)
       XCTAssertNotNil(listeners[index].accept())
     }
     _ = harness.sent()
@@ -222,7 +209,7 @@ final class TCPHardeningTests: XCTestCase {
     harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn))
     harness.poll()
     let ours = try parseTCPFrame(try XCTUnwrap(harness.sent().last)).sequenceNumber &+ 1
-    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: ours, flags: .ack, window: 1000))
+    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: ours, flags: .ack, window: 1000))  // the peer's window
     harness.poll()
     let connection = try XCTUnwrap(listener.accept())
     _ = harness.sent()

@@ -404,3 +404,15 @@ func parseTCPFrame(_ frame: [UInt8], file: StaticString = #filePath, line: UInt 
     try TCPHeader.parse(raw, source: sent.header.source, destination: sent.header.destination)
   }
 }
+
+/// A peer at `sourcePort` opens a connection to `port` with raw frames (SYN, then the ACK of
+/// the SYN-ACK, its sequence numbers starting at `sequence`). Returns our next sequence number.
+@discardableResult
+func handshake(_ harness: Harness, sourcePort: UInt16 = 5000, port: UInt16, sequence: UInt32 = 100) throws -> UInt32 {
+  harness.inject(tcpFrame(sourcePort: sourcePort, port: port, sequence: sequence, flags: .syn))
+  harness.poll()
+  let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+  harness.inject(tcpFrame(sourcePort: sourcePort, port: port, sequence: sequence &+ 1, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
+  harness.poll()
+  return synACK.sequenceNumber &+ 1
+}

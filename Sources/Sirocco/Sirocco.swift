@@ -1,7 +1,8 @@
-// What an application imports: the device interfaces, the network core, the wire formats and
-// the runtime, in one module.
+// What an application imports: the device interfaces, the network core, the stores, the wire
+// formats and the runtime, in one module.
 
 @_exported import SiroccoDevices
 @_exported import SiroccoNet
 @_exported import SiroccoRuntime
+@_exported import SiroccoStore
 @_exported import SiroccoWire

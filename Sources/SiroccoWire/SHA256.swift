@@ -1,6 +1,6 @@
-// SHA-256 (FIPS 180-4), incremental, for reporting a digest of what was sent or received.
+// SHA-256 (FIPS 180-4), incremental: digests of what a transfer moved, of stored values.
 
-struct SHA256 {
+public struct SHA256: Sendable {
   private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
     0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19)
   private var block = [UInt8](repeating: 0, count: 64)
@@ -18,7 +18,9 @@ struct SHA256 {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
   ]
 
-  mutating func update(_ bytes: UnsafeRawBufferPointer) {
+  public init() {}
+
+  public mutating func update(_ bytes: UnsafeRawBufferPointer) {
     length &+= UInt64(bytes.count)
     var index = 0
     // Whole blocks straight from the input; only a partial block is copied aside.
@@ -44,10 +46,24 @@ struct SHA256 {
     }
   }
 
-  mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+  public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
   /// The digest as 64 lowercase hex digits.
-  mutating func finalize() -> String {
+  public mutating func finalize() -> String { Self.hex(finalizeBytes()) }
+
+  /// The digest as 64 lowercase hex digits.
+  public static func hex(_ digest: [UInt8]) -> String {
+    let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    for byte in digest {
+      text.append(digits[Int(byte >> 4)])
+      text.append(digits[Int(byte & 0xf)])
+    }
+    return String(decoding: text, as: UTF8.self)
+  }
+
+  /// The 32-byte digest.
+  public mutating func finalizeBytes() -> [UInt8] {
     let bits = length &* 8
     var padding: [UInt8] = [0x80]
     while (used + padding.count) % 64 != 56 { padding.append(0) }
@@ -56,12 +72,11 @@ struct SHA256 {
     update(padding)
     length = saved
     let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
-    let digits: [UInt8] = Array("0123456789abcdef".utf8)
-    var text: [UInt8] = []
+    var digest: [UInt8] = []
     for word in words {
-      for shift in stride(from: 28, through: 0, by: -4) { text.append(digits[Int((word >> UInt32(shift)) & 0xf)]) }
+      for shift in stride(from: 24, through: 0, by: -8) { digest.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
     }
-    return String(decoding: text, as: UTF8.self)
+    return digest
   }
 
   /// One 64-byte block (FIPS 180-4 6.2.2), the message schedule on the stack.

@@ -1,0 +1,268 @@
+// HTTP/1.1 requests (RFC 9112): parsed incrementally from the bytes a connection received,
+// with limits on every part, so a client can neither make the server hold unbounded input
+// nor confuse its framing. Each refusal carries the status to answer with (400, 413, 414,
+// 431, 501, 505); after one the connection is closed.
+//
+// Read first: RFC 9112 sections 2-7 (message syntax, request line, fields, body length) and
+// RFC 9110 section 5 (field names and values).
+
+/// Bounds on what one request may take.
+public struct HTTPLimits: Sendable {
+  /// The request line, in bytes (414 past it).
+  public var requestLine = 8192
+  /// Header fields (431 past it).
+  public var headerCount = 100
+  /// The whole header section, request line included (431 past it).
+  public var headerBytes = 16384
+  /// A request body (413 past it).
+  public var body = 1 << 20
+  public init() {}
+}
+
+public struct HTTPRequest: Sendable, Equatable {
+  public var method: [UInt8]
+  /// The request target as sent (origin form: path and query, still percent-encoded).
+  public var target: [UInt8]
+  /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+  public var minorVersion: Int
+  public var headers: [(name: [UInt8], value: [UInt8])]
+  public var body: [UInt8]
+
+  public static func == (lhs: HTTPRequest, rhs: HTTPRequest) -> Bool {
+    lhs.method == rhs.method && lhs.target == rhs.target && lhs.minorVersion == rhs.minorVersion
+      && lhs.body == rhs.body && lhs.headers.count == rhs.headers.count
+      && zip(lhs.headers, rhs.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+  }
+
+  /// The value of the first field named `name` (compared without case), if any.
+  public func header(_ name: String) -> [UInt8]? {
+    headers.first { asciiEqualsIgnoringCase($0.name, Array(name.utf8)) }?.value
+  }
+
+  public func methodIs(_ name: String) -> Bool { method.elementsEqual(name.utf8) }
+
+  /// Whether the connection stays open after the response (RFC 9112 9.3): HTTP/1.1 unless
+  /// "Connection: close", HTTP/1.0 only with "Connection: keep-alive".
+  public var keepAlive: Bool {
+    let connection = header("connection").map { tokens($0) } ?? []
+    if minorVersion >= 1 { return !connection.contains { asciiEqualsIgnoringCase($0, Array("close".utf8)) } }
+    return connection.contains { asciiEqualsIgnoringCase($0, Array("keep-alive".utf8)) }
+  }
+
+  /// The path of the target, percent-decoded, without the query; nil when it is not a valid
+  /// origin-form path (or decodes to a NUL byte).
+  public var path: [UInt8]? {
+    var raw = target
+    if let question = raw.firstIndex(of: UInt8(ascii: "?")) { raw = Array(raw[..<question]) }
+    guard raw.first == UInt8(ascii: "/") else { return nil }
+    return percentDecoded(raw)
+  }
+
+  /// The query (after "?"), as sent.
+  public var query: [UInt8]? {
+    guard let question = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+    return Array(target[(question + 1)...])
+  }
+}
+
+/// Why a request was refused, with the status to answer.
+public struct HTTPRequestError: Error, Equatable, Sendable {
+  public var status: Int
+  public var reason: String
+  public init(_ status: Int, _ reason: String) {
+    self.status = status
+    self.reason = reason
+  }
+}
+
+/// Parses the requests a connection receives, one after another (pipelining): feed it what
+/// arrived, take requests while it has complete ones.
+public struct HTTPRequestParser: Sendable {
+  public let limits: HTTPLimits
+  /// Bytes received and not yet part of a parsed request.
+  public private(set) var buffered: [UInt8] = []
+
+  public init(limits: HTTPLimits = HTTPLimits()) { self.limits = limits }
+
+  public mutating func append(_ bytes: [UInt8]) { buffered += bytes }
+
+  /// The next complete request, nil while it has not all arrived. After an error the
+  /// connection must be closed: its framing can no longer be trusted.
+  public mutating func next() throws(HTTPRequestError) -> HTTPRequest? {
+    // RFC 9112 2.2: empty lines before a request line are ignored.
+    var start = 0
+    while start < buffered.count, buffered[start] == UInt8(ascii: "\r") || buffered[start] == UInt8(ascii: "\n") { start += 1 }
+    if start > 0 { buffered.removeFirst(start) }
+    guard let headerEnd = Self.endOfHeaders(buffered, limit: limits.headerBytes) else {
+      let firstLine = buffered.firstIndex(of: UInt8(ascii: "\n")) ?? buffered.count
+      if firstLine > limits.requestLine { throw HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes") }
+      if buffered.count > limits.headerBytes { throw HTTPRequestError(431, "header section longer than " + String(limits.headerBytes) + " bytes") }
+      return nil
+    }
+    var lines = Self.lines(buffered[..<headerEnd.start])
+    guard !lines.isEmpty else { throw HTTPRequestError(400, "no request line") }
+    let requestLine = lines.removeFirst()
+    if requestLine.count > limits.requestLine { throw HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes") }
+    var request = try Self.parseRequestLine(requestLine)
+    guard lines.count <= limits.headerCount else { throw HTTPRequestError(431, "more than " + String(limits.headerCount) + " header fields") }
+    for line in lines { request.headers.append(try Self.parseField(line)) }
+    if request.minorVersion >= 1 {
+      let hosts = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("host".utf8)) }
+      guard hosts.count == 1 else { throw HTTPRequestError(400, hosts.isEmpty ? "no Host field" : "more than one Host field") }
+    }
+    // The body's length (RFC 9112 6.3).
+    var bodyLength = 0
+    if request.header("transfer-encoding") != nil {
+      throw HTTPRequestError(501, "Transfer-Encoding in a request is not supported")
+    }
+    let lengths = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("content-length".utf8)) }
+    if let first = lengths.first {
+      guard lengths.allSatisfy({ $0.value == first.value }), let length = decimal(first.value) else {
+        throw HTTPRequestError(400, "bad Content-Length")
+      }
+      guard length <= limits.body else { throw HTTPRequestError(413, "body longer than " + String(limits.body) + " bytes") }
+      bodyLength = length
+    }
+    guard buffered.count - headerEnd.end >= bodyLength else { return nil }
+    request.body = Array(buffered[headerEnd.end..<(headerEnd.end + bodyLength)])
+    buffered.removeFirst(headerEnd.end + bodyLength)
+    return request
+  }
+
+  /// Where the header section ends: the empty line (CRLF CRLF, or LF LF as RFC 9112 2.2
+  /// lets a recipient accept), searched no further than `limit`.
+  static func endOfHeaders(_ bytes: [UInt8], limit: Int) -> (start: Int, end: Int)? {
+    var index = 0
+    let stop = min(bytes.count, limit + 4)
+    while index < stop {
+      if bytes[index] == UInt8(ascii: "\n") {
+        if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") { return (index, index + 2) }
+        if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "\r"), bytes[index + 2] == UInt8(ascii: "\n") {
+          return (index, index + 3)
+        }
+      }
+      index += 1
+    }
+    return nil
+  }
+
+  /// The lines of the header section, without their CR LF.
+  static func lines(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
+    bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
+      line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+    }
+  }
+
+  /// method SP request-target SP HTTP-version (RFC 9112 3).
+  static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPRequestError) -> HTTPRequest {
+    let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+    guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(isTokenCharacter) else {
+      throw HTTPRequestError(400, "malformed request line")
+    }
+    let target = parts[1]
+    guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { throw HTTPRequestError(400, "malformed request target") }
+    let version = Array(parts[2])
+    guard version.count == 8, version[0..<5].elementsEqual("HTTP/".utf8), version[6] == UInt8(ascii: "."),
+      let major = digit(version[5]), let minor = digit(version[7])
+    else { throw HTTPRequestError(400, "malformed HTTP version") }
+    guard major == 1 else { throw HTTPRequestError(505, "HTTP/" + String(major) + "." + String(minor) + " is not supported") }
+    var path = Array(target)
+    // Absolute form (RFC 9112 3.2.2): keep the path; asterisk form only for OPTIONS.
+    if let scheme = path.firstIndex(of: UInt8(ascii: ":")), path.first != UInt8(ascii: "/"),
+      path.count > scheme + 2, path[scheme + 1] == UInt8(ascii: "/"), path[scheme + 2] == UInt8(ascii: "/")
+    {
+      let rest = path[(scheme + 3)...]
+      path = rest.firstIndex(of: UInt8(ascii: "/")).map { Array(rest[$0...]) } ?? [UInt8(ascii: "/")]
+    } else if path != [UInt8(ascii: "*")] || !parts[0].elementsEqual("OPTIONS".utf8), path.first != UInt8(ascii: "/") {
+      throw HTTPRequestError(400, "request target is not a path")
+    }
+    return HTTPRequest(method: Array(parts[0]), target: path, minorVersion: minor, headers: [], body: [])
+  }
+
+  /// field-name ":" OWS field-value OWS (RFC 9112 5); no space before the colon, no
+  /// obsolete line folding.
+  static func parseField(_ line: ArraySlice<UInt8>) throws(HTTPRequestError) -> (name: [UInt8], value: [UInt8]) {
+    guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw HTTPRequestError(400, "header field without a colon") }
+    let name = line[..<colon]
+    guard !name.isEmpty, name.allSatisfy(isTokenCharacter) else {
+      throw HTTPRequestError(400, name.first == UInt8(ascii: " ") || name.first == UInt8(ascii: "\t")
+        ? "obsolete line folding" : "bad header field name")
+    }
+    var value = line[(colon + 1)...]
+    while let first = value.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { value = value.dropFirst() }
+    while let last = value.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { value = value.dropLast() }
+    guard value.allSatisfy({ $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7f) }) else {
+      throw HTTPRequestError(400, "control character in a header field value")
+    }
+    return (Array(name), Array(value))
+  }
+}
+
+/// tchar (RFC 9110 5.6.2).
+func isTokenCharacter(_ byte: UInt8) -> Bool {
+  switch byte {
+  case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+  default: Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+  }
+}
+
+func digit(_ byte: UInt8) -> Int? {
+  byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
+}
+
+/// A non-negative decimal of at most 18 digits.
+func decimal(_ bytes: [UInt8]) -> Int? {
+  guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+  var value = 0
+  for byte in bytes {
+    guard let digit = digit(byte) else { return nil }
+    value = value * 10 + digit
+  }
+  return value
+}
+
+func asciiLowercased(_ byte: UInt8) -> UInt8 {
+  byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+}
+
+func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+  a.count == b.count && zip(a, b).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
+}
+
+/// The comma-separated elements of a field value, trimmed.
+func tokens(_ value: [UInt8]) -> [[UInt8]] {
+  value.split(separator: UInt8(ascii: ",")).map { element in
+    var part = element[...]
+    while let first = part.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { part = part.dropFirst() }
+    while let last = part.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { part = part.dropLast() }
+    return Array(part)
+  }
+}
+
+/// %XX decoded; nil for a bad escape or one that decodes to NUL.
+func percentDecoded(_ bytes: [UInt8]) -> [UInt8]? {
+  var result: [UInt8] = []
+  var index = 0
+  while index < bytes.count {
+    if bytes[index] == UInt8(ascii: "%") {
+      guard index + 2 < bytes.count, let high = hexDigit(bytes[index + 1]), let low = hexDigit(bytes[index + 2]) else { return nil }
+      let byte = high << 4 | low
+      guard byte != 0 else { return nil }
+      result.append(byte)
+      index += 3
+    } else {
+      result.append(bytes[index])
+      index += 1
+    }
+  }
+  return result
+}
+
+func hexDigit(_ byte: UInt8) -> UInt8? {
+  switch byte {
+  case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+  case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+  case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+  default: nil
+  }
+}

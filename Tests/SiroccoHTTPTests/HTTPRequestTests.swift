@@ -1,0 +1,159 @@
+// HTTP/1.1 request parsing: well-formed requests (pipelined, split anywhere, bodies), every
+// limit, and a corpus of malformed requests, each refused with its status.
+
+@testable import SiroccoHTTP
+import XCTest
+
+final class HTTPRequestTests: XCTestCase {
+  func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+  func parseAll(_ text: String, limits: HTTPLimits = HTTPLimits()) throws -> [HTTPRequest] {
+    var parser = HTTPRequestParser(limits: limits)
+    parser.append(bytes(text))
+    var requests: [HTTPRequest] = []
+    while let request = try parser.next() { requests.append(request) }
+    return requests
+  }
+
+  func testASimpleGET() throws {
+    let requests = try parseAll("GET /index.html?x=1 HTTP/1.1\r\nHost: example.org\r\nUser-Agent:  curl/8  \r\n\r\n")
+    XCTAssertEqual(requests.count, 1)
+    let request = requests[0]
+    XCTAssertTrue(request.methodIs("GET"))
+    XCTAssertEqual(request.target, bytes("/index.html?x=1"))
+    XCTAssertEqual(request.path, bytes("/index.html"))
+    XCTAssertEqual(request.query, bytes("x=1"))
+    XCTAssertEqual(request.minorVersion, 1)
+    XCTAssertEqual(request.header("HOST"), bytes("example.org"))
+    XCTAssertEqual(request.header("user-agent"), bytes("curl/8"), "surrounding white space trimmed")
+    XCTAssertTrue(request.keepAlive)
+  }
+
+  func testPipelinedRequestsSplitAtEveryByte() throws {
+    let text = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nHEAD /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+      + "POST /c HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello"
+    let whole = try parseAll(text)
+    XCTAssertEqual(whole.map { String(decoding: $0.target, as: UTF8.self) }, ["/a", "/b", "/c"])
+    XCTAssertEqual(whole[2].body, bytes("hello"))
+    XCTAssertEqual(whole.map(\.keepAlive), [true, false, false])
+    // The same bytes arriving one at a time give the same requests.
+    var parser = HTTPRequestParser()
+    var pieces: [HTTPRequest] = []
+    for byte in bytes(text) {
+      parser.append([byte])
+      while let request = try parser.next() { pieces.append(request) }
+    }
+    XCTAssertEqual(pieces, whole)
+    XCTAssertTrue(parser.buffered.isEmpty)
+  }
+
+  func testLeniencies() throws {
+    // Bare LF line ends and empty lines before a request (RFC 9112 2.2); absolute form.
+    let requests = try parseAll("\r\n\nGET http://example.org/p%20q HTTP/1.1\nHost: example.org\n\n")
+    XCTAssertEqual(requests.first?.path, bytes("/p q"))
+    let keepAlive10 = try parseAll("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+    XCTAssertTrue(keepAlive10[0].keepAlive)
+    XCTAssertFalse(try parseAll("GET / HTTP/1.0\r\n\r\n")[0].keepAlive)
+    XCTAssertEqual(try parseAll("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")[0].target, bytes("*"))
+  }
+
+  func testLimits() throws {
+    var limits = HTTPLimits()
+    limits.requestLine = 64
+    limits.headerBytes = 256
+    limits.headerCount = 5
+    limits.body = 10
+    func status(_ text: String) -> Int? {
+      do {
+        _ = try parseAll(text, limits: limits)
+        return nil
+      } catch { return (error as? HTTPRequestError)?.status }
+    }
+    XCTAssertEqual(status("GET /" + String(repeating: "a", count: 100) + " HTTP/1.1\r\nHost: h\r\n\r\n"), 414)
+    XCTAssertEqual(status("GET /" + String(repeating: "a", count: 100)), 414, "an unfinished long request line")
+    XCTAssertEqual(status("GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "b", count: 300) + "\r\n\r\n"), 431)
+    XCTAssertEqual(status("GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "b", count: 300)), 431, "unfinished")
+    XCTAssertEqual(status("GET / HTTP/1.1\r\nHost: h\r\n" + String(repeating: "A: 1\r\n", count: 6) + "\r\n"), 431)
+    XCTAssertEqual(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n"), 413)
+    XCTAssertNil(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789"))
+  }
+
+  /// Every one refused, with the right status, and never a crash.
+  func testMalformedRequestCorpus() throws {
+    let corpus: [(String, Int)] = [
+      ("GET\r\n\r\n", 400),
+      ("GET /\r\n\r\n", 400),
+      ("GET / HTTP/1.1 extra\r\nHost: h\r\n\r\n", 400),
+      ("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+      ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+      ("GET / HTTP/1.x\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTPS/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET / http/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET index.html HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\n: empty\r\nHost: h\r\n\r\n", 400),
+      ("GET / HTTP/1.1\r\nHost: h\u{01}\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+      ("GET /a\u{7f}b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    ]
+    for (text, expected) in corpus {
+      XCTAssertThrowsError(try parseAll(text), text.debugDescription) { error in
+        XCTAssertEqual((error as? HTTPRequestError)?.status, expected, text.debugDescription)
+      }
+    }
+    // Bad escapes make no path (the server answers 400); %00 never becomes a byte.
+    for target in ["/a%2", "/a%zz", "/a%00b"] {
+      XCTAssertNil(try parseAll("GET \(target) HTTP/1.1\r\nHost: h\r\n\r\n")[0].path, target)
+    }
+  }
+
+  /// Random bytes and random mutations of a valid request: every outcome is a request, a
+  /// refusal or a wait for more, never a trap.
+  func testRandomInputNeverTraps() {
+    var state: UInt64 = 0x1234_5678
+    func next() -> UInt64 {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return state >> 33
+    }
+    let valid = bytes("GET /index.html HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc")
+    for round in 0..<5000 {
+      var input = valid
+      if round % 2 == 0 {
+        for _ in 0..<(1 + next() % 4) { input[Int(next() % UInt64(input.count))] = UInt8(truncatingIfNeeded: next()) }
+      } else {
+        input = (0..<Int(next() % 200)).map { _ in UInt8(truncatingIfNeeded: next()) }
+      }
+      var parser = HTTPRequestParser()
+      parser.append(input)
+      for _ in 0..<4 { _ = try? parser.next() }
+    }
+  }
+}
+
+final class HTTPDateTests: XCTestCase {
+  func testFormatAndTheThreeFormsParsed() {
+    XCTAssertEqual(HTTPDate.format(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT")
+    XCTAssertEqual(HTTPDate.format(0), "Thu, 01 Jan 1970 00:00:00 GMT")
+    XCTAssertEqual(HTTPDate.format(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT")
+    XCTAssertEqual(HTTPDate.format(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT")
+    for text in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+      XCTAssertEqual(HTTPDate.parse(Array(text.utf8)), 784_111_777, text)
+    }
+    for seconds: Int64 in [0, 1, 86_399, 86_400, 951_868_799, 4_102_444_800, 1_763_712_000] {
+      XCTAssertEqual(HTTPDate.parse(Array(HTTPDate.format(seconds).utf8)), seconds)
+    }
+    for bad in ["", "yesterday", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT"] {
+      XCTAssertNil(HTTPDate.parse(Array(bad.utf8)), bad)
+    }
+  }
+}

@@ -1,0 +1,67 @@
+// HTTP/1.1 responses: the status line and header fields (RFC 9112 4, 5), written as bytes.
+// The body follows separately (the server streams it).
+
+public struct HTTPResponseHead: Sendable {
+  public var status: Int
+  public var headers: [(name: String, value: String)] = []
+
+  public init(status: Int) { self.status = status }
+
+  public mutating func add(_ name: String, _ value: String) { headers.append((name, value)) }
+
+  /// The status line and fields, each ending in CR LF, then the empty line.
+  public var bytes: [UInt8] {
+    var text = "HTTP/1.1 " + String(status) + " " + Self.reason(status) + "\r\n"
+    for header in headers { text += header.name + ": " + header.value + "\r\n" }
+    text += "\r\n"
+    return Array(text.utf8)
+  }
+
+  /// The reason phrase of the statuses this server sends (RFC 9110 15).
+  public static func reason(_ status: Int) -> String {
+    switch status {
+    case 200: "OK"
+    case 204: "No Content"
+    case 206: "Partial Content"
+    case 301: "Moved Permanently"
+    case 304: "Not Modified"
+    case 400: "Bad Request"
+    case 404: "Not Found"
+    case 405: "Method Not Allowed"
+    case 408: "Request Timeout"
+    case 412: "Precondition Failed"
+    case 413: "Content Too Large"
+    case 414: "URI Too Long"
+    case 416: "Range Not Satisfiable"
+    case 431: "Request Header Fields Too Large"
+    case 500: "Internal Server Error"
+    case 501: "Not Implemented"
+    case 503: "Service Unavailable"
+    case 505: "HTTP Version Not Supported"
+    default: "Status"
+    }
+  }
+}
+
+/// Content-Type by file extension (the common web types; application/octet-stream else).
+public enum MediaType {
+  static let types: [(String, String)] = [
+    ("html", "text/html; charset=utf-8"), ("htm", "text/html; charset=utf-8"), ("css", "text/css; charset=utf-8"),
+    ("js", "text/javascript; charset=utf-8"), ("mjs", "text/javascript; charset=utf-8"),
+    ("json", "application/json"), ("txt", "text/plain; charset=utf-8"), ("md", "text/markdown; charset=utf-8"),
+    ("xml", "application/xml"), ("svg", "image/svg+xml"), ("png", "image/png"), ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"), ("gif", "image/gif"), ("webp", "image/webp"), ("avif", "image/avif"), ("ico", "image/x-icon"),
+    ("woff", "font/woff"), ("woff2", "font/woff2"), ("ttf", "font/ttf"), ("otf", "font/otf"), ("pdf", "application/pdf"),
+    ("wasm", "application/wasm"), ("mp4", "video/mp4"), ("webm", "video/webm"), ("mp3", "audio/mpeg"),
+    ("ogg", "audio/ogg"), ("wav", "audio/wav"), ("zip", "application/zip"), ("gz", "application/gzip"),
+    ("tar", "application/x-tar"),
+  ]
+
+  /// The type for a path's extension, compared without case.
+  public static func forPath(_ path: [UInt8]) -> String {
+    let name = path.split(separator: UInt8(ascii: "/")).last.map { Array($0) } ?? []
+    guard let dot = name.lastIndex(of: UInt8(ascii: ".")) else { return "application/octet-stream" }
+    let ext = name[(dot + 1)...].map(asciiLowercased)
+    return types.first { $0.0.utf8.elementsEqual(ext) }?.1 ?? "application/octet-stream"
+  }
+}

@@ -1,0 +1,63 @@
+// Validators, conditional requests, byte ranges, media types and response heads.
+
+@testable import SiroccoHTTP
+import XCTest
+
+final class HTTPConditionalTests: XCTestCase {
+  let resource = HTTPResource(size: 1000, modified: 784_111_777)
+
+  func request(_ fields: [String]) throws -> HTTPRequest {
+    var parser = HTTPRequestParser()
+    parser.append(Array(("GET /f HTTP/1.1\r\nHost: h\r\n" + fields.map { $0 + "\r\n" }.joined() + "\r\n").utf8))
+    return try XCTUnwrap(try parser.next())
+  }
+
+  func testValidators() throws {
+    let tag = resource.entityTag
+    XCTAssertEqual(tag, "\"2ebc98a1-3e8\"")
+    XCTAssertEqual(decide(try request([]), for: resource), .whole)
+    XCTAssertEqual(decide(try request(["If-None-Match: " + tag]), for: resource), .notModified)
+    XCTAssertEqual(decide(try request(["If-None-Match: \"other\", W/" + tag]), for: resource), .notModified, "weak comparison")
+    XCTAssertEqual(decide(try request(["If-None-Match: *"]), for: resource), .notModified)
+    XCTAssertEqual(decide(try request(["If-None-Match: \"other\""]), for: resource), .whole)
+    XCTAssertEqual(decide(try request(["If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"]), for: resource), .notModified)
+    XCTAssertEqual(decide(try request(["If-Modified-Since: Sun, 06 Nov 1994 08:49:36 GMT"]), for: resource), .whole)
+    XCTAssertEqual(decide(try request(["If-Modified-Since: garbage"]), for: resource), .whole)
+    // If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+    XCTAssertEqual(
+      decide(try request(["If-None-Match: \"other\"", "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"]), for: resource), .whole)
+  }
+
+  func testRanges() throws {
+    func range(_ value: String, _ more: [String] = []) throws -> HTTPDecision {
+      decide(try request(["Range: " + value] + more), for: resource)
+    }
+    XCTAssertEqual(try range("bytes=0-99"), .range(start: 0, end: 100))
+    XCTAssertEqual(try range("bytes=900-"), .range(start: 900, end: 1000))
+    XCTAssertEqual(try range("bytes=-100"), .range(start: 900, end: 1000))
+    XCTAssertEqual(try range("bytes=-5000"), .range(start: 0, end: 1000))
+    XCTAssertEqual(try range("bytes=990-5000"), .range(start: 990, end: 1000))
+    XCTAssertEqual(try range("bytes=1000-"), .unsatisfiable)
+    XCTAssertEqual(try range("bytes=-0"), .unsatisfiable)
+    XCTAssertEqual(try range("bytes=5-2"), .whole, "invalid: ignored")
+    XCTAssertEqual(try range("bytes=0-1,5-6"), .whole, "several ranges: the whole resource")
+    XCTAssertEqual(try range("items=0-1"), .whole)
+    XCTAssertEqual(try range("bytes=0-9", ["If-Range: " + resource.entityTag]), .range(start: 0, end: 10))
+    XCTAssertEqual(try range("bytes=0-9", ["If-Range: \"stale\""]), .whole)
+    XCTAssertEqual(try range("bytes=0-9", ["If-Range: Sun, 06 Nov 1994 08:49:37 GMT"]), .range(start: 0, end: 10))
+    XCTAssertEqual(try range("bytes=0-9", ["If-Range: Mon, 07 Nov 1994 08:49:37 GMT"]), .whole)
+  }
+
+  func testMediaTypesAndResponseHead() {
+    XCTAssertEqual(MediaType.forPath(Array("/index.HTML".utf8)), "text/html; charset=utf-8")
+    XCTAssertEqual(MediaType.forPath(Array("/a/b.css".utf8)), "text/css; charset=utf-8")
+    XCTAssertEqual(MediaType.forPath(Array("/movie.mp4".utf8)), "video/mp4")
+    XCTAssertEqual(MediaType.forPath(Array("/noextension".utf8)), "application/octet-stream")
+    XCTAssertEqual(MediaType.forPath(Array("/dir.d/file".utf8)), "application/octet-stream")
+    var head = HTTPResponseHead(status: 206)
+    head.add("Content-Range", "bytes 0-9/1000")
+    head.add("Content-Length", "10")
+    XCTAssertEqual(String(decoding: head.bytes, as: UTF8.self),
+                   "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/1000\r\nContent-Length: 10\r\n\r\n")
+  }
+}

@@ -6,7 +6,7 @@
 //   SiroccoDevices  device interfaces (network, console, clocks, entropy) and wrapper devices
 //   SiroccoNet      the poll-driven network core (interface, ARP, IPv4, ICMP, UDP)
 //   SiroccoStore    read-only key-value stores: in memory, and a ustar archive on a block device
-//   SiroccoHTTP     HTTP/1.1: request parsing with limits, dates (the web server's protocol half)
+//   SiroccoHTTP     HTTP/1.1: requests with limits, dates, validators, ranges, a static-site server
 //   SiroccoRuntime  boot parameters, logging, the application contract and its event loop
 //   Sirocco         what an application imports (re-exports the five above)
 //   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information (guest and tender)
@@ -42,7 +42,8 @@ let package = Package(
     .target(name: "SiroccoDevices", dependencies: ["SiroccoWire"], swiftSettings: portable),
     .target(name: "SiroccoNet", dependencies: ["SiroccoWire", "SiroccoDevices"], swiftSettings: portable),
     .target(name: "SiroccoStore", dependencies: ["SiroccoDevices", "SiroccoWire"], swiftSettings: portable),
-    .target(name: "SiroccoHTTP", swiftSettings: portable),
+    .target(name: "SiroccoHTTP", dependencies: ["SiroccoNet", "SiroccoStore", "SiroccoDevices", "SiroccoWire"],
+            swiftSettings: portable),
     .target(name: "SiroccoRuntime", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"],
             swiftSettings: portable),
     .target(name: "Sirocco", dependencies: ["SiroccoRuntime", "SiroccoStore", "SiroccoHTTP"], swiftSettings: portable),
@@ -72,7 +73,7 @@ let package = Package(
     .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime", "SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoSPTTests", dependencies: ["CSiroccoSPT"]),
     .testTarget(name: "SiroccoStoreTests", dependencies: ["SiroccoStore", "SiroccoDevices", "SiroccoWire"]),
-    .testTarget(name: "SiroccoHTTPTests", dependencies: ["SiroccoHTTP"]),
+    .testTarget(name: "SiroccoHTTPTests", dependencies: ["SiroccoHTTP", "SiroccoNet", "SiroccoStore", "SiroccoDevices", "SiroccoWire"]),
     // Not on sirocco-spt: an Embedded Swift executable must not be linked into a hosted test
     // bundle (its weak runtime symbols would replace the real runtime). Scripts/test builds it.
     .testTarget(name: "EndToEndTests", dependencies: ["sirocco", "SiroccoABI"], exclude: ["clients.py"]),

@@ -1,0 +1,302 @@
+// A static-site HTTP/1.1 server over any `NetworkStack`'s TCP and any `KeyValueStore`: GET
+// and HEAD, persistent connections and pipelining, conditional requests and byte ranges,
+// `index.html` for directories, a 404 page, idle and slow-client timeouts, and one access
+// log line per request. Driven by the application's step: `step(now:date:)` does what can be
+// done without waiting and says when it wants to be called again.
+
+import SiroccoDevices
+import SiroccoNet
+import SiroccoStore
+import SiroccoWire
+
+public final class StaticSiteServer {
+  public struct Configuration: Sendable {
+    public var limits = HTTPLimits()
+    /// A connection with no request under way is closed after this long.
+    public var idleTimeout: Duration = .seconds(60)
+    /// A request's header section must arrive within this long of its first byte (slow
+    /// clients, slowloris), and a response must make progress within it: 408 or closed.
+    public var requestTimeout: Duration = .seconds(10)
+    /// Connections served at once, at most; more wait in the listener's backlog.
+    public var maximumConnections = 1024
+    /// The page served for a directory.
+    public var indexName = "index.html"
+    /// The store's page for 404 answers, if it has one.
+    public var notFoundPage = "404.html"
+    public init() {}
+  }
+
+  final class Connection {
+    let stream: any TCPStream
+    var parser: HTTPRequestParser
+    /// Bytes of the current response not yet taken by the stream, and the part of the body
+    /// still to read from the store.
+    var output: [UInt8] = []
+    var body: (key: String, next: Int, end: Int)?
+    var closeAfterResponse = false
+    /// When the connection last made progress, and when the request under way began.
+    var lastProgress: Instant
+    var requestStarted: Instant?
+
+    init(stream: any TCPStream, limits: HTTPLimits, now: Instant) {
+      self.stream = stream
+      parser = HTTPRequestParser(limits: limits)
+      lastProgress = now
+    }
+
+    var isSending: Bool { !output.isEmpty || body != nil }
+  }
+
+  public let configuration: Configuration
+  let listener: any TCPListening
+  let store: any KeyValueStore
+  let log: (String) -> Void
+  var connections: [Connection] = []
+  /// Requests answered, and connections closed by a timeout.
+  public private(set) var requestsServed = 0
+  public private(set) var timeouts = 0
+
+  /// `log` gets one line per request: client, request line, status, body bytes.
+  public init(listener: any TCPListening, store: any KeyValueStore, configuration: Configuration = Configuration(),
+              log: @escaping (String) -> Void) {
+    self.listener = listener
+    self.store = store
+    self.configuration = configuration
+    self.log = log
+  }
+
+  public var openConnections: Int { connections.count }
+
+  /// Serves what can be served now. `date` is the wall clock, in seconds since 1970, for the
+  /// Date field. Returns when the server next needs a step without new traffic.
+  public func step(now: Instant, date: Int64) -> Instant? {
+    while connections.count < configuration.maximumConnections, let stream = listener.nextConnection() {
+      connections.append(Connection(stream: stream, limits: configuration.limits, now: now))
+    }
+    var next: Instant?
+    var index = 0
+    while index < connections.count {
+      let connection = connections[index]
+      if serve(connection, now: now, date: date) {
+        index += 1
+        let deadline = connection.lastProgress
+          + (connection.isSending || connection.requestStarted != nil ? configuration.requestTimeout : configuration.idleTimeout)
+        next = next.map { min($0, deadline) } ?? deadline
+      } else {
+        connections.remove(at: index)
+      }
+    }
+    return next
+  }
+
+  /// One connection's turn; false once it is finished with.
+  func serve(_ connection: Connection, now: Instant, date: Int64) -> Bool {
+    let stream = connection.stream
+    if stream.error != nil || stream.state == .closed { return false }
+    while true {
+      if connection.isSending {
+        let before = connection.output.count + (connection.body.map { $0.end - $0.next } ?? 0)
+        send(connection)
+        let after = connection.output.count + (connection.body.map { $0.end - $0.next } ?? 0)
+        if after < before { connection.lastProgress = now }
+        if connection.isSending { break }
+        if connection.closeAfterResponse {
+          stream.close()
+          return stream.state != .closed
+        }
+      }
+      // Read what arrived, then answer every complete request (pipelining), one at a time.
+      let received = stream.read(maximum: 65536)
+      if !received.isEmpty {
+        connection.parser.append(received)
+        connection.lastProgress = now
+        if connection.requestStarted == nil { connection.requestStarted = now }
+      }
+      let request: HTTPRequest?
+      do {
+        request = try connection.parser.next()
+      } catch {
+        respond(connection, status: error.status, reason: error.reason, date: date)
+        connection.closeAfterResponse = true
+        continue
+      }
+      guard let request else {
+        if connection.parser.buffered.isEmpty { connection.requestStarted = nil }
+        break
+      }
+      connection.requestStarted = connection.parser.buffered.isEmpty ? nil : now
+      answer(request, on: connection, date: date)
+    }
+    if stream.isReceiveFinished, !connection.isSending, connection.parser.buffered.isEmpty {
+      stream.close()
+      return stream.state != .closed
+    }
+    // Timeouts: a request that does not finish arriving, a response the client does not
+    // take, or an idle connection.
+    let limit = connection.isSending || connection.requestStarted != nil ? configuration.requestTimeout : configuration.idleTimeout
+    if (now - connection.lastProgress).nanoseconds >= limit.nanoseconds {
+      timeouts += 1
+      if connection.requestStarted != nil, !connection.isSending {
+        respond(connection, status: 408, reason: "request not received in time", date: date)
+        send(connection)
+        stream.close()
+      } else {
+        stream.abort()
+      }
+      return false
+    }
+    return true
+  }
+
+  /// Moves the response into the stream as far as it takes it.
+  func send(_ connection: Connection) {
+    let stream = connection.stream
+    while true {
+      if !connection.output.isEmpty {
+        let written = stream.write(connection.output)
+        connection.output.removeFirst(written)
+        if !connection.output.isEmpty { return }
+      }
+      guard let body = connection.body else { return }
+      let room = min(stream.writableBytes, body.end - body.next, 65536)
+      if room == 0 {
+        if body.next == body.end { connection.body = nil }
+        return
+      }
+      guard let bytes = try? store.get(body.key, offset: body.next, length: room), !bytes.isEmpty else {
+        // The store failed under a response already begun: nothing honest to send but a close.
+        connection.body = nil
+        connection.closeAfterResponse = true
+        stream.abort()
+        return
+      }
+      connection.body = (body.key, body.next + bytes.count, body.end)
+      if connection.body!.next == body.end { connection.body = nil }
+      connection.output = bytes
+    }
+  }
+
+  /// Answers one parsed request.
+  func answer(_ request: HTTPRequest, on connection: Connection, date: Int64) {
+    requestsServed += 1
+    if !request.keepAlive { connection.closeAfterResponse = true }
+    let isHead = request.methodIs("HEAD")
+    let line = String(decoding: request.method, as: UTF8.self) + " " + String(decoding: request.target, as: UTF8.self)
+      + " HTTP/1." + String(request.minorVersion)
+    func logged(_ status: Int, _ bytes: Int) {
+      log(connection.stream.remoteAddress.description + " \"" + line + "\" " + String(status) + " " + String(bytes))
+    }
+    guard request.methodIs("GET") || isHead else {
+      var head = baseHead(405, date: date)
+      head.add("Allow", "GET, HEAD")
+      finish(connection, head: head, body: Array("method not allowed\n".utf8), isHead: isHead)
+      return logged(405, 19)
+    }
+    guard let path = request.path, let key = normalizedStorePath(path) else {
+      finish(connection, head: baseHead(400, date: date), body: Array("bad request target\n".utf8), isHead: isHead)
+      return logged(400, 19)
+    }
+    var resourceKey = key
+    switch store.exists(key) {
+    case .dictionary:
+      // A directory: its index page, at a URL that ends in "/" so relative links work.
+      guard path.last == UInt8(ascii: "/") else {
+        var head = baseHead(301, date: date)
+        head.add("Location", String(decoding: path, as: UTF8.self) + "/")
+        finish(connection, head: head, body: [], isHead: isHead)
+        return logged(301, 0)
+      }
+      resourceKey = key.isEmpty ? configuration.indexName : key + "/" + configuration.indexName
+      if store.exists(resourceKey) != .value { return notFound(connection, date: date, isHead: isHead, logged: logged) }
+    case .value:
+      break
+    case nil:
+      return notFound(connection, date: date, isHead: isHead, logged: logged)
+    }
+    guard let size = try? store.size(resourceKey), let modified = try? store.lastModified(resourceKey) else {
+      return notFound(connection, date: date, isHead: isHead, logged: logged)
+    }
+    let resource = HTTPResource(size: size, modified: modified)
+    var head = baseHead(200, date: date)
+    head.add("Content-Type", MediaType.forPath(Array(resourceKey.utf8)))
+    head.add("ETag", resource.entityTag)
+    head.add("Last-Modified", HTTPDate.format(modified))
+    head.add("Accept-Ranges", "bytes")
+    switch decide(request, for: resource) {
+    case .notModified:
+      head.status = 304
+      finish(connection, head: head, body: [], isHead: true)
+      logged(304, 0)
+    case .unsatisfiable:
+      head.status = 416
+      head.add("Content-Range", "bytes */" + String(size))
+      finish(connection, head: head, body: [], isHead: isHead)
+      logged(416, 0)
+    case .whole:
+      stream(connection, head: head, key: resourceKey, start: 0, end: size, isHead: isHead)
+      logged(200, isHead ? 0 : size)
+    case .range(let start, let end):
+      head.status = 206
+      head.add("Content-Range", "bytes " + String(start) + "-" + String(end - 1) + "/" + String(size))
+      stream(connection, head: head, key: resourceKey, start: start, end: end, isHead: isHead)
+      logged(206, isHead ? 0 : end - start)
+    }
+  }
+
+  func notFound(_ connection: Connection, date: Int64, isHead: Bool, logged: (Int, Int) -> Void) {
+    var head = baseHead(404, date: date)
+    head.add("Content-Type", "text/html; charset=utf-8")
+    let page = (try? store.get(configuration.notFoundPage)) ?? Array("<!doctype html><title>Not found</title><h1>Not found</h1>\n".utf8)
+    finish(connection, head: head, body: page, isHead: isHead)
+    logged(404, isHead ? 0 : page.count)
+  }
+
+  func baseHead(_ status: Int, date: Int64) -> HTTPResponseHead {
+    var head = HTTPResponseHead(status: status)
+    head.add("Date", HTTPDate.format(date))
+    head.add("Server", "Sirocco")
+    return head
+  }
+
+  /// A response whose body is in hand.
+  func finish(_ connection: Connection, head: HTTPResponseHead, body: [UInt8], isHead: Bool) {
+    var head = head
+    if head.status != 304 { head.add("Content-Length", String(body.count)) }
+    if connection.closeAfterResponse { head.add("Connection", "close") }
+    connection.output += head.bytes + (isHead ? [] : body)
+  }
+
+  /// A response whose body comes from the store as the client takes it.
+  func stream(_ connection: Connection, head: HTTPResponseHead, key: String, start: Int, end: Int, isHead: Bool) {
+    var head = head
+    head.add("Content-Length", String(end - start))
+    if connection.closeAfterResponse { head.add("Connection", "close") }
+    connection.output += head.bytes
+    if !isHead, end > start { connection.body = (key, start, end) }
+  }
+
+  func respond(_ connection: Connection, status: Int, reason: String, date: Int64) {
+    connection.closeAfterResponse = true
+    var head = baseHead(status, date: date)
+    head.add("Content-Type", "text/plain; charset=utf-8")
+    finish(connection, head: head, body: Array((reason + "\n").utf8), isHead: false)
+    log(connection.stream.remoteAddress.description + " \"-\" " + String(status) + " (" + reason + ")")
+  }
+}
+
+/// A decoded URL path as a store key: "/" is the root (""); nil for a path with a NUL byte or
+/// one that climbs out with "..".
+func normalizedStorePath(_ path: [UInt8]) -> String? {
+  var segments: [[UInt8]] = []
+  for segment in path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+    if segment.elementsEqual(".".utf8) { continue }
+    if segment.elementsEqual("..".utf8) { return nil }
+    segments.append(Array(segment))
+  }
+  var key: [UInt8] = []
+  for segment in segments {
+    if !key.isEmpty { key.append(UInt8(ascii: "/")) }
+    key += segment
+  }
+  return String(decoding: key, as: UTF8.self)
+}

@@ -1,0 +1,195 @@
+// The static-site server over scripted in-memory streams (a client that sends bytes and
+// takes what the server writes, with a send window the test controls) and a MemoryStore.
+// End-to-end tests with curl and wrk on real TCP belong to the website example.
+
+import SiroccoDevices
+@testable import SiroccoHTTP
+import SiroccoNet
+import SiroccoStore
+import SiroccoWire
+import XCTest
+
+final class ScriptedStream: TCPStream {
+  var inbound: [UInt8] = []
+  var outbound: [UInt8] = []
+  var peerClosed = false
+  var closed = false
+  var aborted = false
+  /// Bytes `write` takes before the client reads (the send window).
+  var window = Int.max
+
+  var description: String { "scripted" }
+  var localPort: UInt16 { 80 }
+  var remoteAddress: IPv4Address { IPv4Address(10, 0, 0, 1) }
+  var remotePort: UInt16 { 5000 }
+  var state: TCPState { aborted || (closed && peerClosed) ? .closed : closed ? .finWait1 : peerClosed ? .closeWait : .established }
+  var error: TCPError? { aborted ? .aborted : nil }
+  var isEstablished: Bool { state == .established }
+  var availableBytes: Int { inbound.count }
+  var isReceiveFinished: Bool { peerClosed && inbound.isEmpty }
+  var writableBytes: Int { closed || aborted ? 0 : max(window - outbound.count, 0) }
+
+  func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    let count = min(buffer.count, inbound.count)
+    for index in 0..<count { buffer[index] = inbound[index] }
+    inbound.removeFirst(count)
+    return count
+  }
+
+  func read(maximum: Int) -> [UInt8] {
+    let count = min(maximum, inbound.count)
+    defer { inbound.removeFirst(count) }
+    return Array(inbound[0..<count])
+  }
+
+  func write(_ bytes: UnsafeRawBufferPointer) -> Int { write(Array(bytes)) }
+
+  func write(_ bytes: [UInt8]) -> Int {
+    let count = min(bytes.count, writableBytes)
+    outbound += bytes[0..<count]
+    return count
+  }
+
+  func close() { closed = true }
+  func abort() { aborted = true }
+
+  /// Takes what the server sent so far, as text.
+  func take() -> String {
+    defer { outbound = [] }
+    return String(decoding: outbound, as: UTF8.self)
+  }
+}
+
+final class ScriptedListener: TCPListening {
+  var waiting: [ScriptedStream] = []
+  var port: UInt16 { 80 }
+  func nextConnection() -> (any TCPStream)? { waiting.isEmpty ? nil : waiting.removeFirst() }
+  func close() {}
+}
+
+final class StaticSiteServerTests: XCTestCase {
+  let big: [UInt8] = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+  var store: MemoryStore {
+    MemoryStore([
+      ("index.html", Array("<h1>home</h1>".utf8), 784_111_777),
+      ("docs/index.html", Array("<h1>docs</h1>".utf8), 784_111_777),
+      ("docs/page.css", Array("p{}".utf8), 784_111_777),
+      ("404.html", Array("<h1>missing</h1>".utf8), 784_111_777),
+      ("media/big.bin", big, 784_111_777),
+    ])
+  }
+  var now = Instant(nanoseconds: 1_000_000_000)
+  var lines: [String] = []
+
+  func server(_ configuration: StaticSiteServer.Configuration = .init()) -> (StaticSiteServer, ScriptedListener) {
+    let listener = ScriptedListener()
+    let server = StaticSiteServer(listener: listener, store: store, configuration: configuration) { self.lines.append($0) }
+    return (server, listener)
+  }
+
+  func exchange(_ request: String, server: StaticSiteServer, listener: ScriptedListener) -> (ScriptedStream, String) {
+    let stream = ScriptedStream()
+    stream.inbound = Array(request.utf8)
+    listener.waiting.append(stream)
+    _ = server.step(now: now, date: 1_700_000_000)
+    return (stream, stream.take())
+  }
+
+  func testGETHEADIndexAnd404() {
+    let (server, listener) = server()
+    let (_, home) = exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(home.hasPrefix("HTTP/1.1 200 OK\r\n"), home)
+    XCTAssertTrue(home.contains("Content-Type: text/html; charset=utf-8\r\n"), home)
+    XCTAssertTrue(home.contains("Content-Length: 13\r\n"), home)
+    XCTAssertTrue(home.contains("Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n"), home)
+    XCTAssertTrue(home.contains("Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), home)
+    XCTAssertTrue(home.hasSuffix("\r\n\r\n<h1>home</h1>"), home)
+    let (_, head) = exchange("HEAD /docs/page.css HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(head.contains("Content-Length: 3\r\n") && head.hasSuffix("\r\n\r\n"), head)
+    let (_, redirect) = exchange("GET /docs HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(redirect.hasPrefix("HTTP/1.1 301 ") && redirect.contains("Location: /docs/\r\n"), redirect)
+    let (_, docs) = exchange("GET /docs/ HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(docs.hasSuffix("<h1>docs</h1>"), docs)
+    let (_, missing) = exchange("GET /nope HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(missing.hasPrefix("HTTP/1.1 404 Not Found\r\n") && missing.hasSuffix("<h1>missing</h1>"), missing)
+    let (_, escape) = exchange("GET /../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(escape.hasPrefix("HTTP/1.1 400 "), escape)
+    let (_, post) = exchange("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx", server: server, listener: listener)
+    XCTAssertTrue(post.hasPrefix("HTTP/1.1 405 ") && post.contains("Allow: GET, HEAD\r\n"), post)
+    XCTAssertEqual(lines.first, "10.0.0.1 \"GET / HTTP/1.1\" 200 13")
+    XCTAssertEqual(lines.count, 7)
+  }
+
+  func testPipelinedRequestsAnsweredInOrderAndConnectionClose() {
+    let (server, listener) = server()
+    let (stream, responses) = exchange(
+      "GET /docs/page.css HTTP/1.1\r\nHost: h\r\n\r\nGET /nope HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+      server: server, listener: listener)
+    let statuses = responses.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+    XCTAssertEqual(statuses, ["200", "404", "200"])
+    XCTAssertTrue(responses.hasSuffix("Connection: close\r\n\r\n<h1>home</h1>"), responses)
+    XCTAssertTrue(stream.closed)
+  }
+
+  func testConditionalAndRangeRequests() {
+    let (server, listener) = server()
+    let tag = HTTPResource(size: 13, modified: 784_111_777).entityTag
+    let (_, notModified) = exchange("GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: \(tag)\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(notModified.hasPrefix("HTTP/1.1 304 Not Modified\r\n") && notModified.hasSuffix("\r\n\r\n"), notModified)
+    XCTAssertFalse(notModified.contains("Content-Length"), notModified)
+    let (_, partial) = exchange("GET /media/big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=100-199\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(partial.hasPrefix("HTTP/1.1 206 Partial Content\r\n"), partial)
+    XCTAssertTrue(partial.contains("Content-Range: bytes 100-199/200000\r\n") && partial.contains("Content-Length: 100\r\n"), partial)
+    let (_, outside) = exchange("GET /media/big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=300000-\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(outside.hasPrefix("HTTP/1.1 416 ") && outside.contains("Content-Range: bytes */200000\r\n"), outside)
+  }
+
+  /// A large body goes as the client takes it; the bytes are the store's, in order.
+  func testBodiesStreamWithBackpressure() {
+    let (server, listener) = server()
+    let stream = ScriptedStream()
+    stream.window = 10_000
+    stream.inbound = Array("GET /media/big.bin HTTP/1.1\r\nHost: h\r\n\r\n".utf8)
+    listener.waiting.append(stream)
+    var received: [UInt8] = []
+    for _ in 0..<100 {
+      _ = server.step(now: now, date: 0)
+      received += stream.outbound
+      stream.outbound = []
+    }
+    let text = String(decoding: received.prefix(300), as: UTF8.self)
+    let headerEnd = text.range(of: "\r\n\r\n")!
+    let headerLength = text.utf8.distance(from: text.utf8.startIndex, to: headerEnd.upperBound)
+    XCTAssertEqual(Array(received[headerLength...]), big)
+  }
+
+  func testSlowAndIdleClientsAreTimedOut() {
+    var configuration = StaticSiteServer.Configuration()
+    configuration.requestTimeout = .seconds(10)
+    configuration.idleTimeout = .seconds(60)
+    let (server, listener) = server(configuration)
+    let slow = ScriptedStream()
+    slow.inbound = Array("GET / HTTP/1.1\r\nHo".utf8)  // and then nothing
+    let idle = ScriptedStream()
+    listener.waiting += [slow, idle]
+    _ = server.step(now: now, date: 0)
+    now = now + .seconds(11)
+    _ = server.step(now: now, date: 0)
+    XCTAssertTrue(slow.take().hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
+    XCTAssertTrue(slow.closed)
+    XCTAssertFalse(idle.closed || idle.aborted)
+    now = now + .seconds(50)
+    _ = server.step(now: now, date: 0)
+    XCTAssertTrue(idle.aborted)
+    XCTAssertEqual(server.openConnections, 0)
+    XCTAssertEqual(server.timeouts, 2)
+  }
+
+  func testOversizedHeadersGet431AndAClose() {
+    let (server, listener) = server()
+    let (stream, response) = exchange(
+      "GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "y", count: 20_000) + "\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(response.hasPrefix("HTTP/1.1 431 "), response)
+    XCTAssertTrue(stream.closed)
+  }
+}

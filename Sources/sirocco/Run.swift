@@ -14,7 +14,8 @@ struct Run: ParsableCommand {
       block device NAME to FILE. Every declared device must be attached. --net-offload \
       gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
       on by default for unix (--net-offload=false turns it off), off by default for spt \
-      (plain frames, as Solo5). On unix, --net-socket:NAME=ADDRESS carries network device \
+      (plain frames, as Solo5). --block:NAME=DIR with a directory attaches a ustar archive \
+      of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS carries network device \
       NAME on the host's own sockets bound to ADDRESS instead (no TAP, no root). Arguments \
       after -- are boot parameters (see `-- --help`).
       """)
@@ -30,8 +31,9 @@ struct Run: ParsableCommand {
 
   func run() throws {
     try reporting {
-      let (deviceOptions, bootParameters) = try split(rest)
+      let (options, bootParameters) = try split(rest)
       let application = try Application(path: directory)
+      let deviceOptions = try packDirectories(options, into: application.buildDirectory(for: target))
       let builder = try Builder(target: target)
       let artifact = try builder.build(application)
       switch target {
@@ -46,6 +48,24 @@ struct Run: ParsableCommand {
 
   /// The device options of Solo5's tenders, which every target accepts.
   static let devicePrefixes = ["--net:", "--net-mac:", "--net-socket:", "--block:", "--block-sector-size:"]
+
+  /// `--block:NAME=DIR` with a directory: packed into a ustar archive (as `tar -cf FILE -C
+  /// DIR .` would), which the block device then holds; a file is attached as it is.
+  func packDirectories(_ options: [String], into buildDirectory: URL) throws -> [String] {
+    try options.map { option in
+      guard option.hasPrefix("--block:"), let equals = option.firstIndex(of: "=") else { return option }
+      let name = String(option[option.index(option.startIndex, offsetBy: 8)..<equals])
+      let path = String(option[option.index(after: equals)...])
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return option }
+      try FileManager.default.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
+      let archive = buildDirectory.appendingPathComponent(name + ".tar")
+      guard try runTool(["tar", "--format=ustar", "-cf", archive.path, "-C", path, "."]) == 0 else {
+        throw ToolError.failure("cannot pack directory '\(path)' for block device '\(name)' (tar failed)")
+      }
+      return "--block:" + name + "=" + archive.path
+    }
+  }
 
   /// Device options come before `--`; boot parameters after it.
   func split(_ arguments: [String]) throws -> ([String], [String]) {

@@ -1,0 +1,42 @@
+// website: serves a static site from a ustar archive on block device `site` (made with
+// `tar -cf site.tar -C DIR .`), over HTTP/1.1 on --port: index.html for directories, the
+// archive's 404.html for what is missing, conditional requests and byte ranges.
+
+import Sirocco
+
+@main
+struct Website: Unikernel {
+  static let name = "website"
+  static let devices: [DeviceDeclaration] = [.network("service"), .block("site")]
+  static let parameters: [ParameterDeclaration] = [
+    .integer("port", default: 80, range: 1...65535, help: "TCP port to serve HTTP on"),
+  ]
+
+  let server: StaticSiteServer
+  let wallClock: any WallClock
+
+  init(boot: Boot) throws(BootFailure) {
+    let port = boot.parameters.integer("port") ?? 80
+    let store: TarStore
+    do {
+      store = try TarStore(device: boot.block("site"))
+    } catch {
+      throw BootFailure("block device 'site': " + error.description)
+    }
+    let service = boot.network("service")
+    let listener: any TCPListening
+    do {
+      listener = try service.listen(tcpPort: UInt16(port), backlog: 1024)
+    } catch {
+      throw BootFailure("cannot listen on TCP port " + String(port) + ": " + error.description)
+    }
+    let log = boot.log
+    server = StaticSiteServer(listener: listener, store: store) { line in log.info(line) }
+    wallClock = boot.wallClock
+    log.info("serving " + String(store.valueCount) + " files on http://" + service.address.description + ":" + String(port) + "/")
+  }
+
+  mutating func step(now: Instant) -> Step {
+    .wait(until: server.step(now: now, date: wallClock.now().secondsSinceEpoch))
+  }
+}

@@ -2,6 +2,8 @@
 // read in all three forms a recipient must accept (IMF-fixdate, RFC 850, asctime). Seconds
 // since 1970-01-01 UTC; the calendar is proleptic Gregorian (days from civil, H. Hinnant).
 
+import SiroccoWire
+
 public enum HTTPDate {
   static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
   static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -54,15 +56,7 @@ public enum HTTPDate {
     months.firstIndex { $0.utf8.elementsEqual(name) }.map { $0 + 1 }
   }
 
-  static func number(_ bytes: [UInt8]) -> Int? {
-    guard !bytes.isEmpty, bytes.count <= 4 else { return nil }
-    var value = 0
-    for byte in bytes {
-      guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-      value = value * 10 + Int(byte - UInt8(ascii: "0"))
-    }
-    return value
-  }
+  static func number(_ bytes: [UInt8]) -> Int? { asciiDecimal(bytes, maximumDigits: 4) }
 
   static func pad(_ value: Int, _ width: Int) -> String {
     let digits = String(value)

@@ -6,6 +6,8 @@
 // Read first: RFC 9112 sections 2-7 (message syntax, request line, fields, body length) and
 // RFC 9110 section 5 (field names and values).
 
+import SiroccoWire
+
 /// Bounds on what one request may take.
 public struct HTTPLimits: Sendable {
   /// The request line, in bytes (414 past it).
@@ -211,15 +213,7 @@ func digit(_ byte: UInt8) -> Int? {
 }
 
 /// A non-negative decimal of at most 18 digits.
-func decimal(_ bytes: [UInt8]) -> Int? {
-  guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
-  var value = 0
-  for byte in bytes {
-    guard let digit = digit(byte) else { return nil }
-    value = value * 10 + digit
-  }
-  return value
-}
+func decimal(_ bytes: [UInt8]) -> Int? { asciiDecimal(bytes) }
 
 func asciiLowercased(_ byte: UInt8) -> UInt8 {
   byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte

@@ -212,21 +212,11 @@ public final class TarStore: KeyValueStore {
       let key = Array(records[(cursor + 1)..<equals])
       let value = Array(records[(equals + 1)..<(index + length - 1)])
       if key.elementsEqual("path".utf8) { path = value }
-      if key.elementsEqual("size".utf8) { size = Self.decimal(value) }
-      if key.elementsEqual("mtime".utf8) { modified = Self.decimal(value.prefix { $0 != UInt8(ascii: ".") }).map { Int64($0) } }
+      if key.elementsEqual("size".utf8) { size = asciiDecimal(value) }
+      if key.elementsEqual("mtime".utf8) { modified = asciiDecimal(value.prefix { $0 != UInt8(ascii: ".") }).map { Int64($0) } }
       index += length
     }
     return (path, size, modified)
-  }
-
-  static func decimal<Bytes: Collection>(_ bytes: Bytes) -> Int? where Bytes.Element == UInt8 {
-    guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
-    var value = 0
-    for byte in bytes {
-      guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-      value = value * 10 + Int(byte - UInt8(ascii: "0"))
-    }
-    return value
   }
 
   // MARK: The store

@@ -28,3 +28,15 @@ extension String {
     }
   }
 }
+
+/// The value of ASCII decimal digits, at most `maximumDigits` of them (so it cannot
+/// overflow); nil for no digits, too many, or anything else among them.
+public func asciiDecimal<Digits: Collection>(_ bytes: Digits, maximumDigits: Int = 18) -> Int? where Digits.Element == UInt8 {
+  guard !bytes.isEmpty, bytes.count <= min(maximumDigits, 18) else { return nil }
+  var value = 0
+  for byte in bytes {
+    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+    value = value * 10 + Int(byte - UInt8(ascii: "0"))
+  }
+  return value
+}

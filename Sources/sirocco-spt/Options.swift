@@ -109,15 +109,7 @@ struct Options {
   static func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
 
   /// A decimal number of at most 9 digits, or nil.
-  static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? {
-    guard !bytes.isEmpty, bytes.count <= 9 else { return nil }
-    var value = 0
-    for byte in bytes {
-      guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-      value = value * 10 + Int(byte - UInt8(ascii: "0"))
-    }
-    return value
-  }
+  static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? { asciiDecimal(bytes, maximumDigits: 9) }
 
   /// Solo5's device names: `%67[A-Za-z0-9]`.
   static func isValidName(_ name: String) -> Bool {

@@ -78,3 +78,57 @@ func split(_ key: [UInt8]) -> (parent: [UInt8], name: [UInt8]) {
 }
 
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+/// The keys of a store: its values (whatever each store keeps for one) and the dictionaries
+/// their paths imply. Shared by `MemoryStore` and `TarStore`.
+struct StoreIndex<Value> {
+  var values: [[UInt8]: Value] = [:]
+  var children: [[UInt8]: [[UInt8]: StoreEntryKind]] = [[]: [:]]
+
+  /// Adds a value at a normalized, non-empty `key`; returns the key that conflicts instead
+  /// (the key itself as a dictionary, or a value where a dictionary above it must be).
+  mutating func insertValue(_ value: Value, at key: [UInt8]) -> [UInt8]? {
+    if values[key] != nil || children[key] != nil { return key }
+    if let conflict = addToParents(key, kind: .value) { return conflict }
+    values[key] = value
+    return nil
+  }
+
+  /// Adds an (empty) dictionary at a normalized key; returns the key that conflicts instead.
+  mutating func insertDictionary(at key: [UInt8]) -> [UInt8]? {
+    guard !key.isEmpty else { return nil }
+    if values[key] != nil { return key }
+    if children[key] == nil { children[key] = [:] }
+    return addToParents(key, kind: .dictionary)
+  }
+
+  /// Records `key` in its parent, and the parents in theirs as far as they are new.
+  mutating func addToParents(_ key: [UInt8], kind: StoreEntryKind) -> [UInt8]? {
+    let (parent, name) = split(key)
+    if values[parent] != nil { return parent }
+    let known = children[parent] != nil
+    children[parent, default: [:]][name] = kind
+    return !parent.isEmpty && !known ? addToParents(parent, kind: .dictionary) : nil
+  }
+
+  func exists(_ key: String) -> StoreEntryKind? {
+    guard let normalized = normalizedKey(key) else { return nil }
+    if values[normalized] != nil { return .value }
+    return children[normalized] != nil ? .dictionary : nil
+  }
+
+  /// The value at `key`, with the key normalized.
+  func value(_ key: String) throws(StoreError) -> (key: [UInt8], value: Value) {
+    guard let normalized = normalizedKey(key) else { throw .notFound(key) }
+    if let value = values[normalized] { return (normalized, value) }
+    throw children[normalized] != nil ? .notAValue(key) : .notFound(key)
+  }
+
+  func list(_ key: String) throws(StoreError) -> [(name: String, kind: StoreEntryKind)] {
+    guard let normalized = normalizedKey(key) else { throw .notFound(key) }
+    guard let entries = children[normalized] else {
+      throw values[normalized] != nil ? .notADictionary(key) : .notFound(key)
+    }
+    return entries.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (text($0.key), $0.value) }
+  }
+}

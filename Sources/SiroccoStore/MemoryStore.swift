@@ -8,37 +8,22 @@ public final class MemoryStore: KeyValueStore {
     var modified: Int64
   }
 
-  var values: [[UInt8]: Value] = [:]
-  var children: [[UInt8]: [[UInt8]: StoreEntryKind]] = [[]: [:]]
+  var index = StoreIndex<Value>()
 
   /// `files`: paths and contents, with when they last changed (seconds since 1970). A path
-  /// that climbs out with ".." is left out.
+  /// given twice keeps its last contents; one that climbs out with "..", or that a file's
+  /// path already uses as a directory (or the other way round), is left out.
   public init(_ files: [(path: String, bytes: [UInt8], modified: Int64)]) {
     for file in files {
       guard let key = normalizedKey(file.path), !key.isEmpty else { continue }
-      values[key] = Value(bytes: file.bytes, modified: file.modified)
-      addToParents(key, kind: .value)
+      let value = Value(bytes: file.bytes, modified: file.modified)
+      if index.values[key] != nil { index.values[key] = value } else { _ = index.insertValue(value, at: key) }
     }
   }
 
-  func addToParents(_ key: [UInt8], kind: StoreEntryKind) {
-    let (parent, name) = split(key)
-    let known = children[parent] != nil
-    children[parent, default: [:]][name] = kind
-    if !parent.isEmpty, !known { addToParents(parent, kind: .dictionary) }
-  }
+  func value(_ key: String) throws(StoreError) -> Value { try index.value(key).value }
 
-  func value(_ key: String) throws(StoreError) -> Value {
-    guard let normalized = normalizedKey(key) else { throw .notFound(key) }
-    if let value = values[normalized] { return value }
-    throw children[normalized] != nil ? .notAValue(key) : .notFound(key)
-  }
-
-  public func exists(_ key: String) -> StoreEntryKind? {
-    guard let normalized = normalizedKey(key) else { return nil }
-    if values[normalized] != nil { return .value }
-    return children[normalized] != nil ? .dictionary : nil
-  }
+  public func exists(_ key: String) -> StoreEntryKind? { index.exists(key) }
 
   public func get(_ key: String) throws(StoreError) -> [UInt8] { try value(key).bytes }
 
@@ -48,13 +33,7 @@ public final class MemoryStore: KeyValueStore {
     return Array(bytes[start..<min(bytes.count, start + max(length, 0))])
   }
 
-  public func list(_ key: String) throws(StoreError) -> [(name: String, kind: StoreEntryKind)] {
-    guard let normalized = normalizedKey(key) else { throw .notFound(key) }
-    guard let entries = children[normalized] else {
-      throw values[normalized] != nil ? .notADictionary(key) : .notFound(key)
-    }
-    return entries.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (text($0.key), $0.value) }
-  }
+  public func list(_ key: String) throws(StoreError) -> [(name: String, kind: StoreEntryKind)] { try index.list(key) }
 
   public func size(_ key: String) throws(StoreError) -> Int { try value(key).bytes.count }
 

@@ -43,16 +43,15 @@ public final class TarStore: KeyValueStore {
   }
 
   let device: any BlockDevice
-  var entries: [[UInt8]: Entry] = [:]
-  var children: [[UInt8]: [[UInt8]: StoreEntryKind]] = [[]: [:]]
+  var index = StoreIndex<Entry>()
   var digests: [[UInt8]: [UInt8]] = [:]
-  /// Values and dictionaries the archive holds.
+  /// Values (files) the archive holds.
   public private(set) var valueCount = 0
 
   /// Reads the whole archive's headers from `device` and checks them.
   public init(device: any BlockDevice) throws(TarError) {
     self.device = device
-    try index()
+    try readHeaders()
   }
 
   // MARK: Reading the archive
@@ -71,7 +70,7 @@ public final class TarStore: KeyValueStore {
     return Array(buffer[skip..<(skip + count)])
   }
 
-  func index() throws(TarError) {
+  func readHeaders() throws(TarError) {
     let blocks = device.capacity / 512
     var block: UInt64 = 0
     var longName: [UInt8]?
@@ -114,31 +113,18 @@ public final class TarStore: KeyValueStore {
         switch type {
         case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):  // a regular file (7: contiguous)
           guard !key.isEmpty else { throw .badHeader(block: block, field: "empty file name") }
-          guard entries[key] == nil, children[key] == nil else { throw .conflict(name: text(key)) }
-          entries[key] = Entry(offset: dataOffset, size: size, modified: modified)
-          valueCount += 1
-          try add(key, kind: .value)
-        case UInt8(ascii: "5"):  // a directory
-          if !key.isEmpty {
-            guard entries[key] == nil else { throw .conflict(name: text(key)) }
-            if children[key] == nil { children[key] = [:] }
-            try add(key, kind: .dictionary)
+          if let conflict = index.insertValue(Entry(offset: dataOffset, size: size, modified: modified), at: key) {
+            throw .conflict(name: text(conflict))
           }
+          valueCount += 1
+        case UInt8(ascii: "5"):  // a directory
+          if let conflict = index.insertDictionary(at: key) { throw .conflict(name: text(conflict)) }
         default:
           break  // links, devices, FIFOs: not in a key-value store
         }
       }
       block += 1 + dataBlocks
     }
-  }
-
-  /// Files the archive names before their directories (or without them) imply them.
-  func add(_ key: [UInt8], kind: StoreEntryKind) throws(TarError) {
-    let (parent, name) = split(key)
-    if entries[parent] != nil { throw .conflict(name: text(parent)) }
-    let known = children[parent] != nil
-    children[parent, default: [:]][name] = kind
-    if !parent.isEmpty, !known { try add(parent, kind: .dictionary) }
   }
 
   /// The header checksum (POSIX: the unsigned sum of the block with the checksum field as
@@ -222,16 +208,11 @@ public final class TarStore: KeyValueStore {
   // MARK: The store
 
   func entry(_ key: String) throws(StoreError) -> (key: [UInt8], entry: Entry) {
-    guard let normalized = normalizedKey(key) else { throw .notFound(key) }
-    if let entry = entries[normalized] { return (normalized, entry) }
-    throw children[normalized] != nil ? .notAValue(key) : .notFound(key)
+    let found = try index.value(key)
+    return (found.key, found.value)
   }
 
-  public func exists(_ key: String) -> StoreEntryKind? {
-    guard let normalized = normalizedKey(key) else { return nil }
-    if entries[normalized] != nil { return .value }
-    return children[normalized] != nil ? .dictionary : nil
-  }
+  public func exists(_ key: String) -> StoreEntryKind? { index.exists(key) }
 
   public func get(_ key: String) throws(StoreError) -> [UInt8] {
     let found = try entry(key)
@@ -245,13 +226,7 @@ public final class TarStore: KeyValueStore {
     do { return try read(at: found.offset + UInt64(start), count: count) } catch { throw .io(error) }
   }
 
-  public func list(_ key: String) throws(StoreError) -> [(name: String, kind: StoreEntryKind)] {
-    guard let normalized = normalizedKey(key) else { throw .notFound(key) }
-    guard let entries = children[normalized] else {
-      throw self.entries[normalized] != nil ? .notADictionary(key) : .notFound(key)
-    }
-    return entries.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (text($0.key), $0.value) }
-  }
+  public func list(_ key: String) throws(StoreError) -> [(name: String, kind: StoreEntryKind)] { try index.list(key) }
 
   public func size(_ key: String) throws(StoreError) -> Int { try entry(key).entry.size }
 

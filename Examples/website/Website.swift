@@ -10,6 +10,9 @@ struct Website: Unikernel {
   static let devices: [DeviceDeclaration] = [.network("service"), .block("site")]
   static let parameters: [ParameterDeclaration] = [
     .integer("port", default: 80, range: 1...65535, help: "TCP port to serve HTTP on"),
+    .integer("request-timeout", default: 10, range: 1...3600,
+             help: "seconds a request may take to arrive from its first byte, or a response to make progress"),
+    .integer("idle-timeout", default: 60, range: 1...86400, help: "seconds an idle keep-alive connection is kept"),
   ]
 
   let server: StaticSiteServer
@@ -31,7 +34,10 @@ struct Website: Unikernel {
       throw BootFailure("cannot listen on TCP port " + String(port) + ": " + error.description)
     }
     let log = boot.log
-    server = StaticSiteServer(listener: listener, store: store) { line in log.info(line) }
+    var configuration = StaticSiteServer.Configuration()
+    configuration.requestTimeout = .seconds(Int64(boot.parameters.integer("request-timeout") ?? 10))
+    configuration.idleTimeout = .seconds(Int64(boot.parameters.integer("idle-timeout") ?? 60))
+    server = StaticSiteServer(listener: listener, store: store, configuration: configuration) { line in log.info(line) }
     wallClock = boot.wallClock
     log.info("serving " + String(store.valueCount) + " files on http://" + service.address.description + ":" + String(port) + "/")
   }

@@ -1,6 +1,6 @@
 // Conditional and range requests on a static resource (RFC 9110 13, 14): ETag and
-// Last-Modified validators, If-None-Match / If-Modified-Since (304), If-Range, and one byte
-// range (206, or 416 when none of it exists). A request for several ranges gets the whole
+// Last-Modified validators, If-Match / If-Unmodified-Since (412), If-None-Match /
+// If-Modified-Since (304), If-Range, and one byte range (206, or 416 when none of it exists). A request for several ranges gets the whole
 // resource (RFC 9110 14.2 lets a server ignore Range), not a multipart answer.
 
 /// What the server knows of a resource.
@@ -27,12 +27,21 @@ public enum HTTPDecision: Equatable, Sendable {
   case notModified
   /// 416: the range asks for nothing the resource has.
   case unsatisfiable
+  /// 412: If-Match or If-Unmodified-Since does not hold.
+  case preconditionFailed
 }
 
 /// What to answer a GET or HEAD for `resource`, from the request's validators and range.
 public func decide(_ request: HTTPRequest, for resource: HTTPResource) -> HTTPDecision {
   let tag = Array(resource.entityTag.utf8)
-  // RFC 9110 13.2.2: If-None-Match first; If-Modified-Since only without it.
+  // RFC 9110 13.2.2: If-Match, else If-Unmodified-Since; then If-None-Match, else
+  // If-Modified-Since; then If-Range. If-Match compares strongly (a W/ tag never matches).
+  if let match = request.header("if-match") {
+    let tags = tokens(match)
+    if !tags.contains(where: { $0 == [UInt8(ascii: "*")] || $0 == tag }) { return .preconditionFailed }
+  } else if let since = request.header("if-unmodified-since"), let date = HTTPDate.parse(since), resource.modified > date {
+    return .preconditionFailed
+  }
   if let match = request.header("if-none-match") {
     let tags = tokens(match)
     if tags.contains(where: { $0 == [UInt8(ascii: "*")] || weakMatch($0, tag) }) { return .notModified }

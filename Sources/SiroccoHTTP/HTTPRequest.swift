@@ -1,7 +1,8 @@
 // HTTP/1.1 requests (RFC 9112): parsed incrementally from the bytes a connection received,
 // with limits on every part, so a client can neither make the server hold unbounded input
-// nor confuse its framing. Each refusal carries the status to answer with (400, 413, 414,
-// 431, 501, 505); after one the connection is closed.
+// nor confuse its framing. Bodies come with a Content-Length or chunked; other transfer
+// codings are refused. Each refusal carries the status to answer with (400, 413, 414, 431,
+// 501, 505); after one the connection is closed.
 //
 // Read first: RFC 9112 sections 2-7 (message syntax, request line, fields, body length) and
 // RFC 9110 section 5 (field names and values).
@@ -78,27 +79,103 @@ public struct HTTPRequestError: Error, Equatable, Sendable {
 }
 
 /// Parses the requests a connection receives, one after another (pipelining): feed it what
-/// arrived, take requests while it has complete ones.
+/// arrived, take requests while it has complete ones. Each byte is examined once however the
+/// request is split, so a client trickling bytes costs no more than one sending them at once.
 public struct HTTPRequestParser: Sendable {
   public let limits: HTTPLimits
-  /// Bytes received and not yet part of a parsed request.
+  /// Bytes received and not yet consumed by the request under way.
   public private(set) var buffered: [UInt8] = []
+  /// Where the request under way is: its header section (searched up to `scanned`), or its
+  /// body, with a Content-Length or chunked (RFC 9112 7.1).
+  enum Phase: Sendable {
+    case head(scanned: Int)
+    case body(HTTPRequest, remaining: Int)
+    case chunkSize(HTTPRequest)
+    case chunkData(HTTPRequest, remaining: Int)
+    case chunkEnd(HTTPRequest)
+    case trailer(HTTPRequest, bytes: Int)
+  }
+  var phase = Phase.head(scanned: 0)
+
+  /// The longest chunk-size line, extensions included.
+  static let chunkLineLimit = 4096
 
   public init(limits: HTTPLimits = HTTPLimits()) { self.limits = limits }
 
   public mutating func append(_ bytes: [UInt8]) { buffered += bytes }
 
+  /// Whether no part of a request has arrived: between requests.
+  public var isIdle: Bool {
+    if case .head = phase { return buffered.isEmpty }
+    return false
+  }
+
   /// The next complete request, nil while it has not all arrived. After an error the
   /// connection must be closed: its framing can no longer be trusted.
   public mutating func next() throws(HTTPRequestError) -> HTTPRequest? {
+    while true {
+      switch phase {
+      case .head(let scanned):
+        if let request = try head(scanned: scanned) { return request }
+        if case .head = phase { return nil }
+      case .body(var request, let remaining):
+        let left = takeBody(remaining, into: &request)
+        guard left == 0 else {
+          phase = .body(request, remaining: left)
+          return nil
+        }
+        phase = .head(scanned: 0)
+        return request
+      case .chunkSize(let request):
+        guard let line = try takeLine(limit: Self.chunkLineLimit, tooLong: HTTPRequestError(400, "chunk size line too long")) else {
+          return nil
+        }
+        let size = try chunkSize(line, decoded: request.body.count)
+        phase = size == 0 ? .trailer(request, bytes: 0) : .chunkData(request, remaining: size)
+      case .chunkData(var request, let remaining):
+        let left = takeBody(remaining, into: &request)
+        guard left == 0 else {
+          phase = .chunkData(request, remaining: left)
+          return nil
+        }
+        phase = .chunkEnd(request)
+      case .chunkEnd(let request):
+        guard let line = try takeLine(limit: 2, tooLong: HTTPRequestError(400, "chunk data longer than its size")) else { return nil }
+        guard line.isEmpty else { throw HTTPRequestError(400, "chunk data longer than its size") }
+        phase = .chunkSize(request)
+      case .trailer(let request, let bytes):
+        // Trailer fields are checked and dropped: a static server has no use for them.
+        let room = limits.headerBytes - bytes
+        guard let line = try takeLine(limit: room, tooLong: HTTPRequestError(431, "trailer section longer than " + String(limits.headerBytes) + " bytes"))
+        else { return nil }
+        if line.isEmpty {
+          phase = .head(scanned: 0)
+          return request
+        }
+        _ = try Self.parseField(line[...])
+        phase = .trailer(request, bytes: bytes + line.count + 2)
+      }
+    }
+  }
+
+  /// The header section of the next request, once it has all arrived. A request without a
+  /// body is returned; one with a body moves the parser to it and returns nil.
+  mutating func head(scanned: Int) throws(HTTPRequestError) -> HTTPRequest? {
     // RFC 9112 2.2: empty lines before a request line are ignored.
-    var start = 0
-    while start < buffered.count, buffered[start] == UInt8(ascii: "\r") || buffered[start] == UInt8(ascii: "\n") { start += 1 }
-    if start > 0 { buffered.removeFirst(start) }
-    guard let headerEnd = Self.endOfHeaders(buffered, limit: limits.headerBytes) else {
-      let firstLine = buffered.firstIndex(of: UInt8(ascii: "\n")) ?? buffered.count
+    if scanned == 0 {
+      var start = 0
+      while start < buffered.count, buffered[start] == UInt8(ascii: "\r") || buffered[start] == UInt8(ascii: "\n") { start += 1 }
+      if start > 0 { buffered.removeFirst(start) }
+    }
+    guard let headerEnd = Self.endOfHeaders(buffered, from: max(0, scanned - 3), limit: limits.headerBytes) else {
+      let firstLine = buffered.prefix(limits.requestLine + 2).firstIndex(of: UInt8(ascii: "\n")) ?? buffered.count
       if firstLine > limits.requestLine { throw HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes") }
       if buffered.count > limits.headerBytes { throw HTTPRequestError(431, "header section longer than " + String(limits.headerBytes) + " bytes") }
+      // What is not a method is refused at once (a TLS hello, noise), not after a timeout.
+      guard buffered.prefix(32).prefix(while: { $0 != UInt8(ascii: " ") }).allSatisfy(isTokenCharacter) else {
+        throw HTTPRequestError(400, "malformed request line")
+      }
+      phase = .head(scanned: buffered.count)
       return nil
     }
     var lines = Self.lines(buffered[..<headerEnd.start])
@@ -112,29 +189,82 @@ public struct HTTPRequestParser: Sendable {
       let hosts = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("host".utf8)) }
       guard hosts.count == 1 else { throw HTTPRequestError(400, hosts.isEmpty ? "no Host field" : "more than one Host field") }
     }
+    buffered.removeFirst(headerEnd.end)
+    phase = .head(scanned: 0)
     // The body's length (RFC 9112 6.3).
-    var bodyLength = 0
-    if request.header("transfer-encoding") != nil {
-      throw HTTPRequestError(501, "Transfer-Encoding in a request is not supported")
-    }
     let lengths = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("content-length".utf8)) }
+    let codings = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("transfer-encoding".utf8)) }
+      .flatMap { tokens($0.value) }
+    if !codings.isEmpty {
+      // Both framings at once is how requests are smuggled past a proxy: refused (6.1).
+      guard request.minorVersion >= 1 else { throw HTTPRequestError(400, "Transfer-Encoding in an HTTP/1.0 request") }
+      guard lengths.isEmpty else { throw HTTPRequestError(400, "both Transfer-Encoding and Content-Length") }
+      guard let last = codings.last, asciiEqualsIgnoringCase(last, Array("chunked".utf8)) else {
+        throw HTTPRequestError(400, "chunked is not the final transfer coding")
+      }
+      guard codings.count == 1 else { throw HTTPRequestError(501, "transfer codings other than chunked are not supported") }
+      phase = .chunkSize(request)
+      return nil
+    }
     if let first = lengths.first {
       guard lengths.allSatisfy({ $0.value == first.value }), let length = decimal(first.value) else {
         throw HTTPRequestError(400, "bad Content-Length")
       }
       guard length <= limits.body else { throw HTTPRequestError(413, "body longer than " + String(limits.body) + " bytes") }
-      bodyLength = length
+      if length > 0 {
+        phase = .body(request, remaining: length)
+        return nil
+      }
     }
-    guard buffered.count - headerEnd.end >= bodyLength else { return nil }
-    request.body = Array(buffered[headerEnd.end..<(headerEnd.end + bodyLength)])
-    buffered.removeFirst(headerEnd.end + bodyLength)
     return request
+  }
+
+  /// Moves up to `remaining` buffered bytes into the request's body; returns how many are
+  /// still to come.
+  mutating func takeBody(_ remaining: Int, into request: inout HTTPRequest) -> Int {
+    let taken = min(remaining, buffered.count)
+    request.body += buffered[..<taken]
+    buffered.removeFirst(taken)
+    return remaining - taken
+  }
+
+  /// The next line of `buffered` without its CR LF (or bare LF), taken out; nil while it has
+  /// not all arrived. `tooLong` is thrown for a line of more than `limit` bytes.
+  mutating func takeLine(limit: Int, tooLong: HTTPRequestError) throws(HTTPRequestError) -> [UInt8]? {
+    guard let end = buffered.prefix(limit + 2).firstIndex(of: UInt8(ascii: "\n")) else {
+      if buffered.count > limit + 1 { throw tooLong }
+      return nil
+    }
+    var line = Array(buffered[..<end])
+    if line.last == UInt8(ascii: "\r") { line.removeLast() }
+    guard line.count <= limit else { throw tooLong }
+    buffered.removeFirst(end + 1)
+    return line
+  }
+
+  /// chunk-size [ chunk-ext ] (RFC 9112 7.1, 7.1.1): the hexadecimal size, checked against
+  /// what the body may still take; extensions are ignored.
+  func chunkSize(_ line: [UInt8], decoded: Int) throws(HTTPRequestError) -> Int {
+    var size = 0
+    var index = 0
+    while index < line.count, let value = hexDigit(line[index]) {
+      size = size * 16 + Int(value)
+      guard size <= limits.body - decoded else { throw HTTPRequestError(413, "body longer than " + String(limits.body) + " bytes") }
+      index += 1
+    }
+    guard index > 0 else { throw HTTPRequestError(400, "bad chunk size") }
+    var rest = line[index...]
+    while let first = rest.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { rest = rest.dropFirst() }
+    guard rest.isEmpty || rest.first == UInt8(ascii: ";"),
+      rest.allSatisfy({ $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7f) })
+    else { throw HTTPRequestError(400, "bad chunk size") }
+    return size
   }
 
   /// Where the header section ends: the empty line (CRLF CRLF, or LF LF as RFC 9112 2.2
   /// lets a recipient accept), searched no further than `limit`.
-  static func endOfHeaders(_ bytes: [UInt8], limit: Int) -> (start: Int, end: Int)? {
-    var index = 0
+  static func endOfHeaders(_ bytes: [UInt8], from: Int = 0, limit: Int) -> (start: Int, end: Int)? {
+    var index = from
     let stop = min(bytes.count, limit + 4)
     while index < stop {
       if bytes[index] == UInt8(ascii: "\n") {

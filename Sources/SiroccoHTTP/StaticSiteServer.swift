@@ -14,8 +14,9 @@ public final class StaticSiteServer {
     public var limits = HTTPLimits()
     /// A connection with no request under way is closed after this long.
     public var idleTimeout: Duration = .seconds(60)
-    /// A request's header section must arrive within this long of its first byte (slow
-    /// clients, slowloris), and a response must make progress within it: 408 or closed.
+    /// A request, header section and body, must arrive within this long of its first byte
+    /// however slowly it trickles (slowloris): 408 and a close. A response the client takes
+    /// nothing of for this long is aborted.
     public var requestTimeout: Duration = .seconds(10)
     /// Connections served at once, at most; more wait in the listener's backlog.
     public var maximumConnections = 1024
@@ -79,8 +80,7 @@ public final class StaticSiteServer {
       let connection = connections[index]
       if serve(connection, now: now, date: date) {
         index += 1
-        let deadline = connection.lastProgress
-          + (connection.isSending || connection.requestStarted != nil ? configuration.requestTimeout : configuration.idleTimeout)
+        let deadline = deadline(connection)
         next = next.map { min($0, deadline) } ?? deadline
       } else {
         connections.remove(at: index)
@@ -121,20 +121,18 @@ public final class StaticSiteServer {
         continue
       }
       guard let request else {
-        if connection.parser.buffered.isEmpty { connection.requestStarted = nil }
+        if connection.parser.isIdle { connection.requestStarted = nil }
         break
       }
-      connection.requestStarted = connection.parser.buffered.isEmpty ? nil : now
+      connection.requestStarted = connection.parser.isIdle ? nil : now
       answer(request, on: connection, date: date)
     }
-    if stream.isReceiveFinished, !connection.isSending, connection.parser.buffered.isEmpty {
+    // The client sent its FIN: nothing more can arrive, and a partial request never completes.
+    if stream.isReceiveFinished, !connection.isSending {
       stream.close()
       return stream.state != .closed
     }
-    // Timeouts: a request that does not finish arriving, a response the client does not
-    // take, or an idle connection.
-    let limit = connection.isSending || connection.requestStarted != nil ? configuration.requestTimeout : configuration.idleTimeout
-    if (now - connection.lastProgress).nanoseconds >= limit.nanoseconds {
+    if now >= deadline(connection) {
       timeouts += 1
       if connection.requestStarted != nil, !connection.isSending {
         respond(connection, status: 408, reason: "request not received in time", date: date)
@@ -146,6 +144,15 @@ public final class StaticSiteServer {
       return false
     }
     return true
+  }
+
+  /// When the connection is timed out: a response the client stops taking, a request that
+  /// does not finish arriving within the request timeout of its first byte however it
+  /// trickles in (slowloris), or an idle connection.
+  func deadline(_ connection: Connection) -> Instant {
+    if connection.isSending { return connection.lastProgress + configuration.requestTimeout }
+    if let started = connection.requestStarted { return started + configuration.requestTimeout }
+    return connection.lastProgress + configuration.idleTimeout
   }
 
   /// Moves the response into the stream as far as it takes it.
@@ -227,6 +234,10 @@ public final class StaticSiteServer {
       head.status = 304
       finish(connection, head: head, body: [], isHead: true)
       logged(304, 0)
+    case .preconditionFailed:
+      head.status = 412
+      finish(connection, head: head, body: [], isHead: isHead)
+      logged(412, 0)
     case .unsatisfiable:
       head.status = 416
       head.add("Content-Range", "bytes */" + String(size))

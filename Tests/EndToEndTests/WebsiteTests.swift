@@ -1,6 +1,8 @@
-// Examples/website serving its demo site from a tar archive: with curl (GET, HEAD, 304,
-// ranges, 404, keep-alive reuse, pipelining) and wrk (256 connections, no errors), on unix
-// over the host's sockets and on spt over TAP in a namespace.
+// Examples/website serving its demo site from a tar archive, on unix over the host's sockets
+// and on spt over TAP in a namespace: with curl (GET, HEAD, 304, ranges, 404, keep-alive
+// reuse, pipelining), wrk (256 connections for 10 s, no errors), a corpus of malformed and
+// oversized requests and slowloris clients (http_checks.py), and a 100 MB file checked by
+// its SHA-256, whole and in a range.
 
 import Foundation
 import XCTest
@@ -10,8 +12,8 @@ final class WebsiteTests: XCTestCase {
 
   override func setUpWithError() throws {
     try requireNamespaces()
-    for tool in ["/usr/bin/curl", "/usr/bin/wrk"] where !FileManager.default.isExecutableFile(atPath: tool) {
-      throw XCTSkip("\(tool) is not installed (apt-get install curl wrk)")
+    for tool in ["/usr/bin/curl", "/usr/bin/wrk", "/usr/bin/socat"] where !FileManager.default.isExecutableFile(atPath: tool) {
+      throw XCTSkip("\(tool) is not installed (apt-get install curl wrk socat)")
     }
     try Examples.buildAll()
     archive = try TemporaryFile()
@@ -30,6 +32,7 @@ final class WebsiteTests: XCTestCase {
     XCTAssertTrue(home.contains("Hello from a Sirocco unikernel"), label)
     let tag = home.split(separator: "\r\n").first { $0.lowercased().hasPrefix("etag:") }.map { String($0.dropFirst(6)) } ?? ""
     XCTAssertTrue(try curl(namespace, ["-H", "If-None-Match: \(tag)", base + "/"]).hasPrefix("HTTP/1.1 304"), label)
+    XCTAssertTrue(try curl(namespace, ["-H", "If-Match: \"stale\"", base + "/"]).hasPrefix("HTTP/1.1 412"), label)
     let head = try curl(namespace, ["-I", base + "/css/site.css"])
     XCTAssertTrue(head.contains("Content-Type: text/css; charset=utf-8"), "\(label): \(head)")
     let range = try curl(namespace, ["-H", "Range: bytes=0-3", base + "/css/site.css"])
@@ -46,32 +49,73 @@ final class WebsiteTests: XCTestCase {
       "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /nope HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nHEAD / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'"
         + " | socat -t 3 - TCP:\(host[0]):\(host[1]) | grep -a '^HTTP/1.1'", timeout: 10)
     XCTAssertEqual(pipelined.output, "HTTP/1.1 200 OK\r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 200 OK\r\n", label)
-    // wrk: 256 connections for 5 s, no errors of any kind.
-    let load = try namespace.exec(["wrk", "-t", "2", "-c", "256", "-d", "5s", base + "/"], timeout: 30)
+    // Hostile clients: every malformed request refused with its status and a close, slow
+    // clients cut off at the request timeout while others are served.
+    let address = String(host[0]), port = String(host[1])
+    let corpus = try namespace.exec(["python3", Self.checks, "corpus", address, port], timeout: 240)
+    XCTAssertEqual(corpus.status, 0, "\(label): \(corpus.output)\(corpus.error)")
+    let slowloris = try namespace.exec(["python3", Self.checks, "slowloris", address, port, "64", "2"], timeout: 30)
+    XCTAssertEqual(slowloris.status, 0, "\(label): \(slowloris.output)\(slowloris.error)")
+    print("\(label): corpus \(corpus.output)\(label): \(slowloris.output)", terminator: "")
+    // wrk: 256 connections for 10 s, no errors of any kind.
+    let load = try namespace.exec(["wrk", "-t", "2", "-c", "256", "-d", "10s", base + "/"], timeout: 40)
     XCTAssertEqual(load.status, 0, load.error)
     XCTAssertTrue(load.output.contains("Requests/sec"), load.output)
     XCTAssertFalse(load.output.contains("Socket errors"), "\(label): \(load.output)")
     XCTAssertFalse(load.output.contains("Non-2xx"), "\(label): \(load.output)")
   }
 
+  static let checks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("http_checks.py").path
+
+  /// The website on `target`, serving `archive`: unix on the host's loopback, spt on the TAP.
+  func startWebsite(_ namespace: Namespace, target: String, archive: String) throws -> (Guest, base: String) {
+    let unix = target == "unix"
+    let guest = try Guest(
+      namespace, example: "website", target: target,
+      devices: [unix ? "--net-socket:service=127.0.0.1" : "--net:service=tap0", "--block:site=\(archive)"],
+      parameters: ["--port=8080", "--log-level=warning", "--request-timeout=2"], readyLine: "")
+    let base = "http://\(unix ? "127.0.0.1" : namespace.guestAddress):8080"
+    try waitForHTTP(namespace, base + "/")
+    return (guest, base)
+  }
+
   func testUnixOnHostSockets() throws {
     let namespace = try Namespace()
-    let guest = try Guest(
-      namespace, example: "website", devices: ["--net-socket:service=127.0.0.1", "--block:site=\(archive.url.path)"],
-      parameters: ["--port=8080", "--log-level=warning"], readyLine: "")
+    let (guest, base) = try startWebsite(namespace, target: "unix", archive: archive.url.path)
     defer { guest.stop() }
-    try waitForHTTP(namespace, "http://127.0.0.1:8080/")
-    try checkSite(namespace, base: "http://127.0.0.1:8080", label: "unix")
+    try checkSite(namespace, base: base, label: "unix")
+    XCTAssertTrue(guest.process.isRunning, "unix: the server survived")
   }
 
   func testSPTOverTAP() throws {
     let namespace = try Namespace()
-    let guest = try Guest(
-      namespace, example: "website", target: "spt", devices: ["--net:service=tap0", "--block:site=\(archive.url.path)"],
-      parameters: ["--port=80", "--log-level=warning"], readyLine: "")
+    let (guest, base) = try startWebsite(namespace, target: "spt", archive: archive.url.path)
     defer { guest.stop() }
-    try waitForHTTP(namespace, "http://\(namespace.guestAddress):80/")
-    try checkSite(namespace, base: "http://\(namespace.guestAddress):80", label: "spt")
+    try checkSite(namespace, base: base, label: "spt")
+    XCTAssertTrue(guest.process.isRunning, "spt: the server survived")
+  }
+
+  /// 100 MB of random bytes served from the archive: the whole file and a range in its middle
+  /// arrive with the SHA-256 of the original.
+  func testLargeFileVerifiedByHash() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-large-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let big = directory.appendingPathComponent("big.bin").path, tarball = directory.appendingPathComponent("large.tar").path
+    let made = try runCommand(["bash", "-c", "head -c 100000000 /dev/urandom > \(big) && tar --format=ustar -cf \(tarball) -C \(directory.path) big.bin"])
+    XCTAssertEqual(made.status, 0, made.error)
+    let expected = try runCommand(["bash", "-c", "sha256sum < \(big); tail -c +50000001 \(big) | head -c 1000000 | sha256sum"]).output
+    for target in ["unix", "spt"] {
+      let namespace = try Namespace()
+      let (guest, base) = try startWebsite(namespace, target: target, archive: tarball)
+      defer { guest.stop() }
+      let start = Date()
+      let got = try namespace.shell(
+        "curl -sf --max-time 60 \(base)/big.bin | sha256sum; curl -sf --max-time 10 -r 50000000-50999999 \(base)/big.bin | sha256sum",
+        timeout: 90)
+      XCTAssertEqual(got.output, expected, "\(target): \(got.error)")
+      print("\(target): 100 MB and a 1 MB range verified in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+    }
   }
 
   /// Waits (bounded) until the server answers.

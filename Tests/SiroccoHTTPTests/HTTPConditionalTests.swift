@@ -23,6 +23,20 @@ final class HTTPConditionalTests: XCTestCase {
     XCTAssertEqual(decide(try request(["If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"]), for: resource), .notModified)
     XCTAssertEqual(decide(try request(["If-Modified-Since: Sun, 06 Nov 1994 08:49:36 GMT"]), for: resource), .whole)
     XCTAssertEqual(decide(try request(["If-Modified-Since: garbage"]), for: resource), .whole)
+    // Preconditions (412): If-Match compares strongly; If-Unmodified-Since only without it.
+    XCTAssertEqual(decide(try request(["If-Match: \"other\", " + tag]), for: resource), .whole)
+    XCTAssertEqual(decide(try request(["If-Match: *"]), for: resource), .whole)
+    XCTAssertEqual(decide(try request(["If-Match: W/" + tag]), for: resource), .preconditionFailed, "strong comparison")
+    XCTAssertEqual(decide(try request(["If-Match: \"other\""]), for: resource), .preconditionFailed)
+    XCTAssertEqual(decide(try request(["If-Unmodified-Since: Sun, 06 Nov 1994 08:49:36 GMT"]), for: resource), .preconditionFailed)
+    XCTAssertEqual(decide(try request(["If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT"]), for: resource), .whole)
+    XCTAssertEqual(decide(try request(["If-Unmodified-Since: garbage"]), for: resource), .whole, "an invalid date is ignored")
+    XCTAssertEqual(
+      decide(try request(["If-Match: " + tag, "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:36 GMT"]), for: resource), .whole,
+      "If-Match wins over If-Unmodified-Since")
+    XCTAssertEqual(
+      decide(try request(["If-Match: \"other\"", "If-None-Match: " + tag]), for: resource), .preconditionFailed,
+      "preconditions before If-None-Match")
     // If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
     XCTAssertEqual(
       decide(try request(["If-None-Match: \"other\"", "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"]), for: resource), .whole)

@@ -15,6 +15,17 @@ final class HTTPRequestTests: XCTestCase {
     return requests
   }
 
+  /// The requests parsed from `text` fed one byte at a time, and the parser after them.
+  func parseByteByByte(_ text: String) throws -> ([HTTPRequest], HTTPRequestParser) {
+    var parser = HTTPRequestParser()
+    var requests: [HTTPRequest] = []
+    for byte in bytes(text) {
+      parser.append([byte])
+      while let request = try parser.next() { requests.append(request) }
+    }
+    return (requests, parser)
+  }
+
   func testASimpleGET() throws {
     let requests = try parseAll("GET /index.html?x=1 HTTP/1.1\r\nHost: example.org\r\nUser-Agent:  curl/8  \r\n\r\n")
     XCTAssertEqual(requests.count, 1)
@@ -37,12 +48,7 @@ final class HTTPRequestTests: XCTestCase {
     XCTAssertEqual(whole[2].body, bytes("hello"))
     XCTAssertEqual(whole.map(\.keepAlive), [true, false, false])
     // The same bytes arriving one at a time give the same requests.
-    var parser = HTTPRequestParser()
-    var pieces: [HTTPRequest] = []
-    for byte in bytes(text) {
-      parser.append([byte])
-      while let request = try parser.next() { pieces.append(request) }
-    }
+    let (pieces, parser) = try parseByteByByte(text)
     XCTAssertEqual(pieces, whole)
     XCTAssertTrue(parser.buffered.isEmpty)
   }
@@ -78,6 +84,43 @@ final class HTTPRequestTests: XCTestCase {
     XCTAssertNil(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789"))
   }
 
+  func testChunkedBodies() throws {
+    // Sizes in either case, extensions, a trailer, bare LF ends, then a pipelined request.
+    let text = "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
+      + "5;name=value\r\nhello\r\nA \r\n, chunked!\n0\r\nX-Sum: 1\r\n\r\n"
+      + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+    let whole = try parseAll(text)
+    guard whole.count == 2 else { return XCTFail("\(whole.count) requests") }
+    XCTAssertEqual(whole[0].body, bytes("hello, chunked!"))
+    XCTAssertEqual(whole[1].target, bytes("/next"))
+    // Split at every byte: the same requests, and idle only between them.
+    let (pieces, parser) = try parseByteByByte(text)
+    XCTAssertEqual(pieces, whole)
+    XCTAssertTrue(parser.isIdle)
+    var partial = HTTPRequestParser()
+    partial.append(bytes("POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"))
+    XCTAssertNil(try partial.next())
+    XCTAssertFalse(partial.isIdle, "a body under way is not idle")
+    XCTAssertTrue(partial.buffered.isEmpty)
+  }
+
+  func testChunkedLimits() {
+    var limits = HTTPLimits()
+    limits.body = 10
+    limits.headerBytes = 64
+    func status(_ body: String) -> Int? {
+      do {
+        _ = try parseAll("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body, limits: limits)
+        return nil
+      } catch { return (error as? HTTPRequestError)?.status }
+    }
+    XCTAssertNil(status("5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n"), "exactly the limit")
+    XCTAssertEqual(status("5\r\n01234\r\n6\r\n"), 413, "refused at the size line, before the data")
+    XCTAssertEqual(status("0\r\nX: " + String(repeating: "t", count: 80) + "\r\n\r\n"), 431, "trailer too long")
+    XCTAssertEqual(status("0\r\nX: " + String(repeating: "t", count: 80)), 431, "unfinished trailer too long")
+    XCTAssertEqual(status("1;" + String(repeating: "e", count: 5000)), 400, "endless chunk extension")
+  }
+
   /// Every one refused, with the right status, and never a crash.
   func testMalformedRequestCorpus() throws {
     let corpus: [(String, Int)] = [
@@ -103,7 +146,17 @@ final class HTTPRequestTests: XCTestCase {
       ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400),
       ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
       ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
-      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400),
+      ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\nabc\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Field: x\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", 413),
       ("GET /a\u{7f}b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
     ]
     for (text, expected) in corpus {

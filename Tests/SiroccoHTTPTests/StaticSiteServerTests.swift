@@ -131,12 +131,26 @@ final class StaticSiteServerTests: XCTestCase {
     XCTAssertTrue(stream.closed)
   }
 
+  /// A request with a chunked body gets its answer (405), and the body is consumed, so the
+  /// connection stays usable for the next request.
+  func testChunkedBodyIsConsumedAndTheConnectionKept() {
+    let (server, listener) = server()
+    let (stream, responses) = exchange(
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+      server: server, listener: listener)
+    let statuses = responses.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+    XCTAssertEqual(statuses, ["405", "200"])
+    XCTAssertFalse(stream.closed)
+  }
+
   func testConditionalAndRangeRequests() {
     let (server, listener) = server()
     let tag = HTTPResource(size: 13, modified: 784_111_777).entityTag
     let (_, notModified) = exchange("GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: \(tag)\r\n\r\n", server: server, listener: listener)
     XCTAssertTrue(notModified.hasPrefix("HTTP/1.1 304 Not Modified\r\n") && notModified.hasSuffix("\r\n\r\n"), notModified)
     XCTAssertFalse(notModified.contains("Content-Length"), notModified)
+    let (_, failed) = exchange("GET / HTTP/1.1\r\nHost: h\r\nIf-Match: \"stale\"\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(failed.hasPrefix("HTTP/1.1 412 Precondition Failed\r\n") && failed.hasSuffix("Content-Length: 0\r\n\r\n"), failed)
     let (_, partial) = exchange("GET /media/big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=100-199\r\n\r\n", server: server, listener: listener)
     XCTAssertTrue(partial.hasPrefix("HTTP/1.1 206 Partial Content\r\n"), partial)
     XCTAssertTrue(partial.contains("Content-Range: bytes 100-199/200000\r\n") && partial.contains("Content-Length: 100\r\n"), partial)
@@ -183,6 +197,27 @@ final class StaticSiteServerTests: XCTestCase {
     XCTAssertTrue(idle.aborted)
     XCTAssertEqual(server.openConnections, 0)
     XCTAssertEqual(server.timeouts, 2)
+  }
+
+  /// A client that sends a byte now and then does not keep a request alive past the request
+  /// timeout: the clock runs from the request's first byte.
+  func testTrickledRequestIsTimedOutFromItsFirstByte() {
+    var configuration = StaticSiteServer.Configuration()
+    configuration.requestTimeout = .seconds(10)
+    let (server, listener) = server(configuration)
+    let slow = ScriptedStream()
+    listener.waiting.append(slow)
+    let text = Array("GET / HTTP/1.1\r\nHost: h\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8)
+    var sent = 0
+    for _ in 0..<30 where !slow.closed {
+      slow.inbound += [text[sent % text.count]]
+      sent += 1
+      _ = server.step(now: now, date: 0)
+      now = now + .milliseconds(500)
+    }
+    XCTAssertTrue(slow.take().hasPrefix("HTTP/1.1 408 "))
+    XCTAssertTrue(slow.closed)
+    XCTAssertEqual(sent, 21, "closed at the step 10 s after the first byte")
   }
 
   func testOversizedHeadersGet431AndAClose() {

@@ -37,7 +37,9 @@ struct Website: Unikernel {
     var configuration = StaticSiteServer.Configuration()
     configuration.requestTimeout = .seconds(Int64(boot.parameters.integer("request-timeout") ?? 10))
     configuration.idleTimeout = .seconds(Int64(boot.parameters.integer("idle-timeout") ?? 60))
-    server = StaticSiteServer(listener: listener, store: store, configuration: configuration) { line in log.info(line) }
+    // The access log at info level; below it no line is made at all.
+    let accessLog: ((String) -> Void)? = log.level >= .info ? { line in log.info(line) } : nil
+    server = StaticSiteServer(listener: listener, store: store, configuration: configuration, log: accessLog)
     wallClock = boot.wallClock
     log.info("serving " + String(store.valueCount) + " files on http://" + service.address.description + ":" + String(port) + "/")
   }

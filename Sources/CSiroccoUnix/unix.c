@@ -130,6 +130,11 @@ static struct sockaddr_in sirocco_address(uint32_t address, uint16_t port) {
     return sa;
 }
 
+int sirocco_poll_create_set(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    return ep < 0 ? -errno : ep;
+}
+
 int sirocco_poll_add_edge(int epoll_fd, int fd, uint64_t tag) {
     struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = tag};
     return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;

@@ -39,7 +39,7 @@ public struct HTTPRequest: Sendable, Equatable {
 
   /// The value of the first field named `name` (compared without case), if any.
   public func header(_ name: String) -> [UInt8]? {
-    headers.first { asciiEqualsIgnoringCase($0.name, Array(name.utf8)) }?.value
+    headers.first { asciiEqualsIgnoringCase($0.name, name) }?.value
   }
 
   public func methodIs(_ name: String) -> Bool { method.elementsEqual(name.utf8) }
@@ -48,8 +48,8 @@ public struct HTTPRequest: Sendable, Equatable {
   /// "Connection: close", HTTP/1.0 only with "Connection: keep-alive".
   public var keepAlive: Bool {
     let connection = header("connection").map { tokens($0) } ?? []
-    if minorVersion >= 1 { return !connection.contains { asciiEqualsIgnoringCase($0, Array("close".utf8)) } }
-    return connection.contains { asciiEqualsIgnoringCase($0, Array("keep-alive".utf8)) }
+    if minorVersion >= 1 { return !connection.contains { asciiEqualsIgnoringCase($0, "close") } }
+    return connection.contains { asciiEqualsIgnoringCase($0, "keep-alive") }
   }
 
   /// The path of the target, percent-decoded, without the query; nil when it is not a valid
@@ -186,20 +186,20 @@ public struct HTTPRequestParser: Sendable {
     guard lines.count <= limits.headerCount else { throw HTTPRequestError(431, "more than " + String(limits.headerCount) + " header fields") }
     for line in lines { request.headers.append(try Self.parseField(line)) }
     if request.minorVersion >= 1 {
-      let hosts = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("host".utf8)) }
+      let hosts = request.headers.filter { asciiEqualsIgnoringCase($0.name, "host") }
       guard hosts.count == 1 else { throw HTTPRequestError(400, hosts.isEmpty ? "no Host field" : "more than one Host field") }
     }
     buffered.removeFirst(headerEnd.end)
     phase = .head(scanned: 0)
     // The body's length (RFC 9112 6.3).
-    let lengths = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("content-length".utf8)) }
-    let codings = request.headers.filter { asciiEqualsIgnoringCase($0.name, Array("transfer-encoding".utf8)) }
+    let lengths = request.headers.filter { asciiEqualsIgnoringCase($0.name, "content-length") }
+    let codings = request.headers.filter { asciiEqualsIgnoringCase($0.name, "transfer-encoding") }
       .flatMap { tokens($0.value) }
     if !codings.isEmpty {
       // Both framings at once is how requests are smuggled past a proxy: refused (6.1).
       guard request.minorVersion >= 1 else { throw HTTPRequestError(400, "Transfer-Encoding in an HTTP/1.0 request") }
       guard lengths.isEmpty else { throw HTTPRequestError(400, "both Transfer-Encoding and Content-Length") }
-      guard let last = codings.last, asciiEqualsIgnoringCase(last, Array("chunked".utf8)) else {
+      guard let last = codings.last, asciiEqualsIgnoringCase(last, "chunked") else {
         throw HTTPRequestError(400, "chunked is not the final transfer coding")
       }
       guard codings.count == 1 else { throw HTTPRequestError(501, "transfer codings other than chunked are not supported") }
@@ -351,6 +351,11 @@ func asciiLowercased(_ byte: UInt8) -> UInt8 {
 
 func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: [UInt8]) -> Bool {
   a.count == b.count && zip(a, b).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
+}
+
+/// The same against a name in the program's text, without making an array of it.
+func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: String) -> Bool {
+  a.count == b.utf8.count && zip(a, b.utf8).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
 }
 
 /// The comma-separated elements of a field value, trimmed.

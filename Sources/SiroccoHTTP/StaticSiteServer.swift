@@ -51,15 +51,18 @@ public final class StaticSiteServer {
   public let configuration: Configuration
   let listener: any TCPListening
   let store: any KeyValueStore
-  let log: (String) -> Void
+  let log: ((String) -> Void)?
+  /// The Date field's value, made once per second.
+  var dateCache: (seconds: Int64, text: String) = (-1, "")
   var connections: [Connection] = []
   /// Requests answered, and connections closed by a timeout.
   public private(set) var requestsServed = 0
   public private(set) var timeouts = 0
 
-  /// `log` gets one line per request: client, request line, status, body bytes.
+  /// `log` gets one line per request: client, request line, status, body bytes; nil for no
+  /// access log (then no line is even made).
   public init(listener: any TCPListening, store: any KeyValueStore, configuration: Configuration = Configuration(),
-              log: @escaping (String) -> Void) {
+              log: ((String) -> Void)?) {
     self.listener = listener
     self.store = store
     self.configuration = configuration
@@ -155,31 +158,32 @@ public final class StaticSiteServer {
     return connection.lastProgress + configuration.idleTimeout
   }
 
-  /// Moves the response into the stream as far as it takes it.
+  /// Moves the response into the stream as far as it takes it. The output is topped up from
+  /// the body first, so a head and a small body leave in one write (one segment, or one
+  /// system call on host sockets), and a large body in writes of up to 64 KiB; nothing is
+  /// read from the store that the stream has no room for.
   func send(_ connection: Connection) {
     let stream = connection.stream
     while true {
-      if !connection.output.isEmpty {
-        let written = stream.write(connection.output)
-        connection.output.removeFirst(written)
-        if !connection.output.isEmpty { return }
+      if let body = connection.body {
+        let room = min(stream.writableBytes - connection.output.count, body.end - body.next, 65536 - connection.output.count)
+        if room > 0 {
+          guard let bytes = try? store.get(body.key, offset: body.next, length: room), !bytes.isEmpty else {
+            // The store failed under a response already begun: nothing honest to send but a close.
+            connection.body = nil
+            connection.closeAfterResponse = true
+            stream.abort()
+            return
+          }
+          connection.output += bytes
+          connection.body = (body.key, body.next + bytes.count, body.end)
+        }
+        if connection.body!.next == body.end { connection.body = nil }
       }
-      guard let body = connection.body else { return }
-      let room = min(stream.writableBytes, body.end - body.next, 65536)
-      if room == 0 {
-        if body.next == body.end { connection.body = nil }
-        return
-      }
-      guard let bytes = try? store.get(body.key, offset: body.next, length: room), !bytes.isEmpty else {
-        // The store failed under a response already begun: nothing honest to send but a close.
-        connection.body = nil
-        connection.closeAfterResponse = true
-        stream.abort()
-        return
-      }
-      connection.body = (body.key, body.next + bytes.count, body.end)
-      if connection.body!.next == body.end { connection.body = nil }
-      connection.output = bytes
+      guard !connection.output.isEmpty else { return }
+      let written = stream.write(connection.output)
+      connection.output.removeFirst(written)
+      if !connection.output.isEmpty || connection.body == nil { return }
     }
   }
 
@@ -188,10 +192,11 @@ public final class StaticSiteServer {
     requestsServed += 1
     if !request.keepAlive { connection.closeAfterResponse = true }
     let isHead = request.methodIs("HEAD")
-    let line = String(decoding: request.method, as: UTF8.self) + " " + String(decoding: request.target, as: UTF8.self)
-      + " HTTP/1." + String(request.minorVersion)
     func logged(_ status: Int, _ bytes: Int) {
-      log(connection.stream.remoteAddress.description + " \"" + line + "\" " + String(status) + " " + String(bytes))
+      guard let log else { return }
+      log(connection.stream.remoteAddress.description + " \"" + String(decoding: request.method, as: UTF8.self) + " "
+        + String(decoding: request.target, as: UTF8.self) + " HTTP/1." + String(request.minorVersion) + "\" "
+        + String(status) + " " + String(bytes))
     }
     guard request.methodIs("GET") || isHead else {
       var head = baseHead(405, date: date)
@@ -264,7 +269,8 @@ public final class StaticSiteServer {
 
   func baseHead(_ status: Int, date: Int64) -> HTTPResponseHead {
     var head = HTTPResponseHead(status: status)
-    head.add("Date", HTTPDate.format(date))
+    if dateCache.seconds != date { dateCache = (date, HTTPDate.format(date)) }
+    head.add("Date", dateCache.text)
     head.add("Server", "Sirocco")
     return head
   }
@@ -291,7 +297,7 @@ public final class StaticSiteServer {
     var head = baseHead(status, date: date)
     head.add("Content-Type", "text/plain; charset=utf-8")
     finish(connection, head: head, body: Array((reason + "\n").utf8), isHead: false)
-    log(connection.stream.remoteAddress.description + " \"-\" " + String(status) + " (" + reason + ")")
+    log?(connection.stream.remoteAddress.description + " \"-\" " + String(status) + " (" + reason + ")")
   }
 }
 

@@ -206,19 +206,25 @@ public final class UnixPlatform: Platform {
     return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: devices, blocks: blocks)
   }
 
+  /// The event-loop tag of the host sockets' own epoll set (TAP devices are 0, 1, ...).
+  static let hostSocketsTag: UInt64 = 1 << 40
+
   /// Runs `App` with its network devices on the host's sockets (`--net-socket`).
   static func runOnHostSockets<App: Unikernel>(
     _ app: App.Type, options: DeviceOptions, platform: UnixPlatform, parameters: BootParameters,
     fail: (Int32, String) -> Int32
   ) -> Int32 {
-    let activity = HostActivity()
+    let sockets = sirocco_poll_create_set()
+    let added = sockets < 0 ? sockets : sirocco_poll_add(platform.epollDescriptor, sockets, hostSocketsTag)
+    guard added == 0 else {
+      return fail(ExitStatus.failure, "cannot make an epoll set for the host's sockets: " + String(cString: sirocco_strerror(-added)))
+    }
+    let activity = HostActivity(pollDescriptor: sockets)
     let log = Logger(source: "sirocco", level: Runtime.logLevel(parameters), console: platform.console)
     var named: [(name: String, stack: any NetworkStack)] = []
     for declared in App.devices where declared.kind == .network {
       let address = options.sockets.first { $0.name == declared.name }!.address
-      let stack = HostNetworkStack(address: address, activity: activity) { [platform] fd in
-        _ = sirocco_poll_add_edge(platform.epollDescriptor, fd, UInt64(UInt32(bitPattern: fd)))
-      }
+      let stack = HostNetworkStack(address: address, activity: activity)
       named.append((declared.name, stack))
       log.info(declared.name + ": the host's sockets on " + address.description)
     }

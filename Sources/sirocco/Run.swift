@@ -50,9 +50,17 @@ struct Run: ParsableCommand {
   static let devicePrefixes = ["--net:", "--net-mac:", "--net-socket:", "--block:", "--block-sector-size:"]
 
   /// `--block:NAME=DIR` with a directory: packed into a ustar archive (as `tar -cf FILE -C
-  /// DIR .` would), which the block device then holds; a file is attached as it is.
+  /// DIR .` would), which the block device then holds; a file is attached as it is. With
+  /// `--block-sector-size:NAME=N` the archive's records are N bytes (`tar -b N/512`), so it
+  /// is a whole number of sectors.
   func packDirectories(_ options: [String], into buildDirectory: URL) throws -> [String] {
-    try options.map { option in
+    let sectorSizes = Dictionary(options.compactMap { option -> (String, Int)? in
+      guard option.hasPrefix("--block-sector-size:"), let equals = option.firstIndex(of: "="),
+        let size = Int(option[option.index(after: equals)...]), size > 512, size % 512 == 0
+      else { return nil }
+      return (String(option[option.index(option.startIndex, offsetBy: 20)..<equals]), size)
+    }, uniquingKeysWith: { $1 })
+    return try options.map { option in
       guard option.hasPrefix("--block:"), let equals = option.firstIndex(of: "=") else { return option }
       let name = String(option[option.index(option.startIndex, offsetBy: 8)..<equals])
       let path = String(option[option.index(after: equals)...])
@@ -60,7 +68,8 @@ struct Run: ParsableCommand {
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return option }
       try FileManager.default.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
       let archive = buildDirectory.appendingPathComponent(name + ".tar")
-      guard try runTool(["tar", "--format=ustar", "-cf", archive.path, "-C", path, "."]) == 0 else {
+      let blocking = sectorSizes[name].map { ["-b", String($0 / 512)] } ?? []
+      guard try runTool(["tar", "--format=ustar"] + blocking + ["-cf", archive.path, "-C", path, "."]) == 0 else {
         throw ToolError.failure("cannot pack directory '\(path)' for block device '\(name)' (tar failed)")
       }
       return "--block:" + name + "=" + archive.path

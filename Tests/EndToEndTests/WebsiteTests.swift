@@ -68,11 +68,11 @@ final class WebsiteTests: XCTestCase {
   static let checks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("http_checks.py").path
 
   /// The website on `target`, serving `archive`: unix on the host's loopback, spt on the TAP.
-  func startWebsite(_ namespace: Namespace, target: String, archive: String) throws -> (Guest, base: String) {
+  func startWebsite(_ namespace: Namespace, target: String, archive: String, blockOptions: [String] = []) throws -> (Guest, base: String) {
     let unix = target == "unix"
     let guest = try Guest(
       namespace, example: "website", target: target,
-      devices: [unix ? "--net-socket:service=127.0.0.1" : "--net:service=tap0", "--block:site=\(archive)"],
+      devices: [unix ? "--net-socket:service=127.0.0.1" : "--net:service=tap0", "--block:site=\(archive)"] + blockOptions,
       parameters: ["--port=8080", "--log-level=warning", "--request-timeout=2"], readyLine: "")
     let base = "http://\(unix ? "127.0.0.1" : namespace.guestAddress):8080"
     try waitForHTTP(namespace, base + "/")
@@ -87,10 +87,14 @@ final class WebsiteTests: XCTestCase {
     XCTAssertTrue(guest.process.isRunning, "unix: the server survived")
   }
 
+  /// Here `sirocco run` packs the site directory itself, in 4 KiB records for 4 KiB sectors.
   func testSPTOverTAP() throws {
     let namespace = try Namespace()
-    let (guest, base) = try startWebsite(namespace, target: "spt", archive: archive.url.path)
+    let (guest, base) = try startWebsite(
+      namespace, target: "spt", archive: Paths.example("website") + "/site", blockOptions: ["--block-sector-size:site=4096"])
     defer { guest.stop() }
+    let packed = try FileManager.default.attributesOfItem(atPath: Paths.example("website") + "/_build/spt/site.tar")[.size] as? Int ?? 0
+    XCTAssertTrue(packed > 0 && packed % 4096 == 0, "the packed archive is whole 4 KiB sectors: \(packed) bytes")
     try checkSite(namespace, base: base, label: "spt")
     XCTAssertTrue(guest.process.isRunning, "spt: the server survived")
   }

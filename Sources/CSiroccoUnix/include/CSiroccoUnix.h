@@ -33,6 +33,8 @@ const char *sirocco_strerror(int error);
 
 /* Host sockets, for the unix target's socket stack: addresses and ports in host byte
  * order, descriptors non-blocking and close-on-exec, -errno on failure. */
+/* An empty epoll set (for the host sockets, itself watched by the loop's set); -errno. */
+int sirocco_poll_create_set(void);
 int sirocco_poll_add_edge(int epoll_fd, int fd, uint64_t tag);
 int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog);
 int sirocco_tcp_accept(int fd);

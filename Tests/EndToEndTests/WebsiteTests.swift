@@ -67,11 +67,12 @@ final class WebsiteTests: XCTestCase {
 
   static let checks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("http_checks.py").path
 
-  /// The website on `target`, serving `archive`: unix on the host's loopback, spt on the TAP.
+  /// The website on `target`, serving `archive`: unix on the host's loopback ("unix-tap": on
+  /// the TAP), spt on the TAP.
   func startWebsite(_ namespace: Namespace, target: String, archive: String, blockOptions: [String] = []) throws -> (Guest, base: String) {
     let unix = target == "unix"
     let guest = try Guest(
-      namespace, example: "website", target: target,
+      namespace, example: "website", target: target == "unix-tap" ? "unix" : target,
       devices: [unix ? "--net-socket:service=127.0.0.1" : "--net:service=tap0", "--block:site=\(archive)"] + blockOptions,
       parameters: ["--port=8080", "--log-level=warning", "--request-timeout=2"], readyLine: "")
     let base = "http://\(unix ? "127.0.0.1" : namespace.guestAddress):8080"
@@ -100,7 +101,7 @@ final class WebsiteTests: XCTestCase {
   }
 
   /// 100 MB of random bytes served from the archive: the whole file and a range in its middle
-  /// arrive with the SHA-256 of the original.
+  /// arrive with the SHA-256 of the original, from unix on host sockets and on TAP, and spt.
   func testLargeFileVerifiedByHash() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-large-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -109,7 +110,7 @@ final class WebsiteTests: XCTestCase {
     let made = try runCommand(["bash", "-c", "head -c 100000000 /dev/urandom > \(big) && tar --format=ustar -cf \(tarball) -C \(directory.path) big.bin"])
     XCTAssertEqual(made.status, 0, made.error)
     let expected = try runCommand(["bash", "-c", "sha256sum < \(big); tail -c +50000001 \(big) | head -c 1000000 | sha256sum"]).output
-    for target in ["unix", "spt"] {
+    for target in ["unix", "unix-tap", "spt"] {
       let namespace = try Namespace()
       let (guest, base) = try startWebsite(namespace, target: target, archive: tarball)
       defer { guest.stop() }

@@ -79,34 +79,52 @@ public struct HTTPRequestError: Error, Equatable, Sendable {
 }
 
 /// Parses the requests a connection receives, one after another (pipelining): feed it what
-/// arrived, take requests while it has complete ones. Each byte is examined once however the
-/// request is split, so a client trickling bytes costs no more than one sending them at once.
+/// arrived, take requests while it has complete ones. However a request is split, its bytes
+/// are examined a bounded number of times and consumed bytes are not moved per request, so
+/// a client trickling bytes or sending a million one-byte chunks costs linear time.
 public struct HTTPRequestParser: Sendable {
   public let limits: HTTPLimits
-  /// Bytes received and not yet consumed by the request under way.
-  public private(set) var buffered: [UInt8] = []
-  /// Where the request under way is: its header section (searched up to `scanned`), or its
-  /// body, with a Content-Length or chunked (RFC 9112 7.1).
+  /// Bytes received; those before `start` are consumed.
+  var storage: [UInt8] = []
+  var start = 0
+  /// Where the request under way is: its header section (`scanned` bytes past `start`
+  /// already searched for its end), or its body, with a Content-Length or chunked (RFC 9112
+  /// 7.1).
   enum Phase: Sendable {
     case head(scanned: Int)
-    case body(HTTPRequest, remaining: Int)
-    case chunkSize(HTTPRequest)
-    case chunkData(HTTPRequest, remaining: Int)
-    case chunkEnd(HTTPRequest)
-    case trailer(HTTPRequest, bytes: Int)
+    case body(remaining: Int)
+    case chunkSize
+    case chunkData(remaining: Int)
+    case chunkEnd
+    case trailer(bytes: Int)
   }
   var phase = Phase.head(scanned: 0)
+  /// The request whose body is under way, and its body so far.
+  var pending: HTTPRequest?
+  var body: [UInt8] = []
+  /// The request line under way is complete and within its limit.
+  var requestLineChecked = false
 
   /// The longest chunk-size line, extensions included.
   static let chunkLineLimit = 4096
 
   public init(limits: HTTPLimits = HTTPLimits()) { self.limits = limits }
 
-  public mutating func append(_ bytes: [UInt8]) { buffered += bytes }
+  /// Bytes received and not yet consumed by the request under way.
+  public var buffered: ArraySlice<UInt8> { storage[start...] }
+
+  public mutating func append(_ bytes: [UInt8]) {
+    // Consumed bytes go once they are at least half of what is kept: amortized linear.
+    if start > 0, start >= storage.count - start {
+      storage.removeFirst(start)
+      start = 0
+    }
+    storage += bytes
+  }
 
   /// Whether no part of a request has arrived: between requests.
   public var isIdle: Bool {
-    if case .head = phase { return buffered.isEmpty }
+    if case .head = phase { return start == storage.count }
     return false
   }
 
@@ -118,42 +136,36 @@ public struct HTTPRequestParser: Sendable {
       case .head(let scanned):
         if let request = try head(scanned: scanned) { return request }
         if case .head = phase { return nil }
-      case .body(var request, let remaining):
-        let left = takeBody(remaining, into: &request)
+      case .body(let remaining):
+        let left = takeBody(remaining)
         guard left == 0 else {
-          phase = .body(request, remaining: left)
+          phase = .body(remaining: left)
           return nil
         }
-        phase = .head(scanned: 0)
-        return request
-      case .chunkSize(let request):
-        guard let line = try takeLine(limit: Self.chunkLineLimit, tooLong: HTTPRequestError(400, "chunk size line too long")) else {
+        return finishBody()
+      case .chunkSize:
+        guard let line = try takeChunkLine(limit: Self.chunkLineLimit, tooLong: HTTPRequestError(400, "chunk size line too long")) else {
           return nil
         }
-        let size = try chunkSize(line, decoded: request.body.count)
-        phase = size == 0 ? .trailer(request, bytes: 0) : .chunkData(request, remaining: size)
-      case .chunkData(var request, let remaining):
-        let left = takeBody(remaining, into: &request)
+        let size = try chunkSize(Array(line), decoded: body.count)
+        phase = size == 0 ? .trailer(bytes: 0) : .chunkData(remaining: size)
+      case .chunkData(let remaining):
+        let left = takeBody(remaining)
         guard left == 0 else {
-          phase = .chunkData(request, remaining: left)
+          phase = .chunkData(remaining: left)
           return nil
         }
-        phase = .chunkEnd(request)
-      case .chunkEnd(let request):
-        guard let line = try takeLine(limit: 2, tooLong: HTTPRequestError(400, "chunk data longer than its size")) else { return nil }
-        guard line.isEmpty else { throw HTTPRequestError(400, "chunk data longer than its size") }
-        phase = .chunkSize(request)
-      case .trailer(let request, let bytes):
+        phase = .chunkEnd
+      case .chunkEnd:
+        guard try takeChunkLine(limit: 0, tooLong: HTTPRequestError(400, "chunk data longer than its size")) != nil else { return nil }
+        phase = .chunkSize
+      case .trailer(let bytes):
         // Trailer fields are checked and dropped: a static server has no use for them.
-        let room = limits.headerBytes - bytes
-        guard let line = try takeLine(limit: room, tooLong: HTTPRequestError(431, "trailer section longer than " + String(limits.headerBytes) + " bytes"))
-        else { return nil }
-        if line.isEmpty {
-          phase = .head(scanned: 0)
-          return request
-        }
-        _ = try Self.parseField(line[...])
-        phase = .trailer(request, bytes: bytes + line.count + 2)
+        let tooLong = HTTPRequestError(431, "trailer section longer than " + String(limits.headerBytes) + " bytes")
+        guard let line = try takeChunkLine(limit: limits.headerBytes - bytes, tooLong: tooLong) else { return nil }
+        if line.isEmpty { return finishBody() }
+        _ = try Self.parseField(line)
+        phase = .trailer(bytes: bytes + line.count + 2)
       }
     }
   }
@@ -161,27 +173,38 @@ public struct HTTPRequestParser: Sendable {
   /// The header section of the next request, once it has all arrived. A request without a
   /// body is returned; one with a body moves the parser to it and returns nil.
   mutating func head(scanned: Int) throws(HTTPRequestError) -> HTTPRequest? {
+    let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
     // RFC 9112 2.2: empty lines before a request line are ignored.
     if scanned == 0 {
-      var start = 0
-      while start < buffered.count, buffered[start] == UInt8(ascii: "\r") || buffered[start] == UInt8(ascii: "\n") { start += 1 }
-      if start > 0 { buffered.removeFirst(start) }
+      while start < storage.count, storage[start] == carriageReturn || storage[start] == newline { start += 1 }
     }
-    guard let headerEnd = Self.endOfHeaders(buffered, from: max(0, scanned - 3), limit: limits.headerBytes) else {
-      let firstLine = buffered.prefix(limits.requestLine + 2).firstIndex(of: UInt8(ascii: "\n")) ?? buffered.count
-      if firstLine > limits.requestLine { throw HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes") }
-      if buffered.count > limits.headerBytes { throw HTTPRequestError(431, "header section longer than " + String(limits.headerBytes) + " bytes") }
+    let tooLongLine = HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes")
+    if !requestLineChecked {
+      // Searched from where the last search stopped; its length without the CR.
+      let from = start + max(0, scanned - 1), to = min(storage.count, start + limits.requestLine + 2)
+      if from < to, let end = storage[from..<to].firstIndex(of: newline) {
+        guard end - start - (end > start && storage[end - 1] == carriageReturn ? 1 : 0) <= limits.requestLine else { throw tooLongLine }
+        requestLineChecked = true
+      } else if storage.count - start - (storage.last == carriageReturn ? 1 : 0) > limits.requestLine {
+        throw tooLongLine
+      }
+    }
+    let tooLongSection = HTTPRequestError(431, "header section longer than " + String(limits.headerBytes) + " bytes")
+    guard let headerEnd = Self.endOfHeaders(storage, from: start + max(0, scanned - 3), stop: start + limits.headerBytes + 4) else {
+      if storage.count - start >= limits.headerBytes + 4 { throw tooLongSection }
       // What is not a method is refused at once (a TLS hello, noise), not after a timeout.
-      guard buffered.prefix(32).prefix(while: { $0 != UInt8(ascii: " ") }).allSatisfy(isTokenCharacter) else {
+      guard storage[start..<min(storage.count, start + 32)].prefix(while: { $0 != UInt8(ascii: " ") }).allSatisfy(isTokenCharacter) else {
         throw HTTPRequestError(400, "malformed request line")
       }
-      phase = .head(scanned: buffered.count)
+      phase = .head(scanned: storage.count - start)
       return nil
     }
-    var lines = Self.lines(buffered[..<headerEnd.start])
+    // The section's size is what comes before its final empty line, however it arrived.
+    guard headerEnd.start - start <= limits.headerBytes else { throw tooLongSection }
+    var lines = Self.lines(storage[start..<headerEnd.start])
     guard !lines.isEmpty else { throw HTTPRequestError(400, "no request line") }
     let requestLine = lines.removeFirst()
-    if requestLine.count > limits.requestLine { throw HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes") }
+    if requestLine.count > limits.requestLine { throw tooLongLine }
     var request = try Self.parseRequestLine(requestLine)
     guard lines.count <= limits.headerCount else { throw HTTPRequestError(431, "more than " + String(limits.headerCount) + " header fields") }
     for line in lines { request.headers.append(try Self.parseField(line)) }
@@ -189,21 +212,23 @@ public struct HTTPRequestParser: Sendable {
       let hosts = request.headers.filter { asciiEqualsIgnoringCase($0.name, "host") }
       guard hosts.count == 1 else { throw HTTPRequestError(400, hosts.isEmpty ? "no Host field" : "more than one Host field") }
     }
-    buffered.removeFirst(headerEnd.end)
+    start = headerEnd.end
     phase = .head(scanned: 0)
+    requestLineChecked = false
     // The body's length (RFC 9112 6.3).
     let lengths = request.headers.filter { asciiEqualsIgnoringCase($0.name, "content-length") }
-    let codings = request.headers.filter { asciiEqualsIgnoringCase($0.name, "transfer-encoding") }
-      .flatMap { tokens($0.value) }
-    if !codings.isEmpty {
+    let encodings = request.headers.filter { asciiEqualsIgnoringCase($0.name, "transfer-encoding") }
+    if !encodings.isEmpty {
       // Both framings at once is how requests are smuggled past a proxy: refused (6.1).
       guard request.minorVersion >= 1 else { throw HTTPRequestError(400, "Transfer-Encoding in an HTTP/1.0 request") }
       guard lengths.isEmpty else { throw HTTPRequestError(400, "both Transfer-Encoding and Content-Length") }
+      let codings = encodings.flatMap { tokens($0.value) }.filter { !$0.isEmpty }
       guard let last = codings.last, asciiEqualsIgnoringCase(last, "chunked") else {
-        throw HTTPRequestError(400, "chunked is not the final transfer coding")
+        throw HTTPRequestError(400, codings.isEmpty ? "empty Transfer-Encoding" : "chunked is not the final transfer coding")
       }
       guard codings.count == 1 else { throw HTTPRequestError(501, "transfer codings other than chunked are not supported") }
-      phase = .chunkSize(request)
+      pending = request
+      phase = .chunkSize
       return nil
     }
     if let first = lengths.first {
@@ -212,33 +237,47 @@ public struct HTTPRequestParser: Sendable {
       }
       guard length <= limits.body else { throw HTTPRequestError(413, "body longer than " + String(limits.body) + " bytes") }
       if length > 0 {
-        phase = .body(request, remaining: length)
+        pending = request
+        phase = .body(remaining: length)
         return nil
       }
     }
     return request
   }
 
-  /// Moves up to `remaining` buffered bytes into the request's body; returns how many are
-  /// still to come.
-  mutating func takeBody(_ remaining: Int, into request: inout HTTPRequest) -> Int {
-    let taken = min(remaining, buffered.count)
-    request.body += buffered[..<taken]
-    buffered.removeFirst(taken)
+  /// Moves up to `remaining` received bytes into the body; returns how many are still to
+  /// come.
+  mutating func takeBody(_ remaining: Int) -> Int {
+    let taken = min(remaining, storage.count - start)
+    body.append(contentsOf: storage[start..<(start + taken)])
+    start += taken
     return remaining - taken
   }
 
-  /// The next line of `buffered` without its CR LF (or bare LF), taken out; nil while it has
-  /// not all arrived. `tooLong` is thrown for a line of more than `limit` bytes.
-  mutating func takeLine(limit: Int, tooLong: HTTPRequestError) throws(HTTPRequestError) -> [UInt8]? {
-    guard let end = buffered.prefix(limit + 2).firstIndex(of: UInt8(ascii: "\n")) else {
-      if buffered.count > limit + 1 { throw tooLong }
+  /// The request whose body is complete.
+  mutating func finishBody() -> HTTPRequest? {
+    var request = pending
+    request?.body = body
+    pending = nil
+    body = []
+    phase = .head(scanned: 0)
+    return request
+  }
+
+  /// The next line of chunked framing without its CR LF, taken out; nil while it has not
+  /// all arrived. These lines must end in CR LF (RFC 9112 7.1): a bare LF is the seed of
+  /// chunk-smuggling disagreements and is refused. `tooLong` is thrown for a line of more
+  /// than `limit` bytes.
+  mutating func takeChunkLine(limit: Int, tooLong: HTTPRequestError) throws(HTTPRequestError) -> ArraySlice<UInt8>? {
+    let window = storage[start..<min(storage.count, start + limit + 2)]
+    guard let end = window.firstIndex(of: UInt8(ascii: "\n")) else {
+      if storage.count - start > limit + 1 { throw tooLong }
       return nil
     }
-    var line = Array(buffered[..<end])
-    if line.last == UInt8(ascii: "\r") { line.removeLast() }
+    guard end > start, storage[end - 1] == UInt8(ascii: "\r") else { throw HTTPRequestError(400, "bare LF in chunked framing") }
+    let line = storage[start..<(end - 1)]
     guard line.count <= limit else { throw tooLong }
-    buffered.removeFirst(end + 1)
+    start = end + 1
     return line
   }
 
@@ -262,10 +301,10 @@ public struct HTTPRequestParser: Sendable {
   }
 
   /// Where the header section ends: the empty line (CRLF CRLF, or LF LF as RFC 9112 2.2
-  /// lets a recipient accept), searched no further than `limit`.
-  static func endOfHeaders(_ bytes: [UInt8], from: Int = 0, limit: Int) -> (start: Int, end: Int)? {
+  /// lets a recipient accept), searched from `from` to no further than `stop`.
+  static func endOfHeaders(_ bytes: [UInt8], from: Int, stop: Int) -> (start: Int, end: Int)? {
     var index = from
-    let stop = min(bytes.count, limit + 4)
+    let stop = min(bytes.count, stop)
     while index < stop {
       if bytes[index] == UInt8(ascii: "\n") {
         if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") { return (index, index + 2) }

@@ -35,6 +35,10 @@ public final class StaticSiteServer {
     var output: [UInt8] = []
     var body: (key: String, next: Int, end: Int)?
     var closeAfterResponse = false
+    /// Our FIN is sent: input is read and dropped until the client closes too.
+    var closed = false
+    /// Requests are waiting to be answered after this turn's share.
+    var hasMore = false
     /// When the connection last made progress, and when the request under way began.
     var lastProgress: Instant
     var requestStarted: Instant?
@@ -77,25 +81,43 @@ public final class StaticSiteServer {
     while connections.count < configuration.maximumConnections, let stream = listener.nextConnection() {
       connections.append(Connection(stream: stream, limits: configuration.limits, now: now))
     }
+    let wasFull = connections.count >= configuration.maximumConnections
     var next: Instant?
     var index = 0
     while index < connections.count {
       let connection = connections[index]
       if serve(connection, now: now, date: date) {
         index += 1
-        let deadline = deadline(connection)
+        let deadline = connection.hasMore ? now : deadline(connection)
         next = next.map { min($0, deadline) } ?? deadline
       } else {
         connections.remove(at: index)
       }
     }
+    // Room again: connections waiting in the backlog are taken at once, not at the next SYN.
+    if wasFull, connections.count < configuration.maximumConnections { next = now }
     return next
   }
+
+  /// Requests one connection may have answered in one turn, so that a client pipelining
+  /// without end does not starve the others.
+  static let requestsPerTurn = 16
 
   /// One connection's turn; false once it is finished with.
   func serve(_ connection: Connection, now: Instant, date: Int64) -> Bool {
     let stream = connection.stream
     if stream.error != nil || stream.state == .closed { return false }
+    if connection.closed {
+      while !stream.read(maximum: 65536).isEmpty {}
+      if stream.isReceiveFinished { return false }  // the stack finishes the close alone
+      guard now < deadline(connection) else {
+        stream.abort()
+        return false
+      }
+      return true
+    }
+    connection.hasMore = false
+    var answered = 0
     while true {
       if connection.isSending {
         let before = connection.output.count + (connection.body.map { $0.end - $0.next } ?? 0)
@@ -103,24 +125,33 @@ public final class StaticSiteServer {
         let after = connection.output.count + (connection.body.map { $0.end - $0.next } ?? 0)
         if after < before { connection.lastProgress = now }
         if connection.isSending { break }
-        if connection.closeAfterResponse {
-          stream.close()
-          return stream.state != .closed
-        }
+        // The response is out: a request already under way is timed from now.
+        if connection.requestStarted != nil { connection.requestStarted = now }
       }
-      // Read what arrived, then answer every complete request (pipelining), one at a time.
-      let received = stream.read(maximum: 65536)
-      if !received.isEmpty {
-        connection.parser.append(received)
-        connection.lastProgress = now
-        if connection.requestStarted == nil { connection.requestStarted = now }
+      // After a refusal or "Connection: close", nothing more is parsed or answered.
+      if connection.closeAfterResponse { return closeAndDrain(connection, now: now) }
+      if answered == Self.requestsPerTurn {
+        connection.hasMore = true
+        break
       }
-      let request: HTTPRequest?
+      // A complete request already parsed is answered before more is read (pipelining
+      // without unbounded buffering); reading goes on until one is complete or none is left.
+      var request: HTTPRequest?
       do {
         request = try connection.parser.next()
+        while request == nil {
+          let received = stream.read(maximum: 65536)
+          if received.isEmpty { break }
+          // Empty lines between requests (RFC 9112 2.2) do not keep a connection alive.
+          if received.contains(where: { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }) {
+            connection.lastProgress = now
+            if connection.requestStarted == nil { connection.requestStarted = now }
+          }
+          connection.parser.append(received)
+          request = try connection.parser.next()
+        }
       } catch {
         respond(connection, status: error.status, reason: error.reason, date: date)
-        connection.closeAfterResponse = true
         continue
       }
       guard let request else {
@@ -128,13 +159,11 @@ public final class StaticSiteServer {
         break
       }
       connection.requestStarted = connection.parser.isIdle ? nil : now
+      answered += 1
       answer(request, on: connection, date: date)
     }
     // The client sent its FIN: nothing more can arrive, and a partial request never completes.
-    if stream.isReceiveFinished, !connection.isSending {
-      stream.close()
-      return stream.state != .closed
-    }
+    if stream.isReceiveFinished, !connection.isSending { return closeAndDrain(connection, now: now) }
     if now >= deadline(connection) {
       timeouts += 1
       if connection.requestStarted != nil, !connection.isSending {
@@ -149,10 +178,24 @@ public final class StaticSiteServer {
     return true
   }
 
+  /// Sends our FIN. The connection is kept until the client's FIN (or a timeout), its input
+  /// read and dropped: closing a socket with unread input would reset the connection and
+  /// could destroy the response in flight.
+  func closeAndDrain(_ connection: Connection, now: Instant) -> Bool {
+    let stream = connection.stream
+    stream.close()
+    connection.closed = true
+    connection.lastProgress = now
+    while !stream.read(maximum: 65536).isEmpty {}
+    return !stream.isReceiveFinished && stream.state != .closed
+  }
+
   /// When the connection is timed out: a response the client stops taking, a request that
   /// does not finish arriving within the request timeout of its first byte however it
-  /// trickles in (slowloris), or an idle connection.
+  /// trickles in (slowloris), an idle connection, or a closed one whose client does not
+  /// close its side.
   func deadline(_ connection: Connection) -> Instant {
+    if connection.closed { return connection.lastProgress + configuration.requestTimeout }
     if connection.isSending { return connection.lastProgress + configuration.requestTimeout }
     if let started = connection.requestStarted { return started + configuration.requestTimeout }
     return connection.lastProgress + configuration.idleTimeout

@@ -28,10 +28,12 @@ final class HostActivity {
 
   init(pollDescriptor: Int32) { self.pollDescriptor = pollDescriptor }
 
-  /// Puts a new socket in the set; it counts as ready until a read finds it empty.
-  func watch(_ fd: Int32) {
-    _ = sirocco_poll_add_edge(pollDescriptor, fd, UInt64(UInt32(bitPattern: fd)))
-    markReady(fd)
+  /// Puts a new socket in the set; it counts as ready until a read finds it empty. Returns 0
+  /// or -errno.
+  func watch(_ fd: Int32) -> Int32 {
+    let result = sirocco_poll_add_edge(pollDescriptor, fd, UInt64(UInt32(bitPattern: fd)))
+    if result == 0 { markReady(fd) }
+    return result
   }
 
   func markReady(_ fd: Int32) {
@@ -67,7 +69,14 @@ final class HostNetworkStack: NetworkStack {
     self.activity = activity
   }
 
-  func watch(_ fd: Int32) { activity.watch(fd) }
+  /// Puts a new socket in the set; nil if it could not be (then the socket is closed, since
+  /// it would never wake the loop).
+  func watch(_ fd: Int32) -> String? {
+    let result = activity.watch(fd)
+    guard result != 0 else { return nil }
+    Glibc.close(fd)
+    return "cannot add a socket to the event loop: " + Self.reason(-result)
+  }
 
   static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 
@@ -79,7 +88,7 @@ final class HostNetworkStack: NetworkStack {
       if -fd == EADDRINUSE { throw .portInUse(tcpPort) }
       throw .host("cannot listen on " + address.description + ":" + String(tcpPort) + ": " + Self.reason(-fd))
     }
-    watch(fd)
+    if let problem = watch(fd) { throw .host(problem) }
     return HostTCPListener(port: tcpPort, fileDescriptor: fd, stack: self)
   }
 
@@ -91,7 +100,7 @@ final class HostNetworkStack: NetworkStack {
     }
     let fd = sirocco_tcp_connect(address.rawValue, destination.rawValue, tcpPort)
     guard fd >= 0 else { throw .host("cannot connect to " + destination.description + ": " + Self.reason(-fd)) }
-    watch(fd)
+    if let problem = watch(fd) { throw .host(problem) }
     return HostTCPStream(fileDescriptor: fd, connecting: true, activity: activity)
   }
 
@@ -101,7 +110,7 @@ final class HostNetworkStack: NetworkStack {
       if -fd == EADDRINUSE { throw .portInUse(udpPort) }
       throw .host("cannot bind UDP " + address.description + ":" + String(udpPort) + ": " + Self.reason(-fd))
     }
-    watch(fd)
+    if let problem = watch(fd) { throw .host(problem) }
     return HostUDPSocket(fileDescriptor: fd, address: address, activity: activity)
   }
 }
@@ -123,11 +132,13 @@ final class HostTCPListener: TCPListening {
     guard fileDescriptor >= 0, stack.activity.isReady(fileDescriptor) else { return nil }
     let accepted = sirocco_tcp_accept(fileDescriptor)
     guard accepted >= 0 else {
-      if -accepted == EAGAIN { stack.activity.clear(fileDescriptor) }  // none waiting
-      return nil  // or one that gave up: try again
+      // None waiting; or one that gave up, or no descriptor left: then the loop comes back
+      // at once, as no new edge will announce the rest of the queue.
+      if -accepted == EAGAIN { stack.activity.clear(fileDescriptor) } else { stack.activity.moved = true }
+      return nil
     }
-    stack.watch(accepted)
     stack.activity.moved = true
+    guard stack.watch(accepted) == nil else { return nil }
     return HostTCPStream(fileDescriptor: accepted, connecting: false, activity: stack.activity)
   }
 

@@ -72,6 +72,14 @@ struct Run: ParsableCommand {
       guard try runTool(["tar", "--format=ustar"] + blocking + ["-cf", archive.path, "-C", path, "."]) == 0 else {
         throw ToolError.failure("cannot pack directory '\(path)' for block device '\(name)' (tar failed)")
       }
+      // A tar that does not pad its last record (bsdtar) still gives whole sectors.
+      let sector = sectorSizes[name] ?? 512
+      let size = (try FileManager.default.attributesOfItem(atPath: archive.path)[.size] as? Int) ?? 0
+      if size % sector != 0 {
+        let handle = try FileHandle(forWritingTo: archive)
+        try handle.truncate(atOffset: UInt64((size / sector + 1) * sector))
+        try handle.close()
+      }
       return "--block:" + name + "=" + archive.path
     }
   }

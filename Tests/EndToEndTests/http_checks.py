@@ -78,6 +78,10 @@ CORPUS = [
     (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
     (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: \r\nContent-Length: 5\r\n\r\nhello", 400),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n2;\nxx\r\n0\r\n\r\n", 400),
+    # A refused request followed by a pipelined one: only the refusal is answered.
+    (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 99999999\r\n\r\nGET / HTTP/1.1\r\n" + H + b"\r\n", 413),
     # Sizes: request line, header section, header count, body.
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n", 414),
     (b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"b" * 20000 + b"\r\n\r\n", 431),
@@ -91,7 +95,7 @@ def corpus(host, port):
     for request, expected in CORPUS:
         response, closed = exchange(host, port, request)
         status = status_of(response)
-        if status != expected or not closed:
+        if status != expected or not closed or response.count(b"HTTP/1.1 ") != 1:
             failures += 1
             print(f"FAIL {request[:60]!r}: expected {expected} and a close, got {status} "
                   f"({'closed' if closed else 'still open'}): {response[:80]!r}")

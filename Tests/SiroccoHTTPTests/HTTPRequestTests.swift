@@ -85,9 +85,9 @@ final class HTTPRequestTests: XCTestCase {
   }
 
   func testChunkedBodies() throws {
-    // Sizes in either case, extensions, a trailer, bare LF ends, then a pipelined request.
+    // Sizes in either case, extensions, a trailer, then a pipelined request.
     let text = "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
-      + "5;name=value\r\nhello\r\nA \r\n, chunked!\n0\r\nX-Sum: 1\r\n\r\n"
+      + "5;name=value\r\nhello\r\nA \r\n, chunked!\r\n0\r\nX-Sum: 1\r\n\r\n"
       + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
     let whole = try parseAll(text)
     guard whole.count == 2 else { return XCTFail("\(whole.count) requests") }
@@ -102,6 +102,55 @@ final class HTTPRequestTests: XCTestCase {
     XCTAssertNil(try partial.next())
     XCTAssertFalse(partial.isIdle, "a body under way is not idle")
     XCTAssertTrue(partial.buffered.isEmpty)
+  }
+
+  /// A million one-byte chunks, and a body trickled a byte at a time, parse in linear time:
+  /// consumed bytes are not moved and the body is not copied per chunk.
+  func testManySmallChunks() throws {
+    var limits = HTTPLimits()
+    limits.body = 1_000_000
+    var parser = HTTPRequestParser(limits: limits)
+    parser.append(bytes("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"))
+    let chunk = bytes("1\r\nA\r\n")
+    var block: [UInt8] = []
+    for _ in 0..<10_000 { block += chunk }
+    for _ in 0..<100 {
+      parser.append(block)
+      XCTAssertNil(try parser.next())
+    }
+    parser.append(bytes("0\r\n\r\n"))
+    let request = try parser.next()
+    XCTAssertEqual(request?.body.count, 1_000_000)
+    XCTAssertEqual(request?.body.allSatisfy { $0 == UInt8(ascii: "A") }, true)
+    XCTAssertTrue(parser.isIdle)
+  }
+
+  /// The limits give the same answer however the bytes are split.
+  func testLimitsDoNotDependOnHowBytesArrive() throws {
+    var limits = HTTPLimits()
+    limits.requestLine = 40
+    limits.headerBytes = 100
+    func outcome(_ text: String, split: Bool) -> Int {
+      var parser = HTTPRequestParser(limits: limits)
+      do {
+        for piece in split ? bytes(text).map({ [$0] }) : [bytes(text)] {
+          parser.append(piece)
+          if try parser.next() != nil { return 200 }
+        }
+        return 0
+      } catch { return error.status }
+    }
+    let line = "GET /" + String(repeating: "a", count: 26) + " HTTP/1.1"  // 40 bytes
+    // The section before its final empty line: 40 + 2 + 9 + 3 + 45 + 1 (its last CR) = 100 bytes.
+    let fitting = line + "\r\nHost: h\r\nX: " + String(repeating: "b", count: 45) + "\r\n\r\n"
+    XCTAssertEqual(outcome(fitting, split: false), 200)
+    XCTAssertEqual(outcome(fitting, split: true), 200)
+    let longLine = "GET /" + String(repeating: "a", count: 27) + " HTTP/1.1\r\nHost: h\r\n\r\n"
+    XCTAssertEqual(outcome(longLine, split: false), 414)
+    XCTAssertEqual(outcome(longLine, split: true), 414)
+    let longSection = line + "\r\nHost: h\r\nX: " + String(repeating: "b", count: 46) + "\r\n\r\n"
+    XCTAssertEqual(outcome(longSection, split: false), 431)
+    XCTAssertEqual(outcome(longSection, split: true), 431)
   }
 
   func testChunkedLimits() {
@@ -157,6 +206,10 @@ final class HTTPRequestTests: XCTestCase {
       ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", 400),
       ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Field: x\r\n\r\n", 400),
       ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", 413),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2;\nxx\r\n0\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxx\n0\r\n\r\n", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \r\nContent-Length: 5\r\n\r\nhello", 400),
+      ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,\r\n\r\n", 400),
       ("GET /a\u{7f}b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
     ]
     for (text, expected) in corpus {

@@ -131,6 +131,74 @@ final class StaticSiteServerTests: XCTestCase {
     XCTAssertTrue(stream.closed)
   }
 
+  /// After a refusal or "Connection: close", bytes that follow are not parsed as requests:
+  /// one answer, a FIN, and the rest read and dropped until the client closes.
+  func testNothingIsAnsweredAfterARefusalOrAClose() {
+    let (server, listener) = server()
+    for text in [
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+      let served = server.requestsServed
+      let (stream, responses) = exchange(text, server: server, listener: listener)
+      XCTAssertEqual(responses.components(separatedBy: "HTTP/1.1 ").count - 1, 1, responses)
+      XCTAssertTrue(stream.closed)
+      XCTAssertLessThanOrEqual(server.requestsServed - served, 1)
+      // The client sends more, then closes: all dropped, and the connection let go.
+      stream.inbound = Array("GET /y HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+      _ = server.step(now: now, date: 0)
+      XCTAssertEqual(stream.take(), "")
+      stream.peerClosed = true
+      _ = server.step(now: now, date: 0)
+      XCTAssertEqual(server.openConnections, 0)
+      XCTAssertFalse(stream.aborted)
+    }
+  }
+
+  /// A client pipelining without end gets a share per step, and the server asks to be
+  /// stepped again at once.
+  func testPipelinedRequestsAreAnsweredInShares() {
+    let (server, listener) = server()
+    let stream = ScriptedStream()
+    stream.inbound = Array(String(repeating: "GET /docs/page.css HTTP/1.1\r\nHost: h\r\n\r\n", count: 40).utf8)
+    listener.waiting.append(stream)
+    var counts: [Int] = []
+    for _ in 0..<3 {
+      let next = server.step(now: now, date: 0)
+      counts.append(stream.take().components(separatedBy: "HTTP/1.1 200").count - 1)
+      if counts.count < 3 { XCTAssertEqual(next, now) }
+    }
+    XCTAssertEqual(counts, [16, 16, 8])
+  }
+
+  /// A body larger than one read arrives whole within one step (the native stack announces
+  /// nothing more once the client has sent everything).
+  func testALargeBodyIsReadWithinOneStep() {
+    let (server, listener) = server()
+    let (_, response) = exchange(
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "x", count: 200_000)
+        + "GET / HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertEqual(response.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }, ["405", "200"])
+  }
+
+  /// Empty lines between requests do not keep an idle connection open.
+  func testEmptyLinesDoNotKeepAConnectionAlive() {
+    var configuration = StaticSiteServer.Configuration()
+    configuration.idleTimeout = .seconds(60)
+    let (server, listener) = server(configuration)
+    let stream = ScriptedStream()
+    listener.waiting.append(stream)
+    _ = server.step(now: now, date: 0)
+    now = now + .seconds(59)
+    stream.inbound = Array("\r\n".utf8)
+    _ = server.step(now: now, date: 0)
+    XCTAssertFalse(stream.aborted)
+    now = now + .seconds(2)
+    _ = server.step(now: now, date: 0)
+    XCTAssertTrue(stream.aborted, "idle 61 s since its last request byte")
+  }
+
   /// A request with a chunked body gets its answer (405), and the body is consumed, so the
   /// connection stays usable for the next request.
   func testChunkedBodyIsConsumedAndTheConnectionKept() {

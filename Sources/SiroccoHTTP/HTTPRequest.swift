@@ -38,8 +38,13 @@ public struct HTTPRequest: Sendable, Equatable {
   }
 
   /// The value of the first field named `name` (compared without case), if any.
+  /// Several field lines of the same name are one list, joined with ", " (RFC 9110 5.3).
   public func header(_ name: String) -> [UInt8]? {
-    headers.first { asciiEqualsIgnoringCase($0.name, name) }?.value
+    var value: [UInt8]?
+    for field in headers where asciiEqualsIgnoringCase(field.name, name) {
+      value = value.map { $0 + Array(", ".utf8) + field.value } ?? field.value
+    }
+    return value
   }
 
   public func methodIs(_ name: String) -> Bool { method.elementsEqual(name.utf8) }
@@ -398,13 +403,30 @@ func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: String) -> Bool {
 }
 
 /// The comma-separated elements of a field value, trimmed.
+/// The comma-separated elements of a field value, trimmed, empty ones left out; a comma
+/// inside a quoted string (an entity tag such as "a,b") does not separate.
 func tokens(_ value: [UInt8]) -> [[UInt8]] {
-  value.split(separator: UInt8(ascii: ",")).map { element in
-    var part = element[...]
+  var elements: [[UInt8]] = []
+  var start = 0, index = 0, quoted = false
+  func add(_ end: Int) {
+    var part = value[start..<end]
     while let first = part.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { part = part.dropFirst() }
     while let last = part.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { part = part.dropLast() }
-    return Array(part)
+    if !part.isEmpty { elements.append(Array(part)) }
   }
+  while index < value.count {
+    switch value[index] {
+    case UInt8(ascii: "\""): quoted.toggle()
+    case UInt8(ascii: "\\") where quoted: index += 1  // quoted-pair (RFC 9110 5.6.4)
+    case UInt8(ascii: ",") where !quoted:
+      add(index)
+      start = index + 1
+    default: break
+    }
+    index += 1
+  }
+  add(min(index, value.count))
+  return elements
 }
 
 /// %XX decoded; nil for a bad escape or one that decodes to NUL.

@@ -166,14 +166,17 @@ public final class StaticSiteServer {
     if stream.isReceiveFinished, !connection.isSending { return closeAndDrain(connection, now: now) }
     if now >= deadline(connection) {
       timeouts += 1
-      if connection.requestStarted != nil, !connection.isSending {
-        respond(connection, status: 408, reason: "request not received in time", date: date)
-        send(connection)
-        stream.close()
-      } else {
+      guard connection.requestStarted != nil, !connection.isSending else {
         stream.abort()
+        return false
       }
-      return false
+      // A request that did not arrive in time: 408, sent (within the request timeout again)
+      // before the close, like any other refusal.
+      respond(connection, status: 408, reason: "request not received in time", date: date)
+      connection.requestStarted = nil
+      connection.lastProgress = now
+      send(connection)
+      return connection.isSending || closeAndDrain(connection, now: now)
     }
     return true
   }

@@ -37,6 +37,10 @@ final class HTTPConditionalTests: XCTestCase {
     XCTAssertEqual(
       decide(try request(["If-Match: \"other\"", "If-None-Match: " + tag]), for: resource), .preconditionFailed,
       "preconditions before If-None-Match")
+    // A list over several field lines is one list; a comma inside a quoted tag separates nothing.
+    XCTAssertEqual(decide(try request(["If-Match: \"other\"", "If-Match: " + tag]), for: resource), .whole)
+    XCTAssertEqual(decide(try request(["If-None-Match: \"a,b\", " + tag]), for: resource), .notModified)
+    XCTAssertEqual(tokens(Array("\"a,b\" , c,,\"d\\\",e\"".utf8)).map { String(decoding: $0, as: UTF8.self) }, ["\"a,b\"", "c", "\"d\\\",e\""])
     // If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
     XCTAssertEqual(
       decide(try request(["If-None-Match: \"other\"", "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"]), for: resource), .whole)

@@ -267,6 +267,28 @@ final class StaticSiteServerTests: XCTestCase {
     XCTAssertEqual(server.timeouts, 2)
   }
 
+  /// A 408 larger than the client's window is still delivered whole before the close.
+  func testA408IsDeliveredWhole() {
+    var configuration = StaticSiteServer.Configuration()
+    configuration.requestTimeout = .seconds(10)
+    let (server, listener) = server(configuration)
+    let slow = ScriptedStream()
+    slow.window = 20
+    slow.inbound = Array("GET / HTTP/1.1\r\nHo".utf8)
+    listener.waiting.append(slow)
+    _ = server.step(now: now, date: 0)
+    now = now + .seconds(11)
+    var received = ""
+    for _ in 0..<20 where !slow.closed {
+      _ = server.step(now: now, date: 0)
+      received += slow.take()
+      now = now + .milliseconds(100)
+    }
+    XCTAssertTrue(received.hasPrefix("HTTP/1.1 408 ") && received.hasSuffix("request not received in time\n"), received)
+    XCTAssertTrue(slow.closed)
+    XCTAssertFalse(slow.aborted)
+  }
+
   /// A client that sends a byte now and then does not keep a request alive past the request
   /// timeout: the clock runs from the request's first byte.
   func testTrickledRequestIsTimedOutFromItsFirstByte() {

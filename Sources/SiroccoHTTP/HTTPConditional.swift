@@ -1,7 +1,10 @@
 // Conditional and range requests on a static resource (RFC 9110 13, 14): ETag and
 // Last-Modified validators, If-Match / If-Unmodified-Since (412), If-None-Match /
-// If-Modified-Since (304), If-Range, and one byte range (206, or 416 when none of it exists). A request for several ranges gets the whole
-// resource (RFC 9110 14.2 lets a server ignore Range), not a multipart answer.
+// If-Modified-Since (304), If-Range, and one byte range (206, or 416 when none of it
+// exists). A request for several ranges gets the whole resource (RFC 9110 14.2 lets a
+// server ignore Range), not a multipart answer.
+
+import SiroccoWire
 
 /// What the server knows of a resource.
 public struct HTTPResource: Sendable, Equatable {
@@ -62,20 +65,20 @@ public func decide(_ request: HTTPRequest, for resource: HTTPResource) -> HTTPDe
 
 /// "bytes=first-last", "bytes=first-" or "bytes=-suffix" (RFC 9110 14.1.2).
 func parseRange(_ value: [UInt8], size: Int) -> HTTPDecision {
-  guard value.count > 6, asciiEqualsIgnoringCase(Array(value[0..<6]), Array("bytes=".utf8)) else { return .whole }
+  guard value.count > 6, asciiEqualsIgnoringCase(Array(value[0..<6]), "bytes=") else { return .whole }
   let specs = tokens(Array(value[6...]))
   guard specs.count == 1, let spec = specs.first, let dash = spec.firstIndex(of: UInt8(ascii: "-")) else { return .whole }
   let first = Array(spec[..<dash])
   let last = Array(spec[(dash + 1)...])
   if first.isEmpty {
-    guard let suffix = decimal(last) else { return .whole }
+    guard let suffix = asciiDecimal(last) else { return .whole }
     guard suffix > 0, size > 0 else { return .unsatisfiable }
     return .range(start: max(size - suffix, 0), end: size)
   }
-  guard let start = decimal(first) else { return .whole }
+  guard let start = asciiDecimal(first) else { return .whole }
   guard start < size else { return .unsatisfiable }
   if last.isEmpty { return .range(start: start, end: size) }
-  guard let end = decimal(last), end >= start else { return .whole }
+  guard let end = asciiDecimal(last), end >= start else { return .whole }
   return .range(start: start, end: min(end + 1, size))
 }
 

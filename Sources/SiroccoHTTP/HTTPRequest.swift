@@ -37,8 +37,8 @@ public struct HTTPRequest: Sendable, Equatable {
       && zip(lhs.headers, rhs.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
   }
 
-  /// The value of the first field named `name` (compared without case), if any.
-  /// Several field lines of the same name are one list, joined with ", " (RFC 9110 5.3).
+  /// The value of the field named `name` (compared without case), if any. Several field
+  /// lines of the same name are one list, joined with ", " (RFC 9110 5.3).
   public func header(_ name: String) -> [UInt8]? {
     var value: [UInt8]?
     for field in headers where asciiEqualsIgnoringCase(field.name, name) {
@@ -152,7 +152,7 @@ public struct HTTPRequestParser: Sendable {
         guard let line = try takeChunkLine(limit: Self.chunkLineLimit, tooLong: HTTPRequestError(400, "chunk size line too long")) else {
           return nil
         }
-        let size = try chunkSize(Array(line), decoded: body.count)
+        let size = try chunkSize(line, decoded: body.count)
         phase = size == 0 ? .trailer(bytes: 0) : .chunkData(remaining: size)
       case .chunkData(let remaining):
         let left = takeBody(remaining)
@@ -237,7 +237,7 @@ public struct HTTPRequestParser: Sendable {
       return nil
     }
     if let first = lengths.first {
-      guard lengths.allSatisfy({ $0.value == first.value }), let length = decimal(first.value) else {
+      guard lengths.allSatisfy({ $0.value == first.value }), let length = asciiDecimal(first.value) else {
         throw HTTPRequestError(400, "bad Content-Length")
       }
       guard length <= limits.body else { throw HTTPRequestError(413, "body longer than " + String(limits.body) + " bytes") }
@@ -288,17 +288,16 @@ public struct HTTPRequestParser: Sendable {
 
   /// chunk-size [ chunk-ext ] (RFC 9112 7.1, 7.1.1): the hexadecimal size, checked against
   /// what the body may still take; extensions are ignored.
-  func chunkSize(_ line: [UInt8], decoded: Int) throws(HTTPRequestError) -> Int {
+  func chunkSize(_ line: ArraySlice<UInt8>, decoded: Int) throws(HTTPRequestError) -> Int {
     var size = 0
-    var index = 0
-    while index < line.count, let value = hexDigit(line[index]) {
+    var index = line.startIndex
+    while index < line.endIndex, let value = asciiHexDigit(line[index]) {
       size = size * 16 + Int(value)
       guard size <= limits.body - decoded else { throw HTTPRequestError(413, "body longer than " + String(limits.body) + " bytes") }
       index += 1
     }
-    guard index > 0 else { throw HTTPRequestError(400, "bad chunk size") }
-    var rest = line[index...]
-    while let first = rest.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { rest = rest.dropFirst() }
+    guard index > line.startIndex else { throw HTTPRequestError(400, "bad chunk size") }
+    let rest = trimmingWhitespace(line[index...])
     guard rest.isEmpty || rest.first == UInt8(ascii: ";"),
       rest.allSatisfy({ $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7f) })
     else { throw HTTPRequestError(400, "bad chunk size") }
@@ -364,9 +363,7 @@ public struct HTTPRequestParser: Sendable {
       throw HTTPRequestError(400, name.first == UInt8(ascii: " ") || name.first == UInt8(ascii: "\t")
         ? "obsolete line folding" : "bad header field name")
     }
-    var value = line[(colon + 1)...]
-    while let first = value.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { value = value.dropFirst() }
-    while let last = value.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { value = value.dropLast() }
+    let value = trimmingWhitespace(line[(colon + 1)...])
     guard value.allSatisfy({ $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7f) }) else {
       throw HTTPRequestError(400, "control character in a header field value")
     }
@@ -386,32 +383,32 @@ func digit(_ byte: UInt8) -> Int? {
   byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
 }
 
-/// A non-negative decimal of at most 18 digits.
-func decimal(_ bytes: [UInt8]) -> Int? { asciiDecimal(bytes) }
 
 func asciiLowercased(_ byte: UInt8) -> UInt8 {
   byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
 }
 
-func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-  a.count == b.count && zip(a, b).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
-}
-
-/// The same against a name in the program's text, without making an array of it.
+/// Whether the bytes are `b`'s, ASCII letters compared without case; `b` is not copied into
+/// an array.
 func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: String) -> Bool {
   a.count == b.utf8.count && zip(a, b.utf8).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
 }
 
-/// The comma-separated elements of a field value, trimmed.
+/// Without optional white space (spaces and tabs) at either end (RFC 9110 5.6.3).
+func trimmingWhitespace(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+  var part = bytes
+  while let first = part.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { part = part.dropFirst() }
+  while let last = part.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { part = part.dropLast() }
+  return part
+}
+
 /// The comma-separated elements of a field value, trimmed, empty ones left out; a comma
 /// inside a quoted string (an entity tag such as "a,b") does not separate.
 func tokens(_ value: [UInt8]) -> [[UInt8]] {
   var elements: [[UInt8]] = []
   var start = 0, index = 0, quoted = false
   func add(_ end: Int) {
-    var part = value[start..<end]
-    while let first = part.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { part = part.dropFirst() }
-    while let last = part.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { part = part.dropLast() }
+    let part = trimmingWhitespace(value[start..<end])
     if !part.isEmpty { elements.append(Array(part)) }
   }
   while index < value.count {
@@ -435,7 +432,7 @@ func percentDecoded(_ bytes: [UInt8]) -> [UInt8]? {
   var index = 0
   while index < bytes.count {
     if bytes[index] == UInt8(ascii: "%") {
-      guard index + 2 < bytes.count, let high = hexDigit(bytes[index + 1]), let low = hexDigit(bytes[index + 2]) else { return nil }
+      guard index + 2 < bytes.count, let high = asciiHexDigit(bytes[index + 1]), let low = asciiHexDigit(bytes[index + 2]) else { return nil }
       let byte = high << 4 | low
       guard byte != 0 else { return nil }
       result.append(byte)
@@ -446,13 +443,4 @@ func percentDecoded(_ bytes: [UInt8]) -> [UInt8]? {
     }
   }
   return result
-}
-
-func hexDigit(_ byte: UInt8) -> UInt8? {
-  switch byte {
-  case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-  case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-  case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-  default: nil
-  }
 }

@@ -50,6 +50,8 @@ public final class StaticSiteServer {
     }
 
     var isSending: Bool { !output.isEmpty || body != nil }
+    /// Bytes of the response still to go: in the output, and in the store.
+    var unsent: Int { output.count + (body.map { $0.end - $0.next } ?? 0) }
   }
 
   public let configuration: Configuration
@@ -108,8 +110,7 @@ public final class StaticSiteServer {
     let stream = connection.stream
     if stream.error != nil || stream.state == .closed { return false }
     if connection.closed {
-      while !stream.read(maximum: 65536).isEmpty {}
-      if stream.isReceiveFinished { return false }  // the stack finishes the close alone
+      guard drain(connection) else { return false }  // the stack finishes the close alone
       guard now < deadline(connection) else {
         stream.abort()
         return false
@@ -120,10 +121,9 @@ public final class StaticSiteServer {
     var answered = 0
     while true {
       if connection.isSending {
-        let before = connection.output.count + (connection.body.map { $0.end - $0.next } ?? 0)
+        let before = connection.unsent
         send(connection)
-        let after = connection.output.count + (connection.body.map { $0.end - $0.next } ?? 0)
-        if after < before { connection.lastProgress = now }
+        if connection.unsent < before { connection.lastProgress = now }
         if connection.isSending { break }
         // The response is out: a request already under way is timed from now.
         if connection.requestStarted != nil { connection.requestStarted = now }
@@ -185,10 +185,15 @@ public final class StaticSiteServer {
   /// read and dropped: closing a socket with unread input would reset the connection and
   /// could destroy the response in flight.
   func closeAndDrain(_ connection: Connection, now: Instant) -> Bool {
-    let stream = connection.stream
-    stream.close()
+    connection.stream.close()
     connection.closed = true
     connection.lastProgress = now
+    return drain(connection)
+  }
+
+  /// Reads and drops what arrived; false once the client has closed its side too.
+  func drain(_ connection: Connection) -> Bool {
+    let stream = connection.stream
     while !stream.read(maximum: 65536).isEmpty {}
     return !stream.isReceiveFinished && stream.state != .closed
   }
@@ -198,8 +203,7 @@ public final class StaticSiteServer {
   /// trickles in (slowloris), an idle connection, or a closed one whose client does not
   /// close its side.
   func deadline(_ connection: Connection) -> Instant {
-    if connection.closed { return connection.lastProgress + configuration.requestTimeout }
-    if connection.isSending { return connection.lastProgress + configuration.requestTimeout }
+    if connection.closed || connection.isSending { return connection.lastProgress + configuration.requestTimeout }
     if let started = connection.requestStarted { return started + configuration.requestTimeout }
     return connection.lastProgress + configuration.idleTimeout
   }
@@ -247,12 +251,10 @@ public final class StaticSiteServer {
     guard request.methodIs("GET") || isHead else {
       var head = baseHead(405, date: date)
       head.add("Allow", "GET, HEAD")
-      finish(connection, head: head, body: Array("method not allowed\n".utf8), isHead: isHead)
-      return logged(405, 19)
+      return logged(405, finish(connection, head: head, body: Array("method not allowed\n".utf8), isHead: isHead))
     }
     guard let path = request.path, let key = normalizedStorePath(path) else {
-      finish(connection, head: baseHead(400, date: date), body: Array("bad request target\n".utf8), isHead: isHead)
-      return logged(400, 19)
+      return logged(400, finish(connection, head: baseHead(400, date: date), body: Array("bad request target\n".utf8), isHead: isHead))
     }
     var resourceKey = key
     switch store.exists(key) {
@@ -309,8 +311,7 @@ public final class StaticSiteServer {
     var head = baseHead(404, date: date)
     head.add("Content-Type", "text/html; charset=utf-8")
     let page = (try? store.get(configuration.notFoundPage)) ?? Array("<!doctype html><title>Not found</title><h1>Not found</h1>\n".utf8)
-    finish(connection, head: head, body: page, isHead: isHead)
-    logged(404, isHead ? 0 : page.count)
+    logged(404, finish(connection, head: head, body: page, isHead: isHead))
   }
 
   func baseHead(_ status: Int, date: Int64) -> HTTPResponseHead {
@@ -321,12 +322,14 @@ public final class StaticSiteServer {
     return head
   }
 
-  /// A response whose body is in hand.
-  func finish(_ connection: Connection, head: HTTPResponseHead, body: [UInt8], isHead: Bool) {
+  /// A response whose body is in hand; returns the body bytes it sends.
+  @discardableResult
+  func finish(_ connection: Connection, head: HTTPResponseHead, body: [UInt8], isHead: Bool) -> Int {
     var head = head
     if head.status != 304 { head.add("Content-Length", String(body.count)) }
     if connection.closeAfterResponse { head.add("Connection", "close") }
     connection.output += head.bytes + (isHead ? [] : body)
+    return isHead ? 0 : body.count
   }
 
   /// A response whose body comes from the store as the client takes it.

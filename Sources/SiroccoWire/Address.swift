@@ -41,7 +41,7 @@ public struct MACAddress: Hashable, Sendable, Comparable {
         current = 0
         continue
       }
-      guard let nibble = hexValue(byte), digits < 2 else { return nil }
+      guard let nibble = asciiHexDigit(byte), digits < 2 else { return nil }
       current = current << 4 | UInt64(nibble)
       digits += 1
     }
@@ -194,12 +194,3 @@ struct DottedQuadParser {
   }
 }
 
-@inline(__always)
-func hexValue(_ byte: UInt8) -> UInt8? {
-  switch byte {
-  case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-  case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-  case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-  default: nil
-  }
-}

@@ -29,6 +29,17 @@ extension String {
   }
 }
 
+/// The value of one ASCII hexadecimal digit, either case; nil for anything else.
+@inline(__always)
+public func asciiHexDigit(_ byte: UInt8) -> UInt8? {
+  switch byte {
+  case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+  case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+  case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+  default: nil
+  }
+}
+
 /// The value of ASCII decimal digits, at most `maximumDigits` of them (so it cannot
 /// overflow); nil for no digits, too many, or anything else among them.
 public func asciiDecimal<Digits: Collection>(_ bytes: Digits, maximumDigits: Int = 18) -> Int? where Digits.Element == UInt8 {

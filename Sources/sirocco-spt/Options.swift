@@ -127,19 +127,10 @@ struct Options {
         guard bytes[index] == UInt8(ascii: ":") else { return nil }
         index += 1
       }
-      guard let high = hexDigit(bytes[index]), let low = hexDigit(bytes[index + 1]) else { return nil }
+      guard let high = asciiHexDigit(bytes[index]), let low = asciiHexDigit(bytes[index + 1]) else { return nil }
       mac.append(high << 4 | low)
       index += 2
     }
     return mac
-  }
-
-  static func hexDigit(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-    default: nil
-    }
   }
 }

@@ -118,6 +118,10 @@ final class StaticSiteServerTests: XCTestCase {
     XCTAssertTrue(post.hasPrefix("HTTP/1.1 405 ") && post.contains("Allow: GET, HEAD\r\n"), post)
     XCTAssertEqual(lines.first, "10.0.0.1 \"GET / HTTP/1.1\" 200 13")
     XCTAssertEqual(lines.count, 7)
+    // The log counts the body bytes sent: none for HEAD, whatever the status.
+    XCTAssertEqual(lines[5], "10.0.0.1 \"GET /../etc/passwd HTTP/1.1\" 400 19")
+    _ = exchange("HEAD /../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+    XCTAssertEqual(lines.last, "10.0.0.1 \"HEAD /../etc/passwd HTTP/1.1\" 400 0")
   }
 
   func testPipelinedRequestsAnsweredInOrderAndConnectionClose() {

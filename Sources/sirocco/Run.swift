@@ -50,29 +50,28 @@ struct Run: ParsableCommand {
   static let devicePrefixes = ["--net:", "--net-mac:", "--net-socket:", "--block:", "--block-sector-size:"]
 
   /// `--block:NAME=DIR` with a directory: packed into a ustar archive (as `tar -cf FILE -C
-  /// DIR .` would), which the block device then holds; a file is attached as it is. With
-  /// `--block-sector-size:NAME=N` the archive's records are N bytes (`tar -b N/512`), so it
-  /// is a whole number of sectors.
+  /// DIR .` would), which the block device then holds; a file is attached as it is. The
+  /// archive is padded with zeros to a whole number of the device's sectors (512 bytes, or
+  /// `--block-sector-size:NAME=N`).
   func packDirectories(_ options: [String], into buildDirectory: URL) throws -> [String] {
+    /// NAME and VALUE of an option PREFIXNAME=VALUE.
+    func named(_ option: String, _ prefix: String) -> (name: String, value: String)? {
+      guard option.hasPrefix(prefix), let equals = option.firstIndex(of: "=") else { return nil }
+      return (String(option[option.index(option.startIndex, offsetBy: prefix.count)..<equals]), String(option[option.index(after: equals)...]))
+    }
     let sectorSizes = Dictionary(options.compactMap { option -> (String, Int)? in
-      guard option.hasPrefix("--block-sector-size:"), let equals = option.firstIndex(of: "="),
-        let size = Int(option[option.index(after: equals)...]), size > 512, size % 512 == 0
-      else { return nil }
-      return (String(option[option.index(option.startIndex, offsetBy: 20)..<equals]), size)
+      guard let (name, value) = named(option, "--block-sector-size:"), let size = Int(value), size > 0 else { return nil }
+      return (name, size)
     }, uniquingKeysWith: { $1 })
     return try options.map { option in
-      guard option.hasPrefix("--block:"), let equals = option.firstIndex(of: "=") else { return option }
-      let name = String(option[option.index(option.startIndex, offsetBy: 8)..<equals])
-      let path = String(option[option.index(after: equals)...])
+      guard let (name, path) = named(option, "--block:") else { return option }
       var isDirectory: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return option }
       try FileManager.default.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
       let archive = buildDirectory.appendingPathComponent(name + ".tar")
-      let blocking = sectorSizes[name].map { ["-b", String($0 / 512)] } ?? []
-      guard try runTool(["tar", "--format=ustar"] + blocking + ["-cf", archive.path, "-C", path, "."]) == 0 else {
+      guard try runTool(["tar", "--format=ustar", "-cf", archive.path, "-C", path, "."]) == 0 else {
         throw ToolError.failure("cannot pack directory '\(path)' for block device '\(name)' (tar failed)")
       }
-      // A tar that does not pad its last record (bsdtar) still gives whole sectors.
       let sector = sectorSizes[name] ?? 512
       let size = (try FileManager.default.attributesOfItem(atPath: archive.path)[.size] as? Int) ?? 0
       if size % sector != 0 {

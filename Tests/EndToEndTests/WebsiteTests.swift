@@ -88,7 +88,7 @@ final class WebsiteTests: XCTestCase {
     XCTAssertTrue(guest.process.isRunning, "unix: the server survived")
   }
 
-  /// Here `sirocco run` packs the site directory itself, in 4 KiB records for 4 KiB sectors.
+  /// Here `sirocco run` packs the site directory itself, padded to whole 4 KiB sectors.
   func testSPTOverTAP() throws {
     let namespace = try Namespace()
     let (guest, base) = try startWebsite(

@@ -253,9 +253,10 @@ public final class StaticSiteServer {
       head.add("Allow", "GET, HEAD")
       return logged(405, finish(connection, head: head, body: Array("method not allowed\n".utf8), isHead: isHead))
     }
-    guard let path = request.path, let key = normalizedStorePath(path) else {
+    guard let path = request.path, let normalized = normalizedKey(path) else {
       return logged(400, finish(connection, head: baseHead(400, date: date), body: Array("bad request target\n".utf8), isHead: isHead))
     }
+    let key = String(decoding: normalized, as: UTF8.self)
     var resourceKey = key
     switch store.exists(key) {
     case .dictionary:
@@ -348,21 +349,4 @@ public final class StaticSiteServer {
     finish(connection, head: head, body: Array((reason + "\n").utf8), isHead: false)
     log?(connection.stream.remoteAddress.description + " \"-\" " + String(status) + " (" + reason + ")")
   }
-}
-
-/// A decoded URL path as a store key: "/" is the root (""); nil for a path with a NUL byte or
-/// one that climbs out with "..".
-func normalizedStorePath(_ path: [UInt8]) -> String? {
-  var segments: [[UInt8]] = []
-  for segment in path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
-    if segment.elementsEqual(".".utf8) { continue }
-    if segment.elementsEqual("..".utf8) { return nil }
-    segments.append(Array(segment))
-  }
-  var key: [UInt8] = []
-  for segment in segments {
-    if !key.isEmpty { key.append(UInt8(ascii: "/")) }
-    key += segment
-  }
-  return String(decoding: key, as: UTF8.self)
 }

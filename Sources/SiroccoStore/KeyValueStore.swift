@@ -50,10 +50,10 @@ public protocol KeyValueStore: AnyObject {
 
 /// A key as the stores hold it, as UTF-8 bytes (compared byte for byte, see Text.swift):
 /// no leading "/" or "./", no empty or "." segments, no trailing "/"; nil for a key that
-/// climbs out with "..".
+/// climbs out with "..". A URL path becomes a key the same way ("/" is the root, "").
 func normalizedKey(_ key: String) -> [UInt8]? { normalizedKey(Array(key.utf8)) }
 
-func normalizedKey(_ key: [UInt8]) -> [UInt8]? {
+public func normalizedKey(_ key: [UInt8]) -> [UInt8]? {
   var result: [UInt8] = []
   for segment in key.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
     if segment.count == 1, segment.first == UInt8(ascii: ".") { continue }
@@ -61,13 +61,6 @@ func normalizedKey(_ key: [UInt8]) -> [UInt8]? {
     if !result.isEmpty { result.append(UInt8(ascii: "/")) }
     result.append(contentsOf: segment)
   }
-  return result
-}
-
-/// The dictionaries above a normalized key: "a/b/c" has "", "a", "a/b".
-func parents(of key: [UInt8]) -> [[UInt8]] {
-  var result: [[UInt8]] = [[]]
-  for (index, byte) in key.enumerated() where byte == UInt8(ascii: "/") { result.append(Array(key[..<index])) }
   return result
 }
 

@@ -23,7 +23,7 @@ final class HostActivity {
   let pollDescriptor: Int32
   /// By descriptor: an edge came (or the socket is new) since a read last found nothing.
   var ready: [Bool] = []
-  /// Where reads land before they are copied out at their length.
+  /// Where TCP and UDP reads land before they are copied out at their length.
   var scratch = [UInt8](repeating: 0, count: 65536)
 
   init(pollDescriptor: Int32) { self.pollDescriptor = pollDescriptor }
@@ -321,7 +321,6 @@ final class HostUDPSocket: UDPEndpoint {
   let activity: HostActivity
   /// A datagram read ahead to answer `hasReceived`.
   var pending: UDPDatagram?
-  var buffer = [UInt8](repeating: 0, count: 65536)
 
   init(fileDescriptor: Int32, address: IPv4Address, activity: HostActivity) {
     self.fileDescriptor = fileDescriptor
@@ -356,14 +355,15 @@ final class HostUDPSocket: UDPEndpoint {
     guard fileDescriptor >= 0 else { return nil }
     var source: UInt32 = 0
     var sourcePort: UInt16 = 0
-    let count = buffer.withUnsafeMutableBytes {
+    // Through the stack's scratch buffer, as TCP reads: no buffer of its own per socket.
+    let count = activity.scratch.withUnsafeMutableBytes {
       sirocco_udp_receive(fileDescriptor, $0.baseAddress, $0.count, &source, &sourcePort)
     }
     guard count >= 0 else { return nil }
     activity.moved = true
     return UDPDatagram(
       source: IPv4Address(rawValue: source), sourcePort: sourcePort, destination: address,
-      payload: Array(buffer[0..<min(count, buffer.count)]))
+      payload: Array(activity.scratch[0..<min(count, activity.scratch.count)]))
   }
 
   func send(_ payload: [UInt8], to destination: IPv4Address, port: UInt16) throws(UDPSendError) {

@@ -154,11 +154,16 @@ public final class UnixPlatform: Platform {
       return fail(ExitStatus.failure, "cannot create the event loop: \(describe(error))")
     }
     if bootParameters.declares("busy-poll") { platform.busyPollWindow = .microseconds(bootParameters.integer("busy-poll") ?? 0) }
+    if !options.sockets.isEmpty, !options.networks.isEmpty {
+      return fail(ExitStatus.usage, "--net-socket and --net attach network devices of two kinds: expected one kind for all")
+    }
+    let blocks: [(name: String, device: any BlockDevice)]
+    switch openBlocks(App.self, options: options) {
+    case .success(let opened): blocks = opened
+    case .failure(let problem): return fail(ExitStatus.failure, problem.message)
+    }
     if !options.sockets.isEmpty {
-      guard options.networks.isEmpty else {
-        return fail(ExitStatus.usage, "--net-socket and --net attach network devices of two kinds: expected one kind for all")
-      }
-      return runOnHostSockets(App.self, options: options, platform: platform, parameters: bootParameters, fail: fail)
+      return runOnHostSockets(App.self, options: options, platform: platform, parameters: bootParameters, blocks: blocks, fail: fail)
     }
     func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
     let faults = FaultInjector<TAPDevice>.Configuration(
@@ -179,11 +184,6 @@ public final class UnixPlatform: Platform {
       } catch {
         return fail(ExitStatus.failure, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
       }
-    }
-    let blocks: [(name: String, device: any BlockDevice)]
-    switch openBlocks(App.self, options: options) {
-    case .success(let opened): blocks = opened
-    case .failure(let problem): return fail(ExitStatus.failure, problem.message)
     }
     if faults != FaultInjector<TAPDevice>.Configuration() {
       platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand, delay \(fault("fault-delay")) ms\n")
@@ -212,7 +212,7 @@ public final class UnixPlatform: Platform {
   /// Runs `App` with its network devices on the host's sockets (`--net-socket`).
   static func runOnHostSockets<App: Unikernel>(
     _ app: App.Type, options: DeviceOptions, platform: UnixPlatform, parameters: BootParameters,
-    fail: (Int32, String) -> Int32
+    blocks: [(name: String, device: any BlockDevice)], fail: (Int32, String) -> Int32
   ) -> Int32 {
     let sockets = sirocco_poll_create_set()
     let added = sockets < 0 ? sockets : sirocco_poll_add(platform.epollDescriptor, sockets, hostSocketsTag)
@@ -227,11 +227,6 @@ public final class UnixPlatform: Platform {
       let stack = HostNetworkStack(address: address, activity: activity)
       named.append((declared.name, stack))
       log.info(declared.name + ": the host's sockets on " + address.description)
-    }
-    let blocks: [(name: String, device: any BlockDevice)]
-    switch openBlocks(App.self, options: options) {
-    case .success(let opened): blocks = opened
-    case .failure(let problem): return fail(ExitStatus.failure, problem.message)
     }
     return Runtime.run(App.self, platform: platform, parameters: parameters, networkSet: HostNetworks(named: named, activity: activity), blocks: blocks)
   }

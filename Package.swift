@@ -47,28 +47,29 @@ let package = Package(
     .target(name: "SiroccoRuntime", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"],
             swiftSettings: portable),
     .target(name: "Sirocco", dependencies: ["SiroccoRuntime", "SiroccoStore", "SiroccoHTTP"], swiftSettings: portable),
-    .target(name: "SiroccoABI", swiftSettings: portable),
+    .target(name: "SiroccoABI", dependencies: ["SiroccoWire"], swiftSettings: portable),
 
     .target(name: "CSiroccoSPT", exclude: ["spt.lds"]),
     .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "CSiroccoSPT"], swiftSettings: portable),
 
     .target(name: "CSiroccoUnix"),
-    .target(name: "SiroccoUnix", dependencies: ["Sirocco", "CSiroccoUnix"]),
+    .target(name: "SiroccoUnix", dependencies: ["Sirocco", "SiroccoABI", "CSiroccoUnix"]),
 
     .executableTarget(name: "sirocco", dependencies: [
       "SiroccoABI",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
-    .target(name: "CSiroccoSPTTender", linkerSettings: [.linkedLibrary("seccomp")]),
+    .target(name: "CSiroccoSPTTender"),
     // The tender is Embedded Swift for Linux: no Swift runtime to start, so it execs and exits
     // in a fraction of a millisecond. It compiles the ABI files it shares with the guest and
     // the tool from Shared/ (links to SiroccoABI and SiroccoWire/Text.swift).
     .executableTarget(
       name: "sirocco-spt", dependencies: ["CSiroccoSPTTender", "CSiroccoUnix"],
-      swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize"])]),
+      swiftSettings: [.enableExperimentalFeature("Embedded"), .define("SIROCCO_TENDER"), .unsafeFlags(["-wmo", "-Osize"])]),
     .executableTarget(name: "SiroccoBenchmarks", dependencies: ["Sirocco"]),
 
     .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),
+    .testTarget(name: "SiroccoABITests", dependencies: ["SiroccoABI"]),
     .testTarget(name: "SiroccoNetTests", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime", "SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoSPTTests", dependencies: ["CSiroccoSPT"]),

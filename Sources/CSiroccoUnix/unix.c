@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <linux/if_tun.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -42,6 +43,29 @@ int sirocco_tap_open(const char *name, int offload) {
         return -error;
     }
     return fd;
+}
+
+static int interface_request(const char *name, unsigned long request, struct ifreq *ifr) {
+    if (strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    memset(ifr, 0, sizeof *ifr);
+    strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
+    int rc = ioctl(fd, request, ifr) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int sirocco_interface_mtu(const char *name) {
+    struct ifreq ifr;
+    int rc = interface_request(name, SIOCGIFMTU, &ifr);
+    return rc < 0 ? rc : ifr.ifr_mtu;
+}
+
+int sirocco_interface_up(const char *name) {
+    struct ifreq ifr;
+    int rc = interface_request(name, SIOCGIFFLAGS, &ifr);
+    return rc < 0 ? rc : (ifr.ifr_flags & IFF_UP) != 0;
 }
 
 int sirocco_poll_create(int *epoll_fd, int *timer_fd, uint64_t timer_tag) {

@@ -44,6 +44,9 @@ public struct ELFImage: Sendable {
   /// The first note of each PT_NOTE named "Solo5": (type, descriptor bytes).
   public var notes: [(type: UInt32, descriptor: [UInt8])]
   public var hasInterpreter: Bool
+  /// The guest address of the capabilities word of Sirocco's note, if the image has one
+  /// (inside a writable PT_LOAD: `validateSegments` checks it).
+  public var siroccoCapabilities: UInt64?
 
   static let programHeaderType = (load: UInt32(1), interpreter: UInt32(3), note: UInt32(4))
 
@@ -70,7 +73,7 @@ public struct ELFImage: Sendable {
     guard programHeaders <= UInt64(bytes.count), UInt64(bytes.count) - programHeaders >= UInt64(count) * 56 else {
       throw .truncated("program headers")
     }
-    var image = ELFImage(entry: entry, segments: [], notes: [], hasInterpreter: false)
+    var image = ELFImage(entry: entry, segments: [], notes: [], hasInterpreter: false, siroccoCapabilities: nil)
     for index in 0..<count {
       let header = Int(programHeaders) + index * 56
       let type = u32(header)
@@ -97,6 +100,13 @@ public struct ELFImage: Sendable {
         let nameSize = Int(u32(note))
         let descriptorSize = Int(u32(note + 4))
         let noteType = u32(note + 8)
+        if nameSize == SiroccoNote.name.count, fileSize >= UInt64(20 + SiroccoNote.descriptorLength), noteType == SiroccoNote.type,
+          descriptorSize == SiroccoNote.descriptorLength, SiroccoNote.name.indices.allSatisfy({ bytes[note + 12 + $0] == SiroccoNote.name[$0] }),
+          u32(note + 20) == SiroccoNote.version
+        {
+          image.siroccoCapabilities = address + 20 + UInt64(SiroccoNote.capabilitiesOffset)
+          continue
+        }
         guard nameSize == 6, bytes[note + 12] == 0x53, bytes[note + 13] == 0x6f, bytes[note + 14] == 0x6c,
           bytes[note + 15] == 0x6f, bytes[note + 16] == 0x35, bytes[note + 17] == 0
         else { continue }
@@ -163,6 +173,10 @@ public struct ELFImage: Sendable {
       loaded += 1
     }
     guard loaded > 0 else { throw .badSegment("no loadable segment") }
+    if let word = siroccoCapabilities {
+      guard segments.contains(where: { $0.writable && word >= $0.virtualAddress && word + 4 <= $0.virtualAddress + $0.fileSize })
+      else { throw .badNote("Sirocco note at 0x\(String(word, radix: 16)) lies outside the writable data") }
+    }
     return end
   }
 }

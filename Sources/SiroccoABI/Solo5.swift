@@ -47,6 +47,32 @@ public enum Solo5Note {
   public static let manifestPadding = 4
 }
 
+/// Sirocco's own note, beside Solo5's: a word in the image's writable data that Sirocco's
+/// tender fills in before the guest starts, to tell a Sirocco guest what it may do beyond
+/// Solo5's ABI. Solo5's tenders skip notes not named "Solo5", so under solo5-spt the word
+/// stays 0 and the guest keeps to Solo5's ABI. Layout of the descriptor: version (u32, 1),
+/// capabilities (u32, `SiroccoNote.Capabilities`).
+public enum SiroccoNote {
+  /// "Sirocco" with its NUL: `n_namesz` is 8.
+  public static let name: [UInt8] = [0x53, 0x69, 0x72, 0x6f, 0x63, 0x63, 0x6f, 0]
+  /// `n_type`: "SRC1" read as a little-endian u32.
+  public static let type: UInt32 = 0x3143_5253
+  public static let version: UInt32 = 1
+  public static let descriptorLength = 8
+  /// Where the capabilities word lies in the descriptor.
+  public static let capabilitiesOffset = 4
+
+  public struct Capabilities: OptionSet, Sendable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// The guest may write to descriptor 2: its error lines go to the tender's standard error.
+    public static let standardError = Capabilities(rawValue: 1)
+    /// The TAP devices carry the virtio-net header (`sirocco-spt --net-offload`).
+    public static let networkOffload = Capabilities(rawValue: 2)
+  }
+}
+
 /// The spt target's fixed addresses and boot information (`include/spt_abi.h`).
 public enum SPT {
   /// Guest memory starts here in the tender's address space (below it: unmapped).

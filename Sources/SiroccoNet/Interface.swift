@@ -86,11 +86,16 @@ public final class Interface {
   /// Sockets with datagrams to send, in the order they first queued one.
   var udpTransmitReady: [UDPSocket] = []
 
+  /// The least MTU an interface works with: IPv4 hosts must take 576-byte datagrams (RFC
+  /// 791, 1122 3.3.3). Platforms refuse a smaller device with one line before starting.
+  public static let minimumMTU = 576
+
   /// - Parameter seed: random bits from the platform's entropy source (ephemeral ports,
   ///   IP identification).
+  /// - Precondition: `configuration.mtu >= minimumMTU`: a programming error otherwise.
   public init(configuration: Configuration, seed: UInt64) {
     tcpMemoryLimit = configuration.tcpMemoryLimit
-    precondition(configuration.mtu >= 576, "an IPv4 interface must carry 576-byte packets (RFC 791)")
+    precondition(configuration.mtu >= Self.minimumMTU, "an IPv4 interface must carry 576-byte packets (RFC 791)")
     self.configuration = configuration
     self.arp = ARPCache(configuration: configuration.arp)
     self.random = SplitMix64(seed: seed)

@@ -21,7 +21,7 @@ public protocol Platform: AnyObject {
   func wait(until deadline: Instant?)
 }
 
-/// Exit statuses shared by every target (documented in docs/exit-status.md).
+/// Exit statuses shared by every target (documented in docs/architecture.md, "Exit statuses").
 public enum ExitStatus {
   public static let success: Int32 = 0
   /// The platform or the application could not start (a device failed to open...).
@@ -58,25 +58,6 @@ public enum Runtime {
       all.append(declaration)
     }
     return all
-  }
-
-  /// Checks device attachments against the manifest: every name attached must be declared
-  /// with that kind, and every declared device attached. Returns the one-line error.
-  public static func checkAttachments(
-    declared: [DeviceDeclaration], attached: [DeviceDeclaration]
-  ) -> String? {
-    for device in attached where !declared.contains(device) {
-      let names = declared.filter { $0.kind == device.kind }.map { $0.name }
-      let option = device.kind == .network ? "--net" : "--block"
-      return option + ":" + device.name + ": this unikernel declares no " + (device.kind == .network ? "network" : "block")
-        + " device '" + device.name + "'; expected one of: "
-        + (names.isEmpty ? "(none)" : names.joined(separator: ", "))
-    }
-    for device in declared where !attached.contains(device) {
-      let option = device.kind == .network ? "--net:" + device.name + "=TAP" : "--block:" + device.name + "=FILE"
-      return (device.kind == .network ? "network" : "block") + " device '" + device.name + "' is declared but not attached: expected " + option
-    }
-    return nil
   }
 
   /// Starts `App` on `platform` with attached `networks` and `blocks` (in manifest order)

@@ -10,6 +10,15 @@ final class SPTConsole: Console {
   }
 }
 
+/// Error lines: on the tender's standard error where sirocco-spt allows it (Sirocco's note),
+/// else on the console, the only output Solo5's ABI has.
+final class SPTErrorConsole: Console {
+  func write(_ bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+    sirocco_spt_error_write(base, bytes.count)
+  }
+}
+
 final class SPTMonotonicClock: MonotonicClock {
   func now() -> Instant { Instant(nanoseconds: sirocco_spt_clock(1)) }  // CLOCK_MONOTONIC
 }

@@ -92,29 +92,25 @@ public final class SPTPlatform: Platform {
     }
   }
 
-  /// Set by `sirocco-spt --net-offload`, which opened the TAP devices with the virtio-net
-  /// header.
-  static let networkParameters: [ParameterDeclaration] = [
-    .boolean("net-offload", default: false, help: "set by the tender: TAP devices carry the virtio-net header (offloads)"),
-  ]
+  /// What sirocco-spt allows beyond Solo5's ABI, from Sirocco's note (none under solo5-spt).
+  static var capabilities: SiroccoNote.Capabilities { SiroccoNote.Capabilities(rawValue: sirocco_spt_tender_capabilities()) }
 
   /// Runs `App` on the spt target. Returns the exit status.
   public static func start<App: Unikernel>(_ app: App.Type) -> Int32 {
     guard let bootInfo = sirocco_spt_boot_info() else { return ExitStatus.failure }
     let platform = SPTPlatform(bootInfo: bootInfo)
-    let console = platform.console
+    let errors = SPTErrorConsole()
     let arguments = Self.arguments(
       commandLine: UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)))
-    let hasNetwork = App.devices.contains { $0.kind == .network }
-    let declarations = Runtime.declarations(for: App.self, platformParameters: hasNetwork ? Self.networkParameters : [])
+    let declarations = Runtime.declarations(for: App.self, platformParameters: [])
     let parameters: BootParameters
     do {
       parameters = try BootParameters.parse(arguments, declarations: declarations)
     } catch .helpRequested {
-      console.write(BootParameters.usage(program: App.name, declarations: declarations))
+      platform.console.write(BootParameters.usage(program: App.name, declarations: declarations))
       return ExitStatus.success
     } catch {
-      console.write(App.name + ": " + error.description + "\n")
+      errors.write(App.name + ": " + error.description + "\n")
       return ExitStatus.usage
     }
     if parameters.declares("busy-poll") { platform.busyPollWindow = Int64(parameters.integer("busy-poll") ?? 0) * 1000 }
@@ -123,22 +119,27 @@ public final class SPTPlatform: Platform {
     var blocks: [(name: String, device: any BlockDevice)] = []
     for declared in App.devices {
       guard let entry = manifest.entry(named: declared.name), entry.attached else {
-        console.write(App.name + ": device '" + declared.name + "' is not attached by the tender\n")
-        return ExitStatus.failure
+        errors.write(App.name + ": device '" + declared.name + "' is not attached by the tender\n")
+        return ExitStatus.usage
       }
       switch declared.kind {
       case .network:
         guard entry.type == Manifest.EntryType.netBasic.rawValue else {
-          console.write(App.name + ": manifest entry '" + declared.name + "' is not a network device\n")
-          return ExitStatus.failure
+          errors.write(App.name + ": manifest entry '" + declared.name + "' is not a network device\n")
+          return ExitStatus.usage
+        }
+        guard entry.mtu >= Interface.minimumMTU else {
+          errors.write(App.name + ": network device '" + declared.name + "' has an MTU of " + String(entry.mtu)
+            + ": expected at least " + String(Interface.minimumMTU) + "\n")
+          return ExitStatus.usage
         }
         networks.append((declared.name, SPTNetworkDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu,
-          offload: parameters.declares("net-offload") && parameters.boolean("net-offload"))))
+          offload: Self.capabilities.contains(.networkOffload))))
       case .block:
         guard entry.type == Manifest.EntryType.blockBasic.rawValue else {
-          console.write(App.name + ": manifest entry '" + declared.name + "' is not a block device\n")
-          return ExitStatus.failure
+          errors.write(App.name + ": manifest entry '" + declared.name + "' is not a block device\n")
+          return ExitStatus.usage
         }
         blocks.append((declared.name, SPTBlockDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity)))

@@ -20,10 +20,16 @@ public final class TAPDevice: NetworkDevice {
 
   public enum OpenError: Error {
     case system(Int32)
+    /// The interface's MTU is below what the stack needs (`Interface.minimumMTU`).
+    case mtuTooSmall(Int)
   }
 
-  /// Attaches to the existing TAP interface `name`, with or without offloads.
-  public init(name: String, macAddress: MACAddress, mtu: Int = 1500, offload: Bool = false) throws(OpenError) {
+  /// Attaches to the existing TAP interface `name`, with or without offloads; its MTU is
+  /// the interface's own.
+  public init(name: String, macAddress: MACAddress, offload: Bool = false) throws(OpenError) {
+    let mtu = Int(sirocco_interface_mtu(name))
+    guard mtu >= 0 else { throw .system(Int32(-mtu)) }
+    guard mtu >= Interface.minimumMTU else { throw .mtuTooSmall(mtu) }
     let result = sirocco_tap_open(name, offload ? 1 : 0)
     guard result >= 0 else { throw .system(-result) }
     self.name = name

@@ -84,7 +84,10 @@ public final class UnixPlatform: Platform {
     let device = withUnsafeMutableBytes(of: &tags) { bytes in
       let count = sirocco_poll_wait(
         epollDescriptor, timerDescriptor, bytes.baseAddress!.assumingMemoryBound(to: UInt64.self), 8, timeoutMilliseconds)
-      if count < 0 { fatalError("epoll_wait failed: \(String(cString: sirocco_strerror(-count)))") }
+      if count < 0 {  // EINTR is retried in C: anything else leaves the loop blind
+        UnixConsole(fileDescriptor: 2).write("sirocco: epoll_wait failed: \(String(cString: sirocco_strerror(-count)))\n")
+        exit(ExitStatus.failure)
+      }
       return (0..<Int(count)).contains { bytes.load(fromByteOffset: $0 * 8, as: UInt64.self) != UInt64.max }
     }
     if device { busyPollUntil = monotonicClock.now() + busyPollWindow }
@@ -105,8 +108,8 @@ public final class UnixPlatform: Platform {
       errors.write("\(App.name): \(message)\n")
       return status
     }
-    let options: DeviceOptions
-    switch DeviceOptions.parse(arguments) {
+    let options: UnixDeviceOptions
+    switch UnixDeviceOptions.parse(arguments) {
     case .success(let parsed): options = parsed
     case .failure(let error): return fail(ExitStatus.usage, error.message)
     }
@@ -135,32 +138,17 @@ public final class UnixPlatform: Platform {
     } catch {
       return fail(ExitStatus.usage, error.description)
     }
-    let attached = options.networks.map { DeviceDeclaration(kind: .network, name: $0.name) }
-      + options.sockets.map { DeviceDeclaration(kind: .network, name: $0.name) }
-      + options.blocks.map { DeviceDeclaration(kind: .block, name: $0.name) }
-    if let problem = Runtime.checkAttachments(declared: App.devices, attached: attached) {
-      return fail(ExitStatus.usage, problem)
-    }
-    for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name == name }) {
-      return fail(ExitStatus.usage, "--net-mac:\(name): no network device '\(name)' is attached; expected --net:\(name)=TAP as well")
-    }
-
-    for (name, _) in options.sectorSizes where !options.blocks.contains(where: { $0.name == name }) {
-      return fail(ExitStatus.usage, "--block-sector-size:\(name): no block device '\(name)' is attached; expected --block:\(name)=FILE as well")
-    }
+    if let problem = options.check(declared: App.devices) { return fail(ExitStatus.usage, problem) }
 
     let platform: UnixPlatform
     do { platform = try UnixPlatform() } catch {
       return fail(ExitStatus.failure, "cannot create the event loop: \(describe(error))")
     }
     if bootParameters.declares("busy-poll") { platform.busyPollWindow = .microseconds(bootParameters.integer("busy-poll") ?? 0) }
-    if !options.sockets.isEmpty, !options.networks.isEmpty {
-      return fail(ExitStatus.usage, "--net-socket and --net attach network devices of two kinds: expected one kind for all")
-    }
     let blocks: [(name: String, device: any BlockDevice)]
     switch openBlocks(App.self, options: options) {
     case .success(let opened): blocks = opened
-    case .failure(let problem): return fail(ExitStatus.failure, problem.message)
+    case .failure(let problem): return fail(ExitStatus.usage, problem.message)
     }
     if !options.sockets.isEmpty {
       return runOnHostSockets(App.self, options: options, platform: platform, parameters: bootParameters, blocks: blocks, fail: fail)
@@ -175,14 +163,13 @@ public final class UnixPlatform: Platform {
     var devices: [(name: String, device: TAPDevice)] = []
     for declared in App.devices where declared.kind == .network {
       let tap = options.networks.first { $0.name == declared.name }!.tap
-      let mac = options.macAddresses.first { $0.name == declared.name }?.mac
-        ?? .locallyAdministered(random: platform.entropy.randomUInt64())
+      let mac = options.macAddress(of: declared.name) ?? .locallyAdministered(random: platform.entropy.randomUInt64())
       do {
         let device = try TAPDevice(name: tap, macAddress: mac, offload: offload)
         try platform.watch(device, tag: UInt64(devices.count))
         devices.append((declared.name, device))
       } catch {
-        return fail(ExitStatus.failure, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
+        return fail(ExitStatus.usage, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
       }
     }
     if faults != FaultInjector<TAPDevice>.Configuration() {
@@ -211,7 +198,7 @@ public final class UnixPlatform: Platform {
 
   /// Runs `App` with its network devices on the host's sockets (`--net-socket`).
   static func runOnHostSockets<App: Unikernel>(
-    _ app: App.Type, options: DeviceOptions, platform: UnixPlatform, parameters: BootParameters,
+    _ app: App.Type, options: UnixDeviceOptions, platform: UnixPlatform, parameters: BootParameters,
     blocks: [(name: String, device: any BlockDevice)], fail: (Int32, String) -> Int32
   ) -> Int32 {
     let sockets = sirocco_poll_create_set()
@@ -232,13 +219,13 @@ public final class UnixPlatform: Platform {
   }
 
   /// The declared block devices on the files the options name.
-  static func openBlocks<App: Unikernel>(_ app: App.Type, options: DeviceOptions)
-    -> Result<[(name: String, device: any BlockDevice)], DeviceOptions.Failure>
+  static func openBlocks<App: Unikernel>(_ app: App.Type, options: UnixDeviceOptions)
+    -> Result<[(name: String, device: any BlockDevice)], UnixDeviceOptions.Failure>
   {
     var blocks: [(name: String, device: any BlockDevice)] = []
     for declared in App.devices where declared.kind == .block {
       let path = options.blocks.first { $0.name == declared.name }!.path
-      let sectorSize = options.sectorSizes.first { $0.name == declared.name }?.size ?? 512
+      let sectorSize = options.sectorSize(of: declared.name)
       do {
         blocks.append((declared.name, try FileBlockDevice(path: path, sectorSize: sectorSize)))
       } catch {
@@ -248,7 +235,7 @@ public final class UnixPlatform: Platform {
         case .badSize(let size):
           reason = "its size, \(size) bytes, is not a whole non-zero number of \(sectorSize)-byte sectors"
         }
-        return .failure(DeviceOptions.Failure(message: "cannot attach block device '\(declared.name)' to '\(path)': \(reason)"))
+        return .failure(UnixDeviceOptions.Failure(message: "cannot attach block device '\(declared.name)' to '\(path)': \(reason)"))
       }
     }
     return .success(blocks)
@@ -261,6 +248,8 @@ public final class UnixPlatform: Platform {
       if code == ENODEV { text += " (no such interface: create it with 'ip tuntap add NAME mode tap')" }
       if code == EPERM || code == EACCES { text += " (attaching a TAP device needs CAP_NET_ADMIN or ownership of the device)" }
       return text
+    case .mtuTooSmall(let mtu):
+      return "its MTU is \(mtu): expected at least \(Interface.minimumMTU) (ip link set NAME mtu 1500)"
     }
   }
 }

@@ -21,10 +21,10 @@ struct AttachedBlock {
 
 enum Attach {
   static func network(name: String, tap: String, mac: [UInt8]?, offload: Bool, index: Int) -> Result<AttachedNetwork, TenderError> {
-    let up = sirocco_spt_interface_up(tap)
+    let up = sirocco_interface_up(tap)
     guard up >= 0 else { return .failure(TenderError("--net:\(name)=\(tap): cannot use TAP interface '\(tap)': \(describe(-up))")) }
     guard up == 1 else { return .failure(TenderError("--net:\(name)=\(tap): TAP interface '\(tap)' is down (ip link set \(tap) up)")) }
-    let mtu = sirocco_spt_interface_mtu(tap)
+    let mtu = sirocco_interface_mtu(tap)
     guard mtu > 0 else { return .failure(TenderError("--net:\(name)=\(tap): cannot read the MTU of '\(tap)': \(describe(-mtu))")) }
     let fd = sirocco_tap_open(tap, offload ? 1 : 0)
     guard fd >= 0 else { return .failure(TenderError("--net:\(name)=\(tap): cannot attach TAP interface '\(tap)': \(describe(-fd))")) }

@@ -3,15 +3,17 @@
 
 struct Options {
   var memoryMiB = 512
-  /// Sirocco's extension: TAP devices with the virtio-net header (offloads); the guest is
-  /// told with `--net-offload` at the head of its command line.
+  /// Sirocco's extension: TAP devices with the virtio-net header (offloads); a Sirocco
+  /// guest is told through its note (SiroccoNote.Capabilities.networkOffload).
   var networkOffload = false
-  var networks: [(name: String, tap: String)] = []
-  var macAddresses: [(name: String, mac: [UInt8])] = []
-  var blocks: [(name: String, path: String)] = []
-  var sectorSizes: [(name: String, size: Int)] = []
+  /// The device options, each checked against the limits every target shares.
+  var devices: [DeviceOption] = []
   var image = ""
   var guestArguments: [String] = []
+
+  func device(_ kind: DeviceOption.Kind, named name: String) -> DeviceOption? {
+    devices.first { $0.kind == kind && $0.name.utf8Equals(name) }
+  }
 
   static let usage = """
     usage: sirocco-spt [TENDER OPTIONS] [--] IMAGE [ARGS...]
@@ -21,11 +23,15 @@ struct Options {
       --net:NAME=TAP                 attach network device NAME to TAP interface TAP
       --net-mac:NAME=MAC             its MAC address (default: random, locally administered)
       --block:NAME=FILE              attach block device NAME to FILE
-      --block-sector-size:NAME=N     its sector size, a power of two >= 512 (default 512)
+      --block-sector-size:NAME=N     its sector size, a power of two from 512 to 32768
+                                     (default 512)
       --net-offload                  Sirocco guests only: TAP devices with the virtio-net
-                                     header (checksum and TCP segmentation offload); the
-                                     guest gets --net-offload first on its command line
+                                     header (checksum and TCP segmentation offload)
       --help                         print this and exit
+
+    exit status: the guest's; 255 the guest trapped; 2 bad usage (an option, a device
+    that is unknown, unattached or cannot be attached); 1 the image was refused or the
+    tender failed.
 
     """
 
@@ -57,80 +63,22 @@ struct Options {
         options.guestArguments = Array(arguments[index...])
         return .run(options)
       }
-      let bytes = Array(argument.utf8)
       if argument.utf8HasPrefix("--mem=") {
-        guard let value = decimal(bytes[6...]), value >= 1, value <= 65536 else {
+        guard let value = asciiDecimal(Array(argument.utf8)[6...], maximumDigits: 9), value >= 1, value <= 65536 else {
           return .failure(argument + ": expected --mem=MiB with MiB from 1 to 65536")
         }
         options.memoryMiB = value
         continue
       }
-      guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), let equals = bytes.firstIndex(of: UInt8(ascii: "=")),
-        colon < equals
-      else { return .failure("unknown option '" + argument + "' (see --help)") }
-      let option = text(bytes[2..<colon])
-      let name = text(bytes[(colon + 1)..<equals])
-      let valueBytes = bytes[(equals + 1)...]
-      let value = text(valueBytes)
-      guard isValidName(name) else {
-        return .failure(argument + ": bad device name '" + name + "': expected 1-67 letters and digits")
-      }
-      if option.utf8Equals("net") {
-        guard !valueBytes.isEmpty, valueBytes.count < 16 else {
-          return .failure(argument + ": bad TAP interface name '" + value + "': expected 1-15 characters")
-        }
-        guard !options.networks.contains(where: { $0.name.utf8Equals(name) }) else {
-          return .failure(argument + ": device '" + name + "' attached twice")
-        }
-        options.networks.append((name, value))
-      } else if option.utf8Equals("net-mac") {
-        guard let mac = parseMAC(valueBytes) else {
-          return .failure(argument + ": bad MAC address '" + value + "': expected six hex octets such as 02:00:00:00:00:01")
-        }
-        options.macAddresses.append((name, mac))
-      } else if option.utf8Equals("block") {
-        guard !valueBytes.isEmpty else { return .failure(argument + ": expected a file name") }
-        guard !options.blocks.contains(where: { $0.name.utf8Equals(name) }) else {
-          return .failure(argument + ": device '" + name + "' attached twice")
-        }
-        options.blocks.append((name, value))
-      } else if option.utf8Equals("block-sector-size") {
-        guard let size = decimal(valueBytes), size >= 512, size <= 32768, size & (size - 1) == 0 else {
-          return .failure(argument + ": bad sector size '" + value + "': expected a power of two from 512 to 32768")
-        }
-        options.sectorSizes.append((name, size))
-      } else {
+      switch DeviceOption.parse(argument) {
+      case .option(let option) where option.kind != .networkSocket:
+        options.devices.append(option)
+      case .failure(let message):
+        return .failure(message)
+      default:
         return .failure("unknown option '" + argument + "' (see --help)")
       }
     }
     return .failure("missing IMAGE (see --help)")
-  }
-
-  static func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
-
-  /// A decimal number of at most 9 digits, or nil.
-  static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? { asciiDecimal(bytes, maximumDigits: 9) }
-
-  /// Solo5's device names: `%67[A-Za-z0-9]`.
-  static func isValidName(_ name: String) -> Bool {
-    !name.isEmpty && name.utf8.count <= 67
-      && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
-  }
-
-  /// Six colon-separated octets of two hex digits each.
-  static func parseMAC(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
-    guard bytes.count == 17 else { return nil }
-    var mac: [UInt8] = []
-    var index = bytes.startIndex
-    for octet in 0..<6 {
-      if octet > 0 {
-        guard bytes[index] == UInt8(ascii: ":") else { return nil }
-        index += 1
-      }
-      guard let high = asciiHexDigit(bytes[index]), let low = asciiHexDigit(bytes[index + 1]) else { return nil }
-      mac.append(high << 4 | low)
-      index += 2
-    }
-    return mac
   }
 }

@@ -9,11 +9,23 @@ struct TenderError: Error {
 }
 
 enum Tender {
-  static func fail(_ message: String) -> Int32 {
+  /// Exit statuses of the tender's own refusals (the guest's status once it runs): Sirocco's
+  /// contract. solo5-spt exits 1 for all of them.
+  enum Status {
+    /// Bad usage: an option, or a device unknown, unattached or that cannot be attached.
+    static let usage: Int32 = 2
+    /// The image was refused, or the tender could not set the guest up.
+    static let failure: Int32 = 1
+  }
+
+  /// Prints `message` as one line on standard error; returns `status`.
+  static func fail(_ message: String, _ status: Int32 = Status.failure) -> Int32 {
     let line = "sirocco-spt: \(message)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
-    return 1
+    return status
   }
+
+  static func refuse(_ message: String) -> Int32 { fail(message, Status.usage) }
 
   static func run(arguments: [String]) -> Int32 {
     let options: Options
@@ -22,7 +34,7 @@ enum Tender {
       print(Options.usage, terminator: "")
       return 0
     case .failure(let message):
-      return fail(message)
+      return refuse(message)
     case .run(let parsed):
       options = parsed
     }
@@ -57,27 +69,13 @@ enum Tender {
     }
 
     // Every option names a declared device of its kind; every declared device is attached.
-    for (name, _) in options.networks where !manifest.devices.contains(where: { $0.type == .netBasic && $0.name.utf8Equals(name) }) {
-      return fail("--net:\(name): the image declares no network device '\(name)'")
-    }
-    for (name, _) in options.blocks where !manifest.devices.contains(where: { $0.type == .blockBasic && $0.name.utf8Equals(name) }) {
-      return fail("--block:\(name): the image declares no block device '\(name)'")
-    }
-    if options.networkOffload, options.networks.isEmpty {
-      return fail("--net-offload: no network device is attached (expected --net:NAME=TAP as well)")
-    }
-    for (name, _) in options.macAddresses where !options.networks.contains(where: { $0.name.utf8Equals(name) }) {
-      return fail("--net-mac:\(name): network device '\(name)' is not attached")
-    }
-    for (name, _) in options.sectorSizes where !options.blocks.contains(where: { $0.name.utf8Equals(name) }) {
-      return fail("--block-sector-size:\(name): block device '\(name)' is not attached")
-    }
-    for device in manifest.devices {
-      let attached = device.type == .netBasic
-        ? options.networks.contains { $0.name.utf8Equals(device.name) } : options.blocks.contains { $0.name.utf8Equals(device.name) }
-      guard attached else {
-        let option = device.type == .netBasic ? "--net:\(device.name)=TAP" : "--block:\(device.name)=FILE"
-        return fail("device '\(device.name)' declared by the image is not attached: expected \(option)")
+    if let problem = DeviceOptions.check(options.devices, declared: manifest.devices) { return refuse(problem) }
+    if options.networkOffload {
+      guard options.devices.contains(where: { $0.kind == .network }) else {
+        return refuse("--net-offload: no network device is attached (expected --net:NAME=TAP as well)")
+      }
+      guard image.siroccoCapabilities != nil else {
+        return refuse("--net-offload: \(options.image) is not a Sirocco image (no Sirocco note): expected plain frames, without --net-offload")
       }
     }
 
@@ -106,18 +104,18 @@ enum Tender {
       let index = position + 1
       switch device.type {
       case .netBasic:
-        let tap = options.networks.first { $0.name.utf8Equals(device.name) }!.tap
-        let mac = options.macAddresses.first { $0.name.utf8Equals(device.name) }?.mac
+        let tap = options.device(.network, named: device.name)!.value
+        let mac = options.device(.networkMAC, named: device.name)?.macAddress
         switch Attach.network(name: device.name, tap: tap, mac: mac, offload: options.networkOffload, index: index) {
         case .success(let attached): networks.append(attached)
-        case .failure(let error): return fail(error.message)
+        case .failure(let error): return refuse(error.message)
         }
       case .blockBasic:
-        let path = options.blocks.first { $0.name.utf8Equals(device.name) }!.path
-        let size = options.sectorSizes.first { $0.name.utf8Equals(device.name) }?.size ?? 512
+        let path = options.device(.block, named: device.name)!.value
+        let size = options.device(.blockSectorSize, named: device.name)?.sectorSize ?? DeviceLimits.defaultSectorSize
         switch Attach.block(name: device.name, path: path, sectorSize: size, index: index) {
         case .success(let attached): blocks.append(attached)
-        case .failure(let error): return fail(error.message)
+        case .failure(let error): return refuse(error.message)
         }
       case .reservedFirst:
         continue
@@ -135,7 +133,7 @@ enum Tender {
     }
 
     // Boot information, the manifest copy (attached, with host descriptors), the command line.
-    let commandLine = ((options.networkOffload ? ["--net-offload"] : []) + options.guestArguments).joined(separator: " ")
+    let commandLine = options.guestArguments.joined(separator: " ")
     guard commandLine.utf8.count < SPT.commandLineSize else {
       return fail("guest command line of \(commandLine.utf8.count) bytes: expected fewer than \(SPT.commandLineSize)")
     }
@@ -166,9 +164,16 @@ enum Tender {
       memory.store(epoll, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.epollDescriptor)),
       memory.store(timer, at: SPT.bootInfoBase + UInt64(SPT.BootInfo.timerDescriptor))
     else { return fail("boot information does not fit below the image") }
+    // A Sirocco guest learns what this tender allows beyond Solo5's ABI from its note.
+    if let word = image.siroccoCapabilities {
+      var capabilities: SiroccoNote.Capabilities = [.standardError]
+      if options.networkOffload { capabilities.insert(.networkOffload) }
+      guard memory.store(capabilities.rawValue, at: word) else { return fail("the Sirocco note lies outside guest memory") }
+    }
 
     // Traps are reported with the function they hit (from the image's symbol table).
-    let trapStatus = sirocco_spt_install_traps(file.baseAddress, file.count)
+    let standardError = image.siroccoCapabilities != nil
+    let trapStatus = sirocco_spt_install_traps(file.baseAddress, file.count, standardError ? 2 : 1)
     guard trapStatus == 0 else { return fail("cannot install trap handlers: \(String(cString: strerror(-trapStatus)))") }
 
     // The sandbox: from here on only what the devices need.
@@ -189,6 +194,7 @@ enum Tender {
       for (slot, block) in blocks.enumerated() { capacities.storeBytes(of: block.capacity, toByteOffset: slot * 8, as: UInt64.self) }
     }
     policy.block_count = Int32(blocks.count)
+    policy.standard_error = standardError ? 1 : 0
     fflush(nil)  // nothing buffered may be lost: the filter forbids writing it later
     let sandbox = sirocco_spt_seccomp(&policy)
     guard sandbox == 0 else { return fail("cannot install the seccomp filter: \(String(cString: strerror(-sandbox)))") }
@@ -201,14 +207,18 @@ enum Tender {
     }
   }
 
-  /// The whole file, in memory that lives as long as the process (the guest runs in it).
+  /// The whole file, in pages of its own that live as long as the process: the trap handler
+  /// makes them read-only before the guest runs and reads the symbol table from them.
   static func readFile(_ path: String) -> UnsafeRawBufferPointer? {
     let fd = sirocco_spt_open(path, O_RDONLY)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     let size = lseek(fd, 0, SEEK_END)
     guard size >= 0, size < 1 << 30 else { return nil }
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(Int(size), 1), alignment: 16)
+    guard let pages = mmap(nil, max(Int(size), 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+      Int(bitPattern: pages) != -1  // MAP_FAILED
+    else { return nil }
+    let buffer = UnsafeMutableRawBufferPointer(start: pages, count: max(Int(size), 1))
     var done = 0
     while done < Int(size) {
       let count = pread(fd, buffer.baseAddress! + done, Int(size) - done, off_t(done))

@@ -18,13 +18,16 @@ struct Build: ParsableCommand {
   @Flag(help: "Rebuild even if the artifact is up to date.")
   var force = false
 
+  @Flag(help: "Compile the application without optimization (-Onone), into _build/TARGET-debug: on spt a failed precondition or fatalError then prints its message before the trap report.")
+  var debug = false
+
   @Argument(help: "The application directory.")
   var directory: String
 
   func run() throws {
     try reporting {
       let application = try Application(path: directory)
-      let artifact = try Builder(target: target).build(application, force: force)
+      let artifact = try Builder(target: target, debug: debug).build(application, force: force)
       print(artifact.path)
     }
   }
@@ -32,12 +35,15 @@ struct Build: ParsableCommand {
 
 struct Builder {
   let target: Target
+  /// The application compiled at -Onone (the Sirocco libraries stay optimized).
+  let debug: Bool
 
-  init(target: Target) throws {
+  init(target: Target, debug: Bool = false) throws {
     guard target == .unix || target == .spt else {
       throw ToolError.usage("target '\(target.rawValue)' is not available yet: expected --target unix or --target spt")
     }
     self.target = target
+    self.debug = debug
   }
 
   /// Builds `application` unless its artifact is newer than its inputs; returns the artifact.
@@ -54,7 +60,7 @@ struct Builder {
     let scratchURL = root.appendingPathComponent(scratch)
     FileHandle.standardError.write(Data("sirocco: building the Sirocco libraries for \(target.rawValue)\n".utf8))
     let status = try runTool(
-      ["swift", "build", "-c", "release", "--package-path", root.path, "--scratch-path", scratchURL.path,
+      ["swift", "build", "--quiet", "-c", "release", "--package-path", root.path, "--scratch-path", scratchURL.path,
        "--product", product] + extra)
     guard status == 0 else { throw ToolError.failure("building the Sirocco libraries failed (swift build exit \(status))") }
     var products = scratchURL.appendingPathComponent("release")
@@ -79,8 +85,8 @@ struct Builder {
     let root = try siroccoRoot()
     let products = try buildKit("SiroccoUnixKit", scratch: ".build-unix")
     let library = products.appendingPathComponent("libSiroccoUnixKit.a")
-    let output = application.buildDirectory(for: .unix)
-    let artifact = application.artifact(for: .unix)
+    let output = application.buildDirectory(for: .unix, debug: debug)
+    let artifact = application.artifact(for: .unix, debug: debug)
     if !force, Self.isUpToDate(artifact, inputs: application.sources + [library]) { return artifact }
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     let platformFile = try generate(
@@ -88,7 +94,7 @@ struct Builder {
       "Platform.swift", in: output)
     FileHandle.standardError.write(Data("sirocco: compiling \(application.name) for unix\n".utf8))
     let compile = [
-      "swiftc", "-O", "-wmo", "-parse-as-library", "-module-name", "SiroccoApplication",
+      "swiftc", debug ? "-Onone" : "-O", "-wmo", "-parse-as-library", "-module-name", "SiroccoApplication",
       "-I", products.appendingPathComponent("Modules").path,
       "-Xcc", "-fmodule-map-file=" + root.appendingPathComponent("Sources/CSiroccoUnix/include/module.modulemap").path,
       "-o", artifact.path,

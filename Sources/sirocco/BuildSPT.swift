@@ -31,8 +31,8 @@ extension Builder {
     let products = try buildKit("SiroccoSPTKit", scratch: ".build-spt", extra: extra)
     let library = products.appendingPathComponent("libSiroccoSPTKit.a")
     let linkerScript = root.appendingPathComponent("Sources/CSiroccoSPT/spt.lds")
-    let output = application.buildDirectory(for: .spt)
-    let artifact = application.artifact(for: .spt)
+    let output = application.buildDirectory(for: .spt, debug: debug)
+    let artifact = application.artifact(for: .spt, debug: debug)
     if !force, Self.isUpToDate(artifact, inputs: application.sources + [library, linkerScript]) { return artifact }
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
 
@@ -45,7 +45,7 @@ extension Builder {
     let object = output.appendingPathComponent("\(application.name).o")
     let compile = [
       "swiftc", "-target", "x86_64-unknown-none-elf", "-parse-as-library", "-module-name", "SiroccoApplication",
-    ] + Self.embeddedSwiftFlags + [
+    ] + Self.embeddedSwiftFlags.map { debug && $0 == "-Osize" ? "-Onone" : $0 } + [
       "-I", products.appendingPathComponent("Modules").path,
       "-Xcc", "-fmodule-map-file=" + root.appendingPathComponent("Sources/CSiroccoSPT/include/module.modulemap").path,
       "-c", "-o", object.path,
@@ -95,7 +95,8 @@ extension Builder {
     return Manifest(devices: devices)
   }
 
-  /// The two Solo5 notes, each in its own section (the linker script gives each a PT_NOTE).
+  /// The two Solo5 notes and Sirocco's, each in its own section (the linker script gives
+  /// each a PT_NOTE; Sirocco's lies in the writable data, where the tender fills it in).
   static func notesAssembly(_ manifest: Manifest) -> String {
     var bytes = [UInt8](repeating: 0, count: manifest.byteCount)
     bytes.withUnsafeMutableBytes { manifest.emit(into: $0) }
@@ -120,6 +121,15 @@ extension Builder {
       text += ".byte " + bytes[start..<min(start + 16, bytes.count)].map { "0x" + String($0, radix: 16) }.joined(separator: ", ") + "\n"
     }
     text += """
+
+      .section .note.sirocco, "aw", @note
+      .p2align 2
+      .long \(SiroccoNote.name.count), \(SiroccoNote.descriptorLength), 0x\(String(SiroccoNote.type, radix: 16))
+      .asciz "Sirocco"
+      .long \(SiroccoNote.version)
+      .globl sirocco_tender_capabilities
+      sirocco_tender_capabilities:
+      .long 0 /* written by sirocco-spt before the guest starts */
 
       .section .interp, "a"
       .asciz "/nonexistent/solo5/"

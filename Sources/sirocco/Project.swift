@@ -41,14 +41,15 @@ struct Application {
     self.sources = sources
   }
 
-  func buildDirectory(for target: Target) -> URL {
-    directory.appendingPathComponent("_build").appendingPathComponent(target.rawValue)
+  /// `_build/TARGET`, or `_build/TARGET-debug` for a debug build.
+  func buildDirectory(for target: Target, debug: Bool = false) -> URL {
+    directory.appendingPathComponent("_build").appendingPathComponent(target.rawValue + (debug ? "-debug" : ""))
   }
 
   /// The unix target's artifact is an executable named after the application; images for
   /// the other targets carry the target as extension, as Solo5's do (`hello.spt`).
-  func artifact(for target: Target) -> URL {
-    buildDirectory(for: target).appendingPathComponent(target == .unix ? name : "\(name).\(target.rawValue)")
+  func artifact(for target: Target, debug: Bool = false) -> URL {
+    buildDirectory(for: target, debug: debug).appendingPathComponent(target == .unix ? name : "\(name).\(target.rawValue)")
   }
 }
 
@@ -56,11 +57,17 @@ func modificationDate(_ url: URL) -> Date? {
   (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date
 }
 
-/// Runs `arguments[0]` (looked up in PATH) with its output on our standard error.
+/// Runs `arguments[0]` (looked up in PATH) with its output on our standard error, and with a
+/// temporary directory of its own (TMPDIR) that is removed when it ends: `swift build` leaves
+/// empty `TemporaryDirectory.*` folders behind in whatever TMPDIR it is given, even when it
+/// has nothing to do.
 func runTool(_ arguments: [String], in directory: URL? = nil) throws -> Int32 {
+  let temporary = try ScratchDirectory()
+  defer { temporary.remove() }
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
   process.arguments = arguments
+  process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary.url.path]) { $1 }
   if let directory { process.currentDirectoryURL = directory }
   process.standardOutput = FileHandle.standardError
   process.standardError = FileHandle.standardError
@@ -71,4 +78,20 @@ func runTool(_ arguments: [String], in directory: URL? = nil) throws -> Int32 {
   }
   process.waitUntilExit()
   return process.terminationStatus
+}
+
+/// A fresh directory in the system's temporary directory (`sirocco.XXXXXX`), for one child.
+struct ScratchDirectory {
+  let url: URL
+
+  init() throws {
+    let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array((base + "/sirocco.XXXXXX").utf8CString)
+    guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+      throw ToolError.failure("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
+    }
+    url = URL(fileURLWithPath: String(cString: made))
+  }
+
+  func remove() { try? FileManager.default.removeItem(at: url) }
 }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import SiroccoABI
 
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -23,6 +24,9 @@ struct Run: ParsableCommand {
   @Option(help: "The target to run on (\(Target.allValueStrings.joined(separator: ", "))).")
   var target: Target = .unix
 
+  @Flag(help: "Run a debug build of the application (see `sirocco build --debug`).")
+  var debug = false
+
   @Argument(help: "The application directory.")
   var directory: String
 
@@ -33,8 +37,8 @@ struct Run: ParsableCommand {
     try reporting {
       let (options, bootParameters) = try split(rest)
       let application = try Application(path: directory)
-      let deviceOptions = try packDirectories(options, into: application.buildDirectory(for: target))
-      let builder = try Builder(target: target)
+      let deviceOptions = try packDirectories(options, into: application.buildDirectory(for: target, debug: debug))
+      let builder = try Builder(target: target, debug: debug)
       let artifact = try builder.build(application)
       switch target {
       case .spt:
@@ -46,25 +50,18 @@ struct Run: ParsableCommand {
     }
   }
 
-  /// The device options of Solo5's tenders, which every target accepts.
-  static let devicePrefixes = ["--net:", "--net-mac:", "--net-socket:", "--block:", "--block-sector-size:"]
-
   /// `--block:NAME=DIR` with a directory: packed into a ustar archive (as `tar -cf FILE -C
   /// DIR .` would), which the block device then holds; a file is attached as it is. The
   /// archive is padded with zeros to a whole number of the device's sectors (512 bytes, or
   /// `--block-sector-size:NAME=N`).
   func packDirectories(_ options: [String], into buildDirectory: URL) throws -> [String] {
-    /// NAME and VALUE of an option PREFIXNAME=VALUE.
-    func named(_ option: String, _ prefix: String) -> (name: String, value: String)? {
-      guard option.hasPrefix(prefix), let equals = option.firstIndex(of: "=") else { return nil }
-      return (String(option[option.index(option.startIndex, offsetBy: prefix.count)..<equals]), String(option[option.index(after: equals)...]))
+    let devices = options.compactMap { option -> DeviceOption? in
+      if case .option(let device) = DeviceOption.parse(option) { return device }
+      return nil
     }
-    let sectorSizes = Dictionary(options.compactMap { option -> (String, Int)? in
-      guard let (name, value) = named(option, "--block-sector-size:"), let size = Int(value), size > 0 else { return nil }
-      return (name, size)
-    }, uniquingKeysWith: { $1 })
     return try options.map { option in
-      guard let (name, path) = named(option, "--block:") else { return option }
+      guard case .option(let device) = DeviceOption.parse(option), device.kind == .block else { return option }
+      let (name, path) = (device.name, device.value)
       var isDirectory: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return option }
       try FileManager.default.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
@@ -72,7 +69,7 @@ struct Run: ParsableCommand {
       guard try runTool(["tar", "--format=ustar", "-cf", archive.path, "-C", path, "."]) == 0 else {
         throw ToolError.failure("cannot pack directory '\(path)' for block device '\(name)' (tar failed)")
       }
-      let sector = sectorSizes[name] ?? 512
+      let sector = devices.first { $0.kind == .blockSectorSize && $0.name == name }?.sectorSize ?? DeviceLimits.defaultSectorSize
       let size = (try FileManager.default.attributesOfItem(atPath: archive.path)[.size] as? Int) ?? 0
       if size % sector != 0 {
         let handle = try FileHandle(forWritingTo: archive)
@@ -91,10 +88,19 @@ struct Run: ParsableCommand {
       let argument = arguments[index]
       index += 1
       if argument == "--" { return (devices, Array(arguments[index...])) }
-      guard Self.devicePrefixes.contains(where: { argument.hasPrefix($0) }) || argument == "--net-offload" else {
+      if argument == "--net-offload" {
+        devices.append(argument)
+        continue
+      }
+      // Checked here against the limits every target shares, before anything is built.
+      switch DeviceOption.parse(argument) {
+      case .option(let option) where option.kind == .networkSocket && target != .unix:
+        throw ToolError.usage("\(argument): --net-socket is the unix target's: expected --net:\(option.name)=TAP on \(target.rawValue)")
+      case .option: devices.append(argument)
+      case .failure(let message): throw ToolError.usage(message)
+      case .other:
         throw ToolError.usage("unexpected argument '\(argument)': expected device options (--net:NAME=TAP) and then -- before boot parameters")
       }
-      devices.append(argument)
     }
     return (devices, [])
   }

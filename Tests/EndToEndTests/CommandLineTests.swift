@@ -59,6 +59,22 @@ final class CommandLineTests: XCTestCase {
     }
   }
 
+  /// `sirocco run` leaves nothing in the temporary directory: the build steps' own
+  /// temporary files (swift build leaves empty folders) go with them.
+  func testRunLeavesNothingInTheTemporaryDirectory() throws {
+    for target in Examples.targets {
+      let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-e2e-tmp-\(UUID().uuidString)")
+      try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: temporary) }
+      let outcome = try runCommand(
+        [Paths.tool, "run", "--target", target, Paths.example("hello")], timeout: 600, environment: ["TMPDIR": temporary.path])
+      XCTAssertEqual(outcome.status, 0, "\(target): \(outcome.error)")
+      XCTAssertTrue(outcome.error.contains("sirocco: building the Sirocco libraries"), "\(target): swift build was not called: \(outcome.error)")
+      let left = try FileManager.default.contentsOfDirectory(atPath: temporary.path)
+      XCTAssertEqual(left, [], "\(target): sirocco run left \(left) in TMPDIR")
+    }
+  }
+
   func testBuildPrintsArtifactPath() throws {
     let outcome = try sirocco(["build", Paths.example("hello")])
     XCTAssertEqual(outcome.status, 0, outcome.error)
@@ -106,11 +122,11 @@ final class CommandLineTests: XCTestCase {
     try assertRefused(["run", Paths.example("hello"), "--net:service=tap0"], mentions: ["declares no network device 'service'", "(none)"])
   }
 
-  func testMissingTAPInterfaceIsAFailure() throws {
+  func testMissingTAPInterfaceIsRefused() throws {
     try requireNamespaces()
     let namespace = try Namespace()
     let outcome = try namespace.exec([Paths.tool, "run", Paths.example("ping"), "--net:service=nosuchtap0"])
-    XCTAssertEqual(outcome.status, 1, outcome.error)
+    XCTAssertEqual(outcome.status, 2, outcome.error)
     XCTAssertTrue(outcome.error.contains("cannot attach network device 'service' to TAP interface 'nosuchtap0'"), outcome.error)
   }
 

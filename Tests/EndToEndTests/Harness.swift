@@ -86,13 +86,43 @@ final class TemporaryFile {
   }
 }
 
-/// Skips the test, with the reason printed, when the machine cannot create namespaces and
-/// TAP devices. CI's machine kind can: a skip there is a setup failure.
+/// A facility an end-to-end test needs is missing (no root, no /dev/net/tun, a client tool,
+/// a namespace that `ip` could not make). Where a skip must not pass silently it is a
+/// failure naming what was missing.
+struct MissingFacility: Error, CustomStringConvertible {
+  var reason: String
+  var description: String { "required for the end-to-end tests, but missing: \(reason)" }
+}
+
+/// Whether a skip is a failure: when `CI=true` (as .ci/run runs) or `SIROCCO_REQUIRE_E2E=1`.
+func skipsAreFailures(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+  environment["CI"] == "true" || environment["SIROCCO_REQUIRE_E2E"] == "1"
+}
+
+/// What a test throws when `reason` keeps it from running: a skip, with the reason printed,
+/// or, where skips are failures, `MissingFacility`. Every end-to-end skip goes through here.
+func missing(_ reason: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> any Error {
+  skipsAreFailures(environment) ? MissingFacility(reason: reason) : XCTSkip(reason)
+}
+
+/// Where `tool` is on the PATH (or in /usr/sbin and /sbin, where root's tools live), or nil.
+func locate(_ tool: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+  let path = (environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+  return path.split(separator: ":").map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// Throws `missing` unless every tool is installed; `package` is the Debian package to install.
+func requireTools(_ tools: [(tool: String, package: String)], environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+  for (tool, package) in tools where locate(tool, environment: environment) == nil {
+    throw missing("\(tool) is not installed (apt-get install \(package))", environment: environment)
+  }
+}
+
+/// Throws `missing` when the machine cannot create namespaces and TAP devices or lacks ping.
 func requireNamespaces() throws {
-  guard getuid() == 0 else { throw XCTSkip("end-to-end tests need root (ip netns, ip tuntap)") }
-  guard FileManager.default.fileExists(atPath: "/dev/net/tun") else { throw XCTSkip("no /dev/net/tun on this machine") }
-  guard FileManager.default.isExecutableFile(atPath: "/usr/bin/ping") || FileManager.default.isExecutableFile(atPath: "/bin/ping")
-  else { throw XCTSkip("ping is not installed (apt-get install iputils-ping)") }
+  guard getuid() == 0 else { throw missing("end-to-end tests need root (ip netns, ip tuntap)") }
+  guard FileManager.default.fileExists(atPath: "/dev/net/tun") else { throw missing("no /dev/net/tun on this machine") }
+  try requireTools([("ip", "iproute2"), ("ping", "iputils-ping")])
 }
 
 /// A network namespace holding TAP interface `tap0` with 10.0.0.1/24: the unikernel attaches
@@ -116,7 +146,7 @@ final class Namespace {
       let outcome = try runCommand(command, timeout: 10)
       guard outcome.status == 0 else {
         _ = try? runCommand(["ip", "netns", "del", name], timeout: 10)
-        throw XCTSkip("cannot set up namespace (\(command.joined(separator: " "))): \(outcome.error)")
+        throw missing("cannot set up namespace (\(command.joined(separator: " "))): \(outcome.error)")
       }
     }
   }

@@ -25,8 +25,7 @@ final class PingTests: XCTestCase {
 
   /// The pcap file holds the ARP and ICMP traffic, readable by tcpdump.
   func testPcapRecordsEveryFrame() throws {
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tcpdump") || FileManager.default.isExecutableFile(atPath: "/usr/sbin/tcpdump")
-    else { throw XCTSkip("tcpdump is not installed (apt-get install tcpdump)") }
+    try requireTools([("tcpdump", "tcpdump")])
     let namespace = try Namespace()
     let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-e2e-\(UUID().uuidString).pcap")
     defer { try? FileManager.default.removeItem(at: pcap) }

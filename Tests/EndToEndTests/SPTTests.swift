@@ -41,10 +41,35 @@ final class SPTTests: XCTestCase {
       let (outcome, _) = try hostile(misdeed)
       XCTAssertFalse(outcome.signaled, misdeed)
       XCTAssertEqual(outcome.status, 255, "\(misdeed): \(outcome.output)\(outcome.error)")
-      XCTAssertTrue(outcome.output.contains(report), "\(misdeed): \(outcome.output)")
-      // The function is named from the image's symbol table.
-      XCTAssertTrue(outcome.output.contains(" in $e18SiroccoApplication7Hostile"), "\(misdeed): \(outcome.output)")
+      XCTAssertTrue(outcome.error.contains(report), "\(misdeed): \(outcome.error)")
+      // The function is named from the image's symbol table: its plain name, then the symbol.
+      XCTAssertTrue(outcome.error.contains(" in SiroccoApplication.Hostile.init + 0x"), "\(misdeed): \(outcome.error)")
+      XCTAssertTrue(outcome.error.contains(" ($e18SiroccoApplication7Hostile"), "\(misdeed): \(outcome.error)")
+      XCTAssertEqual(outcome.errorLines.count, 1, "\(misdeed): \(outcome.error)")
     }
+  }
+
+  /// In a debug build (`sirocco build --debug`) Embedded Swift keeps the message of a failed
+  /// check: the guest prints it, then the tender reports the trap.
+  func testDebugBuildPrintsTheFailedCheckBeforeTheTrap() throws {
+    let built = try runCommand([Paths.tool, "build", "--debug", "--target", "spt", Paths.testGuest("hostile")], timeout: 600)
+    XCTAssertEqual(built.status, 0, built.error)
+    let image = Paths.testGuest("hostile") + "/_build/spt-debug/hostile.spt"
+    XCTAssertEqual(built.output.trimmingCharacters(in: .whitespacesAndNewlines), image)
+    let disk = try TemporaryFile()
+    try disk.handle.truncate(atOffset: 65536)
+    for (misdeed, message) in [("precondition", "Precondition failed: index must be above 100"), ("fatal", "Fatal error: the hostile guest gives up")] {
+      let outcome = try tender(["--block:storage=\(disk.url.path)", image, "--do=\(misdeed)"])
+      XCTAssertEqual(outcome.status, 255, "\(misdeed): \(outcome.output)\(outcome.error)")
+      XCTAssertTrue(outcome.output.contains("Hostile.swift:"), "\(misdeed): \(outcome.output)")
+      XCTAssertTrue(outcome.output.contains(message), "\(misdeed): \(outcome.output)")
+      XCTAssertTrue(outcome.error.contains("guest trap: illegal instruction"), "\(misdeed): \(outcome.error)")
+      XCTAssertEqual(outcome.errorLines.count, 1, outcome.error)
+    }
+    // The release build has no message to print, only the report.
+    let (release, _) = try hostile("fatal")
+    XCTAssertEqual(release.status, 255)
+    XCTAssertFalse(release.output.contains("gives up"), release.output)
   }
 
   func testForbiddenSystemCallIsKilledBySeccompAndReported() throws {
@@ -66,11 +91,65 @@ final class SPTTests: XCTestCase {
 
   /// Descriptors and files the guest was not given are out of reach.
   func testGuestReachesNoOtherDescriptorOrFile() throws {
-    for misdeed in ["open", "stderr", "stdin", "other-fd"] {
+    for misdeed in ["open", "stdin", "other-fd"] {
       let (outcome, _) = try hostile(misdeed)
       XCTAssertTrue(outcome.signaled, "\(misdeed) was not stopped: \(outcome.status) \(outcome.output)")
       XCTAssertEqual(outcome.status, SIGSYS, misdeed)
     }
+    // Standard error is open to a Sirocco image (its note says so) and to no other.
+    let (allowed, _) = try hostile("stderr")
+    XCTAssertFalse(allowed.signaled, allowed.output)
+    XCTAssertEqual(allowed.status, 4, "the write to fd 2 returned \(allowed.status): \(allowed.output)")
+    let image = try Data(contentsOf: URL(fileURLWithPath: Self.hostileImage))
+    let note = try XCTUnwrap(image.range(of: Data("Sirocco\0".utf8)), "no Sirocco note in the image")
+    var solo5Like = image
+    solo5Like[note.lowerBound] = UInt8(ascii: "X")  // the tender no longer sees a Sirocco image
+    let copy = try TemporaryFile()
+    try solo5Like.write(to: copy.url)
+    let disk = try TemporaryFile()
+    try disk.handle.truncate(atOffset: 65536)
+    let refused = try tender(["--block:storage=\(disk.url.path)", copy.url.path, "--do=stderr"])
+    XCTAssertTrue(refused.signaled, "fd 2 was open to an image without the note: \(refused.status) \(refused.output)")
+    XCTAssertEqual(refused.status, SIGSYS)
+  }
+
+  /// A guest that overwrites every writable byte of the tender it can reach (the tender's
+  /// own data and heap, where the trap handler's state used to be) still gets a correct
+  /// report and exit 255: the handler reads only memory made read-only before the guest ran.
+  func testTrapReportSurvivesAGuestSmashingTheTender() throws {
+    try requireTools([("setarch", "util-linux")])
+    let disk = try TemporaryFile()
+    try disk.handle.truncate(atOffset: 65536)
+    // Without address randomization the tender's memory lies at the same place every run:
+    // read it from a first run, smash it in a second.
+    let noRandomization = ["setarch", "x86_64", "-R", Paths.tender, "--block:storage=\(disk.url.path)", Self.hostileImage]
+    let sleeper = Process()
+    sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    sleeper.arguments = noRandomization + ["--do=sleep"]
+    sleeper.standardOutput = FileHandle.nullDevice
+    try sleeper.run()
+    defer { if sleeper.isRunning { sleeper.terminate() } }
+    var ranges: [String] = []
+    let deadline = Date().addingTimeInterval(10)
+    while ranges.isEmpty, Date() < deadline {
+      usleep(50_000)
+      let maps = (try? String(contentsOfFile: "/proc/\(sleeper.processIdentifier)/maps", encoding: .utf8)) ?? ""
+      ranges = maps.split(separator: "\n").compactMap { line -> String? in
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count >= 6, fields[1] == "rw-p", fields[5].hasSuffix("/sirocco-spt") || fields[5] == "[heap]" else { return nil }
+        return String(fields[0])
+      }
+    }
+    sleeper.terminate()
+    sleeper.waitUntilExit()
+    XCTAssertFalse(ranges.isEmpty, "no writable mapping of the tender found")
+    let outcome = try runCommand(noRandomization + ["--do=smash", "--range=" + ranges.joined(separator: ",")], timeout: 60)
+    XCTAssertFalse(outcome.signaled, "the tender died: \(outcome.status) \(outcome.output)\(outcome.error)")
+    XCTAssertEqual(outcome.status, 255, outcome.output + outcome.error)
+    XCTAssertTrue(outcome.output.contains("hostile: smashed "), outcome.output)
+    XCTAssertTrue(outcome.error.contains("guest trap: invalid memory access at address 0x8"), outcome.error)
+    XCTAssertTrue(outcome.error.contains(" in SiroccoApplication.Hostile"), outcome.error)
+    XCTAssertEqual(outcome.errorLines.count, 1, outcome.error)
   }
 
   /// Bad pointers and lengths are refused by the kernel; the guest goes on.
@@ -99,13 +178,15 @@ final class SPTTests: XCTestCase {
 
   // MARK: Refused images: exit 1 with one line
 
-  func assertRefused(_ image: Data, mentions fragment: String, options: [String] = [],
+  /// The tender refuses `image` with `options`: `status` (1 for an image, 2 for usage) and
+  /// one line on standard error; the guest never runs.
+  func assertRefused(_ image: Data, mentions fragment: String, options: [String] = [], status: Int32 = 1,
                      file: StaticString = #filePath, line: UInt = #line) throws {
     let copy = try TemporaryFile()
     try image.write(to: copy.url)
     let outcome = try tender(options + [copy.url.path])
     XCTAssertFalse(outcome.signaled, file: file, line: line)
-    XCTAssertEqual(outcome.status, 1, "\(outcome.output)\(outcome.error)", file: file, line: line)
+    XCTAssertEqual(outcome.status, status, "\(outcome.output)\(outcome.error)", file: file, line: line)
     XCTAssertEqual(outcome.errorLines.count, 1, outcome.error, file: file, line: line)
     XCTAssertTrue(outcome.error.contains(fragment), "'\(fragment)' missing from: \(outcome.error)", file: file, line: line)
     XCTAssertEqual(outcome.output, "", "the guest ran", file: file, line: line)
@@ -193,14 +274,15 @@ final class SPTTests: XCTestCase {
 
   func testUnattachedAndUnknownDevicesAreRefused() throws {
     let ping = try Data(contentsOf: URL(fileURLWithPath: Paths.example("ping") + "/_build/spt/ping.spt"))
-    try assertRefused(ping, mentions: "device 'service' declared by the image is not attached: expected --net:service=TAP")
-    try assertRefused(ping, mentions: "the image declares no network device 'uplink'", options: ["--net:uplink=tap0"])
-    try assertRefused(ping, mentions: "the image declares no block device 'disk'", options: ["--block:disk=/dev/null"])
-    try assertRefused(ping, mentions: "bad device name", options: ["--net:bad_name=tap0"])
-    try assertRefused(ping, mentions: "--mem=0: expected --mem=MiB", options: ["--mem=0"])
-    try assertRefused(try hello, mentions: "--net-offload: no network device is attached", options: ["--net-offload"])
-    try assertRefused(ping, mentions: "unknown option '--frobnicate'", options: ["--frobnicate"])
-    try assertRefused(ping, mentions: "cannot use TAP interface 'nosuchtap0'", options: ["--net:service=nosuchtap0"])
+    try assertRefused(ping, mentions: "network device 'service' is declared but not attached: expected --net:service=TAP", status: 2)
+    try assertRefused(ping, mentions: "the image declares no network device 'uplink'", options: ["--net:uplink=tap0"], status: 2)
+    try assertRefused(ping, mentions: "the image declares no block device 'disk'", options: ["--block:disk=/dev/null"], status: 2)
+    try assertRefused(ping, mentions: "bad device name", options: ["--net:bad_name=tap0"], status: 2)
+    try assertRefused(ping, mentions: "--mem=0: expected --mem=MiB", options: ["--mem=0"], status: 2)
+    try assertRefused(try hello, mentions: "--net-offload: no network device is attached", options: ["--net-offload"], status: 2)
+    try assertRefused(ping, mentions: "unknown option '--frobnicate'", options: ["--frobnicate"], status: 2)
+    try assertRefused(ping, mentions: "--net-socket:service=127.0.0.1", options: ["--net-socket:service=127.0.0.1"], status: 2)
+    try assertRefused(ping, mentions: "cannot use TAP interface 'nosuchtap0'", options: ["--net:service=nosuchtap0"], status: 2)
   }
 
   // MARK: inspect

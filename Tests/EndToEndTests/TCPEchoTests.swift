@@ -6,9 +6,7 @@ import XCTest
 final class TCPEchoTests: XCTestCase {
   override func setUpWithError() throws {
     try requireNamespaces()
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
-      throw XCTSkip("socat is not installed (apt-get install socat)")
-    }
+    try requireTools([("socat", "socat"), ("python3", "python3")])
     try Examples.buildAll()
   }
 
@@ -91,9 +89,7 @@ final class TCPEchoTests: XCTestCase {
 final class TCPBulkTests: XCTestCase {
   override func setUpWithError() throws {
     try requireNamespaces()
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
-      throw XCTSkip("socat is not installed (apt-get install socat)")
-    }
+    try requireTools([("socat", "socat")])
     try Examples.buildAll()
   }
 
@@ -192,9 +188,7 @@ final class TCPBulkTests: XCTestCase {
 final class SYNFloodTests: XCTestCase {
   override func setUpWithError() throws {
     try requireNamespaces()
-    for tool in ["/usr/bin/socat", "/usr/sbin/hping3"] where !FileManager.default.isExecutableFile(atPath: tool) {
-      throw XCTSkip("\(tool) is not installed (apt-get install socat hping3)")
-    }
+    try requireTools([("socat", "socat"), ("hping3", "hping3")])
     try Examples.buildAll()
   }
 

@@ -6,9 +6,7 @@ import XCTest
 final class UDPEchoTests: XCTestCase {
   override func setUpWithError() throws {
     try requireNamespaces()
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
-      throw XCTSkip("socat is not installed (apt-get install socat)")
-    }
+    try requireTools([("socat", "socat")])
     try Examples.buildAll()
   }
 

@@ -12,9 +12,7 @@ final class WebsiteTests: XCTestCase {
 
   override func setUpWithError() throws {
     try requireNamespaces()
-    for tool in ["/usr/bin/curl", "/usr/bin/wrk", "/usr/bin/socat"] where !FileManager.default.isExecutableFile(atPath: tool) {
-      throw XCTSkip("\(tool) is not installed (apt-get install curl wrk socat)")
-    }
+    try requireTools([("curl", "curl"), ("wrk", "wrk"), ("socat", "socat"), ("python3", "python3")])
     try Examples.buildAll()
     archive = try TemporaryFile()
     let made = try runCommand(["tar", "--format=ustar", "-cf", archive.url.path, "-C", Paths.example("website") + "/site", "."])

@@ -198,29 +198,6 @@ final class RuntimeTests: XCTestCase {
 
   // MARK: Manifest and parameters
 
-  func testCheckAttachments() {
-    let service = DeviceDeclaration.network("service")
-    let admin = DeviceDeclaration.network("admin")
-    let disk = DeviceDeclaration(kind: .block, name: "disk")
-    XCTAssertNil(Runtime.checkAttachments(declared: [service, admin], attached: [admin, service]))
-    XCTAssertNil(Runtime.checkAttachments(declared: [], attached: []))
-    XCTAssertEqual(
-      Runtime.checkAttachments(declared: [service, admin], attached: [service, admin, .network("other")]),
-      "--net:other: this unikernel declares no network device 'other'; expected one of: service, admin")
-    XCTAssertEqual(
-      Runtime.checkAttachments(declared: [], attached: [.network("tap0")]),
-      "--net:tap0: this unikernel declares no network device 'tap0'; expected one of: (none)")
-    XCTAssertEqual(
-      Runtime.checkAttachments(declared: [service], attached: [DeviceDeclaration(kind: .block, name: "service")]),
-      "--block:service: this unikernel declares no block device 'service'; expected one of: (none)")
-    XCTAssertEqual(
-      Runtime.checkAttachments(declared: [service, admin], attached: [service]),
-      "network device 'admin' is declared but not attached: expected --net:admin=TAP")
-    XCTAssertEqual(
-      Runtime.checkAttachments(declared: [disk], attached: []),
-      "block device 'disk' is declared but not attached: expected --block:disk=FILE")
-  }
-
   func testDeclarationsMergeRuntimePlatformAndApplicationParameters() {
     let platform: [ParameterDeclaration] = [.string("tap", default: nil, help: "TAP device")]
     let names = Runtime.declarations(for: EchoOnce.self, platformParameters: platform).map(\.name)

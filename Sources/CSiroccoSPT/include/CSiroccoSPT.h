@@ -45,6 +45,12 @@ const void *sirocco_spt_boot_info(void);
 /* Writes all of `buffer` to the console (fd 1). */
 void sirocco_spt_console_write(const void *buffer, size_t length);
 
+/* What sirocco-spt allows beyond Solo5's ABI (SiroccoNote.Capabilities; 0 under solo5-spt). */
+uint32_t sirocco_spt_tender_capabilities(void);
+
+/* Writes an error line: to fd 2 where the tender allows it, else to the console. */
+void sirocco_spt_error_write(const void *buffer, size_t length);
+
 /* Flushes buffered console output, then exit_group(status). */
 __attribute__((noreturn)) void sirocco_spt_exit(int status);
 

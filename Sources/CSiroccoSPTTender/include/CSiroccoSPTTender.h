@@ -1,5 +1,4 @@
-/* The parts of the spt tender that must be C: the seccomp filter (libseccomp's rule calls
- * are variadic), the async-signal-safe trap handler, the jump into the guest, and a few
+/* The parts of the spt tender that must be C: the seccomp filter (classic BPF), the async-signal-safe trap handler, the jump into the guest, and a few
  * ioctls. Functions return 0 or -errno unless said otherwise. */
 #ifndef CSIROCCO_SPT_TENDER_H
 #define CSIROCCO_SPT_TENDER_H
@@ -39,24 +38,25 @@ struct sirocco_spt_policy {
     uint64_t block_sizes[64];     /* sector size of each block device */
     uint64_t block_capacities[64];
     int block_count;
+    int standard_error;           /* a Sirocco image: write on fd 2 as well */
 };
 
 /* Builds and loads the filter (default action: kill the process). */
 int sirocco_spt_seccomp(const struct sirocco_spt_policy *policy);
 
+/* Assembles the filter into `code` (struct sock_filter, 8 bytes each) without loading it:
+ * returns the number of instructions, or -E2BIG. For tests. */
+struct sock_filter;
+int sirocco_spt_filter(const struct sirocco_spt_policy *policy, struct sock_filter *code, unsigned capacity);
+
 /* Installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP on an alternate stack:
- * they print one line (what, where, which function) on fd 1 and exit_group(255). `image` is
- * the guest's ELF file (it must stay alive); its symbol table, if any, is searched only
- * when a trap happens. */
-int sirocco_spt_install_traps(const void *image, size_t size);
+ * they print one line (what, where, which function) on `report_fd` (2, or 1 where the
+ * filter forbids 2) and exit_group(255). `image` is the guest's ELF file, in pages of its
+ * own (from mmap), which are made read-only; its symbol table is searched only when a trap
+ * happens. */
+int sirocco_spt_install_traps(const void *image, size_t size, int report_fd);
 
 /* Jumps to `entry` with RSP = `stack` and RDI = `boot_info`; does not return. */
 __attribute__((noreturn)) void sirocco_spt_launch(uint64_t entry, uint64_t stack, uint64_t boot_info);
-
-/* MTU of network interface `name` (SIOCGIFMTU), or -errno. */
-int sirocco_spt_interface_mtu(const char *name);
-
-/* Whether interface `name` is up (1), down (0), or -errno. */
-int sirocco_spt_interface_up(const char *name);
 
 #endif

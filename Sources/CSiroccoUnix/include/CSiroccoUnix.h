@@ -11,6 +11,12 @@
  * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4). */
 int sirocco_tap_open(const char *name, int offload);
 
+/* MTU of network interface `name` (SIOCGIFMTU), or -errno. */
+int sirocco_interface_mtu(const char *name);
+
+/* Whether interface `name` is up (1), down (0), or -errno. */
+int sirocco_interface_up(const char *name);
+
 /* A new epoll set plus a non-blocking CLOCK_MONOTONIC timerfd registered in it with
  * `timer_tag` (the unix platform uses UINT64_MAX; the spt tender Solo5's ~1U). */
 int sirocco_poll_create(int *epoll_fd, int *timer_fd, uint64_t timer_tag);

@@ -14,6 +14,7 @@ struct Hostile: Unikernel {
   static let parameters: [ParameterDeclaration] = [
     .string("do", default: "nothing", help: "the misdeed"),
     .integer("index", default: 7, range: 0...1000, help: "an index the compiler cannot see through"),
+    .string("range", default: nil, help: "smash: the tender's memory to overwrite, START-END in hex, comma-separated"),
   ]
 
   var status: Int32 = 0
@@ -30,6 +31,8 @@ struct Hostile: Unikernel {
       console.print("read \(pointer.pointee)")
     case "precondition":
       precondition(index > 100, "index must be above 100")
+    case "fatal":
+      if index < 100 { fatalError("the hostile guest gives up") }
     case "bounds":
       let array = [1, 2, 3]
       console.print("element \(array[index])")
@@ -38,7 +41,7 @@ struct Hostile: Unikernel {
       console.print("sum \(big + index)")
     default:
       #if canImport(CSiroccoSPT)
-      status = Self.systemCall(what, console: console, storage: storage)
+      status = Self.systemCall(what, console: console, storage: storage, range: boot.parameters.string("range"))
       #else
       console.print("hostile: misdeeds need the spt target")
       status = 3
@@ -48,7 +51,7 @@ struct Hostile: Unikernel {
 
   #if canImport(CSiroccoSPT)
   /// Raw system calls, as a hostile guest would make them.
-  static func systemCall(_ what: String, console: any Console, storage: any BlockDevice) -> Int32 {
+  static func systemCall(_ what: String, console: any Console, storage: any BlockDevice, range: String?) -> Int32 {
     let capacity = Int(storage.capacity)
     let sector = storage.sectorSize
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
@@ -84,10 +87,43 @@ struct Hostile: Unikernel {
     case "block-read-past-end": return Int32(truncatingIfNeeded: call(17, storageDescriptor(), base, sector, capacity))
     case "block-negative": return Int32(truncatingIfNeeded: call(17, storageDescriptor(), base, sector, -512))
     case "nothing": return 0
+    case "sleep":
+      // Waits (bounded) so that a test can read the tender's memory map.
+      let start = sirocco_spt_clock(1)
+      while sirocco_spt_clock(1) - start < 20_000_000_000 {}
+      return 0
+    case "smash":
+      // Overwrites the tender's writable memory (what its trap handler might read), then
+      // traps: the report must still be right.
+      let text = Array((range ?? "").utf8)
+      var smashed = 0
+      for part in text.split(separator: UInt8(ascii: ",")) {
+        let bounds = part.split(separator: UInt8(ascii: "-"))
+        guard bounds.count == 2, let start = hex(bounds[0]), let end = hex(bounds[1]), start < end else { return 2 }
+        let pointer = UnsafeMutablePointer<UInt8>(bitPattern: start)!
+        for offset in 0..<(end - start) { pointer[offset] = 0x5a }
+        smashed += end - start
+      }
+      console.print("hostile: smashed \(smashed) bytes of the tender")
+      let null = UnsafePointer<UInt64>(bitPattern: UInt(smashed > 0 ? 8 : 16))!
+      return Int32(truncatingIfNeeded: null.pointee)
     default:
       console.print("hostile: unknown misdeed '\(what)'")
       return 2
     }
+  }
+
+  /// A hexadecimal number, with or without 0x.
+  static func hex(_ bytes: ArraySlice<UInt8>) -> Int? {
+    var digits = bytes
+    if digits.starts(with: [UInt8(ascii: "0"), UInt8(ascii: "x")]) { digits = digits.dropFirst(2) }
+    guard !digits.isEmpty, digits.count <= 16 else { return nil }
+    var value: UInt64 = 0
+    for byte in digits {
+      guard let digit = asciiHexDigit(byte) else { return nil }
+      value = value << 4 | UInt64(digit)
+    }
+    return Int(bitPattern: UInt(value))
   }
 
   /// The block device's host descriptor, from the manifest the tender filled.

@@ -70,6 +70,7 @@ let package = Package(
 
     .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),
     .testTarget(name: "SiroccoABITests", dependencies: ["SiroccoABI"]),
+    .testTarget(name: "SiroccoUnixTests", dependencies: ["SiroccoUnix", "CSiroccoUnix", "Sirocco"]),
     .testTarget(name: "SiroccoNetTests", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime", "SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoSPTTests", dependencies: ["CSiroccoSPT"]),

@@ -164,11 +164,44 @@ int sirocco_poll_add_edge(int epoll_fd, int fd, uint64_t tag) {
     return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
 }
 
-int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog) {
+int sirocco_tcp_configure(int fd, const struct sirocco_tcp_options *o) {
+    int one = 1, zero = 0;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, o->no_delay ? &one : &zero, sizeof one) < 0) return -errno;
+    /* Linux doubles what it is given (for its bookkeeping): half, so that the window is the
+     * size asked for. Setting them turns the kernel's autotuning off for this socket. */
+    int receive = o->receive_buffer / 2, send = o->send_buffer / 2;
+    if (receive > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive, sizeof receive) < 0) return -errno;
+    if (send > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send, sizeof send) < 0) return -errno;
+    if (o->keep_alive_idle > 0) {
+        if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0
+            || setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &o->keep_alive_idle, sizeof o->keep_alive_idle) < 0
+            || setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &o->keep_alive_interval, sizeof o->keep_alive_interval) < 0
+            || setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &o->keep_alive_probes, sizeof o->keep_alive_probes) < 0)
+            return -errno;
+    }
+    if (o->syn_retries > 0 && setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &o->syn_retries, sizeof o->syn_retries) < 0) return -errno;
+    /* A user without CAP_NET_ADMIN may only choose what net.ipv4.tcp_allowed_congestion_control
+     * lists: a preferred algorithm (the default configuration's) the kernel will not give
+     * leaves the kernel's own; a required one fails. */
+    const char *congestion = (o->congestion & 3) == 1 ? "cubic" : (o->congestion & 3) == 2 ? "reno" : NULL;
+    if (congestion && setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, congestion, (socklen_t)strlen(congestion)) < 0
+        && (o->congestion & 4))
+        return -errno;
+    return 0;
+}
+
+int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog, const struct sirocco_tcp_options *options) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     struct sockaddr_in sa = sirocco_address(address, port);
+    /* Accepted sockets inherit the listener's options (buffers before listen: the window
+     * scale is chosen from them). */
+    int configured = sirocco_tcp_configure(fd, options);
+    if (configured < 0) {
+        close(fd);
+        return configured;
+    }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
         || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
         int error = errno;
@@ -180,19 +213,19 @@ int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog) {
 
 int sirocco_tcp_accept(int fd) {
     int accepted = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (accepted < 0) return -errno;
-    int one = 1;
-    setsockopt(accepted, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return accepted;
+    return accepted < 0 ? -errno : accepted;
 }
 
-int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port) {
+int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port, const struct sirocco_tcp_options *options) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     struct sockaddr_in from = sirocco_address(local, 0);
     struct sockaddr_in to = sirocco_address(address, port);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int configured = sirocco_tcp_configure(fd, options);
+    if (configured < 0) {
+        close(fd);
+        return configured;
+    }
     if ((local != 0 && bind(fd, (struct sockaddr *)&from, sizeof from) < 0)
         || (connect(fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
         int error = errno;

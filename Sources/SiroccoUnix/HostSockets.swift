@@ -80,10 +80,51 @@ final class HostNetworkStack: NetworkStack {
 
   static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 
+  /// What `configuration` becomes on a host socket, or the one line saying which setting
+  /// the host's TCP cannot honour per socket (Linux keeps the RTO bounds, retransmission
+  /// limits, TIME-WAIT, reassembly and delayed-ACK timing per route or system-wide). Nagle,
+  /// buffer sizes, keep-alive and SYN retries become socket options; congestion control
+  /// too: the default, CUBIC, where the kernel lets this user choose it (else the kernel's
+  /// own), NewReno always (else the socket is refused).
+  static func options(_ configuration: TCPConnection.Configuration) -> Result<sirocco_tcp_options, TCPHostRefusal> {
+    let standard = TCPConnection.Configuration()
+    let fixed: [(String, Bool)] = [
+      ("minimumRTO", configuration.minimumRTO == standard.minimumRTO),
+      ("maximumRTO", configuration.maximumRTO == standard.maximumRTO),
+      ("initialRTO", configuration.initialRTO == standard.initialRTO),
+      ("maximumRetransmissions", configuration.maximumRetransmissions == standard.maximumRetransmissions),
+      ("timeWaitDuration", configuration.timeWaitDuration == standard.timeWaitDuration),
+      ("outOfOrderLimit", configuration.outOfOrderLimit == standard.outOfOrderLimit),
+      ("delayedACK", configuration.delayedACK == standard.delayedACK),
+    ]
+    if let (name, _) = fixed.first(where: { !$0.1 }) {
+      return .failure(TCPHostRefusal(message: "the host's sockets cannot honour TCPConnection.Configuration." + name
+        + " (Linux sets it per route or system-wide): expected its default, or Sirocco's own stack (--net)"))
+    }
+    func seconds(_ duration: Duration) -> Int32 { Int32(clamping: max(duration.components.seconds, 1)) }
+    guard configuration.receiveBufferSize > 0, configuration.sendBufferSize > 0, configuration.maximumSYNRetransmissions >= 1,
+      configuration.maximumSYNRetransmissions <= 127
+    else {
+      return .failure(TCPHostRefusal(message: "TCPConnection.Configuration: buffer sizes must be positive and maximumSYNRetransmissions 1...127"))
+    }
+    let keepAlive = configuration.keepAlive
+    return .success(sirocco_tcp_options(
+      no_delay: configuration.noDelay ? 1 : 0,
+      receive_buffer: Int32(clamping: configuration.receiveBufferSize), send_buffer: Int32(clamping: configuration.sendBufferSize),
+      keep_alive_idle: keepAlive.map(seconds) ?? 0, keep_alive_interval: seconds(configuration.keepAliveInterval),
+      keep_alive_probes: Int32(clamping: configuration.keepAliveProbes), syn_retries: Int32(configuration.maximumSYNRetransmissions),
+      congestion: configuration.congestionControl == standard.congestionControl ? 1 : 2 | 4))
+  }
+
   func listen(tcpPort: UInt16, backlog: Int, configuration: TCPConnection.Configuration) throws(TCPListenError)
     -> any TCPListening
   {
-    let fd = sirocco_tcp_listen(address.rawValue, tcpPort, Int32(clamping: backlog))
+    var options: sirocco_tcp_options
+    switch Self.options(configuration) {
+    case .success(let made): options = made
+    case .failure(let refusal): throw .host(refusal.message)
+    }
+    let fd = sirocco_tcp_listen(address.rawValue, tcpPort, Int32(clamping: backlog), &options)
     guard fd >= 0 else {
       if -fd == EADDRINUSE { throw .portInUse(tcpPort) }
       throw .host("cannot listen on " + address.description + ":" + String(tcpPort) + ": " + Self.reason(-fd))
@@ -98,7 +139,12 @@ final class HostNetworkStack: NetworkStack {
     guard tcpPort != 0, !destination.isUnspecified, !destination.isBroadcast, !destination.isMulticast else {
       throw .invalidDestination
     }
-    let fd = sirocco_tcp_connect(address.rawValue, destination.rawValue, tcpPort)
+    var options: sirocco_tcp_options
+    switch Self.options(configuration) {
+    case .success(let made): options = made
+    case .failure(let refusal): throw .host(refusal.message)
+    }
+    let fd = sirocco_tcp_connect(address.rawValue, destination.rawValue, tcpPort, &options)
     guard fd >= 0 else { throw .host("cannot connect to " + destination.description + ": " + Self.reason(-fd)) }
     if let problem = watch(fd) { throw .host(problem) }
     return HostTCPStream(fileDescriptor: fd, connecting: true, activity: activity)
@@ -113,6 +159,11 @@ final class HostNetworkStack: NetworkStack {
     if let problem = watch(fd) { throw .host(problem) }
     return HostUDPSocket(fileDescriptor: fd, address: address, activity: activity)
   }
+}
+
+/// A configuration the host's sockets cannot carry: one line saying which setting and why.
+struct TCPHostRefusal: Error {
+  var message: String
 }
 
 final class HostTCPListener: TCPListening {

@@ -68,6 +68,43 @@ final class HostSocketTests: XCTestCase {
     XCTAssertEqual(answer.output, "datagram\n", answer.error + echo.stop())
   }
 
+  /// Active open against a real Linux peer, and half-close both ways as on Sirocco's own
+  /// stack: tcp-bulk connects out to socat; as a source it sends and shuts its side down
+  /// (socat then sees the end of the stream), as a sink it reads until socat's FIN.
+  func testActiveOpenAndHalfCloseAgainstLinux() throws {
+    let namespace = try Namespace()
+    let script = """
+      set -e
+      head -c 3000000 /dev/urandom > "$DIR/in"
+      # The unikernel sends 3 MB and half-closes: socat's copy ends at the FIN.
+      timeout 30 socat -u TCP-LISTEN:6001,bind=127.0.0.1,reuseaddr CREATE:$DIR/got &
+      listener=$!
+      sleep 0.3
+      timeout 30 \(unixBinary("tcp-bulk")) \(Self.socket[0]) --mode=source --bytes=3000000 --connect=127.0.0.1 --port=6001 > "$DIR/source.log" 2>&1
+      wait $listener
+      echo "got $(stat -c %s $DIR/got) bytes $(sha256sum < $DIR/got | cut -c1-64)"
+      cat "$DIR/source.log"
+      # socat sends the file and half-closes: the unikernel reads to the FIN, then closes.
+      timeout 30 socat -u OPEN:$DIR/in,rdonly TCP-LISTEN:6002,bind=127.0.0.1,reuseaddr &
+      sender=$!
+      sleep 0.3
+      timeout 30 \(unixBinary("tcp-bulk")) \(Self.socket[0]) --mode=sink --connect=127.0.0.1 --port=6002 > "$DIR/sink.log" 2>&1
+      wait $sender
+      echo "sent $(sha256sum < $DIR/in | cut -c1-64)"
+      cat "$DIR/sink.log"
+      """
+    let outcome = try namespace.shell(script, timeout: 120)
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    let lines = outcome.output.split(separator: "\n")
+    let got = try XCTUnwrap(lines.first { $0.hasPrefix("got ") }, outcome.output)
+    XCTAssertTrue(got.hasPrefix("got 3000000 bytes "), outcome.output)
+    XCTAssertTrue(outcome.output.contains("sent 3000000 bytes"), outcome.output)
+    XCTAssertTrue(outcome.output.contains("sha256 " + got.suffix(64)), "the source's digest is not what socat got: \(outcome.output)")
+    let sent = try XCTUnwrap(lines.first { $0.hasPrefix("sent ") && !$0.contains("bytes") }, outcome.output)
+    XCTAssertTrue(outcome.output.contains("received 3000000 bytes"), outcome.output)
+    XCTAssertTrue(outcome.output.contains("sha256 " + sent.suffix(64)), "the sink's digest is not what socat sent: \(outcome.output)")
+  }
+
   func testBadSocketOptionsAreRefused() throws {
     let namespace = try Namespace()
     let bad = try namespace.exec([unixBinary("tcp-echo"), "--net-socket:service=300.1.2.3"], timeout: 10)

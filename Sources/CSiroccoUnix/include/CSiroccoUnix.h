@@ -42,9 +42,22 @@ const char *sirocco_strerror(int error);
 /* An empty epoll set (for the host sockets, itself watched by the loop's set); -errno. */
 int sirocco_poll_create_set(void);
 int sirocco_poll_add_edge(int epoll_fd, int fd, uint64_t tag);
-int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog);
+/* What a TCPConnection.Configuration becomes on a host socket. */
+struct sirocco_tcp_options {
+    int no_delay;            /* TCP_NODELAY */
+    int receive_buffer;      /* SO_RCVBUF, bytes of window; 0: the kernel's autotuning */
+    int send_buffer;         /* SO_SNDBUF; 0: the kernel's */
+    int keep_alive_idle;     /* seconds; 0: no keep-alive */
+    int keep_alive_interval; /* TCP_KEEPINTVL, seconds */
+    int keep_alive_probes;   /* TCP_KEEPCNT */
+    int syn_retries;         /* TCP_SYNCNT; 0: the kernel's */
+    int congestion;          /* TCP_CONGESTION: 1 "cubic", 2 "reno" (NewReno), 0 the kernel's;
+                              * | 4: required (else kept only if the kernel allows it) */
+};
+int sirocco_tcp_configure(int fd, const struct sirocco_tcp_options *options);
+int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog, const struct sirocco_tcp_options *options);
 int sirocco_tcp_accept(int fd);
-int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port);
+int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port, const struct sirocco_tcp_options *options);
 int sirocco_socket_error(int fd);
 int sirocco_socket_name(int fd, int peer, uint32_t *address, uint16_t *port);
 int sirocco_socket_pending(int fd);

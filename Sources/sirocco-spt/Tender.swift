@@ -207,25 +207,18 @@ enum Tender {
     }
   }
 
-  /// The whole file, in pages of its own that live as long as the process: the trap handler
-  /// makes them read-only before the guest runs and reads the symbol table from them.
+  /// The whole file, mapped read-only and private for as long as the process lives: the
+  /// segments are copied out of it, and the trap handler reads the symbol table from it
+  /// (the guest cannot write it, nor make it writable: its filter forbids mprotect).
   static func readFile(_ path: String) -> UnsafeRawBufferPointer? {
     let fd = sirocco_spt_open(path, O_RDONLY)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     let size = lseek(fd, 0, SEEK_END)
     guard size >= 0, size < 1 << 30 else { return nil }
-    guard let pages = mmap(nil, max(Int(size), 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-      Int(bitPattern: pages) != -1  // MAP_FAILED
+    if size == 0 { return UnsafeRawBufferPointer(start: nil, count: 0) }  // refused as a truncated ELF file
+    guard let pages = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE, fd, 0), Int(bitPattern: pages) != -1  // MAP_FAILED
     else { return nil }
-    let buffer = UnsafeMutableRawBufferPointer(start: pages, count: max(Int(size), 1))
-    var done = 0
-    while done < Int(size) {
-      let count = pread(fd, buffer.baseAddress! + done, Int(size) - done, off_t(done))
-      if count < 0, sirocco_spt_errno() == EINTR { continue }
-      guard count > 0 else { return nil }
-      done += count
-    }
-    return UnsafeRawBufferPointer(rebasing: buffer[0..<Int(size)])
+    return UnsafeRawBufferPointer(start: pages, count: Int(size))
   }
 }

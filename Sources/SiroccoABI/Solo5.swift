@@ -160,7 +160,7 @@ public struct Manifest: Equatable, Sendable {
 
   /// Validates a manifest as Solo5's `mft_validate` does (exact size, version 1, 1-64
   /// entries, reserved entry first with an empty name, NUL-terminated names, nothing
-  /// attached) and reads its devices.
+  /// attached), with names of letters and digits, and reads its devices.
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws(ParseError) -> Manifest {
     guard bytes.count >= headerSize else { throw .badSize(bytes.count) }
     let version = bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
@@ -184,8 +184,14 @@ public struct Manifest: Equatable, Sendable {
       guard let type = EntryType(rawValue: rawType), type != .reservedFirst else {
         throw .unknownType(index: index, rawType)
       }
+      // Solo5's rule, which every device option holds names to: 1-67 ASCII letters and digits
+      // (found by Scripts/fuzz elf: other bytes were decoded into a different, longer name).
+      let isLetterOrDigit = { (byte: UInt8) in
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+          || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+      }
+      guard length > 0, nameBytes[0..<length].allSatisfy(isLetterOrDigit) else { throw .badName(index: index) }
       let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes[0..<length]), as: UTF8.self)
-      guard length > 0 else { throw .badName(index: index) }
       devices.append(Entry(name: name, type: type))
     }
     return Manifest(devices: devices)
@@ -217,7 +223,7 @@ extension Manifest.ParseError: CustomStringConvertible {
     case .unterminatedName(let index): "manifest entry \(index) has an unterminated name"
     case .alreadyAttached(let index): "manifest entry \(index) is marked attached"
     case .unknownType(let index, let type): "manifest entry \(index) has unknown type \(type)"
-    case .badName(let index): "manifest entry \(index) has an empty name"
+    case .badName(let index): "manifest entry \(index) has a bad name (expected 1-67 letters and digits)"
     }
   }
 }

@@ -45,7 +45,9 @@ public enum UDPSendError: Error, Equatable, Sendable {
 public final class UDPSocket {
   public let port: UInt16
   public private(set) var isClosed = false
-  let interface: Interface
+  /// Not owned, as with TCP's listeners and connections: the interface owns its sockets, and
+  /// a strong reference back made a cycle that kept every interface with a socket alive.
+  unowned(unsafe) let interface: Interface
   var receiveQueue: BoundedQueue<UDPDatagram>
   var transmitQueue: BoundedQueue<(destination: IPv4Address, port: UInt16, payload: [UInt8])>
 

@@ -110,6 +110,9 @@ public final class TarStore: KeyValueStore {
         paxModified = nil
         if name.last == UInt8(ascii: "/") { name.removeLast() }
         guard let key = normalizedKey(name) else { throw .badHeader(block: block, field: "name climbs out with '..'") }
+        // Keys are looked up by text: a name that is not UTF-8 would be listed (decoded) but
+        // never found (found by Scripts/fuzz tar).
+        guard text(key).utf8.elementsEqual(key) else { throw .badHeader(block: block, field: "name is not UTF-8") }
         switch type {
         case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):  // a regular file (7: contiguous)
           guard !key.isEmpty else { throw .badHeader(block: block, field: "empty file name") }

@@ -270,6 +270,10 @@ final class SPTTests: XCTestCase {
     try assertRefused(patched(image, at: manifest + 4, UInt32(65)), mentions: "invalid manifest")
     try assertRefused(patched(image, at: manifest + 8 + Manifest.Field.type, UInt32(2)), mentions: "entry 0 is not the reserved entry")
     try assertRefused(patched(image, at: manifest + 8 + Manifest.Field.attached, UInt8(1)), mentions: "is marked attached")
+    // Found by Scripts/fuzz elf: a name that is not letters and digits (here invalid UTF-8).
+    let ping = try Data(contentsOf: URL(fileURLWithPath: Paths.example("ping") + "/_build/spt/ping.spt"))
+    let service = noteDescriptor(ping, type: Solo5Note.manifestType) + Solo5Note.manifestPadding + 8 + Manifest.entrySize
+    try assertRefused(patched(ping, at: service + 1, UInt8(0xff)), mentions: "manifest entry 1 has a bad name")
   }
 
   func testUnattachedAndUnknownDevicesAreRefused() throws {

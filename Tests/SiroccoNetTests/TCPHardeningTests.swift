@@ -170,6 +170,16 @@ final class TCPHardeningTests: XCTestCase {
   /// Timers of many connections: each fires at its own time, whichever connection last
   /// received or sent. Connections with keep-alives of 10, 11 ... 29 s each send their first
   /// probe in the second after their time, not before.
+  func testActiveOpensStayWithinTheConnectionLimit() throws {
+    // Found by Scripts/fuzz interface: connectTCP added connections past the bound.
+    let harness = Harness { $0.maximumTCPConnections = 2 }
+    _ = try harness.interface.connectTCP(to: peerIP, port: 80, now: harness.now)
+    _ = try harness.interface.connectTCP(to: peerIP, port: 81, now: harness.now)
+    XCTAssertThrowsError(try harness.interface.connectTCP(to: peerIP, port: 82, now: harness.now)) { error in
+      XCTAssertEqual(error as? TCPConnectError, .tooManyConnections)
+    }
+  }
+
   func testEveryConnectionsTimerFiresOnTime() throws {
     let harness = Harness()
     harness.learn()

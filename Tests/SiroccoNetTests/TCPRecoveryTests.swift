@@ -237,6 +237,31 @@ final class TCPOffloadTests: XCTestCase {
     return pair
   }
 
+  func testFullSegmentsLeaveRoomForSACKBlocks() throws {
+    // Found by Scripts/fuzz interface: a full-sized data segment that also carried SACK
+    // blocks went past the MTU, and was dropped as oversized.
+    let harness = Harness()
+    harness.learn()
+    let listener = try harness.interface.listenTCP(port: 80)
+    let options = TCPOptions(maximumSegmentSize: 1460, sackPermitted: true)
+    harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn, options: options))
+    harness.poll()
+    let ours = try parseTCPFrame(try XCTUnwrap(harness.sent().last)).sequenceNumber &+ 1
+    harness.inject(tcpFrame(port: 80, sequence: 101, acknowledgment: ours, flags: .ack))
+    harness.poll()
+    let connection = try XCTUnwrap(listener.accept())
+    // Data past a hole is held out of order, so what we send carries SACK blocks.
+    harness.inject(tcpFrame(port: 80, sequence: 111, acknowledgment: ours, flags: .ack, pattern(10)))
+    harness.poll()
+    XCTAssertFalse(try parseTCPFrame(try XCTUnwrap(harness.sent().last)).options.sackBlocks.isEmpty)
+    XCTAssertEqual(connection.write(pattern(4000)), 4000)
+    harness.poll()
+    let frames = harness.sent()
+    XCTAssertEqual(harness.counters[.oversized], 0)
+    XCTAssertGreaterThanOrEqual(frames.count, 2)
+    for frame in frames { XCTAssertLessThanOrEqual(frame.count, 1514) }
+  }
+
   func testLargeSegmentsAreCutIntoMSSSizedSegmentsOnTheWire() throws {
     let pair = offloadedPair()
     let (client, server, _) = try connect(pair)

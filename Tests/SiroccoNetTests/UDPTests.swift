@@ -24,6 +24,19 @@ final class UDPTests: XCTestCase {
     XCTAssertEqual(try harness.interface.bindUDP(port: 7).port, 7, "closing frees the port")
   }
 
+  func testAnInterfaceWithBoundSocketsIsFreed() throws {
+    // Found by Scripts/fuzz interface (LeakSanitizer): the socket's reference back to its
+    // interface made a cycle, so an interface with a socket was never freed.
+    weak var released: Interface?
+    do {
+      let harness = Harness()
+      let socket = try harness.interface.bindUDP(port: 7)
+      try socket.send([1, 2, 3], to: peerIP, port: 9)
+      released = harness.interface
+    }
+    XCTAssertNil(released)
+  }
+
   func testEphemeralPortsAreDistinctAndInTheDynamicRange() throws {
     let harness = Harness()
     var ports: Set<UInt16> = []

@@ -132,6 +132,8 @@ final class StoreTests: XCTestCase {
     refuse(patched(good, block: 0, at: 257, Array("xstar".utf8)), .badHeader(block: 0, field: "magic is not 'ustar'"))
     refuse(patched(good, block: 0, at: 124, Array("0000000009x\0".utf8)), .badHeader(block: 0, field: "size is not an octal number"))
     refuse(patched(good, block: 0, at: 0, Array("../evil\0".utf8)), .badHeader(block: 0, field: "name climbs out with '..'"))
+    // Found by Scripts/fuzz tar: a Latin-1 name was listed, decoded, but could not be found.
+    refuse(patched(good, block: 0, at: 0, [0x63, 0x61, 0x66, 0xe9, 0]), .badHeader(block: 0, field: "name is not UTF-8"))
     // A size past the end of the device.
     let huge = patched(good, block: 0, at: 124, Array("77777777777\0".utf8))
     XCTAssertThrowsError(try TarStore(device: device(huge))) { error in

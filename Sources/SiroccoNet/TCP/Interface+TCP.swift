@@ -16,6 +16,8 @@ public enum TCPListenError: Error, Equatable, Sendable {
 public enum TCPConnectError: Error, Equatable, Sendable {
   case noPortAvailable
   case invalidDestination
+  /// The interface holds `maximumTCPConnections` already.
+  case tooManyConnections
   /// The host's sockets refused (the socket stack on unix), for this reason.
   case host(String)
 }
@@ -34,6 +36,7 @@ extension TCPConnectError: CustomStringConvertible {
     switch self {
     case .noPortAvailable: "no ephemeral port is free"
     case .invalidDestination: "not a unicast destination"
+    case .tooManyConnections: "the interface holds its maximum of TCP connections"
     case .host(let reason): reason
     }
   }
@@ -98,6 +101,9 @@ extension Interface {
     guard port != 0, !address.isUnspecified, !address.isBroadcast, !address.isMulticast,
       address != ipv4.broadcastAddress || ipv4.prefixLength >= 31
     else { throw .invalidDestination }
+    // The bound holds for connections in every state, ours as well as the peers' (found by
+    // Scripts/fuzz interface: only passive opens were checked).
+    guard tcpConnections.count < self.configuration.maximumTCPConnections else { throw .tooManyConnections }
     let first = UInt16(49152)
     let range = 65536 - Int(first)
     let start = Int(random.next() % UInt64(range))

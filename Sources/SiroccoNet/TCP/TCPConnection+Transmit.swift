@@ -157,7 +157,14 @@ extension TCPConnection {
   ) {
     var options = TCPOptions()
     if timestampsEnabled { options.timestamp = TCPOptions.Timestamp(value: timestampClock(now), echoReply: timestampRecent) }
-    if sackEnabled, !outOfOrder.isEmpty || duplicateData != nil { options.sackBlocks = sackBlocks(limit: timestampsEnabled ? 3 : 4) }
+    if sackEnabled, !outOfOrder.isEmpty || duplicateData != nil {
+      // As many blocks as fit beside the payload: a full segment stays within the MSS (RFC
+      // 9293 3.7.1). Found by Scripts/fuzz interface: full segments with SACK blocks went up
+      // to 36 bytes past the MTU (dropped as oversized, or cut by TSO into frames too long).
+      let room = sendMSS - min(payloadLength, sendMSS)
+      let fit = min(timestampsEnabled ? 3 : 4, (room - 4) / 8)
+      if fit > 0 { options.sackBlocks = sackBlocks(limit: fit) }
+    }
     // The window never shrinks below what was advertised (RFC 9293 3.8.6.2.2).
     let window = max(receiveWindow, windowAdvertisedSpace)
     let scaled = min(window >> Int(receiveWindowShift), 65535)

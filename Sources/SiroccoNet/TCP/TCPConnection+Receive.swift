@@ -65,6 +65,7 @@ extension TCPConnection {
         interface.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
         return
       }
+      handshakeCompleted()
       state = .established
       heardFromPeer(now: now)  // the keep-alive clock starts with the connection
       sndWl1 = sequence
@@ -350,6 +351,7 @@ extension TCPConnection {
         updateRTT(now.nanoseconds &- sample.sent.nanoseconds)
         rttSample = nil
       }
+      handshakeCompleted()
       retransmissions = 0
       state = .established
       heardFromPeer(now: now)

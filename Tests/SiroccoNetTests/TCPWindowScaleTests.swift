@@ -96,6 +96,33 @@ final class TCPWindowScaleTests: XCTestCase {
     XCTAssertEqual(65535 << 14, 1_073_725_440, "the largest window: just under 1 GiB")
   }
 
+  /// Active open: the SYN-ACK's window is taken unscaled (RFC 7323 2.2), and the ACK that
+  /// completes the handshake offers the free buffer (256 KiB >> 3), not more, whatever half
+  /// of the sequence space the peer's ISN lies in. A cookie connection (no scaling) offers
+  /// at most 65535 the same way.
+  func testActiveOpenTakesTheSYNACKsWindowUnscaledAndOffersOnlyItsBuffer() throws {
+    for peerISN: UInt32 in [0x1000_0000, 0xf000_0000] {
+      let harness = Harness()
+      harness.learn()
+      let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+      harness.poll()
+      let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      XCTAssertEqual(syn.options.windowScale, 3)
+      XCTAssertEqual(syn.window, 65535)
+      var options = TCPOptions(maximumSegmentSize: 1460)
+      options.windowScale = 9
+      harness.inject(tcpFrame(
+        sourcePort: 5000, port: syn.sourcePort, sequence: peerISN, acknowledgment: syn.sequenceNumber &+ 1,
+        flags: [.syn, .ack], window: 30000, options: options))
+      harness.poll()
+      XCTAssertEqual(connection.state, .established)
+      XCTAssertEqual(connection.sndWnd, 30000, "peer ISN \(peerISN): the SYN-ACK's window is not scaled")
+      let ack = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
+      XCTAssertEqual(ack.flags, .ack)
+      XCTAssertEqual(ack.window, UInt16(256 * 1024 >> 3), "peer ISN \(peerISN): offered \(Int(ack.window) << 3) bytes")
+    }
+  }
+
   /// Before the handshake completes, the window of the peer's SYN is used as it is, even
   /// with a shift offered (RFC 7323 2.2: the SYN's window is never scaled).
   func testTheSYNsWindowIsNeverScaled() throws {

@@ -343,6 +343,7 @@ extension TCPConnection {
     guard segment.flags.contains(.syn) else { return }
     irs = SequenceNumber(segment.sequenceNumber)
     rcvNxt = irs + 1
+    advertisedEdge = rcvNxt  // no window advertised from rcvNxt yet
     acceptOptions(of: segment)
     if segment.flags.contains(.ack) {
       sndUna = acknowledgment
@@ -355,7 +356,7 @@ extension TCPConnection {
       retransmissions = 0
       state = .established
       heardFromPeer(now: now)
-      sndWnd = Int(segment.window) << Int(sendWindowShift)
+      sndWnd = Int(segment.window)  // never scaled on a SYN (RFC 7323 2.2)
       sndWl1 = irs
       sndWl2 = acknowledgment
       ackNeeded = true

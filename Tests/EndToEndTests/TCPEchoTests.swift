@@ -184,12 +184,42 @@ final class TCPBulkTests: XCTestCase {
 }
 
 /// A bounded SYN flood (hping3, spoofed sources) against tcp-echo with a small backlog:
-/// legitimate clients are still served (SYN cookies), on both targets.
+/// legitimate clients are still served, by SYN cookies, on both targets.
 final class SYNFloodTests: XCTestCase {
   override func setUpWithError() throws {
     try requireNamespaces()
-    try requireTools([("socat", "socat"), ("hping3", "hping3")])
+    try requireTools([("socat", "socat"), ("hping3", "hping3"), ("tcpdump", "tcpdump")])
     try Examples.buildAll()
+  }
+
+  /// tcpdump on the namespace's tap0, printing the guest's SYN-ACKs to Linux's own address
+  /// (not to the flood's spoofed ones), one line each with its options.
+  final class SYNACKCapture {
+    let process = Process()
+    let output: TemporaryFile
+    let error: TemporaryFile
+
+    init(_ namespace: Namespace) throws {
+      output = try TemporaryFile()
+      error = try TemporaryFile()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = ["ip", "netns", "exec", namespace.name, "tcpdump", "-i", "tap0", "-n", "-l", "--immediate-mode",
+                           "src host \(namespace.guestAddress) and dst host \(namespace.hostAddress) and tcp[13] & 0x12 == 0x12"]
+      process.standardOutput = output.handle
+      process.standardError = error.handle
+      try process.run()
+      let deadline = Date().addingTimeInterval(10)
+      while !error.contents.contains("listening on"), process.isRunning, Date() < deadline { usleep(20_000) }
+    }
+
+    /// Stops the capture (after a moment for the last packets to be printed); the SYN-ACK
+    /// lines it printed.
+    func stop() -> [Substring] {
+      usleep(300_000)
+      if process.isRunning { process.interrupt() }
+      process.waitUntilExit()
+      return output.contents.split(separator: "\n").filter { $0.contains("Flags [S.]") }
+    }
   }
 
   func testLegitimateConnectionsAreAcceptedDuringAFlood() throws {
@@ -207,6 +237,7 @@ final class SYNFloodTests: XCTestCase {
       try flood.run()
       defer { if flood.isRunning { flood.terminate() } }
       usleep(500_000)
+      let capture = try SYNACKCapture(namespace)
       var served = 0
       for index in 0..<10 {
         let input = try TemporaryFile()
@@ -217,8 +248,16 @@ final class SYNFloodTests: XCTestCase {
           timeout: 20, input: input.url)
         if echoed.status == 0, echoed.output == message { served += 1 }
       }
-      XCTAssertTrue(flood.isRunning || flood.terminationStatus == 0, "the flood did not run")
+      let floodRan = flood.isRunning || flood.terminationStatus == 0
+      let synACKs = capture.stop()
+      XCTAssertTrue(floodRan, "the flood did not run")
       XCTAssertEqual(served, 10, "\(target): only \(served) of 10 clients served during the flood\n" + guest.stop())
+      // Linux offers timestamps in its SYN: a SYN-ACK without them is a cookie (SYNCookies.swift
+      // encodes only the MSS). Every client got one while the flood filled the backlog.
+      let cookies = synACKs.filter { !$0.contains("TS val") }
+      XCTAssertGreaterThanOrEqual(synACKs.count, 10, "\(target): \(synACKs.joined(separator: "\n"))")
+      XCTAssertEqual(cookies.count, synACKs.count, "\(target): SYN-ACKs that were not cookies:\n" + synACKs.joined(separator: "\n"))
+      print("\(target): \(served) of 10 clients served during the flood, by \(cookies.count) cookie SYN-ACKs")
     }
   }
 }

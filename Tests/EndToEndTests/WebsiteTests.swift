@@ -1,8 +1,8 @@
-// Examples/website serving its demo site from a tar archive, on unix over the host's sockets
-// and on spt over TAP in a namespace: with curl (GET, HEAD, 304, ranges, 404, keep-alive
+// Examples/website serving its demo site from a tar archive, on unix over the host's sockets,
+// on unix and spt over TAP in a namespace: with curl (GET, HEAD, 304, ranges, 404, keep-alive
 // reuse, pipelining), wrk (256 connections for 10 s, no errors), a corpus of malformed and
 // oversized requests and slowloris clients (http_checks.py), and a 100 MB file checked by
-// its SHA-256, whole and in a range.
+// its SHA-256, whole and in a range; a damaged archive refused at boot.
 
 import Foundation
 import XCTest
@@ -84,6 +84,54 @@ final class WebsiteTests: XCTestCase {
     defer { guest.stop() }
     try checkSite(namespace, base: base, label: "unix")
     XCTAssertTrue(guest.process.isRunning, "unix: the server survived")
+  }
+
+  /// The unix target on Sirocco's own stack over TAP: the same checks as spt, malformed
+  /// corpus, slowloris and wrk included.
+  func testUnixOverTAP() throws {
+    let namespace = try Namespace()
+    let (guest, base) = try startWebsite(namespace, target: "unix-tap", archive: archive.url.path)
+    defer { guest.stop() }
+    XCTAssertEqual(base, "http://\(namespace.guestAddress):8080")
+    try checkSite(namespace, base: base, label: "unix-tap")
+    XCTAssertTrue(guest.process.isRunning, "unix-tap: the server survived")
+  }
+
+  /// An archive with one damaged header (a checksum digit changed in the third entry's
+  /// header) is refused at boot on every target: exit 1 (the application failed to start),
+  /// and one ERROR line on the console naming the device, the block and its byte offset.
+  func testCorruptArchiveIsRefusedWithOneLine() throws {
+    var bytes = try Data(contentsOf: archive.url)
+    var headers: [Int] = []
+    var offset = 0
+    while offset + 512 <= bytes.count, bytes[offset + 257..<offset + 262].elementsEqual("ustar".utf8) {
+      headers.append(offset)
+      let size = Int(String(decoding: bytes[offset + 124..<offset + 135], as: UTF8.self), radix: 8) ?? 0
+      offset += 512 + (size + 511) / 512 * 512
+    }
+    XCTAssertGreaterThan(headers.count, 3, "the demo site's archive")
+    let damaged = headers[2]
+    bytes[damaged + 153] ^= 1  // the checksum's last octal digit, still a digit
+    let corrupt = try TemporaryFile()
+    try bytes.write(to: corrupt.url)
+    let block = damaged / 512
+    let namespace = try Namespace()
+    for target in ["unix", "unix-tap", "spt"] {
+      let device = target == "unix" ? "--net-socket:service=127.0.0.1" : "--net:service=tap0"
+      let outcome = try namespace.exec(
+        [Paths.tool, "run", "--target", target == "spt" ? "spt" : "unix", Paths.example("website"), device,
+         "--block:site=\(corrupt.url.path)", "--", "--port=8080"], timeout: 300)
+      XCTAssertFalse(outcome.signaled, target)
+      XCTAssertEqual(outcome.status, 1, "\(target): \(outcome.output)\(outcome.error)")
+      // The guest's console (standard output) has the refusal as its one ERROR line, after
+      // the INFO lines of the devices; standard error has only the tool's build progress.
+      let errors = outcome.output.split(separator: "\n").filter { !$0.hasPrefix("INFO ") }
+      let expected = "ERROR sirocco: website failed to start: block device 'site': not a tar archive, or a damaged one: "
+        + "header checksum mismatch at block \(block) (byte \(block * 512))"
+      XCTAssertEqual(errors, [Substring(expected)], "\(target): \(outcome.output)")
+      let other = outcome.errorLines.filter { !$0.hasPrefix("sirocco: building") && !$0.hasPrefix("sirocco: compiling") }
+      XCTAssertEqual(other, [], "\(target): standard error")
+    }
   }
 
   /// Here `sirocco run` packs the site directory itself, padded to whole 4 KiB sectors.

@@ -127,14 +127,45 @@ final class TCPConnectionTests: XCTestCase {
     return received
   }
 
+  /// Both sides offer everything: each takes the other's MSS (1460 on a 1500-byte MTU),
+  /// scales the other's window by the shift it offered for its own buffer (256 KiB: 3,
+  /// 1 MiB: 5), and SACK and timestamps are on both ways (RFC 9293 3.7.1, RFC 7323, RFC 2018).
   func testHandshakeNegotiatesOptions() throws {
     let pair = TCPPair()
-    let (client, server, _) = try connect(pair)
+    var serverConfiguration = TCPConnection.Configuration()
+    serverConfiguration.receiveBufferSize = 1024 * 1024
+    let listener = try pair.server.listenTCP(port: 7, configuration: serverConfiguration)
+    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now)
+    var accepted: TCPConnection?
+    XCTAssertTrue(pair.run(until: {
+      if accepted == nil { accepted = listener.accept() }
+      return accepted != nil && client.isEstablished
+    }, limit: 10_000))
+    let server = try XCTUnwrap(accepted)
     XCTAssertEqual(client.state, .established)
     XCTAssertEqual(server.state, .established)
     XCTAssertEqual(server.remoteAddress, IPv4Address(10, 0, 0, 1))
     XCTAssertEqual(client.remotePort, 7)
     XCTAssertGreaterThanOrEqual(client.localPort, 49152)
+    for (name, connection) in [("client", client), ("server", server)] {
+      XCTAssertEqual(connection.peerMSS, 1460, "\(name): the peer's MSS")
+      XCTAssertEqual(connection.sendMSS, 1448, "\(name): the MSS less 12 bytes of timestamp option")
+      XCTAssertTrue(connection.windowScalingEnabled, name)
+      XCTAssertTrue(connection.sackEnabled, name)
+      XCTAssertTrue(connection.timestampsEnabled, name)
+    }
+    XCTAssertEqual(client.receiveWindowShift, 3)
+    XCTAssertEqual(server.receiveWindowShift, 5)
+    XCTAssertEqual(server.sendWindowShift, client.receiveWindowShift)
+    XCTAssertEqual(client.sendWindowShift, server.receiveWindowShift)
+    // The SYN-ACK's window is not scaled (RFC 7323 2.2): the client knows 65535 of the
+    // server's window until the server's next segment; the server knows the client's free
+    // 256 KiB from the handshake's ACK.
+    XCTAssertEqual(client.sndWnd, 65535)
+    XCTAssertEqual(server.sndWnd, 256 * 1024)
+    XCTAssertEqual(server.write([1]), 1)
+    XCTAssertTrue(pair.run(until: { client.read() == [1] }, limit: 1000))
+    XCTAssertEqual(client.sndWnd, 1024 * 1024, "the server's free megabyte, scaled")
   }
 
   func testDataBothWaysAndOrderlyClose() throws {

@@ -62,6 +62,7 @@ extension Interface {
     connection.sndMax = connection.sndUna
     connection.irs = SequenceNumber(clientSequence)
     connection.rcvNxt = SequenceNumber(ack.sequenceNumber)
+    connection.advertisedEdge = connection.rcvNxt
     connection.peerMSS = Self.cookieMSS[mssIndex]
     connection.receiveWindowShift = 0
     connection.sndWnd = Int(ack.window)

@@ -65,6 +65,7 @@ extension TCPConnection {
         interface.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
         return
       }
+      handshakeCompleted()
       state = .established
       heardFromPeer(now: now)  // the keep-alive clock starts with the connection
       sndWl1 = sequence
@@ -342,6 +343,7 @@ extension TCPConnection {
     guard segment.flags.contains(.syn) else { return }
     irs = SequenceNumber(segment.sequenceNumber)
     rcvNxt = irs + 1
+    advertisedEdge = rcvNxt  // no window advertised from rcvNxt yet
     acceptOptions(of: segment)
     if segment.flags.contains(.ack) {
       sndUna = acknowledgment
@@ -350,10 +352,11 @@ extension TCPConnection {
         updateRTT(now.nanoseconds &- sample.sent.nanoseconds)
         rttSample = nil
       }
+      handshakeCompleted()
       retransmissions = 0
       state = .established
       heardFromPeer(now: now)
-      sndWnd = Int(segment.window) << Int(sendWindowShift)
+      sndWnd = Int(segment.window)  // never scaled on a SYN (RFC 7323 2.2)
       sndWl1 = irs
       sndWl2 = acknowledgment
       ackNeeded = true

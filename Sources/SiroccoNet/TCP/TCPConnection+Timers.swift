@@ -107,6 +107,14 @@ extension TCPConnection {
     rto = min(max(candidate, configuration.minimumRTO.nanoseconds), configuration.maximumRTO.nanoseconds)
   }
 
+  /// RFC 6298 5.7: when the SYN (or SYN-ACK) timed out and no round trip was measured, an
+  /// initial RTO under 3 s is not to be trusted: data transmission starts with 3 s. Called
+  /// as the handshake completes, before `retransmissions` is reset.
+  func handshakeCompleted() {
+    guard retransmissions > 0, smoothedRTT == nil, configuration.initialRTO.nanoseconds < 3_000_000_000 else { return }
+    rto = min(max(3_000_000_000, configuration.minimumRTO.nanoseconds), configuration.maximumRTO.nanoseconds)
+  }
+
   /// New data acknowledged outside fast recovery: slow start below ssthresh, congestion
   /// avoidance above (RFC 5681 3.1). In fast recovery the window stays at ssthresh and the
   /// pipe sets the pace (RFC 6675).

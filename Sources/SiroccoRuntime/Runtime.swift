@@ -14,6 +14,9 @@ public protocol Platform: AnyObject {
   /// "unix", "spt", ...
   var name: String { get }
   var console: any Console { get }
+  /// Where error lines go: standard error where the target has one (unix; spt under
+  /// sirocco-spt), else the console.
+  var errors: any Console { get }
   var monotonicClock: any MonotonicClock { get }
   var wallClock: any WallClock { get }
   var entropy: any EntropySource { get }
@@ -112,7 +115,7 @@ public enum Runtime {
     do {
       application = try App(boot: boot)
     } catch {
-      log.error(App.name + " failed to start: " + error.message)
+      Logger(source: "sirocco", level: .error, console: platform.errors).error(App.name + " failed to start: " + error.message)
       return ExitStatus.failure
     }
     let clock = platform.monotonicClock

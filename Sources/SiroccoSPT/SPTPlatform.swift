@@ -10,6 +10,7 @@ import Sirocco
 public final class SPTPlatform: Platform {
   public let name = "spt"
   public let console: any Console = SPTConsole()
+  public let errors: any Console = SPTErrorConsole()
   public let monotonicClock: any MonotonicClock = SPTMonotonicClock()
   public let wallClock: any WallClock = SPTWallClock()
   public let entropy: any EntropySource = SPTEntropy()

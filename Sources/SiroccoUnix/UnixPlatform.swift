@@ -13,6 +13,7 @@ import Sirocco
 public final class UnixPlatform: Platform {
   public let name = "unix"
   public let console: any Console = UnixConsole()
+  public let errors: any Console = UnixConsole(fileDescriptor: 2)
   public let monotonicClock: any MonotonicClock = UnixMonotonicClock()
   public let wallClock: any WallClock = UnixWallClock()
   public let entropy: any EntropySource = UnixEntropy()

@@ -117,6 +117,7 @@ final class HostSocketTests: XCTestCase {
       "socat TCP-LISTEN:7009,bind=127.0.0.1 - & sleep 0.3; \(unixBinary("tcp-echo")) \(Self.socket[0]) --port=7009; echo status $?; kill %1",
       timeout: 10)
     XCTAssertTrue(busy.output.contains("status 1"), busy.output + busy.error)
-    XCTAssertTrue(busy.output.contains("port 7009 is already listening"), busy.output + busy.error)
+    XCTAssertTrue(busy.error.contains("failed to start: cannot listen on TCP port 7009: port 7009 is already listening"),
+                  "the refusal is not on standard error: " + busy.output + busy.error)
   }
 }

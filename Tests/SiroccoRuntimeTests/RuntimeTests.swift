@@ -43,6 +43,7 @@ final class TestPlatform: Platform {
   let wall = TestWallClock()
   let counting = CountingEntropy()
   var console: any Console { testConsole }
+  var errors: any Console { testConsole }
   var monotonicClock: any MonotonicClock { clock }
   var wallClock: any WallClock { wall }
   var entropy: any EntropySource { counting }

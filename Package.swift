@@ -9,7 +9,8 @@
 //   SiroccoHTTP     HTTP/1.1: requests with limits, dates, validators, ranges, a static-site server
 //   SiroccoRuntime  boot parameters, logging, the application contract and its event loop
 //   Sirocco         what an application imports (re-exports the five above)
-//   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information (guest and tender)
+//   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information, Sirocco's note, device
+//                   options (guest, tender and tool)
 //   SiroccoUnix     the `unix` platform: TAP, epoll, clocks, console, entropy (hosted, Glibc)
 //   SiroccoSPT      the `spt` platform, guest side: Solo5 spt ABI (Embedded Swift, freestanding)
 //   sirocco-spt     the spt tender (hosted): loads an spt image, seccomp, jumps in

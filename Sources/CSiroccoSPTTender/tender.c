@@ -348,9 +348,8 @@ static void on_trap(int signal, siginfo_t *info, void *context) {
 }
 
 int sirocco_spt_install_traps(const void *image, size_t size, int report_fd) {
-    /* The image's pages and the state page become read-only: the guest cannot change what
+    /* The state page becomes read-only (the image already is): the guest cannot change what
      * the handler reads. */
-    if (mprotect((void *)image, size ? size : 1, PROT_READ) < 0) return -errno;
     trap_state.s.image = image;
     trap_state.s.image_size = size;
     trap_state.s.report_fd = report_fd;

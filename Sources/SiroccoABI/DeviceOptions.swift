@@ -10,8 +10,6 @@ import SiroccoWire
 
 /// The limits every device option is held to, on every target.
 public enum DeviceLimits {
-  /// Solo5's device names: `%67[A-Za-z0-9]`.
-  public static let maximumNameLength = 67
   /// A Linux interface name: IFNAMSIZ (16) less its NUL.
   public static let maximumTAPNameLength = 15
   /// Sector sizes are powers of two in this range: Solo5 requires at least 512, and the
@@ -88,7 +86,7 @@ public struct DeviceOption: Sendable {
       return .failure(argument + ": expected --" + kind.spelling + ":NAME=" + kind.placeholder)
     }
     var option = DeviceOption(kind: kind, name: text(rest[..<equals]), value: text(rest[(equals + 1)...]))
-    guard isValidName(option.name) else {
+    guard isSolo5DeviceName(option.name.utf8) else {
       return .failure(argument + ": bad device name '" + option.name + "': expected 1-67 letters and digits")
     }
     let value = rest[(equals + 1)...]
@@ -114,12 +112,6 @@ public struct DeviceOption: Sendable {
       option.sectorSize = size
     }
     return .option(option)
-  }
-
-  /// Solo5's device names: 1-67 ASCII letters and digits.
-  public static func isValidName(_ name: String) -> Bool {
-    !name.isEmpty && name.utf8.count <= DeviceLimits.maximumNameLength
-      && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
   }
 
   /// Six colon-separated octets of two hex digits each.

@@ -5,6 +5,10 @@
 // Read first: Solo5 include/solo5_abi... `include/mft_abi.h`, `include/elf_abi.h`,
 // `include/spt_abi.h` (v0.12.1), and shared/reference/solo5-abi.md.
 
+#if !SIROCCO_TENDER  // the tender compiles SiroccoWire's Text.swift into itself
+import SiroccoWire
+#endif
+
 /// The `abi_target` of the ABI1 note.
 public struct ABITarget: RawRepresentable, Hashable, Sendable {
   public var rawValue: UInt32
@@ -186,11 +190,7 @@ public struct Manifest: Equatable, Sendable {
       }
       // Solo5's rule, which every device option holds names to: 1-67 ASCII letters and digits
       // (found by Scripts/fuzz elf: other bytes were decoded into a different, longer name).
-      let isLetterOrDigit = { (byte: UInt8) in
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-          || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-      }
-      guard length > 0, nameBytes[0..<length].allSatisfy(isLetterOrDigit) else { throw .badName(index: index) }
+      guard isSolo5DeviceName(nameBytes[0..<length]) else { throw .badName(index: index) }
       let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes[0..<length]), as: UTF8.self)
       devices.append(Entry(name: name, type: type))
     }

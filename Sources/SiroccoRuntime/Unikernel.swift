@@ -46,13 +46,7 @@ public struct DeviceDeclaration: Equatable, Sendable {
 
   /// Solo5's rule for device names: 1-67 ASCII letters and digits (its tenders parse
   /// `--net:NAME=` with `%67[A-Za-z0-9]`).
-  public static func isValidName(_ name: String) -> Bool {
-    guard !name.isEmpty, name.utf8.count <= 67 else { return false }
-    return name.utf8.allSatisfy { byte in
-      (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-    }
-  }
+  public static func isValidName(_ name: String) -> Bool { isSolo5DeviceName(name.utf8) }
 }
 
 /// What `step` tells the loop.

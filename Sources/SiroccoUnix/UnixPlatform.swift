@@ -86,7 +86,7 @@ public final class UnixPlatform: Platform {
       let count = sirocco_poll_wait(
         epollDescriptor, timerDescriptor, bytes.baseAddress!.assumingMemoryBound(to: UInt64.self), 8, timeoutMilliseconds)
       if count < 0 {  // EINTR is retried in C: anything else leaves the loop blind
-        UnixConsole(fileDescriptor: 2).write("sirocco: epoll_wait failed: \(String(cString: sirocco_strerror(-count)))\n")
+        errors.write("sirocco: epoll_wait failed: \(String(cString: sirocco_strerror(-count)))\n")
         exit(ExitStatus.failure)
       }
       return (0..<Int(count)).contains { bytes.load(fromByteOffset: $0 * 8, as: UInt64.self) != UInt64.max }

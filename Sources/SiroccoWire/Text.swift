@@ -29,6 +29,17 @@ extension String {
   }
 }
 
+/// Solo5's rule for device names (its tenders parse `--net:NAME=` with `%67[A-Za-z0-9]`):
+/// 1-67 ASCII letters and digits. Applications' declarations, device options and manifests
+/// are all held to it.
+public func isSolo5DeviceName<Bytes: Collection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8 {
+  guard !bytes.isEmpty, bytes.count <= 67 else { return false }
+  return bytes.allSatisfy { byte in
+    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+      || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+  }
+}
+
 /// The value of one ASCII hexadecimal digit, either case; nil for anything else.
 @inline(__always)
 public func asciiHexDigit(_ byte: UInt8) -> UInt8? {

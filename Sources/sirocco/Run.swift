@@ -55,12 +55,13 @@ struct Run: ParsableCommand {
   /// archive is padded with zeros to a whole number of the device's sectors (512 bytes, or
   /// `--block-sector-size:NAME=N`).
   func packDirectories(_ options: [String], into buildDirectory: URL) throws -> [String] {
-    let devices = options.compactMap { option -> DeviceOption? in
+    let parsed = options.map { option -> DeviceOption? in
       if case .option(let device) = DeviceOption.parse(option) { return device }
       return nil
     }
-    return try options.map { option in
-      guard case .option(let device) = DeviceOption.parse(option), device.kind == .block else { return option }
+    let devices = parsed.compactMap { $0 }
+    return try zip(options, parsed).map { option, device in
+      guard let device, device.kind == .block else { return option }
       let (name, path) = (device.name, device.value)
       var isDirectory: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return option }

@@ -232,6 +232,17 @@ final class Guest {
   deinit { stop() }
 }
 
+extension Guest {
+  /// Waits, at most `seconds`, for the unikernel to exit by itself.
+  func waitForExit(seconds: TimeInterval) {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning, Date() < deadline { usleep(20_000) }
+  }
+}
+
+/// The SHA-256 of a file, as sha256sum prints it.
+func sha256Digest(_ path: String) throws -> String { String(try runCommand(["sha256sum", path]).output.prefix(64)) }
+
 struct GuestError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }

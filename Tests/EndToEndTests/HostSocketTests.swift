@@ -42,7 +42,7 @@ final class HostSocketTests: XCTestCase {
     let data = try TemporaryFile()
     try data.handle.close()
     try runCommand(["sh", "-c", "head -c 20000000 /dev/urandom > \(data.url.path)"])
-    let expected = String(try runCommand(["sha256sum", data.url.path]).output.prefix(64))
+    let expected = try sha256Digest(data.url.path)
     let sink = try Guest(namespace, example: "tcp-bulk", devices: Self.socket, parameters: ["--mode=sink"], readyLine: "sink listening")
     let sent = try namespace.exec(["socat", "-u", "OPEN:\(data.url.path),rdonly", "TCP:127.0.0.1:5001"], timeout: 60)
     XCTAssertEqual(sent.status, 0, sent.error)

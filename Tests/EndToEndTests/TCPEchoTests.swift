@@ -93,10 +93,6 @@ final class TCPBulkTests: XCTestCase {
     try Examples.buildAll()
   }
 
-  func digest(_ path: String) throws -> String {
-    String(try runCommand(["sha256sum", path]).output.prefix(64))
-  }
-
   /// The impaired link of the 100 MB test: loss 5% and reordering 25% each way, 10 ms of
   /// delay, from the unikernel's fault injector (this kernel has no netem).
   static let faults = ["--fault-loss=50", "--fault-reorder=250", "--fault-delay=10"]
@@ -108,7 +104,7 @@ final class TCPBulkTests: XCTestCase {
     let data = try TemporaryFile()
     try data.handle.close()
     try runCommand(["sh", "-c", "head -c 20000000 /dev/urandom > \(data.url.path)"])
-    let expected = try digest(data.url.path)
+    let expected = try sha256Digest(data.url.path)
     let variants: [(target: String, devices: [String], parameters: [String])] = Examples.targets.flatMap { target in
       target == "spt"
         ? [(target, ["--net:service=tap0"], []), (target, ["--net:service=tap0", "--net-offload"], [])]
@@ -124,7 +120,7 @@ final class TCPBulkTests: XCTestCase {
         parameters: ["--mode=sink"] + variant.parameters, readyLine: "sink listening")
       let sent = try namespace.exec(["socat", "-u", "OPEN:\(data.url.path),rdonly", "TCP:\(namespace.guestAddress):5001"], timeout: 60)
       XCTAssertEqual(sent.status, 0, sent.error)
-      waitForExit(sink, seconds: 30)
+      sink.waitForExit(seconds: 30)
       let report = sink.stop()
       XCTAssertTrue(report.contains("received 20000000 bytes"), "\(label): \(report)")
       XCTAssertTrue(report.contains("sha256 \(expected)"), "\(label): \(report)")
@@ -135,24 +131,19 @@ final class TCPBulkTests: XCTestCase {
       let received = try TemporaryFile()
       let fetched = try namespace.exec(["sh", "-c", "socat -u TCP:\(namespace.guestAddress):5001 - > \(received.url.path)"], timeout: 60)
       XCTAssertEqual(fetched.status, 0, fetched.error)
-      let fetchedDigest = try digest(received.url.path)
-      waitForExit(source, seconds: 30)
+      let fetchedDigest = try sha256Digest(received.url.path)
+      source.waitForExit(seconds: 30)
       let sourceReport = source.stop()
       XCTAssertTrue(sourceReport.contains("sent 20000000 bytes"), "\(label): \(sourceReport)")
       XCTAssertTrue(sourceReport.contains("sha256 \(fetchedDigest)"), "\(label): \(sourceReport) vs \(fetchedDigest)")
     }
   }
 
-  func waitForExit(_ guest: Guest, seconds: TimeInterval) {
-    let deadline = Date().addingTimeInterval(seconds)
-    while guest.process.isRunning, Date() < deadline { usleep(20_000) }
-  }
-
   func testHundredMegabytesEachWayUnderLossReorderingAndDelay() throws {
     let data = try TemporaryFile()
     try data.handle.close()
     try runCommand(["sh", "-c", "head -c \(Self.bytes) /dev/urandom > \(data.url.path)"])
-    let expected = try digest(data.url.path)
+    let expected = try sha256Digest(data.url.path)
     let namespace = try Namespace()
 
     // Linux -> unikernel.
@@ -160,7 +151,7 @@ final class TCPBulkTests: XCTestCase {
       namespace, example: "tcp-bulk", parameters: ["--mode=sink"] + Self.faults, readyLine: "sink listening")
     let sent = try namespace.exec(["socat", "-u", "OPEN:\(data.url.path),rdonly", "TCP:\(namespace.guestAddress):5001"], timeout: 600)
     XCTAssertEqual(sent.status, 0, sent.error)
-    waitForExit(sink, seconds: 60)
+    sink.waitForExit(seconds: 60)
     let sinkReport = sink.stop()
     XCTAssertTrue(sinkReport.contains("fault injection on: loss 50, duplicate 0, reorder 250 per thousand, delay 10 ms"), sinkReport)
     XCTAssertTrue(sinkReport.contains("received \(Self.bytes) bytes"), sinkReport)
@@ -173,8 +164,8 @@ final class TCPBulkTests: XCTestCase {
     let received = try TemporaryFile()
     let fetched = try namespace.exec(["sh", "-c", "socat -u TCP:\(namespace.guestAddress):5001 - > \(received.url.path)"], timeout: 900)
     XCTAssertEqual(fetched.status, 0, fetched.error)
-    let fetchedDigest = try digest(received.url.path)
-    waitForExit(source, seconds: 60)
+    let fetchedDigest = try sha256Digest(received.url.path)
+    source.waitForExit(seconds: 60)
     let sourceReport = source.stop()
     XCTAssertTrue(sourceReport.contains("sent \(Self.bytes) bytes"), sourceReport)
     XCTAssertTrue(sourceReport.contains("sha256 \(fetchedDigest)"), "\(sourceReport) vs \(fetchedDigest)")

@@ -37,19 +37,12 @@ final class TCPLossTests: XCTestCase {
     return (counts.first ?? 0, counts.dropFirst().first ?? 0)
   }
 
-  func digest(_ path: String) throws -> String { String(try runCommand(["sha256sum", path]).output.prefix(64)) }
-
-  func waitForExit(_ guest: Guest, seconds: TimeInterval) {
-    let deadline = Date().addingTimeInterval(seconds)
-    while guest.process.isRunning, Date() < deadline { usleep(20_000) }
-  }
-
   func testTransfersArriveWholeUnderFivePercentLinuxSideLoss() throws {
     let bytes = Self.bytes
     let data = try TemporaryFile()
     try data.handle.close()
     try runCommand(["sh", "-c", "head -c \(bytes) /dev/urandom > \(data.url.path)"])
-    let expected = try digest(data.url.path)
+    let expected = try sha256Digest(data.url.path)
     let variants: [(target: String, devices: [String], parameters: [String])] = [
       ("unix", ["--net:service=tap0"], []),
       ("spt", ["--net:service=tap0"], []),
@@ -70,7 +63,7 @@ final class TCPLossTests: XCTestCase {
       let sent = try namespace.exec(
         ["socat", "-u", "OPEN:\(data.url.path),rdonly", "TCP:\(namespace.guestAddress):5001"], timeout: timeout)
       XCTAssertEqual(sent.status, 0, "\(label): \(sent.error)")
-      waitForExit(sink, seconds: 60)
+      sink.waitForExit(seconds: 60)
       let report = sink.stop()
       XCTAssertTrue(report.contains("received \(bytes) bytes"), "\(label): \(report)")
       XCTAssertTrue(report.contains("sha256 \(expected)"), "\(label): \(report)")
@@ -84,8 +77,8 @@ final class TCPLossTests: XCTestCase {
       let fetched = try namespace.exec(
         ["sh", "-c", "socat -u TCP:\(namespace.guestAddress):5001 - > \(received.url.path)"], timeout: timeout)
       XCTAssertEqual(fetched.status, 0, "\(label): \(fetched.error)")
-      let fetchedDigest = try digest(received.url.path)
-      waitForExit(source, seconds: 60)
+      let fetchedDigest = try sha256Digest(received.url.path)
+      source.waitForExit(seconds: 60)
       let sourceReport = source.stop()
       XCTAssertTrue(sourceReport.contains("sent \(bytes) bytes"), "\(label): \(sourceReport)")
       XCTAssertTrue(sourceReport.contains("sha256 \(fetchedDigest)"), "\(label): \(sourceReport) vs \(fetchedDigest)")

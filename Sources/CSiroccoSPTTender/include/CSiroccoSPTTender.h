@@ -51,8 +51,8 @@ int sirocco_spt_filter(const struct sirocco_spt_policy *policy, struct sock_filt
 
 /* Installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP on an alternate stack:
  * they print one line (what, where, which function) on `report_fd` (2, or 1 where the
- * filter forbids 2) and exit_group(255). `image` is the guest's ELF file, in pages of its
- * own (from mmap), which are made read-only; its symbol table is searched only when a trap
+ * filter forbids 2) and exit_group(255). `image` is the guest's ELF file, mapped read-only
+ * (the guest must not be able to write it); its symbol table is searched only when a trap
  * happens. */
 int sirocco_spt_install_traps(const void *image, size_t size, int report_fd);
 

@@ -4,6 +4,8 @@
 // existentials do not exist in Embedded Swift); the network device, on the hot path, is used
 // only through generics.
 
+import SiroccoWire
+
 /// Where the unikernel's text output goes (stdout, a serial port, the tender's console).
 public protocol Console: AnyObject {
   /// Writes all of `bytes`, blocking if it must.
@@ -11,14 +13,28 @@ public protocol Console: AnyObject {
 }
 
 extension Console {
-  public func write(_ text: String) {
-    var text = text
-    text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+  public func write(_ text: Text) {
+    text.bytes.withUnsafeBytes { write($0) }
   }
 
-  /// Writes `text` and a newline.
-  public func print(_ text: String) {
-    write(text + "\n")
+  /// Writes `text` and a newline (in one write).
+  public func print(_ text: Text) {
+    var line = text
+    line.append(byte: UInt8(ascii: "\n"))
+    write(line)
+  }
+
+  @_disfavoredOverload
+  public func write(_ string: String) {
+    string.withUTF8Bytes { write(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// Writes `string` and a newline (in one write).
+  @_disfavoredOverload
+  public func print(_ string: String) {
+    var line = Text()
+    line.append(string)
+    print(line)
   }
 }
 

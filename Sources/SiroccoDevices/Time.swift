@@ -1,5 +1,7 @@
 // Time as the devices report it: monotonic instants and wall-clock times.
 
+import SiroccoWire
+
 /// A point on the monotonic clock, in nanoseconds since an arbitrary origin (boot). Never
 /// goes backwards; unrelated to the date.
 public struct Instant: Hashable, Comparable, Sendable {
@@ -33,12 +35,15 @@ public struct Instant: Hashable, Comparable, Sendable {
   }
 }
 
-extension Instant: CustomStringConvertible {
+extension Instant: CustomStringConvertible, TextConvertible {
   /// Seconds with microseconds, as a log prefix would show them: `12.000345`.
-  public var description: String {
+  public var description: String { String(Text(self)) }
+
+  public func write(to text: inout Text) {
     let micros = nanoseconds / 1000
-    let fraction = String(micros % 1_000_000 < 0 ? -(micros % 1_000_000) : micros % 1_000_000)
-    return String(micros / 1_000_000) + "." + String(repeating: "0", count: 6 - fraction.utf8.count) + fraction
+    text.append(decimal: Int(micros / 1_000_000))
+    text.append(byte: UInt8(ascii: "."))
+    text.append(decimal: UInt64((micros % 1_000_000).magnitude), width: 6)
   }
 }
 
@@ -92,19 +97,25 @@ public struct WallTime: Hashable, Comparable, Sendable {
   }
 }
 
-extension WallTime: CustomStringConvertible {
+extension WallTime: CustomStringConvertible, TextConvertible {
   /// RFC 3339 in UTC with milliseconds: `2026-11-21T05:13:00.123Z`.
-  public var description: String {
+  public var description: String { String(Text(self)) }
+
+  public func write(to text: inout Text) {
     let date = civil
     // From the remainder: `secondsSinceEpoch * 1e9` overflows in the last second before .min.
     let remainder = nanosecondsSinceEpoch % 1_000_000_000
-    let millis = Int((remainder < 0 ? remainder + 1_000_000_000 : remainder) / 1_000_000)
-    func pad(_ value: Int64, _ width: Int) -> String {
-      let text = String(value)
-      return text.utf8.count >= width ? text : String(repeating: "0", count: width - text.utf8.count) + text
+    let millis = (remainder < 0 ? remainder + 1_000_000_000 : remainder) / 1_000_000
+    // The years representable (1677...2262) are all positive.
+    let fields: [(value: UInt64, width: Int, separator: UInt8)] = [
+      (UInt64(date.year), 4, UInt8(ascii: "-")), (UInt64(date.month), 2, UInt8(ascii: "-")),
+      (UInt64(date.day), 2, UInt8(ascii: "T")), (UInt64(date.hour), 2, UInt8(ascii: ":")),
+      (UInt64(date.minute), 2, UInt8(ascii: ":")), (UInt64(date.second), 2, UInt8(ascii: ".")),
+      (UInt64(millis), 3, UInt8(ascii: "Z")),
+    ]
+    for field in fields {
+      text.append(decimal: field.value, width: field.width)
+      text.append(byte: field.separator)
     }
-    return pad(date.year, 4) + "-" + pad(Int64(date.month), 2) + "-" + pad(Int64(date.day), 2) + "T"
-      + pad(Int64(date.hour), 2) + ":" + pad(Int64(date.minute), 2) + ":" + pad(Int64(date.second), 2)
-      + "." + pad(Int64(millis), 3) + "Z"
   }
 }

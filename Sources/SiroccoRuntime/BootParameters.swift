@@ -16,18 +16,18 @@ public enum ParameterKind: Sendable, Equatable {
   case choice([String])
 
   /// What a value of this kind looks like, for errors: "an integer in 1...65535".
-  public var expectation: String {
+  public var expectation: Text {
     switch self {
-    case .integer(let range): "an integer in " + String(range.lowerBound) + "..." + String(range.upperBound)
+    case .integer(let range): "an integer in \(range.lowerBound)...\(range.upperBound)"
     case .string: "a non-empty string"
     case .ipv4Address: "an IPv4 address such as 10.0.0.1"
     case .ipv4Network: "an IPv4 address with a prefix length such as 10.0.0.2/24"
     case .boolean: "true or false"
-    case .choice(let choices): "one of " + choices.joined(separator: ", ")
+    case .choice(let choices): "one of \(Choices(choices: choices, separator: ", "))"
     }
   }
 
-  var placeholder: String {
+  var placeholder: StaticString {
     switch self {
     case .integer: "N"
     case .string: "STRING"
@@ -38,34 +38,53 @@ public enum ParameterKind: Sendable, Equatable {
     }
   }
 
-  var typeName: String {
+  var typeName: Text {
     switch self {
-    case .integer(let range): "integer " + String(range.lowerBound) + "..." + String(range.upperBound)
+    case .integer(let range): "integer \(range.lowerBound)...\(range.upperBound)"
     case .string: "string"
     case .ipv4Address: "IPv4 address"
     case .ipv4Network: "IPv4 address/prefix"
     case .boolean: "boolean"
-    case .choice(let choices): choices.joined(separator: "|")
+    case .choice(let choices): "\(Choices(choices: choices, separator: "|"))"
     }
   }
 
   func parse(_ text: String) -> ParameterValue? {
     switch self {
     case .integer(let range):
-      guard let value = Int(text), range.contains(value) else { return nil }
+      guard let value = text.withUTF8Bytes(Self.signedDecimal), range.contains(value) else { return nil }
       return .integer(value)
     case .string:
       return text.isEmpty ? nil : .string(text)
     case .ipv4Address:
-      return IPv4Address(text).map { .ipv4Address($0) }
+      return text.withUTF8Bytes { IPv4Address(utf8: $0) }.map { .ipv4Address($0) }
     case .ipv4Network:
-      return IPv4Network(text).map { .ipv4Network($0) }
+      return text.withUTF8Bytes { IPv4Network(utf8: $0) }.map { .ipv4Network($0) }
     case .boolean:
       if text.utf8Equals("true") { return .boolean(true) }
       if text.utf8Equals("false") { return .boolean(false) }
       return nil
     case .choice(let choices):
       return choices.contains { $0.utf8Equals(text) } ? .string(text) : nil
+    }
+  }
+
+  /// ASCII decimal digits with an optional leading `-`.
+  static func signedDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+    guard bytes.first == UInt8(ascii: "-") else { return asciiDecimal(bytes) }
+    return asciiDecimal(UnsafeBufferPointer(rebasing: bytes[1...])).map { -$0 }
+  }
+}
+
+/// A choice's words with a separator between them.
+struct Choices: TextConvertible {
+  var choices: [String]
+  var separator: StaticString
+
+  func write(to text: inout Text) {
+    for (index, choice) in choices.enumerated() {
+      if index > 0 { text.append(Text(stringLiteral: separator)) }
+      text.append(choice)
     }
   }
 }
@@ -78,15 +97,17 @@ public enum ParameterValue: Sendable, Equatable {
   case boolean(Bool)
 }
 
-extension ParameterValue: CustomStringConvertible {
+extension ParameterValue: CustomStringConvertible, TextConvertible {
+  public var description: String { String(Text(self)) }
+
   @inline(never)  // Used by --help and by BootParameters.description: one copy.
-  public var description: String {
+  public func write(to text: inout Text) {
     switch self {
-    case .integer(let value): String(value)
-    case .string(let value): value
-    case .ipv4Address(let value): value.description
-    case .ipv4Network(let value): value.description
-    case .boolean(let value): value ? "true" : "false"
+    case .integer(let value): text.append(decimal: value)
+    case .string(let value): text.append(value)
+    case .ipv4Address(let value): value.write(to: &text)
+    case .ipv4Network(let value): value.write(to: &text)
+    case .boolean(let value): text.append(value ? "true" : "false")
     }
   }
 }
@@ -136,30 +157,32 @@ public struct ParameterDeclaration: Sendable {
 
 public enum ParameterError: Error, Equatable, Sendable {
   case unknown(String)
-  case missingValue(String, expected: String)
-  case badValue(String, value: String, expected: String)
+  case missingValue(String, expected: Text)
+  case badValue(String, value: String, expected: Text)
   case repeated(String)
   case unexpectedArgument(String)
   /// `--help` was given: print `BootParameters.usage` and exit 0.
   case helpRequested
 }
 
-extension ParameterError: CustomStringConvertible {
+extension ParameterError: CustomStringConvertible, TextConvertible {
+  public var description: String { String(Text(self)) }
+
   /// One line: which parameter, what was wrong, what was expected.
-  public var description: String {
+  public func write(to text: inout Text) {
     switch self {
     case .unknown(let name):
-      "unknown boot parameter '--" + name + "' (run with --help for the list)"
+      text.append("unknown boot parameter '--\(name)' (run with --help for the list)")
     case .missingValue(let name, let expected):
-      "boot parameter --" + name + " needs a value: expected " + expected
+      text.append("boot parameter --\(name) needs a value: expected \(expected)")
     case .badValue(let name, let value, let expected):
-      "bad value '" + value + "' for boot parameter --" + name + ": expected " + expected
+      text.append("bad value '\(value)' for boot parameter --\(name): expected \(expected)")
     case .repeated(let name):
-      "boot parameter --" + name + " given more than once: expected it at most once"
+      text.append("boot parameter --\(name) given more than once: expected it at most once")
     case .unexpectedArgument(let argument):
-      "unexpected argument '" + argument + "': expected boot parameters of the form --name=value"
+      text.append("unexpected argument '\(argument)': expected boot parameters of the form --name=value")
     case .helpRequested:
-      "help requested"
+      text.append("help requested")
     }
   }
 }
@@ -171,42 +194,33 @@ public struct BootParameters: Sendable {
 
   /// Parses `arguments` (without the program name) against `declarations`.
   public static func parse(_ arguments: [String], declarations: [ParameterDeclaration]) throws(ParameterError) -> BootParameters {
-    var given: [(name: String, value: ParameterValue)] = []
+    var given = [ParameterValue?](repeating: nil, count: declarations.count)
     var index = 0
     while index < arguments.count {
-      var argument = arguments[index]
+      let argument = arguments[index]
       index += 1
-      guard argument.utf8HasPrefix("--"), argument.utf8.count > 2 else { throw .unexpectedArgument(argument) }
-      // `--name=text` or `--name`, split at the first `=` byte.
-      let split: (name: String, text: String?) = argument.withUTF8 { bytes in
-        let body = bytes[2...]
-        guard let equals = body.firstIndex(of: UInt8(ascii: "=")) else { return (String(decoding: body, as: UTF8.self), nil) }
-        return (String(decoding: body[..<equals], as: UTF8.self), String(decoding: body[(equals + 1)...], as: UTF8.self))
-      }
-      let name = split.name
-      var text = split.text
+      guard let (name, inline) = argument.withUTF8Bytes(splitOption) else { throw .unexpectedArgument(argument) }
       if name.utf8Equals("help") { throw .helpRequested }
-      guard let declaration = declarations.first(where: { $0.name.utf8Equals(name) }) else { throw .unknown(name) }
-      if given.contains(where: { $0.name.utf8Equals(name) }) { throw .repeated(name) }
-      if text == nil {
-        if case .boolean = declaration.kind {
-          text = "true"
-        } else if index < arguments.count, !arguments[index].utf8HasPrefix("--") {
-          text = arguments[index]
-          index += 1
-        } else {
-          throw .missingValue(name, expected: declaration.kind.expectation)
-        }
+      guard let position = declarations.firstIndex(where: { $0.name.utf8Equals(name) }) else { throw .unknown(name) }
+      if given[position] != nil { throw .repeated(name) }
+      let kind = declarations[position].kind
+      var text: String
+      if let inline {
+        text = inline
+      } else if case .boolean = kind {
+        text = "true"
+      } else if index < arguments.count, !arguments[index].utf8HasPrefix("--") {
+        text = arguments[index]
+        index += 1
+      } else {
+        throw .missingValue(name, expected: kind.expectation)
       }
-      let raw = text ?? ""
-      guard let value = declaration.kind.parse(raw) else {
-        throw .badValue(name, value: raw, expected: declaration.kind.expectation)
-      }
-      given.append((name, value))
+      guard let value = kind.parse(text) else { throw .badValue(name, value: text, expected: kind.expectation) }
+      given[position] = value
     }
     var values: [(name: String, value: ParameterValue, given: Bool)] = []
-    for declaration in declarations {
-      if let value = given.first(where: { $0.name.utf8Equals(declaration.name) })?.value {
+    for (declaration, value) in zip(declarations, given) {
+      if let value {
         values.append((declaration.name, value, true))
       } else if let value = declaration.defaultValue {
         values.append((declaration.name, value, false))
@@ -215,24 +229,45 @@ public struct BootParameters: Sendable {
     return BootParameters(declarations: declarations, values: values)
   }
 
+  /// `--name=text` or `--name` (split at the first `=` byte); nil for anything else.
+  static func splitOption(_ bytes: UnsafeBufferPointer<UInt8>) -> (name: String, text: String?)? {
+    guard bytes.count > 2, bytes[0] == UInt8(ascii: "-"), bytes[1] == UInt8(ascii: "-") else { return nil }
+    let body = UnsafeBufferPointer(rebasing: bytes[2...])
+    guard let equals = body.firstIndex(of: UInt8(ascii: "=")) else { return (String(utf8Bytes: body), nil) }
+    return (String(utf8Bytes: UnsafeBufferPointer(rebasing: body[..<equals])),
+            String(utf8Bytes: UnsafeBufferPointer(rebasing: body[(equals + 1)...])))
+  }
+
   /// The `--help` text: one line per parameter with its type and default.
-  public static func usage(program: String, declarations: [ParameterDeclaration], extra: String = "") -> String {
-    var text = "usage: " + program + " " + (extra.isEmpty ? "" : extra + " ") + "[BOOT-PARAMETERS]\n\nboot parameters:\n"
-    var column = "  --help".utf8.count
-    var left: [String] = []
+  public static func usage(program: String, declarations: [ParameterDeclaration], extra: String = "") -> Text {
+    var text: Text = "usage: \(program) "
+    if !extra.isEmpty { text.append("\(extra) ") }
+    text.append("[BOOT-PARAMETERS]\n\nboot parameters:\n")
+    // The left column: `  --name=PLACEHOLDER`, as wide as the widest (and `  --help`).
+    var entries: [Text] = []
+    var column = 8
     for declaration in declarations {
-      let placeholder = declaration.placeholder ?? declaration.kind.placeholder
-      let entry = "  --" + declaration.name + (placeholder.isEmpty ? "" : "=" + placeholder)
-      left.append(entry)
-      column = max(column, entry.utf8.count)
+      var entry: Text = "  --\(declaration.name)"
+      if let placeholder = declaration.placeholder {
+        entry.append("=\(placeholder)")
+      } else if declaration.kind.placeholder.utf8CodeUnitCount > 0 {
+        entry.append("=")
+        entry.append(Text(stringLiteral: declaration.kind.placeholder))
+      }
+      column = max(column, entry.bytes.count)
+      entries.append(entry)
     }
-    for (declaration, entry) in zip(declarations, left) {
-      var line = entry + String(repeating: " ", count: column - entry.utf8.count + 2) + declaration.help
-      line += " (" + declaration.kind.typeName
-      if let value = declaration.defaultValue { line += ", default " + value.description } else { line += ", optional" }
-      text += line + ")\n"
+    for (declaration, entry) in zip(declarations, entries) {
+      var line = entry
+      line.pad(to: column + 2)
+      line.append("\(declaration.help) (\(declaration.kind.typeName)")
+      if let value = declaration.defaultValue { line.append(", default \(value))\n") } else { line.append(", optional)\n") }
+      text.append(line)
     }
-    text += "  --help" + String(repeating: " ", count: column - 8 + 2) + "print this list and exit\n"
+    var help: Text = "  --help"
+    help.pad(to: column + 2)
+    text.append(help)
+    text.append("print this list and exit\n")
     return text
   }
 
@@ -278,9 +313,16 @@ public struct BootParameters: Sendable {
   }
 }
 
-extension BootParameters: CustomStringConvertible {
+extension BootParameters: CustomStringConvertible, TextConvertible {
   /// `--name=value` for every parameter with a value, in declaration order.
-  public var description: String {
-    values.map { "--" + $0.name + "=" + $0.value.description }.joined(separator: " ")
+  public var description: String { String(Text(self)) }
+
+  public func write(to text: inout Text) {
+    var separator = false
+    for entry in values {
+      if separator { text.append(byte: UInt8(ascii: " ")) }
+      text.append("--\(entry.name)=\(entry.value)")
+      separator = true
+    }
   }
 }

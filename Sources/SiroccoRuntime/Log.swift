@@ -36,20 +36,33 @@ public final class Logger {
     self.console = console
   }
 
-  public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
+  public func log(_ level: LogLevel, _ message: @autoclosure () -> Text) {
     guard level <= self.level else { return }
-    let tag: String
+    var line: Text
     switch level {
-    case .error: tag = "ERROR "
-    case .warning: tag = "WARN  "
-    case .info: tag = "INFO  "
-    case .debug: tag = "DEBUG "
+    case .error: line = "ERROR "
+    case .warning: line = "WARN  "
+    case .info: line = "INFO  "
+    case .debug: line = "DEBUG "
     }
-    console.write(tag + source + ": " + message() + "\n")
+    line.append(source)
+    line.append(": ")
+    line.append(message())
+    console.print(line)
   }
 
-  public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
-  public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
-  public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
-  public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+  public func error(_ message: @autoclosure () -> Text) { log(.error, message()) }
+  public func warning(_ message: @autoclosure () -> Text) { log(.warning, message()) }
+  public func info(_ message: @autoclosure () -> Text) { log(.info, message()) }
+  public func debug(_ message: @autoclosure () -> Text) { log(.debug, message()) }
+
+  @_disfavoredOverload
+  public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
+    log(level, Text(string: message()))
+  }
+
+  @_disfavoredOverload public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
+  @_disfavoredOverload public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+  @_disfavoredOverload public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
+  @_disfavoredOverload public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
 }

@@ -36,25 +36,25 @@ public enum ExitStatus {
 public enum Runtime {
   /// The parameters every unikernel has, on every target.
   public static let parameters: [ParameterDeclaration] = [
-    .ipv4Network("ipv4", default: IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24),
-                 help: "address and network of the first network device"),
-    .ipv4Address("ipv4-gateway", default: nil, help: "default gateway for off-link destinations"),
     .choice("log-level", ["error", "warning", "info", "debug"], default: "info", help: "least severe log level shown"),
   ]
 
-  /// Declared for applications with a network device. After traffic, the platform polls its
-  /// devices without sleeping for this long: the next frame of a busy flow usually arrives
-  /// sooner than a sleep and a wake-up take. An idle unikernel still sleeps.
-  public static let busyPoll = ParameterDeclaration.integer(
-    "busy-poll", default: 50, range: 0...100_000,
-    help: "after traffic, poll devices this many microseconds before sleeping (0: sleep at once)")
+  /// The parameters of an application with a network device, on every target: its address
+  /// and gateway, and how long to keep polling after traffic (the next frame of a busy flow
+  /// usually arrives sooner than a sleep and a wake-up take; an idle unikernel still sleeps).
+  public static let networkParameters: [ParameterDeclaration] = [
+    .ipv4Network("ipv4", default: IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24),
+                 help: "address and network of the first network device"),
+    .ipv4Address("ipv4-gateway", default: nil, help: "default gateway for off-link destinations"),
+    .integer("busy-poll", default: 50, range: 0...100_000,
+             help: "after traffic, poll devices this many microseconds before sleeping (0: sleep at once)"),
+  ]
 
   /// All declarations for `App` on a platform that adds `platformParameters`.
   public static func declarations<App: Unikernel>(
     for app: App.Type, platformParameters: [ParameterDeclaration]
   ) -> [ParameterDeclaration] {
-    var all = parameters
-    if App.devices.contains(where: { $0.kind == .network }) { all.append(busyPoll) }
+    var all = App.devices.contains(where: { $0.kind == .network }) ? networkParameters + parameters : parameters
     all += platformParameters
     for declaration in App.parameters {
       precondition(!all.contains { $0.name.utf8Equals(declaration.name) }, "an application parameter reuses a runtime parameter name")
@@ -106,7 +106,7 @@ public enum Runtime {
     networks interfaces: some NetworkSet, blocks: [(name: String, device: any BlockDevice)]
   ) -> Int32 {
     for block in blocks {
-      log.info(block.name + ": " + String(block.device.sectorCount) + " sectors of " + String(block.device.sectorSize) + " bytes")
+      log.info("\(block.name): \(block.device.sectorCount) sectors of \(block.device.sectorSize) bytes")
     }
     let boot = Boot(
       parameters: parameters, platform: platform,
@@ -115,7 +115,7 @@ public enum Runtime {
     do {
       application = try App(boot: boot)
     } catch {
-      Logger(source: "sirocco", level: .error, console: platform.errors).error(App.name + " failed to start: " + error.message)
+      Logger(source: "sirocco", level: .error, console: platform.errors).error("\(App.name) failed to start: \(error.message)")
       return ExitStatus.failure
     }
     let clock = platform.monotonicClock
@@ -165,15 +165,16 @@ struct Interfaces<Device: NetworkDevice>: NetworkSet {
 
   /// Configures the first network device with the `ipv4` parameters; others are reserved.
   init(networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, log: Logger) {
-    guard let network = networks.first, let address = parameters.ipv4Network("ipv4") else { return }
+    // (An application that declares no network device has no --ipv4 and gets no interface.)
+    guard let network = networks.first, parameters.declares("ipv4"), let address = parameters.ipv4Network("ipv4") else { return }
     var configuration = Interface.Configuration(
       macAddress: network.device.macAddress, ipv4: address, gateway: parameters.ipv4Address("ipv4-gateway"),
       mtu: network.device.mtu)
     configuration.arp = ARPCache.Configuration()
     interfaces.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
     devices.append(network.device)
-    var line = network.name + ": " + network.device.macAddress.description + " " + address.description + " mtu " + String(network.device.mtu)
-    if let gateway = configuration.gateway { line += " gateway " + gateway.description }
+    var line: Text = "\(network.name): \(network.device.macAddress) \(address) mtu \(network.device.mtu)"
+    if let gateway = configuration.gateway { line.append(" gateway \(gateway)") }
     log.info(line)
   }
 
@@ -197,7 +198,7 @@ struct Interfaces<Device: NetworkDevice>: NetworkSet {
   func finish(now: Instant, log: Logger) {
     for (index, entry) in interfaces.enumerated() {
       entry.interface.flush(now: now, device: devices[index])
-      log.debug(entry.name + ": " + entry.interface.counters.description)
+      log.debug("\(entry.name): \(entry.interface.counters)")
     }
   }
 

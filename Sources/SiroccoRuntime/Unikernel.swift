@@ -63,7 +63,10 @@ public enum Step: Equatable, Sendable {
 /// Why an application could not start; the unikernel exits with status 1 and this message.
 public struct BootFailure: Error, Sendable {
   public var message: String
+  @_disfavoredOverload
   public init(_ message: String) { self.message = message }
+  /// `BootFailure("cannot read \(path)")` builds its message as `Text`.
+  public init(_ message: Text) { self.message = String(message) }
 }
 
 public protocol Unikernel {

@@ -84,7 +84,7 @@ public final class SPTPlatform: Platform {
       let byte = commandLine[end]
       if byte == 0 || byte == UInt8(ascii: " ") {
         if end > start {
-          arguments.append(String(decoding: UnsafeBufferPointer(start: commandLine + start, count: end - start), as: UTF8.self))
+          arguments.append(String(utf8Bytes: UnsafeBufferPointer(start: commandLine + start, count: end - start)))
         }
         if byte == 0 { return arguments }
         start = end + 1
@@ -111,7 +111,7 @@ public final class SPTPlatform: Platform {
       platform.console.write(BootParameters.usage(program: App.name, declarations: declarations))
       return ExitStatus.success
     } catch {
-      errors.write(App.name + ": " + error.description + "\n")
+      errors.print("\(App.name): \(error)")
       return ExitStatus.usage
     }
     if parameters.declares("busy-poll") { platform.busyPollWindow = Int64(parameters.integer("busy-poll") ?? 0) * 1000 }
@@ -120,18 +120,18 @@ public final class SPTPlatform: Platform {
     var blocks: [(name: String, device: any BlockDevice)] = []
     for declared in App.devices {
       guard let entry = manifest.entry(named: declared.name), entry.attached else {
-        errors.write(App.name + ": device '" + declared.name + "' is not attached by the tender\n")
+        errors.print("\(App.name): device '\(declared.name)' is not attached by the tender")
         return ExitStatus.usage
       }
       switch declared.kind {
       case .network:
         guard entry.type == Manifest.EntryType.netBasic.rawValue else {
-          errors.write(App.name + ": manifest entry '" + declared.name + "' is not a network device\n")
+          errors.print("\(App.name): manifest entry '\(declared.name)' is not a network device")
           return ExitStatus.usage
         }
         guard entry.mtu >= Interface.minimumMTU else {
-          errors.write(App.name + ": network device '" + declared.name + "' has an MTU of " + String(entry.mtu)
-            + ": expected at least " + String(Interface.minimumMTU) + "\n")
+          errors.print(
+            "\(App.name): network device '\(declared.name)' has an MTU of \(entry.mtu): expected at least \(Interface.minimumMTU)")
           return ExitStatus.usage
         }
         networks.append((declared.name, SPTNetworkDevice(
@@ -139,7 +139,7 @@ public final class SPTPlatform: Platform {
           offload: Self.capabilities.contains(.networkOffload))))
       case .block:
         guard entry.type == Manifest.EntryType.blockBasic.rawValue else {
-          errors.write(App.name + ": manifest entry '" + declared.name + "' is not a block device\n")
+          errors.print("\(App.name): manifest entry '\(declared.name)' is not a block device")
           return ExitStatus.usage
         }
         blocks.append((declared.name, SPTBlockDevice(

@@ -120,7 +120,7 @@ public final class UnixPlatform: Platform {
     do {
       bootParameters = try BootParameters.parse(options.bootArguments, declarations: declarations)
     } catch .helpRequested {
-      var text = BootParameters.usage(program: App.name, declarations: declarations, extra: "[DEVICE-OPTIONS]")
+      var text = String(BootParameters.usage(program: App.name, declarations: declarations, extra: "[DEVICE-OPTIONS]"))
       text += "\ndevice options:\n"
       for device in App.devices {
         switch device.kind {

@@ -61,14 +61,14 @@ public struct MACAddress: Hashable, Sendable, Comparable {
   public static func < (lhs: MACAddress, rhs: MACAddress) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
-extension MACAddress: CustomStringConvertible {
-  public var description: String {
-    var text = ""
+extension MACAddress: CustomStringConvertible, TextConvertible {
+  public var description: String { String(Text(self)) }
+
+  public func write(to text: inout Text) {
     for shift in stride(from: 40, through: 0, by: -8) {
-      if shift != 40 { text += ":" }
-      text += hexByte(UInt8(truncatingIfNeeded: rawValue >> UInt64(shift)))
+      if shift != 40 { text.append(byte: UInt8(ascii: ":")) }
+      text.append(hexByte: UInt8(truncatingIfNeeded: rawValue >> UInt64(shift)))
     }
-    return text
   }
 }
 
@@ -93,9 +93,12 @@ public struct IPv4Address: Hashable, Sendable, Comparable {
   public var isLoopback: Bool { rawValue >> 24 == 127 }
 
   /// Parses dotted-quad `a.b.c.d`, each part a decimal 0-255 without sign or leading `+`.
-  public init?(_ text: some StringProtocol) {
+  public init?(_ text: some StringProtocol) { self.init(utf8: text.utf8) }
+
+  /// `init(_:)` on the text's UTF-8 bytes.
+  public init?(utf8 text: some Sequence<UInt8>) {
     var parser = DottedQuadParser()
-    for byte in text.utf8 {
+    for byte in text {
       guard parser.take(byte) else { return nil }
     }
     guard let address = parser.address else { return nil }
@@ -113,9 +116,14 @@ public struct IPv4Address: Hashable, Sendable, Comparable {
   public static func < (lhs: IPv4Address, rhs: IPv4Address) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
-extension IPv4Address: CustomStringConvertible {
-  public var description: String {
-    String(rawValue >> 24) + "." + String(rawValue >> 16 & 0xff) + "." + String(rawValue >> 8 & 0xff) + "." + String(rawValue & 0xff)
+extension IPv4Address: CustomStringConvertible, TextConvertible {
+  public var description: String { String(Text(self)) }
+
+  public func write(to text: inout Text) {
+    for shift in stride(from: 24, through: 0, by: -8) {
+      if shift != 24 { text.append(byte: UInt8(ascii: ".")) }
+      text.append(decimal: UInt64(rawValue >> UInt32(shift) & 0xff))
+    }
   }
 }
 
@@ -131,11 +139,14 @@ public struct IPv4Network: Hashable, Sendable {
   }
 
   /// Parses `a.b.c.d/n` with n in 0...32 (one or two digits).
-  public init?(_ text: some StringProtocol) {
+  public init?(_ text: some StringProtocol) { self.init(utf8: text.utf8) }
+
+  /// `init(_:)` on the text's UTF-8 bytes.
+  public init?(utf8 text: some Sequence<UInt8>) {
     var parser = DottedQuadParser()
     var length: Int?  // nil until the slash
     var lengthDigits = 0
-    for byte in text.utf8 {
+    for byte in text {
       if let value = length {
         guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), lengthDigits < 2 else { return nil }
         length = value * 10 + Int(byte - UInt8(ascii: "0"))
@@ -160,8 +171,14 @@ public struct IPv4Network: Hashable, Sendable {
   }
 }
 
-extension IPv4Network: CustomStringConvertible {
-  public var description: String { address.description + "/" + String(prefixLength) }
+extension IPv4Network: CustomStringConvertible, TextConvertible {
+  public var description: String { String(Text(self)) }
+
+  public func write(to text: inout Text) {
+    address.write(to: &text)
+    text.append(byte: UInt8(ascii: "/"))
+    text.append(decimal: prefixLength)
+  }
 }
 
 /// Reads a dotted-quad address one byte at a time.

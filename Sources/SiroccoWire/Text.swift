@@ -12,20 +12,21 @@ extension String {
   /// Whether `self` and `other` are the same UTF-8 bytes.
   @inline(never)  // Called for every name lookup: one call is smaller than its body.
   public func utf8Equals(_ other: String) -> Bool {
-    utf8.count == other.utf8.count && utf8HasPrefix(other)
+    withUTF8Bytes { text in other.withUTF8Bytes { other in text.count == other.count && text.hasPrefix(other) } }
   }
 
   /// Whether `self` starts with the UTF-8 bytes of `prefix`.
   public func utf8HasPrefix(_ prefix: String) -> Bool {
-    var text = self
-    var prefix = prefix
-    return text.withUTF8 { text in
-      prefix.withUTF8 { prefix in
-        guard prefix.count <= text.count else { return false }
-        for index in 0..<prefix.count where text[index] != prefix[index] { return false }
-        return true
-      }
-    }
+    withUTF8Bytes { text in prefix.withUTF8Bytes { prefix in text.hasPrefix(prefix) } }
+  }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+  /// Whether these bytes start with `prefix`'s.
+  public func hasPrefix(_ prefix: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard prefix.count <= count else { return false }
+    for index in 0..<prefix.count where self[index] != prefix[index] { return false }
+    return true
   }
 }
 
@@ -61,4 +62,153 @@ public func asciiDecimal<Digits: Collection>(_ bytes: Digits, maximumDigits: Int
     value = value * 10 + Int(byte - UInt8(ascii: "0"))
   }
   return value
+}
+
+/// Text built as UTF-8 bytes: what the console, the log and every error line are made of.
+///
+/// String's `+` and interpolation go through its general append, which in Embedded Swift
+/// links some 8 KB of UTF-16 index and breadcrumb code; an image that builds its lines as
+/// `Text` links none of it. Literals are `StaticString`s (copied, never decoded), and
+/// interpolation takes `String`s, integers and `TextConvertible` values as bytes:
+///
+///     console.print("\(name): \(count) frames from \(address)")
+public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
+  public var bytes: [UInt8]
+
+  public init() { bytes = [] }
+
+  public init(stringLiteral literal: StaticString) {
+    bytes = []
+    append(literal)
+  }
+
+  public init(stringInterpolation: StringInterpolation) { self = stringInterpolation.text }
+
+  public init(string: String) {
+    bytes = []
+    append(string)
+  }
+
+  /// The bytes of `value`'s `write(to:)`.
+  public init(_ value: some TextConvertible) {
+    bytes = []
+    value.write(to: &self)
+  }
+
+  @inline(never)  // Every interpolation calls it: one copy.
+  mutating func append(_ literal: StaticString) {
+    literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+  }
+
+  @_disfavoredOverload
+  @inline(never)  // Every interpolation calls it: one copy.
+  public mutating func append(_ string: String) {
+    string.withUTF8Bytes { bytes.append(contentsOf: $0) }
+  }
+
+  @inline(never)  // Every interpolation calls it: one copy.
+  public mutating func append(_ text: Text) { bytes.append(contentsOf: text.bytes) }
+
+  public mutating func append(byte: UInt8) { bytes.append(byte) }
+
+  /// `value` in decimal, with a `-` when negative.
+  @inline(never)  // Every interpolation calls it: one copy.
+  public mutating func append(decimal value: Int) {
+    if value < 0 { bytes.append(UInt8(ascii: "-")) }
+    append(decimal: value.magnitude)
+  }
+
+  public mutating func append(decimal value: UInt64) { append(decimal: value, width: 1) }
+
+  /// `value` in decimal, zero-padded on the left to at least `width` digits (at most 20).
+  public mutating func append(decimal value: UInt64, width: Int) {
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 20 digits at most, least significant first
+    var count = 0
+    var rest = value
+    withUnsafeMutableBytes(of: &digits) { digits in
+      repeat {
+        digits[count] = UInt8(truncatingIfNeeded: rest % 10) + UInt8(ascii: "0")
+        rest /= 10
+        count += 1
+      } while rest != 0 || count < min(width, 20)
+      while count > 0 {
+        count -= 1
+        bytes.append(digits[count])
+      }
+    }
+  }
+
+  public mutating func append(decimal value: UInt) { append(decimal: UInt64(value)) }
+
+  /// `value` as two lower-case hexadecimal digits.
+  public mutating func append(hexByte value: UInt8) {
+    let digits: StaticString = "0123456789abcdef"
+    bytes.append(digits.utf8Start[Int(value >> 4)])
+    bytes.append(digits.utf8Start[Int(value & 0xf)])
+  }
+
+  /// Spaces up to `column` bytes from the start (none if the text is that long already).
+  public mutating func pad(to column: Int) {
+    while bytes.count < column { bytes.append(UInt8(ascii: " ")) }
+  }
+
+  public struct StringInterpolation: StringInterpolationProtocol, Sendable {
+    public var text = Text()
+
+    public init(literalCapacity: Int, interpolationCount: Int) {}
+
+    public mutating func appendLiteral(_ literal: StaticString) { text.append(literal) }
+    public mutating func appendInterpolation(_ string: String) { text.append(string) }
+    public mutating func appendInterpolation(_ other: Text) { text.append(other) }
+    public mutating func appendInterpolation(_ value: Int) { text.append(decimal: value) }
+    public mutating func appendInterpolation(_ value: some FixedWidthInteger & UnsignedInteger) {
+      text.append(decimal: UInt64(value))
+    }
+    public mutating func appendInterpolation(_ value: some TextConvertible) { value.write(to: &text) }
+    /// Anything else that describes itself (through its `String` description).
+    @_disfavoredOverload
+    public mutating func appendInterpolation(_ value: some CustomStringConvertible) { text.append(value.description) }
+  }
+}
+
+extension Text: CustomStringConvertible {
+  public var description: String { String(self) }
+}
+
+extension String {
+  public init(_ text: Text) { self = text.bytes.withUnsafeBufferPointer { String(utf8Bytes: $0) } }
+
+  /// The string of these UTF-8 bytes. Unlike `String(decoding:as:)`, which links String's
+  /// general append to repair bad input, text that is not valid UTF-8 comes back with every
+  /// non-ASCII byte as `?`.
+  @inline(never)
+  public init(utf8Bytes bytes: UnsafeBufferPointer<UInt8>) {
+    if let valid = String(validating: bytes, as: UTF8.self) {
+      self = valid
+    } else {
+      self = String(validating: bytes.map { $0 < 0x80 ? $0 : UInt8(ascii: "?") }, as: UTF8.self) ?? ""
+    }
+  }
+
+  /// Calls `body` with the string's UTF-8 bytes, in place.
+  ///
+  /// Every string is contiguous UTF-8 where there is no Objective-C bridging (Linux and the
+  /// freestanding targets): only a lazily bridged NSString is not, and the copy that makes it
+  /// contiguous would link String's UTF-16 index code into every image.
+  @inline(__always)
+  public func withUTF8Bytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    #if _runtime(_ObjC)
+    var copy = self
+    copy.makeContiguousUTF8()
+    return copy.utf8.withContiguousStorageIfAvailable(body)!
+    #else
+    return utf8.withContiguousStorageIfAvailable(body)!
+    #endif
+  }
+}
+
+/// A value that writes itself as text without building a `String` first (addresses,
+/// times, parameters): what `Text` interpolation prefers over `description`.
+public protocol TextConvertible {
+  func write(to text: inout Text)
 }

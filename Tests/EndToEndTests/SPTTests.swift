@@ -289,6 +289,23 @@ final class SPTTests: XCTestCase {
     try assertRefused(ping, mentions: "cannot use TAP interface 'nosuchtap0'", options: ["--net:service=nosuchtap0"], status: 2)
   }
 
+  // MARK: Size
+
+  /// hello's stripped image stays within 32 KiB (issue 10; Solo5's C `test_hello.spt` is
+  /// about 21 KiB). What keeps it there: lines built as `Text`, never with String's `+` or
+  /// interpolation, and strings made with `String(utf8Bytes:)`; either slip links String's
+  /// UTF-16 index code, about 10 KB.
+  func testHelloImageFitsIn32KiB() throws {
+    try requireTools([("strip", "binutils")])
+    let stripped = try TemporaryFile()
+    let strip = try runCommand(["strip", "-o", stripped.url.path, Paths.example("hello") + "/_build/spt/hello.spt"])
+    XCTAssertEqual(strip.status, 0, strip.error)
+    let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: stripped.url.path)[.size] as? Int)
+    XCTAssertLessThanOrEqual(size, 32768, "hello.spt is \(size) bytes stripped")
+    let symbols = try runCommand(["nm", Paths.example("hello") + "/_build/spt/hello.spt"])
+    XCTAssertFalse(symbols.output.contains("UTF16View"), "hello.spt links String's UTF-16 index code")
+  }
+
   // MARK: inspect
 
   func testInspectPrintsABIAndManifest() throws {

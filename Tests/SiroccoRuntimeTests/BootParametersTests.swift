@@ -143,7 +143,7 @@ final class BootParametersTests: XCTestCase {
   func testBadIntegers() {
     for (text, name) in [("0", "port"), ("65536", "port"), ("seven", "port"), ("", "port"), ("7.5", "port"),
                          ("99999999999999999999", "port"), ("11", "retries"), ("-1", "retries"), ("-101", "offset")] {
-      let expected = name == "port" ? "an integer in 1...65535" : name == "retries" ? "an integer in 0...10" : "an integer in -100...100"
+      let expected: Text = name == "port" ? "an integer in 1...65535" : name == "retries" ? "an integer in 0...10" : "an integer in -100...100"
       assertError(
         ["--\(name)=\(text)"], .badValue(name, value: text, expected: expected),
         "bad value '\(text)' for boot parameter --\(name): expected \(expected)")

@@ -202,13 +202,14 @@ final class RuntimeTests: XCTestCase {
   func testDeclarationsMergeRuntimePlatformAndApplicationParameters() {
     let platform: [ParameterDeclaration] = [.string("tap", default: nil, help: "TAP device")]
     let names = Runtime.declarations(for: EchoOnce.self, platformParameters: platform).map(\.name)
-    // An application with a network device also gets --busy-poll.
-    XCTAssertEqual(names, ["ipv4", "ipv4-gateway", "log-level", "busy-poll", "tap", "port"])
-    XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["ipv4", "ipv4-gateway", "log-level"])
+    // Only an application with a network device gets --ipv4, --ipv4-gateway and --busy-poll.
+    XCTAssertEqual(names, ["ipv4", "ipv4-gateway", "busy-poll", "log-level", "tap", "port"])
+    XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["log-level"])
   }
 
   func testRuntimeParameterDefaults() throws {
-    let parameters = try BootParameters.parse([], declarations: Runtime.parameters)
+    let parameters = try BootParameters.parse([], declarations: Runtime.networkParameters + Runtime.parameters)
+    XCTAssertEqual(parameters.integer("busy-poll"), 50)
     XCTAssertEqual(parameters.ipv4Network("ipv4"), IPv4Network(address: ourIP, prefixLength: 24))
     XCTAssertNil(parameters.ipv4Address("ipv4-gateway"))
     XCTAssertEqual(parameters.string("log-level"), "info")
@@ -275,7 +276,8 @@ final class RuntimeTests: XCTestCase {
     XCTAssertEqual(ExitStatus.failure, 1)
     XCTAssertEqual(
       platform.testConsole.output,
-      "INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500\nERROR sirocco: fails failed to start: no disk attached\n")
+      "ERROR sirocco: fails failed to start: no disk attached\n",
+      "an application that declares no network device has no --ipv4 and gets no interface")
     XCTAssertEqual(device.takeTransmitted().count, 0, "nothing was sent")
     XCTAssertEqual(platform.waits, [])
   }

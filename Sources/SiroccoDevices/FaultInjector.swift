@@ -6,25 +6,28 @@
 
 import SiroccoWire
 
-public final class FaultInjector<Inner: NetworkDevice>: NetworkDevice {
-  public struct Configuration: Sendable, Equatable {
-    public var lossPerMille = 0
-    public var duplicatePerMille = 0
-    /// A frame held back and delivered after the next one.
-    public var reorderPerMille = 0
-    /// Every frame sent waits this long before it leaves (netem's `delay`, egress only:
-    /// the round trip grows by this much).
-    public var delay: Duration = .zero
-    /// Frames waiting out the delay at most; more are lost (netem's `limit`).
-    public var delayLimit = 10_000
-    public var seed: UInt64 = 0x5eed_fa17
-    public init(lossPerMille: Int = 0, duplicatePerMille: Int = 0, reorderPerMille: Int = 0, delay: Duration = .zero) {
-      self.lossPerMille = lossPerMille
-      self.duplicatePerMille = duplicatePerMille
-      self.reorderPerMille = reorderPerMille
-      self.delay = delay
-    }
+/// What a `FaultInjector` does to the frames (the same for every device it wraps).
+public struct FaultConfiguration: Sendable, Equatable {
+  public var lossPerMille = 0
+  public var duplicatePerMille = 0
+  /// A frame held back and delivered after the next one.
+  public var reorderPerMille = 0
+  /// Every frame sent waits this long before it leaves (netem's `delay`, egress only:
+  /// the round trip grows by this much).
+  public var delay: Duration = .zero
+  /// Frames waiting out the delay at most; more are lost (netem's `limit`).
+  public var delayLimit = 10_000
+  public var seed: UInt64 = 0x5eed_fa17
+  public init(lossPerMille: Int = 0, duplicatePerMille: Int = 0, reorderPerMille: Int = 0, delay: Duration = .zero) {
+    self.lossPerMille = lossPerMille
+    self.duplicatePerMille = duplicatePerMille
+    self.reorderPerMille = reorderPerMille
+    self.delay = delay
   }
+}
+
+public final class FaultInjector<Inner: NetworkDevice>: NetworkDevice {
+  public typealias Configuration = FaultConfiguration
 
   public let inner: Inner
   public let configuration: Configuration

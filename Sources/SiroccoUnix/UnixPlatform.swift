@@ -155,12 +155,12 @@ public final class UnixPlatform: Platform {
       return runOnHostSockets(App.self, options: options, platform: platform, parameters: bootParameters, blocks: blocks, fail: fail)
     }
     func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
-    let faults = FaultInjector<TAPDevice>.Configuration(
+    let faults = FaultConfiguration(
       lossPerMille: fault("fault-loss"), duplicatePerMille: fault("fault-duplicate"), reorderPerMille: fault("fault-reorder"),
       delay: .milliseconds(Int64(fault("fault-delay"))))
     // Offloads need the frames as the kernel gives and takes them: not under a wrapper.
     let offload = bootParameters.declares("net-offload") && bootParameters.boolean("net-offload")
-      && faults == FaultInjector<TAPDevice>.Configuration() && bootParameters.string("pcap") == nil
+      && faults == FaultConfiguration() && bootParameters.string("pcap") == nil
     var devices: [(name: String, device: TAPDevice)] = []
     for declared in App.devices where declared.kind == .network {
       let tap = options.networks.first { $0.name == declared.name }!.tap
@@ -173,8 +173,14 @@ public final class UnixPlatform: Platform {
         return fail(ExitStatus.usage, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
       }
     }
-    if faults != FaultInjector<TAPDevice>.Configuration() {
-      platform.console.write("WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand, delay \(fault("fault-delay")) ms\n")
+    // The wrappers compose: the pcap writer sits next to the TAP and records the wire (as
+    // tcpdump on the host would), the fault injector above it impairs what the stack gets.
+    func run<Device: NetworkDevice>(_ devices: [(name: String, device: Device)]) -> Int32 {
+      guard faults != FaultConfiguration() else {
+        return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: devices, blocks: blocks)
+      }
+      platform.console.print(
+        "WARN  sirocco: fault injection on: loss \(faults.lossPerMille), duplicate \(faults.duplicatePerMille), reorder \(faults.reorderPerMille) per thousand, delay \(fault("fault-delay")) ms")
       let impaired = devices.map { (name: $0.name, device: FaultInjector($0.device, configuration: faults, clock: platform.monotonicClock)) }
       // Delayed frames leave from the loop: it wakes when the first is due.
       platform.deviceDeadline = {
@@ -188,10 +194,9 @@ public final class UnixPlatform: Platform {
       guard let sink = UnixFileSink(path: path) else {
         return fail(ExitStatus.failure, "cannot open pcap file '\(path)': \(String(cString: sirocco_strerror(errno)))")
       }
-      let recorded = devices.map { (name: $0.name, device: PcapWriter($0.device, sink: sink, clock: platform.wallClock)) }
-      return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: recorded, blocks: blocks)
+      return run(devices.map { (name: $0.name, device: PcapWriter($0.device, sink: sink, clock: platform.wallClock)) })
     }
-    return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: devices, blocks: blocks)
+    return run(devices)
   }
 
   /// The event-loop tag of the host sockets' own epoll set (TAP devices are 0, 1, ...).

@@ -41,6 +41,31 @@ final class PingTests: XCTestCase {
     XCTAssertTrue(lines.contains { $0.contains("ARP, Request who-has 10.0.0.2 tell 10.0.0.2") }, "no gratuitous ARP:\n\(dump.output)")
   }
 
+  /// --pcap and --fault-loss together: the pcap writer records the wire (every request
+  /// Linux sent arrives there), the fault injector above it loses frames both ways, so the
+  /// pcap holds fewer replies than requests, and exactly the replies ping received.
+  func testPcapRecordsTheWireUnderFaultInjection() throws {
+    try requireTools([("tcpdump", "tcpdump")])
+    let namespace = try Namespace()
+    let pcap = try TemporaryFile()
+    let guest = try Guest(
+      namespace, example: "ping", parameters: ["--pcap=\(pcap.url.path)", "--fault-loss=300"], readyLine: "answering ARP")
+    let ping = try namespace.exec(["ping", "-c", "20", "-i", "0.1", "-W", "1", namespace.guestAddress], timeout: 60)
+    let log = guest.stop()
+    XCTAssertTrue(log.contains("fault injection on: loss 300"), log)
+    let received = try XCTUnwrap(
+      ping.output.split(separator: "\n").first { $0.contains("packets transmitted") }.flatMap {
+        $0.split(separator: ",").dropFirst().first?.split(separator: " ").first.flatMap { Int($0) }
+      }, ping.output)
+    let dump = try runCommand(["tcpdump", "-n", "-r", pcap.url.path], timeout: 30)
+    XCTAssertEqual(dump.status, 0, dump.error)
+    let lines = dump.output.split(separator: "\n")
+    let requests = lines.filter { $0.contains("ICMP echo request") }.count
+    let replies = lines.filter { $0.contains("ICMP echo reply") }.count
+    XCTAssertEqual(replies, received, "the pcap's replies are those that reached Linux:\n\(ping.output)\n\(dump.output)")
+    XCTAssertGreaterThan(requests, replies, "30% loss each way lost no echo:\n\(dump.output)")
+  }
+
   /// --net-mac sets the device's MAC: Linux's neighbour table shows it after a ping.
   func testMACAddressOption() throws {
     for target in Examples.targets {

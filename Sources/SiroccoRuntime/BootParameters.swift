@@ -161,6 +161,10 @@ public enum ParameterError: Error, Equatable, Sendable {
   case badValue(String, value: String, expected: Text)
   case repeated(String)
   case unexpectedArgument(String)
+  /// A parameter with no default that this configuration needs.
+  case required(String, expected: Text)
+  /// Two parameters that set the same thing, both given.
+  case conflicting(String, String)
   /// `--help` was given: print `BootParameters.usage` and exit 0.
   case helpRequested
 }
@@ -181,6 +185,10 @@ extension ParameterError: CustomStringConvertible, TextConvertible {
       text.append("boot parameter --\(name) given more than once: expected it at most once")
     case .unexpectedArgument(let argument):
       text.append("unexpected argument '\(argument)': expected boot parameters of the form --name=value")
+    case .required(let name, let expected):
+      text.append("boot parameter --\(name) is required: expected \(expected)")
+    case .conflicting(let first, let second):
+      text.append("boot parameters --\(first) and --\(second) set the same thing: expected one of them")
     case .helpRequested:
       text.append("help requested")
     }

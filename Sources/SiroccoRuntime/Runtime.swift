@@ -50,11 +50,47 @@ public enum Runtime {
              help: "after traffic, poll devices this many microseconds before sleeping (0: sleep at once)"),
   ]
 
+  /// The parameters of the network device `name`, on every target (MirageOS's convention):
+  /// `--NAME-ipv4` and `--NAME-ipv4-gateway`. The first device's may also be given as
+  /// `--ipv4` and `--ipv4-gateway` (one or the other); every other device needs its own.
+  public static func deviceParameters(_ name: String) -> [ParameterDeclaration] {
+    [
+      .ipv4Network(String(Text("\(name)-ipv4")), default: nil, help: String(Text("address and network of network device '\(name)'"))),
+      .ipv4Address(String(Text("\(name)-ipv4-gateway")), default: nil, help: String(Text("default gateway on network device '\(name)'"))),
+    ]
+  }
+
+  /// The address and gateway of the network device `name`, the `index`th declared, from
+  /// its own parameters or (the first device) the unprefixed ones; a refusal when both are
+  /// given, or when a device other than the first has no address.
+  static func addressing(of name: String, index: Int, parameters: BootParameters)
+    -> Result<(address: IPv4Network, gateway: IPv4Address?), ParameterError>
+  {
+    let own = String(Text("\(name)-ipv4"))
+    let ownGateway = String(Text("\(name)-ipv4-gateway"))
+    guard index == 0 else {
+      guard let address = parameters.ipv4Network(own) else {
+        return .failure(.required(own, expected: "the address of network device '\(name)' as ADDR/PREFIX"))
+      }
+      return .success((address, parameters.ipv4Address(ownGateway)))
+    }
+    for (shared, specific) in [("ipv4", own), ("ipv4-gateway", ownGateway)]
+    where parameters.isGiven(shared) && parameters.isGiven(specific) {
+      return .failure(.conflicting(shared, specific))
+    }
+    let address = parameters.isGiven(own) ? parameters.ipv4Network(own) : parameters.ipv4Network("ipv4")
+    let gateway = parameters.isGiven(ownGateway) ? parameters.ipv4Address(ownGateway) : parameters.ipv4Address("ipv4-gateway")
+    guard let address else { return .failure(.required(own, expected: "the address of network device '\(name)' as ADDR/PREFIX")) }
+    return .success((address, gateway))
+  }
+
   /// All declarations for `App` on a platform that adds `platformParameters`.
   public static func declarations<App: Unikernel>(
     for app: App.Type, platformParameters: [ParameterDeclaration]
   ) -> [ParameterDeclaration] {
-    var all = App.devices.contains(where: { $0.kind == .network }) ? networkParameters + parameters : parameters
+    let networks = App.devices.filter { $0.kind == .network }
+    var all = networks.isEmpty ? parameters : networkParameters + parameters
+    for device in networks { all += deviceParameters(device.name) }
     all += platformParameters
     for declaration in App.parameters {
       precondition(!all.contains { $0.name.utf8Equals(declaration.name) }, "an application parameter reuses a runtime parameter name")
@@ -71,7 +107,13 @@ public enum Runtime {
   ) -> Int32 {
     let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
-    let interfaces = Interfaces(networks: networks, parameters: parameters, entropy: platform.entropy, log: log)
+    let interfaces: Interfaces<Device>
+    switch Interfaces.make(networks: networks, parameters: parameters, entropy: platform.entropy, log: log) {
+    case .success(let made): interfaces = made
+    case .failure(let error):
+      platform.errors.print("\(App.name): \(error)")
+      return ExitStatus.usage
+    }
     return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: interfaces, blocks: blocks)
   }
 
@@ -163,19 +205,33 @@ struct Interfaces<Device: NetworkDevice>: NetworkSet {
   var devices: [Device] = []
   var named: [(name: String, stack: any NetworkStack)] { interfaces.map { ($0.name, $0.interface) } }
 
-  /// Configures the first network device with the `ipv4` parameters; others are reserved.
-  init(networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, log: Logger) {
-    // (An application that declares no network device has no --ipv4 and gets no interface.)
-    guard let network = networks.first, parameters.declares("ipv4"), let address = parameters.ipv4Network("ipv4") else { return }
-    var configuration = Interface.Configuration(
-      macAddress: network.device.macAddress, ipv4: address, gateway: parameters.ipv4Address("ipv4-gateway"),
-      mtu: network.device.mtu)
-    configuration.arp = ARPCache.Configuration()
-    interfaces.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
-    devices.append(network.device)
-    var line: Text = "\(network.name): \(network.device.macAddress) \(address) mtu \(network.device.mtu)"
-    if let gateway = configuration.gateway { line.append(" gateway \(gateway)") }
-    log.info(line)
+  /// One interface per network device, each with its own address and gateway (see
+  /// `Runtime.addressing`). An application that declares no network device has no such
+  /// parameters and gets no interface.
+  static func make(
+    networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, log: Logger
+  ) -> Result<Interfaces, ParameterError> {
+    // Every device's parameters are checked before any interface starts.
+    var addressings: [(network: (name: String, device: Device), address: IPv4Network, gateway: IPv4Address?)] = []
+    for (index, network) in networks.enumerated() where parameters.declares(String(Text("\(network.name)-ipv4"))) {
+      switch Runtime.addressing(of: network.name, index: index, parameters: parameters) {
+      case .success(let found): addressings.append((network, found.address, found.gateway))
+      case .failure(let error): return .failure(error)
+      }
+    }
+    var made = Interfaces()
+    for addressing in addressings {
+      let network = addressing.network
+      var configuration = Interface.Configuration(
+        macAddress: network.device.macAddress, ipv4: addressing.address, gateway: addressing.gateway, mtu: network.device.mtu)
+      configuration.arp = ARPCache.Configuration()
+      made.interfaces.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
+      made.devices.append(network.device)
+      var line: Text = "\(network.name): \(network.device.macAddress) \(addressing.address) mtu \(network.device.mtu)"
+      if let gateway = addressing.gateway { line.append(" gateway \(gateway)") }
+      log.info(line)
+    }
+    return .success(made)
   }
 
   func poll(now: Instant) -> Bool {

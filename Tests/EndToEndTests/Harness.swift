@@ -181,12 +181,19 @@ final class Guest {
   let error: TemporaryFile
 
   /// Starts `sirocco run` and waits (bounded) until `readyLine` appears in its output.
-  init(_ namespace: Namespace, example: String, target: String = "unix", devices: [String] = ["--net:service=tap0"],
-       parameters: [String] = [], readyLine: String) throws {
+  convenience init(_ namespace: Namespace, example: String, target: String = "unix", devices: [String] = ["--net:service=tap0"],
+                   parameters: [String] = [], readyLine: String) throws {
+    try self.init(namespace, application: Paths.example(example), target: target, devices: devices, parameters: parameters,
+                  readyLine: readyLine)
+  }
+
+  /// `init(_:example:...)` for the application at `path` (a test guest).
+  init(_ namespace: Namespace, application path: String, target: String, devices: [String], parameters: [String],
+       readyLine: String) throws {
     output = try TemporaryFile()
     error = try TemporaryFile()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target, Paths.example(example)]
+    process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target, path]
       + devices + ["--"] + parameters
     process.standardOutput = output.handle
     process.standardError = error.handle

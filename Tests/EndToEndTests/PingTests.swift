@@ -66,6 +66,33 @@ final class PingTests: XCTestCase {
     XCTAssertGreaterThan(requests, replies, "30% loss each way lost no echo:\n\(dump.output)")
   }
 
+  /// A guest with two network devices on two TAPs: each answers ARP and ping for its own
+  /// address on its own TAP (the second device's address from `--uplink-ipv4`).
+  func testTwoNetworkDevicesAnswerEachOnItsOwnTAP() throws {
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      for command in [["tuntap", "add", "tap1", "mode", "tap"], ["addr", "add", "10.1.0.1/24", "dev", "tap1"], ["link", "set", "tap1", "up"]] {
+        let outcome = try runCommand(["ip", "-n", namespace.name] + command, timeout: 10)
+        XCTAssertEqual(outcome.status, 0, outcome.error)
+      }
+      let guest = try Guest(
+        namespace, application: Paths.testGuest("two-links"), target: target, devices: ["--net:service=tap0", "--net:uplink=tap1"],
+        parameters: ["--uplink-ipv4=10.1.0.2/24"], readyLine: "answering on 10.0.0.2 and 10.1.0.2")
+      for (address, tap) in [(namespace.guestAddress, "tap0"), ("10.1.0.2", "tap1")] {
+        let ping = try namespace.exec(["ping", "-c", "3", "-i", "0.2", "-W", "2", address])
+        XCTAssertEqual(ping.status, 0, "\(target): ping \(address): \(ping.output)\(ping.error)")
+        let neighbour = try namespace.exec(["ip", "neigh", "show", address, "dev", tap])
+        XCTAssertTrue(neighbour.output.contains("lladdr"), "\(target): \(address) not resolved on \(tap): \(neighbour.output)")
+      }
+      let first = try namespace.exec(["ip", "neigh", "show", namespace.guestAddress]).output
+      let second = try namespace.exec(["ip", "neigh", "show", "10.1.0.2"]).output
+      XCTAssertNotEqual(
+        first.split(separator: " ").drop { $0 != "lladdr" }.dropFirst().first,
+        second.split(separator: " ").drop { $0 != "lladdr" }.dropFirst().first, "\(target): one MAC for both devices")
+      guest.stop()
+    }
+  }
+
   /// --net-mac sets the device's MAC: Linux's neighbour table shows it after a ping.
   func testMACAddressOption() throws {
     for target in Examples.targets {

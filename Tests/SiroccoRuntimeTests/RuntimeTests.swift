@@ -187,6 +187,16 @@ struct Counter: Unikernel {
   }
 }
 
+/// Two network devices: prints both addresses and exits.
+struct TwoLinks: Unikernel {
+  static let name = "two-links"
+  static let devices: [DeviceDeclaration] = [.network("service"), .network("uplink")]
+  init(boot: Boot) throws(BootFailure) {
+    boot.log.info("\(boot.network("service").address) and \(boot.network("uplink").address)")
+  }
+  mutating func step(now: Instant) -> Step { .exit(0) }
+}
+
 final class RuntimeTests: XCTestCase {
   func run<App: Unikernel>(
     _ app: App.Type, _ arguments: [String] = [], platform: TestPlatform = TestPlatform(),
@@ -203,8 +213,43 @@ final class RuntimeTests: XCTestCase {
     let platform: [ParameterDeclaration] = [.string("tap", default: nil, help: "TAP device")]
     let names = Runtime.declarations(for: EchoOnce.self, platformParameters: platform).map(\.name)
     // Only an application with a network device gets --ipv4, --ipv4-gateway and --busy-poll.
-    XCTAssertEqual(names, ["ipv4", "ipv4-gateway", "busy-poll", "log-level", "tap", "port"])
+    XCTAssertEqual(
+      names, ["ipv4", "ipv4-gateway", "busy-poll", "log-level", "service-ipv4", "service-ipv4-gateway", "tap", "port"])
     XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["log-level"])
+  }
+
+  /// Every network device has its own address (`--NAME-ipv4`); the first device's may also
+  /// be given as `--ipv4`, but not both ways; a second device needs its own.
+  func testEveryNetworkDeviceGetsItsOwnInterface() throws {
+    let platform = TestPlatform()
+    let service = MemoryNetworkDevice(macAddress: ourMAC)
+    let uplink = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 3))
+    func start(_ arguments: [String]) throws -> Int32 {
+      platform.testConsole.output = ""
+      let parameters = try BootParameters.parse(arguments, declarations: Runtime.declarations(for: TwoLinks.self, platformParameters: []))
+      return Runtime.run(TwoLinks.self, platform: platform, parameters: parameters, networks: [("service", service), ("uplink", uplink)])
+    }
+    XCTAssertEqual(try start(["--uplink-ipv4=192.168.7.2/24", "--uplink-ipv4-gateway=192.168.7.1"]), 0)
+    XCTAssertEqual(
+      platform.testConsole.output,
+      "INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500\n"
+        + "INFO  sirocco: uplink: 02:00:00:00:00:03 192.168.7.2/24 mtu 1500 gateway 192.168.7.1\n"
+        + "INFO  two-links: 10.0.0.2 and 192.168.7.2\n")
+    XCTAssertEqual(try start(["--service-ipv4=10.1.0.2/16", "--uplink-ipv4=192.168.7.2/24"]), 0)
+    XCTAssertTrue(platform.testConsole.output.hasSuffix("INFO  two-links: 10.1.0.2 and 192.168.7.2\n"), platform.testConsole.output)
+    XCTAssertEqual(try start(["--ipv4=10.1.0.2/16", "--service-ipv4=10.1.0.3/16", "--uplink-ipv4=192.168.7.2/24"]), ExitStatus.usage)
+    XCTAssertEqual(
+      platform.testConsole.output,
+      "two-links: boot parameters --ipv4 and --service-ipv4 set the same thing: expected one of them\n")
+    XCTAssertEqual(try start([]), ExitStatus.usage)
+    XCTAssertEqual(
+      platform.testConsole.output,
+      "two-links: boot parameter --uplink-ipv4 is required: expected the address of network device 'uplink' as ADDR/PREFIX\n")
+    // Each interface answers ARP for its own address only, on its own device.
+    service.inject(peerARPRequest())
+    XCTAssertEqual(try start(["--uplink-ipv4=192.168.7.2/24"]), 0)
+    XCTAssertTrue(service.takeTransmitted().contains { $0.count >= 22 && $0[12] == 0x08 && $0[13] == 0x06 && $0[21] == 2 }, "no ARP reply on service")
+    XCTAssertFalse(uplink.takeTransmitted().contains { $0.count >= 22 && $0[21] == 2 }, "an ARP reply on uplink")
   }
 
   func testRuntimeParameterDefaults() throws {

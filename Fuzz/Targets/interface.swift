@@ -44,7 +44,7 @@ struct Outcomes {
     .malformedEthernet, .notForUs, .vlanTagged, .unknownEtherType, .malformedARP, .unsupportedARP, .malformedIPv4,
     .badIPv4Checksum, .ipv4NotForUs, .ipv4Fragment, .martianSource, .unknownProtocol, .malformedICMP,
     .badICMPChecksum, .malformedUDP, .badUDPChecksum, .noUDPSocket, .udpReceiveQueueFull, .malformedTCP,
-    .badTCPChecksum, .noTCPConnection, .tcpBacklogFull,
+    .badTCPChecksum, .noTCPConnection, .tcpBacklogFull, .fragmentOverlap, .reassemblyLimit,
   ]
   /// Drops counted while sending what a frame asked for (an echo reply).
   static let sendReasons: [DropReason] = [.noRoute, .arpQueueOverflow, .transmitFailed, .oversized]
@@ -59,6 +59,7 @@ struct Outcomes {
     dropped = Self.receiveReasons.reduce(0) { $0 + counters[$1] }
     sendDropped = Self.sendReasons.reduce(0) { $0 + counters[$1] }
     handled = counters.udpDatagramsDelivered + counters.icmpIgnored + counters.echoRepliesSent + counters.tcpSegmentsReceived
+      + counters.ipv4FragmentsQueued
   }
 }
 

@@ -17,8 +17,18 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case badIPv4Checksum
   /// Destination address neither ours nor a broadcast we accept (multicast included).
   case ipv4NotForUs
-  /// A fragment: reassembly is not implemented, fragments are dropped.
+  /// A fragment that fits no datagram: empty, past 64 KiB, or not a multiple of 8 bytes
+  /// though more follow.
   case ipv4Fragment
+  /// A fragment overlapping what its datagram already had (or disagreeing about its end):
+  /// the whole datagram is discarded (RFC 5722).
+  case fragmentOverlap
+  /// A fragment past the reassembly bounds (fragments per datagram, bytes).
+  case reassemblyLimit
+  /// A datagram in reassembly discarded to make room for a newer one (counted per datagram).
+  case reassemblyEvicted
+  /// A datagram that did not arrive whole in time (counted per datagram).
+  case reassemblyTimeout
   /// Source address broadcast, multicast, loopback or our own (RFC 1122 3.2.1.3).
   case martianSource
   /// An IP protocol without a handler (answered with ICMP protocol unreachable).
@@ -40,7 +50,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case arpUnresolved
   /// The device refused the frame.
   case transmitFailed
-  /// Larger than the MTU (the core does not fragment).
+  /// Larger than the MTU and not to be fragmented (a TCP segment, or past 64 KiB).
   case oversized
   case malformedTCP
   case badTCPChecksum
@@ -68,6 +78,10 @@ extension DropReason: CustomStringConvertible {
     case .badIPv4Checksum: "bad-ipv4-checksum"
     case .ipv4NotForUs: "ipv4-not-for-us"
     case .ipv4Fragment: "ipv4-fragment"
+    case .fragmentOverlap: "fragment-overlap"
+    case .reassemblyLimit: "reassembly-limit"
+    case .reassemblyEvicted: "reassembly-evicted"
+    case .reassemblyTimeout: "reassembly-timeout"
     case .martianSource: "martian-source"
     case .unknownProtocol: "unknown-protocol"
     case .malformedICMP: "malformed-icmp"
@@ -100,6 +114,11 @@ public struct InterfaceCounters: Equatable, Sendable {
   public var arpRequestsSent: UInt64 = 0
   public var arpRepliesSent: UInt64 = 0
   public var udpDatagramsDelivered: UInt64 = 0
+  /// Fragments kept for reassembly (the one that completes a datagram is counted by what
+  /// becomes of the datagram), datagrams reassembled, and fragments sent.
+  public var ipv4FragmentsQueued: UInt64 = 0
+  public var ipv4DatagramsReassembled: UInt64 = 0
+  public var ipv4FragmentsSent: UInt64 = 0
   public var icmpErrorsSent: UInt64 = 0
   /// ICMP messages received that the core does not act on (errors, echo replies).
   public var icmpIgnored: UInt64 = 0

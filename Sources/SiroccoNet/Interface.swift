@@ -29,6 +29,8 @@ public final class Interface {
     /// ICMP errors sent per second at most (token bucket, RFC 1812 4.3.2.8), and the burst.
     public var icmpErrorRate = 100
     public var icmpErrorBurst = 50
+    /// Bounds on IPv4 fragment reassembly (datagrams, bytes, fragments, timeout).
+    public var reassembly = FragmentReassembly<IPv4FragmentKey>.Configuration()
     /// TCP connections held at most, in every state (a global memory bound).
     public var maximumTCPConnections = 4096
     /// Bytes all TCP connections together hold at most in their buffers: received and not
@@ -83,6 +85,9 @@ public final class Interface {
   let tcpSecret: (UInt64, UInt64)
   /// Packets whose next hop was resolved outside `poll` (by `addNeighbor`), sent by `flush`.
   var releasedPackets: [(packet: [UInt8], macAddress: MACAddress)] = []
+  /// Datagrams arriving in fragments.
+  var reassembly: FragmentReassembly<IPv4FragmentKey>
+  var reassemblyEvictionsCounted = 0
   /// Sockets with datagrams to send, in the order they first queued one.
   var udpTransmitReady: [UDPSocket] = []
 
@@ -102,6 +107,7 @@ public final class Interface {
     self.identification = UInt16(truncatingIfNeeded: random.next())
     self.icmpTokens = configuration.icmpErrorBurst
     self.tcpSecret = (random.next(), random.next())
+    self.reassembly = FragmentReassembly(configuration: configuration.reassembly)
   }
 
   /// Handles up to `receiveBudget` received frames, then sends whatever is due: queued
@@ -129,6 +135,7 @@ public final class Interface {
 
   /// Sends what sockets queued and what ARP has due, without reading the device.
   public func flush<Device: NetworkDevice>(now: Instant, device: Device) {
+    if let due = reassembly.nextDeadline, due <= now { expireFragments(now: now, device: device) }
     let (retry, unresolved) = arp.due(now: now)
     counters.drop(.arpUnresolved, count: unresolved)
     for address in retry { sendARPRequest(for: address, device: device) }
@@ -151,6 +158,7 @@ public final class Interface {
     if hasPendingTransmit { return now }
     var deadline = arp.nextDeadline
     if let tcp = nextTCPDeadline { deadline = deadline.map { min($0, tcp) } ?? tcp }
+    if let fragments = reassembly.nextDeadline { deadline = deadline.map { min($0, fragments) } ?? fragments }
     if announcementsSent < configuration.announcements {
       let next = nextAnnouncement ?? now
       deadline = deadline.map { min($0, next) } ?? next
@@ -238,9 +246,11 @@ public final class Interface {
     let destination = header.destination
     let isBroadcast = destination.isBroadcast || destination == directedBroadcast
     guard destination == ipv4.address || isBroadcast else { return counters.drop(.ipv4NotForUs) }
-    guard !header.isFragment else { return counters.drop(.ipv4Fragment) }
     let packet = payload.slice(from: 0, length: header.totalLength)
     let body = packet.suffix(from: header.headerLength)
+    guard !header.isFragment else {
+      return reassemble(body, packet: packet, header: header, linkBroadcast: linkBroadcast, now: now, device: device)
+    }
     switch header.protocol {
     case .icmp: processICMP(body, header: header, isBroadcast: isBroadcast, now: now, device: device)
     case .udp:
@@ -276,9 +286,10 @@ public final class Interface {
     offload: TransmitOffload? = nil, fill: (UnsafeMutableRawBufferPointer) -> Void
   ) -> Bool {
     let totalLength = IPv4Header.minimumLength + payloadLength
-    // Past the MTU only for a segment the device cuts up (TSO), and never past 64 KiB.
-    let limit = (offload?.segmentSize ?? 0) > 0 ? 65535 : configuration.mtu
-    guard totalLength <= limit else {
+    // Past the MTU only for a segment the device cuts up (TSO) or a datagram sent in
+    // fragments (never TCP: its segments fit the MSS), and never past 64 KiB.
+    let segmented = (offload?.segmentSize ?? 0) > 0
+    guard totalLength <= (segmented || `protocol` != .tcp ? 65535 : configuration.mtu) else {
       counters.drop(.oversized)
       return false
     }
@@ -290,13 +301,10 @@ public final class Interface {
     let header = IPv4Header(
       totalLength: totalLength, identification: identification, dontFragment: false,
       timeToLive: configuration.timeToLive, protocol: `protocol`, source: ipv4.address, destination: destination)
-    let hardware: MACAddress?
-    if hop.isBroadcast || hop == directedBroadcast {
-      hardware = .broadcast
-    } else {
-      hardware = arp.lookup(hop, now: now)
+    if totalLength > configuration.mtu, !segmented {
+      return sendFragments(of: header, to: hop, now: now, device: device, offload: offload, fill: fill)
     }
-    if let hardware {
+    if let hardware = hardwareAddress(of: hop, now: now) {
       let sent = device.transmit(length: EthernetHeader.minimumLength + totalLength, offload: offload) { frame in
         EthernetHeader(destination: hardware, source: macAddress, etherType: .ipv4).emit(into: frame)
         let packet = frame.suffix(from: EthernetHeader.minimumLength)
@@ -311,7 +319,19 @@ public final class Interface {
       counters.drop(.oversized)
       return false
     }
-    var packet = [UInt8](repeating: 0, count: totalLength)
+    return deliver(packet(header, offload: offload, fill: fill), to: hop, now: now, device: device)
+  }
+
+  /// The link-layer address for the next hop `hop`: broadcast, or what ARP knows (nil: not
+  /// resolved yet).
+  func hardwareAddress(of hop: IPv4Address, now: Instant) -> MACAddress? {
+    hop.isBroadcast || hop == directedBroadcast ? .broadcast : arp.lookup(hop, now: now)
+  }
+
+  /// The whole packet `header` describes, with the payload `fill` writes; a checksum left to
+  /// the device (`offload`) is completed here.
+  func packet(_ header: IPv4Header, offload: TransmitOffload?, fill: (UnsafeMutableRawBufferPointer) -> Void) -> [UInt8] {
+    var packet = [UInt8](repeating: 0, count: header.totalLength)
     packet.withUnsafeMutableBytes { bytes in
       fill(bytes.suffix(from: IPv4Header.minimumLength))
       header.emit(into: bytes)
@@ -320,6 +340,13 @@ public final class Interface {
         InternetChecksum.complete(in: bytes, start: start, offset: offload.checksumOffset)
       }
     }
+    return packet
+  }
+
+  /// Sends a built packet to the next hop `hop`, at once if its address is known, else
+  /// queued for ARP. Returns false if it was dropped (and counted).
+  func deliver<Device: NetworkDevice>(_ packet: [UInt8], to hop: IPv4Address, now: Instant, device: Device) -> Bool {
+    if let hardware = hardwareAddress(of: hop, now: now) { return transmitIPv4(packet, to: hardware, device: device) }
     switch arp.enqueue(packet, for: hop, now: now) {
     case .queuedSendRequest:
       sendARPRequest(for: hop, device: device)
@@ -335,13 +362,14 @@ public final class Interface {
   }
 
   /// Sends an already built IPv4 packet to a resolved next hop.
-  func transmitIPv4<Device: NetworkDevice>(_ packet: [UInt8], to hardware: MACAddress, device: Device) {
+  @discardableResult
+  func transmitIPv4<Device: NetworkDevice>(_ packet: [UInt8], to hardware: MACAddress, device: Device) -> Bool {
     let length = EthernetHeader.minimumLength + packet.count
     let sent = device.transmit(length: length) { frame in
       EthernetHeader(destination: hardware, source: macAddress, etherType: .ipv4).emit(into: frame)
       packet.withUnsafeBytes { frame.suffix(from: EthernetHeader.minimumLength).copyMemory(from: $0) }
     }
-    countTransmit(sent, length: length)
+    return countTransmit(sent, length: length)
   }
 
   @discardableResult

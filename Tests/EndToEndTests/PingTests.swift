@@ -23,6 +23,27 @@ final class PingTests: XCTestCase {
     }
   }
 
+  /// Echo requests larger than the MTU: Linux sends them in fragments, the unikernel puts
+  /// them together and answers in fragments, which Linux puts together (tcpdump on the TAP
+  /// sees the unikernel's fragments).
+  func testEchoRequestsLargerThanTheMTUAreAnsweredInFragments() throws {
+    try requireTools([("tcpdump", "tcpdump")])
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "ping", target: target, readyLine: "answering ARP and ICMP echo")
+      let capture = try namespace.shell(
+        "timeout 20 tcpdump -n -l -i tap0 -c 30 'ip src \(namespace.guestAddress) and (ip[6:2] & 0x3fff) != 0' > $DIR/dump 2>/dev/null &"
+          + " sleep 1; ping -c 10 -i 0.1 -s 8000 -W 2 \(namespace.guestAddress); status=$?; wait; cat $DIR/dump; exit $status",
+        timeout: 60)
+      XCTAssertEqual(capture.status, 0, "\(target): \(capture.output)\(capture.error)\n\(guest.stop())")
+      XCTAssertTrue(capture.output.contains("10 packets transmitted, 10 received, 0% packet loss"), "\(target): \(capture.output)")
+      // 8,008 bytes of ICMP: six fragments per reply (1,480 bytes of payload each).
+      let fragments = capture.output.split(separator: "\n").filter { $0.contains("IP \(namespace.guestAddress)") }
+      XCTAssertGreaterThanOrEqual(fragments.count, 30, "\(target): the replies were not fragmented: \(capture.output)")
+      guest.stop()
+    }
+  }
+
   /// The pcap file holds the ARP and ICMP traffic, readable by tcpdump.
   func testPcapRecordsEveryFrame() throws {
     try requireTools([("tcpdump", "tcpdump")])

@@ -29,7 +29,8 @@ final class CorpusTests: XCTestCase {
     .malformedEthernet, .notForUs, .vlanTagged, .unknownEtherType, .malformedARP, .unsupportedARP, .malformedIPv4,
     .badIPv4Checksum, .ipv4NotForUs, .ipv4Fragment, .martianSource, .unknownProtocol, .malformedICMP,
     .badICMPChecksum, .malformedUDP, .badUDPChecksum, .noUDPSocket, .udpReceiveQueueFull,
-    .malformedTCP, .badTCPChecksum, .noTCPConnection, .tcpBacklogFull, .tcpOutOfOrderLimit,
+    .malformedTCP, .badTCPChecksum, .noTCPConnection, .tcpBacklogFull, .tcpOutOfOrderLimit, .fragmentOverlap,
+    .reassemblyLimit,
   ]
   /// Drops counted while sending what a frame asked for (an echo reply, an ICMP error).
   static let sendReasons: [DropReason] = [.noRoute, .arpQueueOverflow, .transmitFailed, .oversized]
@@ -45,10 +46,12 @@ final class CorpusTests: XCTestCase {
     var echoed = 0
     var replyFailed = 0
     var arp = 0
-    var accounted: Int { dropped + delivered + ignored + echoed + segments + replyFailed + arp }
+    /// Fragments kept for reassembly.
+    var fragments = 0
+    var accounted: Int { dropped + delivered + ignored + echoed + segments + replyFailed + arp + fragments }
     var description: String {
       "injected \(injected): dropped \(dropped), delivered \(delivered), ignored \(ignored), echoed \(echoed), "
-        + "TCP segments \(segments), reply failed \(replyFailed), ARP \(arp)"
+        + "TCP segments \(segments), reply failed \(replyFailed), ARP \(arp), fragments \(fragments)"
     }
   }
 
@@ -82,8 +85,10 @@ final class CorpusTests: XCTestCase {
       let ignored = after.icmpIgnored - before.icmpIgnored
       let echoed = after.echoRepliesSent - before.echoRepliesSent
       let segments = after.tcpSegmentsReceived - before.tcpSegmentsReceived
-      let outcomes = delivered + ignored + echoed + segments
-      let context = "frame \(index) (\(frame.count) bytes): \(hex(Array(frame.prefix(64))))"
+      let queued = after.ipv4FragmentsQueued - before.ipv4FragmentsQueued
+      let outcomes = delivered + ignored + echoed + segments + queued
+      let context = "frame \(index) (\(frame.count) bytes): \(hex(Array(frame.prefix(64)))); "
+        + "receive drops \(receiveDrops), handled \(outcomes), send drops \(sendDrops)"
 
       guard after.receivedFrames == before.receivedFrames + 1,
         after.receivedBytes == before.receivedBytes + UInt64(frame.count)
@@ -102,6 +107,7 @@ final class CorpusTests: XCTestCase {
         tally.ignored += Int(ignored)
         tally.echoed += Int(echoed)
         tally.segments += Int(segments)
+        tally.fragments += Int(queued)
       } else if sendDrops == 1 {
         tally.replyFailed += 1
       } else if Self.isARP(frame) {

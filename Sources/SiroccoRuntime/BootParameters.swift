@@ -83,7 +83,7 @@ struct Choices: TextConvertible {
 
   func write(to text: inout Text) {
     for (index, choice) in choices.enumerated() {
-      if index > 0 { text.append(Text(stringLiteral: separator)) }
+      if index > 0 { text.append(literal: separator) }
       text.append(choice)
     }
   }
@@ -260,7 +260,7 @@ public struct BootParameters: Sendable {
         entry.append("=\(placeholder)")
       } else if declaration.kind.placeholder.utf8CodeUnitCount > 0 {
         entry.append("=")
-        entry.append(Text(stringLiteral: declaration.kind.placeholder))
+        entry.append(literal: declaration.kind.placeholder)
       }
       column = max(column, entry.bytes.count)
       entries.append(entry)

@@ -88,9 +88,13 @@ public enum Runtime {
   public static func declarations<App: Unikernel>(
     for app: App.Type, platformParameters: [ParameterDeclaration]
   ) -> [ParameterDeclaration] {
-    let networks = App.devices.filter { $0.kind == .network }
-    var all = networks.isEmpty ? parameters : networkParameters + parameters
-    for device in networks { all += deviceParameters(device.name) }
+    var all = parameters
+    // (A test the compiler decides for an application without network devices, whose image
+    // then links none of their parameters.)
+    if App.devices.contains(where: { $0.kind == .network }) {
+      all = networkParameters + parameters
+      for device in App.devices where device.kind == .network { all += deviceParameters(device.name) }
+    }
     all += platformParameters
     for declaration in App.parameters {
       precondition(!all.contains { $0.name.utf8Equals(declaration.name) }, "an application parameter reuses a runtime parameter name")

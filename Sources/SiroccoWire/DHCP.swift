@@ -46,7 +46,7 @@ extension DHCPMessageType: CustomStringConvertible, TextConvertible {
       case .release: "Release"
       case .inform: "Inform"
       }
-    text.append(name)
+    text.append(literal: name)
   }
 }
 
@@ -138,7 +138,7 @@ extension DHCPOptionArea: CustomStringConvertible, TextConvertible {
       case .file: "file field"
       case .serverName: "sname field"
       }
-    text.append(name)
+    text.append(literal: name)
   }
 }
 
@@ -168,7 +168,7 @@ extension DHCPError: CustomStringConvertible, TextConvertible {
   public func write(to text: inout Text) {
     switch self {
     case .truncated:
-      text.append("DHCP message truncated: shorter than its 240 bytes of fixed fields and magic cookie" as StaticString)
+      text.append("DHCP message truncated: shorter than its 240 bytes of fixed fields and magic cookie")
     case .badOperation(let operation):
       text.append("DHCP message with op \(operation): expected 1 (BOOTREQUEST) or 2 (BOOTREPLY)")
     case .unsupportedHardware(let type, let length):
@@ -645,9 +645,9 @@ extension DHCPMessage: CustomStringConvertible, TextConvertible {
     if let type = options.messageType {
       text.append("DHCP \(type)")
     } else {
-      text.append(operation == .bootRequest ? "BOOTP request" as StaticString : "BOOTP reply")
+      text.append(operation == .bootRequest ? "BOOTP request" : "BOOTP reply")
     }
-    text.append(", xid 0x" as StaticString)
+    text.append(", xid 0x")
     for shift in stride(from: 24, through: 0, by: -8) {
       text.append(hexByte: UInt8(truncatingIfNeeded: transactionID >> UInt32(shift)))
     }
@@ -657,7 +657,7 @@ extension DHCPMessage: CustomStringConvertible, TextConvertible {
     if let server = options.serverIdentifier { text.append(", server \(server)") }
     if let requested = options.requestedAddress { text.append(", requested \(requested)") }
     if let lease = options.leaseTime { text.append(", lease \(lease) s") }
-    if broadcast { text.append(", broadcast" as StaticString) }
+    if broadcast { text.append(", broadcast") }
   }
 }
 

@@ -79,7 +79,7 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
 
   public init(stringLiteral literal: StaticString) {
     bytes = []
-    append(literal)
+    append(literal: literal)
   }
 
   public init(stringInterpolation: StringInterpolation) { self = stringInterpolation.text }
@@ -95,8 +95,9 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
     value.write(to: &self)
   }
 
+  /// A literal's bytes (what `append("...")` does too, through a `Text` literal).
   @inline(never)  // Every interpolation calls it: one copy.
-  mutating func append(_ literal: StaticString) {
+  public mutating func append(literal: StaticString) {
     literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
   }
 
@@ -157,7 +158,7 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
 
     public init(literalCapacity: Int, interpolationCount: Int) {}
 
-    public mutating func appendLiteral(_ literal: StaticString) { text.append(literal) }
+    public mutating func appendLiteral(_ literal: StaticString) { text.append(literal: literal) }
     public mutating func appendInterpolation(_ string: String) { text.append(string) }
     public mutating func appendInterpolation(_ other: Text) { text.append(other) }
     public mutating func appendInterpolation(_ value: Int) { text.append(decimal: value) }

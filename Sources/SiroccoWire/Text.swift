@@ -79,7 +79,7 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
 
   public init(stringLiteral literal: StaticString) {
     bytes = []
-    append(literal)
+    append(literal: literal)
   }
 
   public init(stringInterpolation: StringInterpolation) { self = stringInterpolation.text }
@@ -95,8 +95,10 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
     value.write(to: &self)
   }
 
+  /// Labelled, so that inside this module a plain literal is a `Text` (as it is outside) rather
+  /// than ambiguous.
   @inline(never)  // Every interpolation calls it: one copy.
-  mutating func append(_ literal: StaticString) {
+  mutating func append(literal: StaticString) {
     literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
   }
 
@@ -147,6 +149,18 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
     bytes.append(digits.utf8Start[Int(value & 0xf)])
   }
 
+  /// `value` in lower-case hexadecimal without leading zeros (`0` for zero).
+  public mutating func append(hexadecimal value: UInt64) {
+    let digits: StaticString = "0123456789abcdef"
+    var shift: UInt64 = 60
+    while shift > 0 && value >> shift == 0 { shift -= 4 }
+    while true {
+      bytes.append(digits.utf8Start[Int(value >> shift & 0xf)])
+      if shift == 0 { break }
+      shift -= 4
+    }
+  }
+
   /// Spaces up to `column` bytes from the start (none if the text is that long already).
   public mutating func pad(to column: Int) {
     while bytes.count < column { bytes.append(UInt8(ascii: " ")) }
@@ -157,7 +171,7 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
 
     public init(literalCapacity: Int, interpolationCount: Int) {}
 
-    public mutating func appendLiteral(_ literal: StaticString) { text.append(literal) }
+    public mutating func appendLiteral(_ literal: StaticString) { text.append(literal: literal) }
     public mutating func appendInterpolation(_ string: String) { text.append(string) }
     public mutating func appendInterpolation(_ other: Text) { text.append(other) }
     public mutating func appendInterpolation(_ value: Int) { text.append(decimal: value) }

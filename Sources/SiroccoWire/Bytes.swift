@@ -46,6 +46,12 @@ extension UnsafeRawBufferPointer {
     return UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
   }
 
+  @inline(__always)
+  public func readUInt64(at offset: Int) -> UInt64 {
+    precondition(offset >= 0 && offset + 8 <= count, "wire read past the checked length")
+    return UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+  }
+
   /// The bytes from `offset` to the end (empty when `offset == count`).
   @inline(__always)
   public func suffix(from offset: Int) -> UnsafeRawBufferPointer {
@@ -78,6 +84,12 @@ extension UnsafeMutableRawBufferPointer {
   public func writeUInt32(_ value: UInt32, at offset: Int) {
     precondition(offset >= 0 && offset + 4 <= count, "wire write past the buffer")
     storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+  }
+
+  @inline(__always)
+  public func writeUInt64(_ value: UInt64, at offset: Int) {
+    precondition(offset >= 0 && offset + 8 <= count, "wire write past the buffer")
+    storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
   }
 
   @inline(__always)

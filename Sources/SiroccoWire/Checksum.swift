@@ -1,4 +1,5 @@
-// The Internet checksum (RFC 1071), with the IPv4 pseudo-header (RFC 768, RFC 9293 3.1).
+// The Internet checksum (RFC 1071), with the IPv4 pseudo-header (RFC 768, RFC 9293 3.1) and
+// the IPv6 one (RFC 8200 8.1).
 
 /// A running one's-complement sum. Add 16-bit-aligned pieces (only the last piece may have an
 /// odd length), then read `value`.
@@ -42,6 +43,12 @@ public struct InternetChecksum: Sendable {
     add(UInt16(truncatingIfNeeded: value))
   }
 
+  @inlinable
+  public mutating func add(_ value: UInt64) {
+    add(UInt32(truncatingIfNeeded: value >> 32))
+    add(UInt32(truncatingIfNeeded: value))
+  }
+
   /// Adds the IPv4 pseudo-header used by UDP and TCP.
   @inlinable
   public mutating func addPseudoHeader(
@@ -51,6 +58,38 @@ public struct InternetChecksum: Sendable {
     add(destination.rawValue)
     add(UInt16(`protocol`.rawValue))
     add(UInt16(truncatingIfNeeded: length))
+  }
+
+  /// Adds the IPv6 pseudo-header (RFC 8200 8.1) used by ICMPv6, UDP and TCP: both addresses,
+  /// the upper-layer length as 32 bits, three zero bytes and the upper-layer protocol (the
+  /// last Next Header, not the first). With a Routing header, `destination` is the final
+  /// destination, not the packet's Destination Address.
+  @inlinable
+  public mutating func addPseudoHeader(
+    source: IPv6Address, destination: IPv6Address, protocol: IPProtocol, length: Int
+  ) {
+    add(source.high)
+    add(source.low)
+    add(destination.high)
+    add(destination.low)
+    add(UInt32(truncatingIfNeeded: length))
+    add(UInt16(`protocol`.rawValue))
+  }
+
+  /// Adds the pseudo-header of the family of `source` and `destination` (which must be of the
+  /// same family).
+  @inlinable
+  public mutating func addPseudoHeader(
+    source: IPAddress, destination: IPAddress, protocol: IPProtocol, length: Int
+  ) {
+    switch (source, destination) {
+    case (.v4(let source), .v4(let destination)):
+      addPseudoHeader(source: source, destination: destination, protocol: `protocol`, length: length)
+    case (.v6(let source), .v6(let destination)):
+      addPseudoHeader(source: source, destination: destination, protocol: `protocol`, length: length)
+    default:
+      preconditionFailure("a pseudo-header's addresses are of one family")
+    }
   }
 
   /// The folded, complemented checksum to put in a header.

@@ -13,13 +13,22 @@ public struct IPProtocol: RawRepresentable, Hashable, Sendable {
   public static let udp = IPProtocol(rawValue: 17)
 }
 
-extension IPProtocol: CustomStringConvertible {
-  public var description: String {
+extension IPProtocol: CustomStringConvertible, TextConvertible {
+  public var description: String { String(Text(self)) }
+
+  /// tcpdump's names.
+  public func write(to text: inout Text) {
     switch self {
-    case .icmp: "ICMP"
-    case .tcp: "TCP"
-    case .udp: "UDP"
-    default: "proto \(rawValue)"
+    case .icmp: text.append("ICMP")
+    case .tcp: text.append("TCP")
+    case .udp: text.append("UDP")
+    case .icmpv6: text.append("ICMP6")
+    case .hopByHop: text.append("HBH")
+    case .ipv6Route: text.append("RT6")
+    case .ipv6Fragment: text.append("frag")
+    case .destinationOptions: text.append("DSTOPT")
+    case .noNextHeader: text.append("no next header")
+    default: text.append("proto \(rawValue)")
     }
   }
 }

@@ -148,6 +148,18 @@ public struct Text: Sendable, Equatable, ExpressibleByStringInterpolation {
     bytes.append(digits.utf8Start[Int(value & 0xf)])
   }
 
+  /// `value` in lower-case hexadecimal without leading zeros (`0` for zero).
+  public mutating func append(hexadecimal value: UInt64) {
+    let digits: StaticString = "0123456789abcdef"
+    var shift: UInt64 = 60
+    while shift > 0 && value >> shift == 0 { shift -= 4 }
+    while true {
+      bytes.append(digits.utf8Start[Int(value >> shift & 0xf)])
+      if shift == 0 { break }
+      shift -= 4
+    }
+  }
+
   /// Spaces up to `column` bytes from the start (none if the text is that long already).
   public mutating func pad(to column: Int) {
     while bytes.count < column { bytes.append(UInt8(ascii: " ")) }

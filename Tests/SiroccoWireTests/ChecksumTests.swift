@@ -1,4 +1,5 @@
-// The Internet checksum (RFC 1071) against its worked example and a plain 16-bit reference.
+// The Internet checksum (RFC 1071) against its worked example and a plain 16-bit reference, and
+// the IPv4 and IPv6 (RFC 8200 8.1) pseudo-headers.
 
 import XCTest
 
@@ -130,6 +131,49 @@ final class ChecksumTests: XCTestCase {
     var checksum = InternetChecksum()
     checksum.addPseudoHeader(source: hostA, destination: hostB, protocol: .tcp, length: TCPVectors.linuxSYN.count)
     TCPVectors.linuxSYN.withUnsafeBytes { checksum.add($0) }
+    XCTAssertEqual(checksum.value, 0)
+  }
+
+  func testAddingUInt64() {
+    var words = InternetChecksum()
+    words.add(UInt64(0x0001_f203_f4f5_f6f7))
+    XCTAssertEqual(words.value, 0x220d)
+  }
+
+  func testIPv6PseudoHeader() {
+    // Against the reference over the 40 bytes written out, including lengths that need all 32
+    // bits of the length field.
+    for (length, number) in [(64, IPProtocol.icmpv6), (13, .udp), (65535, .tcp), (0x1_0000, .udp), (0x1234_5678, .icmpv6), (0, .tcp)] {
+      var checksum = InternetChecksum()
+      checksum.addPseudoHeader(source: linkLocalA, destination: .allNodes, protocol: number, length: length)
+      let expected = referenceChecksum(pseudoHeader(linkLocalA, .allNodes, nextHeader: number.rawValue, length: length))
+      XCTAssertEqual(checksum.value, expected, "length \(length)")
+      var agnostic = InternetChecksum()
+      agnostic.addPseudoHeader(source: IPAddress.v6(linkLocalA), destination: .v6(.allNodes), protocol: number, length: length)
+      XCTAssertEqual(agnostic.value, expected, "length \(length)")
+    }
+    // The family-agnostic entry point gives the IPv4 sum for IPv4 addresses.
+    var ipv4 = InternetChecksum()
+    ipv4.addPseudoHeader(source: IPAddress.v4(hostA), destination: .v4(hostB), protocol: .tcp, length: 40)
+    XCTAssertEqual(ipv4.value, referenceChecksum(pseudoHeader(hostA, hostB, protocol: 6, length: 40)))
+    // And it composes with a message: Linux's echo request verifies.
+    var checksum = InternetChecksum()
+    checksum.addPseudoHeader(source: linkLocalA, destination: linkLocalB, protocol: .icmpv6, length: ICMPv6Vectors.echoRequest.count)
+    ICMPv6Vectors.echoRequest.withUnsafeBytes { checksum.add($0) }
+    XCTAssertEqual(checksum.value, 0)
+  }
+
+  func testRoutingHeaderUsesFinalDestination() {
+    // RFC 8200 8.1: with a Routing header, the pseudo-header holds the final destination. The
+    // echo behind `IPv6Vectors.routingSegmentsLeft` was summed for the packet's destination;
+    // for the final one, 2001:db8::1, its checksum is 0x2bf2 (as tcpdump computed too).
+    let finalDestination = IPv6Address(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)
+    var echo = Array(IPv6Vectors.routingSegmentsLeft[64...])
+    write(0x2bf2, into: &echo, at: 2)
+    XCTAssertEqual(referenceChecksum(pseudoHeader(linkLocalA, finalDestination, nextHeader: 58, length: echo.count) + echo), 0)
+    var checksum = InternetChecksum()
+    checksum.addPseudoHeader(source: linkLocalA, destination: finalDestination, protocol: .icmpv6, length: echo.count)
+    echo.withUnsafeBytes { checksum.add($0) }
     XCTAssertEqual(checksum.value, 0)
   }
 }

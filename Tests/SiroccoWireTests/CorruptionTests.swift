@@ -186,9 +186,75 @@ final class CorruptionTests: XCTestCase {
       })
   }
 
+  static var ipv6: ParserTarget {
+    ParserTarget(
+      name: "IPv6",
+      vectors: [IPv6Vectors.pingRequest, IPv6Vectors.mldReport, IPv6Vectors.firstFragment, IPv6Vectors.unknownDestinationOption,
+                IPv6Vectors.routingSegmentsLeft, IPv6Vectors.hopByHopLate, IPv6Vectors.paddedOptions, IPv6Vectors.lonelyFragment],
+      check: { data in
+        guard case .success(let header) = parsing(data, { raw throws(WireError) in try IPv6Header.parse(raw) })
+        else { return false }
+        guard header.totalLength <= data.count else {
+          XCTFail("IPv6 \(hex(data)) accepted with payload length \(header.payloadLength)")
+          return true
+        }
+        let out = emitting(into: data) { header.emit(into: $0) }
+        if out != data { XCTFail("IPv6 \(hex(data)) re-emitted as \(hex(out))") }
+        let walked = Array(data[40..<header.totalLength]).withUnsafeBytes { raw in
+          Result { () throws(IPv6ExtensionHeaderError) in try IPv6ExtensionHeaders.walk(raw, nextHeader: header.nextHeader) }
+        }
+        if case .success(let headers) = walked,
+          headers.upperLayerOffset > header.payloadLength || headers.count > IPv6ExtensionHeaders.maximumCount
+        {
+          XCTFail("IPv6 \(hex(data)) walked to \(headers)")
+        }
+        return true
+      })
+  }
+
+  /// ICMPv6 messages behind their source and destination addresses (32 bytes).
+  static func icmpv6(verify: Bool) -> ParserTarget {
+    func addressed(_ vector: ICMPv6Vector) -> [UInt8] {
+      emitting(into: filled(32)) { vector.source.write(to: $0, at: 0); vector.destination.write(to: $0, at: 16) } + vector.message
+    }
+    return ParserTarget(
+      name: "ICMPv6 verify \(verify)",
+      vectors: (ICMPv6Tests.vectors + NDPVectors.all + MLDVectors.all).map(addressed),
+      check: { data in
+        guard data.count >= 32 else { return false }
+        let source = IPv6Address(bytes: data[0..<16])
+        let destination = IPv6Address(bytes: data[16..<32])
+        let parse = { (bytes: [UInt8], verify: Bool) in
+          parsing(bytes) { raw throws(WireError) in
+            try ICMPv6Message.parse(raw, source: source, destination: destination, verifyChecksum: verify)
+          }
+        }
+        let message = Array(data[32...])
+        guard case .success(let parsed) = parse(message, verify) else { return false }
+        // Errors and echo over their payload; Neighbor Discovery and MLD whole.
+        let length = parsed.bufferLength
+        guard length <= message.count else {
+          XCTFail("ICMPv6 \(hex(data)): \(parsed) emits \(length) bytes")
+          return true
+        }
+        let template = length == ICMPv6Message.headerLength ? message : filled(length)
+        let out = emitting(into: template) { parsed.emit(into: $0, source: source, destination: destination) }
+        let again = parse(out, true)
+        if again != .success(parsed) { XCTFail("ICMPv6 \(hex(data)): \(parsed) re-parsed as \(again)") }
+        return true
+      },
+      fixChecksum: { data in
+        guard data.count >= 40 else { return }
+        var message = Array(data[32...])
+        fixChecksum(&message, at: 2, nextHeader: 58, source: IPv6Address(bytes: data[0..<16]), destination: IPv6Address(bytes: data[16..<32]))
+        data[32...] = message[...]
+      })
+  }
+
   static var allTargets: [ParserTarget] {
     [ethernet, arp, ipv4(verify: true), ipv4(verify: false), icmp(verify: true), icmp(verify: false),
-     udp(verify: true), udp(verify: false), tcp(verify: true), tcp(verify: false)]
+     udp(verify: true), udp(verify: false), tcp(verify: true), tcp(verify: false), ipv6, icmpv6(verify: true),
+     icmpv6(verify: false)]
   }
 
   // MARK: Tests
@@ -318,6 +384,25 @@ final class CorruptionTests: XCTestCase {
       if icmp.check(data) { icmpAccepted += 1 }
     }
     XCTAssertGreaterThan(icmpAccepted, 100)
+
+    // ICMPv6 types that are parsed, Neighbor Discovery options of every kind and length.
+    var icmpv6Accepted = 0
+    let icmpv6 = Self.icmpv6(verify: true)
+    for _ in 0..<10_000 {
+      var data = random.bytes(32 + random.next(upTo: 100))
+      if data.count >= 40 {
+        data[32] = [1, 2, 3, 4, 128, 129, 130, 133, 134, 135, 136, 137, 143][random.next(upTo: 12)]
+        data[33] = random.next(upTo: 3) == 0 ? data[33] : 0
+        // Option-shaped bytes after the fixed part: a known type and a small length.
+        for index in stride(from: 40, to: data.count - 1, by: 8) where random.next(upTo: 1) == 0 {
+          data[index] = [1, 2, 3, 5, 25, 14][random.next(upTo: 5)]
+          data[index + 1] = UInt8(random.next(upTo: 5))
+        }
+        icmpv6.fixChecksum?(&data)
+      }
+      if icmpv6.check(data) { icmpv6Accepted += 1 }
+    }
+    XCTAssertGreaterThan(icmpv6Accepted, 100)
   }
 
   func testTCPOptionsThatOverflowKeepTheFirstSACKBlocks() throws {

@@ -84,6 +84,16 @@ func filled(_ count: Int) -> [UInt8] { [UInt8](repeating: 0xA5, count: count) }
 /// payload in place is given.
 func filled(header headerLength: Int, payload: [UInt8]) -> [UInt8] { filled(headerLength) + payload }
 
+/// The error `body` throws, or nil when it returns.
+func thrown<Failure: Error>(_ body: () throws(Failure) -> Void) -> Failure? {
+  do {
+    try body()
+    return nil
+  } catch {
+    return error
+  }
+}
+
 /// Asserts two byte arrays are equal, printing both in hex when not.
 func assertBytes(
   _ actual: [UInt8], _ expected: [UInt8], _ message: @autoclosure () -> String = "",
@@ -186,3 +196,27 @@ let hostA = IPv4Address(10, 0, 0, 1)
 let hostB = IPv4Address(10, 0, 0, 2)
 let macA = MACAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)
 let macB = MACAddress(0x52, 0x54, 0x00, 0xab, 0xcd, 0xef)
+
+/// The link-local addresses Linux made for `macA` and `macB` (modified EUI-64), which the
+/// captured IPv6 vectors use.
+let linkLocalA = IPv6Address(0xfe80, 0, 0, 0, 0x5054, 0x00ff, 0xfe12, 0x3456)
+let linkLocalB = IPv6Address(0xfe80, 0, 0, 0, 0x5054, 0x00ff, 0xfeab, 0xcdef)
+
+/// The 40-byte IPv6 pseudo-header (RFC 8200 8.1), written out byte by byte.
+func pseudoHeader(_ source: IPv6Address, _ destination: IPv6Address, nextHeader: UInt8, length: Int) -> [UInt8] {
+  func sixteen(_ address: IPv6Address) -> [UInt8] {
+    (0..<8).flatMap { [UInt8(address.group($0) >> 8), UInt8(address.group($0) & 0xff)] }
+  }
+  return sixteen(source) + sixteen(destination)
+    + [UInt8(length >> 24 & 0xff), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), 0, 0, 0, nextHeader]
+}
+
+/// Recomputes (with the reference) the checksum of a mutated IPv6 upper-layer message (the
+/// whole array is checksummed; `at` is the checksum field's offset).
+func fixChecksum(
+  _ message: inout [UInt8], at offset: Int, nextHeader: UInt8, source: IPv6Address, destination: IPv6Address
+) {
+  write(0, into: &message, at: offset)
+  write(referenceChecksum(pseudoHeader(source, destination, nextHeader: nextHeader, length: message.count) + message),
+        into: &message, at: offset)
+}

@@ -1,5 +1,6 @@
-// The UDP header (RFC 768, RFC 1122 4.1.3.4): deconstruct, construct, round trip, description,
-// negative vectors. Checksums in the vectors were computed outside Swift.
+// The UDP header (RFC 768, RFC 1122 4.1.3.4; over IPv6 RFC 8200 8.1): deconstruct, construct,
+// round trip, description, negative vectors. Checksums in the vectors were computed outside
+// Swift.
 
 import XCTest
 
@@ -20,11 +21,19 @@ enum UDPVectors {
   /// one's-complement sum is 0xffff): the computed checksum is 0, sent as 0xffff (RFC 768).
   static let zeroSumPayload = bytes("70696e67 e5ed")
   static let zeroSum = bytes("1388 1389 000e ffff") + zeroSumPayload
+
+  /// linkLocalA:40000 > linkLocalB:9, "hello", checksum 0x810b (tcpdump: "udp sum ok"): Linux
+  /// answered with a port unreachable (ICMPv6Vectors.portUnreachable).
+  static let ipv6Hello = bytes("9c40 0009 000d 810b 68656c6c6f")
+  /// linkLocalA:5000 > linkLocalB:5001, "ping" and two bytes chosen so that the sum with the
+  /// IPv6 pseudo-header is 0xffff: the computed checksum is 0, sent as 0xffff (RFC 8200 8.1).
+  static let ipv6ZeroSumPayload = bytes("70696e67 5b43")
+  static let ipv6ZeroSum = bytes("1388 1389 000e ffff") + ipv6ZeroSumPayload
 }
 
 final class UDPTests: XCTestCase {
   private func parseUDP(
-    _ data: [UInt8], source: IPv4Address = hostA, destination: IPv4Address = hostB, verifyChecksum: Bool = true
+    _ data: [UInt8], source: IPAddress = .v4(hostA), destination: IPAddress = .v4(hostB), verifyChecksum: Bool = true
   ) throws(WireError) -> UDPHeader {
     try parse(data) { raw throws(WireError) in
       try UDPHeader.parse(raw, source: source, destination: destination, verifyChecksum: verifyChecksum)
@@ -188,5 +197,74 @@ final class UDPTests: XCTestCase {
     let header = try parseUDP(datagram, verifyChecksum: false)
     XCTAssertEqual(header.checksum, 0x1234)
     XCTAssertEqual(header.length, 48)
+  }
+
+  // MARK: Over IPv6
+
+  func testIPv6Deconstruct() throws {
+    XCTAssertEqual(referenceChecksum(pseudoHeader(linkLocalA, linkLocalB, nextHeader: 17, length: 13) + UDPVectors.ipv6Hello), 0)
+    let header = try parseUDP(UDPVectors.ipv6Hello, source: .v6(linkLocalA), destination: .v6(linkLocalB))
+    XCTAssertEqual(header.sourcePort, 40000)
+    XCTAssertEqual(header.destinationPort, 9)
+    XCTAssertEqual(header.payloadLength, 5)
+    XCTAssertEqual(header.checksum, 0x810b)
+    // The same through the IPv6 entry point.
+    XCTAssertEqual(try parse(UDPVectors.ipv6Hello) { raw throws(WireError) in
+      try UDPHeader.parse(raw, source: linkLocalA, destination: linkLocalB)
+    }, header)
+  }
+
+  func testIPv6Construct() {
+    let header = UDPHeader(sourcePort: 40000, destinationPort: 9, payloadLength: 5)
+    let out = emitting(into: filled(header: 8, payload: Array(UDPVectors.ipv6Hello[8...]))) {
+      header.emit(into: $0, source: linkLocalA, destination: linkLocalB)
+    }
+    assertBytes(out, UDPVectors.ipv6Hello)
+    let agnostic = emitting(into: filled(header: 8, payload: Array(UDPVectors.ipv6Hello[8...]))) {
+      header.emit(into: $0, source: IPAddress.v6(linkLocalA), destination: .v6(linkLocalB))
+    }
+    assertBytes(agnostic, UDPVectors.ipv6Hello)
+  }
+
+  func testIPv6ComputedZeroIsSentAsAllOnes() throws {
+    let header = UDPHeader(sourcePort: 5000, destinationPort: 5001, payloadLength: 6)
+    let out = emitting(into: filled(header: 8, payload: UDPVectors.ipv6ZeroSumPayload)) {
+      header.emit(into: $0, source: linkLocalA, destination: linkLocalB)
+    }
+    var zeroed = out
+    write(0, into: &zeroed, at: 6)
+    XCTAssertEqual(referenceChecksum(pseudoHeader(linkLocalA, linkLocalB, nextHeader: 17, length: 14) + zeroed), 0)
+    assertBytes(out, UDPVectors.ipv6ZeroSum)
+    XCTAssertEqual(try parseUDP(UDPVectors.ipv6ZeroSum, source: .v6(linkLocalA), destination: .v6(linkLocalB)).checksum, 0xffff)
+  }
+
+  func testIPv6ZeroChecksumIsRefused() {
+    // RFC 8200 8.1: over IPv6 a zero checksum is never "none"; refused even when not verifying.
+    var datagram = UDPVectors.ipv6Hello
+    write(0, into: &datagram, at: 6)
+    for verify in [true, false] {
+      assertThrows(.badChecksum, datagram, "verify \(verify)") { raw throws(WireError) in
+        try UDPHeader.parse(raw, source: linkLocalA, destination: linkLocalB, verifyChecksum: verify)
+      }
+    }
+    // Over IPv4 the same bytes are a datagram without a checksum, as before.
+    XCTAssertEqual(try parseUDP(datagram).checksum, 0)
+  }
+
+  func testIPv6BadChecksum() {
+    // The IPv6 pseudo-header is covered: other addresses, or the IPv4 pseudo-header, fail.
+    assertThrows(.badChecksum, UDPVectors.ipv6Hello) { raw throws(WireError) in
+      try UDPHeader.parse(raw, source: linkLocalB, destination: .allNodes)
+    }
+    assertThrows(.badChecksum, UDPVectors.ipv6Hello) { raw throws(WireError) in
+      try UDPHeader.parse(raw, source: hostA, destination: hostB)
+    }
+    var payload = UDPVectors.ipv6Hello
+    payload[12] ^= 0x20
+    assertThrows(.badChecksum, payload) { raw throws(WireError) in
+      try UDPHeader.parse(raw, source: linkLocalA, destination: linkLocalB)
+    }
+    XCTAssertEqual(
+      try parseUDP(payload, source: .v6(linkLocalA), destination: .v6(linkLocalB), verifyChecksum: false).destinationPort, 9)
   }
 }

@@ -7,7 +7,7 @@ import Sirocco
 @main
 struct BlockTest: Unikernel {
   static let name = "block-test"
-  static let devices: [DeviceDeclaration] = [.block("storage")]
+  static var devices: [DeviceDeclaration] { [.block("storage")] }
   static let parameters: [ParameterDeclaration] = [
     .integer("sectors", default: 0, range: 0...Int(Int32.max), help: "sectors to test (0: all)"),
     .integer("seed", default: 1, range: 0...Int(Int32.max), help: "varies the pattern between runs"),

@@ -31,8 +31,9 @@ struct New: ParsableCommand {
         struct \(typeName): Unikernel {
           static let name = "\(name)"
           // Declare devices here, e.g. [.network("service")], and attach them with
-          // `sirocco run \(directory) --net:service=TAP`.
-          static let devices: [DeviceDeclaration] = []
+          // `sirocco run \(directory) --net:service=TAP`. (A computed property: the
+          // compiler then sees which kinds there are, and an image links only what they need.)
+          static var devices: [DeviceDeclaration] { [] }
           static let parameters: [ParameterDeclaration] = []
 
           init(boot: Boot) throws(BootFailure) {

@@ -309,6 +309,16 @@ final class SPTTests: XCTestCase {
     XCTAssertFalse(symbols.output.contains("UTF16View"), "hello.spt links String's UTF-16 index code")
   }
 
+  /// An application whose devices (a computed property) include no network device links
+  /// no network core: block-test has a block device only.
+  func testAnImageWithoutANetworkDeviceLinksNoNetworkCore() throws {
+    let symbols = try runCommand(["nm", Paths.example("block-test") + "/_build/spt/block-test.spt"])
+    XCTAssertEqual(symbols.status, 0, symbols.error)
+    XCTAssertFalse(symbols.output.contains("TCPConnection"), "block-test.spt links TCP")
+    XCTAssertFalse(symbols.output.contains("9Interface"), "block-test.spt links the network interface")
+    XCTAssertTrue(symbols.output.contains("SPTBlockDevice"), "the symbol names were not what this test expects")
+  }
+
   // MARK: inspect
 
   func testInspectPrintsABIAndManifest() throws {

@@ -10,7 +10,7 @@ import CSiroccoSPT
 @main
 struct Hostile: Unikernel {
   static let name = "hostile"
-  static let devices: [DeviceDeclaration] = [.block("storage")]
+  static var devices: [DeviceDeclaration] { [.block("storage")] }
   static let parameters: [ParameterDeclaration] = [
     .string("do", default: "nothing", help: "the misdeed"),
     .integer("index", default: 7, range: 0...1000, help: "an index the compiler cannot see through"),

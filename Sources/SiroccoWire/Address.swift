@@ -651,3 +651,71 @@ extension IPAddress: CustomStringConvertible, TextConvertible {
     }
   }
 }
+
+/// An address with its prefix length, of either family: a route's destination, a link's
+/// address and the network it is on.
+public enum IPNetwork: Hashable, Sendable {
+  case v4(IPv4Network)
+  case v6(IPv6Network)
+
+  /// Parses either text form: what `IPv4Network` or `IPv6Network` parses.
+  public init?(_ text: some StringProtocol) {
+    if let network = IPv4Network(text) {
+      self = .v4(network)
+    } else if let network = IPv6Network(text) {
+      self = .v6(network)
+    } else {
+      return nil
+    }
+  }
+
+  /// Everything of `address`'s family: `0.0.0.0/0` or `::/0`, a default route's destination.
+  public static func everything(like address: IPAddress) -> IPNetwork {
+    switch address {
+    case .v4: .v4(IPv4Network(address: .any, prefixLength: 0))
+    case .v6: .v6(IPv6Network(address: .unspecified, prefixLength: 0))
+    }
+  }
+
+  public var address: IPAddress {
+    switch self {
+    case .v4(let network): .v4(network.address)
+    case .v6(let network): .v6(network.address)
+    }
+  }
+
+  public var prefixLength: Int {
+    switch self {
+    case .v4(let network): network.prefixLength
+    case .v6(let network): network.prefixLength
+    }
+  }
+
+  /// The network with every bit past the prefix cleared.
+  public var normalized: IPNetwork {
+    switch self {
+    case .v4(let network): .v4(IPv4Network(address: network.networkAddress, prefixLength: network.prefixLength))
+    case .v6(let network): .v6(IPv6Network(address: network.networkAddress, prefixLength: network.prefixLength))
+    }
+  }
+
+  /// Whether `address` is in the network (never for the other family).
+  public func contains(_ address: IPAddress) -> Bool {
+    switch (self, address) {
+    case (.v4(let network), .v4(let address)): network.contains(address)
+    case (.v6(let network), .v6(let address)): network.contains(address)
+    default: false
+    }
+  }
+}
+
+extension IPNetwork: CustomStringConvertible, TextConvertible {
+  public var description: String { String(Text(self)) }
+
+  public func write(to text: inout Text) {
+    switch self {
+    case .v4(let network): network.write(to: &text)
+    case .v6(let network): network.write(to: &text)
+    }
+  }
+}

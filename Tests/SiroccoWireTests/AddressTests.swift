@@ -481,3 +481,23 @@ final class AddressTests: XCTestCase {
     XCTAssertNotEqual(IPAddress.v4(.any), IPAddress.v6(.unspecified))
   }
 }
+
+final class IPNetworkTests: XCTestCase {
+  func testEitherFamily() throws {
+    let v4 = try XCTUnwrap(IPNetwork("10.1.2.3/16"))
+    let v6 = try XCTUnwrap(IPNetwork("fd00:1:2::3/48"))
+    XCTAssertEqual(v4.prefixLength, 16)
+    XCTAssertEqual(v6.prefixLength, 48)
+    XCTAssertEqual(v4.normalized.description, "10.1.0.0/16")
+    XCTAssertEqual(v6.normalized.description, "fd00:1:2::/48")
+    XCTAssertTrue(v4.contains(IPAddress("10.1.200.1")!))
+    XCTAssertFalse(v4.contains(IPAddress("10.2.0.1")!))
+    XCTAssertFalse(v4.contains(IPAddress("::ffff:10.1.0.1")!), "never the other family")
+    XCTAssertTrue(v6.contains(IPAddress("fd00:1:2:ffff::1")!))
+    XCTAssertEqual(IPNetwork.everything(like: IPAddress("1.2.3.4")!).description, "0.0.0.0/0")
+    XCTAssertEqual(IPNetwork.everything(like: IPAddress("::1")!).description, "::/0")
+    XCTAssertNil(IPNetwork("10.1.2.3"))
+    XCTAssertNil(IPNetwork("10.1.2.3/33"))
+    XCTAssertNil(IPNetwork("fd00::/129"))
+  }
+}

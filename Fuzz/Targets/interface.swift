@@ -296,7 +296,13 @@ final class Session {
     }
     require(ethernet.etherType == .ipv4, "sent \(ethernet)")
     guard let ip = try? IPv4Header.parse(payload) else { return require(false, "sent a bad IPv4 header: \(hex(frame))") }
-    require(ip.totalLength == payload.count && ip.source == ourIP && !ip.isFragment, "sent \(ip) in \(payload.count) bytes")
+    require(ip.totalLength == payload.count && ip.source == ourIP, "sent \(ip) in \(payload.count) bytes")
+    // A datagram past the MTU (an echo reply to a reassembled request) leaves in fragments:
+    // never TCP, every piece but the last a multiple of 8 bytes.
+    if ip.isFragment {
+      require(ip.protocol != .tcp && (!ip.moreFragments || ip.payloadLength % 8 == 0), "sent the fragment \(ip)")
+      return
+    }
     let body = payload.slice(from: ip.headerLength, length: ip.payloadLength)
     switch ip.protocol {
     case .tcp:

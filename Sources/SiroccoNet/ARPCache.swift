@@ -86,14 +86,9 @@ public struct ARPCache {
   /// Holds `packet` (an IPv4 packet, without Ethernet header) until `address` resolves.
   public mutating func enqueue(_ packet: [UInt8], for address: IPv4Address, now: Instant) -> EnqueueResult {
     if var waiting = pending[address] {
-      var result = EnqueueResult.queued
-      if waiting.packets.count >= configuration.packetsPerDestination {
-        waiting.packets.removeFirst()
-        result = .queuedDroppedOldest
-      }
-      waiting.packets.append(packet)
+      let dropped = waiting.packets.appendDroppingOldest(packet, limit: configuration.packetsPerDestination)
       pending[address] = waiting
-      return result
+      return dropped ? .queuedDroppedOldest : .queued
     }
     guard pending.count < configuration.pendingDestinations else { return .tableFull }
     pending[address] = Pending(packets: [packet], requestsSent: 1, nextRequest: now + configuration.requestInterval)
@@ -142,5 +137,18 @@ public struct ARPCache {
       soonest = entry.expires
     }
     if let victim { entries[victim] = nil }
+  }
+}
+
+extension Array {
+  /// Appends `element` to a queue of at most `limit` (at least the newest is kept), the
+  /// oldest going first: the newest packet is the likeliest still wanted. Returns whether
+  /// any was dropped. (ARP's and NDP's queues of packets waiting for a resolution.)
+  mutating func appendDroppingOldest(_ element: Element, limit: Int) -> Bool {
+    let keep = Swift.max(limit, 1) - 1
+    let dropped = count > keep
+    if dropped { removeFirst(count - keep) }
+    append(element)
+    return dropped
   }
 }

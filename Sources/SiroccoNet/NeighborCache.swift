@@ -182,9 +182,7 @@ public struct NeighborCache {
     if var entry = entries[address] {
       switch entry.state(at: now) {
       case .incomplete:
-        // The oldest go first: the newest packet is the likeliest still wanted.
-        let dropped = entry.packets.count >= configuration.packetsPerDestination
-        entry.packets = entry.packets.suffix(max(configuration.packetsPerDestination, 1) - 1) + [packet]
+        let dropped = entry.packets.appendDroppingOldest(packet, limit: configuration.packetsPerDestination)
         entries[address] = entry
         return dropped ? .queuedDroppedOldest : .queued
       case .stale:

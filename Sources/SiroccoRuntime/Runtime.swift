@@ -55,10 +55,13 @@ public enum Runtime {
   /// `--ipv4` and `--ipv4-gateway` (one or the other); every other device needs its own.
   public static func deviceParameters(_ name: String) -> [ParameterDeclaration] {
     [
-      .ipv4Network(String(Text("\(name)-ipv4")), default: nil, help: String(Text("address and network of network device '\(name)'"))),
-      .ipv4Address(String(Text("\(name)-ipv4-gateway")), default: nil, help: String(Text("default gateway on network device '\(name)'"))),
+      .ipv4Network(addressParameter(of: name), default: nil, help: String(Text("address and network of network device '\(name)'"))),
+      .ipv4Address(gatewayParameter(of: name), default: nil, help: String(Text("default gateway on network device '\(name)'"))),
     ]
   }
+
+  static func addressParameter(of device: String) -> String { String(Text("\(device)-ipv4")) }
+  static func gatewayParameter(of device: String) -> String { String(Text("\(device)-ipv4-gateway")) }
 
   /// The address and gateway of the network device `name`, the `index`th declared, from
   /// its own parameters or (the first device) the unprefixed ones; a refusal when both are
@@ -66,21 +69,20 @@ public enum Runtime {
   static func addressing(of name: String, index: Int, parameters: BootParameters)
     -> Result<(address: IPv4Network, gateway: IPv4Address?), ParameterError>
   {
-    let own = String(Text("\(name)-ipv4"))
-    let ownGateway = String(Text("\(name)-ipv4-gateway"))
-    guard index == 0 else {
-      guard let address = parameters.ipv4Network(own) else {
-        return .failure(.required(own, expected: "the address of network device '\(name)' as ADDR/PREFIX"))
+    let own = addressParameter(of: name)
+    let ownGateway = gatewayParameter(of: name)
+    let first = index == 0
+    if first {
+      for (shared, specific) in [("ipv4", own), ("ipv4-gateway", ownGateway)]
+      where parameters.isGiven(shared) && parameters.isGiven(specific) {
+        return .failure(.conflicting(shared, specific))
       }
-      return .success((address, parameters.ipv4Address(ownGateway)))
     }
-    for (shared, specific) in [("ipv4", own), ("ipv4-gateway", ownGateway)]
-    where parameters.isGiven(shared) && parameters.isGiven(specific) {
-      return .failure(.conflicting(shared, specific))
+    // Its own parameters have no default: nil unless given.
+    let gateway = parameters.ipv4Address(ownGateway) ?? (first ? parameters.ipv4Address("ipv4-gateway") : nil)
+    guard let address = parameters.ipv4Network(own) ?? (first ? parameters.ipv4Network("ipv4") : nil) else {
+      return .failure(.required(own, expected: "the address of network device '\(name)' as ADDR/PREFIX"))
     }
-    let address = parameters.isGiven(own) ? parameters.ipv4Network(own) : parameters.ipv4Network("ipv4")
-    let gateway = parameters.isGiven(ownGateway) ? parameters.ipv4Address(ownGateway) : parameters.ipv4Address("ipv4-gateway")
-    guard let address else { return .failure(.required(own, expected: "the address of network device '\(name)' as ADDR/PREFIX")) }
     return .success((address, gateway))
   }
 
@@ -217,7 +219,7 @@ struct Interfaces<Device: NetworkDevice>: NetworkSet {
   ) -> Result<Interfaces, ParameterError> {
     // Every device's parameters are checked before any interface starts.
     var addressings: [(network: (name: String, device: Device), address: IPv4Network, gateway: IPv4Address?)] = []
-    for (index, network) in networks.enumerated() where parameters.declares(String(Text("\(network.name)-ipv4"))) {
+    for (index, network) in networks.enumerated() where parameters.declares(Runtime.addressParameter(of: network.name)) {
       switch Runtime.addressing(of: network.name, index: index, parameters: parameters) {
       case .success(let found): addressings.append((network, found.address, found.gateway))
       case .failure(let error): return .failure(error)

@@ -16,7 +16,7 @@ struct TCPBulk: Unikernel {
     .choice("mode", ["sink", "source"], default: "sink", help: "receive or send"),
     .integer("port", default: 5001, range: 1...65535, help: "TCP port"),
     .integer("bytes", default: 100_000_000, range: 0...Int(Int64.max), help: "bytes a source sends"),
-    .ipv4Address("connect", default: nil, help: "connect to this address instead of listening"),
+    .ipAddress("connect", default: nil, help: "connect to this address instead of listening"),
   ]
 
   let service: any NetworkStack
@@ -38,7 +38,7 @@ struct TCPBulk: Unikernel {
     sink = boot.parameters.string("mode").map { $0.utf8Equals("sink") } ?? true
     total = boot.parameters.integer("bytes") ?? 0
     port = UInt16(boot.parameters.integer("port") ?? 5001)
-    if let address = boot.parameters.ipv4Address("connect") {
+    if let address = boot.parameters.ipAddress("connect") {
       do {
         connection = try service.connect(to: address, tcpPort: port, now: boot.monotonicClock.now())
       } catch {
@@ -50,7 +50,7 @@ struct TCPBulk: Unikernel {
       } catch {
         throw BootFailure("cannot listen on TCP port " + String(port) + ": " + error.description)
       }
-      boot.log.info((sink ? "sink" : "source") + " listening on " + service.address.description + ":" + String(port))
+      boot.log.info((sink ? "sink" : "source") + " listening on TCP port " + String(port))
     }
   }
 

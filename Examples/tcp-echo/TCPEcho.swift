@@ -27,7 +27,7 @@ struct TCPEcho: Unikernel {
       throw BootFailure("cannot listen on TCP port " + String(port) + ": " + error.description)
     }
     log = boot.log
-    log.info("echoing TCP on " + service.address.description + ":" + String(port))
+    log.info("echoing TCP on port " + String(port))
   }
 
   mutating func step(now: Instant) -> Step {

@@ -22,7 +22,7 @@ struct UDPEcho: Unikernel {
       throw BootFailure("cannot bind UDP port \(port): \(error)")
     }
     log = boot.log
-    log.info("echoing UDP on \(service.address):\(port)")
+    log.info("echoing UDP on port \(port)")
   }
 
   mutating func step(now: Instant) -> Step {

@@ -41,7 +41,7 @@ struct Website: Unikernel {
     let accessLog: ((String) -> Void)? = log.level >= .info ? { line in log.info(line) } : nil
     server = StaticSiteServer(listener: listener, store: store, configuration: configuration, log: accessLog)
     wallClock = boot.wallClock
-    log.info("serving " + String(store.valueCount) + " files on http://" + service.address.description + ":" + String(port) + "/")
+    log.info("serving " + String(store.valueCount) + " files over HTTP on port " + String(port))
   }
 
   mutating func step(now: Instant) -> Step {

@@ -63,21 +63,22 @@ func echoRequest(payload: Int, from peer: MACAddress, to guest: MACAddress) -> [
 func benchmarkEcho(payload: Int, frames: Int) -> (framesPerSecond: Double, nanosecondsPerFrame: Double) {
   let peer = MACAddress(0x02, 0, 0, 0, 0, 0x01)
   let device = ReplayDevice(frame: echoRequest(payload: payload, from: peer, to: MACAddress(0x02, 0, 0, 0, 0, 0x02)), count: frames)
-  var configuration = Interface.Configuration(
-    macAddress: device.macAddress, ipv4: IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24))
+  var configuration = Link.Configuration(name: "service", macAddress: device.macAddress)
   configuration.announcements = 0
   configuration.receiveBudget = 1 << 20
-  let interface = Interface(configuration: configuration, seed: 42)
+  let stack = Stack<ReplayDevice>(seed: 42)
+  let link = stack.attach(device, configuration: configuration)
+  stack.add(IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24), to: link)
   // The peer is known, as after Linux's ARP request.
-  interface.addNeighbor(IPv4Address(10, 0, 0, 1), at: peer, now: .zero)
+  stack.addNeighbor(IPv4Address(10, 0, 0, 1), at: peer, on: link, now: .zero)
   let start = monotonicNanoseconds()
   var now = Instant.zero
   while device.remaining > 0 {
-    interface.poll(now: now, device: device)
+    stack.poll(now: now)
     now = now + .milliseconds(1)
   }
   let elapsed = Double(monotonicNanoseconds() - start)
-  precondition(device.transmitted == frames, "every request must be answered: \(interface.counters)")
+  precondition(device.transmitted == frames, "every request must be answered: \(stack.counters)")
   return (Double(frames) / elapsed * 1e9, elapsed / Double(frames))
 }
 

@@ -1,6 +1,8 @@
-// Per-interface counters: frames and bytes each way, and every dropped frame by reason.
+// The stack's counters: frames and bytes each way over all links, what each protocol did,
+// and every dropped frame or packet by reason. Each link also counts its own traffic
+// (`LinkCounters`).
 
-/// Why the interface dropped a frame or a packet. Every drop is counted under exactly one.
+/// Why the stack dropped a frame or a packet. Every drop is counted under exactly one.
 public enum DropReason: Int, CaseIterable, Sendable {
   /// Shorter than an Ethernet header.
   case malformedEthernet
@@ -105,7 +107,7 @@ extension DropReason: CustomStringConvertible {
   }
 }
 
-public struct InterfaceCounters: Equatable, Sendable {
+public struct NetworkCounters: Equatable, Sendable {
   public var receivedFrames: UInt64 = 0
   public var receivedBytes: UInt64 = 0
   public var transmittedFrames: UInt64 = 0
@@ -154,7 +156,7 @@ public struct InterfaceCounters: Equatable, Sendable {
   }
 }
 
-extension InterfaceCounters: CustomStringConvertible {
+extension NetworkCounters: CustomStringConvertible {
   /// One line: traffic totals, then each non-zero drop counter.
   public var description: String {
     var text = "rx " + String(receivedFrames) + " frames " + String(receivedBytes) + " bytes, tx " + String(transmittedFrames)
@@ -170,5 +172,24 @@ extension InterfaceCounters: CustomStringConvertible {
       text += " " + reason.description + "=" + String(self[reason])
     }
     return text
+  }
+}
+
+/// One link's traffic: frames and bytes each way (the stack's counters hold the totals).
+public struct LinkCounters: Equatable, Sendable {
+  public var receivedFrames: UInt64 = 0
+  public var receivedBytes: UInt64 = 0
+  public var transmittedFrames: UInt64 = 0
+  public var transmittedBytes: UInt64 = 0
+  /// Frames the device refused.
+  public var transmitFailures: UInt64 = 0
+
+  public init() {}
+}
+
+extension LinkCounters: CustomStringConvertible {
+  public var description: String {
+    "rx " + String(receivedFrames) + " frames " + String(receivedBytes) + " bytes, tx " + String(transmittedFrames)
+      + " frames " + String(transmittedBytes) + " bytes, tx failures " + String(transmitFailures)
   }
 }

@@ -1,20 +1,21 @@
 // The API an application's network code is written against, whatever carries it: Sirocco's
-// own stack on a network device (`Interface`, `TCPListener`, `TCPConnection`, `UDPSocket`),
+// own stack on the network devices (`Stack`, `TCPListener`, `TCPConnection`, `UDPSocket`),
 // or on the unix target the host's sockets (`SiroccoUnix`'s host stack), as MirageOS
 // offers its socket stack beside its direct one. The same application code runs on both.
 
 import SiroccoDevices
 import SiroccoWire
 
-/// TCP and UDP over IPv4 on one network device (or the host's sockets).
+/// TCP and UDP over IP on the network devices (or the host's sockets).
 public protocol NetworkStack: AnyObject {
-  /// The address the stack answers on.
-  var address: IPv4Address { get }
+  /// The addresses the stack answers on now, over all its links (they change while the
+  /// unikernel runs: DHCP, SLAAC).
+  var addresses: [IPAddress] { get }
   /// Listens on `tcpPort` for connections, at most `backlog` waiting to be taken.
   func listen(tcpPort: UInt16, backlog: Int, configuration: TCPConnection.Configuration) throws(TCPListenError)
     -> any TCPListening
   /// Opens a connection (active open): it becomes established, or fails with `error`, later.
-  func connect(to address: IPv4Address, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
+  func connect(to address: IPAddress, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
     throws(TCPConnectError) -> any TCPStream
   /// Binds a UDP socket to `udpPort` (0: a random ephemeral port).
   func bind(udpPort: UInt16, receiveCapacity: Int, transmitCapacity: Int) throws(UDPBindError) -> any UDPEndpoint
@@ -25,7 +26,7 @@ extension NetworkStack {
     try listen(tcpPort: tcpPort, backlog: backlog, configuration: TCPConnection.Configuration())
   }
 
-  public func connect(to address: IPv4Address, tcpPort: UInt16, now: Instant) throws(TCPConnectError) -> any TCPStream {
+  public func connect(to address: IPAddress, tcpPort: UInt16, now: Instant) throws(TCPConnectError) -> any TCPStream {
     try connect(to: address, tcpPort: tcpPort, now: now, configuration: TCPConnection.Configuration())
   }
 
@@ -47,8 +48,10 @@ public protocol TCPListening: AnyObject {
 public protocol TCPStream: AnyObject {
   /// One line naming the connection and its state, for logs.
   var description: String { get }
+  /// Our address on the connection (the one the peer sent to, or the route's source).
+  var localAddress: IPAddress { get }
   var localPort: UInt16 { get }
-  var remoteAddress: IPv4Address { get }
+  var remoteAddress: IPAddress { get }
   var remotePort: UInt16 { get }
   var state: TCPState { get }
   /// Why the connection ended, if not by an orderly close.
@@ -78,12 +81,16 @@ public protocol UDPEndpoint: AnyObject {
   /// The largest payload `send` takes.
   var maximumPayload: Int { get }
   func receive() -> UDPDatagram?
-  func send(_ payload: [UInt8], to destination: IPv4Address, port: UInt16) throws(UDPSendError)
+  func send(_ payload: [UInt8], to destination: IPAddress, port: UInt16) throws(UDPSendError)
   func close()
 }
 
-extension Interface: NetworkStack {
-  public var address: IPv4Address { ipv4.address }
+extension Stack: NetworkStack {
+  public var addresses: [IPAddress] {
+    var all: [IPAddress] = []
+    for link in links { for network in link.ipv4 { all.append(.v4(network.address)) } }
+    return all
+  }
 
   public func listen(tcpPort: UInt16, backlog: Int, configuration: TCPConnection.Configuration) throws(TCPListenError)
     -> any TCPListening
@@ -91,7 +98,7 @@ extension Interface: NetworkStack {
     try listenTCP(port: tcpPort, backlog: backlog, configuration: configuration)
   }
 
-  public func connect(to address: IPv4Address, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
+  public func connect(to address: IPAddress, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
     throws(TCPConnectError) -> any TCPStream
   {
     try connectTCP(to: address, port: tcpPort, now: now, configuration: configuration)

@@ -49,6 +49,8 @@ public enum RouteError: Error, Equatable, Sendable {
   case full
   /// The gateway is of the other family than the destination.
   case mixedFamilies
+  /// The route names a link the stack does not have.
+  case noSuchLink
 }
 
 public struct RoutingTable: Sendable {

@@ -9,13 +9,13 @@ import SiroccoWire
 
 /// A received datagram.
 public struct UDPDatagram: Equatable, Sendable {
-  public var source: IPv4Address
+  public var source: IPAddress
   public var sourcePort: UInt16
   /// Our address, or the broadcast address it was sent to.
-  public var destination: IPv4Address
+  public var destination: IPAddress
   public var payload: [UInt8]
 
-  public init(source: IPv4Address, sourcePort: UInt16, destination: IPv4Address, payload: [UInt8]) {
+  public init(source: IPAddress, sourcePort: UInt16, destination: IPAddress, payload: [UInt8]) {
     self.source = source
     self.sourcePort = sourcePort
     self.destination = destination
@@ -32,28 +32,30 @@ public enum UDPBindError: Error, Equatable, Sendable {
 }
 
 public enum UDPSendError: Error, Equatable, Sendable {
-  /// The transmit queue is full: poll the interface, then try again.
+  /// The transmit queue is full: poll the stack, then try again.
   case queueFull
-  /// Larger than one unfragmented datagram on this interface.
+  /// Larger than one unfragmented datagram on every link.
   case tooLong(maximum: Int)
   /// The socket was closed.
   case closed
   /// Port 0 is not a valid destination.
   case invalidDestinationPort
+  /// No route leads to the destination (the host's sockets: an IPv6 destination from an
+  /// IPv4 socket).
+  case noRoute
 }
 
 public final class UDPSocket {
   public let port: UInt16
   public private(set) var isClosed = false
-  /// Not owned, as with TCP's listeners and connections: the interface owns its sockets, and
-  /// a strong reference back made a cycle that kept every interface with a socket alive.
-  unowned(unsafe) let interface: Interface
+  /// What the socket shares with its stack (the queue of sockets with datagrams to send).
+  let context: SocketContext
   var receiveQueue: BoundedQueue<UDPDatagram>
-  var transmitQueue: BoundedQueue<(destination: IPv4Address, port: UInt16, payload: [UInt8])>
+  var transmitQueue: BoundedQueue<(destination: IPAddress, port: UInt16, payload: [UInt8])>
 
-  init(port: UInt16, interface: Interface, receiveCapacity: Int, transmitCapacity: Int) {
+  init(port: UInt16, context: SocketContext, receiveCapacity: Int, transmitCapacity: Int) {
     self.port = port
-    self.interface = interface
+    self.context = context
     self.receiveQueue = BoundedQueue(capacity: receiveCapacity)
     self.transmitQueue = BoundedQueue(capacity: transmitCapacity)
   }
@@ -63,30 +65,37 @@ public final class UDPSocket {
 
   public var hasReceived: Bool { !receiveQueue.isEmpty }
 
-  /// The largest payload `send` accepts on this interface.
-  public var maximumPayload: Int { interface.configuration.mtu - IPv4Header.minimumLength - UDPHeader.length }
+  /// The largest payload `send` accepts to an IPv4 destination: one unfragmented datagram on
+  /// the link with the smallest MTU (`maximumPayload(to:)` for either family).
+  public var maximumPayload: Int { context.udpMaximumPayload.v4 }
 
-  /// Queues `payload` for `destination`:`port`; it leaves on the interface's next poll.
-  public func send(_ payload: [UInt8], to destination: IPv4Address, port: UInt16) throws(UDPSendError) {
-    guard !isClosed else { throw .closed }
-    guard port != 0 else { throw .invalidDestinationPort }
-    guard payload.count <= maximumPayload else { throw .tooLong(maximum: maximumPayload) }
-    let wasIdle = transmitQueue.isEmpty
-    guard transmitQueue.push((destination, port, payload)) else { throw .queueFull }
-    if wasIdle { interface.udpTransmitReady.append(self) }
+  /// The largest payload `send` accepts to `destination`'s family.
+  public func maximumPayload(to destination: IPAddress) -> Int {
+    destination.ipv4 != nil ? context.udpMaximumPayload.v4 : context.udpMaximumPayload.v6
   }
 
-  /// Unbinds the port. Queued datagrams in both directions are discarded.
+  /// Queues `payload` for `destination`:`port`; it leaves on the stack's next poll.
+  public func send(_ payload: [UInt8], to destination: IPAddress, port: UInt16) throws(UDPSendError) {
+    guard !isClosed else { throw .closed }
+    guard port != 0 else { throw .invalidDestinationPort }
+    let maximum = maximumPayload(to: destination)
+    guard payload.count <= maximum else { throw .tooLong(maximum: maximum) }
+    let wasIdle = transmitQueue.isEmpty
+    guard transmitQueue.push((destination, port, payload)) else { throw .queueFull }
+    if wasIdle { context.udpTransmitReady.append(self) }
+  }
+
+  /// Unbinds the port (the stack lets it go on its next look). Queued datagrams in both
+  /// directions are discarded.
   public func close() {
     guard !isClosed else { return }
     isClosed = true
     receiveQueue.removeAll()
     transmitQueue.removeAll()
-    interface.udpSockets[port] = nil
   }
 }
 
-extension Interface {
+extension Stack {
   /// Binds a UDP socket to `port`; port 0 picks a random free ephemeral port (49152-65535).
   public func bindUDP(
     port: UInt16 = 0, receiveCapacity: Int = 64, transmitCapacity: Int = 64
@@ -99,26 +108,36 @@ extension Interface {
       var found: UInt16?
       for step in 0..<range {
         let candidate = first + UInt16((start + step) % range)
-        if udpSockets[candidate] == nil {
+        if udpSocket(bound: candidate) == nil {
           found = candidate
           break
         }
       }
       guard let found else { throw .noPortAvailable }
       chosen = found
-    } else if udpSockets[chosen] != nil {
+    } else if udpSocket(bound: chosen) != nil {
       throw .portInUse(chosen)
     }
-    let socket = UDPSocket(port: chosen, interface: self, receiveCapacity: receiveCapacity, transmitCapacity: transmitCapacity)
+    let socket = UDPSocket(port: chosen, context: context, receiveCapacity: receiveCapacity, transmitCapacity: transmitCapacity)
     udpSockets[chosen] = socket
     return socket
   }
 
   /// `isBroadcast`: sent to a broadcast address (IP or link layer), so a closed port is not
   /// answered with an ICMP error.
-  func processUDP<Device: NetworkDevice>(
+  /// The open socket bound to `port`, if any (a closed one is let go here).
+  func udpSocket(bound port: UInt16) -> UDPSocket? {
+    guard let socket = udpSockets[port] else { return nil }
+    guard !socket.isClosed else {
+      udpSockets[port] = nil
+      return nil
+    }
+    return socket
+  }
+
+  func processUDP(
     _ datagram: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, header: IPv4Header, isBroadcast: Bool,
-    now: Instant, device: Device
+    now: Instant
   ) {
     let udp: UDPHeader
     do {
@@ -128,31 +147,34 @@ extension Interface {
     } catch {
       return counters.drop(error == .badChecksum ? .badUDPChecksum : .malformedUDP)
     }
-    guard let socket = udpSockets[udp.destinationPort] else {
+    guard let socket = udpSocket(bound: udp.destinationPort) else {
       counters.drop(.noUDPSocket)
       if !isBroadcast {
-        sendICMPError(.destinationUnreachable(code: .port, nextHopMTU: 0), quoting: packet, to: header.source, now: now, device: device)
+        sendICMPError(.destinationUnreachable(code: .port, nextHopMTU: 0), quoting: packet, to: header.source, now: now)
       }
       return
     }
     let payload = [UInt8](datagram.slice(from: UDPHeader.length, length: udp.payloadLength))
     let received = UDPDatagram(
-      source: header.source, sourcePort: udp.sourcePort, destination: header.destination, payload: payload)
+      source: .v4(header.source), sourcePort: udp.sourcePort, destination: .v4(header.destination), payload: payload)
     guard socket.receiveQueue.push(received) else { return counters.drop(.udpReceiveQueueFull) }
     counters.udpDatagramsDelivered &+= 1
   }
 
-  func flushUDP<Device: NetworkDevice>(now: Instant, device: Device) {
-    let ready = udpTransmitReady
-    udpTransmitReady = []
+  func flushUDP(now: Instant) {
+    let ready = context.udpTransmitReady
+    context.udpTransmitReady = []
     for socket in ready where !socket.isClosed {
       while let outgoing = socket.transmitQueue.pop() {
+        guard case .v4(let destination) = outgoing.destination else {
+          counters.drop(.noRoute)
+          continue
+        }
         let length = UDPHeader.length + outgoing.payload.count
-        let source = ipv4.address
-        sendIPv4(to: outgoing.destination, protocol: .udp, payloadLength: length, now: now, device: device) { body in
+        sendIPv4(to: destination, protocol: .udp, payloadLength: length, now: now) { body, source in
           outgoing.payload.withUnsafeBytes { body.suffix(from: UDPHeader.length).copyMemory(from: $0) }
           UDPHeader(sourcePort: socket.port, destinationPort: outgoing.port, payloadLength: outgoing.payload.count)
-            .emit(into: body, source: source, destination: outgoing.destination)
+            .emit(into: body, source: source, destination: destination)
         }
       }
     }
@@ -176,6 +198,7 @@ extension UDPSendError: CustomStringConvertible {
     case .tooLong(let maximum): "datagram too long (at most " + String(maximum) + " bytes)"
     case .closed: "socket closed"
     case .invalidDestinationPort: "destination port 0"
+    case .noRoute: "no route to the destination"
     }
   }
 }

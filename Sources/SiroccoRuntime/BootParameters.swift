@@ -10,20 +10,25 @@ import SiroccoWire
 public enum ParameterKind: Sendable, Equatable {
   case integer(ClosedRange<Int>)
   case string
-  case ipv4Address
-  case ipv4Network
   case boolean
   case choice([String])
+  /// A value read and written by its format's functions (addresses, networks): an image
+  /// links the parser and printer of a format only when it declares such a parameter, so
+  /// an application without a network device carries no IPv6 text code.
+  case formatted(ParameterFormat)
+
+  public static var ipv4Address: ParameterKind { .formatted(.ipv4Address) }
+  public static var ipv4Network: ParameterKind { .formatted(.ipv4Network) }
+  public static var ipAddress: ParameterKind { .formatted(.ipAddress) }
 
   /// What a value of this kind looks like, for errors: "an integer in 1...65535".
   public var expectation: Text {
     switch self {
     case .integer(let range): "an integer in \(range.lowerBound)...\(range.upperBound)"
     case .string: "a non-empty string"
-    case .ipv4Address: "an IPv4 address such as 10.0.0.1"
-    case .ipv4Network: "an IPv4 address with a prefix length such as 10.0.0.2/24"
     case .boolean: "true or false"
     case .choice(let choices): "one of \(Choices(choices: choices, separator: ", "))"
+    case .formatted(let format): Text(stringLiteral: format.expectation)
     }
   }
 
@@ -31,10 +36,9 @@ public enum ParameterKind: Sendable, Equatable {
     switch self {
     case .integer: "N"
     case .string: "STRING"
-    case .ipv4Address: "ADDR"
-    case .ipv4Network: "ADDR/PREFIX"
     case .boolean: ""
     case .choice: "VALUE"
+    case .formatted(let format): format.placeholder
     }
   }
 
@@ -42,10 +46,9 @@ public enum ParameterKind: Sendable, Equatable {
     switch self {
     case .integer(let range): "integer \(range.lowerBound)...\(range.upperBound)"
     case .string: "string"
-    case .ipv4Address: "IPv4 address"
-    case .ipv4Network: "IPv4 address/prefix"
     case .boolean: "boolean"
     case .choice(let choices): "\(Choices(choices: choices, separator: "|"))"
+    case .formatted(let format): Text(stringLiteral: format.typeName)
     }
   }
 
@@ -56,16 +59,26 @@ public enum ParameterKind: Sendable, Equatable {
       return .integer(value)
     case .string:
       return text.isEmpty ? nil : .string(text)
-    case .ipv4Address:
-      return text.withUTF8Bytes { IPv4Address(utf8: $0) }.map { .ipv4Address($0) }
-    case .ipv4Network:
-      return text.withUTF8Bytes { IPv4Network(utf8: $0) }.map { .ipv4Network($0) }
     case .boolean:
       if text.utf8Equals("true") { return .boolean(true) }
       if text.utf8Equals("false") { return .boolean(false) }
       return nil
     case .choice(let choices):
       return choices.contains { $0.utf8Equals(text) } ? .string(text) : nil
+    case .formatted(let format):
+      return text.withUTF8Bytes(format.parse)
+    }
+  }
+
+  /// Writes `value`, a value of this kind.
+  @inline(never)  // Used by --help and by BootParameters.description: one copy.
+  func write(_ value: ParameterValue, to text: inout Text) {
+    if case .formatted(let format) = self { return format.write(value, to: &text) }
+    switch value {
+    case .integer(let value): text.append(decimal: value)
+    case .string(let value): text.append(value)
+    case .boolean(let value): text.append(value ? "true" : "false")
+    default: break
     }
   }
 
@@ -73,6 +86,80 @@ public enum ParameterKind: Sendable, Equatable {
   static func signedDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
     guard bytes.first == UInt8(ascii: "-") else { return asciiDecimal(bytes) }
     return asciiDecimal(UnsafeBufferPointer(rebasing: bytes[1...])).map { -$0 }
+  }
+}
+
+/// How the values of a formatted kind are read and written, and described. The functions
+/// are C function pointers, which are trivial values: a declaration stays cheap to copy, and
+/// only the formats an image uses are linked into it.
+public struct ParameterFormat: Sendable, Equatable {
+  /// For errors: "an IPv4 address such as 10.0.0.1".
+  public let expectation: StaticString
+  /// In `--help`'s left column: "ADDR".
+  public let placeholder: StaticString
+  /// In `--help`'s right column: "IPv4 address".
+  public let typeName: StaticString
+  /// Parses the bytes (start, count) into the `ParameterValue` at the third pointer
+  /// (uninitialized memory); returns whether it did.
+  let parser: @convention(c) (UnsafePointer<UInt8>?, Int, UnsafeMutableRawPointer) -> Bool
+  /// Appends the `ParameterValue` at the first pointer to the `Text` at the second.
+  let writer: @convention(c) (UnsafeRawPointer, UnsafeMutableRawPointer) -> Void
+
+  public static func == (a: ParameterFormat, b: ParameterFormat) -> Bool {
+    a.typeName.utf8CodeUnitCount == b.typeName.utf8CodeUnitCount
+      && a.typeName.withUTF8Buffer { x in b.typeName.withUTF8Buffer { y in x.elementsEqual(y) } }
+  }
+
+  func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ParameterValue? {
+    let slot = UnsafeMutablePointer<ParameterValue>.allocate(capacity: 1)
+    defer { slot.deallocate() }
+    guard parser(bytes.baseAddress, bytes.count, UnsafeMutableRawPointer(slot)) else { return nil }
+    return slot.move()
+  }
+
+  func write(_ value: ParameterValue, to text: inout Text) {
+    withUnsafePointer(to: value) { value in withUnsafeMutablePointer(to: &text) { writer(value, $0) } }
+  }
+
+  /// A format from a parser and a printer of one value type.
+  static func reading(
+    _ bytes: UnsafePointer<UInt8>?, _ count: Int, into slot: UnsafeMutableRawPointer,
+    _ parse: (UnsafeBufferPointer<UInt8>) -> ParameterValue?
+  ) -> Bool {
+    guard let value = parse(UnsafeBufferPointer(start: bytes, count: count)) else { return false }
+    slot.initializeMemory(as: ParameterValue.self, to: value)
+    return true
+  }
+
+  public static var ipv4Address: ParameterFormat {
+    ParameterFormat(
+      expectation: "an IPv4 address such as 10.0.0.1", placeholder: "ADDR", typeName: "IPv4 address",
+      parser: { ParameterFormat.reading($0, $1, into: $2, { bytes in IPv4Address(utf8: bytes).map { .ipv4Address($0) } }) },
+      writer: { value, text in
+        guard case .ipv4Address(let address) = value.load(as: ParameterValue.self) else { return }
+        address.write(to: &text.assumingMemoryBound(to: Text.self).pointee)
+      })
+  }
+
+  public static var ipv4Network: ParameterFormat {
+    ParameterFormat(
+      expectation: "an IPv4 address with a prefix length such as 10.0.0.2/24", placeholder: "ADDR/PREFIX",
+      typeName: "IPv4 address/prefix",
+      parser: { ParameterFormat.reading($0, $1, into: $2, { bytes in IPv4Network(utf8: bytes).map { .ipv4Network($0) } }) },
+      writer: { value, text in
+        guard case .ipv4Network(let network) = value.load(as: ParameterValue.self) else { return }
+        network.write(to: &text.assumingMemoryBound(to: Text.self).pointee)
+      })
+  }
+
+  public static var ipAddress: ParameterFormat {
+    ParameterFormat(
+      expectation: "an IPv4 or IPv6 address such as 10.0.0.1 or fd00::1", placeholder: "ADDR", typeName: "IP address",
+      parser: { ParameterFormat.reading($0, $1, into: $2, { bytes in IPAddress(utf8: bytes).map { .ipAddress($0) } }) },
+      writer: { value, text in
+        guard case .ipAddress(let address) = value.load(as: ParameterValue.self) else { return }
+        address.write(to: &text.assumingMemoryBound(to: Text.self).pointee)
+      })
   }
 }
 
@@ -94,22 +181,8 @@ public enum ParameterValue: Sendable, Equatable {
   case string(String)
   case ipv4Address(IPv4Address)
   case ipv4Network(IPv4Network)
+  case ipAddress(IPAddress)
   case boolean(Bool)
-}
-
-extension ParameterValue: CustomStringConvertible, TextConvertible {
-  public var description: String { String(Text(self)) }
-
-  @inline(never)  // Used by --help and by BootParameters.description: one copy.
-  public func write(to text: inout Text) {
-    switch self {
-    case .integer(let value): text.append(decimal: value)
-    case .string(let value): text.append(value)
-    case .ipv4Address(let value): value.write(to: &text)
-    case .ipv4Network(let value): value.write(to: &text)
-    case .boolean(let value): text.append(value ? "true" : "false")
-    }
-  }
 }
 
 /// One boot parameter: its name (without `--`), kind, default and help text. A parameter
@@ -148,6 +221,11 @@ public struct ParameterDeclaration: Sendable {
 
   public static func ipv4Network(_ name: String, default value: IPv4Network?, help: String) -> ParameterDeclaration {
     ParameterDeclaration(name: name, kind: .ipv4Network, default: value.map { .ipv4Network($0) }, help: help)
+  }
+
+  /// An address of either family (`10.0.0.1`, `fd00::1`).
+  public static func ipAddress(_ name: String, default value: IPAddress?, help: String) -> ParameterDeclaration {
+    ParameterDeclaration(name: name, kind: .ipAddress, default: value.map { .ipAddress($0) }, help: help)
   }
 
   public static func choice(_ name: String, _ choices: [String], default value: String, help: String) -> ParameterDeclaration {
@@ -198,7 +276,8 @@ extension ParameterError: CustomStringConvertible, TextConvertible {
 /// The parsed parameters: every declared one that has a value (given or default).
 public struct BootParameters: Sendable {
   public let declarations: [ParameterDeclaration]
-  var values: [(name: String, value: ParameterValue, given: Bool)]
+  /// One per declaration, in the same order: its value (given or default), if any.
+  var values: [(value: ParameterValue?, given: Bool)]
 
   /// Parses `arguments` (without the program name) against `declarations`.
   public static func parse(_ arguments: [String], declarations: [ParameterDeclaration]) throws(ParameterError) -> BootParameters {
@@ -226,13 +305,9 @@ public struct BootParameters: Sendable {
       guard let value = kind.parse(text) else { throw .badValue(name, value: text, expected: kind.expectation) }
       given[position] = value
     }
-    var values: [(name: String, value: ParameterValue, given: Bool)] = []
+    var values: [(value: ParameterValue?, given: Bool)] = []
     for (declaration, value) in zip(declarations, given) {
-      if let value {
-        values.append((declaration.name, value, true))
-      } else if let value = declaration.defaultValue {
-        values.append((declaration.name, value, false))
-      }
+      values.append(value.map { ($0, true) } ?? (declaration.defaultValue, false))
     }
     return BootParameters(declarations: declarations, values: values)
   }
@@ -269,7 +344,13 @@ public struct BootParameters: Sendable {
       var line = entry
       line.pad(to: column + 2)
       line.append("\(declaration.help) (\(declaration.kind.typeName)")
-      if let value = declaration.defaultValue { line.append(", default \(value))\n") } else { line.append(", optional)\n") }
+      if let value = declaration.defaultValue {
+        line.append(", default ")
+        declaration.kind.write(value, to: &line)
+        line.append(")\n")
+      } else {
+        line.append(", optional)\n")
+      }
       text.append(line)
     }
     var help: Text = "  --help"
@@ -286,13 +367,16 @@ public struct BootParameters: Sendable {
   }
 
   public func value(_ name: String) -> ParameterValue? {
-    precondition(declarations.contains { $0.name.utf8Equals(name) }, "boot parameter was never declared")
-    return values.first { $0.name.utf8Equals(name) }?.value
+    guard let index = declarations.firstIndex(where: { $0.name.utf8Equals(name) }) else {
+      preconditionFailure("boot parameter was never declared")
+    }
+    return values[index].value
   }
 
   /// Whether the parameter was given on the command line (rather than defaulted).
   public func isGiven(_ name: String) -> Bool {
-    values.first { $0.name.utf8Equals(name) }?.given ?? false
+    guard let index = declarations.firstIndex(where: { $0.name.utf8Equals(name) }) else { return false }
+    return values[index].given
   }
 
   public func integer(_ name: String) -> Int? {
@@ -315,6 +399,11 @@ public struct BootParameters: Sendable {
     return value
   }
 
+  public func ipAddress(_ name: String) -> IPAddress? {
+    guard case .ipAddress(let value)? = value(name) else { return nil }
+    return value
+  }
+
   public func ipv4Network(_ name: String) -> IPv4Network? {
     guard case .ipv4Network(let value)? = value(name) else { return nil }
     return value
@@ -327,9 +416,11 @@ extension BootParameters: CustomStringConvertible, TextConvertible {
 
   public func write(to text: inout Text) {
     var separator = false
-    for entry in values {
+    for (declaration, entry) in zip(declarations, values) {
+      guard let value = entry.value else { continue }
       if separator { text.append(byte: UInt8(ascii: " ")) }
-      text.append("--\(entry.name)=\(entry.value)")
+      text.append("--\(declaration.name)=")
+      declaration.kind.write(value, to: &text)
       separator = true
     }
   }

@@ -1,5 +1,5 @@
 // The runtime's side of a target: parameters, manifest checks, and the event loop that
-// polls the interfaces and the application, then sleeps until the next deadline or device.
+// polls the network stack and the application, then sleeps until the next deadline or device.
 //
 // Loop (smoltcp poll/poll_at + Solo5 yield): poll every interface with the current time;
 // step the application; flush what it queued; sleep in the platform until the earliest
@@ -113,14 +113,14 @@ public enum Runtime {
   ) -> Int32 {
     let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
-    let interfaces: Interfaces<Device>
-    switch Interfaces.make(networks: networks, parameters: parameters, entropy: platform.entropy, log: log) {
-    case .success(let made): interfaces = made
+    let links: Links<Device>
+    switch Links.make(networks: networks, parameters: parameters, entropy: platform.entropy, log: log) {
+    case .success(let made): links = made
     case .failure(let error):
       platform.errors.print("\(App.name): \(error)")
       return ExitStatus.usage
     }
-    return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: interfaces, blocks: blocks)
+    return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: links, blocks: blocks)
   }
 
   /// `run` with stacks that are not Sirocco's own on a network device: on unix, the host's
@@ -142,7 +142,7 @@ public enum Runtime {
   ) -> Int32 {
     let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
-    return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: NoInterfaces(), blocks: blocks)
+    return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: NoNetworks(), blocks: blocks)
   }
 
   public static func logLevel(_ parameters: BootParameters) -> LogLevel {
@@ -151,14 +151,14 @@ public enum Runtime {
 
   static func loop<App: Unikernel>(
     _ app: App.Type, platform: some Platform, parameters: BootParameters, level: LogLevel, log: Logger,
-    networks interfaces: some NetworkSet, blocks: [(name: String, device: any BlockDevice)]
+    networks: some NetworkSet, blocks: [(name: String, device: any BlockDevice)]
   ) -> Int32 {
     for block in blocks {
       log.info("\(block.name): \(block.device.sectorCount) sectors of \(block.device.sectorSize) bytes")
     }
     let boot = Boot(
       parameters: parameters, platform: platform,
-      log: Logger(source: App.name, level: level, console: platform.console), networks: interfaces.named, blocks: blocks)
+      log: Logger(source: App.name, level: level, console: platform.console), networks: networks.named, links: networks.links, blocks: blocks)
     var application: App
     do {
       application = try App(boot: boot)
@@ -169,16 +169,16 @@ public enum Runtime {
     let clock = platform.monotonicClock
     while true {
       let now = clock.now()
-      let busy = interfaces.poll(now: now)
+      let busy = networks.poll(now: now)
       let step = application.step(now: now)
       if case .exit(let status) = step {
         // What the last step sent still leaves (unless it waits for ARP: that is dropped).
-        interfaces.finish(now: now, log: log)
+        networks.finish(now: now, log: log)
         return status
       }
       var deadline: Instant?
       if case .wait(let until) = step { deadline = until }
-      if let next = interfaces.flush(now: now) { deadline = deadline.map { min($0, next) } ?? next }
+      if let next = networks.flush(now: now) { deadline = deadline.map { min($0, next) } ?? next }
       if busy { continue }
       platform.wait(until: deadline)
     }
@@ -190,6 +190,8 @@ public enum Runtime {
 public protocol NetworkSet {
   /// The stacks by device name, for `Boot.network`.
   var named: [(name: String, stack: any NetworkStack)] { get }
+  /// Sirocco's links by device name, for `Boot.link` (none when the host's sockets carry them).
+  var links: [(name: String, link: Link)] { get }
   /// Polls every stack; whether any may have more to read at once.
   func poll(now: Instant) -> Bool
   /// Sends what every stack has queued. Returns the earliest time one must be polled.
@@ -199,25 +201,28 @@ public protocol NetworkSet {
 }
 
 /// An application without network devices.
-struct NoInterfaces: NetworkSet {
+struct NoNetworks: NetworkSet {
   var named: [(name: String, stack: any NetworkStack)] { [] }
+  var links: [(name: String, link: Link)] { [] }
   func poll(now: Instant) -> Bool { false }
   func flush(now: Instant) -> Instant? { nil }
   func finish(now: Instant, log: Logger) {}
 }
 
-struct Interfaces<Device: NetworkDevice>: NetworkSet {
-  var interfaces: [(name: String, interface: Interface)] = []
-  var devices: [Device] = []
-  var named: [(name: String, stack: any NetworkStack)] { interfaces.map { ($0.name, $0.interface) } }
+/// Sirocco's own stack over the attached network devices: one link per device.
+struct Links<Device: NetworkDevice>: NetworkSet {
+  let stack: Stack<Device>
+  let names: [String]
+  var named: [(name: String, stack: any NetworkStack)] { names.map { ($0, stack) } }
+  var links: [(name: String, link: Link)] { stack.links.map { ($0.name, $0) } }
 
-  /// One interface per network device, each with its own address and gateway (see
+  /// One stack with a link per network device, each with its own address and gateway (see
   /// `Runtime.addressing`). An application that declares no network device has no such
-  /// parameters and gets no interface.
+  /// parameters and gets no link.
   static func make(
     networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, log: Logger
-  ) -> Result<Interfaces, ParameterError> {
-    // Every device's parameters are checked before any interface starts.
+  ) -> Result<Links, ParameterError> {
+    // Every device's parameters are checked before any link starts.
     var addressings: [(network: (name: String, device: Device), address: IPv4Network, gateway: IPv4Address?)] = []
     for (index, network) in networks.enumerated() where parameters.declares(Runtime.addressParameter(of: network.name)) {
       switch Runtime.addressing(of: network.name, index: index, parameters: parameters) {
@@ -225,43 +230,31 @@ struct Interfaces<Device: NetworkDevice>: NetworkSet {
       case .failure(let error): return .failure(error)
       }
     }
-    var made = Interfaces()
+    let stack = Stack<Device>(seed: entropy.randomUInt64())
     for addressing in addressings {
       let network = addressing.network
-      var configuration = Interface.Configuration(
-        macAddress: network.device.macAddress, ipv4: addressing.address, gateway: addressing.gateway, mtu: network.device.mtu)
-      configuration.arp = ARPCache.Configuration()
-      made.interfaces.append((network.name, Interface(configuration: configuration, seed: entropy.randomUInt64())))
-      made.devices.append(network.device)
-      var line: Text = "\(network.name): \(network.device.macAddress) \(addressing.address) mtu \(network.device.mtu)"
+      let link = stack.attach(
+        network.device,
+        configuration: Link.Configuration(name: network.name, macAddress: network.device.macAddress, mtu: network.device.mtu))
+      stack.add(addressing.address, to: link)
+      if let gateway = addressing.gateway { stack.setDefaultGateway(gateway, on: link) }
+      var line: Text = "\(link)"
       if let gateway = addressing.gateway { line.append(" gateway \(gateway)") }
       log.info(line)
     }
-    return .success(made)
+    return .success(Links(stack: stack, names: addressings.map { $0.network.name }))
   }
 
-  func poll(now: Instant) -> Bool {
-    var busy = false
-    for (index, entry) in interfaces.enumerated() where entry.interface.poll(now: now, device: devices[index]) {
-      busy = true
-    }
-    return busy
-  }
+  func poll(now: Instant) -> Bool { stack.poll(now: now) }
 
   func flush(now: Instant) -> Instant? {
-    var deadline: Instant?
-    for (index, entry) in interfaces.enumerated() {
-      entry.interface.flush(now: now, device: devices[index])
-      if let next = entry.interface.pollAt(now: now) { deadline = deadline.map { min($0, next) } ?? next }
-    }
-    return deadline
+    stack.flush(now: now)
+    return stack.pollAt(now: now)
   }
 
   func finish(now: Instant, log: Logger) {
-    for (index, entry) in interfaces.enumerated() {
-      entry.interface.flush(now: now, device: devices[index])
-      log.debug("\(entry.name): \(entry.interface.counters)")
-    }
+    stack.flush(now: now)
+    for link in stack.links { log.debug("\(link.name): \(link.counters)") }
+    log.debug("stack: \(stack.counters)")
   }
-
 }

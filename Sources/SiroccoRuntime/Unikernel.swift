@@ -104,11 +104,13 @@ public final class Boot {
   /// The platform's name: "unix", "spt"...
   public let target: String
   let networks: [(name: String, stack: any NetworkStack)]
+  let links: [(name: String, link: Link)]
   let blocks: [(name: String, device: any BlockDevice)]
 
   init(
     parameters: BootParameters, platform: any Platform, log: Logger,
-    networks: [(name: String, stack: any NetworkStack)], blocks: [(name: String, device: any BlockDevice)]
+    networks: [(name: String, stack: any NetworkStack)], links: [(name: String, link: Link)],
+    blocks: [(name: String, device: any BlockDevice)]
   ) {
     self.parameters = parameters
     self.console = platform.console
@@ -118,11 +120,13 @@ public final class Boot {
     self.target = platform.name
     self.log = log
     self.networks = networks
+    self.links = links
     self.blocks = blocks
   }
 
-  /// The TCP/IP stack on the declared network device `name`: Sirocco's own on the device,
-  /// or on unix the host's sockets (`--net-socket:NAME=ADDRESS`).
+  /// The TCP/IP stack that carries the declared network device `name`: Sirocco's own (one
+  /// stack over every device, so the same for each name), or on unix the host's sockets
+  /// (`--net-socket:NAME=ADDRESS`).
   public func network(_ name: String) -> any NetworkStack {
     guard let entry = networks.first(where: { $0.name.utf8Equals(name) }) else {
       fatalError("network device '" + name + "' is not declared in the application's devices")
@@ -130,9 +134,14 @@ public final class Boot {
     return entry.stack
   }
 
-  /// Sirocco's own IPv4 interface on the network device `name`, for what only it offers
-  /// (its counters, ARP, frames); nil when the host's sockets carry the device.
-  public func interface(_ name: String) -> Interface? { network(name) as? Interface }
+  /// Sirocco's link on the network device `name`, for what only it offers (its addresses,
+  /// counters, ARP cache); nil when the host's sockets carry the device.
+  public func link(_ name: String) -> Link? {
+    guard networks.contains(where: { $0.name.utf8Equals(name) }) else {
+      fatalError("network device '" + name + "' is not declared in the application's devices")
+    }
+    return links.first(where: { $0.name.utf8Equals(name) })?.link
+  }
 
   /// The declared block device `name`.
   public func block(_ name: String) -> any BlockDevice {

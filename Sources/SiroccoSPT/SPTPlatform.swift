@@ -129,9 +129,9 @@ public final class SPTPlatform: Platform {
           errors.print("\(App.name): manifest entry '\(declared.name)' is not a network device")
           return ExitStatus.usage
         }
-        guard entry.mtu >= Interface.minimumMTU else {
+        guard entry.mtu >= Link.minimumMTU else {
           errors.print(
-            "\(App.name): network device '\(declared.name)' has an MTU of \(entry.mtu): expected at least \(Interface.minimumMTU)")
+            "\(App.name): network device '\(declared.name)' has an MTU of \(entry.mtu): expected at least \(Link.minimumMTU)")
           return ExitStatus.usage
         }
         networks.append((declared.name, SPTNetworkDevice(

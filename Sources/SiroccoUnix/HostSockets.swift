@@ -69,6 +69,8 @@ final class HostNetworkStack: NetworkStack {
     self.activity = activity
   }
 
+  var addresses: [IPAddress] { [.v4(address)] }
+
   /// Puts a new socket in the set; nil if it could not be (then the socket is closed, since
   /// it would never wake the loop).
   func watch(_ fd: Int32) -> String? {
@@ -133,9 +135,11 @@ final class HostNetworkStack: NetworkStack {
     return HostTCPListener(port: tcpPort, fileDescriptor: fd, stack: self)
   }
 
-  func connect(to destination: IPv4Address, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
+  func connect(to address: IPAddress, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
     throws(TCPConnectError) -> any TCPStream
   {
+    // The socket is bound to the device's IPv4 address: an IPv6 destination has no route.
+    guard case .v4(let destination) = address else { throw .noRoute }
     guard tcpPort != 0, !destination.isUnspecified, !destination.isBroadcast, !destination.isMulticast else {
       throw .invalidDestination
     }
@@ -144,10 +148,10 @@ final class HostNetworkStack: NetworkStack {
     case .success(let made): options = made
     case .failure(let refusal): throw .host(refusal.message)
     }
-    let fd = sirocco_tcp_connect(address.rawValue, destination.rawValue, tcpPort, &options)
+    let fd = sirocco_tcp_connect(self.address.rawValue, destination.rawValue, tcpPort, &options)
     guard fd >= 0 else { throw .host("cannot connect to " + destination.description + ": " + Self.reason(-fd)) }
     if let problem = watch(fd) { throw .host(problem) }
-    return HostTCPStream(fileDescriptor: fd, connecting: true, activity: activity)
+    return HostTCPStream(fileDescriptor: fd, connecting: true, localAddress: self.address, activity: activity)
   }
 
   func bind(udpPort: UInt16, receiveCapacity: Int, transmitCapacity: Int) throws(UDPBindError) -> any UDPEndpoint {
@@ -190,7 +194,7 @@ final class HostTCPListener: TCPListening {
     }
     stack.activity.moved = true
     guard stack.watch(accepted) == nil else { return nil }
-    return HostTCPStream(fileDescriptor: accepted, connecting: false, activity: stack.activity)
+    return HostTCPStream(fileDescriptor: accepted, connecting: false, localAddress: stack.address, activity: stack.activity)
   }
 
   func close() {
@@ -207,14 +211,16 @@ final class HostTCPStream: TCPStream {
   var receiveFinished = false
   var sendClosed = false
   var error: TCPError?
+  let localAddress: IPAddress
   var localPort: UInt16 = 0
-  var remoteAddress = IPv4Address(0, 0, 0, 0)
+  var remoteAddress = IPAddress.v4(IPv4Address(0, 0, 0, 0))
   var remotePort: UInt16 = 0
   let activity: HostActivity
 
-  init(fileDescriptor: Int32, connecting: Bool, activity: HostActivity) {
+  init(fileDescriptor: Int32, connecting: Bool, localAddress: IPv4Address, activity: HostActivity) {
     self.fileDescriptor = fileDescriptor
     self.connecting = connecting
+    self.localAddress = .v4(localAddress)
     self.activity = activity
     if !connecting { learnNames() }
   }
@@ -226,7 +232,7 @@ final class HostTCPStream: TCPStream {
     var port: UInt16 = 0
     if sirocco_socket_name(fileDescriptor, 0, &address, &port) == 0 { localPort = port }
     if sirocco_socket_name(fileDescriptor, 1, &address, &port) == 0 {
-      remoteAddress = IPv4Address(rawValue: address)
+      remoteAddress = .v4(IPv4Address(rawValue: address))
       remotePort = port
     }
   }
@@ -413,12 +419,14 @@ final class HostUDPSocket: UDPEndpoint {
     guard count >= 0 else { return nil }
     activity.moved = true
     return UDPDatagram(
-      source: IPv4Address(rawValue: source), sourcePort: sourcePort, destination: address,
+      source: .v4(IPv4Address(rawValue: source)), sourcePort: sourcePort, destination: .v4(address),
       payload: Array(activity.scratch[0..<min(count, activity.scratch.count)]))
   }
 
-  func send(_ payload: [UInt8], to destination: IPv4Address, port: UInt16) throws(UDPSendError) {
+  func send(_ payload: [UInt8], to address: IPAddress, port: UInt16) throws(UDPSendError) {
     guard fileDescriptor >= 0 else { throw .closed }
+    // The socket is bound to the device's IPv4 address: an IPv6 destination has no route.
+    guard case .v4(let destination) = address else { throw .noRoute }
     guard port != 0 else { throw .invalidDestinationPort }
     guard payload.count <= maximumPayload else { throw .tooLong(maximum: maximumPayload) }
     let count = payload.withUnsafeBytes { sirocco_udp_send(fileDescriptor, $0.baseAddress, $0.count, destination.rawValue, port) }
@@ -440,6 +448,7 @@ final class HostUDPSocket: UDPEndpoint {
 /// readiness does not announce what is still waiting.
 struct HostNetworks: NetworkSet {
   let named: [(name: String, stack: any NetworkStack)]
+  var links: [(name: String, link: Link)] { [] }
   let activity: HostActivity
 
   func poll(now: Instant) -> Bool {

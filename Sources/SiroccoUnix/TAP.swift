@@ -20,7 +20,7 @@ public final class TAPDevice: NetworkDevice {
 
   public enum OpenError: Error {
     case system(Int32)
-    /// The interface's MTU is below what the stack needs (`Interface.minimumMTU`).
+    /// The interface's MTU is below what the stack needs (`Link.minimumMTU`).
     case mtuTooSmall(Int)
   }
 
@@ -29,7 +29,7 @@ public final class TAPDevice: NetworkDevice {
   public init(name: String, macAddress: MACAddress, offload: Bool = false) throws(OpenError) {
     let mtu = Int(sirocco_interface_mtu(name))
     guard mtu >= 0 else { throw .system(Int32(-mtu)) }
-    guard mtu >= Interface.minimumMTU else { throw .mtuTooSmall(mtu) }
+    guard mtu >= Link.minimumMTU else { throw .mtuTooSmall(mtu) }
     let result = sirocco_tap_open(name, offload ? 1 : 0)
     guard result >= 0 else { throw .system(-result) }
     self.name = name

@@ -255,7 +255,7 @@ public final class UnixPlatform: Platform {
       if code == EPERM || code == EACCES { text += " (attaching a TAP device needs CAP_NET_ADMIN or ownership of the device)" }
       return text
     case .mtuTooSmall(let mtu):
-      return "its MTU is \(mtu): expected at least \(Interface.minimumMTU) (ip link set NAME mtu 1500)"
+      return "its MTU is \(mtu): expected at least \(Link.minimumMTU) (ip link set NAME mtu 1500)"
     }
   }
 }

@@ -614,6 +614,15 @@ public enum IPAddress: Hashable, Sendable {
     if case .v6(let address) = self { address } else { nil }
   }
 
+  /// The length of this family's fixed IP header: 20 bytes (IPv4 without options) or 40.
+  @inlinable
+  public var headerLength: Int {
+    switch self {
+    case .v4: 20
+    case .v6: 40
+    }
+  }
+
   public var isUnspecified: Bool {
     switch self {
     case .v4(let address): address.isUnspecified

@@ -308,6 +308,15 @@ public struct TCPHeader: Hashable, Sendable {
     _ segment: UnsafeRawBufferPointer, source: IPv4Address, destination: IPv4Address,
     verifyChecksum: Bool = true
   ) throws(WireError) -> TCPHeader {
+    try parse(segment, source: .v4(source), destination: .v4(destination), verifyChecksum: verifyChecksum)
+  }
+
+  /// Parses as above over either family: the pseudo-header is `source` and `destination`'s
+  /// (of one family; over IPv6, RFC 8200 8.1).
+  public static func parse(
+    _ segment: UnsafeRawBufferPointer, source: IPAddress, destination: IPAddress,
+    verifyChecksum: Bool = true
+  ) throws(WireError) -> TCPHeader {
     guard segment.count >= minimumLength else { throw .truncated }
     let offsetAndFlags = segment.readUInt16(at: Field.dataOffsetAndFlags)
     let headerLength = Int(offsetAndFlags >> 12) * 4
@@ -340,6 +349,14 @@ public struct TCPHeader: Hashable, Sendable {
   /// pseudo-header sum, as a device that completes the checksum expects).
   public func emit(
     into segment: UnsafeMutableRawBufferPointer, source: IPv4Address, destination: IPv4Address,
+    fillChecksum: Bool = true
+  ) {
+    emit(into: segment, source: .v4(source), destination: .v4(destination), fillChecksum: fillChecksum)
+  }
+
+  /// Writes the header as above over either family (`source` and `destination` of one).
+  public func emit(
+    into segment: UnsafeMutableRawBufferPointer, source: IPAddress, destination: IPAddress,
     fillChecksum: Bool = true
   ) {
     let emitted = Self.minimumLength + options.bufferLength

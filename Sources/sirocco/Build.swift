@@ -58,14 +58,31 @@ struct Builder {
   func buildKit(_ product: String, scratch: String, extra: [String] = []) throws -> URL {
     let root = try siroccoRoot()
     let scratchURL = root.appendingPathComponent(scratch)
+    var products = scratchURL.appendingPathComponent("release")
+    if extra.contains("--triple") { products = scratchURL.appendingPathComponent("x86_64-unknown-none-elf/release") }
+    // SwiftPM adds and replaces an archive's members but never removes one: once a source
+    // file is renamed or deleted its old object stays in, and the link fails on duplicate or
+    // stale symbols. An archive older than any file or directory under Sources (a rename or
+    // a deletion moves its directory's time) is made afresh.
+    let archive = products.appendingPathComponent("lib\(product).a")
+    if let made = modificationDate(archive), Self.anyNewer(than: made, under: root.appendingPathComponent("Sources")) {
+      try? FileManager.default.removeItem(at: archive)
+    }
     FileHandle.standardError.write(Data("sirocco: building the Sirocco libraries for \(target.rawValue)\n".utf8))
     let status = try runTool(
       ["swift", "build", "--quiet", "-c", "release", "--package-path", root.path, "--scratch-path", scratchURL.path,
        "--product", product] + extra)
     guard status == 0 else { throw ToolError.failure("building the Sirocco libraries failed (swift build exit \(status))") }
-    var products = scratchURL.appendingPathComponent("release")
-    if extra.contains("--triple") { products = scratchURL.appendingPathComponent("x86_64-unknown-none-elf/release") }
     return products
+  }
+
+  /// Whether `directory`, or anything in it, was modified after `date`.
+  static func anyNewer(than date: Date, under directory: URL) -> Bool {
+    if (modificationDate(directory) ?? .distantFuture) > date { return true }
+    guard let walk = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.contentModificationDateKey])
+    else { return true }
+    for case let url as URL in walk where (modificationDate(url) ?? .distantFuture) > date { return true }
+    return false
   }
 
   /// Whether `artifact` is newer than every input and than this tool (whose flags shape it).

@@ -19,8 +19,9 @@ final class ScriptedStream: TCPStream {
   var window = Int.max
 
   var description: String { "scripted" }
+  var localAddress: IPAddress { .v4(IPv4Address(10, 0, 0, 2)) }
   var localPort: UInt16 { 80 }
-  var remoteAddress: IPv4Address { IPv4Address(10, 0, 0, 1) }
+  var remoteAddress: IPAddress { .v4(IPv4Address(10, 0, 0, 1)) }
   var remotePort: UInt16 { 5000 }
   var state: TCPState { aborted || (closed && peerClosed) ? .closed : closed ? .finWait1 : peerClosed ? .closeWait : .established }
   var error: TCPError? { aborted ? .aborted : nil }

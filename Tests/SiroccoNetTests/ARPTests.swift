@@ -47,11 +47,11 @@ final class ARPTests: XCTestCase {
     let harness = Harness()
     harness.expectSilence(arpRequestFrame(from: peerMAC, peerIP, for: otherIP))
     XCTAssertEqual(harness.counters.arpRepliesSent, 0)
-    XCTAssertEqual(harness.interface.arp.count, 0)
+    XCTAssertEqual(harness.link.arp.count, 0)
     harness.assertDrops([:])
     // Not learned: sending to the requester needs a resolution.
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: peerIP, port: 9)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(peerIP), port: 9)
     let (_, request) = try parseARPFrame(try harness.exchange())
     XCTAssertEqual(request.operation, .request)
     XCTAssertEqual(request.targetProtocolAddress, peerIP)
@@ -60,10 +60,10 @@ final class ARPTests: XCTestCase {
   func testLearnsTheRequesterAndSendsToItWithoutAskingAgain() throws {
     let harness = Harness()
     harness.learn()
-    XCTAssertEqual(harness.interface.arp.count, 1)
+    XCTAssertEqual(harness.link.arp.count, 1)
     XCTAssertEqual(harness.resolved(peerIP), peerMAC)
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1, 2, 3], to: peerIP, port: 9)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1, 2, 3], to: .v4(peerIP), port: 9)
     let sent = try parseIPv4Frame(try harness.exchange())
     XCTAssertEqual(sent.ethernet.destination, peerMAC)
     XCTAssertEqual(sent.header.destination, peerIP)
@@ -74,9 +74,9 @@ final class ARPTests: XCTestCase {
 
   func testSendsExactlyTheConfiguredAnnouncementsAtTheConfiguredInterval() throws {
     let harness = Harness { $0.announcements = 2 }
-    XCTAssertEqual(harness.interface.configuration.announcementInterval, .seconds(2))
+    XCTAssertEqual(harness.link.configuration.announcementInterval, .seconds(2))
     // Before the first poll, the first announcement is due at once.
-    XCTAssertEqual(harness.interface.pollAt(now: .zero), .zero)
+    XCTAssertEqual(harness.stack.pollAt(now: .zero), .zero)
 
     harness.poll(at: .zero)
     let first = harness.sent()
@@ -89,8 +89,8 @@ final class ARPTests: XCTestCase {
         020000000002 0a000002
         000000000000 0a000002
         """)))
-    XCTAssertEqual(harness.interface.pollAt(now: .zero), at(seconds: 2))
-    XCTAssertEqual(harness.interface.pollAt(now: at(seconds: 1)), at(seconds: 2))
+    XCTAssertEqual(harness.stack.pollAt(now: .zero), at(seconds: 2))
+    XCTAssertEqual(harness.stack.pollAt(now: at(seconds: 1)), at(seconds: 2))
 
     harness.poll(at: at(seconds: 1.999))
     XCTAssertEqual(harness.sent().count, 0, "the second announcement is not due yet")
@@ -99,7 +99,7 @@ final class ARPTests: XCTestCase {
     let second = harness.sent()
     XCTAssertEqual(second.count, 1)
     XCTAssertEqual(second.first, first[0], "both announcements are the same frame")
-    XCTAssertNil(harness.interface.pollAt(now: at(seconds: 2)), "no third announcement")
+    XCTAssertNil(harness.stack.pollAt(now: at(seconds: 2)), "no third announcement")
 
     harness.poll(at: at(seconds: 4))
     harness.poll(at: at(seconds: 100))
@@ -131,8 +131,8 @@ final class ARPTests: XCTestCase {
 
   func testResolvesAnUnknownNeighbourQueuesThePacketAndSendsItWhenTheReplyComes() throws {
     let harness = Harness()
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send(Array("hello".utf8), to: peerIP, port: 7)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send(Array("hello".utf8), to: .v4(peerIP), port: 7)
 
     harness.poll()
     let output = harness.sent()
@@ -146,9 +146,9 @@ final class ARPTests: XCTestCase {
         000000000000 0a000001
         """)))
     XCTAssertEqual(harness.counters.arpRequestsSent, 1)
-    XCTAssertTrue(harness.interface.arp.isResolving(peerIP))
-    XCTAssertFalse(harness.interface.hasPendingTransmit, "the datagram left the socket for the ARP queue")
-    XCTAssertEqual(harness.interface.pollAt(now: harness.now), harness.now + .seconds(1))
+    XCTAssertTrue(harness.link.arp.isResolving(peerIP))
+    XCTAssertFalse(harness.stack.hasPendingTransmit, "the datagram left the socket for the ARP queue")
+    XCTAssertEqual(harness.stack.pollAt(now: harness.now), harness.now + .seconds(1))
 
     harness.now = at(seconds: 0.3)
     let sent = try parseIPv4Frame(try harness.exchange(arpReplyFrame()))
@@ -158,8 +158,8 @@ final class ARPTests: XCTestCase {
     XCTAssertEqual(udp.sourcePort, 4000)
     XCTAssertEqual(udp.destinationPort, 7)
     XCTAssertEqual(payload, Array("hello".utf8))
-    XCTAssertFalse(harness.interface.arp.isResolving(peerIP))
-    XCTAssertNil(harness.interface.pollAt(now: harness.now))
+    XCTAssertFalse(harness.link.arp.isResolving(peerIP))
+    XCTAssertNil(harness.stack.pollAt(now: harness.now))
     harness.poll(at: at(seconds: 5))
     XCTAssertEqual(harness.sent().count, 0, "no retry after the resolution")
     XCTAssertEqual(harness.counters.arpRequestsSent, 1)
@@ -168,11 +168,11 @@ final class ARPTests: XCTestCase {
 
   func testRetriesEverySecondThenDropsTheWaitingPacketsAsUnresolved() throws {
     let harness = Harness()
-    XCTAssertEqual(harness.interface.configuration.arp.maximumRequests, 3)
+    XCTAssertEqual(harness.link.configuration.arp.maximumRequests, 3)
     let silent = IPv4Address(10, 0, 0, 9)
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: silent, port: 7)
-    try socket.send([2], to: silent, port: 7)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(silent), port: 7)
+    try socket.send([2], to: .v4(silent), port: 7)
 
     func requests() throws -> [IPv4Address] {
       try harness.sent().map { frame in
@@ -185,23 +185,23 @@ final class ARPTests: XCTestCase {
 
     harness.poll(at: .zero)
     XCTAssertEqual(try requests(), [silent])
-    XCTAssertEqual(harness.interface.pollAt(now: .zero), at(seconds: 1))
+    XCTAssertEqual(harness.stack.pollAt(now: .zero), at(seconds: 1))
     harness.poll(at: at(seconds: 0.999))
     XCTAssertEqual(try requests(), [], "at most one request per second (RFC 1122 2.3.2.1)")
     harness.poll(at: at(seconds: 1))
     XCTAssertEqual(try requests(), [silent])
-    XCTAssertEqual(harness.interface.pollAt(now: at(seconds: 1)), at(seconds: 2))
+    XCTAssertEqual(harness.stack.pollAt(now: at(seconds: 1)), at(seconds: 2))
     harness.poll(at: at(seconds: 2))
     XCTAssertEqual(try requests(), [silent])
-    XCTAssertEqual(harness.interface.pollAt(now: at(seconds: 2)), at(seconds: 3))
+    XCTAssertEqual(harness.stack.pollAt(now: at(seconds: 2)), at(seconds: 3))
     XCTAssertEqual(harness.counters[.arpUnresolved], 0)
 
     harness.poll(at: at(seconds: 3))
     XCTAssertEqual(try requests(), [], "no fourth request")
     XCTAssertEqual(harness.counters.arpRequestsSent, 3)
     harness.assertDrops([.arpUnresolved: 2])
-    XCTAssertFalse(harness.interface.arp.isResolving(silent))
-    XCTAssertNil(harness.interface.pollAt(now: at(seconds: 3)))
+    XCTAssertFalse(harness.link.arp.isResolving(silent))
+    XCTAssertNil(harness.stack.pollAt(now: at(seconds: 3)))
 
     // A late reply addressed to us is learned (RFC 826: we are the target), but nothing is
     // left to send.
@@ -216,8 +216,8 @@ final class ARPTests: XCTestCase {
       $0.arp.maximumRequests = 5
       $0.arp.requestInterval = .milliseconds(250)
     }
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: otherIP, port: 7)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(otherIP), port: 7)
     var requestTimes: [Instant] = []
     for step in 0...20 {
       let time = Instant(nanoseconds: Int64(step) * 125_000_000)
@@ -230,17 +230,17 @@ final class ARPTests: XCTestCase {
 
   func testAnEntryIsResolvedAgainAfterItsLifetime() throws {
     let harness = Harness()
-    XCTAssertEqual(harness.interface.configuration.arp.entryLifetime, .seconds(60))
+    XCTAssertEqual(harness.link.configuration.arp.entryLifetime, .seconds(60))
     harness.learn()  // at 0
-    let socket = try harness.interface.bindUDP(port: 4000)
+    let socket = try harness.stack.bindUDP(port: 4000)
 
     harness.now = Instant(nanoseconds: 60_000_000_000 - 1)
-    try socket.send([1], to: peerIP, port: 7)
+    try socket.send([1], to: .v4(peerIP), port: 7)
     let direct = try parseIPv4Frame(try harness.exchange())
     XCTAssertEqual(direct.ethernet.destination, peerMAC, "still valid just before the lifetime ends")
 
     harness.now = at(seconds: 60)
-    try socket.send([2], to: peerIP, port: 7)
+    try socket.send([2], to: .v4(peerIP), port: 7)
     let (ethernet, request) = try parseARPFrame(try harness.exchange())
     XCTAssertEqual(ethernet.destination, .broadcast)
     XCTAssertEqual(request.operation, .request)
@@ -258,8 +258,8 @@ final class ARPTests: XCTestCase {
     // "Never expire" configured as a huge lifetime must not wrap around into the past.
     let harness = Harness(start: at(seconds: 5)) { $0.arp.entryLifetime = .seconds(Int64.max) }
     harness.learn()
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: peerIP, port: 7)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(peerIP), port: 7)
     let sent = try parseIPv4Frame(try harness.exchange())
     XCTAssertEqual(sent.ethernet.destination, peerMAC)
     XCTAssertEqual(harness.counters.arpRequestsSent, 0)
@@ -269,26 +269,26 @@ final class ARPTests: XCTestCase {
 
   func testAddNeighborResolvesWithoutARPAndReleasesWaitingPacketsOnTheNextFlush() throws {
     let harness = Harness()
-    harness.interface.addNeighbor(otherIP, at: otherMAC, now: .zero)
-    XCTAssertFalse(harness.interface.hasPendingTransmit, "nothing was waiting")
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: otherIP, port: 7)
+    harness.stack.addNeighbor(otherIP, at: otherMAC, on: harness.link, now: .zero)
+    XCTAssertFalse(harness.stack.hasPendingTransmit, "nothing was waiting")
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(otherIP), port: 7)
     XCTAssertEqual(try parseIPv4Frame(try harness.exchange()).ethernet.destination, otherMAC)
 
-    try socket.send([2], to: peerIP, port: 7)
-    try socket.send([3], to: peerIP, port: 7)
+    try socket.send([2], to: .v4(peerIP), port: 7)
+    try socket.send([3], to: .v4(peerIP), port: 7)
     XCTAssertEqual(try parseARPFrame(try harness.exchange()).1.targetProtocolAddress, peerIP)
     harness.now = at(seconds: 0.5)
-    harness.interface.addNeighbor(peerIP, at: peerMAC, now: harness.now)
+    harness.stack.addNeighbor(peerIP, at: peerMAC, on: harness.link, now: harness.now)
     XCTAssertEqual(harness.sent().count, 0, "nothing leaves outside poll and flush")
-    XCTAssertTrue(harness.interface.hasPendingTransmit)
-    XCTAssertEqual(harness.interface.pollAt(now: harness.now), harness.now)
-    harness.interface.flush(now: harness.now, device: harness.device)
+    XCTAssertTrue(harness.stack.hasPendingTransmit)
+    XCTAssertEqual(harness.stack.pollAt(now: harness.now), harness.now)
+    harness.stack.flush(now: harness.now)
     let released = try harness.sent().map { try parseIPv4Frame($0) }
     XCTAssertEqual(released.map(\.ethernet.destination), [peerMAC, peerMAC])
     XCTAssertEqual(try released.map { try parseUDP($0).1 }, [[2], [3]])
-    XCTAssertFalse(harness.interface.hasPendingTransmit)
-    XCTAssertNil(harness.interface.pollAt(now: harness.now))
+    XCTAssertFalse(harness.stack.hasPendingTransmit)
+    XCTAssertNil(harness.stack.pollAt(now: harness.now))
     harness.poll(at: at(seconds: 5))
     XCTAssertEqual(harness.sent().count, 0, "no ARP retry for a resolved neighbour")
     XCTAssertEqual(harness.counters.arpRequestsSent, 1)
@@ -299,10 +299,10 @@ final class ARPTests: XCTestCase {
 
   func testPerDestinationQueueKeepsTheNewestPacketsAndCountsOverflow() throws {
     let harness = Harness()
-    let limit = harness.interface.configuration.arp.packetsPerDestination
+    let limit = harness.link.configuration.arp.packetsPerDestination
     XCTAssertEqual(limit, 8)
-    let socket = try harness.interface.bindUDP(port: 4000)
-    for index in 0..<(limit + 2) { try socket.send([UInt8(index)], to: peerIP, port: 7) }
+    let socket = try harness.stack.bindUDP(port: 4000)
+    for index in 0..<(limit + 2) { try socket.send([UInt8(index)], to: .v4(peerIP), port: 7) }
     harness.poll()
     XCTAssertEqual(harness.sent().count, 1, "one request for all of them")
     harness.assertDrops([.arpQueueOverflow: 2])
@@ -316,20 +316,20 @@ final class ARPTests: XCTestCase {
 
   func testTheTableOfWaitingDestinationsIsBounded() throws {
     let harness = Harness { $0.arp.pendingDestinations = 3 }
-    let socket = try harness.interface.bindUDP(port: 4000)
+    let socket = try harness.stack.bindUDP(port: 4000)
     let destinations = (10...13).map { IPv4Address(10, 0, 0, UInt8($0)) }
-    for destination in destinations { try socket.send([1], to: destination, port: 7) }
+    for destination in destinations { try socket.send([1], to: .v4(destination), port: 7) }
     harness.poll()
     let asked = try harness.sent().map { try parseARPFrame($0).1.targetProtocolAddress }
     XCTAssertEqual(asked, Array(destinations.prefix(3)))
     harness.assertDrops([.arpQueueOverflow: 1])
-    XCTAssertFalse(harness.interface.arp.isResolving(destinations[3]))
+    XCTAssertFalse(harness.link.arp.isResolving(destinations[3]))
 
     // Once one resolves, there is room again.
     harness.inject(arpReplyFrame(from: otherMAC, destinations[0]))
     harness.poll()
     XCTAssertEqual(harness.sent().count, 1)
-    try socket.send([2], to: destinations[3], port: 7)
+    try socket.send([2], to: .v4(destinations[3]), port: 7)
     harness.poll()
     XCTAssertEqual(try harness.sent().map { try parseARPFrame($0).1.targetProtocolAddress }, [destinations[3]])
     harness.assertDrops([.arpQueueOverflow: 1])
@@ -406,11 +406,11 @@ final class ARPTests: XCTestCase {
         to: .broadcast, from: otherMAC, type: .arp,
         arpPacket(.reply, senderMAC: otherMAC, senderIP: stranger, targetMAC: peerMAC, targetIP: peerIP)))
     XCTAssertNil(harness.resolved(stranger))
-    XCTAssertEqual(harness.interface.arp.count, 1)
+    XCTAssertEqual(harness.link.arp.count, 1)
 
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: peerIP, port: 7)
-    try socket.send([2], to: stranger, port: 7)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(peerIP), port: 7)
+    try socket.send([2], to: .v4(stranger), port: 7)
     harness.poll()
     let output = harness.sent()
     XCTAssertEqual(output.count, 2)
@@ -426,7 +426,7 @@ final class ARPTests: XCTestCase {
       to: .broadcast, from: otherMAC, type: .arp,
       arpPacket(.request, senderMAC: otherMAC, senderIP: stranger, targetIP: stranger))
     harness.expectSilence(announcement)
-    XCTAssertEqual(harness.interface.arp.count, 0)
+    XCTAssertEqual(harness.link.arp.count, 0)
 
     harness.learn()
     let movedMAC = MACAddress(0x02, 0, 0, 0, 0, 0x31)
@@ -441,11 +441,11 @@ final class ARPTests: XCTestCase {
     let harness = Harness()
     // Someone claiming our address asks for it: answered, never stored as a neighbour.
     _ = try harness.exchange(arpRequestFrame(from: otherMAC, ourIP, for: ourIP))
-    XCTAssertEqual(harness.interface.arp.count, 0)
+    XCTAssertEqual(harness.link.arp.count, 0)
     // A multicast sender hardware address is not learned.
     harness.inject(arpRequestFrame(from: MACAddress(0x01, 0, 0x5e, 0, 0, 1), peerIP, for: ourIP))
     harness.poll()
     _ = harness.sent()
-    XCTAssertEqual(harness.interface.arp.count, 0)
+    XCTAssertEqual(harness.link.arp.count, 0)
   }
 }

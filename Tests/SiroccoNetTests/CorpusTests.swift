@@ -131,8 +131,8 @@ final class CorpusTests: XCTestCase {
     harness.learn()
     var configuration = TCPConnection.Configuration()
     configuration.initialRTO = .seconds(60)
-    _ = try harness.interface.listenTCP(port: 80, configuration: configuration)
-    return (harness, try harness.interface.bindUDP(port: 7))
+    _ = try harness.stack.listenTCP(port: 80, configuration: configuration)
+    return (harness, try harness.stack.bindUDP(port: 7))
   }
 
   // MARK: The seeds themselves

@@ -9,7 +9,7 @@ import XCTest
 final class CounterTests: XCTestCase {
   func testFramesAndBytesAreCountedInBothDirections() throws {
     let harness = Harness()
-    XCTAssertEqual(harness.counters, InterfaceCounters())
+    XCTAssertEqual(harness.counters, NetworkCounters())
     let arp = arpRequestFrame()
     let echo = echoRequestFrame(pattern(56))
     let stray = udpFrame(port: 7, [1], ethernetTo: otherMAC)
@@ -33,8 +33,8 @@ final class CounterTests: XCTestCase {
 
   func testARPRequestsAnnouncementsAndErrorsAreCountedAsTransmitted() throws {
     let harness = Harness { $0.announcements = 1 }
-    let socket = try harness.interface.bindUDP(port: 7)
-    try socket.send([1], to: peerIP, port: 9)
+    let socket = try harness.stack.bindUDP(port: 7)
+    try socket.send([1], to: .v4(peerIP), port: 9)
     harness.inject(udpFrame(from: otherIP, port: 9999, [1]))
     harness.poll()
     // The announcement, then (receiving first) the ARP request for the ICMP error's
@@ -129,16 +129,16 @@ final class CounterTests: XCTestCase {
     }),
     (.noUDPSocket, "no-udp-socket", { $0.inject(udpFrame(port: 9999, [1])) }),
     (.udpReceiveQueueFull, "udp-receive-queue-full", { harness in
-      _ = try harness.interface.bindUDP(port: 7, receiveCapacity: 1)
+      _ = try harness.stack.bindUDP(port: 7, receiveCapacity: 1)
       harness.inject(udpFrame(port: 7, [1]), udpFrame(port: 7, [2]))
     }),
-    (.noRoute, "no-route", { try $0.interface.bindUDP(port: 1).send([1], to: remoteIP, port: 9) }),
+    (.noRoute, "no-route", { try $0.stack.bindUDP(port: 1).send([1], to: .v4(remoteIP), port: 9) }),
     (.arpQueueOverflow, "arp-queue-overflow", { harness in
-      let socket = try harness.interface.bindUDP(port: 1)
-      for _ in 0...harness.interface.configuration.arp.packetsPerDestination { try socket.send([1], to: otherIP, port: 9) }
+      let socket = try harness.stack.bindUDP(port: 1)
+      for _ in 0...harness.link.configuration.arp.packetsPerDestination { try socket.send([1], to: .v4(otherIP), port: 9) }
     }),
     (.arpUnresolved, "arp-unresolved", { harness in
-      try harness.interface.bindUDP(port: 1).send([1], to: otherIP, port: 9)
+      try harness.stack.bindUDP(port: 1).send([1], to: .v4(otherIP), port: 9)
       for second in 0..<3 { harness.poll(at: at(seconds: Double(second))) }
       harness.now = at(seconds: 3)
     }),
@@ -149,7 +149,7 @@ final class CounterTests: XCTestCase {
     (.oversized, "oversized", { harness in
       // Only a TCP segment past the MTU (which TCP never makes: its segments fit the MSS)
       // or a packet past 64 KiB is oversized: everything else leaves in fragments.
-      harness.interface.sendIPv4(to: peerIP, protocol: .tcp, payloadLength: 1481, now: harness.now, device: harness.device) { _ in }
+      harness.stack.sendIPv4(to: peerIP, protocol: .tcp, payloadLength: 1481, now: harness.now) { _, _ in }
     }),
     (.malformedTCP, "malformed-tcp", { harness in
       var segment = tcpSegment(port: 7, sequence: 1, flags: .syn)
@@ -173,7 +173,7 @@ final class CounterTests: XCTestCase {
     (.tcpBacklogFull, "tcp-backlog-full", { harness in
       // The accept queue holds one established connection nobody accepted: a second SYN is
       // dropped (a full backlog with room in the accept queue would get a SYN cookie).
-      _ = try harness.interface.listenTCP(port: 7, backlog: 1)
+      _ = try harness.stack.listenTCP(port: 7, backlog: 1)
       harness.learn()
       harness.inject(tcpFrame(sourcePort: 5000, port: 7, sequence: 1000, flags: .syn))
       harness.poll()
@@ -185,14 +185,14 @@ final class CounterTests: XCTestCase {
     (.tcpOutOfOrderLimit, "tcp-out-of-order-limit", { harness in
       var configuration = TCPConnection.Configuration()
       configuration.outOfOrderLimit = 100
-      _ = try harness.interface.listenTCP(port: 7, configuration: configuration)
+      _ = try harness.stack.listenTCP(port: 7, configuration: configuration)
       harness.learn()
       let ours = try handshake(harness, port: 7, sequence: 1000)
       harness.inject(tcpFrame(port: 7, sequence: 1101, acknowledgment: ours, flags: .ack, pattern(200)))
     }),
     (.tcpMemoryLimit, "tcp-memory-limit", { harness in
-      harness.interface.tcpMemoryLimit = 100
-      _ = try harness.interface.listenTCP(port: 7)
+      harness.stack.tcpMemoryLimit = 100
+      _ = try harness.stack.listenTCP(port: 7)
       harness.learn()
       let ours = try handshake(harness, port: 7, sequence: 1000)
       harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: ours, flags: .ack, pattern(200)))
@@ -222,9 +222,9 @@ final class CounterTests: XCTestCase {
     let harness = Harness()
     harness.learn()
     harness.device.acceptsTransmit = false
-    let socket = try harness.interface.bindUDP(port: 1)
-    try socket.send([1], to: peerIP, port: 9)
-    try socket.send([2], to: .broadcast, port: 9)
+    let socket = try harness.stack.bindUDP(port: 1)
+    try socket.send([1], to: .v4(peerIP), port: 9)
+    try socket.send([2], to: .v4(.broadcast), port: 9)
     harness.inject(echoRequestFrame([1]), udpFrame(port: 9999, [1]), arpRequestFrame())
     harness.poll()
     XCTAssertEqual(harness.sent().count, 0)
@@ -246,7 +246,7 @@ final class CounterTests: XCTestCase {
     variants.append(Array(good.prefix(19)))
     for (index, packet) in variants.enumerated() {
       let harness = Harness { $0.verifyChecksums = false }
-      _ = try harness.interface.bindUDP(port: 7)
+      _ = try harness.stack.bindUDP(port: 7)
       harness.expectSilence(ethernetFrame(type: .ipv4, packet))
       XCTAssertEqual(harness.counters[.malformedIPv4], 1, "variant \(index)")
       XCTAssertEqual(harness.counters.totalDrops, 1, "variant \(index)")

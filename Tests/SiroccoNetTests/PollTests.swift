@@ -32,7 +32,7 @@ final class PollTests: XCTestCase {
 
   func testDefaultBudgetIs64() throws {
     let harness = Harness()
-    XCTAssertEqual(harness.interface.configuration.receiveBudget, 64)
+    XCTAssertEqual(harness.link.configuration.receiveBudget, 64)
     for _ in 0..<100 { harness.inject(pattern(10)) }
     XCTAssertTrue(harness.poll())
     XCTAssertEqual(harness.device.inbox.count, 36)
@@ -42,8 +42,8 @@ final class PollTests: XCTestCase {
 
   func testPollSendsQueuedDatagramsEvenWhenTheBudgetRunsOut() throws {
     let harness = Harness { $0.receiveBudget = 1 }
-    let socket = try harness.interface.bindUDP(port: 7)
-    try socket.send([1], to: .broadcast, port: 9)
+    let socket = try harness.stack.bindUDP(port: 7)
+    try socket.send([1], to: .v4(.broadcast), port: 9)
     harness.inject(pattern(10), pattern(10))
     XCTAssertTrue(harness.poll())
     XCTAssertEqual(harness.sent().count, 1)
@@ -52,15 +52,15 @@ final class PollTests: XCTestCase {
   func testPollAtIsNilWhenIdleAfterTheAnnouncements() throws {
     let harness = Harness { $0.announcements = 2 }
     harness.poll(at: .zero)
-    XCTAssertEqual(harness.interface.pollAt(now: .zero), at(seconds: 2))
+    XCTAssertEqual(harness.stack.pollAt(now: .zero), at(seconds: 2))
     harness.poll(at: at(seconds: 2))
     XCTAssertEqual(harness.sent().count, 2)
-    XCTAssertNil(harness.interface.pollAt(now: at(seconds: 2)))
-    XCTAssertNil(harness.interface.pollAt(now: at(seconds: 1000)))
+    XCTAssertNil(harness.stack.pollAt(now: at(seconds: 2)))
+    XCTAssertNil(harness.stack.pollAt(now: at(seconds: 1000)))
     // Traffic that leaves nothing pending keeps it idle.
     harness.learn()
     _ = try harness.exchange(echoRequestFrame([1]))
-    XCTAssertNil(harness.interface.pollAt(now: harness.now))
+    XCTAssertNil(harness.stack.pollAt(now: harness.now))
     // And polling it as often as one likes sends nothing.
     for step in 1...1000 { harness.poll(at: at(seconds: 2 + Double(step))) }
     XCTAssertEqual(harness.sent().count, 0)
@@ -68,7 +68,7 @@ final class PollTests: XCTestCase {
 
   func testPollAtIsNilWithoutAnnouncements() throws {
     let harness = Harness { $0.announcements = 0 }
-    XCTAssertNil(harness.interface.pollAt(now: .zero))
+    XCTAssertNil(harness.stack.pollAt(now: .zero))
     harness.poll()
     XCTAssertEqual(harness.sent().count, 0)
   }
@@ -77,26 +77,26 @@ final class PollTests: XCTestCase {
     let harness = Harness { $0.announcements = 2 }
     harness.poll(at: .zero)
     XCTAssertEqual(harness.sent().count, 1)
-    let socket = try harness.interface.bindUDP(port: 7)
-    try socket.send([1], to: peerIP, port: 9)
-    XCTAssertEqual(harness.interface.pollAt(now: at(seconds: 0.5)), at(seconds: 0.5), "a datagram is queued")
+    let socket = try harness.stack.bindUDP(port: 7)
+    try socket.send([1], to: .v4(peerIP), port: 9)
+    XCTAssertEqual(harness.stack.pollAt(now: at(seconds: 0.5)), at(seconds: 0.5), "a datagram is queued")
     harness.poll(at: at(seconds: 0.5))
     XCTAssertEqual(harness.sent().count, 1, "the ARP request")
-    XCTAssertEqual(harness.interface.pollAt(now: at(seconds: 0.5)), at(seconds: 1.5), "the ARP retry comes first")
+    XCTAssertEqual(harness.stack.pollAt(now: at(seconds: 0.5)), at(seconds: 1.5), "the ARP retry comes first")
     harness.inject(arpReplyFrame())
     harness.poll(at: at(seconds: 0.6))
     XCTAssertEqual(harness.sent().count, 1, "the datagram")
-    XCTAssertEqual(harness.interface.pollAt(now: at(seconds: 0.6)), at(seconds: 2), "then the announcement")
+    XCTAssertEqual(harness.stack.pollAt(now: at(seconds: 0.6)), at(seconds: 2), "then the announcement")
   }
 
   func testFlushSendsARPRetriesWithoutReadingTheDevice() throws {
     let harness = Harness()
-    let socket = try harness.interface.bindUDP(port: 7)
-    try socket.send([1], to: peerIP, port: 9)
-    harness.interface.flush(now: .zero, device: harness.device)
+    let socket = try harness.stack.bindUDP(port: 7)
+    try socket.send([1], to: .v4(peerIP), port: 9)
+    harness.stack.flush(now: .zero)
     XCTAssertEqual(harness.sent().count, 1)
     harness.inject(arpReplyFrame())
-    harness.interface.flush(now: at(seconds: 1), device: harness.device)
+    harness.stack.flush(now: at(seconds: 1))
     let retry = try parseARPFrame(try XCTUnwrap(harness.sent().first))
     XCTAssertEqual(retry.1.targetProtocolAddress, peerIP)
     XCTAssertEqual(harness.device.inbox.count, 1, "the reply was not read")

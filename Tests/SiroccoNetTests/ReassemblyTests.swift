@@ -161,7 +161,7 @@ final class ReassemblyTests: XCTestCase {
   func testAFragmentedUDPDatagramIsDelivered() throws {
     let harness = Harness()
     harness.learn()
-    let socket = try harness.interface.bindUDP(port: 7)
+    let socket = try harness.stack.bindUDP(port: 7)
     let datagram = udpDatagram(port: 7, pattern(3000))
     for piece in pieces(datagram, size: 1480) {
       harness.inject(ethernetFrame(type: .ipv4, ipv4Packet(protocol: .udp, moreFragments: piece.more, fragmentOffset: piece.offset, piece.bytes)))
@@ -169,7 +169,7 @@ final class ReassemblyTests: XCTestCase {
     harness.poll()
     let received = try XCTUnwrap(socket.receive())
     XCTAssertEqual(received.payload, pattern(3000))
-    XCTAssertEqual(received.source, peerIP)
+    XCTAssertEqual(received.source, .v4(peerIP))
     harness.assertDrops([:])
   }
 
@@ -179,7 +179,7 @@ final class ReassemblyTests: XCTestCase {
     let frames = fragmentedEchoRequest(size: 4000)
     harness.inject(frames[0])
     harness.poll()
-    XCTAssertEqual(harness.interface.pollAt(now: harness.now), harness.now + .seconds(30), "the loop wakes for the timeout")
+    XCTAssertEqual(harness.stack.pollAt(now: harness.now), harness.now + .seconds(30), "the loop wakes for the timeout")
     XCTAssertTrue(harness.sent().isEmpty)
     harness.advance(.seconds(30))
     let sent = harness.sent()

@@ -12,9 +12,9 @@ final class RoutingTests: XCTestCase {
     harness.learn(peerMAC, peerIP)
     harness.learn(otherMAC, otherIP)
     harness.learn(gatewayMAC, gatewayIP)
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: peerIP, port: 7)
-    try socket.send([2], to: otherIP, port: 7)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(peerIP), port: 7)
+    try socket.send([2], to: .v4(otherIP), port: 7)
     harness.poll()
     let sent = try harness.sent().map { try parseIPv4Frame($0) }
     XCTAssertEqual(sent.map(\.ethernet.destination), [peerMAC, otherMAC])
@@ -23,13 +23,13 @@ final class RoutingTests: XCTestCase {
 
   func testOffLinkDestinationsGoToTheGatewayWhichIsResolvedInstead() throws {
     let harness = Harness { $0.gateway = gatewayIP }
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send(Array("far".utf8), to: remoteIP, port: 53)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send(Array("far".utf8), to: .v4(remoteIP), port: 53)
     let (ethernet, request) = try parseARPFrame(try harness.exchange())
     XCTAssertEqual(ethernet.destination, .broadcast)
     XCTAssertEqual(request.targetProtocolAddress, gatewayIP, "ARP asks for the gateway, not the destination")
-    XCTAssertTrue(harness.interface.arp.isResolving(gatewayIP))
-    XCTAssertFalse(harness.interface.arp.isResolving(remoteIP))
+    XCTAssertTrue(harness.link.arp.isResolving(gatewayIP))
+    XCTAssertFalse(harness.link.arp.isResolving(remoteIP))
 
     let sent = try parseIPv4Frame(try harness.exchange(arpReplyFrame(from: gatewayMAC, gatewayIP)))
     XCTAssertEqual(sent.ethernet.destination, gatewayMAC)
@@ -39,7 +39,7 @@ final class RoutingTests: XCTestCase {
     XCTAssertEqual(payload, Array("far".utf8))
 
     // Once the gateway is known, other off-link destinations go straight to it.
-    try socket.send([9], to: IPv4Address(198, 51, 100, 1), port: 53)
+    try socket.send([9], to: .v4(IPv4Address(198, 51, 100, 1)), port: 53)
     let next = try parseIPv4Frame(try harness.exchange())
     XCTAssertEqual(next.ethernet.destination, gatewayMAC)
     XCTAssertEqual(next.header.destination, IPv4Address(198, 51, 100, 1))
@@ -48,12 +48,12 @@ final class RoutingTests: XCTestCase {
 
   func testOffLinkWithoutAGatewayIsNoRoute() throws {
     let harness = Harness()
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: remoteIP, port: 53)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(remoteIP), port: 53)
     harness.expectSilence()
     harness.assertDrops([.noRoute: 1])
     XCTAssertEqual(harness.counters.arpRequestsSent, 0)
-    XCTAssertNil(harness.interface.pollAt(now: harness.now))
+    XCTAssertNil(harness.stack.pollAt(now: harness.now))
   }
 
   func testEchoFromAnOffLinkHostIsAnsweredThroughTheGateway() throws {
@@ -67,9 +67,9 @@ final class RoutingTests: XCTestCase {
 
   func testLimitedAndSubnetBroadcastsUseTheBroadcastMACWithoutARP() throws {
     let harness = Harness()
-    let socket = try harness.interface.bindUDP(port: 68)
-    try socket.send([1], to: .broadcast, port: 67)
-    try socket.send([2], to: subnetBroadcast, port: 67)
+    let socket = try harness.stack.bindUDP(port: 68)
+    try socket.send([1], to: .v4(.broadcast), port: 67)
+    try socket.send([2], to: .v4(subnetBroadcast), port: 67)
     harness.poll()
     let sent = try harness.sent().map { try parseIPv4Frame($0) }
     XCTAssertEqual(sent.count, 2)
@@ -77,9 +77,9 @@ final class RoutingTests: XCTestCase {
     XCTAssertEqual(sent.map(\.header.destination), [.broadcast, subnetBroadcast])
     XCTAssertEqual(try sent.map { try parseUDP($0).1 }, [[1], [2]])
     XCTAssertEqual(harness.counters.arpRequestsSent, 0)
-    XCTAssertEqual(harness.interface.arp.count, 0)
-    XCTAssertFalse(harness.interface.arp.isResolving(.broadcast))
-    XCTAssertFalse(harness.interface.arp.isResolving(subnetBroadcast))
+    XCTAssertEqual(harness.link.arp.count, 0)
+    XCTAssertFalse(harness.link.arp.isResolving(.broadcast))
+    XCTAssertFalse(harness.link.arp.isResolving(subnetBroadcast))
   }
 
   func testOtherPrefixLengthsDecideWhatIsOnLink() throws {
@@ -88,9 +88,9 @@ final class RoutingTests: XCTestCase {
       $0.ipv4 = IPv4Network(address: ourIP, prefixLength: 30)
       $0.gateway = peerIP
     }
-    let socket = try harness.interface.bindUDP(port: 4000)
-    try socket.send([1], to: IPv4Address(10, 0, 0, 3), port: 7)
-    try socket.send([2], to: IPv4Address(10, 0, 0, 4), port: 7)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(IPv4Address(10, 0, 0, 3)), port: 7)
+    try socket.send([2], to: .v4(IPv4Address(10, 0, 0, 4)), port: 7)
     harness.poll()
     let output = harness.sent()
     XCTAssertEqual(output.count, 2)
@@ -105,7 +105,7 @@ final class RoutingTests: XCTestCase {
     let local = IPv4Address(10, 0, 0, 0)
     let remote = IPv4Address(10, 0, 0, 1)
     let harness = Harness { $0.ipv4 = IPv4Network(address: local, prefixLength: 31) }
-    let socket = try harness.interface.bindUDP(port: 7)
+    let socket = try harness.stack.bindUDP(port: 7)
     harness.expectSilence(
       ethernetFrame(
         type: .ipv4,
@@ -113,7 +113,7 @@ final class RoutingTests: XCTestCase {
     harness.assertDrops([:])
     XCTAssertEqual(socket.receive()?.payload, [42])
 
-    try socket.send([43], to: remote, port: 9)
+    try socket.send([43], to: .v4(remote), port: 9)
     let (ethernet, request) = try parseARPFrame(try harness.exchange())
     XCTAssertEqual(ethernet.destination, .broadcast)
     XCTAssertEqual(request.targetProtocolAddress, remote, "the other end is resolved, not broadcast to")

@@ -11,8 +11,8 @@ final class TCPPair {
   let link = MemoryLink()
   let clientDevice: MemoryNetworkDevice
   let serverDevice: MemoryNetworkDevice
-  let client: Interface
-  let server: Interface
+  let client: Stack<MemoryNetworkDevice>
+  let server: Stack<MemoryNetworkDevice>
   var now = Instant(nanoseconds: 1_000_000_000)
   /// Drops a frame travelling either way when it returns true (its index counts all frames).
   var lose: (Int) -> Bool = { _ in false }
@@ -50,23 +50,22 @@ final class TCPPair {
   init() {
     clientDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 1), link: link, side: .a)
     serverDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 2), link: link, side: .b)
-    var clientConfiguration = Interface.Configuration(
-      macAddress: clientDevice.macAddress, ipv4: IPv4Network(address: IPv4Address(10, 0, 0, 1), prefixLength: 24))
-    clientConfiguration.announcements = 0
-    var serverConfiguration = Interface.Configuration(
-      macAddress: serverDevice.macAddress, ipv4: IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24))
-    serverConfiguration.announcements = 0
-    client = Interface(configuration: clientConfiguration, seed: 1)
-    server = Interface(configuration: serverConfiguration, seed: 2)
+    client = Stack(seed: 1)
+    server = Stack(seed: 2)
+    for (stack, device, address) in [(client, clientDevice, IPv4Address(10, 0, 0, 1)), (server, serverDevice, IPv4Address(10, 0, 0, 2))] {
+      var configuration = Link.Configuration(name: "service", macAddress: device.macAddress)
+      configuration.announcements = 0
+      stack.add(IPv4Network(address: address, prefixLength: 24), to: stack.attach(device, configuration: configuration))
+    }
   }
 
   /// One round: both stacks poll, frames cross the link (some lost), time moves on.
   func step(by duration: Duration = .milliseconds(1)) {
-    client.poll(now: now, device: clientDevice)
+    client.poll(now: now)
     link.towardB = impair(
       link.towardB.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, true) },
       held: &heldTowardB)
-    server.poll(now: now, device: serverDevice)
+    server.poll(now: now)
     link.towardA = impair(
       link.towardA.filter { frame in defer { framesSeen += 1 }; return !lose(framesSeen) && deliver(frame, false) },
       held: &heldTowardA)
@@ -97,7 +96,7 @@ extension XCTestCase {
     -> (client: TCPConnection, server: TCPConnection, listener: TCPListener)
   {
     let listener = try pair.server.listenTCP(port: port, configuration: configuration)
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: port, now: pair.now, configuration: configuration)
+    let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: port, now: pair.now, configuration: configuration)
     var accepted: TCPConnection?
     XCTAssertTrue(pair.run(until: {
       if accepted == nil { accepted = listener.accept() }
@@ -135,7 +134,7 @@ final class TCPConnectionTests: XCTestCase {
     var serverConfiguration = TCPConnection.Configuration()
     serverConfiguration.receiveBufferSize = 1024 * 1024
     let listener = try pair.server.listenTCP(port: 7, configuration: serverConfiguration)
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now)
+    let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: 7, now: pair.now)
     var accepted: TCPConnection?
     XCTAssertTrue(pair.run(until: {
       if accepted == nil { accepted = listener.accept() }
@@ -144,7 +143,7 @@ final class TCPConnectionTests: XCTestCase {
     let server = try XCTUnwrap(accepted)
     XCTAssertEqual(client.state, .established)
     XCTAssertEqual(server.state, .established)
-    XCTAssertEqual(server.remoteAddress, IPv4Address(10, 0, 0, 1))
+    XCTAssertEqual(server.remoteAddress, .v4(IPv4Address(10, 0, 0, 1)))
     XCTAssertEqual(client.remotePort, 7)
     XCTAssertGreaterThanOrEqual(client.localPort, 49152)
     for (name, connection) in [("client", client), ("server", server)] {
@@ -190,7 +189,7 @@ final class TCPConnectionTests: XCTestCase {
 
   func testConnectionToAClosedPortIsRefused() throws {
     let pair = TCPPair()
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 9, now: pair.now)
+    let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: 9, now: pair.now)
     XCTAssertTrue(pair.run(until: { client.state == .closed }, limit: 1000))
     XCTAssertEqual(client.error, .refused)
     XCTAssertEqual(pair.server.counters[.noTCPConnection], 1)
@@ -210,7 +209,7 @@ final class TCPConnectionTests: XCTestCase {
     let pair = TCPPair()
     pair.lose = { _ in true }
     _ = try pair.server.listenTCP(port: 7)
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now)
+    let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: 7, now: pair.now)
     // 1 + 2 + 4 + ... + 64 s of backoff, then give up.
     XCTAssertTrue(pair.run(until: { client.state == .closed }, limit: 200_000))
     XCTAssertEqual(client.error, .timedOut)
@@ -264,7 +263,7 @@ final class TCPConnectionTests: XCTestCase {
     var configuration = TCPConnection.Configuration()
     configuration.receiveBufferSize = 16384
     let listener = try pair.server.listenTCP(port: 7, configuration: configuration)
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now)
+    let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: 7, now: pair.now)
     var server: TCPConnection?
     XCTAssertTrue(pair.run(until: { server = server ?? listener.accept(); return server != nil && client.isEstablished }))
     let data = bytePattern(100_000, seed: 9)
@@ -305,13 +304,13 @@ final class TCPConnectionTests: XCTestCase {
       var configuration = TCPConnection.Configuration()
       configuration.noDelay = noDelay
       _ = try pair.server.listenTCP(port: 7)
-      let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
+      let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: 7, now: pair.now, configuration: configuration)
       XCTAssertTrue(pair.run(until: { client.isEstablished }))
       let sentBefore = pair.client.counters.tcpSegmentsSent
       client.write([1])
-      pair.client.poll(now: pair.now, device: pair.clientDevice)  // first small segment leaves
+      pair.client.poll(now: pair.now)  // first small segment leaves
       client.write([2])
-      pair.client.poll(now: pair.now, device: pair.clientDevice)  // the second waits for the ACK, unless noDelay
+      pair.client.poll(now: pair.now)  // the second waits for the ACK, unless noDelay
       XCTAssertEqual(pair.client.counters.tcpSegmentsSent - sentBefore, noDelay ? 2 : 1, "noDelay \(noDelay)")
     }
   }
@@ -323,7 +322,7 @@ final class TCPConnectionTests: XCTestCase {
     configuration.keepAliveInterval = .seconds(1)
     configuration.keepAliveProbes = 3
     _ = try pair.server.listenTCP(port: 7)
-    let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
+    let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: 7, now: pair.now, configuration: configuration)
     XCTAssertTrue(pair.run(until: { client.isEstablished }))
     // A live peer answers the probes: still established after 10 idle seconds.
     for _ in 0..<10_000 { pair.step() }
@@ -433,7 +432,7 @@ final class TCPConnectionTests: XCTestCase {
         var configuration = TCPConnection.Configuration()
         configuration.congestionControl = control
         let listener = try pair.server.listenTCP(port: 7, configuration: configuration)
-        let client = try pair.client.connectTCP(to: IPv4Address(10, 0, 0, 2), port: 7, now: pair.now, configuration: configuration)
+        let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: 7, now: pair.now, configuration: configuration)
         var server: TCPConnection?
         XCTAssertTrue(pair.run(until: { server = server ?? listener.accept(); return server != nil && client.isEstablished }))
         var state = UInt64(loss * 7 + reorder * 13 + duplicate)

@@ -12,12 +12,12 @@ final class TCPHardeningTests: XCTestCase {
   func testSYNCookiesWhenTheBacklogIsFull() throws {
     let harness = Harness()
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80, backlog: 2)
+    let listener = try harness.stack.listenTCP(port: 80, backlog: 2)
     // Two half-open connections fill the backlog (a flood that never answers).
     harness.inject(tcpFrame(sourcePort: 6000, port: 80, sequence: 1, flags: .syn), tcpFrame(sourcePort: 6001, port: 80, sequence: 1, flags: .syn))
     harness.poll()
     XCTAssertEqual(harness.sent().count, 2)
-    let connectionsBefore = harness.interface.tcpConnections.count
+    let connectionsBefore = harness.stack.tcpConnections.count
     // The next SYN: a stateless cookie SYN-ACK.
     harness.inject(tcpFrame(sourcePort: 7000, port: 80, sequence: 5000, flags: .syn, options: TCPOptions(maximumSegmentSize: 1460)))
     harness.poll()
@@ -25,7 +25,7 @@ final class TCPHardeningTests: XCTestCase {
     XCTAssertEqual(cookie.flags, [.syn, .ack])
     XCTAssertEqual(cookie.acknowledgmentNumber, 5001)
     XCTAssertEqual(cookie.options.maximumSegmentSize, 1460)
-    XCTAssertEqual(harness.interface.tcpConnections.count, connectionsBefore, "state kept for a cookie")
+    XCTAssertEqual(harness.stack.tcpConnections.count, connectionsBefore, "state kept for a cookie")
     XCTAssertEqual(harness.counters.tcpSYNCookiesSent, 1)
     // A forged ACK (wrong cookie) is not a connection: it gets a reset.
     harness.inject(tcpFrame(sourcePort: 7001, port: 80, sequence: 5001, acknowledgment: cookie.sequenceNumber &+ 1, flags: .ack))
@@ -57,7 +57,7 @@ final class TCPHardeningTests: XCTestCase {
   func testPAWSDropsOldDuplicates() throws {
     let harness = Harness()
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80)
+    let listener = try harness.stack.listenTCP(port: 80)
     let timestamps = TCPOptions(maximumSegmentSize: 1460, timestamp: .init(value: 1000, echoReply: 0))
     harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn, options: timestamps))
     harness.poll()
@@ -82,7 +82,7 @@ final class TCPHardeningTests: XCTestCase {
   func testChallengeACKsAreRateLimited() throws {
     let harness = Harness()
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80)
+    let listener = try harness.stack.listenTCP(port: 80)
     harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn))
     harness.poll()
     let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
@@ -105,7 +105,7 @@ final class TCPHardeningTests: XCTestCase {
   func testChallengeACKsHaveAnInterfaceWideBudget() throws {
     let harness = Harness { $0.challengeACKLimit = 20 }
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80, backlog: 64)
+    let listener = try harness.stack.listenTCP(port: 80, backlog: 64)
     var connections: [TCPConnection] = []
     for client in 0..<30 {
       try handshake(harness, sourcePort: UInt16(6000 + client), port: 80)
@@ -136,9 +136,9 @@ final class TCPHardeningTests: XCTestCase {
   /// gives its share back.
   func testBuffersOfAllConnectionsStayWithinTheInterfaceLimit() throws {
     let harness = Harness()
-    harness.interface.tcpMemoryLimit = 10_000
+    harness.stack.tcpMemoryLimit = 10_000
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80)
+    let listener = try harness.stack.listenTCP(port: 80)
     var connections: [(TCPConnection, UInt16, UInt32)] = []
     for client in 0..<3 {
       let port = UInt16(6000 + client)
@@ -153,18 +153,18 @@ final class TCPHardeningTests: XCTestCase {
       }
       harness.poll()
     }
-    XCTAssertLessThanOrEqual(harness.interface.tcpBufferedBytes, 10_000)
-    XCTAssertEqual(harness.interface.tcpBufferedBytes, connections.reduce(0) { $0 + $1.0.availableBytes })
+    XCTAssertLessThanOrEqual(harness.stack.tcpBufferedBytes, 10_000)
+    XCTAssertEqual(harness.stack.tcpBufferedBytes, connections.reduce(0) { $0 + $1.0.availableBytes })
     XCTAssertGreaterThan(harness.counters[.tcpMemoryLimit], 0)
-    XCTAssertEqual(harness.interface.tcpBufferedBytes, 10_000, "filled up to the limit")
+    XCTAssertEqual(harness.stack.tcpBufferedBytes, 10_000, "filled up to the limit")
     XCTAssertEqual(connections[0].0.writableBytes, 0, "writes refused at the limit")
     // Reading gives room back; closing a connection gives its share back.
     let read = connections[0].0.read().count
-    XCTAssertEqual(harness.interface.tcpBufferedBytes, 10_000 - read)
+    XCTAssertEqual(harness.stack.tcpBufferedBytes, 10_000 - read)
     XCTAssertEqual(connections[0].0.write(pattern(500)), 500)
-    XCTAssertEqual(harness.interface.tcpBufferedBytes, 10_000 - read + 500)
+    XCTAssertEqual(harness.stack.tcpBufferedBytes, 10_000 - read + 500)
     connections[1].0.abort()
-    XCTAssertEqual(harness.interface.tcpBufferedBytes, connections[0].0.availableBytes + 500 + connections[2].0.availableBytes)
+    XCTAssertEqual(harness.stack.tcpBufferedBytes, connections[0].0.availableBytes + 500 + connections[2].0.availableBytes)
   }
 
   /// Timers of many connections: each fires at its own time, whichever connection last
@@ -173,9 +173,9 @@ final class TCPHardeningTests: XCTestCase {
   func testActiveOpensStayWithinTheConnectionLimit() throws {
     // Found by Scripts/fuzz interface: connectTCP added connections past the bound.
     let harness = Harness { $0.maximumTCPConnections = 2 }
-    _ = try harness.interface.connectTCP(to: peerIP, port: 80, now: harness.now)
-    _ = try harness.interface.connectTCP(to: peerIP, port: 81, now: harness.now)
-    XCTAssertThrowsError(try harness.interface.connectTCP(to: peerIP, port: 82, now: harness.now)) { error in
+    _ = try harness.stack.connectTCP(to: .v4(peerIP), port: 80, now: harness.now)
+    _ = try harness.stack.connectTCP(to: .v4(peerIP), port: 81, now: harness.now)
+    XCTAssertThrowsError(try harness.stack.connectTCP(to: .v4(peerIP), port: 82, now: harness.now)) { error in
       XCTAssertEqual(error as? TCPConnectError, .tooManyConnections)
     }
   }
@@ -189,7 +189,7 @@ final class TCPHardeningTests: XCTestCase {
       var configuration = TCPConnection.Configuration()
       configuration.keepAlive = .seconds(Int64(10 + index))
       let port = UInt16(100 + index)
-      listeners.append(try harness.interface.listenTCP(port: port, configuration: configuration))
+      listeners.append(try harness.stack.listenTCP(port: port, configuration: configuration))
       ports[port] = 10 + index
       try handshake(harness, port: port)
       XCTAssertNotNil(listeners[index].accept())
@@ -215,7 +215,7 @@ final class TCPHardeningTests: XCTestCase {
   func testDataWithAnUnacceptableACKIsNotDelivered() throws {
     let harness = Harness()
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80)
+    let listener = try harness.stack.listenTCP(port: 80)
     harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn))
     harness.poll()
     let ours = try parseTCPFrame(try XCTUnwrap(harness.sent().last)).sequenceNumber &+ 1

@@ -13,7 +13,7 @@ final class TCPNumberingTests: XCTestCase {
   func endpoints(_ count: Int) -> [TCPEndpoints] {
     (0..<count).map { (index: Int) -> TCPEndpoints in
       let address = IPv4Address(10, 0, UInt8(index / 250), UInt8(index % 250 + 1))
-      return TCPEndpoints(localPort: 80, remoteAddress: address, remotePort: UInt16(40000 + index % 7))
+      return TCPEndpoints(localAddress: .v4(ourIP), localPort: 80, remoteAddress: .v4(address), remotePort: UInt16(40000 + index % 7))
     }
   }
 
@@ -22,7 +22,7 @@ final class TCPNumberingTests: XCTestCase {
   func testInitialSequenceNumbersOfDifferentConnectionsAreUnpredictable() {
     let harness = Harness()
     let now = at(seconds: 12.5)
-    let isns = endpoints(4096).map { harness.interface.initialSequence(for: $0, now: now).rawValue }
+    let isns = endpoints(4096).map { harness.stack.initialSequence(for: $0, now: now).rawValue }
     XCTAssertEqual(Set(isns).count, isns.count, "two 4-tuples got the same ISN")
     let differences = zip(isns, isns.dropFirst()).map { $1 &- $0 }
     XCTAssertGreaterThan(Set(differences).count, isns.count - 16, "ISN differences repeat: a guessable increment")
@@ -45,7 +45,7 @@ final class TCPNumberingTests: XCTestCase {
     let first = Harness(seed: 1), second = Harness(seed: 2)
     let now = at(seconds: 3)
     let pairs = endpoints(64).map {
-      (first.interface.initialSequence(for: $0, now: now).rawValue, second.interface.initialSequence(for: $0, now: now).rawValue)
+      (first.stack.initialSequence(for: $0, now: now).rawValue, second.stack.initialSequence(for: $0, now: now).rawValue)
     }
     XCTAssertTrue(pairs.allSatisfy { $0.0 != $0.1 })
     XCTAssertGreaterThan(Set(pairs.map { $0.1 &- $0.0 }).count, 60, "the two secrets differ by a constant offset")
@@ -56,19 +56,19 @@ final class TCPNumberingTests: XCTestCase {
   func testInitialSequenceNumbersOfOneFourTupleAdvanceWithAFourMicrosecondClock() {
     let harness = Harness()
     for tuple in endpoints(8) {
-      let base = harness.interface.initialSequence(for: tuple, now: .zero)
+      let base = harness.stack.initialSequence(for: tuple, now: .zero)
       var previous = base
       var elapsed: Int64 = 0
       for step: Int64 in [4_000, 3_999, 1, 1_000_000, 7_777_777, 1_000_000_000, 3_600_000_000_000] {
         elapsed += step
-        let isn = harness.interface.initialSequence(for: tuple, now: Instant(nanoseconds: elapsed))
+        let isn = harness.stack.initialSequence(for: tuple, now: Instant(nanoseconds: elapsed))
         XCTAssertEqual(isn.rawValue &- base.rawValue, UInt32(truncatingIfNeeded: elapsed / 4000), "after \(elapsed) ns")
         XCTAssertGreaterThanOrEqual(isn - previous, 0, "the ISN went back after \(elapsed) ns")
         previous = isn
       }
-      XCTAssertEqual(harness.interface.initialSequence(for: tuple, now: Instant(nanoseconds: 3_999)), base, "one tick is 4 us")
+      XCTAssertEqual(harness.stack.initialSequence(for: tuple, now: Instant(nanoseconds: 3_999)), base, "one tick is 4 us")
       // 2^32 ticks (about 4.77 hours) later, the clock has wrapped round.
-      XCTAssertEqual(harness.interface.initialSequence(for: tuple, now: Instant(nanoseconds: 4000 << 32)), base)
+      XCTAssertEqual(harness.stack.initialSequence(for: tuple, now: Instant(nanoseconds: 4000 << 32)), base)
     }
   }
 
@@ -76,11 +76,11 @@ final class TCPNumberingTests: XCTestCase {
   func testActiveOpenSendsTheRFC6528InitialSequenceNumber() throws {
     let harness = Harness(start: at(seconds: 7.25))
     harness.learn()
-    let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+    let connection = try harness.stack.connectTCP(to: .v4(peerIP), port: 5000, now: harness.now)
     harness.poll()
     let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
-    let tuple = TCPEndpoints(localPort: connection.localPort, remoteAddress: peerIP, remotePort: 5000)
-    XCTAssertEqual(syn.sequenceNumber, harness.interface.initialSequence(for: tuple, now: at(seconds: 7.25)).rawValue)
+    let tuple = TCPEndpoints(localAddress: .v4(ourIP), localPort: connection.localPort, remoteAddress: .v4(peerIP), remotePort: 5000)
+    XCTAssertEqual(syn.sequenceNumber, harness.stack.initialSequence(for: tuple, now: at(seconds: 7.25)).rawValue)
   }
 
   // MARK: RFC 6056 ephemeral ports
@@ -91,7 +91,7 @@ final class TCPNumberingTests: XCTestCase {
     let harness = Harness()
     var ports: [UInt16] = []
     for _ in 0..<2048 {
-      ports.append(try harness.interface.connectTCP(to: peerIP, port: 80, now: harness.now).localPort)
+      ports.append(try harness.stack.connectTCP(to: .v4(peerIP), port: 80, now: harness.now).localPort)
     }
     XCTAssertTrue(ports.allSatisfy { $0 >= 49152 }, "\(ports.filter { $0 < 49152 })")
     XCTAssertEqual(Set(ports).count, ports.count, "two connections to one destination share a port")
@@ -102,7 +102,7 @@ final class TCPNumberingTests: XCTestCase {
     XCTAssertGreaterThan(buckets.min()!, 2048 / 16 / 2, "ports unevenly spread: \(buckets)")
     // Another interface, another seed: another sequence of ports.
     let other = Harness(seed: 99)
-    let otherPorts = try (0..<16).map { _ in try other.interface.connectTCP(to: peerIP, port: 80, now: other.now).localPort }
+    let otherPorts = try (0..<16).map { _ in try other.stack.connectTCP(to: .v4(peerIP), port: 80, now: other.now).localPort }
     XCTAssertNotEqual(otherPorts, Array(ports.prefix(16)))
   }
 
@@ -113,19 +113,19 @@ final class TCPNumberingTests: XCTestCase {
     let harness = Harness()
     let free: Set<UInt16> = [49152, 50000, 57005, 65000, 65535]
     for port in UInt16(49152)...UInt16(65535) where !free.contains(port) {
-      _ = try harness.interface.listenTCP(port: port, backlog: 1)
+      _ = try harness.stack.listenTCP(port: port, backlog: 1)
     }
     var chosen: Set<UInt16> = []
     for _ in free {
-      chosen.insert(try harness.interface.connectTCP(to: peerIP, port: 80, now: harness.now).localPort)
+      chosen.insert(try harness.stack.connectTCP(to: .v4(peerIP), port: 80, now: harness.now).localPort)
     }
     XCTAssertEqual(chosen, free)
-    XCTAssertThrowsError(try harness.interface.connectTCP(to: peerIP, port: 80, now: harness.now)) { error in
+    XCTAssertThrowsError(try harness.stack.connectTCP(to: .v4(peerIP), port: 80, now: harness.now)) { error in
       XCTAssertEqual(error as? TCPConnectError, .noPortAvailable)
     }
-    let elsewhere = try harness.interface.connectTCP(to: peerIP, port: 81, now: harness.now)
+    let elsewhere = try harness.stack.connectTCP(to: .v4(peerIP), port: 81, now: harness.now)
     XCTAssertTrue(free.contains(elsewhere.localPort))
-    let otherHost = try harness.interface.connectTCP(to: otherIP, port: 80, now: harness.now)
+    let otherHost = try harness.stack.connectTCP(to: .v4(otherIP), port: 80, now: harness.now)
     XCTAssertTrue(free.contains(otherHost.localPort))
   }
 }

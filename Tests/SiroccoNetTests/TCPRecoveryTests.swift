@@ -242,7 +242,7 @@ final class TCPOffloadTests: XCTestCase {
     // blocks went past the MTU, and was dropped as oversized.
     let harness = Harness()
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80)
+    let listener = try harness.stack.listenTCP(port: 80)
     let options = TCPOptions(maximumSegmentSize: 1460, sackPermitted: true)
     harness.inject(tcpFrame(port: 80, sequence: 100, flags: .syn, options: options))
     harness.poll()

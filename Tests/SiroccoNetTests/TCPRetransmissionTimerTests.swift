@@ -35,7 +35,7 @@ final class TCPRetransmissionTimerTests: XCTestCase {
     -> (TCPConnection, UInt32)
   {
     harness.learn()
-    let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now, configuration: configuration)
+    let connection = try harness.stack.connectTCP(to: .v4(peerIP), port: 5000, now: harness.now, configuration: configuration)
     harness.poll()
     let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
     XCTAssertEqual(syn.flags, .syn)
@@ -183,7 +183,7 @@ final class TCPRetransmissionTimerTests: XCTestCase {
   func testATimedOutSYNGivesNoSampleAndAThreeSecondRTO() throws {
     let harness = Harness()
     harness.learn()
-    let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+    let connection = try harness.stack.connectTCP(to: .v4(peerIP), port: 5000, now: harness.now)
     harness.poll()
     let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
     harness.advance(.seconds(1))
@@ -205,7 +205,7 @@ final class TCPRetransmissionTimerTests: XCTestCase {
   func testATimedOutSYNACKGivesNoSampleAndAThreeSecondRTO() throws {
     let harness = Harness()
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80)
+    let listener = try harness.stack.listenTCP(port: 80)
     harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn, options: TCPOptions(maximumSegmentSize: 1460)))
     harness.poll()
     let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))

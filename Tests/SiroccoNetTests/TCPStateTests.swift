@@ -15,7 +15,7 @@ final class TCPStateTests: XCTestCase {
     throws -> (TCPConnection, UInt32)
   {
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: port)
+    let listener = try harness.stack.listenTCP(port: port)
     harness.inject(tcpFrame(port: port, sequence: peerISN, flags: .syn, options: options))
     harness.poll()
     let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
@@ -34,7 +34,7 @@ final class TCPStateTests: XCTestCase {
   func testSynReceivedAnswersABadACKWithAReset() throws {
     let harness = Harness()
     harness.learn()
-    _ = try harness.interface.listenTCP(port: 80)
+    _ = try harness.stack.listenTCP(port: 80)
     harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn))
     harness.poll()
     let synACK = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
@@ -48,7 +48,7 @@ final class TCPStateTests: XCTestCase {
   func testSynReceivedRetransmitsTheSYNACKWhenTheSYNIsRepeated() throws {
     let harness = Harness()
     harness.learn()
-    _ = try harness.interface.listenTCP(port: 80)
+    _ = try harness.stack.listenTCP(port: 80)
     harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn))
     harness.poll()
     let first = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
@@ -62,7 +62,7 @@ final class TCPStateTests: XCTestCase {
   func testSynReceivedRetransmitsOnTimeoutThenGivesUp() throws {
     let harness = Harness()
     harness.learn()
-    let listener = try harness.interface.listenTCP(port: 80, backlog: 4)
+    let listener = try harness.stack.listenTCP(port: 80, backlog: 4)
     harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn))
     harness.poll()
     _ = harness.sent()
@@ -73,7 +73,7 @@ final class TCPStateTests: XCTestCase {
       retransmissions += harness.sent().filter { (try? parseTCPFrame($0))?.flags == [.syn, .ack] }.count
     }
     XCTAssertEqual(retransmissions, 6, "SYN-ACK retransmissions before giving up")
-    XCTAssertEqual(harness.interface.tcpConnections.count, 0, "the embryonic connection was not released")
+    XCTAssertEqual(harness.stack.tcpConnections.count, 0, "the embryonic connection was not released")
     XCTAssertEqual(listener.embryonic, 0)
   }
 
@@ -259,7 +259,7 @@ final class TCPStateTests: XCTestCase {
   func testSimultaneousOpen() throws {
     let harness = Harness()
     harness.learn()
-    let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+    let connection = try harness.stack.connectTCP(to: .v4(peerIP), port: 5000, now: harness.now)
     harness.poll()
     let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
     XCTAssertEqual(syn.flags, .syn)
@@ -280,7 +280,7 @@ final class TCPStateTests: XCTestCase {
   func testSynSentRejectsAnUnacceptableACK() throws {
     let harness = Harness()
     harness.learn()
-    let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+    let connection = try harness.stack.connectTCP(to: .v4(peerIP), port: 5000, now: harness.now)
     harness.poll()
     let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
     harness.inject(tcpFrame(sourcePort: 5000, port: syn.sourcePort, sequence: peerISN, acknowledgment: syn.sequenceNumber &+ 9, flags: [.syn, .ack]))

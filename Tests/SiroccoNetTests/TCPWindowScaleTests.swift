@@ -19,7 +19,7 @@ final class TCPWindowScaleTests: XCTestCase {
     harness.learn()
     var configuration = TCPConnection.Configuration()
     configuration.receiveBufferSize = receiveBuffer
-    let listener = try harness.interface.listenTCP(port: 80, configuration: configuration)
+    let listener = try harness.stack.listenTCP(port: 80, configuration: configuration)
     var options = TCPOptions(maximumSegmentSize: 1460)
     options.windowScale = peerShift
     harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn, window: 65535, options: options))
@@ -104,7 +104,7 @@ final class TCPWindowScaleTests: XCTestCase {
     for peerISN: UInt32 in [0x1000_0000, 0xf000_0000] {
       let harness = Harness()
       harness.learn()
-      let connection = try harness.interface.connectTCP(to: peerIP, port: 5000, now: harness.now)
+      let connection = try harness.stack.connectTCP(to: .v4(peerIP), port: 5000, now: harness.now)
       harness.poll()
       let syn = try parseTCPFrame(try XCTUnwrap(harness.sent().last))
       XCTAssertEqual(syn.options.windowScale, 3)
@@ -128,12 +128,12 @@ final class TCPWindowScaleTests: XCTestCase {
   func testTheSYNsWindowIsNeverScaled() throws {
     let harness = Harness()
     harness.learn()
-    _ = try harness.interface.listenTCP(port: 80)
+    _ = try harness.stack.listenTCP(port: 80)
     var options = TCPOptions(maximumSegmentSize: 1460)
     options.windowScale = 9
     harness.inject(tcpFrame(port: 80, sequence: peerISN, flags: .syn, window: 30000, options: options))
     harness.poll()
-    let connection = try XCTUnwrap(harness.interface.tcpConnections.values.first)
+    let connection = try XCTUnwrap(harness.stack.tcpConnections.values.first)
     XCTAssertEqual(connection.state, .synReceived)
     XCTAssertEqual(connection.sndWnd, 30000)
     XCTAssertEqual(connection.sendWindowShift, 9)

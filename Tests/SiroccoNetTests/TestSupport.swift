@@ -1,7 +1,7 @@
 // Helpers shared by the network core tests: the addresses of a small test network, frame
 // builders written with the wire types, parsers for what the stack sent, a reference checksum
-// (independent of `InternetChecksum`), and a harness that drives one interface over an
-// in-memory device with a test-controlled clock.
+// (independent of `InternetChecksum`), and a harness that drives a stack with one link over
+// an in-memory device with a test-controlled clock.
 
 import SiroccoDevices
 import SiroccoNet
@@ -290,32 +290,96 @@ func parseUDP(_ sent: SentIPv4, file: StaticString = #filePath, line: UInt = #li
 
 // MARK: The harness
 
-/// One interface on an in-memory device, and the time the test has reached.
+/// What a harness is built with: the link's and the stack's configuration, and the link's
+/// address and gateway (10.0.0.2/24, none).
+struct Setup {
+  var link = Link.Configuration(name: "service", macAddress: ourMAC)
+  var stack = StackConfiguration()
+  var ipv4 = ourNetwork
+  var gateway: IPv4Address?
+
+  // The settings tests change most, forwarded.
+  var announcements: Int {
+    get { link.announcements }
+    set { link.announcements = newValue }
+  }
+  var announcementInterval: Duration {
+    get { link.announcementInterval }
+    set { link.announcementInterval = newValue }
+  }
+  var arp: ARPCache.Configuration {
+    get { link.arp }
+    set { link.arp = newValue }
+  }
+  var receiveBudget: Int {
+    get { link.receiveBudget }
+    set { link.receiveBudget = newValue }
+  }
+  var verifyChecksums: Bool {
+    get { stack.verifyChecksums }
+    set { stack.verifyChecksums = newValue }
+  }
+  var timeToLive: UInt8 {
+    get { stack.timeToLive }
+    set { stack.timeToLive = newValue }
+  }
+  var icmpErrorRate: Int {
+    get { stack.icmpErrorRate }
+    set { stack.icmpErrorRate = newValue }
+  }
+  var icmpErrorBurst: Int {
+    get { stack.icmpErrorBurst }
+    set { stack.icmpErrorBurst = newValue }
+  }
+  var maximumTCPConnections: Int {
+    get { stack.maximumTCPConnections }
+    set { stack.maximumTCPConnections = newValue }
+  }
+  var challengeACKLimit: Int {
+    get { stack.challengeACKLimit }
+    set { stack.challengeACKLimit = newValue }
+  }
+  var tcpMemoryLimit: Int {
+    get { stack.tcpMemoryLimit }
+    set { stack.tcpMemoryLimit = newValue }
+  }
+  var reassembly: FragmentReassembly<IPv4FragmentKey>.Configuration {
+    get { stack.reassembly }
+    set { stack.reassembly = newValue }
+  }
+}
+
+/// A stack with one link on an in-memory device, and the time the test has reached.
 final class Harness {
   let device: MemoryNetworkDevice
-  let interface: Interface
+  let stack: Stack<MemoryNetworkDevice>
+  let link: Link
   var now: Instant
 
   /// Announcements are off unless `configure` turns them on, so tests see only their frames.
   init(
     start: Instant = .zero, seed: UInt64 = 0x5eed, mtu: Int = 1500,
-    configure: (inout Interface.Configuration) -> Void = { _ in }
+    configure: (inout Setup) -> Void = { _ in }
   ) {
-    var configuration = Interface.Configuration(macAddress: ourMAC, ipv4: ourNetwork, mtu: mtu)
-    configuration.announcements = 0
-    configure(&configuration)
-    device = MemoryNetworkDevice(macAddress: configuration.macAddress, mtu: mtu)
-    interface = Interface(configuration: configuration, seed: seed)
+    var setup = Setup()
+    setup.link.mtu = mtu
+    setup.announcements = 0
+    configure(&setup)
+    device = MemoryNetworkDevice(macAddress: setup.link.macAddress, mtu: mtu)
+    stack = Stack(configuration: setup.stack, seed: seed)
+    link = stack.attach(device, configuration: setup.link)
+    stack.add(setup.ipv4, to: link)
+    if let gateway = setup.gateway { stack.setDefaultGateway(gateway, on: link) }
     now = start
   }
 
-  var counters: InterfaceCounters { interface.counters }
+  var counters: NetworkCounters { stack.counters }
 
   func inject(_ frames: [UInt8]...) { for frame in frames { device.inject(frame) } }
 
   /// Polls at the current time; returns what `poll` returned.
   @discardableResult
-  func poll() -> Bool { interface.poll(now: now, device: device) }
+  func poll() -> Bool { stack.poll(now: now) }
 
   /// Moves the clock to `instant` and polls.
   @discardableResult
@@ -330,14 +394,14 @@ final class Harness {
 
   /// What the ARP cache holds for `address` now (looked up in a copy, leaving the cache as it is).
   func resolved(_ address: IPv4Address) -> MACAddress? {
-    var cache = interface.arp
+    var cache = link.arp
     return cache.lookup(address, now: now)
   }
 
-  /// Removes and returns what the interface sent.
+  /// Removes and returns what the stack sent.
   func sent() -> [[UInt8]] { device.takeTransmitted() }
 
-  /// The peer asks for our address, so the interface learns it; the reply is discarded.
+  /// The peer asks for our address, so the stack learns it; the reply is discarded.
   func learn(_ mac: MACAddress = peerMAC, _ address: IPv4Address = peerIP) {
     inject(arpRequestFrame(from: mac, address))
     poll()

@@ -187,12 +187,14 @@ struct Counter: Unikernel {
   }
 }
 
-/// Two network devices: prints both addresses and exits.
+/// Two network devices: prints each link's address and exits.
 struct TwoLinks: Unikernel {
   static let name = "two-links"
   static let devices: [DeviceDeclaration] = [.network("service"), .network("uplink")]
   init(boot: Boot) throws(BootFailure) {
-    boot.log.info("\(boot.network("service").address) and \(boot.network("uplink").address)")
+    let service = boot.link("service")?.ipv4.first?.address
+    let uplink = boot.link("uplink")?.ipv4.first?.address
+    boot.log.info("\(service.map { Text($0) } ?? "none") and \(uplink.map { Text($0) } ?? "none")")
   }
   mutating func step(now: Instant) -> Step { .exit(0) }
 }
@@ -220,7 +222,7 @@ final class RuntimeTests: XCTestCase {
 
   /// Every network device has its own address (`--NAME-ipv4`); the first device's may also
   /// be given as `--ipv4`, but not both ways; a second device needs its own.
-  func testEveryNetworkDeviceGetsItsOwnInterface() throws {
+  func testEveryNetworkDeviceGetsItsOwnLinkAndAddress() throws {
     let platform = TestPlatform()
     let service = MemoryNetworkDevice(macAddress: ourMAC)
     let uplink = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 3))
@@ -245,7 +247,7 @@ final class RuntimeTests: XCTestCase {
     XCTAssertEqual(
       platform.testConsole.output,
       "two-links: boot parameter --uplink-ipv4 is required: expected the address of network device 'uplink' as ADDR/PREFIX\n")
-    // Each interface answers ARP for its own address only, on its own device.
+    // Each link answers ARP for its own address only, on its own device.
     service.inject(peerARPRequest())
     XCTAssertEqual(try start(["--uplink-ipv4=192.168.7.2/24"]), 0)
     XCTAssertTrue(service.takeTransmitted().contains { $0.count >= 22 && $0[12] == 0x08 && $0[13] == 0x06 && $0[21] == 2 }, "no ARP reply on service")
@@ -289,7 +291,7 @@ final class RuntimeTests: XCTestCase {
       platform.testConsole.output)
   }
 
-  func testParametersReachTheApplicationAndTheInterface() throws {
+  func testParametersReachTheApplicationAndTheStack() throws {
     let platform = TestPlatform()
     let device = MemoryNetworkDevice(macAddress: ourMAC)
     device.inject(peerARPRequest())
@@ -300,9 +302,11 @@ final class RuntimeTests: XCTestCase {
     let output = platform.testConsole.output
     XCTAssertTrue(output.hasPrefix("INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500 gateway 10.0.0.254\n"), output)
     XCTAssertTrue(output.contains("INFO  echo-once: echoing on port 9, target test\n"), output)
-    // At exit, with --log-level=debug, the interface's counters.
+    // At exit, with --log-level=debug, each link's counters and the stack's.
     XCTAssertTrue(
-      output.hasSuffix("DEBUG sirocco: service: rx 2 frames 87 bytes, tx 3 frames 129 bytes, echo replies 0, drops 0\n"), output)
+      output.hasSuffix(
+        "DEBUG sirocco: service: rx 2 frames 87 bytes, tx 3 frames 129 bytes, tx failures 0\n"
+          + "DEBUG sirocco: stack: rx 2 frames 87 bytes, tx 3 frames 129 bytes, echo replies 0, drops 0\n"), output)
   }
 
   func testTheLogLevelHidesLessSevereLines() throws {
@@ -322,7 +326,7 @@ final class RuntimeTests: XCTestCase {
     XCTAssertEqual(
       platform.testConsole.output,
       "ERROR sirocco: fails failed to start: no disk attached\n",
-      "an application that declares no network device has no --ipv4 and gets no interface")
+      "an application that declares no network device has no --ipv4 and gets no link")
     XCTAssertEqual(device.takeTransmitted().count, 0, "nothing was sent")
     XCTAssertEqual(platform.waits, [])
   }

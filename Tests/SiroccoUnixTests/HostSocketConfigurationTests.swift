@@ -64,7 +64,7 @@ final class HostSocketConfigurationTests: XCTestCase {
     configuration.maximumSYNRetransmissions = 3
     configuration.congestionControl = .newReno
     let listener = try stack.listen(tcpPort: freePort(), backlog: 4, configuration: configuration) as! HostTCPListener
-    let connection = try stack.connect(to: IPv4Address(127, 0, 0, 1), tcpPort: listener.port, now: .zero, configuration: configuration)
+    let connection = try stack.connect(to: .v4(IPv4Address(127, 0, 0, 1)), tcpPort: listener.port, now: .zero, configuration: configuration)
       as! HostTCPStream
     for fd in [listener.fileDescriptor, connection.fileDescriptor] {
       XCTAssertEqual(option(fd, Int32(IPPROTO_TCP), TCP_NODELAY), 1)
@@ -111,7 +111,7 @@ final class HostSocketConfigurationTests: XCTestCase {
         XCTAssertTrue(error.description.contains("cannot honour TCPConnection.Configuration.\(name)"), error.description)
       }
       do {
-        _ = try stack.connect(to: IPv4Address(127, 0, 0, 1), tcpPort: 9, now: .zero, configuration: configuration)
+        _ = try stack.connect(to: .v4(IPv4Address(127, 0, 0, 1)), tcpPort: 9, now: .zero, configuration: configuration)
         XCTFail("\(name): connect accepted a setting the host cannot honour")
       } catch {
         XCTAssertTrue(error.description.contains("cannot honour TCPConnection.Configuration.\(name)"), error.description)

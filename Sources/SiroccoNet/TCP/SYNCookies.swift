@@ -4,22 +4,23 @@
 //
 // The cookie: 5 bits of a 64-second counter, 3 bits of an MSS table index, and 24 bits of
 // SipHash-2-4 over the four numbers of the connection, the client's ISN and the counter,
-// keyed with the interface's secret. Window scale, SACK and timestamps are not encoded:
+// keyed with the stack's secret. Window scale, SACK and timestamps are not encoded:
 // a connection made from a cookie goes without them.
 
 import SiroccoDevices
 import SiroccoWire
 
-extension Interface {
-  static let cookieMSS = [536, 1220, 1360, 1440, 1452, 1460, 4312, 8960]
+/// The MSS values a cookie can encode (3 bits).
+let synCookieMSS = [536, 1220, 1360, 1440, 1452, 1460, 4312, 8960]
 
+extension Stack {
   func cookieCounter(_ now: Instant) -> UInt32 { UInt32(truncatingIfNeeded: now.nanoseconds / 64_000_000_000) }
 
   func synCookie(for endpoints: TCPEndpoints, clientSequence: UInt32, counter: UInt32, mssIndex: Int) -> UInt32 {
     var hash = SipHash24(key0: tcpSecret.0 ^ 0x5359_4e43_4f4f_4b49, key1: tcpSecret.1)
-    hash.append(ipv4.address.rawValue)
+    hash.append(endpoints.localAddress)
     hash.append(endpoints.localPort)
-    hash.append(endpoints.remoteAddress.rawValue)
+    hash.append(endpoints.remoteAddress)
     hash.append(endpoints.remotePort)
     hash.append(clientSequence)
     hash.append(counter)
@@ -30,9 +31,9 @@ extension Interface {
   /// Answers a SYN for a full listener with a cookie SYN-ACK (sent on the next flush).
   func sendCookie(for endpoints: TCPEndpoints, syn: TCPHeader, now: Instant) {
     let peerMSS = Int(syn.options.maximumSegmentSize ?? 536)
-    let ourMSS = configuration.mtu - IPv4Header.minimumLength - TCPHeader.minimumLength
+    let ourMSS = pathMTU(to: endpoints.remoteAddress, now: now) - endpoints.localAddress.headerLength - TCPHeader.minimumLength
     var index = 0
-    for (candidate, mss) in Self.cookieMSS.enumerated() where mss <= min(peerMSS, ourMSS) { index = candidate }
+    for (candidate, mss) in synCookieMSS.enumerated() where mss <= min(peerMSS, ourMSS) { index = candidate }
     let cookie = synCookie(for: endpoints, clientSequence: syn.sequenceNumber, counter: cookieCounter(now), mssIndex: index)
     guard pendingCookies.count < 256 else { return }
     pendingCookies.append((endpoints, cookie, syn.sequenceNumber &+ 1, UInt16(ourMSS)))
@@ -55,15 +56,15 @@ extension Interface {
       return nil
     }
     let connection = TCPConnection(
-      endpoints: endpoints, interface: self, configuration: listener.configuration, state: .established,
-      initialSequence: SequenceNumber(cookie))
+      endpoints: endpoints, context: context, mtu: pathMTU(to: endpoints.remoteAddress, now: now),
+      configuration: listener.configuration, state: .established, initialSequence: SequenceNumber(cookie))
     connection.sndUna = SequenceNumber(cookie) + 1
     connection.sndNxt = connection.sndUna
     connection.sndMax = connection.sndUna
     connection.irs = SequenceNumber(clientSequence)
     connection.rcvNxt = SequenceNumber(ack.sequenceNumber)
     connection.advertisedEdge = connection.rcvNxt
-    connection.peerMSS = Self.cookieMSS[mssIndex]
+    connection.peerMSS = synCookieMSS[mssIndex]
     connection.receiveWindowShift = 0
     connection.sndWnd = Int(ack.window)
     connection.sndWl1 = SequenceNumber(ack.sequenceNumber)

@@ -1,6 +1,8 @@
 // SipHash-2-4 (Aumasson and Bernstein, 2012): the keyed hash behind initial sequence
 // numbers (RFC 6528 suggests a keyed PRF such as this one).
 
+import SiroccoWire
+
 struct SipHash24 {
   private var v0: UInt64, v1: UInt64, v2: UInt64, v3: UInt64
   private var tail: UInt64 = 0
@@ -58,4 +60,23 @@ struct SipHash24 {
 
 extension UInt64 {
   fileprivate func rotatedLeft(_ count: UInt64) -> UInt64 { (self << count) | (self >> (64 - count)) }
+}
+
+extension SipHash24 {
+  mutating func append(_ value: UInt64) {
+    for shift in stride(from: 0, to: 64, by: 8) { append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+  }
+
+  /// An address of either family (a tag byte first, so a v4 and a v6 address never hash alike).
+  mutating func append(_ address: IPAddress) {
+    switch address {
+    case .v4(let address):
+      append(UInt8(4))
+      append(address.rawValue)
+    case .v6(let address):
+      append(UInt8(6))
+      append(address.high)
+      append(address.low)
+    }
+  }
 }

@@ -16,16 +16,16 @@ extension TCPConnection {
     // The peer's SYN again (our SYN-ACK was lost): send the SYN-ACK again, as Linux does.
     if state == .synReceived, segment.flags.contains(.syn), !segment.flags.contains(.ack), sequence == irs {
       synNeedsSending = true
-      interface.tcpReady(self)
+      context.tcpReady(self)
       return
     }
     // PAWS (RFC 7323 5.3): a timestamp older than the last one seen marks an old duplicate.
     if timestampsEnabled, !segment.flags.contains(.rst), let timestamp = segment.options.timestamp,
       Int32(bitPattern: timestamp.value &- timestampRecent) < 0
     {
-      interface.counters.tcpPAWSRejected &+= 1
+      context.counters.tcpPAWSRejected &+= 1
       ackNeeded = true
-      interface.tcpReady(self)
+      context.tcpReady(self)
       return
     }
     // 1. Acceptability (RFC 9293 3.10.7.4, first check).
@@ -35,7 +35,7 @@ extension TCPConnection {
         // learns its retransmission was spurious.
         if !payload.isEmpty, sequence + payload.count - rcvNxt <= 0 { duplicateData = (sequence, sequence + payload.count) }
         ackNeeded = true
-        interface.tcpReady(self)
+        context.tcpReady(self)
       }
       return
     }
@@ -62,7 +62,7 @@ extension TCPConnection {
     let acknowledgment = SequenceNumber(segment.acknowledgmentNumber)
     if state == .synReceived {
       guard sndUna < acknowledgment, acknowledgment - sndMax <= 0 else {
-        interface.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
+        context.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
         return
       }
       handshakeCompleted()
@@ -104,7 +104,7 @@ extension TCPConnection {
       }
       if state == .timeWait { timeWaitDeadline = now + configuration.timeWaitDuration }
     }
-    if ackNeeded || !sendBuffer.isEmpty || finRequested { interface.tcpReady(self) }
+    if ackNeeded || !sendBuffer.isEmpty || finRequested { context.tcpReady(self) }
   }
 
   /// RFC 9293's four cases of segment length and receive window.
@@ -125,19 +125,19 @@ extension TCPConnection {
     return sndUna - finSequence > 0
   }
 
-  /// RFC 5961 3.2 and 4.2, at most ten a second per connection and the interface's budget
+  /// RFC 5961 3.2 and 4.2, at most ten a second per connection and the stack's budget
   /// over all of them (section 7).
   func sendChallengeACK(now: Instant) {
     if (now - challengeWindowStart).nanoseconds >= 1_000_000_000 {
       challengeWindowStart = now
       challengeACKs = 0
     }
-    guard challengeACKs < 10, interface.takeChallengeACK(now: now) else { return }
+    guard challengeACKs < 10, context.takeChallengeACK(now: now) else { return }
     challengeACKs += 1
-    interface.counters.tcpChallengeACKs &+= 1
+    context.counters.tcpChallengeACKs &+= 1
     ackNeeded = true
     acksOwed += 1
-    interface.tcpReady(self)
+    context.tcpReady(self)
   }
 
   /// Returns false when the segment must be dropped after the ACK check.
@@ -202,7 +202,7 @@ extension TCPConnection {
         }
       }
       // Limited transmit (RFC 3042) or, in recovery, room the pipe made.
-      interface.tcpReady(self)
+      context.tcpReady(self)
     }
     // A peer that answers our zero-window probes is alive, however long it stays closed.
     if sndWnd == 0, window == 0 { retransmissions = 0 }
@@ -214,7 +214,7 @@ extension TCPConnection {
       checkTailProbe(acknowledgment: acknowledgment, duplicateReported: duplicateReported, now: now)
       if sackedBytes > 0 || recoveryPoint != nil || rackDeadline != nil, detectLosses(now: now) {
         if recoveryPoint == nil { enterRecovery(now: now) }
-        interface.tcpReady(self)
+        context.tcpReady(self)
       }
     }
     if advanced { scheduleTailProbe(now: now) }
@@ -226,7 +226,7 @@ extension TCPConnection {
       if window > 0, persistDeadline != nil || persistBackoff > 0 {
         persistDeadline = nil
         persistBackoff = 0
-        interface.tcpReady(self)
+        context.tcpReady(self)
       }
     }
     switch state {
@@ -269,10 +269,10 @@ extension TCPConnection {
       storeOutOfOrder(bytes, at: start)
       return
     }
-    // The interface's bound on all buffers: what does not fit is dropped, to come again.
-    if bytes.count > interface.tcpMemoryAvailable {
-      interface.counters.drop(.tcpMemoryLimit)
-      bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(interface.tcpMemoryAvailable))
+    // The stack's bound on all buffers: what does not fit is dropped, to come again.
+    if bytes.count > context.tcpMemoryAvailable {
+      context.counters.drop(.tcpMemoryLimit)
+      bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(context.tcpMemoryAvailable))
       if bytes.isEmpty { return }
     }
     let hadHoles = !outOfOrder.isEmpty
@@ -310,11 +310,11 @@ extension TCPConnection {
 
   func storeOutOfOrder(_ bytes: UnsafeRawBufferPointer, at sequence: SequenceNumber) {
     guard outOfOrderBytes + bytes.count <= configuration.outOfOrderLimit else {
-      interface.counters.drop(.tcpOutOfOrderLimit)
+      context.counters.drop(.tcpOutOfOrderLimit)
       return
     }
-    guard bytes.count <= interface.tcpMemoryAvailable else {
-      interface.counters.drop(.tcpMemoryLimit)
+    guard bytes.count <= context.tcpMemoryAvailable else {
+      context.counters.drop(.tcpMemoryLimit)
       return
     }
     if outOfOrder.contains(where: { $0.sequence == sequence && $0.bytes.count >= bytes.count }) {
@@ -332,7 +332,7 @@ extension TCPConnection {
     let acknowledgment = SequenceNumber(segment.acknowledgmentNumber)
     if segment.flags.contains(.ack), acknowledgment - iss <= 0 || acknowledgment - sndMax > 0 {
       if !segment.flags.contains(.rst) {
-        interface.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
+        context.sendReset(for: endpoints, sequence: acknowledgment, acknowledgment: nil)
       }
       return
     }
@@ -365,7 +365,7 @@ extension TCPConnection {
       synNeedsSending = true
       sndNxt = iss
     }
-    interface.tcpReady(self)
+    context.tcpReady(self)
   }
 
   /// Takes the peer's SYN options: MSS, window scale and timestamps if both sides offer them.

@@ -269,19 +269,19 @@ extension TCPConnection {
     retransmitFirstLost = true
     probeDeadline = nil
     rttSample = nil
-    interface.counters.tcpFastRetransmits &+= 1
-    interface.tcpReady(self)
+    context.counters.tcpFastRetransmits &+= 1
+    context.tcpReady(self)
   }
 
   /// Resends the segment at `index`, marked lost.
-  func retransmit<Device: NetworkDevice>(at index: Int, now: Instant, device: Device) {
+  func retransmit<Sink: TCPSegmentSink>(at index: Int, now: Instant, sink: Sink) {
     let segment = flight[index]
     if segment.isFIN {
-      sendSegment(flags: [.ack, .fin], sequence: segment.start, payloadLength: 0, now: now, device: device)
+      sendSegment(flags: [.ack, .fin], sequence: segment.start, payloadLength: 0, now: now, sink: sink)
     } else {
       sendSegment(
         flags: [.ack, .psh], sequence: segment.start, payloadLength: segment.length, dataOffset: segment.start - dataStart,
-        now: now, device: device)
+        now: now, sink: sink)
     }
     if segment.isLost {
       flight[index].isLost = false
@@ -305,12 +305,12 @@ extension TCPConnection {
 
   /// Sends the tail loss probe (RFC 8985 7.3): a new segment if the windows allow one,
   /// otherwise the last segment again.
-  func sendTailProbe<Device: NetworkDevice>(now: Instant, device: Device) -> Bool {
+  func sendTailProbe<Sink: TCPSegmentSink>(now: Instant, sink: Sink) -> Bool {
     let offset = sndMax - dataStart
     let unsent = sendBuffer.count - offset
     if unsent > 0, sndWnd - (sndMax - sndUna) > 0 {
       let length = min(unsent, sendMSS, sndWnd - (sndMax - sndUna))
-      sendNew(length: length, now: now, device: device)
+      sendNew(length: length, now: now, sink: sink)
       probeEnd = sndMax
       probeWasRetransmission = false
     } else if let last = flight.last, !last.isSACKed {
@@ -318,13 +318,13 @@ extension TCPConnection {
       // SACK (a FIN out of order is only acknowledged).
       var index = flight.count - 1
       if last.isFIN, index > 0, !flight[index - 1].isSACKed { index -= 1 }
-      retransmit(at: index, now: now, device: device)
+      retransmit(at: index, now: now, sink: sink)
       probeEnd = last.end
       probeWasRetransmission = true
     } else {
       return false
     }
-    interface.counters.tcpTailLossProbes &+= 1
+    context.counters.tcpTailLossProbes &+= 1
     rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto)
     return true
   }

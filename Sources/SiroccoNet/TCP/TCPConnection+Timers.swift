@@ -26,37 +26,37 @@ extension TCPConnection {
     if let delayedACKDeadline, delayedACKDeadline <= now {
       self.delayedACKDeadline = nil
       ackNeeded = true
-      interface.tcpReady(self)
+      context.tcpReady(self)
     }
     if let persistDeadline, persistDeadline <= now {
       self.persistDeadline = nil
       probeDue = true
       persistBackoff += 1
-      interface.tcpReady(self)
+      context.tcpReady(self)
     }
     if let keepAliveDeadline, keepAliveDeadline <= now {
       self.keepAliveDeadline = nil
       guard keepAliveProbesSent < configuration.keepAliveProbes else {
-        interface.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil)
+        context.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil)
         enterClosed(error: .timedOut)
         return
       }
       keepAliveProbesSent += 1
       keepAliveProbeDue = true
       self.keepAliveDeadline = now + configuration.keepAliveInterval
-      interface.tcpReady(self)
+      context.tcpReady(self)
     }
     if let rackDeadline, rackDeadline <= now {
       // Segments held back by the reordering window may now count as lost (RFC 8985 6.2).
       if detectLosses(now: now) {
         if recoveryPoint == nil { enterRecovery(now: now) }
-        interface.tcpReady(self)
+        context.tcpReady(self)
       }
     }
     if let probeDeadline, probeDeadline <= now {
       self.probeDeadline = nil
       tailProbeDue = true
-      interface.tcpReady(self)
+      context.tcpReady(self)
     }
     guard let rtoDeadline, rtoDeadline <= now else { return }
     self.rtoDeadline = nil
@@ -64,7 +64,7 @@ extension TCPConnection {
     let limit = state == .synSent || state == .synReceived
       ? configuration.maximumSYNRetransmissions : configuration.maximumRetransmissions
     guard retransmissions <= limit else {
-      if state != .synSent { interface.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil) }
+      if state != .synSent { context.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil) }
       enterClosed(error: .timedOut)
       return
     }
@@ -89,8 +89,8 @@ extension TCPConnection {
       recoveryPoint = sndMax
       isTimeoutRecovery = true
     }
-    interface.counters.tcpRetransmissionTimeouts &+= 1
-    interface.tcpReady(self)
+    context.counters.tcpRetransmissionTimeouts &+= 1
+    context.tcpReady(self)
   }
 
   /// RFC 6298 2.2-2.3, in nanoseconds (alpha 1/8, beta 1/4, K 4, G 1 ms).

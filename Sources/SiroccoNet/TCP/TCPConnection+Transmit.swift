@@ -5,18 +5,18 @@ import SiroccoDevices
 import SiroccoWire
 
 extension TCPConnection {
-  /// Sends what is due: a SYN, data, a FIN, or an ACK. Called by the interface's flush.
-  func output<Device: NetworkDevice>(now: Instant, device: Device) {
+  /// Sends what is due: a SYN, data, a FIN, or an ACK. Called by the stack's flush.
+  func output<Sink: TCPSegmentSink>(now: Instant, sink: Sink) {
     switch state {
     case .closed:
       return
     case .synSent, .synReceived:
       // Before the handshake completes, every reply is our SYN (or SYN-ACK) again.
       if synNeedsSending || sndNxt == iss || (ackNeeded && state == .synReceived) {
-        sendSYN(now: now, device: device)
+        sendSYN(now: now, sink: sink)
         synNeedsSending = false
       } else if ackNeeded {
-        sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
+        sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, sink: sink)
       }
       ackNeeded = false
       return
@@ -35,7 +35,7 @@ extension TCPConnection {
       var index = 0
       while index < flight.count, lostBytes > 0, retransmitFirstLost || congestionWindow - pipe > 0 {
         if flight[index].isLost {
-          retransmit(at: index, now: now, device: device)
+          retransmit(at: index, now: now, sink: sink)
           pipe += flight[index].length
           retransmitFirstLost = false
           sent = true
@@ -46,7 +46,7 @@ extension TCPConnection {
     // 2. New data, within the send window from sndUna and the congestion window less the
     //    pipe (RFC 5681 2, RFC 6675 rule 2); a zero-window probe is one byte past a closed
     //    window (RFC 9293 3.8.6.1).
-    let largest = largestSegment(device: device)
+    let largest = largestSegment(sink: sink)
     var sendWindow = sndWnd
     if probeDue {
       probeDue = false
@@ -66,7 +66,7 @@ extension TCPConnection {
       // Nagle (RFC 1122 4.2.3.4): while data is in flight, a less-than-full segment waits,
       // unless the application asked for no delay or is closing.
       if length < sendMSS, sndMax != sndUna, !configuration.noDelay, !finRequested { break }
-      sendNew(length: length, now: now, device: device)
+      sendNew(length: length, now: now, sink: sink)
       pipe += length
       sent = true
       sentNew = true
@@ -74,7 +74,7 @@ extension TCPConnection {
     // FIN once all data went out.
     if finRequested, finSequence == nil, sndMax == dataStart + sendBuffer.count {
       finSequence = sndMax
-      sendSegment(flags: [.ack, .fin], sequence: sndMax, payloadLength: 0, now: now, device: device)
+      sendSegment(flags: [.ack, .fin], sequence: sndMax, payloadLength: 0, now: now, sink: sink)
       recordSent(start: sndMax, length: 1, isFIN: true, now: now)
       sndMax += 1
       sndNxt = sndMax
@@ -89,17 +89,17 @@ extension TCPConnection {
     // 3. The tail loss probe, when its timer fired (RFC 8985 7.3).
     if tailProbeDue {
       tailProbeDue = false
-      if sendTailProbe(now: now, device: device) { sent = true }
+      if sendTailProbe(now: now, sink: sink) { sent = true }
     }
     if keepAliveProbeDue {
       // A keep-alive probe: one old sequence number, so the peer answers with an ACK.
       keepAliveProbeDue = false
-      if !sent { sendSegment(flags: .ack, sequence: sndUna + -1, payloadLength: 0, now: now, device: device) }
+      if !sent { sendSegment(flags: .ack, sequence: sndUna + -1, payloadLength: 0, now: now, sink: sink) }
       sent = true
     }
     if !sent, ackNeeded {
       for _ in 0..<max(1, min(acksOwed, 16)) {
-        sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, device: device)
+        sendSegment(flags: .ack, sequence: sndNxt, payloadLength: 0, now: now, sink: sink)
       }
     }
     ackNeeded = false
@@ -114,24 +114,24 @@ extension TCPConnection {
   }
 
   /// The most payload one segment carries: the MSS, or with segmentation offload as many
-  /// whole MSS-sized segments as fit in a 64 KiB IPv4 packet.
-  func largestSegment<Device: NetworkDevice>(device: Device) -> Int {
-    guard device.offloads.isSuperset(of: [.transmitChecksum, .tcpSegmentation]) else { return sendMSS }
-    let most = 65535 - IPv4Header.minimumLength - TCPHeader.maximumLength
+  /// whole MSS-sized segments as fit in a 64 KiB IP packet.
+  func largestSegment<Sink: TCPSegmentSink>(sink: Sink) -> Int {
+    guard sink.offloads.isSuperset(of: [.transmitChecksum, .tcpSegmentation]) else { return sendMSS }
+    let most = 65535 - endpoints.localAddress.headerLength - TCPHeader.maximumLength
     return max(most / sendMSS, 1) * sendMSS
   }
 
   /// Sends `length` new bytes at sndMax and records them in flight.
-  func sendNew<Device: NetworkDevice>(length: Int, now: Instant, device: Device) {
+  func sendNew<Sink: TCPSegmentSink>(length: Int, now: Instant, sink: Sink) {
     let offset = sndMax - dataStart
     let push = length == sendBuffer.count - offset
-    sendSegment(flags: push ? [.ack, .psh] : .ack, sequence: sndMax, payloadLength: length, dataOffset: offset, now: now, device: device)
+    sendSegment(flags: push ? [.ack, .psh] : .ack, sequence: sndMax, payloadLength: length, dataOffset: offset, now: now, sink: sink)
     recordSent(start: sndMax, length: length, isFIN: false, now: now)
     sndMax += length
     sndNxt = sndMax
   }
 
-  func sendSYN<Device: NetworkDevice>(now: Instant, device: Device) {
+  func sendSYN<Sink: TCPSegmentSink>(now: Instant, sink: Sink) {
     let isReply = state == .synReceived
     var options = TCPOptions(maximumSegmentSize: UInt16(clamping: localMSS), sackPermitted: !isReply || sackEnabled)
     // Offer (or, answering a SYN, accept) window scaling and timestamps (RFC 7323).
@@ -144,7 +144,7 @@ extension TCPConnection {
       acknowledgmentNumber: isReply ? rcvNxt.rawValue : 0, flags: isReply ? [.syn, .ack] : .syn,
       window: UInt16(clamping: receiveWindow), options: options)
     if rttSample == nil, retransmissions == 0 { rttSample = (iss, now) }
-    interface.transmitTCP(header, from: self, payloadLength: 0, dataOffset: 0, device: device, now: now)
+    sink.transmit(header, from: self, payloadLength: 0, dataOffset: 0, now: now)
     sndNxt = iss + 1
     if sndMax < sndNxt { sndMax = sndNxt }
     rtoDeadline = Instant(nanoseconds: now.nanoseconds &+ rto)
@@ -152,8 +152,8 @@ extension TCPConnection {
   }
 
   /// Sends one segment: `payloadLength` bytes of the send buffer from `dataOffset`.
-  func sendSegment<Device: NetworkDevice>(
-    flags: TCPFlags, sequence: SequenceNumber, payloadLength: Int, dataOffset: Int = 0, now: Instant, device: Device
+  func sendSegment<Sink: TCPSegmentSink>(
+    flags: TCPFlags, sequence: SequenceNumber, payloadLength: Int, dataOffset: Int = 0, now: Instant, sink: Sink
   ) {
     var options = TCPOptions()
     if timestampsEnabled { options.timestamp = TCPOptions.Timestamp(value: timestampClock(now), echoReply: timestampRecent) }
@@ -175,11 +175,11 @@ extension TCPConnection {
     if payloadLength > 0, rttSample == nil, retransmissions == 0, sequence == sndMax {
       rttSample = (sequence, now)
     }
-    if payloadLength > 0, sequence < sndMax { interface.counters.tcpRetransmittedSegments &+= 1 }
+    if payloadLength > 0, sequence < sndMax { context.counters.tcpRetransmittedSegments &+= 1 }
     // The segment carries the latest acknowledgment: nothing is owed any more.
     delayedACKDeadline = nil
     unacknowledgedSegments = 0
-    interface.transmitTCP(header, from: self, payloadLength: payloadLength, dataOffset: dataOffset, device: device, now: now)
+    sink.transmit(header, from: self, payloadLength: payloadLength, dataOffset: dataOffset, now: now)
   }
 
   /// Milliseconds, for the timestamp option (RFC 7323 5.4: 1 ms to 1 s per tick).

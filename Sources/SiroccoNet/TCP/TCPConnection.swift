@@ -1,6 +1,6 @@
 // One TCP connection: its control block (RFC 9293 3.3.1), buffers, and the application's
 // side of it (read, write, close). Segment arrival is in TCPConnection+Receive.swift, output
-// in +Transmit, timers in +Timers; the interface demultiplexes (Interface+TCP.swift).
+// in +Transmit, timers in +Timers; the stack demultiplexes (Stack+TCP.swift).
 //
 // Read first: RFC 9293 (the protocol), RFC 6298 (retransmission timer), RFC 5681
 // (congestion control), RFC 7323 (window scale, timestamps), RFC 5961 (blind attacks).
@@ -39,6 +39,8 @@ public enum TCPError: Error, Equatable, Sendable {
   case timedOut
   /// The application aborted it.
   case aborted
+  /// Our address on the connection was removed from its link (a lease that ended).
+  case addressRemoved
 }
 
 extension TCPError: CustomStringConvertible {
@@ -48,14 +50,16 @@ extension TCPError: CustomStringConvertible {
     case .reset: "connection reset by peer"
     case .timedOut: "connection timed out"
     case .aborted: "connection aborted"
+    case .addressRemoved: "local address removed"
     }
   }
 }
 
 /// The four numbers that name a connection, from our side.
 struct TCPEndpoints: Hashable {
+  var localAddress: IPAddress
   var localPort: UInt16
-  var remoteAddress: IPv4Address
+  var remoteAddress: IPAddress
   var remotePort: UInt16
 }
 
@@ -91,7 +95,11 @@ public final class TCPConnection {
   }
 
   let endpoints: TCPEndpoints
-  unowned(unsafe) let interface: Interface
+  /// What the connection shares with its stack: it marks itself ready to send there, and the
+  /// stack's next flush lets it hand its segments over (`TCPSegmentSink`).
+  let context: SocketContext
+  /// The MTU of the link the connection's route leaves by, when it was made.
+  let mtu: Int
   let configuration: Configuration
   public internal(set) var state: TCPState
   public internal(set) var error: TCPError?
@@ -199,17 +207,18 @@ public final class TCPConnection {
   var synNeedsSending = false
   /// The listener this connection will be handed to once established.
   var listener: TCPListener?
-  /// Already in the interface's list of connections to output.
+  /// Already in the stack's list of connections to output.
   var isQueuedForOutput = false
-  /// This connection's share of the interface's `tcpBufferedBytes` at the last count.
+  /// This connection's share of the stack's `tcpBufferedBytes` at the last count.
   var accountedBytes = 0
 
   init(
-    endpoints: TCPEndpoints, interface: Interface, configuration: Configuration, state: TCPState,
+    endpoints: TCPEndpoints, context: SocketContext, mtu: Int, configuration: Configuration, state: TCPState,
     initialSequence: SequenceNumber
   ) {
     self.endpoints = endpoints
-    self.interface = interface
+    self.context = context
+    self.mtu = mtu
     self.configuration = configuration
     self.state = state
     iss = initialSequence
@@ -225,12 +234,14 @@ public final class TCPConnection {
     receiveWindowShift = shift
   }
 
+  public var localAddress: IPAddress { endpoints.localAddress }
   public var localPort: UInt16 { endpoints.localPort }
-  public var remoteAddress: IPv4Address { endpoints.remoteAddress }
+  public var remoteAddress: IPAddress { endpoints.remoteAddress }
   public var remotePort: UInt16 { endpoints.remotePort }
 
-  /// Our maximum segment size: the MTU less the IPv4 and TCP headers (RFC 9293 3.7.1).
-  var localMSS: Int { interface.configuration.mtu - IPv4Header.minimumLength - TCPHeader.minimumLength }
+  /// Our maximum segment size: the MTU less the IP header of the connection's family and
+  /// the TCP header (RFC 9293 3.7.1; RFC 8200 8.3).
+  var localMSS: Int { mtu - endpoints.localAddress.headerLength - TCPHeader.minimumLength }
   /// The payload of a full segment we send: the peer's MSS, less the options we carry.
   var sendMSS: Int { min(peerMSS, localMSS) - (timestampsEnabled ? 12 : 0) }
 
@@ -245,7 +256,7 @@ public final class TCPConnection {
   /// Bytes `write` accepts now.
   public var writableBytes: Int {
     guard state == .established || state == .closeWait || state == .synSent || state == .synReceived, !finRequested else { return 0 }
-    return min(sendBuffer.space, interface.tcpMemoryAvailable)
+    return min(sendBuffer.space, context.tcpMemoryAvailable)
   }
 
   /// Whether the connection can carry data both ways.
@@ -259,7 +270,7 @@ public final class TCPConnection {
     // A window that opened from zero (or by a lot) is announced at once (RFC 9293 3.8.6.2.2).
     if count > 0, wasFull || receiveWindow >= min(receiveBuffer.capacity / 2, 2 * localMSS) + windowAdvertisedSpace {
       ackNeeded = true
-      interface.tcpReady(self)
+      context.tcpReady(self)
     }
     return count
   }
@@ -280,7 +291,7 @@ public final class TCPConnection {
     let allowed = writableBytes
     guard allowed > 0 else { return 0 }
     let count = sendBuffer.append(UnsafeRawBufferPointer(rebasing: bytes.prefix(allowed)))
-    if count > 0 { interface.tcpReady(self) }
+    if count > 0 { context.tcpReady(self) }
     accountMemory()
     return count
   }
@@ -297,7 +308,7 @@ public final class TCPConnection {
     case .synReceived, .established, .closeWait:
       if !finRequested {
         finRequested = true
-        interface.tcpReady(self)
+        context.tcpReady(self)
       }
     default:
       break
@@ -308,24 +319,24 @@ public final class TCPConnection {
   public func abort() {
     switch state {
     case .synReceived, .established, .finWait1, .finWait2, .closeWait:
-      interface.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil)
+      context.sendReset(for: endpoints, sequence: sndNxt, acknowledgment: nil)
     default:
       break
     }
     enterClosed(error: .aborted)
   }
 
-  /// Brings the interface's count of buffered TCP bytes up to date with this connection's
+  /// Brings the stack's count of buffered TCP bytes up to date with this connection's
   /// buffers (none once closed).
   func accountMemory() {
     let held = state == .closed ? 0 : receiveBuffer.count + sendBuffer.count + outOfOrderBytes
-    interface.tcpBufferedBytes += held - accountedBytes
+    context.tcpBufferedBytes += held - accountedBytes
     accountedBytes = held
   }
 
   /// Counts bytes just stored at once, so the next segment of the same poll sees them.
   func charge(_ bytes: Int) {
-    interface.tcpBufferedBytes += bytes
+    context.tcpBufferedBytes += bytes
     accountedBytes += bytes
   }
 
@@ -346,12 +357,12 @@ public final class TCPConnection {
     timeWaitDeadline = nil
     rackDeadline = nil
     probeDeadline = nil
-    interface.tcpForget(self)
+    context.closed(self)
   }
 }
 
 extension TCPConnection: CustomStringConvertible {
   public var description: String {
-    "TCP \(interface.ipv4.address):\(localPort) > \(remoteAddress):\(remotePort) \(state)"
+    "TCP \(localAddress):\(localPort) > \(remoteAddress):\(remotePort) \(state)"
   }
 }

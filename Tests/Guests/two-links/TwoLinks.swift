@@ -10,7 +10,13 @@ struct TwoLinks: Unikernel {
   static let devices: [DeviceDeclaration] = [.network("service"), .network("uplink")]
 
   init(boot: Boot) throws(BootFailure) {
-    boot.log.info("answering on \(boot.network("service").address) and \(boot.network("uplink").address)")
+    // One stack over both devices: each link has its own address.
+    var line: Text = "answering on"
+    for (index, name) in ["service", "uplink"].enumerated() {
+      if index > 0 { line.append(" and") }
+      for network in boot.link(name)?.ipv4 ?? [] { line.append(" \(network.address)") }
+    }
+    boot.log.info(line)
   }
 
   mutating func step(now: Instant) -> Step { .idle }

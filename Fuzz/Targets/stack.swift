@@ -1,4 +1,4 @@
-// Fuzz target with state: one interface on an in-memory device, with a TCP listener, an
+// Fuzz target with state: a stack with one link on an in-memory device, with a TCP listener, an
 // established connection (a scripted handshake at the start of every run) and a UDP socket.
 // The input is a first byte of configuration bits, then operations: raw frames, frames built
 // from a few fields (TCP on the connection or to the listener, UDP, ICMP, ARP; checksums
@@ -24,7 +24,7 @@ let udpPort: UInt16 = 7
 let operationsPerRun = 96
 
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzInterface(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzStack(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   var input = FuzzInput(data, size)
   let session = Session(bits: input.byte())
   var operations = 0
@@ -54,7 +54,7 @@ struct Outcomes {
   var sendDropped: UInt64
   var handled: UInt64
 
-  init(_ counters: InterfaceCounters) {
+  init(_ counters: NetworkCounters) {
     received = counters.receivedFrames
     dropped = Self.receiveReasons.reduce(0) { $0 + counters[$1] }
     sendDropped = Self.sendReasons.reduce(0) { $0 + counters[$1] }
@@ -65,37 +65,41 @@ struct Outcomes {
 
 final class Session {
   let device: MemoryNetworkDevice
-  let interface: Interface
+  let stack: Stack<MemoryNetworkDevice>
+  let link: Link
   var now = Instant(nanoseconds: 1_000_000_000)
   let listener: TCPListener
   let udp: UDPSocket
   /// The connection the handshake established, then those accepted or opened.
   var connections: [TCPConnection] = []
   /// The peer's next sequence number on the first connection, and the end of what the
-  /// interface has sent on it.
+  /// stack has sent on it.
   var peerNext: UInt32 = 100
   var ourNext: UInt32 = 0
   var injectedFrames: UInt64 = 0
   var injectedBytes: UInt64 = 0
 
   init(bits: UInt8) {
-    var configuration = Interface.Configuration(macAddress: ourMAC, ipv4: IPv4Network(address: ourIP, prefixLength: 24))
-    configuration.announcements = 0
+    var configuration = StackConfiguration()
     configuration.verifyChecksums = bits & 1 != 0
     if bits & 2 != 0 { configuration.tcpMemoryLimit = 4096 }
     if bits & 8 != 0 { configuration.maximumTCPConnections = 4 }
+    var linkConfiguration = Link.Configuration(name: "service", macAddress: ourMAC)
+    linkConfiguration.announcements = 0
     device = MemoryNetworkDevice(macAddress: ourMAC)
     if bits & 16 != 0 { device.emulatedOffloads = [.transmitChecksum, .tcpSegmentation] }
-    interface = Interface(configuration: configuration, seed: 0x5eed)
-    interface.addNeighbor(peerIP, at: peerMAC, now: now)
+    stack = Stack(configuration: configuration, seed: 0x5eed)
+    link = stack.attach(device, configuration: linkConfiguration)
+    stack.add(IPv4Network(address: ourIP, prefixLength: 24), to: link)
+    stack.addNeighbor(peerIP, at: peerMAC, on: link, now: now)
     var tcp = TCPConnection.Configuration()
     if bits & 4 != 0 {
       tcp.receiveBufferSize = 8192
       tcp.sendBufferSize = 8192
       tcp.outOfOrderLimit = 4096
     }
-    listener = try! interface.listenTCP(port: serverPort, backlog: 2, configuration: tcp)
-    udp = try! interface.bindUDP(port: udpPort, receiveCapacity: 4, transmitCapacity: 4)
+    listener = try! stack.listenTCP(port: serverPort, backlog: 2, configuration: tcp)
+    udp = try! stack.bindUDP(port: udpPort, receiveCapacity: 4, transmitCapacity: 4)
     handshake(options: bits & 32 != 0)
   }
 
@@ -149,12 +153,12 @@ final class Session {
       if connections.count < 8, let connection = listener.accept() { connections.append(connection) }
     case 12:
       let count = Int(input.byte()) * 8
-      _ = try? udp.send(pattern(count), to: input.byte() & 1 == 0 ? peerIP : IPv4Address(10, 0, 0, 3), port: peerPort)
+      _ = try? udp.send(pattern(count), to: .v4(input.byte() & 1 == 0 ? peerIP : IPv4Address(10, 0, 0, 3)), port: peerPort)
       while udp.receive() != nil {}
       poll()
     case 13:
       let port = UInt16(input.byte()) + 1
-      if connections.count < 8, let connection = try? interface.connectTCP(to: peerIP, port: port, now: now) {
+      if connections.count < 8, let connection = try? stack.connectTCP(to: .v4(peerIP), port: port, now: now) {
         connections.append(connection)
       }
       poll()
@@ -256,12 +260,12 @@ final class Session {
   }
 
   func inject(_ frame: [UInt8]) {
-    let before = Outcomes(interface.counters)
+    let before = Outcomes(stack.counters)
     device.inject(frame)
     injectedFrames += 1
     injectedBytes += UInt64(frame.count)
-    interface.poll(now: now, device: device)
-    let after = Outcomes(interface.counters)
+    stack.poll(now: now)
+    let after = Outcomes(stack.counters)
     let dropped = after.dropped - before.dropped
     let handled = after.handled - before.handled
     let context = "frame of \(frame.count) bytes: \(hex(frame.prefix(80)))"
@@ -274,11 +278,11 @@ final class Session {
   }
 
   func poll() {
-    interface.poll(now: now, device: device)
+    stack.poll(now: now)
     takeSent()
   }
 
-  /// Checks every frame the interface sent, and follows what it sent on the first connection.
+  /// Checks every frame the stack sent, and follows what it sent on the first connection.
   func takeSent() {
     for frame in device.takeTransmitted() {
       require(frame.count <= device.mtu + EthernetHeader.minimumLength, "a frame of \(frame.count) bytes sent")
@@ -326,14 +330,14 @@ final class Session {
   // MARK: Invariants
 
   func check() {
-    let counters = interface.counters
+    let counters = stack.counters
     require(counters.receivedFrames == injectedFrames && counters.receivedBytes == injectedBytes, "received \(counters)")
     require(
-      interface.tcpBufferedBytes >= 0 && interface.tcpBufferedBytes <= interface.tcpMemoryLimit,
-      "TCP holds \(interface.tcpBufferedBytes) bytes, limit \(interface.tcpMemoryLimit)")
-    require(interface.tcpConnections.count <= interface.configuration.maximumTCPConnections, "connections")
+      stack.tcpBufferedBytes >= 0 && stack.tcpBufferedBytes <= stack.tcpMemoryLimit,
+      "TCP holds \(stack.tcpBufferedBytes) bytes, limit \(stack.tcpMemoryLimit)")
+    require(stack.tcpConnections.count <= stack.configuration.maximumTCPConnections, "connections")
     var accounted = 0
-    for connection in interface.tcpConnections.values {
+    for connection in stack.tcpConnections.values {
       let held = connection.state == .closed
         ? 0 : connection.receiveBuffer.count + connection.sendBuffer.count + connection.outOfOrderBytes
       require(connection.accountedBytes == held, "\(connection) holds \(held) bytes, accounted \(connection.accountedBytes)")
@@ -346,7 +350,7 @@ final class Session {
         connection.sndUna <= connection.sndNxt && connection.sndNxt <= connection.sndMax,
         "\(connection): una \(connection.sndUna) nxt \(connection.sndNxt) max \(connection.sndMax)")
     }
-    require(accounted == interface.tcpBufferedBytes, "connections hold \(accounted) bytes, the interface counts \(interface.tcpBufferedBytes)")
+    require(accounted == stack.tcpBufferedBytes, "connections hold \(accounted) bytes, the stack counts \(stack.tcpBufferedBytes)")
   }
 }
 

@@ -1,4 +1,4 @@
-// IPv4 fragments on the interface: datagrams that arrive in pieces are put back together
+// IPv4 fragments in the stack: datagrams that arrive in pieces are put back together
 // (Reassembly.swift), and datagrams larger than the MTU leave in pieces.
 //
 // Read first: RFC 791 2.3 and 3.2 (fragmentation), RFC 1122 3.3.2 (a host must reassemble
@@ -17,12 +17,12 @@ public struct IPv4FragmentKey: Hashable, Sendable {
   public var identification: UInt16
 }
 
-extension Interface {
+extension Stack {
   /// Takes one received fragment; once its datagram is whole, handles it as if it had
   /// arrived in one piece.
-  func reassemble<Device: NetworkDevice>(
-    _ body: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, header: IPv4Header, linkBroadcast: Bool,
-    now: Instant, device: Device
+  func reassemble(
+    _ body: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, header: IPv4Header, link: Link, linkBroadcast: Bool,
+    now: Instant
   ) {
     let key = IPv4FragmentKey(
       source: header.source, destination: header.destination, protocol: header.protocol.rawValue,
@@ -47,7 +47,7 @@ extension Interface {
         whole.emit(into: bytes)
         payload.withUnsafeBytes { bytes.suffix(from: IPv4Header.minimumLength).copyMemory(from: $0) }
       }
-      datagram.withUnsafeBytes { processIPv4($0, linkBroadcast: linkBroadcast, now: now, device: device) }
+      datagram.withUnsafeBytes { processIPv4($0, link: link, linkBroadcast: linkBroadcast, now: now) }
     }
     counters.drop(.reassemblyEvicted, count: reassembly.evicted - reassemblyEvictionsCounted)
     reassemblyEvictionsCounted = reassembly.evicted
@@ -55,14 +55,14 @@ extension Interface {
 
   /// Discards the datagrams whose time is up, with an ICMP time exceeded (code 1) to the
   /// sender of each whose fragment zero arrived, unless it was sent to a broadcast address.
-  func expireFragments<Device: NetworkDevice>(now: Instant, device: Device) {
+  func expireFragments(now: Instant) {
     for expired in reassembly.expire(now: now) {
       counters.drop(.reassemblyTimeout)
-      guard let first = expired.first, !expired.key.destination.isBroadcast, expired.key.destination == ipv4.address else {
+      guard let first = expired.first, !expired.key.destination.isBroadcast, isLocal(expired.key.destination) else {
         continue
       }
       first.withUnsafeBytes { quoted in
-        sendICMPError(.timeExceeded(code: 1), quoting: quoted, to: expired.key.source, now: now, device: device)
+        sendICMPError(.timeExceeded(code: 1), quoting: quoted, to: expired.key.source, now: now)
       }
     }
   }
@@ -72,13 +72,13 @@ extension Interface {
   /// that lost a fragment is lost whole, so the first fragment dropped (or that pushes a
   /// waiting packet out of the ARP queue, which holds 8 per destination) ends it: one drop
   /// counted per datagram. Returns false then.
-  func sendFragments<Device: NetworkDevice>(
-    of header: IPv4Header, to hop: IPv4Address, now: Instant, device: Device, offload: TransmitOffload?,
+  func sendFragments(
+    of header: IPv4Header, to hop: IPv4Address, on link: Link, now: Instant, offload: TransmitOffload?,
     fill: (UnsafeMutableRawBufferPointer) -> Void
   ) -> Bool {
     let whole = packet(header, offload: offload, fill: fill)
     let payloadLength = header.totalLength - IPv4Header.minimumLength
-    let piece = (configuration.mtu - IPv4Header.minimumLength) & ~7
+    let piece = (link.mtu - IPv4Header.minimumLength) & ~7
     var offset = 0
     while offset < payloadLength {
       let length = min(piece, payloadLength - offset)
@@ -94,7 +94,7 @@ extension Interface {
         }
       }
       let drops = counters.totalDrops
-      guard deliver(bytes, to: hop, now: now, device: device), counters.totalDrops == drops else { return false }
+      guard deliver(bytes, to: hop, on: link, now: now), counters.totalDrops == drops else { return false }
       counters.ipv4FragmentsSent &+= 1
       offset += length
     }

@@ -1,4 +1,4 @@
-// TCP on the interface: listeners, the connection table, demultiplexing, resets for
+// TCP in the stack: listeners, the connection table, demultiplexing, resets for
 // segments nobody owns, and the output of connections with something to send.
 //
 // Read first: RFC 9293 3.10 (event processing), 3.5 (reset generation), RFC 6528 (initial
@@ -16,7 +16,9 @@ public enum TCPListenError: Error, Equatable, Sendable {
 public enum TCPConnectError: Error, Equatable, Sendable {
   case noPortAvailable
   case invalidDestination
-  /// The interface holds `maximumTCPConnections` already.
+  /// No route leads to the destination (or its link has no address of its family).
+  case noRoute
+  /// The stack holds `maximumTCPConnections` already.
   case tooManyConnections
   /// The host's sockets refused (the socket stack on unix), for this reason.
   case host(String)
@@ -36,7 +38,8 @@ extension TCPConnectError: CustomStringConvertible {
     switch self {
     case .noPortAvailable: "no ephemeral port is free"
     case .invalidDestination: "not a unicast destination"
-    case .tooManyConnections: "the interface holds its maximum of TCP connections"
+    case .noRoute: "no route to the destination"
+    case .tooManyConnections: "the stack holds its maximum of TCP connections"
     case .host(let reason): reason
     }
   }
@@ -47,16 +50,14 @@ public final class TCPListener {
   public let port: UInt16
   /// Connections established or being established, at most (RFC 9293 3.10.1: a backlog).
   public let backlog: Int
-  unowned(unsafe) let interface: Interface
   let configuration: TCPConnection.Configuration
   var ready: BoundedQueue<TCPConnection>
   var embryonic = 0
   public private(set) var isClosed = false
 
-  init(port: UInt16, backlog: Int, interface: Interface, configuration: TCPConnection.Configuration) {
+  init(port: UInt16, backlog: Int, configuration: TCPConnection.Configuration) {
     self.port = port
     self.backlog = backlog
-    self.interface = interface
     self.configuration = configuration
     ready = BoundedQueue(capacity: backlog)
   }
@@ -64,11 +65,11 @@ public final class TCPListener {
   /// The next established connection, if any.
   public func accept() -> TCPConnection? { ready.pop() }
 
-  /// Stops listening; connections already accepted are unaffected.
+  /// Stops listening (the stack lets the port go on its next look); connections already
+  /// accepted are unaffected, those waiting to be are reset.
   public func close() {
     guard !isClosed else { return }
     isClosed = true
-    interface.tcpListeners[port] = nil
     while let connection = ready.pop() { connection.abort() }
   }
 
@@ -80,14 +81,34 @@ public final class TCPListener {
   }
 }
 
-extension Interface {
-  /// Listens on `port` for connections.
+/// Where a TCP connection's segments go: the stack, on the link its route leaves by. A
+/// connection hands its segments to a sink on output instead of holding the stack.
+protocol TCPSegmentSink {
+  /// What the device on the connection's link does for it (checksums, segmentation).
+  var offloads: NetworkOffloads { get }
+  /// Sends `header` and `payloadLength` bytes of `connection`'s send buffer from `dataOffset`.
+  func transmit(_ header: TCPHeader, from connection: TCPConnection, payloadLength: Int, dataOffset: Int, now: Instant)
+}
+
+/// The stack's sink for one connection's output in one flush: the route looked up once.
+struct TCPOutput<Device: NetworkDevice>: TCPSegmentSink {
+  let stack: Stack<Device>
+  let path: IPv4Path?
+  var offloads: NetworkOffloads { path.map { stack.devices[$0.link.index].offloads } ?? [] }
+
+  func transmit(_ header: TCPHeader, from connection: TCPConnection, payloadLength: Int, dataOffset: Int, now: Instant) {
+    stack.transmitTCP(header, from: connection, path: path, payloadLength: payloadLength, dataOffset: dataOffset, now: now)
+  }
+}
+
+extension Stack {
+  /// Listens on `port` for connections, to any of the stack's addresses.
   public func listenTCP(
     port: UInt16, backlog: Int = 128, configuration: TCPConnection.Configuration = TCPConnection.Configuration()
   ) throws(TCPListenError) -> TCPListener {
     precondition(port != 0 && backlog > 0, "listen on a port, with room for a connection")
-    guard tcpListeners[port] == nil else { throw .portInUse(port) }
-    let listener = TCPListener(port: port, backlog: backlog, interface: self, configuration: configuration)
+    guard listener(on: port) == nil else { throw .portInUse(port) }
+    let listener = TCPListener(port: port, backlog: backlog, configuration: configuration)
     tcpListeners[port] = listener
     return listener
   }
@@ -95,87 +116,116 @@ extension Interface {
   /// Opens a connection to `address`:`port` (active open); it becomes established, or fails
   /// with `error`, after later polls.
   public func connectTCP(
-    to address: IPv4Address, port: UInt16, now: Instant,
+    to destination: IPAddress, port: UInt16, now: Instant,
     configuration: TCPConnection.Configuration = TCPConnection.Configuration()
   ) throws(TCPConnectError) -> TCPConnection {
-    guard port != 0, !address.isUnspecified, !address.isBroadcast, !address.isMulticast,
-      address != ipv4.broadcastAddress || ipv4.prefixLength >= 31
+    guard port != 0, case .v4(let address) = destination, !address.isUnspecified, !address.isBroadcast,
+      !address.isMulticast, !isDirectedBroadcast(address)
     else { throw .invalidDestination }
+    guard let path = path(to: address, now: now) else { throw .noRoute }
     // The bound holds for connections in every state, ours as well as the peers' (found by
     // Scripts/fuzz interface: only passive opens were checked).
+    forgetClosedConnections()
     guard tcpConnections.count < self.configuration.maximumTCPConnections else { throw .tooManyConnections }
     let first = UInt16(49152)
     let range = 65536 - Int(first)
     let start = Int(random.next() % UInt64(range))
     var chosen: TCPEndpoints?
     for step in 0..<range {
-      let candidate = TCPEndpoints(localPort: first + UInt16((start + step) % range), remoteAddress: address, remotePort: port)
-      if tcpConnections[candidate] == nil, tcpListeners[candidate.localPort] == nil {
+      let candidate = TCPEndpoints(
+        localAddress: .v4(path.source), localPort: first + UInt16((start + step) % range), remoteAddress: destination,
+        remotePort: port)
+      if tcpConnections[candidate] == nil, listener(on: candidate.localPort) == nil {
         chosen = candidate
         break
       }
     }
     guard let endpoints = chosen else { throw .noPortAvailable }
     let connection = TCPConnection(
-      endpoints: endpoints, interface: self, configuration: configuration, state: .synSent,
+      endpoints: endpoints, context: context, mtu: path.link.mtu, configuration: configuration, state: .synSent,
       initialSequence: initialSequence(for: endpoints, now: now))
     connection.congestionWindow = connection.initialWindow
     tcpConnections[endpoints] = connection
-    tcpReady(connection)
+    context.tcpReady(connection)
     return connection
+  }
+
+  /// Whether `address` is the directed broadcast of a network on any link.
+  func isDirectedBroadcast(_ address: IPv4Address) -> Bool {
+    for link in links where link.isDirectedBroadcast(address) { return true }
+    return false
+  }
+
+  /// The open listener on `port`, if any (a closed one is let go here).
+  func listener(on port: UInt16) -> TCPListener? {
+    guard let listener = tcpListeners[port] else { return nil }
+    guard !listener.isClosed else {
+      tcpListeners[port] = nil
+      return nil
+    }
+    return listener
+  }
+
+  /// The MTU of the link a packet to `address` leaves by (the least a link may have, without
+  /// a route).
+  func pathMTU(to address: IPAddress, now: Instant) -> Int {
+    guard case .v4(let address) = address, let path = path(to: address, now: now) else { return Link.minimumMTU }
+    return path.link.mtu
   }
 
   /// RFC 6528: ISN = M + F(local address, local port, remote address, remote port, secret),
   /// M a 4-microsecond clock, F SipHash-2-4 keyed with a secret drawn at start.
   func initialSequence(for endpoints: TCPEndpoints, now: Instant) -> SequenceNumber {
     var hash = SipHash24(key0: tcpSecret.0, key1: tcpSecret.1)
-    hash.append(ipv4.address.rawValue)
+    hash.append(endpoints.localAddress)
     hash.append(endpoints.localPort)
-    hash.append(endpoints.remoteAddress.rawValue)
+    hash.append(endpoints.remoteAddress)
     hash.append(endpoints.remotePort)
     let clock = UInt32(truncatingIfNeeded: now.nanoseconds / 4000)
     return SequenceNumber(clock &+ UInt32(truncatingIfNeeded: hash.finalize()))
   }
 
-  /// Marks a connection as having something to send on the next flush.
-  func tcpReady(_ connection: TCPConnection) {
-    guard !connection.isQueuedForOutput else { return }
-    connection.isQueuedForOutput = true
-    tcpTransmitReady.append(connection)
-  }
-
-  /// Removes a closed connection from the table.
-  func tcpForget(_ connection: TCPConnection) {
-    if tcpConnections[connection.endpoints] === connection { tcpConnections[connection.endpoints] = nil }
-    if let listener = connection.listener {
-      listener.embryonic -= 1
-      connection.listener = nil
+  /// Removes the connections that reached CLOSED from the table.
+  func forgetClosedConnections() {
+    guard !context.closedConnections.isEmpty else { return }
+    let closed = context.closedConnections
+    context.closedConnections = []
+    for connection in closed {
+      if tcpConnections[connection.endpoints] === connection { tcpConnections[connection.endpoints] = nil }
+      if let listener = connection.listener {
+        listener.embryonic -= 1
+        connection.listener = nil
+      }
     }
   }
 
-  func processTCP<Device: NetworkDevice>(
-    _ segment: UnsafeRawBufferPointer, header: IPv4Header, isBroadcast: Bool, now: Instant, device: Device
+  func processTCP(
+    _ segment: UnsafeRawBufferPointer, source: IPAddress, destination: IPAddress, isBroadcast: Bool, now: Instant
   ) {
+    forgetClosedConnections()
     let tcp: TCPHeader
     do {
-      tcp = try TCPHeader.parse(
-        segment, source: header.source, destination: header.destination, verifyChecksum: verifyTransportChecksum)
+      tcp = try TCPHeader.parse(segment, source: source, destination: destination, verifyChecksum: verifyTransportChecksum)
     } catch {
       return counters.drop(error == .badChecksum ? .badTCPChecksum : .malformedTCP)
     }
     // RFC 9293 3.10.7.1: nothing for broadcast or multicast destinations.
     guard !isBroadcast, tcp.destinationPort != 0, tcp.sourcePort != 0 else { return counters.drop(.malformedTCP) }
     let payload = segment.suffix(from: tcp.headerLength)
-    let endpoints = TCPEndpoints(localPort: tcp.destinationPort, remoteAddress: header.source, remotePort: tcp.sourcePort)
+    let endpoints = TCPEndpoints(
+      localAddress: destination, localPort: tcp.destinationPort, remoteAddress: source, remotePort: tcp.sourcePort)
     // A new SYN for a connection in TIME-WAIT reopens it when its sequence number (or its
     // timestamp) is past the old incarnation's (RFC 9293 3.6.1, RFC 6191).
     if let old = tcpConnections[endpoints], old.state == .timeWait, tcp.flags.contains(.syn), !tcp.flags.contains(.ack),
-      !tcp.flags.contains(.rst), tcpListeners[tcp.destinationPort] != nil
+      !tcp.flags.contains(.rst), listener(on: tcp.destinationPort) != nil
     {
       let newerSequence = SequenceNumber(tcp.sequenceNumber) - old.rcvNxt > 0
       let newerTimestamp = old.timestampsEnabled
         && tcp.options.timestamp.map { Int32(bitPattern: $0.value &- old.timestampRecent) > 0 } ?? false
-      if newerSequence || newerTimestamp { old.enterClosed(error: nil) }
+      if newerSequence || newerTimestamp {
+        old.enterClosed(error: nil)
+        forgetClosedConnections()
+      }
     }
     if let connection = tcpConnections[endpoints] {
       counters.tcpSegmentsReceived &+= 1
@@ -185,7 +235,7 @@ extension Interface {
       return
     }
     // A SYN for a listener (RFC 9293 3.10.7.2).
-    if let listener = tcpListeners[tcp.destinationPort], tcp.flags.contains(.syn), !tcp.flags.contains(.ack),
+    if let listener = listener(on: tcp.destinationPort), tcp.flags.contains(.syn), !tcp.flags.contains(.ack),
       !tcp.flags.contains(.rst)
     {
       guard !listener.isFull, tcpConnections.count < configuration.maximumTCPConnections else {
@@ -197,8 +247,8 @@ extension Interface {
       }
       counters.tcpSegmentsReceived &+= 1
       let connection = TCPConnection(
-        endpoints: endpoints, interface: self, configuration: listener.configuration, state: .synReceived,
-        initialSequence: initialSequence(for: endpoints, now: now))
+        endpoints: endpoints, context: context, mtu: pathMTU(to: source, now: now), configuration: listener.configuration,
+        state: .synReceived, initialSequence: initialSequence(for: endpoints, now: now))
       connection.irs = SequenceNumber(tcp.sequenceNumber)
       connection.rcvNxt = connection.irs + 1
       connection.acceptOptions(of: tcp)
@@ -207,11 +257,11 @@ extension Interface {
       connection.listener = listener
       listener.embryonic += 1
       tcpConnections[endpoints] = connection
-      tcpReady(connection)
+      context.tcpReady(connection)
       return
     }
     // The ACK that completes a cookie handshake.
-    if let listener = tcpListeners[tcp.destinationPort],
+    if let listener = listener(on: tcp.destinationPort),
       let connection = connectionFromCookie(tcp, endpoints: endpoints, listener: listener, now: now)
     {
       counters.tcpSegmentsReceived &+= 1
@@ -223,23 +273,11 @@ extension Interface {
     counters.drop(.noTCPConnection)
     guard !tcp.flags.contains(.rst) else { return }
     if tcp.flags.contains(.ack) {
-      sendReset(for: endpoints, sequence: SequenceNumber(tcp.acknowledgmentNumber), acknowledgment: nil)
+      context.sendReset(for: endpoints, sequence: SequenceNumber(tcp.acknowledgmentNumber), acknowledgment: nil)
     } else {
       let length = payload.count + (tcp.flags.contains(.syn) ? 1 : 0) + (tcp.flags.contains(.fin) ? 1 : 0)
-      sendReset(for: endpoints, sequence: SequenceNumber(0), acknowledgment: SequenceNumber(tcp.sequenceNumber) + length)
+      context.sendReset(for: endpoints, sequence: SequenceNumber(0), acknowledgment: SequenceNumber(tcp.sequenceNumber) + length)
     }
-  }
-
-  /// Takes one challenge ACK from this second's interface-wide budget, if any is left.
-  func takeChallengeACK(now: Instant) -> Bool {
-    if challengeACKSecond.map({ (now - $0).nanoseconds >= 1_000_000_000 }) ?? true {
-      challengeACKSecond = now
-      let limit = max(configuration.challengeACKLimit, 1)
-      challengeACKsLeft = limit / 2 + Int(random.next() % UInt64(limit))
-    }
-    guard challengeACKsLeft > 0 else { return false }
-    challengeACKsLeft -= 1
-    return true
   }
 
   /// Keeps `nextTCPDeadline` no later than `connection`'s deadline.
@@ -247,30 +285,28 @@ extension Interface {
     if let deadline = connection.deadline, nextTCPDeadline.map({ deadline < $0 }) ?? true { nextTCPDeadline = deadline }
   }
 
-  /// Queues a RST (sent on the next flush).
-  func sendReset(for endpoints: TCPEndpoints, sequence: SequenceNumber, acknowledgment: SequenceNumber?) {
-    guard pendingResets.count < 64 else { return }
-    pendingResets.append((endpoints, sequence, acknowledgment))
-  }
-
-  /// Sends a segment for `connection`: the header, and `payloadLength` bytes of its send
-  /// buffer from `dataOffset`, copied straight into the frame.
-  func transmitTCP<Device: NetworkDevice>(
-    _ header: TCPHeader, from connection: TCPConnection, payloadLength: Int, dataOffset: Int, device: Device, now: Instant
+  /// Sends a segment for `connection` on `path` (nil: no route, the segment is dropped and
+  /// counted): the header, and `payloadLength` bytes of its send buffer from `dataOffset`,
+  /// copied straight into the frame.
+  func transmitTCP(
+    _ header: TCPHeader, from connection: TCPConnection, path: IPv4Path?, payloadLength: Int, dataOffset: Int, now: Instant
   ) {
+    guard var path, case .v4(let destination) = connection.endpoints.remoteAddress,
+      case .v4(let source) = connection.endpoints.localAddress
+    else { return counters.drop(.noRoute) }
+    // A connection's address is its own even when the route's link would pick another.
+    path.source = source
     let length = header.headerLength + payloadLength
-    let source = ipv4.address
-    let destination = connection.endpoints.remoteAddress
     // With checksum offload the device completes the checksum; a segment longer than the
     // MSS (TSO) it also cuts into MSS-sized segments.
-    let checksumOffload = device.offloads.contains(.transmitChecksum)
+    let checksumOffload = devices[path.link.index].offloads.contains(.transmitChecksum)
     let headers = EthernetHeader.minimumLength + IPv4Header.minimumLength
     let offload = checksumOffload
       ? TransmitOffload(
         checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
         segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0)
       : nil
-    let sent = sendIPv4(to: destination, protocol: .tcp, payloadLength: length, now: now, device: device, offload: offload) { segment in
+    let sent = sendIPv4(on: path, to: destination, protocol: .tcp, payloadLength: length, now: now, offload: offload) { segment in
       if payloadLength > 0 {
         _ = connection.sendBuffer.peek(at: dataOffset, into: segment.slice(from: header.headerLength, length: payloadLength))
       }
@@ -279,9 +315,26 @@ extension Interface {
     if sent { counters.tcpSegmentsSent &+= 1 }
   }
 
+  /// Sends a segment that belongs to no connection (a reset, a cookie SYN-ACK) from the
+  /// local address `endpoints` names.
+  @discardableResult
+  func sendBareTCP(_ header: TCPHeader, endpoints: TCPEndpoints, now: Instant) -> Bool {
+    guard case .v4(let destination) = endpoints.remoteAddress, case .v4(let source) = endpoints.localAddress,
+      var path = path(to: destination, now: now)
+    else {
+      counters.drop(.noRoute)
+      return false
+    }
+    path.source = source
+    return sendIPv4(on: path, to: destination, protocol: .tcp, payloadLength: header.headerLength, now: now) { segment in
+      header.emit(into: segment, source: source, destination: destination)
+    }
+  }
+
   /// Sends queued resets, runs expired timers, and lets every connection with something to
   /// say send it.
-  func flushTCP<Device: NetworkDevice>(now: Instant, device: Device) {
+  func flushTCP(now: Instant) {
+    forgetClosedConnections()
     if !pendingCookies.isEmpty {
       let cookies = pendingCookies
       pendingCookies = []
@@ -290,17 +343,12 @@ extension Interface {
           sourcePort: cookie.endpoints.localPort, destinationPort: cookie.endpoints.remotePort,
           sequenceNumber: cookie.sequence, acknowledgmentNumber: cookie.acknowledgment, flags: [.syn, .ack],
           window: 65535, options: TCPOptions(maximumSegmentSize: cookie.mss))
-        let source = ipv4.address
-        sendIPv4(
-          to: cookie.endpoints.remoteAddress, protocol: .tcp, payloadLength: header.headerLength, now: now, device: device
-        ) { segment in
-          header.emit(into: segment, source: source, destination: cookie.endpoints.remoteAddress)
-        }
+        sendBareTCP(header, endpoints: cookie.endpoints, now: now)
       }
     }
-    if !pendingResets.isEmpty {
-      let resets = pendingResets
-      pendingResets = []
+    if !context.pendingResets.isEmpty {
+      let resets = context.pendingResets
+      context.pendingResets = []
       for reset in resets {
         var flags: TCPFlags = .rst
         if reset.acknowledgment != nil { flags.insert(.ack) }
@@ -308,13 +356,7 @@ extension Interface {
           sourcePort: reset.endpoints.localPort, destinationPort: reset.endpoints.remotePort,
           sequenceNumber: reset.sequence.rawValue, acknowledgmentNumber: reset.acknowledgment?.rawValue ?? 0,
           flags: flags, window: 0)
-        let source = ipv4.address
-        let sent = sendIPv4(
-          to: reset.endpoints.remoteAddress, protocol: .tcp, payloadLength: header.headerLength, now: now, device: device
-        ) { segment in
-          header.emit(into: segment, source: source, destination: reset.endpoints.remoteAddress)
-        }
-        if sent { counters.tcpResetsSent &+= 1 }
+        if sendBareTCP(header, endpoints: reset.endpoints, now: now) { counters.tcpResetsSent &+= 1 }
       }
     }
     // `nextTCPDeadline` is never later than any connection's deadline: only connections that
@@ -331,14 +373,17 @@ extension Interface {
       }
       nextTCPDeadline = earliest
     }
-    while !tcpTransmitReady.isEmpty {
-      let ready = tcpTransmitReady
-      tcpTransmitReady = []
+    while !context.tcpTransmitReady.isEmpty {
+      let ready = context.tcpTransmitReady
+      context.tcpTransmitReady = []
       for connection in ready {
         connection.isQueuedForOutput = false
-        connection.output(now: now, device: device)
+        var path: IPv4Path?
+        if case .v4(let destination) = connection.endpoints.remoteAddress { path = self.path(to: destination, now: now) }
+        connection.output(now: now, sink: TCPOutput(stack: self, path: path))
         noteDeadline(of: connection)
       }
     }
+    forgetClosedConnections()
   }
 }

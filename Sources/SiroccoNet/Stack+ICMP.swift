@@ -1,4 +1,4 @@
-// ICMPv4 on the interface: the echo responder and the errors a host sends.
+// ICMPv4 in the stack: the echo responder and the errors a host sends.
 //
 // Read first: RFC 792, RFC 1122 3.2.2 (a host must answer echo requests; must not send an
 // error about an ICMP error, a broadcast, or a non-initial fragment), RFC 1812 4.3.2.8 (rate
@@ -7,10 +7,8 @@
 import SiroccoDevices
 import SiroccoWire
 
-extension Interface {
-  func processICMP<Device: NetworkDevice>(
-    _ message: UnsafeRawBufferPointer, header: IPv4Header, isBroadcast: Bool, now: Instant, device: Device
-  ) {
+extension Stack {
+  func processICMP(_ message: UnsafeRawBufferPointer, header: IPv4Header, isBroadcast: Bool, now: Instant) {
     let icmp: ICMPv4Message
     do {
       icmp = try ICMPv4Message.parse(message, verifyChecksum: configuration.verifyChecksums)
@@ -23,7 +21,7 @@ extension Interface {
       return
     }
     let data = message.suffix(from: ICMPv4Message.headerLength)
-    let sent = sendIPv4(to: header.source, protocol: .icmp, payloadLength: message.count, now: now, device: device) { reply in
+    let sent = sendIPv4(to: header.source, protocol: .icmp, payloadLength: message.count, now: now) { reply, _ in
       reply.suffix(from: ICMPv4Message.headerLength).copyMemory(from: data)
       ICMPv4Message.echoReply(identifier: identifier, sequenceNumber: sequenceNumber).emit(into: reply)
     }
@@ -32,15 +30,14 @@ extension Interface {
 
   /// Sends an ICMP error about `packet` (the offending datagram, header first) to `source`,
   /// quoting as much of it as fits in 576 bytes (RFC 1812 4.3.2.3), if the rate limit allows.
-  func sendICMPError<Device: NetworkDevice>(
-    _ message: ICMPv4Message, quoting packet: UnsafeRawBufferPointer, to source: IPv4Address,
-    now: Instant, device: Device
+  func sendICMPError(
+    _ message: ICMPv4Message, quoting packet: UnsafeRawBufferPointer, to source: IPv4Address, now: Instant
   ) {
     guard takeICMPToken(now: now) else { return }
     let quoted = min(packet.count, 576 - IPv4Header.minimumLength - ICMPv4Message.headerLength)
     let sent = sendIPv4(
-      to: source, protocol: .icmp, payloadLength: ICMPv4Message.headerLength + quoted, now: now, device: device
-    ) { body in
+      to: source, protocol: .icmp, payloadLength: ICMPv4Message.headerLength + quoted, now: now
+    ) { body, _ in
       body.suffix(from: ICMPv4Message.headerLength).copyMemory(from: packet.slice(from: 0, length: quoted))
       message.emit(into: body)
     }

@@ -1,0 +1,273 @@
+// The stack: the links (one per network device), the routing table across them, IPv4 and
+// its ICMP, and the sockets (TCP, UDP) over them. Receives and dispatches frames, answers ARP
+// and echo requests, and sends what its sockets queued on the link each route picks.
+//
+// Poll-driven, after smoltcp: the core never reads a clock and never blocks. The caller
+// passes the time to `poll`, and asks `pollAt` when it must be polled next. The stack owns
+// its devices (`Device` is the platform's network device type), so nothing below it takes a
+// device argument; sockets never hold a reference to the stack (see SocketContext.swift).
+
+import SiroccoDevices
+import SiroccoWire
+
+/// What the stack as a whole is configured with (each link has its own `Link.Configuration`).
+public struct StackConfiguration: Sendable {
+  public var timeToLive: UInt8 = 64
+  /// Verify IPv4, ICMP and UDP checksums on input (off only for fuzzing).
+  public var verifyChecksums = true
+  /// ICMP errors sent per second at most (token bucket, RFC 1812 4.3.2.8), and the burst.
+  public var icmpErrorRate = 100
+  public var icmpErrorBurst = 50
+  /// Bounds on IPv4 fragment reassembly (datagrams, bytes, fragments, timeout).
+  public var reassembly = FragmentReassembly<IPv4FragmentKey>.Configuration()
+  /// TCP connections held at most, in every state (a global memory bound).
+  public var maximumTCPConnections = 4096
+  /// Bytes all TCP connections together hold at most in their buffers: received and not
+  /// yet read, out of order, written and not yet acknowledged (a global memory bound).
+  public var tcpMemoryLimit = 64 << 20
+  /// Challenge ACKs (RFC 5961) sent per second over all connections, on average: each
+  /// second's budget is drawn at random between half and one and a half times this, so
+  /// an off-path attacker cannot count them to learn of a connection (CVE-2016-5696).
+  public var challengeACKLimit = 1000
+
+  public init() {}
+}
+
+public final class Stack<Device: NetworkDevice> {
+  public let configuration: StackConfiguration
+  /// The links, in the order they were attached; `links[i]` sends and receives on `devices[i]`.
+  public private(set) var links: [Link] = []
+  public private(set) var devices: [Device] = []
+  public internal(set) var routes = RoutingTable()
+  let context: SocketContext
+
+  /// The stack's counters: every link's traffic, and what the protocols did and dropped.
+  public internal(set) var counters: NetworkCounters {
+    _read { yield context.counters }
+    _modify { yield &context.counters }
+  }
+
+  var random: SplitMix64
+  /// Bytes in every TCP connection's buffers (see `StackConfiguration.tcpMemoryLimit`).
+  public var tcpBufferedBytes: Int { context.tcpBufferedBytes }
+  /// The bound on them, which may be changed at run time.
+  public var tcpMemoryLimit: Int {
+    get { context.tcpMemoryLimit }
+    set { context.tcpMemoryLimit = newValue }
+  }
+  /// The device vouched for the transport checksum of the frame being processed.
+  var frameChecksumVerified = false
+  /// Whether the transport checksum of the frame being processed must be verified.
+  var verifyTransportChecksum: Bool { configuration.verifyChecksums && !frameChecksumVerified }
+  var identification: UInt16
+  var icmpTokens: Int
+  var icmpRefilled: Instant?
+  var udpSockets: [UInt16: UDPSocket] = [:]
+  var tcpListeners: [UInt16: TCPListener] = [:]
+  var tcpConnections: [TCPEndpoints: TCPConnection] = [:]
+  var nextTCPDeadline: Instant?
+  /// Cookie SYN-ACKs to send: no connection exists for them (see SYNCookies.swift).
+  var pendingCookies: [(endpoints: TCPEndpoints, sequence: UInt32, acknowledgment: UInt32, mss: UInt16)] = []
+  /// The secret of RFC 6528's ISN function, drawn from the seed.
+  let tcpSecret: (UInt64, UInt64)
+  /// Datagrams arriving in fragments.
+  var reassembly: FragmentReassembly<IPv4FragmentKey>
+  var reassemblyEvictionsCounted = 0
+
+  /// - Parameter seed: random bits from the platform's entropy source (ephemeral ports,
+  ///   IP identification, initial sequence numbers).
+  public init(configuration: StackConfiguration = StackConfiguration(), seed: UInt64) {
+    self.configuration = configuration
+    var random = SplitMix64(seed: seed)
+    self.identification = UInt16(truncatingIfNeeded: random.next())
+    self.tcpSecret = (random.next(), random.next())
+    self.context = SocketContext(
+      tcpMemoryLimit: configuration.tcpMemoryLimit, challengeACKLimit: configuration.challengeACKLimit, seed: random.next())
+    self.random = random
+    self.icmpTokens = configuration.icmpErrorBurst
+    self.reassembly = FragmentReassembly(configuration: configuration.reassembly)
+  }
+
+  deinit { context.release() }
+
+  /// Adds a link for `device`; it has no address until one is added.
+  /// - Precondition: `configuration.mtu >= Link.minimumMTU`: a programming error otherwise
+  ///   (platforms refuse such a device with one line before the stack exists).
+  @discardableResult
+  public func attach(_ device: Device, configuration: Link.Configuration) -> Link {
+    precondition(configuration.mtu >= Link.minimumMTU, "a link must carry 576-byte packets (RFC 791)")
+    let link = Link(index: links.count, configuration: configuration)
+    links.append(link)
+    devices.append(device)
+    var smallest = Int.max
+    for link in links { smallest = min(smallest, link.mtu) }
+    context.udpMaximumPayload = (smallest - IPv4Header.minimumLength - UDPHeader.length, smallest - 40 - UDPHeader.length)
+    return link
+  }
+
+  /// The link named `name`, if any.
+  public func link(named name: String) -> Link? { links.first { $0.name.utf8Equals(name) } }
+
+  // MARK: Addresses and routes
+
+  /// Adds `network`'s address to `link`, with a connected route to the network. An IPv4
+  /// address is announced (gratuitous ARP) from the next poll.
+  public func add(_ network: IPv4Network, to link: Link) {
+    guard !link.ipv4.contains(network) else { return }
+    link.ipv4.append(network)
+    try? routes.add(Route(destination: .v4(network), link: link.index, origin: .connected))
+    link.announcementsSent = 0
+    link.nextAnnouncement = nil
+  }
+
+  /// Removes `address` from `link`, with its connected route (unless another address on
+  /// the link has the same network). TCP connections from it are reset: they cannot go on
+  /// (RFC 9293 3.10.7.1 gives no other choice once the address is gone); UDP sockets stay.
+  public func remove(_ address: IPv4Address, from link: Link) {
+    guard let index = link.ipv4.firstIndex(where: { $0.address == address }) else { return }
+    let network = IPNetwork.v4(link.ipv4.remove(at: index)).normalized
+    if !link.ipv4.contains(where: { IPNetwork.v4($0).normalized == network }) {
+      routes.remove { $0.link == link.index && $0.origin == .connected && $0.destination == network }
+    }
+    for connection in Array(tcpConnections.values) where connection.endpoints.localAddress == .v4(address) {
+      connection.enterClosed(error: .addressRemoved)
+    }
+    forgetClosedConnections()
+  }
+
+  /// Sets the default gateway of `gateway`'s family on `link` (replacing any other default
+  /// route of that family from `origin`), or removes it (nil, with `family` naming it).
+  public func setDefaultGateway(_ gateway: IPv4Address?, on link: Link, origin: Route.Origin = .configured) {
+    let everything = IPNetwork.v4(IPv4Network(address: IPv4Address(0, 0, 0, 0), prefixLength: 0))
+    routes.remove { $0.destination == everything && $0.origin == origin }
+    if let gateway { try? routes.add(Route(destination: everything, gateway: .v4(gateway), link: link.index, origin: origin)) }
+  }
+
+  /// Adds a route (a more specific one than the default, say); see `RoutingTable.add`.
+  public func addRoute(_ route: Route) throws(RouteError) {
+    guard route.link >= 0, route.link < links.count else { throw .noSuchLink }
+    try routes.add(route)
+  }
+
+  // MARK: Polling
+
+  /// Handles up to each link's `receiveBudget` received frames, then sends whatever is due:
+  /// queued datagrams, ARP retries, announcements, TCP. Returns true when a budget ran out
+  /// (more frames may be waiting: poll again without sleeping).
+  @discardableResult
+  public func poll(now: Instant) -> Bool {
+    var busy = false
+    for link in links {
+      let device = devices[link.index]
+      announce(on: link, now: now)
+      var handled = 0
+      let budget = link.configuration.receiveBudget
+      while handled < budget {
+        let received = device.receive(offloaded: { frame, checksumVerified in
+          self.frameChecksumVerified = checksumVerified
+          self.process(frame: frame, link: link, now: now)
+        })
+        guard received else { break }
+        handled += 1
+      }
+      if handled == budget { busy = true }
+    }
+    flush(now: now)
+    return busy
+  }
+
+  /// Sends what sockets queued and what ARP has due, without reading the devices.
+  public func flush(now: Instant) {
+    if let due = reassembly.nextDeadline, due <= now { expireFragments(now: now) }
+    for link in links {
+      let (retry, unresolved) = link.arp.due(now: now)
+      counters.drop(.arpUnresolved, count: unresolved)
+      for address in retry { sendARPRequest(for: address, on: link) }
+      if !link.releasedPackets.isEmpty {
+        let released = link.releasedPackets
+        link.releasedPackets = []
+        for entry in released { transmitIPv4(entry.packet, to: entry.macAddress, on: link) }
+      }
+    }
+    if !context.udpTransmitReady.isEmpty { flushUDP(now: now) }
+    if !context.tcpTransmitReady.isEmpty || !context.pendingResets.isEmpty || !pendingCookies.isEmpty
+      || !context.closedConnections.isEmpty || nextTCPDeadline.map({ $0 <= now }) ?? false
+    {
+      flushTCP(now: now)
+    }
+  }
+
+  /// When the stack next needs a `poll` even if no frame arrives: now, if sockets have
+  /// something queued; nil if nothing is pending at all.
+  public func pollAt(now: Instant) -> Instant? {
+    if hasPendingTransmit { return now }
+    var deadline = nextTCPDeadline
+    if let fragments = reassembly.nextDeadline { deadline = deadline.map { min($0, fragments) } ?? fragments }
+    for link in links {
+      if let arp = link.arp.nextDeadline { deadline = deadline.map { min($0, arp) } ?? arp }
+      if link.announcementsSent < link.configuration.announcements, !link.ipv4.isEmpty {
+        let next = link.nextAnnouncement ?? now
+        deadline = deadline.map { min($0, next) } ?? next
+      }
+    }
+    return deadline
+  }
+
+  public var hasPendingTransmit: Bool {
+    if !context.udpTransmitReady.isEmpty || !context.tcpTransmitReady.isEmpty || !context.pendingResets.isEmpty
+      || !pendingCookies.isEmpty
+    {
+      return true
+    }
+    for link in links where !link.releasedPackets.isEmpty { return true }
+    return false
+  }
+
+  /// Records that `address` is at `macAddress` on `link`, as a received ARP reply would
+  /// (the entry expires after the configured lifetime). Packets waiting for it are sent on
+  /// the next poll.
+  public func addNeighbor(_ address: IPv4Address, at macAddress: MACAddress, on link: Link, now: Instant) {
+    for packet in link.arp.insert(address, macAddress, now: now) { link.releasedPackets.append((packet, macAddress)) }
+  }
+
+  // MARK: Receive
+
+  func process(frame: UnsafeRawBufferPointer, link: Link, now: Instant) {
+    counters.receivedFrames &+= 1
+    counters.receivedBytes &+= UInt64(frame.count)
+    link.counters.receivedFrames &+= 1
+    link.counters.receivedBytes &+= UInt64(frame.count)
+    let ethernet: EthernetHeader
+    do { ethernet = try EthernetHeader.parse(frame) } catch { return counters.drop(.malformedEthernet) }
+    guard ethernet.destination == link.macAddress || ethernet.destination.isBroadcast else {
+      return counters.drop(.notForUs)
+    }
+    guard ethernet.vlan == nil else { return counters.drop(.vlanTagged) }
+    let payload = frame.suffix(from: ethernet.headerLength)
+    switch ethernet.etherType {
+    case .arp: processARP(payload, link: link, now: now)
+    case .ipv4: processIPv4(payload, link: link, linkBroadcast: ethernet.destination.isBroadcast, now: now)
+    default: counters.drop(.unknownEtherType)
+    }
+  }
+
+  // MARK: Send
+
+  /// Hands `frame` (`length` bytes, which `fill` writes) to `link`'s device, and counts it.
+  @discardableResult
+  func transmit(
+    on link: Link, length: Int, offload: TransmitOffload? = nil, _ fill: (UnsafeMutableRawBufferPointer) -> Void
+  ) -> Bool {
+    let sent = devices[link.index].transmit(length: length, offload: offload, fill)
+    if sent {
+      counters.transmittedFrames &+= 1
+      counters.transmittedBytes &+= UInt64(length)
+      link.counters.transmittedFrames &+= 1
+      link.counters.transmittedBytes &+= UInt64(length)
+    } else {
+      counters.drop(.transmitFailed)
+      link.counters.transmitFailures &+= 1
+    }
+    return sent
+  }
+}

@@ -36,7 +36,9 @@ public func fuzzBootParameters(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
       require(false, "--\(declaration.name) given without a value")
       return 0
     }
-    given.append("--" + declaration.name + "=" + value.description)
+    var text = Text()
+    declaration.kind.write(value, to: &text)
+    given.append("--" + declaration.name + "=" + String(text))
   }
   guard let again = try? BootParameters.parse(given, declarations: declarations) else {
     require(false, "\(given) does not parse")

@@ -72,7 +72,7 @@ public enum ParameterKind: Sendable, Equatable {
 
   /// Writes `value`, a value of this kind.
   @inline(never)  // Used by --help and by BootParameters.description: one copy.
-  func write(_ value: ParameterValue, to text: inout Text) {
+  public func write(_ value: ParameterValue, to text: inout Text) {
     if case .formatted(let format) = self { return format.write(value, to: &text) }
     switch value {
     case .integer(let value): text.append(decimal: value)
@@ -117,7 +117,7 @@ public struct ParameterFormat: Sendable, Equatable {
     return slot.move()
   }
 
-  func write(_ value: ParameterValue, to text: inout Text) {
+  public func write(_ value: ParameterValue, to text: inout Text) {
     withUnsafePointer(to: value) { value in withUnsafeMutablePointer(to: &text) { writer(value, $0) } }
   }
 

@@ -86,6 +86,7 @@ final class Session {
     if bits & 8 != 0 { configuration.maximumTCPConnections = 4 }
     var linkConfiguration = Link.Configuration(name: "service", macAddress: ourMAC)
     linkConfiguration.announcements = 0
+    linkConfiguration.ipv6 = false
     device = MemoryNetworkDevice(macAddress: ourMAC)
     if bits & 16 != 0 { device.emulatedOffloads = [.transmitChecksum, .tcpSegmentation] }
     stack = Stack(configuration: configuration, seed: 0x5eed)

@@ -10,7 +10,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case notForUs
   /// Carries an 802.1Q tag (this interface is untagged).
   case vlanTagged
-  /// An EtherType the core does not handle (IPv6 among them).
+  /// An EtherType the core does not handle (IPv6 on a link where it is off).
   case unknownEtherType
   case malformedARP
   /// ARP for something other than IPv4 over Ethernet.
@@ -63,8 +63,24 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case tcpBacklogFull
   /// Out-of-order data beyond the connection's reassembly bound.
   case tcpOutOfOrderLimit
-  /// Data beyond the interface's bound on all TCP buffers together (`tcpMemoryLimit`).
+  /// Data beyond the stack's bound on all TCP buffers together (`tcpMemoryLimit`).
   case tcpMemoryLimit
+  case malformedIPv6
+  /// Destination neither one of our IPv6 addresses in use nor a group joined on the link.
+  case ipv6NotForUs
+  /// Extension headers refused as RFC 8200 says (answered with a Parameter Problem where it
+  /// says to), or a fragment that fits no packet.
+  case ipv6ExtensionHeader
+  case malformedICMPv6
+  case badICMPv6Checksum
+  /// A Neighbor Discovery or MLD message that failed RFC 4861's or RFC 3810's checks (hop
+  /// limit 255, source, target, Router Alert).
+  case invalidNDP
+  /// A packet waiting for neighbour discovery pushed out by newer ones, or too many
+  /// destinations waiting.
+  case ndpQueueOverflow
+  /// Neighbour discovery got no answer; the packets waiting for it were dropped.
+  case neighborUnreachable
 }
 
 extension DropReason: CustomStringConvertible {
@@ -103,6 +119,14 @@ extension DropReason: CustomStringConvertible {
     case .tcpBacklogFull: "tcp-backlog-full"
     case .tcpOutOfOrderLimit: "tcp-out-of-order-limit"
     case .tcpMemoryLimit: "tcp-memory-limit"
+    case .malformedIPv6: "malformed-ipv6"
+    case .ipv6NotForUs: "ipv6-not-for-us"
+    case .ipv6ExtensionHeader: "ipv6-extension-header"
+    case .malformedICMPv6: "malformed-icmpv6"
+    case .badICMPv6Checksum: "bad-icmpv6-checksum"
+    case .invalidNDP: "invalid-ndp"
+    case .ndpQueueOverflow: "ndp-queue-overflow"
+    case .neighborUnreachable: "neighbor-unreachable"
     }
   }
 }
@@ -136,6 +160,16 @@ public struct NetworkCounters: Equatable, Sendable {
   public var tcpSYNCookiesSent: UInt64 = 0
   public var tcpPAWSRejected: UInt64 = 0
   public var tcpSYNCookiesAccepted: UInt64 = 0
+  /// IPv6: fragments kept, packets reassembled, fragments sent.
+  public var ipv6FragmentsQueued: UInt64 = 0
+  public var ipv6DatagramsReassembled: UInt64 = 0
+  public var ipv6FragmentsSent: UInt64 = 0
+  public var neighborSolicitationsSent: UInt64 = 0
+  public var neighborAdvertisementsSent: UInt64 = 0
+  public var routerSolicitationsSent: UInt64 = 0
+  public var mldReportsSent: UInt64 = 0
+  /// Addresses duplicate address detection found in use by another node (RFC 4862 5.4.5).
+  public var duplicateAddresses: UInt64 = 0
   var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
   public init() {}

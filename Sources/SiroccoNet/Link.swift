@@ -24,6 +24,16 @@ public final class Link {
     public var announcementInterval: Duration = .seconds(2)
     /// Frames handled by one `poll` before it moves on, so one busy device cannot starve the rest.
     public var receiveBudget = 64
+    /// IPv6 on the link (a link-local address, NDP, MLD); off with `--ipv4-only`.
+    public var ipv6 = true
+    /// Router Advertisements are taken (SLAAC, default routers, on-link prefixes, MTU).
+    public var acceptRouterAdvertisements = true
+    public var neighbors = NeighborCache.Configuration()
+    /// Duplicate address detection probes, router solicitations, and how interface
+    /// identifiers are made (nil: RFC 7217 stable ones, keyed from the stack's seed).
+    public var duplicateAddressDetectionTransmits = 1
+    public var routerSolicitations = 3
+    public var interfaceIdentifiers: AddressConfiguration.InterfaceIdentifiers?
 
     public init(name: String, macAddress: MACAddress, mtu: Int = 1500) {
       self.name = name
@@ -47,20 +57,86 @@ public final class Link {
   public internal(set) var ipv4: [IPv4Network] = []
   public internal(set) var counters = LinkCounters()
   public internal(set) var arp: ARPCache
+  /// Moves on whenever an address is added to or removed from the link (for logs).
+  public internal(set) var generation = 0
+
+  // IPv6 (Stack+IPv6.swift, Stack+ICMPv6.swift).
+  /// The IPv6 addresses the link uses: DAD done, preferred or deprecated (tentative ones are
+  /// in `addressConfiguration` only), each with its prefix length.
+  public internal(set) var ipv6: [IPv6Network] = []
+  /// SLAAC and DAD for every IPv6 address on the link (RFC 4862), link-local included.
+  public internal(set) var addressConfiguration: AddressConfiguration
+  /// The IPv6 neighbour cache (RFC 4861 7.3).
+  public internal(set) var neighbors: NeighborCache
+  /// Multicast groups joined (all-nodes always; the solicited-node group of every address).
+  public internal(set) var groups: [IPv6Address] = []
+  /// The link's IPv6 MTU: the device's, or less if a Router Advertisement says so.
+  public internal(set) var ipv6MTU: Int
+  /// Recursive DNS servers from Router Advertisements (RFC 8106), newest last.
+  public internal(set) var ipv6DNSServers: [IPv6Address] = []
+  /// Hop limit for unicast packets (a Router Advertisement's Cur Hop Limit, else 64).
+  var hopLimit: UInt8 = 64
+  var ipv6Started = false
+  /// MLD reports still to send for groups joined (RFC 3810 6.1: robustness, 2 in all).
+  var pendingReports: [IPv6Address] = []
+  var nextReport: Instant?
+  var reportRounds = 0
+  /// A general query's answer is due then (RFC 3810 6.2: a random delay).
+  var queryResponse: Instant?
+  /// IPv6 packets resolved outside `poll`, sent by `flush`.
+  var releasedPackets6: [(packet: [UInt8], macAddress: MACAddress)] = []
 
   var announcementsSent = 0
   var nextAnnouncement: Instant?
   /// Packets whose next hop was resolved outside `poll` (by `addNeighbor`), sent by `flush`.
   var releasedPackets: [(packet: [UInt8], macAddress: MACAddress)] = []
 
-  init(index: Int, configuration: Configuration) {
+  init(index: Int, configuration: Configuration, seed: UInt64, now: Instant) {
     self.index = index
     self.configuration = configuration
     self.arp = ARPCache(configuration: configuration.arp)
+    var random = SplitMix64(seed: seed)
+    var slaac = AddressConfiguration.Configuration(
+      interfaceIdentifiers: configuration.interfaceIdentifiers ?? .stable(secret0: random.next(), secret1: random.next()))
+    slaac.interfaceName = Array(configuration.name.utf8)
+    slaac.duplicateAddressDetectionTransmits = configuration.duplicateAddressDetectionTransmits
+    slaac.routerSolicitations = configuration.acceptRouterAdvertisements ? configuration.routerSolicitations : 0
+    addressConfiguration = AddressConfiguration(seed: random.next(), configuration: slaac)
+    neighbors = NeighborCache(configuration: configuration.neighbors, seed: random.next(), now: now)
+    ipv6MTU = configuration.mtu
   }
 
-  /// Every address on the link, of either family.
-  public var addresses: [IPNetwork] { ipv4.map { .v4($0) } }
+  /// Every address on the link, of either family (IPv6: those in use, DAD done).
+  public var addresses: [IPNetwork] { ipv4.map { .v4($0) } + ipv6.map { .v6($0) } }
+
+  /// Whether `address` is one of the link's IPv6 addresses in use.
+  func owns(_ address: IPv6Address) -> Bool {
+    for network in ipv6 where network.address == address { return true }
+    return false
+  }
+
+  /// The source for a packet to `destination` leaving on this link (RFC 6724's main rules,
+  /// for a host with few addresses): link-local to link-local and multicast of link scope;
+  /// otherwise a preferred address of the same scope, the longest match first, then a
+  /// deprecated one, then the link-local one.
+  func source(for destination: IPv6Address) -> IPv6Address? {
+    let linkScope = destination.isLinkLocal || (destination.multicastScope.map { $0.rawValue <= 2 } ?? false)
+    let linkLocal = ipv6.first { $0.address.isLinkLocal }?.address
+    if linkScope { return linkLocal }
+    var best: (address: IPv6Address, preferred: Bool, match: Int)?
+    for network in ipv6 where !network.address.isLinkLocal {
+      let preferred = addressConfiguration.state(of: network.address) != .deprecated
+      let match = commonPrefixLength(network.address, destination)
+      if let current = best, (current.preferred && !preferred) || (current.preferred == preferred && current.match >= match) {
+        continue
+      }
+      best = (network.address, preferred, match)
+    }
+    return best?.address ?? linkLocal
+  }
+
+  /// Whether packets to the multicast group `address` are taken on this link.
+  func hasJoined(_ address: IPv6Address) -> Bool { groups.contains(address) }
 
   /// Whether `address` is one of the link's own.
   func owns(_ address: IPv4Address) -> Bool {
@@ -88,7 +164,15 @@ extension Link: CustomStringConvertible {
   public var description: String {
     var line: Text = "\(name): \(macAddress)"
     for network in ipv4 { line.append(" \(network)") }
+    for network in ipv6 { line.append(" \(network)") }
     line.append(" mtu \(mtu)")
     return String(line)
   }
+}
+
+/// How many leading bits `a` and `b` share.
+func commonPrefixLength(_ a: IPv6Address, _ b: IPv6Address) -> Int {
+  let high = a.high ^ b.high
+  if high != 0 { return high.leadingZeroBitCount }
+  return 64 + (a.low ^ b.low).leadingZeroBitCount
 }

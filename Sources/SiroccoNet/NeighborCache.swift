@@ -173,6 +173,27 @@ public struct NeighborCache {
     /// Not queued (dropped): too many destinations are waiting already, or the table is full
     /// of INCOMPLETE entries.
     case tableFull
+
+    var sendAddress: MACAddress? {
+      if case .send(let address) = self { return address }
+      return nil
+    }
+  }
+
+
+  /// The link-layer address to send to `address` now, as `resolve` would give it, without a
+  /// packet: nil when there is no entry or it is INCOMPLETE (then `resolve` queues). One
+  /// table lookup on the path every packet takes; only a STALE entry is written back (to DELAY).
+  public mutating func sendingAddress(_ address: IPv6Address, now: Instant) -> MACAddress? {
+    guard let entry = entries[address] else { return nil }
+    switch entry.state(at: now) {
+    case .incomplete:
+      return nil
+    case .stale:
+      return resolve(address, packet: [], now: now).sendAddress
+    case .reachable, .delay, .probe:
+      return entry.linkLayerAddress
+    }
   }
 
   /// Where to send `packet` (an IPv6 packet without its Ethernet header) for the neighbour

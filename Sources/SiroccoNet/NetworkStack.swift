@@ -88,7 +88,10 @@ public protocol UDPEndpoint: AnyObject {
 extension Stack: NetworkStack {
   public var addresses: [IPAddress] {
     var all: [IPAddress] = []
-    for link in links { for network in link.ipv4 { all.append(.v4(network.address)) } }
+    for link in links {
+      for network in link.ipv4 { all.append(.v4(network.address)) }
+      for network in link.ipv6 { all.append(.v6(network.address)) }
+    }
     return all
   }
 

@@ -39,7 +39,9 @@ extension Stack {
     switch header.protocol {
     case .icmp: processICMP(body, header: header, isBroadcast: isBroadcast, now: now)
     case .udp:
-      processUDP(body, packet: packet, header: header, isBroadcast: isBroadcast || linkBroadcast, now: now)
+      processUDP(
+        body, packet: packet, source: .v4(source), destination: .v4(destination), isBroadcast: isBroadcast || linkBroadcast,
+        link: link, now: now)
     case .tcp:
       processTCP(body, source: .v4(source), destination: .v4(destination), isBroadcast: isBroadcast || linkBroadcast, now: now)
     default:

@@ -73,6 +73,12 @@ public final class Stack<Device: NetworkDevice> {
   /// Datagrams arriving in fragments.
   var reassembly: FragmentReassembly<IPv4FragmentKey>
   var reassemblyEvictionsCounted = 0
+  var reassembly6: FragmentReassembly<IPv6FragmentKey>
+  var reassembly6EvictionsCounted = 0
+  /// The identification of the next IPv6 fragmented packet (RFC 7739: not predictable).
+  var identification6: UInt32
+  /// Path MTUs learnt from ICMPv6 Packet Too Big (RFC 8201).
+  public internal(set) var pathMTUs = PathMTUCache()
 
   /// - Parameter seed: random bits from the platform's entropy source (ephemeral ports,
   ///   IP identification, initial sequence numbers).
@@ -86,6 +92,14 @@ public final class Stack<Device: NetworkDevice> {
     self.random = random
     self.icmpTokens = configuration.icmpErrorBurst
     self.reassembly = FragmentReassembly(configuration: configuration.reassembly)
+    var reassembly6 = FragmentReassembly<IPv6FragmentKey>.Configuration()
+    reassembly6.timeout = configuration.reassembly.timeout
+    reassembly6.maximumDatagrams = configuration.reassembly.maximumDatagrams
+    reassembly6.maximumBytes = configuration.reassembly.maximumBytes
+    reassembly6.maximumFragments = configuration.reassembly.maximumFragments
+    reassembly6.maximumLength = 65535
+    self.reassembly6 = FragmentReassembly(configuration: reassembly6)
+    self.identification6 = UInt32(truncatingIfNeeded: self.random.next())
   }
 
   deinit { context.release() }
@@ -96,7 +110,7 @@ public final class Stack<Device: NetworkDevice> {
   @discardableResult
   public func attach(_ device: Device, configuration: Link.Configuration) -> Link {
     precondition(configuration.mtu >= Link.minimumMTU, "a link must carry 576-byte packets (RFC 791)")
-    let link = Link(index: links.count, configuration: configuration)
+    let link = Link(index: links.count, configuration: configuration, seed: random.next(), now: .zero)
     links.append(link)
     devices.append(device)
     var smallest = Int.max
@@ -115,6 +129,7 @@ public final class Stack<Device: NetworkDevice> {
   public func add(_ network: IPv4Network, to link: Link) {
     guard !link.ipv4.contains(network) else { return }
     link.ipv4.append(network)
+    link.generation += 1
     try? routes.add(Route(destination: .v4(network), link: link.index, origin: .connected))
     link.announcementsSent = 0
     link.nextAnnouncement = nil
@@ -126,6 +141,7 @@ public final class Stack<Device: NetworkDevice> {
   public func remove(_ address: IPv4Address, from link: Link) {
     guard let index = link.ipv4.firstIndex(where: { $0.address == address }) else { return }
     let network = IPNetwork.v4(link.ipv4.remove(at: index)).normalized
+    link.generation += 1
     if !link.ipv4.contains(where: { IPNetwork.v4($0).normalized == network }) {
       routes.remove { $0.link == link.index && $0.origin == .connected && $0.destination == network }
     }
@@ -141,6 +157,21 @@ public final class Stack<Device: NetworkDevice> {
     let everything = IPNetwork.v4(IPv4Network(address: IPv4Address(0, 0, 0, 0), prefixLength: 0))
     routes.remove { $0.destination == everything && $0.origin == origin }
     if let gateway { try? routes.add(Route(destination: everything, gateway: .v4(gateway), link: link.index, origin: origin)) }
+  }
+
+  /// Adds `network`'s address to `link` as a manual IPv6 address (`--ipv6`): tentative until
+  /// duplicate address detection is done, then in use, with a connected route to its prefix.
+  /// Starts IPv6 on the link if it had not started.
+  public func add(_ network: IPv6Network, to link: Link, now: Instant) throws(AddressConfiguration.Error) {
+    startIPv6(on: link, now: now)
+    apply(try link.addressConfiguration.add(network, now: now), on: link, now: now)
+  }
+
+  /// Sets the IPv6 default gateway on `link` (`--ipv6-gateway`), or removes it (nil).
+  public func setDefaultGateway(_ gateway: IPv6Address?, on link: Link, origin: Route.Origin = .configured) {
+    let everything = IPNetwork.v6(IPv6Network(address: .unspecified, prefixLength: 0))
+    routes.remove { $0.destination == everything && $0.origin == origin }
+    if let gateway { try? routes.add(Route(destination: everything, gateway: .v6(gateway), link: link.index, origin: origin)) }
   }
 
   /// Adds a route (a more specific one than the default, say); see `RoutingTable.add`.
@@ -160,6 +191,7 @@ public final class Stack<Device: NetworkDevice> {
     for link in links {
       let device = devices[link.index]
       announce(on: link, now: now)
+      if link.configuration.ipv6 { runIPv6Timers(on: link, now: now) }
       var handled = 0
       let budget = link.configuration.receiveBudget
       while handled < budget {
@@ -179,7 +211,14 @@ public final class Stack<Device: NetworkDevice> {
   /// Sends what sockets queued and what ARP has due, without reading the devices.
   public func flush(now: Instant) {
     if let due = reassembly.nextDeadline, due <= now { expireFragments(now: now) }
+    if let due = reassembly6.nextDeadline, due <= now { expireFragments6(now: now) }
+    if let due = routes.nextDeadline, due <= now { routes.expire(now: now) }
     for link in links {
+      if !link.releasedPackets6.isEmpty {
+        let released = link.releasedPackets6
+        link.releasedPackets6 = []
+        for entry in released { transmitIPv6(entry.packet, to: entry.macAddress, on: link) }
+      }
       let (retry, unresolved) = link.arp.due(now: now)
       counters.drop(.arpUnresolved, count: unresolved)
       for address in retry { sendARPRequest(for: address, on: link) }
@@ -202,9 +241,12 @@ public final class Stack<Device: NetworkDevice> {
   public func pollAt(now: Instant) -> Instant? {
     if hasPendingTransmit { return now }
     var deadline = nextTCPDeadline
-    if let fragments = reassembly.nextDeadline { deadline = deadline.map { min($0, fragments) } ?? fragments }
+    for next in [reassembly.nextDeadline, reassembly6.nextDeadline, routes.nextDeadline] {
+      if let next { deadline = deadline.map { min($0, next) } ?? next }
+    }
     for link in links {
       if let arp = link.arp.nextDeadline { deadline = deadline.map { min($0, arp) } ?? arp }
+      if let next = ipv6Deadline(of: link, now: now) { deadline = deadline.map { min($0, next) } ?? next }
       if link.announcementsSent < link.configuration.announcements, !link.ipv4.isEmpty {
         let next = link.nextAnnouncement ?? now
         deadline = deadline.map { min($0, next) } ?? next
@@ -219,7 +261,7 @@ public final class Stack<Device: NetworkDevice> {
     {
       return true
     }
-    for link in links where !link.releasedPackets.isEmpty { return true }
+    for link in links where !link.releasedPackets.isEmpty || !link.releasedPackets6.isEmpty { return true }
     return false
   }
 
@@ -228,6 +270,14 @@ public final class Stack<Device: NetworkDevice> {
   /// the next poll.
   public func addNeighbor(_ address: IPv4Address, at macAddress: MACAddress, on link: Link, now: Instant) {
     for packet in link.arp.insert(address, macAddress, now: now) { link.releasedPackets.append((packet, macAddress)) }
+  }
+
+  /// Records that the IPv6 neighbour `address` is at `macAddress` on `link`, as a Neighbor
+  /// Solicitation carrying it would (STALE: confirmed by neighbour unreachability detection
+  /// when used). Packets waiting for it are sent on the next poll.
+  public func addNeighbor(_ address: IPv6Address, at macAddress: MACAddress, on link: Link, now: Instant) {
+    let update = link.neighbors.learn(address, linkLayerAddress: macAddress, from: .neighborSolicitation, now: now)
+    for packet in update.released { link.releasedPackets6.append((packet, macAddress)) }
   }
 
   // MARK: Receive
@@ -239,7 +289,11 @@ public final class Stack<Device: NetworkDevice> {
     link.counters.receivedBytes &+= UInt64(frame.count)
     let ethernet: EthernetHeader
     do { ethernet = try EthernetHeader.parse(frame) } catch { return counters.drop(.malformedEthernet) }
-    guard ethernet.destination == link.macAddress || ethernet.destination.isBroadcast else {
+    // Ours, broadcast, or an IPv6 group's (33:33:..., RFC 2464 7; which groups is IPv6's to say).
+    let destination = ethernet.destination
+    guard destination == link.macAddress || destination.isBroadcast
+      || (link.ipv6Started && destination.rawValue >> 32 == 0x3333)
+    else {
       return counters.drop(.notForUs)
     }
     guard ethernet.vlan == nil else { return counters.drop(.vlanTagged) }
@@ -247,6 +301,7 @@ public final class Stack<Device: NetworkDevice> {
     switch ethernet.etherType {
     case .arp: processARP(payload, link: link, now: now)
     case .ipv4: processIPv4(payload, link: link, linkBroadcast: ethernet.destination.isBroadcast, now: now)
+    case .ipv6 where link.ipv6Started: processIPv6(payload, link: link, now: now)
     default: counters.drop(.unknownEtherType)
     }
   }

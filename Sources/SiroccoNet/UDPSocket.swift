@@ -136,27 +136,29 @@ extension Stack {
   }
 
   func processUDP(
-    _ datagram: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, header: IPv4Header, isBroadcast: Bool,
-    now: Instant
+    _ datagram: UnsafeRawBufferPointer, packet: UnsafeRawBufferPointer, source: IPAddress, destination: IPAddress,
+    isBroadcast: Bool, link: Link, now: Instant
   ) {
     let udp: UDPHeader
     do {
-      udp = try UDPHeader.parse(
-        datagram, source: header.source, destination: header.destination,
-        verifyChecksum: verifyTransportChecksum)
+      udp = try UDPHeader.parse(datagram, source: source, destination: destination, verifyChecksum: verifyTransportChecksum)
     } catch {
       return counters.drop(error == .badChecksum ? .badUDPChecksum : .malformedUDP)
     }
     guard let socket = udpSocket(bound: udp.destinationPort) else {
       counters.drop(.noUDPSocket)
       if !isBroadcast {
-        sendICMPError(.destinationUnreachable(code: .port, nextHopMTU: 0), quoting: packet, to: header.source, now: now)
+        switch source {
+        case .v4(let source):
+          sendICMPError(.destinationUnreachable(code: .port, nextHopMTU: 0), quoting: packet, to: source, now: now)
+        case .v6(let source):
+          sendICMPv6Error(.destinationUnreachable(code: .port), quoting: packet, to: source, via: link, now: now)
+        }
       }
       return
     }
     let payload = [UInt8](datagram.slice(from: UDPHeader.length, length: udp.payloadLength))
-    let received = UDPDatagram(
-      source: .v4(header.source), sourcePort: udp.sourcePort, destination: .v4(header.destination), payload: payload)
+    let received = UDPDatagram(source: source, sourcePort: udp.sourcePort, destination: destination, payload: payload)
     guard socket.receiveQueue.push(received) else { return counters.drop(.udpReceiveQueueFull) }
     counters.udpDatagramsDelivered &+= 1
   }
@@ -166,15 +168,19 @@ extension Stack {
     context.udpTransmitReady = []
     for socket in ready where !socket.isClosed {
       while let outgoing = socket.transmitQueue.pop() {
-        guard case .v4(let destination) = outgoing.destination else {
-          counters.drop(.noRoute)
-          continue
-        }
         let length = UDPHeader.length + outgoing.payload.count
-        sendIPv4(to: destination, protocol: .udp, payloadLength: length, now: now) { body, source in
-          outgoing.payload.withUnsafeBytes { body.suffix(from: UDPHeader.length).copyMemory(from: $0) }
-          UDPHeader(sourcePort: socket.port, destinationPort: outgoing.port, payloadLength: outgoing.payload.count)
-            .emit(into: body, source: source, destination: destination)
+        let header = UDPHeader(sourcePort: socket.port, destinationPort: outgoing.port, payloadLength: outgoing.payload.count)
+        switch outgoing.destination {
+        case .v4(let destination):
+          sendIPv4(to: destination, protocol: .udp, payloadLength: length, now: now) { body, source in
+            outgoing.payload.withUnsafeBytes { body.suffix(from: UDPHeader.length).copyMemory(from: $0) }
+            header.emit(into: body, source: source, destination: destination)
+          }
+        case .v6(let destination):
+          sendIPv6(to: destination, nextHeader: .udp, payloadLength: length, now: now) { body, source in
+            outgoing.payload.withUnsafeBytes { body.suffix(from: UDPHeader.length).copyMemory(from: $0) }
+            header.emit(into: body, source: source, destination: destination)
+          }
         }
       }
     }

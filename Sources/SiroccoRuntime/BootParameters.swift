@@ -20,6 +20,8 @@ public enum ParameterKind: Sendable, Equatable {
   public static var ipv4Address: ParameterKind { .formatted(.ipv4Address) }
   public static var ipv4Network: ParameterKind { .formatted(.ipv4Network) }
   public static var ipAddress: ParameterKind { .formatted(.ipAddress) }
+  public static var ipv6Address: ParameterKind { .formatted(.ipv6Address) }
+  public static var ipv6Network: ParameterKind { .formatted(.ipv6Network) }
 
   /// What a value of this kind looks like, for errors: "an integer in 1...65535".
   public var expectation: Text {
@@ -152,6 +154,27 @@ public struct ParameterFormat: Sendable, Equatable {
       })
   }
 
+  public static var ipv6Address: ParameterFormat {
+    ParameterFormat(
+      expectation: "an IPv6 address such as fd00::1", placeholder: "ADDR", typeName: "IPv6 address",
+      parser: { ParameterFormat.reading($0, $1, into: $2, { bytes in IPv6Address(utf8: bytes).map { .ipv6Address($0) } }) },
+      writer: { value, text in
+        guard case .ipv6Address(let address) = value.load(as: ParameterValue.self) else { return }
+        address.write(to: &text.assumingMemoryBound(to: Text.self).pointee)
+      })
+  }
+
+  public static var ipv6Network: ParameterFormat {
+    ParameterFormat(
+      expectation: "an IPv6 address with a prefix length such as fd00::2/64", placeholder: "ADDR/PREFIX",
+      typeName: "IPv6 address/prefix",
+      parser: { ParameterFormat.reading($0, $1, into: $2, { bytes in IPv6Network(utf8: bytes).map { .ipv6Network($0) } }) },
+      writer: { value, text in
+        guard case .ipv6Network(let network) = value.load(as: ParameterValue.self) else { return }
+        network.write(to: &text.assumingMemoryBound(to: Text.self).pointee)
+      })
+  }
+
   public static var ipAddress: ParameterFormat {
     ParameterFormat(
       expectation: "an IPv4 or IPv6 address such as 10.0.0.1 or fd00::1", placeholder: "ADDR", typeName: "IP address",
@@ -182,6 +205,8 @@ public enum ParameterValue: Sendable, Equatable {
   case ipv4Address(IPv4Address)
   case ipv4Network(IPv4Network)
   case ipAddress(IPAddress)
+  case ipv6Address(IPv6Address)
+  case ipv6Network(IPv6Network)
   case boolean(Bool)
 }
 
@@ -221,6 +246,14 @@ public struct ParameterDeclaration: Sendable {
 
   public static func ipv4Network(_ name: String, default value: IPv4Network?, help: String) -> ParameterDeclaration {
     ParameterDeclaration(name: name, kind: .ipv4Network, default: value.map { .ipv4Network($0) }, help: help)
+  }
+
+  public static func ipv6Address(_ name: String, default value: IPv6Address?, help: String) -> ParameterDeclaration {
+    ParameterDeclaration(name: name, kind: .ipv6Address, default: value.map { .ipv6Address($0) }, help: help)
+  }
+
+  public static func ipv6Network(_ name: String, default value: IPv6Network?, help: String) -> ParameterDeclaration {
+    ParameterDeclaration(name: name, kind: .ipv6Network, default: value.map { .ipv6Network($0) }, help: help)
   }
 
   /// An address of either family (`10.0.0.1`, `fd00::1`).
@@ -396,6 +429,16 @@ public struct BootParameters: Sendable {
 
   public func ipv4Address(_ name: String) -> IPv4Address? {
     guard case .ipv4Address(let value)? = value(name) else { return nil }
+    return value
+  }
+
+  public func ipv6Address(_ name: String) -> IPv6Address? {
+    guard case .ipv6Address(let value)? = value(name) else { return nil }
+    return value
+  }
+
+  public func ipv6Network(_ name: String) -> IPv6Network? {
+    guard case .ipv6Network(let value)? = value(name) else { return nil }
     return value
   }
 

@@ -46,22 +46,66 @@ public enum Runtime {
     .ipv4Network("ipv4", default: IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24),
                  help: "address and network of the first network device"),
     .ipv4Address("ipv4-gateway", default: nil, help: "default gateway for off-link destinations"),
+    .ipv6Network("ipv6", default: nil, help: "a static IPv6 address and prefix of the first network device"),
+    .ipv6Address("ipv6-gateway", default: nil, help: "IPv6 default gateway of the first network device"),
+    .boolean("accept-router-advertisements", default: true,
+             help: "take IPv6 router advertisements: SLAAC addresses, default routers, prefixes, MTU"),
+    .boolean("ipv4-only", help: "no IPv6 on any network device"),
+    .boolean("ipv6-only", help: "no IPv4 on any network device"),
     .integer("busy-poll", default: 50, range: 0...100_000,
              help: "after traffic, poll devices this many microseconds before sleeping (0: sleep at once)"),
   ]
 
   /// The parameters of the network device `name`, on every target (MirageOS's convention):
-  /// `--NAME-ipv4` and `--NAME-ipv4-gateway`. The first device's may also be given as
-  /// `--ipv4` and `--ipv4-gateway` (one or the other); every other device needs its own.
+  /// `--NAME-ipv4`, `--NAME-ipv4-gateway`, `--NAME-ipv6` and `--NAME-ipv6-gateway`. The first
+  /// device's may also be given without the prefix (one or the other); every other device
+  /// needs its own IPv4 address unless it has an IPv6 one or IPv4 is off.
   public static func deviceParameters(_ name: String) -> [ParameterDeclaration] {
     [
       .ipv4Network(addressParameter(of: name), default: nil, help: String(Text("address and network of network device '\(name)'"))),
       .ipv4Address(gatewayParameter(of: name), default: nil, help: String(Text("default gateway on network device '\(name)'"))),
+      .ipv6Network(ipv6Parameter(of: name), default: nil, help: String(Text("static IPv6 address and prefix of network device '\(name)'"))),
+      .ipv6Address(ipv6GatewayParameter(of: name), default: nil, help: String(Text("IPv6 default gateway on network device '\(name)'"))),
     ]
   }
 
   static func addressParameter(of device: String) -> String { String(Text("\(device)-ipv4")) }
   static func gatewayParameter(of device: String) -> String { String(Text("\(device)-ipv4-gateway")) }
+  static func ipv6Parameter(of device: String) -> String { String(Text("\(device)-ipv6")) }
+  static func ipv6GatewayParameter(of device: String) -> String { String(Text("\(device)-ipv6-gateway")) }
+
+  /// The IPv6 address and gateway of the network device `name` (both optional), from its own
+  /// parameters or (the first device) the unprefixed ones; a refusal when both are given.
+  static func ipv6Addressing(of name: String, index: Int, parameters: BootParameters)
+    -> Result<(address: IPv6Network?, gateway: IPv6Address?), ParameterError>
+  {
+    let own = ipv6Parameter(of: name)
+    let ownGateway = ipv6GatewayParameter(of: name)
+    let first = index == 0
+    if first {
+      for (shared, specific) in [("ipv6", own), ("ipv6-gateway", ownGateway)]
+      where parameters.isGiven(shared) && parameters.isGiven(specific) {
+        return .failure(.conflicting(shared, specific))
+      }
+    }
+    return .success((
+      parameters.ipv6Network(own) ?? (first ? parameters.ipv6Network("ipv6") : nil),
+      parameters.ipv6Address(ownGateway) ?? (first ? parameters.ipv6Address("ipv6-gateway") : nil)
+    ))
+  }
+
+  /// Which families the stack runs: both, unless `--ipv4-only` or `--ipv6-only` (not both,
+  /// and not with the other family's addresses given).
+  static func families(_ parameters: BootParameters) -> Result<(ipv4: Bool, ipv6: Bool), ParameterError> {
+    guard parameters.declares("ipv4-only") else { return .success((true, true)) }  // no network device
+    let ipv4Only = parameters.boolean("ipv4-only")
+    let ipv6Only = parameters.boolean("ipv6-only")
+    if ipv4Only, ipv6Only { return .failure(.conflicting("ipv4-only", "ipv6-only")) }
+    for (only, other) in [(ipv4Only, "ipv6"), (ipv6Only, "ipv4")] where only && parameters.isGiven(other) {
+      return .failure(.conflicting(ipv4Only ? "ipv4-only" : "ipv6-only", other))
+    }
+    return .success((!ipv6Only, !ipv4Only))
+  }
 
   /// The address and gateway of the network device `name`, the `index`th declared, from
   /// its own parameters or (the first device) the unprefixed ones; a refusal when both are
@@ -114,7 +158,9 @@ public enum Runtime {
     let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
     let links: Links<Device>
-    switch Links.make(networks: networks, parameters: parameters, entropy: platform.entropy, log: log) {
+    switch Links.make(
+      networks: networks, parameters: parameters, entropy: platform.entropy, now: platform.monotonicClock.now(), log: log)
+    {
     case .success(let made): links = made
     case .failure(let error):
       platform.errors.print("\(App.name): \(error)")
@@ -213,6 +259,13 @@ struct NoNetworks: NetworkSet {
 struct Links<Device: NetworkDevice>: NetworkSet {
   let stack: Stack<Device>
   let names: [String]
+  let log: Logger
+  /// What was last logged: each link's address generation, and duplicates found.
+  final class Logged {
+    var generations: [Int] = []
+    var duplicates: UInt64 = 0
+  }
+  let logged = Logged()
   var named: [(name: String, stack: any NetworkStack)] { names.map { ($0, stack) } }
   var links: [(name: String, link: Link)] { stack.links.map { ($0.name, $0) } }
 
@@ -220,36 +273,78 @@ struct Links<Device: NetworkDevice>: NetworkSet {
   /// `Runtime.addressing`). An application that declares no network device has no such
   /// parameters and gets no link.
   static func make(
-    networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, log: Logger
+    networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, now: Instant,
+    log: Logger
   ) -> Result<Links, ParameterError> {
     // Every device's parameters are checked before any link starts.
-    var addressings: [(network: (name: String, device: Device), address: IPv4Network, gateway: IPv4Address?)] = []
+    let families: (ipv4: Bool, ipv6: Bool)
+    switch Runtime.families(parameters) {
+    case .success(let found): families = found
+    case .failure(let error): return .failure(error)
+    }
+    typealias Addressing = (
+      network: (name: String, device: Device), ipv4: IPv4Network?, ipv4Gateway: IPv4Address?, ipv6: IPv6Network?,
+      ipv6Gateway: IPv6Address?
+    )
+    var addressings: [Addressing] = []
     for (index, network) in networks.enumerated() where parameters.declares(Runtime.addressParameter(of: network.name)) {
-      switch Runtime.addressing(of: network.name, index: index, parameters: parameters) {
-      case .success(let found): addressings.append((network, found.address, found.gateway))
+      var addressing: Addressing = (network, nil, nil, nil, nil)
+      switch Runtime.ipv6Addressing(of: network.name, index: index, parameters: parameters) {
+      case .success(let found): (addressing.ipv6, addressing.ipv6Gateway) = (found.address, found.gateway)
       case .failure(let error): return .failure(error)
       }
+      if families.ipv4, addressing.ipv6 == nil || parameters.isGiven(Runtime.addressParameter(of: network.name)) || index == 0 {
+        switch Runtime.addressing(of: network.name, index: index, parameters: parameters) {
+        case .success(let found): (addressing.ipv4, addressing.ipv4Gateway) = (found.address, found.gateway)
+        case .failure(let error): return .failure(error)
+        }
+      }
+      addressings.append(addressing)
     }
     let stack = Stack<Device>(seed: entropy.randomUInt64())
     for addressing in addressings {
       let network = addressing.network
-      let link = stack.attach(
-        network.device,
-        configuration: Link.Configuration(name: network.name, macAddress: network.device.macAddress, mtu: network.device.mtu))
-      stack.add(addressing.address, to: link)
-      if let gateway = addressing.gateway { stack.setDefaultGateway(gateway, on: link) }
+      var configuration = Link.Configuration(name: network.name, macAddress: network.device.macAddress, mtu: network.device.mtu)
+      configuration.ipv6 = families.ipv6
+      configuration.acceptRouterAdvertisements =
+        !parameters.declares("accept-router-advertisements") || parameters.boolean("accept-router-advertisements")
+      let link = stack.attach(network.device, configuration: configuration)
+      if let address = addressing.ipv4 { stack.add(address, to: link) }
+      if let gateway = addressing.ipv4Gateway { stack.setDefaultGateway(gateway, on: link) }
+      if let address = addressing.ipv6 { try? stack.add(address, to: link, now: now) }
+      if let gateway = addressing.ipv6Gateway { stack.setDefaultGateway(gateway, on: link) }
       var line: Text = "\(link)"
-      if let gateway = addressing.gateway { line.append(" gateway \(gateway)") }
+      if let address = addressing.ipv6 { line.append(" \(address) (tentative)") }
+      if let gateway = addressing.ipv4Gateway { line.append(" gateway \(gateway)") }
+      if let gateway = addressing.ipv6Gateway { line.append(" gateway \(gateway)") }
+      if families.ipv6, configuration.acceptRouterAdvertisements { line.append(" slaac") }
       log.info(line)
     }
-    return .success(Links(stack: stack, names: addressings.map { $0.network.name }))
+    let links = Links(stack: stack, names: addressings.map { $0.network.name }, log: log)
+    links.logged.generations = stack.links.map { $0.generation }
+    return .success(links)
   }
 
   func poll(now: Instant) -> Bool { stack.poll(now: now) }
 
   func flush(now: Instant) -> Instant? {
     stack.flush(now: now)
+    noteAddressChanges()
     return stack.pollAt(now: now)
+  }
+
+  /// Logs a link's line when its addresses changed (DAD done, SLAAC, a lease), and a
+  /// warning when duplicate address detection found one of them in use elsewhere.
+  func noteAddressChanges() {
+    for link in stack.links where link.index < logged.generations.count && link.generation != logged.generations[link.index] {
+      logged.generations[link.index] = link.generation
+      log.info("\(link)")
+    }
+    let duplicates = stack.counters.duplicateAddresses
+    if duplicates != logged.duplicates {
+      logged.duplicates = duplicates
+      log.warning("duplicate address detection: an address is in use by another node and was not taken (\(duplicates) so far)")
+    }
   }
 
   func finish(now: Instant, log: Logger) {

@@ -62,11 +62,17 @@ struct Builder {
     if extra.contains("--triple") { products = scratchURL.appendingPathComponent("x86_64-unknown-none-elf/release") }
     // SwiftPM adds and replaces an archive's members but never removes one: once a source
     // file is renamed or deleted its old object stays in, and the link fails on duplicate or
-    // stale symbols. An archive older than any file or directory under Sources (a rename or
-    // a deletion moves its directory's time) is made afresh.
+    // stale symbols. Its release builds also kept modules compiled against a layout that had
+    // changed in a module they import (a unikernel crashed initialising a global). So when
+    // anything under Sources is newer than the archive (a rename or a deletion moves its
+    // directory's time), the archive and the Sirocco modules' objects are made afresh.
     let archive = products.appendingPathComponent("lib\(product).a")
     if let made = modificationDate(archive), Self.anyNewer(than: made, under: root.appendingPathComponent("Sources")) {
       try? FileManager.default.removeItem(at: archive)
+      let built = (try? FileManager.default.contentsOfDirectory(atPath: products.path)) ?? []
+      for name in built where name.hasPrefix("Sirocco") && name.hasSuffix(".build") {
+        try? FileManager.default.removeItem(at: products.appendingPathComponent(name))
+      }
     }
     FileHandle.standardError.write(Data("sirocco: building the Sirocco libraries for \(target.rawValue)\n".utf8))
     let status = try runTool(

@@ -199,11 +199,47 @@ final class CounterTests: XCTestCase {
     }),
   ] }
 
+  /// The same for IPv6's reasons, on a link that runs IPv6 (`Harness.ipv6`).
+  static var ipv6Provocations: [(reason: DropReason, name: String, provoke: (Harness) throws -> Void)] { [
+    (.malformedIPv6, "malformed-ipv6", { $0.inject(ethernetFrame(type: .ipv6, pattern(20))) }),
+    (.ipv6NotForUs, "ipv6-not-for-us", {
+      $0.inject(icmpv6Frame(.echoRequest(identifier: 1, sequenceNumber: 1), to: IPv6Address(0xfd00, 0, 0, 0, 0, 0, 0, 9)))
+    }),
+    (.ipv6ExtensionHeader, "ipv6-extension-header", { harness in
+      let options: [UInt8] = [UInt8(IPProtocol.icmpv6.rawValue), 0, 0x80, 4, 0, 0, 0, 0]
+      harness.inject(ethernetFrame(type: .ipv6, ipv6Packet(
+        nextHeader: .destinationOptions, options + icmpv6(.echoRequest(identifier: 1, sequenceNumber: 1)))))
+    }),
+    (.malformedICMPv6, "malformed-icmpv6", { $0.inject(ethernetFrame(type: .ipv6, ipv6Packet(nextHeader: .icmpv6, [128, 0, 0, 0]))) }),
+    (.badICMPv6Checksum, "bad-icmpv6-checksum", { harness in
+      var frame = icmpv6Frame(.echoRequest(identifier: 1, sequenceNumber: 1), [1, 2, 3])
+      frame[frame.count - 1] ^= 0xff
+      harness.inject(frame)
+    }),
+    (.invalidNDP, "invalid-ndp", { harness in
+      // A Neighbor Solicitation that may have crossed a router: hop limit 64, not 255.
+      harness.inject(icmpv6Frame(
+        .neighborSolicitation(NeighborSolicitation(targetAddress: ourIP6, options: [.sourceLinkLayerAddress(peerMAC)])),
+        hopLimit: 64))
+    }),
+    (.ndpQueueOverflow, "ndp-queue-overflow", { harness in
+      let socket = try harness.stack.bindUDP(port: 4000, transmitCapacity: 16)
+      for _ in 0...harness.link.configuration.neighbors.packetsPerDestination { try socket.send([1], to: .v6(peerIP6), port: 9) }
+    }),
+    (.neighborUnreachable, "neighbor-unreachable", { harness in
+      let socket = try harness.stack.bindUDP(port: 4000)
+      try socket.send([1], to: .v6(peerIP6), port: 9)
+      for _ in 0..<5 { harness.advance(.seconds(1)) }
+    }),
+  ] }
+
   func testEveryDropReasonIsProvokedAndCountedExactlyOnce() throws {
-    XCTAssertEqual(Set(Self.provocations.map(\.reason)), Set(DropReason.allCases), "a reason without a provocation")
-    XCTAssertEqual(Self.provocations.count, DropReason.allCases.count)
-    for (reason, name, provoke) in Self.provocations {
-      let harness = Harness()
+    let all = Self.provocations + Self.ipv6Provocations
+    XCTAssertEqual(Set(all.map(\.reason)), Set(DropReason.allCases), "a reason without a provocation")
+    XCTAssertEqual(all.count, DropReason.allCases.count)
+    let ipv6 = Set(Self.ipv6Provocations.map(\.reason))
+    for (reason, name, provoke) in all {
+      let harness = ipv6.contains(reason) ? Harness.ipv6() : Harness()
       harness.learn()
       let before = harness.counters
       try provoke(harness)

@@ -50,6 +50,7 @@ final class PcapWriterTests: XCTestCase {
     let writer = PcapWriter(inner, sink: sink, clock: clock)
     var configuration = Link.Configuration(name: "service", macAddress: ourMAC)
     configuration.announcements = 0
+    configuration.ipv6 = false
     let stack = Stack<PcapWriter<MemoryNetworkDevice>>(seed: 1)
     stack.add(ourNetwork, to: stack.attach(writer, configuration: configuration))
 

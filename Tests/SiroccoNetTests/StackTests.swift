@@ -25,9 +25,11 @@ final class TwoLinkHarness {
   init() {
     var configuration = Link.Configuration(name: "service", macAddress: ourMAC)
     configuration.announcements = 0
+    configuration.ipv6 = false
     service = stack.attach(serviceDevice, configuration: configuration)
     configuration = Link.Configuration(name: "uplink", macAddress: Self.uplinkMAC)
     configuration.announcements = 0
+    configuration.ipv6 = false
     uplink = stack.attach(uplinkDevice, configuration: configuration)
     stack.add(ourNetwork, to: service)
     stack.add(IPv4Network(address: Self.uplinkIP, prefixLength: 24), to: uplink)

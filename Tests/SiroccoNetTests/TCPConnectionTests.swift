@@ -55,6 +55,7 @@ final class TCPPair {
     for (stack, device, address) in [(client, clientDevice, IPv4Address(10, 0, 0, 1)), (server, serverDevice, IPv4Address(10, 0, 0, 2))] {
       var configuration = Link.Configuration(name: "service", macAddress: device.macAddress)
       configuration.announcements = 0
+      configuration.ipv6 = false
       stack.add(IPv4Network(address: address, prefixLength: 24), to: stack.attach(device, configuration: configuration))
     }
   }

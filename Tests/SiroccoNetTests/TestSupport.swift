@@ -297,6 +297,8 @@ struct Setup {
   var stack = StackConfiguration()
   var ipv4 = ourNetwork
   var gateway: IPv4Address?
+  /// A static IPv6 address, added when the link runs IPv6 (`link.ipv6`).
+  var ipv6Address: IPv6Network?
 
   // The settings tests change most, forwarded.
   var announcements: Int {
@@ -364,6 +366,7 @@ final class Harness {
     var setup = Setup()
     setup.link.mtu = mtu
     setup.announcements = 0
+    setup.link.ipv6 = false  // IPv6 tests turn it on (IPv6Tests.swift)
     configure(&setup)
     device = MemoryNetworkDevice(macAddress: setup.link.macAddress, mtu: mtu)
     stack = Stack(configuration: setup.stack, seed: seed)
@@ -371,6 +374,24 @@ final class Harness {
     stack.add(setup.ipv4, to: link)
     if let gateway = setup.gateway { stack.setDefaultGateway(gateway, on: link) }
     now = start
+    if let address = setup.ipv6Address { try! stack.add(address, to: link, now: start) }
+  }
+
+  /// A harness whose link runs IPv6 at fd00::2/64 (and IPv4 as usual), its link-local address
+  /// the EUI-64 one; without DAD and router solicitations unless `configure` sets them, so
+  /// the addresses are in use at once. What starting sent is discarded.
+  static func ipv6(start: Instant = .zero, configure: (inout Setup) -> Void = { _ in }) -> Harness {
+    let harness = Harness(start: start) { setup in
+      setup.link.ipv6 = true
+      setup.link.duplicateAddressDetectionTransmits = 0
+      setup.link.routerSolicitations = 0
+      setup.link.interfaceIdentifiers = .eui64(ourMAC)
+      setup.ipv6Address = ourNetwork6
+      configure(&setup)
+    }
+    harness.poll()
+    _ = harness.sent()
+    return harness
   }
 
   var counters: NetworkCounters { stack.counters }
@@ -479,4 +500,69 @@ func handshake(_ harness: Harness, sourcePort: UInt16 = 5000, port: UInt16, sequ
   harness.inject(tcpFrame(sourcePort: sourcePort, port: port, sequence: sequence &+ 1, acknowledgment: synACK.sequenceNumber &+ 1, flags: .ack))
   harness.poll()
   return synACK.sequenceNumber &+ 1
+}
+
+// MARK: IPv6
+
+/// Our static IPv6 address and its prefix, the peer's, and link-local addresses.
+let ourIP6 = IPv6Address(0xfd00, 0, 0, 0, 0, 0, 0, 2)
+let ourNetwork6 = IPv6Network(address: ourIP6, prefixLength: 64)
+let peerIP6 = IPv6Address(0xfd00, 0, 0, 0, 0, 0, 0, 1)
+let ourLinkLocal = IPv6Address.linkLocal(interfaceIdentifier: ourMAC.modifiedEUI64)
+let peerLinkLocal = IPv6Address.linkLocal(interfaceIdentifier: peerMAC.modifiedEUI64)
+
+/// An IPv6 packet around `payload`.
+func ipv6Packet(
+  from source: IPv6Address = peerIP6, to destination: IPv6Address = ourIP6, nextHeader: IPProtocol, hopLimit: UInt8 = 64,
+  _ payload: [UInt8]
+) -> [UInt8] {
+  let header = IPv6Header(
+    payloadLength: payload.count, nextHeader: nextHeader, hopLimit: hopLimit, source: source, destination: destination)
+  return filled(IPv6Header.length) { header.emit(into: $0) } + payload
+}
+
+/// An ICMPv6 message with its checksum; `data` follows the first eight bytes of errors and
+/// echo (Neighbor Discovery and MLD messages carry their own body).
+func icmpv6(
+  _ message: ICMPv6Message, from source: IPv6Address = peerIP6, to destination: IPv6Address = ourIP6, _ data: [UInt8] = []
+) -> [UInt8] {
+  var bytes = [UInt8](repeating: 0, count: max(message.bufferLength, ICMPv6Message.headerLength + data.count))
+  for (index, byte) in data.enumerated() { bytes[ICMPv6Message.headerLength + index] = byte }
+  bytes.withUnsafeMutableBytes { message.emit(into: $0, source: source, destination: destination) }
+  return bytes
+}
+
+/// An ICMPv6 message from `source` to `destination` in a frame to `ethernetTo`.
+func icmpv6Frame(
+  _ message: ICMPv6Message, from source: IPv6Address = peerIP6, to destination: IPv6Address = ourIP6,
+  ethernetTo: MACAddress = ourMAC, hopLimit: UInt8 = 64, _ data: [UInt8] = []
+) -> [UInt8] {
+  ethernetFrame(
+    to: ethernetTo, type: .ipv6,
+    ipv6Packet(from: source, to: destination, nextHeader: .icmpv6, hopLimit: hopLimit, icmpv6(message, from: source, to: destination, data)))
+}
+
+/// A frame the stack sent over IPv6: its Ethernet and IPv6 headers and the IPv6 payload.
+func parseIPv6Frame(_ frame: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws
+  -> (ethernet: EthernetHeader, header: IPv6Header, payload: [UInt8])
+{
+  let (ethernet, packet) = try parseEthernet(frame)
+  guard ethernet.etherType == .ipv6 else { throw TestError("not an IPv6 frame: \(ethernet)") }
+  XCTAssertEqual(ethernet.source, ourMAC, "Ethernet source", file: file, line: line)
+  let header = try parseWire(packet, "IPv6 header") { (raw) throws(WireError) in try IPv6Header.parse(raw) }
+  XCTAssertEqual(header.totalLength, packet.count, "IPv6 payload length is the frame's", file: file, line: line)
+  return (ethernet, header, Array(packet[IPv6Header.length...]))
+}
+
+/// The ICMPv6 message of a sent frame, its checksum verified.
+func parseICMPv6Frame(_ frame: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws
+  -> (ethernet: EthernetHeader, header: IPv6Header, message: ICMPv6Message, data: [UInt8])
+{
+  let (ethernet, header, payload) = try parseIPv6Frame(frame, file: file, line: line)
+  var body = payload
+  if header.nextHeader == .hopByHop { body = Array(payload[8...]) }  // MLD's Router Alert
+  let message = try parseWire(body, "ICMPv6 message") { (raw) throws(WireError) in
+    try ICMPv6Message.parse(raw, source: header.source, destination: header.destination)
+  }
+  return (ethernet, header, message, Array(body[ICMPv6Message.headerLength...]))
 }

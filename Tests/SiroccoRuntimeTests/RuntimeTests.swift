@@ -205,7 +205,10 @@ final class RuntimeTests: XCTestCase {
     device: MemoryNetworkDevice = MemoryNetworkDevice(macAddress: ourMAC)
   ) throws -> Int32 {
     let declarations = Runtime.declarations(for: app, platformParameters: [])
-    let parameters = try BootParameters.parse(arguments, declarations: declarations)
+    // IPv4 only, unless a test says otherwise: these tests count frames and wake-ups, and
+    // IPv6's own (DAD, MLD, router solicitations) are IPv6Tests' to check.
+    let network = app.devices.contains { $0.kind == .network } && !arguments.contains { $0.hasPrefix("--ipv6") }
+    let parameters = try BootParameters.parse(arguments + (network ? ["--ipv4-only"] : []), declarations: declarations)
     return Runtime.run(app, platform: platform, parameters: parameters, networks: [(name: "service", device: device)])
   }
 
@@ -216,7 +219,10 @@ final class RuntimeTests: XCTestCase {
     let names = Runtime.declarations(for: EchoOnce.self, platformParameters: platform).map(\.name)
     // Only an application with a network device gets --ipv4, --ipv4-gateway and --busy-poll.
     XCTAssertEqual(
-      names, ["ipv4", "ipv4-gateway", "busy-poll", "log-level", "service-ipv4", "service-ipv4-gateway", "tap", "port"])
+      names, [
+        "ipv4", "ipv4-gateway", "ipv6", "ipv6-gateway", "accept-router-advertisements", "ipv4-only", "ipv6-only", "busy-poll",
+        "log-level", "service-ipv4", "service-ipv4-gateway", "service-ipv6", "service-ipv6-gateway", "tap", "port",
+      ])
     XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["log-level"])
   }
 
@@ -228,7 +234,8 @@ final class RuntimeTests: XCTestCase {
     let uplink = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 3))
     func start(_ arguments: [String]) throws -> Int32 {
       platform.testConsole.output = ""
-      let parameters = try BootParameters.parse(arguments, declarations: Runtime.declarations(for: TwoLinks.self, platformParameters: []))
+      let parameters = try BootParameters.parse(
+        arguments + ["--ipv4-only"], declarations: Runtime.declarations(for: TwoLinks.self, platformParameters: []))
       return Runtime.run(TwoLinks.self, platform: platform, parameters: parameters, networks: [("service", service), ("uplink", uplink)])
     }
     XCTAssertEqual(try start(["--uplink-ipv4=192.168.7.2/24", "--uplink-ipv4-gateway=192.168.7.1"]), 0)
@@ -252,6 +259,38 @@ final class RuntimeTests: XCTestCase {
     XCTAssertEqual(try start(["--uplink-ipv4=192.168.7.2/24"]), 0)
     XCTAssertTrue(service.takeTransmitted().contains { $0.count >= 22 && $0[12] == 0x08 && $0[13] == 0x06 && $0[21] == 2 }, "no ARP reply on service")
     XCTAssertFalse(uplink.takeTransmitted().contains { $0.count >= 22 && $0[21] == 2 }, "an ARP reply on uplink")
+  }
+
+  /// `--ipv4-only` and `--ipv6-only` exclude each other and the other family's addresses;
+  /// `--ipv6` and `--service-ipv6` set the same thing.
+  func testTheFamiliesAndIPv6ParametersAreChecked() throws {
+    let platform = TestPlatform()
+    let device = MemoryNetworkDevice(macAddress: ourMAC)
+    func start(_ arguments: [String]) throws -> Int32 {
+      platform.testConsole.output = ""
+      let parameters = try BootParameters.parse(arguments, declarations: Runtime.declarations(for: EchoOnce.self, platformParameters: []))
+      return Runtime.run(EchoOnce.self, platform: platform, parameters: parameters, networks: [("service", device)])
+    }
+    XCTAssertEqual(try start(["--ipv4-only", "--ipv6-only"]), ExitStatus.usage)
+    XCTAssertEqual(platform.testConsole.output, "echo-once: boot parameters --ipv4-only and --ipv6-only set the same thing: expected one of them\n")
+    XCTAssertEqual(try start(["--ipv4-only", "--ipv6=fd00::2/64"]), ExitStatus.usage)
+    XCTAssertTrue(platform.testConsole.output.contains("--ipv4-only and --ipv6"), platform.testConsole.output)
+    XCTAssertEqual(try start(["--ipv6-only", "--ipv4=10.0.0.3/24"]), ExitStatus.usage)
+    XCTAssertEqual(try start(["--ipv6=fd00::2/64", "--service-ipv6=fd00::3/64"]), ExitStatus.usage)
+    XCTAssertTrue(platform.testConsole.output.contains("--ipv6 and --service-ipv6"), platform.testConsole.output)
+    XCTAssertThrowsError(try BootParameters.parse(["--ipv6=10.0.0.1/24"], declarations: Runtime.networkParameters)) { error in
+      XCTAssertEqual(
+        (error as? ParameterError)?.description,
+        "bad value '10.0.0.1/24' for boot parameter --ipv6: expected an IPv6 address with a prefix length such as fd00::2/64")
+    }
+    // IPv6 only: no IPv4 address on the link, the static IPv6 one tentative, SLAAC on.
+    // (An IPv4 datagram finds no address: nothing to echo, the application gives up at 60 s.)
+    device.inject(peerDatagram(to: 7, [1]))
+    XCTAssertEqual(try start(["--ipv6-only", "--ipv6=fd00::2/64", "--ipv6-gateway=fd00::1"]), 99)
+    XCTAssertTrue(
+      platform.testConsole.output.hasPrefix(
+        "INFO  sirocco: service: 02:00:00:00:00:02 mtu 1500 fd00::2/64 (tentative) gateway fd00::1 slaac\n"),
+      platform.testConsole.output)
   }
 
   func testRuntimeParameterDefaults() throws {

@@ -90,11 +90,30 @@ protocol TCPSegmentSink {
   func transmit(_ header: TCPHeader, from connection: TCPConnection, payloadLength: Int, dataOffset: Int, now: Instant)
 }
 
+/// Where a packet leaves, for either family.
+enum IPPath {
+  case v4(IPv4Path)
+  case v6(IPv6Path)
+
+  var link: Link {
+    switch self {
+    case .v4(let path): path.link
+    case .v6(let path): path.link
+    }
+  }
+}
+
 /// The stack's sink for one connection's output in one flush: the route looked up once.
 struct TCPOutput<Device: NetworkDevice>: TCPSegmentSink {
   let stack: Stack<Device>
-  let path: IPv4Path?
-  var offloads: NetworkOffloads { path.map { stack.devices[$0.link.index].offloads } ?? [] }
+  let path: IPPath?
+  /// The device's offloads; over IPv6 checksums only (segmentation is TCP/IPv4's here).
+  var offloads: NetworkOffloads {
+    guard let path else { return [] }
+    let offloads = stack.devices[path.link.index].offloads
+    if case .v6 = path { return offloads.subtracting(.tcpSegmentation) }
+    return offloads
+  }
 
   func transmit(_ header: TCPHeader, from connection: TCPConnection, payloadLength: Int, dataOffset: Int, now: Instant) {
     stack.transmitTCP(header, from: connection, path: path, payloadLength: payloadLength, dataOffset: dataOffset, now: now)
@@ -119,10 +138,21 @@ extension Stack {
     to destination: IPAddress, port: UInt16, now: Instant,
     configuration: TCPConnection.Configuration = TCPConnection.Configuration()
   ) throws(TCPConnectError) -> TCPConnection {
-    guard port != 0, case .v4(let address) = destination, !address.isUnspecified, !address.isBroadcast,
-      !address.isMulticast, !isDirectedBroadcast(address)
-    else { throw .invalidDestination }
-    guard let path = path(to: address, now: now) else { throw .noRoute }
+    switch destination {
+    case .v4(let address):
+      guard !address.isUnspecified, !address.isBroadcast, !address.isMulticast, !isDirectedBroadcast(address) else {
+        throw .invalidDestination
+      }
+    case .v6(let address):
+      guard !address.isUnspecified, !address.isMulticast, !address.isLoopback else { throw .invalidDestination }
+    }
+    guard port != 0 else { throw .invalidDestination }
+    guard let path = path(to: destination, now: now) else { throw .noRoute }
+    let source: IPAddress
+    switch path {
+    case .v4(let path): source = .v4(path.source)
+    case .v6(let path): source = .v6(path.source)
+    }
     // The bound holds for connections in every state, ours as well as the peers' (found by
     // Scripts/fuzz interface: only passive opens were checked).
     forgetClosedConnections()
@@ -133,7 +163,7 @@ extension Stack {
     var chosen: TCPEndpoints?
     for step in 0..<range {
       let candidate = TCPEndpoints(
-        localAddress: .v4(path.source), localPort: first + UInt16((start + step) % range), remoteAddress: destination,
+        localAddress: source, localPort: first + UInt16((start + step) % range), remoteAddress: destination,
         remotePort: port)
       if tcpConnections[candidate] == nil, listener(on: candidate.localPort) == nil {
         chosen = candidate
@@ -142,7 +172,8 @@ extension Stack {
     }
     guard let endpoints = chosen else { throw .noPortAvailable }
     let connection = TCPConnection(
-      endpoints: endpoints, context: context, mtu: path.link.mtu, configuration: configuration, state: .synSent,
+      endpoints: endpoints, context: context, mtu: pathMTU(to: destination, now: now), configuration: configuration,
+      state: .synSent,
       initialSequence: initialSequence(for: endpoints, now: now))
     connection.congestionWindow = connection.initialWindow
     tcpConnections[endpoints] = connection
@@ -166,11 +197,22 @@ extension Stack {
     return listener
   }
 
-  /// The MTU of the link a packet to `address` leaves by (the least a link may have, without
-  /// a route).
+  /// Where a packet to `destination` leaves, for either family.
+  func path(to destination: IPAddress, via link: Link? = nil, now: Instant) -> IPPath? {
+    switch destination {
+    case .v4(let address): path(to: address, now: now).map { .v4($0) }
+    case .v6(let address): path(to: address, via: link, now: now).map { .v6($0) }
+    }
+  }
+
+  /// The MTU toward `address`: its link's (for IPv6, less if a Packet Too Big said so); the
+  /// least a link may have without a route.
   func pathMTU(to address: IPAddress, now: Instant) -> Int {
-    guard case .v4(let address) = address, let path = path(to: address, now: now) else { return Link.minimumMTU }
-    return path.link.mtu
+    switch path(to: address, now: now) {
+    case .v4(let path): path.link.mtu
+    case .v6(let path): mtu6(to: address.ipv6 ?? path.hop, on: path.link, now: now)
+    case nil: address.ipv4 != nil ? Link.minimumMTU : IPv6Header.minimumMTU
+    }
   }
 
   /// RFC 6528: ISN = M + F(local address, local port, remote address, remote port, secret),
@@ -289,28 +331,48 @@ extension Stack {
   /// counted): the header, and `payloadLength` bytes of its send buffer from `dataOffset`,
   /// copied straight into the frame.
   func transmitTCP(
-    _ header: TCPHeader, from connection: TCPConnection, path: IPv4Path?, payloadLength: Int, dataOffset: Int, now: Instant
+    _ header: TCPHeader, from connection: TCPConnection, path: IPPath?, payloadLength: Int, dataOffset: Int, now: Instant
   ) {
-    guard var path, case .v4(let destination) = connection.endpoints.remoteAddress,
-      case .v4(let source) = connection.endpoints.localAddress
-    else { return counters.drop(.noRoute) }
-    // A connection's address is its own even when the route's link would pick another.
-    path.source = source
+    let endpoints = connection.endpoints
     let length = header.headerLength + payloadLength
     // With checksum offload the device completes the checksum; a segment longer than the
-    // MSS (TSO) it also cuts into MSS-sized segments.
-    let checksumOffload = devices[path.link.index].offloads.contains(.transmitChecksum)
-    let headers = EthernetHeader.minimumLength + IPv4Header.minimumLength
-    let offload = checksumOffload
-      ? TransmitOffload(
-        checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
-        segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0)
-      : nil
-    let sent = sendIPv4(on: path, to: destination, protocol: .tcp, payloadLength: length, now: now, offload: offload) { segment in
+    // MSS (TSO, IPv4 only) it also cuts into MSS-sized segments.
+    let fillPayload: (UnsafeMutableRawBufferPointer) -> Void = { segment in
       if payloadLength > 0 {
         _ = connection.sendBuffer.peek(at: dataOffset, into: segment.slice(from: header.headerLength, length: payloadLength))
       }
-      header.emit(into: segment, source: source, destination: destination, fillChecksum: !checksumOffload)
+    }
+    var sent = false
+    switch (path, endpoints.localAddress, endpoints.remoteAddress) {
+    case (.v4(var path)?, .v4(let source), .v4(let destination)):
+      // A connection's address is its own even when the route's link would pick another.
+      path.source = source
+      let checksumOffload = devices[path.link.index].offloads.contains(.transmitChecksum)
+      let headers = EthernetHeader.minimumLength + IPv4Header.minimumLength
+      let offload = checksumOffload
+        ? TransmitOffload(
+          checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
+          segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0)
+        : nil
+      sent = sendIPv4(on: path, to: destination, protocol: .tcp, payloadLength: length, now: now, offload: offload) { segment in
+        fillPayload(segment)
+        header.emit(into: segment, source: source, destination: destination, fillChecksum: !checksumOffload)
+      }
+    case (.v6(var path)?, .v6(let source), .v6(let destination)):
+      path.source = source
+      let checksumOffload = devices[path.link.index].offloads.contains(.transmitChecksum)
+      let headers = EthernetHeader.minimumLength + IPv6Header.length
+      let offload = checksumOffload
+        ? TransmitOffload(
+          checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
+          segmentSize: 0)
+        : nil
+      sent = sendIPv6(on: path, to: destination, nextHeader: .tcp, payloadLength: length, now: now, offload: offload) { segment in
+        fillPayload(segment)
+        header.emit(into: segment, source: .v6(source), destination: .v6(destination), fillChecksum: !checksumOffload)
+      }
+    default:
+      counters.drop(.noRoute)
     }
     if sent { counters.tcpSegmentsSent &+= 1 }
   }
@@ -319,15 +381,20 @@ extension Stack {
   /// local address `endpoints` names.
   @discardableResult
   func sendBareTCP(_ header: TCPHeader, endpoints: TCPEndpoints, now: Instant) -> Bool {
-    guard case .v4(let destination) = endpoints.remoteAddress, case .v4(let source) = endpoints.localAddress,
-      var path = path(to: destination, now: now)
-    else {
+    switch (path(to: endpoints.remoteAddress, now: now), endpoints.localAddress, endpoints.remoteAddress) {
+    case (.v4(var path)?, .v4(let source), .v4(let destination)):
+      path.source = source
+      return sendIPv4(on: path, to: destination, protocol: .tcp, payloadLength: header.headerLength, now: now) { segment in
+        header.emit(into: segment, source: source, destination: destination)
+      }
+    case (.v6(var path)?, .v6(let source), .v6(let destination)):
+      path.source = source
+      return sendIPv6(on: path, to: destination, nextHeader: .tcp, payloadLength: header.headerLength, now: now) { segment in
+        header.emit(into: segment, source: .v6(source), destination: .v6(destination))
+      }
+    default:
       counters.drop(.noRoute)
       return false
-    }
-    path.source = source
-    return sendIPv4(on: path, to: destination, protocol: .tcp, payloadLength: header.headerLength, now: now) { segment in
-      header.emit(into: segment, source: source, destination: destination)
     }
   }
 
@@ -378,8 +445,7 @@ extension Stack {
       context.tcpTransmitReady = []
       for connection in ready {
         connection.isQueuedForOutput = false
-        var path: IPv4Path?
-        if case .v4(let destination) = connection.endpoints.remoteAddress { path = self.path(to: destination, now: now) }
+        let path = self.path(to: connection.endpoints.remoteAddress, now: now)
         connection.output(now: now, sink: TCPOutput(stack: self, path: path))
         noteDeadline(of: connection)
       }

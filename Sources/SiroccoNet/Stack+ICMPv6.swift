@@ -341,17 +341,9 @@ extension Stack {
     }
   }
 
-  /// Removes an IPv6 address from `link`, with its connected route; TCP connections from it
-  /// are reset (`TCPError.addressRemoved`).
+  /// Removes an IPv6 address from `link` (see `addressRemoved`).
   func removeIPv6(_ network: IPv6Network, from link: Link) {
     link.ipv6.removeAll { $0.address == network.address }
-    link.generation += 1
-    if !link.ipv6.contains(where: { IPNetwork.v6($0).normalized == IPNetwork.v6(network).normalized }) {
-      routes.remove { $0.link == link.index && $0.origin == .connected && $0.destination == IPNetwork.v6(network).normalized }
-    }
-    for connection in Array(tcpConnections.values) where connection.endpoints.localAddress == .v6(network.address) {
-      connection.enterClosed(error: .addressRemoved)
-    }
-    forgetClosedConnections()
+    addressRemoved(.v6(network), from: link)
   }
 }

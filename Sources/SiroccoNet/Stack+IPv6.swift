@@ -58,11 +58,11 @@ extension Stack {
     if let fragment = headers.fragment, !fragment.isAtomic {
       return reassemble6(packet, header: header, headers: headers, fragment: fragment, link: link, now: now)
     }
-    deliver6(packet, header: header, headers: headers, link: link, now: now)
+    dispatch6(packet, header: header, headers: headers, link: link, now: now)
   }
 
   /// Hands the upper-layer part of a whole packet to its protocol.
-  func deliver6(
+  func dispatch6(
     _ packet: UnsafeRawBufferPointer, header: IPv6Header, headers: IPv6ExtensionHeaders, link: Link, now: Instant
   ) {
     let upper = packet.suffix(from: IPv6Header.length + headers.upperLayerOffset)

@@ -140,12 +140,19 @@ public final class Stack<Device: NetworkDevice> {
   /// (RFC 9293 3.10.7.1 gives no other choice once the address is gone); UDP sockets stay.
   public func remove(_ address: IPv4Address, from link: Link) {
     guard let index = link.ipv4.firstIndex(where: { $0.address == address }) else { return }
-    let network = IPNetwork.v4(link.ipv4.remove(at: index)).normalized
+    addressRemoved(.v4(link.ipv4.remove(at: index)), from: link)
+  }
+
+  /// What follows an address leaving `link` (either family): its connected route goes unless
+  /// another address of the link is on the same network, and TCP connections from it are
+  /// reset (`TCPError.addressRemoved`).
+  func addressRemoved(_ removed: IPNetwork, from link: Link) {
     link.generation += 1
-    if !link.ipv4.contains(where: { IPNetwork.v4($0).normalized == network }) {
+    let network = removed.normalized
+    if !link.addresses.contains(where: { $0.normalized == network }) {
       routes.remove { $0.link == link.index && $0.origin == .connected && $0.destination == network }
     }
-    for connection in Array(tcpConnections.values) where connection.endpoints.localAddress == .v4(address) {
+    for connection in Array(tcpConnections.values) where connection.endpoints.localAddress == removed.address {
       connection.enterClosed(error: .addressRemoved)
     }
     forgetClosedConnections()

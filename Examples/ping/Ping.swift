@@ -1,5 +1,6 @@
 // ping: answers ARP and ICMP echo requests on network device `service`. The network core
-// does the answering; the application only has to exist.
+// does the answering; the application only logs the addresses it answers on and the DNS
+// servers it was given (a DHCP lease, Router Advertisements) whenever they change.
 
 import Sirocco
 
@@ -8,10 +9,29 @@ struct Ping: Unikernel {
   static let name = "ping"
   static let devices: [DeviceDeclaration] = [.network("service")]
 
+  let network: any NetworkStack
+  let link: Link?
+  let log: Logger
+  var generation = 0
+
   init(boot: Boot) throws(BootFailure) {
-    _ = boot.network("service")
-    boot.log.info("answering ARP and ICMP echo requests on every address of 'service'")
+    network = boot.network("service")
+    link = boot.link("service")
+    log = boot.log
+    log.info("answering ARP and ICMP echo requests on every address of 'service'")
   }
 
-  mutating func step(now: Instant) -> Step { .idle }
+  mutating func step(now: Instant) -> Step {
+    if let link, link.generation != generation {
+      generation = link.generation
+      var line: Text = "answering on"
+      for address in network.addresses { line.append(" \(address)") }
+      if network.addresses.isEmpty { line.append(" no address") }
+      let servers = network.dnsServers
+      if !servers.isEmpty { line.append("; DNS servers") }
+      for server in servers { line.append(" \(server)") }
+      log.info(line)
+    }
+    return .idle
+  }
 }

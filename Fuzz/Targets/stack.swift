@@ -8,7 +8,8 @@
 // matches the connections' buffers, sequence numbers are ordered, and every frame sent parses
 // with valid checksums. Configuration bits: 0 verify checksums, 1 a 4 KiB TCP memory limit,
 // 2 8 KiB TCP buffers, 3 at most 4 connections, 4 checksum offload and TSO on the device,
-// 5 options (MSS, window scale, SACK, timestamps) on the handshake's SYN.
+// 5 options (MSS, window scale, SACK, timestamps) on the handshake's SYN, 6 a DHCP client on
+// the link (then one operation is a server's OFFER, ACK or NAK for its current exchange).
 
 import SiroccoDevices
 @testable import SiroccoNet
@@ -44,7 +45,7 @@ struct Outcomes {
     .malformedEthernet, .notForUs, .vlanTagged, .unknownEtherType, .malformedARP, .unsupportedARP, .malformedIPv4,
     .badIPv4Checksum, .ipv4NotForUs, .ipv4Fragment, .martianSource, .unknownProtocol, .malformedICMP,
     .badICMPChecksum, .malformedUDP, .badUDPChecksum, .noUDPSocket, .udpReceiveQueueFull, .malformedTCP,
-    .badTCPChecksum, .noTCPConnection, .tcpBacklogFull, .fragmentOverlap, .reassemblyLimit,
+    .badTCPChecksum, .noTCPConnection, .tcpBacklogFull, .fragmentOverlap, .reassemblyLimit, .malformedDHCP,
   ]
   /// Drops counted while sending what a frame asked for (an echo reply).
   static let sendReasons: [DropReason] = [.noRoute, .arpQueueOverflow, .transmitFailed, .oversized]
@@ -59,7 +60,7 @@ struct Outcomes {
     dropped = Self.receiveReasons.reduce(0) { $0 + counters[$1] }
     sendDropped = Self.sendReasons.reduce(0) { $0 + counters[$1] }
     handled = counters.udpDatagramsDelivered + counters.icmpIgnored + counters.echoRepliesSent + counters.tcpSegmentsReceived
-      + counters.ipv4FragmentsQueued
+      + counters.ipv4FragmentsQueued + counters.dhcpMessagesReceived
   }
 }
 
@@ -102,6 +103,10 @@ final class Session {
     listener = try! stack.listenTCP(port: serverPort, backlog: 2, configuration: tcp)
     udp = try! stack.bindUDP(port: udpPort, receiveCapacity: 4, transmitCapacity: 4)
     handshake(options: bits & 32 != 0)
+    if bits & 64 != 0 {
+      stack.startDHCP(on: link, now: now)
+      takeSent()
+    }
   }
 
   func handshake(options: Bool) {
@@ -167,7 +172,7 @@ final class Session {
       let raw = input.bytes(Int(input.byte()))
       frame(ethernetFrame(ipv4Packet(protocol: IPProtocol(rawValue: input.byte()), raw)))
     default:
-      poll()
+      if let dhcp = link.dhcp { dhcpReply(&input, to: dhcp) } else { poll() }
     }
   }
 
@@ -228,6 +233,27 @@ final class Session {
     var datagram = [UInt8](repeating: 0, count: UDPHeader.length) + payload
     datagram.withUnsafeMutableBytes { header.emit(into: $0, source: peerIP, destination: destination) }
     frame(ethernetFrame(ipv4Packet(destination: destination, protocol: .udp, datagram)))
+  }
+
+  /// A server's answer to the client's current exchange: its type, the address offered, the
+  /// lease time, mask and router from the input; broadcast or unicast to the address.
+  func dhcpReply(_ input: inout FuzzInput, to client: DHCPClient) {
+    var options = DHCPOptions()
+    options.messageType = DHCPMessageType(rawValue: input.byte() % 9)
+    options.serverIdentifier = peerIP
+    options.leaseTime = UInt32(input.uint16())
+    options.subnetMask = IPv4Address(rawValue: ~0 << (input.byte() % 33))
+    if input.byte() & 1 == 0 { options.routers = [peerIP] }
+    let offered = IPv4Address(10, 0, 0, input.byte())
+    let message = DHCPMessage(
+      operation: .bootReply, transactionID: client.transactionID, clientHardwareAddress: ourMAC, yourAddress: offered,
+      options: options)
+    let payload = emitted(message.bufferLength) { message.emit(into: $0) }
+    let destination = input.byte() & 1 == 0 ? IPv4Address.broadcast : offered
+    let header = UDPHeader(sourcePort: DHCPMessage.serverPort, destinationPort: DHCPMessage.clientPort, payloadLength: payload.count)
+    var datagram = [UInt8](repeating: 0, count: UDPHeader.length) + payload
+    datagram.withUnsafeMutableBytes { header.emit(into: $0, source: peerIP, destination: destination) }
+    frame(ethernetFrame(ipv4Packet(destination: destination, protocol: .udp, datagram), to: destination.isBroadcast ? .broadcast : ourMAC))
   }
 
   func icmpMessage(_ input: inout FuzzInput) {
@@ -301,7 +327,9 @@ final class Session {
     }
     require(ethernet.etherType == .ipv4, "sent \(ethernet)")
     guard let ip = try? IPv4Header.parse(payload) else { return require(false, "sent a bad IPv4 header: \(hex(frame))") }
-    require(ip.totalLength == payload.count && ip.source == ourIP, "sent \(ip) in \(payload.count) bytes")
+    // From our address, or one a lease gave; from 0.0.0.0 only a DHCP client's message.
+    let source = ip.source == ourIP || link.owns(ip.source) || (ip.source.isUnspecified && ip.protocol == .udp && link.dhcp != nil)
+    require(ip.totalLength == payload.count && source, "sent \(ip) in \(payload.count) bytes")
     // A datagram past the MTU (an echo reply to a reassembled request) leaves in fragments:
     // never TCP, every piece but the last a multiple of 8 bytes.
     if ip.isFragment {

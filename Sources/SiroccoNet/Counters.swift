@@ -81,6 +81,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case ndpQueueOverflow
   /// Neighbour discovery got no answer; the packets waiting for it were dropped.
   case neighborUnreachable
+  /// A datagram to the DHCP client's port that is not a DHCP message (DHCP.swift's checks).
+  case malformedDHCP
 }
 
 extension DropReason: CustomStringConvertible {
@@ -127,6 +129,7 @@ extension DropReason: CustomStringConvertible {
     case .invalidNDP: "invalid-ndp"
     case .ndpQueueOverflow: "ndp-queue-overflow"
     case .neighborUnreachable: "neighbor-unreachable"
+    case .malformedDHCP: "malformed-dhcp"
     }
   }
 }
@@ -170,6 +173,11 @@ public struct NetworkCounters: Equatable, Sendable {
   public var mldReportsSent: UInt64 = 0
   /// Addresses duplicate address detection found in use by another node (RFC 4862 5.4.5).
   public var duplicateAddresses: UInt64 = 0
+  /// DHCP client messages sent and server messages taken (parsed; the client may still
+  /// ignore one not meant for it), and offered addresses found in use while probing.
+  public var dhcpMessagesSent: UInt64 = 0
+  public var dhcpMessagesReceived: UInt64 = 0
+  public var dhcpConflicts: UInt64 = 0
   var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
   public init() {}

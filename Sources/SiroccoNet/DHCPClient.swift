@@ -87,6 +87,14 @@ public struct DHCPClient: Sendable {
   /// When `poll` must next be called.
   public var nextDeadline: Instant? { deadline }
 
+  /// The address being probed with ARP before it is taken (RFC 5227), if any.
+  public var probingAddress: IPv4Address? { state == .probing ? offered?.message.yourAddress : nil }
+
+  /// Whether the client is waiting for an OFFER or an ACK with no address yet: the server
+  /// may send them to the offered address, which the link does not hold (RFC 2131 4.1: the
+  /// client leaves the broadcast bit clear because it can take such unicasts).
+  public var isAcquiring: Bool { state == .selecting || state == .requesting }
+
   /// Starts (or restarts) acquiring an address: INIT, then SELECTING with a DISCOVER.
   public mutating func start(now: Instant) -> [Action] {
     var actions: [Action] = []

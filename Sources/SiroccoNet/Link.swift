@@ -51,7 +51,10 @@ public final class Link {
   public let configuration: Configuration
   public var name: String { configuration.name }
   public var macAddress: MACAddress { configuration.macAddress }
+  /// The device's MTU: the largest frame payload it carries.
   public var mtu: Int { configuration.mtu }
+  /// The link's IPv4 MTU: the device's, or less if a DHCP lease says so (RFC 2132 5.1).
+  public internal(set) var ipv4MTU: Int
   /// The IPv4 addresses on the link, each with its on-link network, oldest first: the first
   /// is the source of packets to destinations none of them contains.
   public internal(set) var ipv4: [IPv4Network] = []
@@ -59,6 +62,8 @@ public final class Link {
   public internal(set) var arp: ARPCache
   /// Moves on whenever an address is added to or removed from the link (for logs).
   public internal(set) var generation = 0
+  /// The DHCPv4 client, when the link takes its IPv4 address from a server (Stack+DHCP.swift).
+  public internal(set) var dhcp: DHCPClient?
 
   // IPv6 (Stack+IPv6.swift, Stack+ICMPv6.swift).
   /// The IPv6 addresses the link uses: DAD done, preferred or deprecated (tentative ones are
@@ -104,10 +109,16 @@ public final class Link {
     addressConfiguration = AddressConfiguration(seed: random.next(), configuration: slaac)
     neighbors = NeighborCache(configuration: configuration.neighbors, seed: random.next(), now: now)
     ipv6MTU = configuration.mtu
+    ipv4MTU = configuration.mtu
   }
 
   /// Every address on the link, of either family (IPv6: those in use, DAD done).
   public var addresses: [IPNetwork] { ipv4.map { .v4($0) } + ipv6.map { .v6($0) } }
+
+  /// The DNS servers the link learnt: from its DHCP lease, then from Router Advertisements.
+  public var dnsServers: [IPAddress] {
+    (dhcp?.lease?.dnsServers ?? []).map { .v4($0) } + ipv6DNSServers.map { .v6($0) }
+  }
 
   /// Whether `address` is one of the link's IPv6 addresses in use.
   func owns(_ address: IPv6Address) -> Bool {

@@ -11,6 +11,9 @@ public protocol NetworkStack: AnyObject {
   /// The addresses the stack answers on now, over all its links (they change while the
   /// unikernel runs: DHCP, SLAAC).
   var addresses: [IPAddress] { get }
+  /// The DNS servers to ask, best first: from DHCP leases and Router Advertisements (RFC
+  /// 8106) on Sirocco's stack, from the host's resolver configuration on its sockets.
+  var dnsServers: [IPAddress] { get }
   /// Listens on `tcpPort` for connections, at most `backlog` waiting to be taken.
   func listen(tcpPort: UInt16, backlog: Int, configuration: TCPConnection.Configuration) throws(TCPListenError)
     -> any TCPListening
@@ -91,6 +94,14 @@ extension Stack: NetworkStack {
     for link in links {
       for network in link.ipv4 { all.append(.v4(network.address)) }
       for network in link.ipv6 { all.append(.v6(network.address)) }
+    }
+    return all
+  }
+
+  public var dnsServers: [IPAddress] {
+    var all: [IPAddress] = []
+    for link in links {
+      for server in link.dnsServers where !all.contains(server) { all.append(server) }
     }
     return all
   }

@@ -15,6 +15,7 @@ extension Stack {
     } catch {
       return counters.drop(error == .unsupported ? .unsupportedARP : .malformedARP)
     }
+    if link.dhcp?.probingAddress != nil { checkDHCPProbe(packet, on: link, now: now) }
     let sender = packet.senderProtocolAddress
     let senderIsUsable = !sender.isUnspecified && !sender.isBroadcast && !sender.isMulticast
       && !link.owns(sender) && packet.senderHardwareAddress.isUnicast

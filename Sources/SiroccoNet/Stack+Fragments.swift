@@ -78,7 +78,7 @@ extension Stack {
   ) -> Bool {
     let whole = packet(header, offload: offload, fill: fill)
     let payloadLength = header.totalLength - IPv4Header.minimumLength
-    let piece = (link.mtu - IPv4Header.minimumLength) & ~7
+    let piece = (link.ipv4MTU - IPv4Header.minimumLength) & ~7
     var offset = 0
     while offset < payloadLength {
       let length = min(piece, payloadLength - offset)

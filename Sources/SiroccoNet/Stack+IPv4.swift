@@ -30,9 +30,11 @@ extension Stack {
     }
     let destination = header.destination
     let isBroadcast = destination.isBroadcast || link.isDirectedBroadcast(destination)
-    guard isBroadcast || isLocal(destination) else { return counters.drop(.ipv4NotForUs) }
     let packet = payload.slice(from: 0, length: header.totalLength)
     let body = packet.suffix(from: header.headerLength)
+    guard isBroadcast || isLocal(destination) || isDHCPReply(body, protocol: header.protocol, link: link) else {
+      return counters.drop(.ipv4NotForUs)
+    }
     guard !header.isFragment else {
       return reassemble(body, packet: packet, header: header, link: link, linkBroadcast: linkBroadcast, now: now)
     }
@@ -101,7 +103,7 @@ extension Stack {
     // Past the MTU only for a segment the device cuts up (TSO) or a datagram sent in
     // fragments (never TCP: its segments fit the MSS), and never past 64 KiB.
     let segmented = (offload?.segmentSize ?? 0) > 0
-    guard totalLength <= (segmented || `protocol` != .tcp ? 65535 : link.mtu) else {
+    guard totalLength <= (segmented || `protocol` != .tcp ? 65535 : link.ipv4MTU) else {
       counters.drop(.oversized)
       return false
     }
@@ -109,7 +111,7 @@ extension Stack {
     let header = IPv4Header(
       totalLength: totalLength, identification: identification, dontFragment: false,
       timeToLive: configuration.timeToLive, protocol: `protocol`, source: path.source, destination: destination)
-    if totalLength > link.mtu, !segmented {
+    if totalLength > link.ipv4MTU, !segmented {
       return sendFragments(of: header, to: path.hop, on: link, now: now, offload: offload, fill: fill)
     }
     if let hardware = hardwareAddress(of: path.hop, on: link, now: now) {
@@ -122,7 +124,7 @@ extension Stack {
     }
     // Waiting for ARP, the packet is kept whole: what the device would have finished is
     // finished here, and a segment too big to send as it is goes (TCP sends it again).
-    guard totalLength <= link.mtu else {
+    guard totalLength <= link.ipv4MTU else {
       counters.drop(.oversized)
       return false
     }

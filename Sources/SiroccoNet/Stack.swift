@@ -198,6 +198,7 @@ public final class Stack<Device: NetworkDevice> {
     for link in links {
       let device = devices[link.index]
       announce(on: link, now: now)
+      if link.dhcp != nil { runDHCP(on: link, now: now) }
       if link.configuration.ipv6 { runIPv6Timers(on: link, now: now) }
       var handled = 0
       let budget = link.configuration.receiveBudget
@@ -253,6 +254,7 @@ public final class Stack<Device: NetworkDevice> {
     }
     for link in links {
       if let arp = link.arp.nextDeadline { deadline = deadline.map { min($0, arp) } ?? arp }
+      if let dhcp = link.dhcp?.nextDeadline { deadline = deadline.map { min($0, dhcp) } ?? dhcp }
       if let next = ipv6Deadline(of: link, now: now) { deadline = deadline.map { min($0, next) } ?? next }
       if link.announcementsSent < link.configuration.announcements, !link.ipv4.isEmpty {
         let next = link.nextAnnouncement ?? now

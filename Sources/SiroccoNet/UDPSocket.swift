@@ -145,6 +145,11 @@ extension Stack {
     } catch {
       return counters.drop(error == .badChecksum ? .badUDPChecksum : .malformedUDP)
     }
+    if udp.destinationPort == DHCPMessage.clientPort, udp.sourcePort == DHCPMessage.serverPort, link.dhcp != nil,
+      source.ipv4 != nil
+    {
+      return receiveDHCP(datagram.slice(from: UDPHeader.length, length: udp.payloadLength), link: link, now: now)
+    }
     guard let socket = udpSocket(bound: udp.destinationPort) else {
       counters.drop(.noUDPSocket)
       if !isBroadcast {

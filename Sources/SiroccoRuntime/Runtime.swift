@@ -43,13 +43,14 @@ public enum Runtime {
   /// and gateway, and how long to keep polling after traffic (the next frame of a busy flow
   /// usually arrives sooner than a sleep and a wake-up take; an idle unikernel still sleeps).
   public static let networkParameters: [ParameterDeclaration] = [
-    .ipv4Network("ipv4", default: IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24),
-                 help: "address and network of the first network device"),
+    .ipv4Network("ipv4", default: nil, help: "address and network of the first network device (none given: DHCP)"),
     .ipv4Address("ipv4-gateway", default: nil, help: "default gateway for off-link destinations"),
     .ipv6Network("ipv6", default: nil, help: "a static IPv6 address and prefix of the first network device"),
     .ipv6Address("ipv6-gateway", default: nil, help: "IPv6 default gateway of the first network device"),
     .boolean("accept-router-advertisements", default: true,
              help: "take IPv6 router advertisements: SLAAC addresses, default routers, prefixes, MTU"),
+    .boolean("dhcp", default: true, help: "take an IPv4 address by DHCP on each network device given no IPv4 address"),
+    .string("name", default: nil, help: "host name sent to DHCP servers (default: the application's name)", placeholder: "HOST"),
     .boolean("ipv4-only", help: "no IPv6 on any network device"),
     .boolean("ipv6-only", help: "no IPv4 on any network device"),
     .integer("busy-poll", default: 50, range: 0...100_000,
@@ -58,8 +59,8 @@ public enum Runtime {
 
   /// The parameters of the network device `name`, on every target (MirageOS's convention):
   /// `--NAME-ipv4`, `--NAME-ipv4-gateway`, `--NAME-ipv6` and `--NAME-ipv6-gateway`. The first
-  /// device's may also be given without the prefix (one or the other); every other device
-  /// needs its own IPv4 address unless it has an IPv6 one or IPv4 is off.
+  /// device's may also be given without the prefix (one or the other). A device given no
+  /// IPv4 address takes one by DHCP, unless `--dhcp=false`.
   public static func deviceParameters(_ name: String) -> [ParameterDeclaration] {
     [
       .ipv4Network(addressParameter(of: name), default: nil, help: String(Text("address and network of network device '\(name)'"))),
@@ -107,11 +108,11 @@ public enum Runtime {
     return .success((!ipv6Only, !ipv4Only))
   }
 
-  /// The address and gateway of the network device `name`, the `index`th declared, from
-  /// its own parameters or (the first device) the unprefixed ones; a refusal when both are
-  /// given, or when a device other than the first has no address.
+  /// The address and gateway of the network device `name`, the `index`th declared (both
+  /// optional), from its own parameters or (the first device) the unprefixed ones; a
+  /// refusal when both are given.
   static func addressing(of name: String, index: Int, parameters: BootParameters)
-    -> Result<(address: IPv4Network, gateway: IPv4Address?), ParameterError>
+    -> Result<(address: IPv4Network?, gateway: IPv4Address?), ParameterError>
   {
     let own = addressParameter(of: name)
     let ownGateway = gatewayParameter(of: name)
@@ -122,12 +123,25 @@ public enum Runtime {
         return .failure(.conflicting(shared, specific))
       }
     }
-    // Its own parameters have no default: nil unless given.
-    let gateway = parameters.ipv4Address(ownGateway) ?? (first ? parameters.ipv4Address("ipv4-gateway") : nil)
-    guard let address = parameters.ipv4Network(own) ?? (first ? parameters.ipv4Network("ipv4") : nil) else {
-      return .failure(.required(own, expected: "the address of network device '\(name)' as ADDR/PREFIX"))
+    return .success((
+      parameters.ipv4Network(own) ?? (first ? parameters.ipv4Network("ipv4") : nil),
+      parameters.ipv4Address(ownGateway) ?? (first ? parameters.ipv4Address("ipv4-gateway") : nil)
+    ))
+  }
+
+  /// Whether `name` is a host name (RFC 1123 2.1, RFC 952): labels of 1 to 63 letters, digits
+  /// and hyphens, neither starting nor ending with a hyphen, 253 bytes at most in all.
+  public static func isHostName(_ name: String) -> Bool {
+    let bytes = Array(name.utf8)
+    guard !bytes.isEmpty, bytes.count <= 253 else { return false }
+    for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+      guard (1...63).contains(label.count), label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else { return false }
+      for byte in label {
+        let ok = (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7a) || byte == UInt8(ascii: "-")
+        if !ok { return false }
+      }
     }
-    return .success((address, gateway))
+    return true
   }
 
   /// All declarations for `App` on a platform that adds `platformParameters`.
@@ -159,7 +173,8 @@ public enum Runtime {
     let log = Logger(source: "sirocco", level: level, console: platform.console)
     let links: Links<Device>
     switch Links.make(
-      networks: networks, parameters: parameters, entropy: platform.entropy, now: platform.monotonicClock.now(), log: log)
+      networks: networks, parameters: parameters, hostName: (parameters.declares("name") ? parameters.string("name") : nil) ?? App.name, entropy: platform.entropy,
+      now: platform.monotonicClock.now(), log: log)
     {
     case .success(let made): links = made
     case .failure(let error):
@@ -263,7 +278,9 @@ struct Links<Device: NetworkDevice>: NetworkSet {
   /// What was last logged: each link's address generation, and duplicates found.
   final class Logged {
     var generations: [Int] = []
+    var leases: [DHCPClient.Lease?] = []
     var duplicates: UInt64 = 0
+    var conflicts: UInt64 = 0
   }
   let logged = Logged()
   var named: [(name: String, stack: any NetworkStack)] { names.map { ($0, stack) } }
@@ -273,10 +290,13 @@ struct Links<Device: NetworkDevice>: NetworkSet {
   /// `Runtime.addressing`). An application that declares no network device has no such
   /// parameters and gets no link.
   static func make(
-    networks: [(name: String, device: Device)], parameters: BootParameters, entropy: any EntropySource, now: Instant,
-    log: Logger
+    networks: [(name: String, device: Device)], parameters: BootParameters, hostName: String, entropy: any EntropySource,
+    now: Instant, log: Logger
   ) -> Result<Links, ParameterError> {
     // Every device's parameters are checked before any link starts.
+    if parameters.declares("name"), let name = parameters.string("name"), !Runtime.isHostName(name) {
+      return .failure(.badValue("name", value: name, expected: "a host name: dot-separated labels of letters, digits and hyphens (RFC 1123)"))
+    }
     let families: (ipv4: Bool, ipv6: Bool)
     switch Runtime.families(parameters) {
     case .success(let found): families = found
@@ -293,7 +313,7 @@ struct Links<Device: NetworkDevice>: NetworkSet {
       case .success(let found): (addressing.ipv6, addressing.ipv6Gateway) = (found.address, found.gateway)
       case .failure(let error): return .failure(error)
       }
-      if families.ipv4, addressing.ipv6 == nil || parameters.isGiven(Runtime.addressParameter(of: network.name)) || index == 0 {
+      if families.ipv4 {
         switch Runtime.addressing(of: network.name, index: index, parameters: parameters) {
         case .success(let found): (addressing.ipv4, addressing.ipv4Gateway) = (found.address, found.gateway)
         case .failure(let error): return .failure(error)
@@ -313,15 +333,23 @@ struct Links<Device: NetworkDevice>: NetworkSet {
       if let gateway = addressing.ipv4Gateway { stack.setDefaultGateway(gateway, on: link) }
       if let address = addressing.ipv6 { try? stack.add(address, to: link, now: now) }
       if let gateway = addressing.ipv6Gateway { stack.setDefaultGateway(gateway, on: link) }
+      let dhcp = families.ipv4 && addressing.ipv4 == nil && (!parameters.declares("dhcp") || parameters.boolean("dhcp"))
+      if dhcp {
+        var client = DHCPClient.Configuration()
+        client.hostName = Array(hostName.utf8.prefix(255))
+        stack.startDHCP(on: link, configuration: client, now: now)
+      }
       var line: Text = "\(link)"
       if let address = addressing.ipv6 { line.append(" \(address) (tentative)") }
       if let gateway = addressing.ipv4Gateway { line.append(" gateway \(gateway)") }
       if let gateway = addressing.ipv6Gateway { line.append(" gateway \(gateway)") }
+      if dhcp { line.append(" dhcp") }
       if families.ipv6, configuration.acceptRouterAdvertisements { line.append(" slaac") }
       log.info(line)
     }
     let links = Links(stack: stack, names: addressings.map { $0.network.name }, log: log)
     links.logged.generations = stack.links.map { $0.generation }
+    links.logged.leases = stack.links.map { _ in nil }
     return .success(links)
   }
 
@@ -333,9 +361,30 @@ struct Links<Device: NetworkDevice>: NetworkSet {
     return stack.pollAt(now: now)
   }
 
-  /// Logs a link's line when its addresses changed (DAD done, SLAAC, a lease), and a
-  /// warning when duplicate address detection found one of them in use elsewhere.
+  /// Logs a link's line when its addresses changed (DAD done, SLAAC, a lease), each DHCP
+  /// lease taken, renewed or lost, and a warning when duplicate address detection or a DHCP
+  /// probe found an address in use elsewhere.
   func noteAddressChanges() {
+    for link in stack.links where link.index < logged.leases.count && link.dhcp?.lease != logged.leases[link.index] {
+      let lease = link.dhcp?.lease
+      switch (logged.leases[link.index], lease) {
+      case (let old?, nil): log.info("\(link.name): DHCP lease of \(old.address) ended")
+      case (let old, let new?):
+        var line: Text = "\(link.name): DHCP lease \(new.address) from \(new.server) for \((new.expiry - new.start).nanoseconds / 1_000_000_000) s"
+        if old?.address == new.address { line.append(" (renewed)") }
+        for router in new.routers.prefix(1) { line.append(", router \(router)") }
+        if !new.dnsServers.isEmpty { line.append(", DNS") }
+        for server in new.dnsServers { line.append(" \(server)") }
+        if let mtu = new.mtu { line.append(", MTU \(mtu)") }
+        log.info(line)
+      case (nil, nil): break
+      }
+      logged.leases[link.index] = lease
+    }
+    if stack.counters.dhcpConflicts != logged.conflicts {
+      logged.conflicts = stack.counters.dhcpConflicts
+      log.warning("DHCP: an offered address is in use by another host: declined (\(logged.conflicts) so far)")
+    }
     for link in stack.links where link.index < logged.generations.count && link.generation != logged.generations[link.index] {
       logged.generations[link.index] = link.generation
       log.info("\(link)")

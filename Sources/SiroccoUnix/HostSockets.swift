@@ -71,6 +71,20 @@ final class HostNetworkStack: NetworkStack {
 
   var addresses: [IPAddress] { [.v4(address)] }
 
+  /// The `nameserver` lines of the host's /etc/resolv.conf (resolv.conf(5)), in order.
+  var dnsServers: [IPAddress] {
+    guard let file = fopen("/etc/resolv.conf", "r") else { return [] }
+    defer { fclose(file) }
+    var servers: [IPAddress] = []
+    var line = [CChar](repeating: 0, count: 512)
+    while fgets(&line, Int32(line.count), file) != nil {
+      let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+      if words.count >= 2, words[0] == "nameserver", let server = IPAddress(words[1]) { servers.append(server) }
+    }
+    return servers
+  }
+
   /// Puts a new socket in the set; nil if it could not be (then the socket is closed, since
   /// it would never wake the loop).
   func watch(_ fd: Int32) -> String? {

@@ -87,7 +87,7 @@ final class CommandLineTests: XCTestCase {
     let outcome = try sirocco(["run", Paths.example("udp-echo"), "--", "--help"])
     XCTAssertEqual(outcome.status, 0, outcome.error)
     for fragment in [
-      "--port=N", "integer 1...65535, default 7", "--ipv4=ADDR/PREFIX", "default 10.0.0.2/24",
+      "--port=N", "integer 1...65535, default 7", "--ipv4=ADDR/PREFIX", "none given: DHCP", "--dhcp", "default true", "--name=HOST",
       "--ipv4-gateway=ADDR", "--log-level=VALUE", "error|warning|info|debug, default info", "--pcap=FILE",
       "--net:service=TAP",
     ] {

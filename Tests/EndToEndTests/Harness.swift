@@ -166,6 +166,32 @@ final class Namespace {
     return try exec(["env", "DIR=\(directory.path)", "bash", "-c", script], timeout: timeout)
   }
 
+  /// Waits (at most `seconds`) until `address` answers one ping.
+  func waitForPing(_ address: String, seconds: Int = 20) throws -> Bool {
+    let outcome = try shell(
+      "for i in $(seq 1 \(seconds * 2)); do ping -c 1 -W 1 \(address) >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1",
+      timeout: TimeInterval(seconds * 3 + 10))
+    return outcome.status == 0
+  }
+
+  /// Starts `arguments` inside the namespace in the background (a server in the foreground:
+  /// a daemon would keep the pipes of the shell that started it open), its output in `log`;
+  /// `terminate()` stops it. A bash between them keeps the socket Foundation watches to see
+  /// the process end: a server that closes the descriptors it inherited (dnsmasq does) would
+  /// otherwise look ended, and Foundation's blocking wait for it would stall every other
+  /// process's end.
+  func background(_ arguments: [String], log: TemporaryFile) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    let script = "trap 'kill $child 2>/dev/null; wait $child; exit 143' TERM; \"$@\" & child=$!; wait $child"
+    process.arguments = ["ip", "netns", "exec", name, "bash", "-c", script, "bash"] + arguments
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = log.handle
+    process.standardError = log.handle
+    try process.run()
+    return process
+  }
+
   deinit {
     if let pids = try? runCommand(["ip", "netns", "pids", name], timeout: 5).output {
       for pid in pids.split(separator: "\n").compactMap({ pid_t($0) }) where pid > 0 { kill(pid, SIGKILL) }
@@ -194,7 +220,7 @@ final class Guest {
     error = try TemporaryFile()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target, path]
-      + devices + ["--"] + parameters
+      + devices + ["--"] + Self.addressed(parameters, devices: devices)
     process.standardOutput = output.handle
     process.standardError = error.handle
     process.standardInput = FileHandle.nullDevice
@@ -208,6 +234,16 @@ final class Guest {
       guard Date() < deadline else { throw GuestError("guest not ready after 180 s: \(output.contents)\(error.contents)") }
       usleep(20_000)
     }
+  }
+
+  /// `parameters`, with `--ipv4=10.0.0.2/24` (the namespace's guest address) for a guest with
+  /// a network device unless they give its IPv4 address, ask for DHCP or turn IPv4 off: with
+  /// none, the runtime would take one by DHCP (DHCPTests.swift tests that).
+  static func addressed(_ parameters: [String], devices: [String]) -> [String] {
+    let network = devices.contains { $0.hasPrefix("--net:") || $0.hasPrefix("--net-socket:") }
+    let own = ["--ipv4=", "--service-ipv4=", "--dhcp", "--ipv6-only"]
+    guard network, !parameters.contains(where: { parameter in own.contains { parameter.hasPrefix($0) } }) else { return parameters }
+    return ["--ipv4=10.0.0.2/24"] + parameters
   }
 
   /// The unikernel's own process: `sirocco run` execs a unix unikernel, and runs an spt

@@ -22,21 +22,13 @@ final class IPv6EndToEndTests: XCTestCase {
     return namespace
   }
 
-  /// Waits (at most `seconds`) until `address` answers one ping.
-  func waitForPing(_ namespace: Namespace, _ address: String, seconds: Int = 20) throws -> Bool {
-    let outcome = try namespace.shell(
-      "for i in $(seq 1 \(seconds * 2)); do ping -c 1 -W 1 \(address) >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1",
-      timeout: TimeInterval(seconds * 3 + 10))
-    return outcome.status == 0
-  }
-
   func testPingAndPingSixReachTheSameUnikernelOnBothTargets() throws {
     for target in Examples.targets {
       let namespace = try namespaceWithIPv6()
       let guest = try Guest(
         namespace, example: "ping", target: target, parameters: ["--ipv6=\(Self.guestAddress)/64"],
         readyLine: "answering ARP and ICMP echo")
-      XCTAssertTrue(try waitForPing(namespace, Self.guestAddress), "\(target): no ping -6 reply once DAD was done\n\(guest.stop())")
+      XCTAssertTrue(try namespace.waitForPing(Self.guestAddress), "\(target): no ping -6 reply once DAD was done\n\(guest.stop())")
       for (address, size) in [(Self.guestAddress, 56), (Self.guestAddress, 1400), (namespace.guestAddress, 56)] {
         let outcome = try namespace.exec(
           ["ping", "-q", "-c", "200", "-i", "0.002", "-s", "\(size)", "-W", "2", address], timeout: 60)
@@ -65,7 +57,7 @@ final class IPv6EndToEndTests: XCTestCase {
         namespace, example: "website", target: target,
         devices: ["--net:service=tap0", "--block:site=\(archive.url.path)"],
         parameters: ["--ipv6=\(Self.guestAddress)/64", "--port=8080"], readyLine: "serving")
-      XCTAssertTrue(try waitForPing(namespace, Self.guestAddress), "\(target): \(guest.stop())")
+      XCTAssertTrue(try namespace.waitForPing(Self.guestAddress), "\(target): \(guest.stop())")
       let page = try namespace.exec(["curl", "-s", "-6", "--max-time", "5", "http://[\(Self.guestAddress)]:8080/"], timeout: 10)
       XCTAssertTrue(page.output.contains("Hello from a Sirocco unikernel"), "\(target): \(page.output)\(page.error)")
       let four = try namespace.exec(["curl", "-s", "-4", "--max-time", "5", "http://\(namespace.guestAddress):8080/"], timeout: 10)
@@ -79,14 +71,14 @@ final class IPv6EndToEndTests: XCTestCase {
     let namespace = try namespaceWithIPv6()
     let udp = try Guest(
       namespace, example: "udp-echo", parameters: ["--ipv6=\(Self.guestAddress)/64", "--port=5000"], readyLine: "echoing UDP")
-    XCTAssertTrue(try waitForPing(namespace, Self.guestAddress), udp.stop())
+    XCTAssertTrue(try namespace.waitForPing(Self.guestAddress), udp.stop())
     let datagram = try namespace.shell(
       "echo hello-udp6 | timeout 5 socat -t 2 - UDP6:[\(Self.guestAddress)]:5000", timeout: 15)
     XCTAssertEqual(datagram.output, "hello-udp6\n", "\(datagram.error)\n\(udp.stop())")
     udp.stop()
     let tcp = try Guest(
       namespace, example: "tcp-echo", parameters: ["--ipv6=\(Self.guestAddress)/64", "--port=7"], readyLine: "echoing TCP")
-    XCTAssertTrue(try waitForPing(namespace, Self.guestAddress), tcp.stop())
+    XCTAssertTrue(try namespace.waitForPing(Self.guestAddress), tcp.stop())
     let stream = try namespace.shell(
       "head -c 200000 /dev/urandom > $DIR/in; timeout 20 socat -t 5 TCP6:[\(Self.guestAddress)]:7 - < $DIR/in > $DIR/out;"
         + " cmp $DIR/in $DIR/out && echo same", timeout: 40)
@@ -137,7 +129,7 @@ final class IPv6EndToEndTests: XCTestCase {
         .map { String($0.split(separator: "/")[0]) }
     }
     let found = try XCTUnwrap(address, "no SLAAC address logged within 40 s: \(guest.output.contents)")
-    XCTAssertTrue(try waitForPing(namespace, found), "\(found) does not answer")
+    XCTAssertTrue(try namespace.waitForPing(found), "\(found) does not answer")
     // ndisc6 resolves the address to the unikernel's link-layer address.
     let ndisc = try namespace.exec(["ndisc6", "-1", "-r", "3", found, "tap0"], timeout: 15)
     XCTAssertEqual(ndisc.status, 0, "\(ndisc.output)\(ndisc.error)")

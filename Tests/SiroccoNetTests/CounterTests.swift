@@ -197,6 +197,10 @@ final class CounterTests: XCTestCase {
       let ours = try handshake(harness, port: 7, sequence: 1000)
       harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: ours, flags: .ack, pattern(200)))
     }),
+    (.malformedDHCP, "malformed-dhcp", { harness in
+      harness.stack.startDHCP(on: harness.link, now: harness.now)
+      harness.inject(udpFrame(sourcePort: 67, to: .broadcast, port: 68, pattern(40), ethernetTo: .broadcast))
+    }),
   ] }
 
   /// The same for IPv6's reasons, on a link that runs IPv6 (`Harness.ipv6`).

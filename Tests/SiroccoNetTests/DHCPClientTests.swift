@@ -22,19 +22,7 @@ final class DHCPClientTests: XCTestCase {
 
   /// The server's answer of `type` to `request`.
   func reply(_ type: DHCPMessageType, to request: DHCPMessage, lease: UInt32 = 120) -> DHCPMessage {
-    var options = DHCPOptions()
-    options.messageType = type
-    options.serverIdentifier = server
-    if type != .nak {
-      options.leaseTime = lease
-      options.subnetMask = IPv4Address(255, 255, 255, 0)
-      options.routers = [server]
-      options.domainNameServers = [IPv4Address(10, 0, 0, 53), server]
-      options.interfaceMTU = 1400
-    }
-    return DHCPMessage(
-      operation: .bootReply, transactionID: request.transactionID, clientHardwareAddress: request.clientHardwareAddress,
-      yourAddress: type == .nak ? .any : offered, options: options)
+    dhcpReply(type, to: request, server: server, offered: offered, router: server, lease: lease)
   }
 
   /// A client taken to BOUND at `at(seconds: 0...)`: returns it and the lease.

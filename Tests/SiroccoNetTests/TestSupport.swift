@@ -194,6 +194,27 @@ func icmpMessage(_ message: ICMPv4Message, _ payload: [UInt8] = []) -> [UInt8] {
   return bytes
 }
 
+/// A DHCP server's `type` answer to `request`: `offered` (none in a NAK) with a `lease`-second
+/// lease on a /24, `router`, DNS servers 10.0.0.53 and `server`, and an MTU of 1400.
+func dhcpReply(
+  _ type: DHCPMessageType, to request: DHCPMessage, server: IPv4Address, offered: IPv4Address, router: IPv4Address,
+  lease: UInt32 = 120
+) -> DHCPMessage {
+  var options = DHCPOptions()
+  options.messageType = type
+  options.serverIdentifier = server
+  if type != .nak {
+    options.leaseTime = lease
+    options.subnetMask = IPv4Address(255, 255, 255, 0)
+    options.routers = [router]
+    options.domainNameServers = [IPv4Address(10, 0, 0, 53), server]
+    options.interfaceMTU = 1400
+  }
+  return DHCPMessage(
+    operation: .bootReply, transactionID: request.transactionID, clientHardwareAddress: request.clientHardwareAddress,
+    yourAddress: type == .nak ? .any : offered, options: options)
+}
+
 /// A UDP datagram from the peer in an Ethernet frame addressed to us.
 func udpFrame(
   from source: IPv4Address = peerIP, sourcePort: UInt16 = 5000, to destination: IPv4Address = ourIP,
@@ -247,9 +268,9 @@ func parseARPFrame(_ frame: [UInt8], file: StaticString = #filePath, line: UInt 
 
 /// An IPv4 frame the stack sent. Checks what every packet it sends must satisfy: version 4,
 /// no options, a header checksum that verifies by the reference sum, a total length equal to
-/// the frame's (the stack does not pad), our source address and our TTL.
+/// the frame's (the stack does not pad), our source address (`source`, unless nil) and our TTL.
 func parseIPv4Frame(
-  _ frame: [UInt8], timeToLive: UInt8 = 64, file: StaticString = #filePath, line: UInt = #line
+  _ frame: [UInt8], source: IPv4Address? = ourIP, timeToLive: UInt8 = 64, file: StaticString = #filePath, line: UInt = #line
 ) throws -> SentIPv4 {
   let (ethernet, packet) = try parseEthernet(frame)
   guard ethernet.etherType == .ipv4 else { throw TestError("not an IPv4 frame: \(ethernet)") }
@@ -259,7 +280,7 @@ func parseIPv4Frame(
   XCTAssertEqual(referenceChecksum(Array(packet[0..<20])), 0, "IPv4 header checksum", file: file, line: line)
   XCTAssertEqual(header.totalLength, packet.count, "IPv4 total length is the frame's", file: file, line: line)
   XCTAssertEqual(header.timeToLive, timeToLive, "TTL", file: file, line: line)
-  XCTAssertEqual(header.source, ourIP, "IPv4 source", file: file, line: line)
+  if let source { XCTAssertEqual(header.source, source, "IPv4 source", file: file, line: line) }
   XCTAssertFalse(header.isFragment, "fragment", file: file, line: line)
   return SentIPv4(ethernet: ethernet, header: header, packet: packet, payload: Array(packet[20...]))
 }
@@ -295,7 +316,8 @@ func parseUDP(_ sent: SentIPv4, file: StaticString = #filePath, line: UInt = #li
 struct Setup {
   var link = Link.Configuration(name: "service", macAddress: ourMAC)
   var stack = StackConfiguration()
-  var ipv4 = ourNetwork
+  /// The link's IPv4 address (nil: none, as for a link that takes one by DHCP).
+  var ipv4: IPv4Network? = ourNetwork
   var gateway: IPv4Address?
   /// A static IPv6 address, added when the link runs IPv6 (`link.ipv6`).
   var ipv6Address: IPv6Network?
@@ -371,7 +393,7 @@ final class Harness {
     device = MemoryNetworkDevice(macAddress: setup.link.macAddress, mtu: mtu)
     stack = Stack(configuration: setup.stack, seed: seed)
     link = stack.attach(device, configuration: setup.link)
-    stack.add(setup.ipv4, to: link)
+    if let ipv4 = setup.ipv4 { stack.add(ipv4, to: link) }
     if let gateway = setup.gateway { stack.setDefaultGateway(gateway, on: link) }
     now = start
     if let address = setup.ipv6Address { try! stack.add(address, to: link, now: start) }

@@ -207,8 +207,12 @@ final class RuntimeTests: XCTestCase {
     let declarations = Runtime.declarations(for: app, platformParameters: [])
     // IPv4 only, unless a test says otherwise: these tests count frames and wake-ups, and
     // IPv6's own (DAD, MLD, router solicitations) are IPv6Tests' to check.
+    // 10.0.0.2/24 unless a test gives an address (or asks for DHCP): these tests count
+    // frames, and DHCP's are LinkDHCPTests' to check.
     let network = app.devices.contains { $0.kind == .network } && !arguments.contains { $0.hasPrefix("--ipv6") }
-    let parameters = try BootParameters.parse(arguments + (network ? ["--ipv4-only"] : []), declarations: declarations)
+    let addressed = arguments.contains { $0.hasPrefix("--ipv4=") || $0.hasPrefix("--service-ipv4=") || $0.hasPrefix("--dhcp") }
+    let defaults = (network ? ["--ipv4-only"] : []) + (network && !addressed ? ["--ipv4=10.0.0.2/24"] : [])
+    let parameters = try BootParameters.parse(arguments + defaults, declarations: declarations)
     return Runtime.run(app, platform: platform, parameters: parameters, networks: [(name: "service", device: device)])
   }
 
@@ -220,14 +224,16 @@ final class RuntimeTests: XCTestCase {
     // Only an application with a network device gets --ipv4, --ipv4-gateway and --busy-poll.
     XCTAssertEqual(
       names, [
-        "ipv4", "ipv4-gateway", "ipv6", "ipv6-gateway", "accept-router-advertisements", "ipv4-only", "ipv6-only", "busy-poll",
+        "ipv4", "ipv4-gateway", "ipv6", "ipv6-gateway", "accept-router-advertisements", "dhcp", "name", "ipv4-only",
+        "ipv6-only", "busy-poll",
         "log-level", "service-ipv4", "service-ipv4-gateway", "service-ipv6", "service-ipv6-gateway", "tap", "port",
       ])
     XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["log-level"])
   }
 
   /// Every network device has its own address (`--NAME-ipv4`); the first device's may also
-  /// be given as `--ipv4`, but not both ways; a second device needs its own.
+  /// be given as `--ipv4`, but not both ways; a device given none takes one by DHCP, unless
+  /// `--dhcp=false`.
   func testEveryNetworkDeviceGetsItsOwnLinkAndAddress() throws {
     let platform = TestPlatform()
     let service = MemoryNetworkDevice(macAddress: ourMAC)
@@ -238,7 +244,7 @@ final class RuntimeTests: XCTestCase {
         arguments + ["--ipv4-only"], declarations: Runtime.declarations(for: TwoLinks.self, platformParameters: []))
       return Runtime.run(TwoLinks.self, platform: platform, parameters: parameters, networks: [("service", service), ("uplink", uplink)])
     }
-    XCTAssertEqual(try start(["--uplink-ipv4=192.168.7.2/24", "--uplink-ipv4-gateway=192.168.7.1"]), 0)
+    XCTAssertEqual(try start(["--ipv4=10.0.0.2/24", "--uplink-ipv4=192.168.7.2/24", "--uplink-ipv4-gateway=192.168.7.1"]), 0)
     XCTAssertEqual(
       platform.testConsole.output,
       "INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500\n"
@@ -250,13 +256,34 @@ final class RuntimeTests: XCTestCase {
     XCTAssertEqual(
       platform.testConsole.output,
       "two-links: boot parameters --ipv4 and --service-ipv4 set the same thing: expected one of them\n")
-    XCTAssertEqual(try start([]), ExitStatus.usage)
+    // No address: DHCP on both links, each broadcasting its DISCOVER from 0.0.0.0 to port 67.
+    _ = service.takeTransmitted() + uplink.takeTransmitted()
+    XCTAssertEqual(try start([]), 0)
     XCTAssertEqual(
       platform.testConsole.output,
-      "two-links: boot parameter --uplink-ipv4 is required: expected the address of network device 'uplink' as ADDR/PREFIX\n")
+      "INFO  sirocco: service: 02:00:00:00:00:02 mtu 1500 dhcp\n" + "INFO  sirocco: uplink: 02:00:00:00:00:03 mtu 1500 dhcp\n"
+        + "INFO  two-links: none and none\n")
+    for device in [service, uplink] {
+      let frames = device.takeTransmitted()
+      XCTAssertEqual(frames.count, 1)
+      XCTAssertEqual(frames.first.map { Array($0[0..<6]) }, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+      XCTAssertEqual(frames.first.map { Array($0[26..<30] + $0[36..<38]) }, [0, 0, 0, 0, 0, 67], "from 0.0.0.0 to port 67")
+      XCTAssertTrue(frames.first.map { String(decoding: $0, as: UTF8.self).contains("two-links") } ?? false, "host name")
+    }
+    XCTAssertEqual(try start(["--name=bad_name"]), ExitStatus.usage)
+    XCTAssertEqual(
+      platform.testConsole.output,
+      "two-links: bad value 'bad_name' for boot parameter --name: expected a host name: dot-separated labels of letters, digits and hyphens (RFC 1123)\n")
+    XCTAssertTrue(Runtime.isHostName("a-1.example") && !Runtime.isHostName("-a") && !Runtime.isHostName("a..b"))
+    XCTAssertEqual(try start(["--name=gateway-7"]), 0)
+    XCTAssertTrue(service.takeTransmitted().first.map { String(decoding: $0, as: UTF8.self).contains("gateway-7") } ?? false)
+    _ = uplink.takeTransmitted()
+    XCTAssertEqual(try start(["--dhcp=false"]), 0)
+    XCTAssertEqual(platform.testConsole.output.components(separatedBy: "dhcp").count, 1, platform.testConsole.output)
+    XCTAssertTrue(service.takeTransmitted().isEmpty && uplink.takeTransmitted().isEmpty)
     // Each link answers ARP for its own address only, on its own device.
     service.inject(peerARPRequest())
-    XCTAssertEqual(try start(["--uplink-ipv4=192.168.7.2/24"]), 0)
+    XCTAssertEqual(try start(["--ipv4=10.0.0.2/24", "--uplink-ipv4=192.168.7.2/24"]), 0)
     XCTAssertTrue(service.takeTransmitted().contains { $0.count >= 22 && $0[12] == 0x08 && $0[13] == 0x06 && $0[21] == 2 }, "no ARP reply on service")
     XCTAssertFalse(uplink.takeTransmitted().contains { $0.count >= 22 && $0[21] == 2 }, "an ARP reply on uplink")
   }
@@ -296,7 +323,9 @@ final class RuntimeTests: XCTestCase {
   func testRuntimeParameterDefaults() throws {
     let parameters = try BootParameters.parse([], declarations: Runtime.networkParameters + Runtime.parameters)
     XCTAssertEqual(parameters.integer("busy-poll"), 50)
-    XCTAssertEqual(parameters.ipv4Network("ipv4"), IPv4Network(address: ourIP, prefixLength: 24))
+    XCTAssertNil(parameters.ipv4Network("ipv4"), "none: DHCP")
+    XCTAssertTrue(parameters.boolean("dhcp"))
+    XCTAssertNil(parameters.string("name"), "none: the application's name")
     XCTAssertNil(parameters.ipv4Address("ipv4-gateway"))
     XCTAssertEqual(parameters.string("log-level"), "info")
     XCTAssertThrowsError(try BootParameters.parse(["--log-level=loud"], declarations: Runtime.parameters)) { error in

@@ -209,7 +209,7 @@ extension Stack {
   /// least a link may have without a route.
   func pathMTU(to address: IPAddress, now: Instant) -> Int {
     switch path(to: address, now: now) {
-    case .v4(let path): path.link.mtu
+    case .v4(let path): path.link.ipv4MTU
     case .v6(let path): mtu6(to: address.ipv6 ?? path.hop, on: path.link, now: now)
     case nil: address.ipv4 != nil ? Link.minimumMTU : IPv6Header.minimumMTU
     }

@@ -125,7 +125,7 @@ final class IPv6EndToEndTests: XCTestCase {
     let deadline = Date().addingTimeInterval(40)
     while address == nil, Date() < deadline {
       usleep(250_000)
-      address = guest.output.contents.split(separator: " ").first { $0.hasPrefix("fd00:92:") }
+      address = guest.output.contents.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("fd00:92:") }
         .map { String($0.split(separator: "/")[0]) }
     }
     let found = try XCTUnwrap(address, "no SLAAC address logged within 40 s: \(guest.output.contents)")

@@ -93,10 +93,12 @@ final class TCPBulkTests: XCTestCase {
     try Examples.buildAll()
   }
 
-  /// The impaired link of the 100 MB test: loss 5% and reordering 25% each way, 10 ms of
+  /// The impaired link of the transfer test: loss 5% and reordering 25% each way, 10 ms of
   /// delay, from the unikernel's fault injector (this kernel has no netem).
   static let faults = ["--fault-loss=50", "--fault-reorder=250", "--fault-delay=10"]
-  static let bytes = 100_000_000
+  /// CI moves 25 MB each way; SIROCCO_FAULT_BYTES=100000000 is the full campaign
+  /// (Scripts/bench-tcp-loss, figures in BENCHMARKS.md).
+  static var bytes: Int { Int(ProcessInfo.processInfo.environment["SIROCCO_FAULT_BYTES"] ?? "") ?? 25_000_000 }
 
   /// 20 MB each way on both targets, with and without the virtio-net header offloads (on
   /// by default on unix, asked of the tender on spt), one after the other on the same TAP.
@@ -139,7 +141,7 @@ final class TCPBulkTests: XCTestCase {
     }
   }
 
-  func testHundredMegabytesEachWayUnderLossReorderingAndDelay() throws {
+  func testTransfersEachWayUnderLossReorderingAndDelay() throws {
     let data = try TemporaryFile()
     try data.handle.close()
     try runCommand(["sh", "-c", "head -c \(Self.bytes) /dev/urandom > \(data.url.path)"])

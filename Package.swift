@@ -41,7 +41,10 @@ let package = Package(
   targets: [
     .target(name: "SiroccoWire", swiftSettings: portable),
     .target(name: "SiroccoDevices", dependencies: ["SiroccoWire"], swiftSettings: portable),
-    .target(name: "SiroccoNet", dependencies: ["SiroccoWire", "SiroccoDevices"], swiftSettings: portable),
+    // Release builds of the network core skip Swift's dynamic exclusivity checks, as Embedded
+    // Swift (spt) always does: they were half the cost of a small echo (BENCHMARKS.md). Debug
+    // builds and the tests keep them.
+    .target(name: "SiroccoNet", dependencies: ["SiroccoWire", "SiroccoDevices"], swiftSettings: portable + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
     .target(name: "SiroccoStore", dependencies: ["SiroccoDevices", "SiroccoWire"], swiftSettings: portable),
     .target(name: "SiroccoHTTP", dependencies: ["SiroccoNet", "SiroccoStore", "SiroccoDevices", "SiroccoWire"],
             swiftSettings: portable),

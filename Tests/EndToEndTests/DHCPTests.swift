@@ -45,13 +45,13 @@ final class DHCPEndToEndTests: XCTestCase {
     let namespace = try Namespace()
     let leases = try TemporaryFile()
     let firstLog = try TemporaryFile()
-    let first = try dnsmasq(namespace, range: "10.0.0.50,10.0.0.60", leases: leases.url.path, log: firstLog)
+    let first = try dnsmasq(namespace, range: "10.0.0.50,10.0.0.59", leases: leases.url.path, log: firstLog)
     defer { if first.isRunning { first.terminate() } }
     let guest = try Guest(
       namespace, example: "ping", target: "spt", parameters: ["--dhcp", "--name=dhcp-e2e", "--ipv4-only"],
       readyLine: "answering ARP and ICMP echo")
     let lease = try XCTUnwrap(
-      line(in: guest, containing: "DHCP lease 10.0.0.5", seconds: 30), "no lease in 30 s: \(guest.stop())\n\(firstLog.contents)")
+      line(in: guest, containing: "DHCP lease 10.0.0.5", seconds: 30), "no lease in 30 s: \(firstLog.contents)\n\(guest.stop())")
     XCTAssertTrue(lease.hasSuffix("/24 from 10.0.0.1 for 120 s, router 10.0.0.1, DNS 10.0.0.53 10.0.0.1"), lease)
     let address = try XCTUnwrap(leasedAddress(lease))
     XCTAssertNotNil(
@@ -64,14 +64,14 @@ final class DHCPEndToEndTests: XCTestCase {
     first.terminate()
     first.waitUntilExit()
     let secondLog = try TemporaryFile()
-    let second = try dnsmasq(namespace, range: "10.0.0.70,10.0.0.80", authoritative: true, leases: leases.url.path, log: secondLog)
+    let second = try dnsmasq(namespace, range: "10.0.0.70,10.0.0.79", authoritative: true, leases: leases.url.path, log: secondLog)
     defer { second.terminate() }
     XCTAssertNotNil(
       line(in: guest, containing: "DHCP lease of \(address)/24 ended", seconds: 20),
-      "the NAK was not honoured: \(guest.output.contents)\n\(secondLog.contents)")
+      "the NAK was not honoured: \(secondLog.contents)\n\(guest.output.contents)")
     XCTAssertTrue(secondLog.contents.contains("DHCPNAK"), secondLog.contents)
     let again = try XCTUnwrap(
-      line(in: guest, containing: "DHCP lease 10.0.0.7", seconds: 30), "no new lease: \(guest.stop())\n\(secondLog.contents)")
+      line(in: guest, containing: "DHCP lease 10.0.0.7", seconds: 30), "no new lease: \(secondLog.contents)\n\(guest.stop())")
     let newAddress = try XCTUnwrap(leasedAddress(again))
     XCTAssertTrue(try namespace.waitForPing(newAddress), "\(newAddress) does not answer")
     XCTAssertNotEqual(try namespace.exec(["ping", "-c", "1", "-W", "1", address]).status, 0, "\(address) still answers")
@@ -103,7 +103,7 @@ final class DHCPEndToEndTests: XCTestCase {
     let guest = try Guest(
       namespace, example: "ping", target: "unix", parameters: ["--dhcp", "--ipv4-only"], readyLine: "answering ARP and ICMP echo")
     let lease = try XCTUnwrap(
-      line(in: guest, containing: "DHCP lease 10.0.0.", seconds: 30), "no lease in 30 s: \(guest.stop())\n\(serverLog.contents)")
+      line(in: guest, containing: "DHCP lease 10.0.0.", seconds: 30), "no lease in 30 s: \(serverLog.contents)\n\(guest.stop())")
     XCTAssertTrue(lease.contains("for 12 s, router 10.0.0.1, DNS 10.0.0.1"), lease)
     let address = try XCTUnwrap(leasedAddress(lease))
     XCTAssertTrue(try namespace.waitForPing(address), "\(address) does not answer")
@@ -120,7 +120,7 @@ final class DHCPEndToEndTests: XCTestCase {
     let ended = guest.output.contents.split(separator: "\n").count
     server = try namespace.background(["udhcpd", "-f", configuration.url.path], log: serverLog)
     let again = try XCTUnwrap(
-      line(in: guest, containing: "DHCP lease 10.0.0.", after: ended, seconds: 70), "not taken again: \(guest.stop())\n\(serverLog.contents)")
+      line(in: guest, containing: "DHCP lease 10.0.0.", after: ended, seconds: 70), "not taken again: \(serverLog.contents)\n\(guest.stop())")
     let newAddress = try XCTUnwrap(leasedAddress(again))
     XCTAssertTrue(try namespace.waitForPing(newAddress), "\(newAddress) does not answer")
     guest.stop()

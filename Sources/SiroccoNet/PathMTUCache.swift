@@ -39,7 +39,7 @@ public struct PathMTUCache: Sendable {
 
   /// The MTU to use towards `destination` over a link whose MTU is `linkMTU`.
   public func mtu(to destination: IPAddress, linkMTU: Int, now: Instant) -> Int {
-    guard let entry = entries[destination], now < entry.expiry else { return linkMTU }
+    guard !entries.isEmpty, let entry = entries[destination], now < entry.expiry else { return linkMTU }
     return min(entry.mtu, linkMTU)
   }
 

@@ -56,7 +56,10 @@ public enum RouteError: Error, Equatable, Sendable {
 public struct RoutingTable: Sendable {
   /// Routes kept at most: a flood of Router Advertisements cannot grow the table further.
   public let capacity: Int
-  public private(set) var routes: [Route] = []
+  public private(set) var routes: [Route] = [] { didSet { last = nil } }
+  /// The last destination looked up by `route(to:now:)` and its answer, kept until the table
+  /// changes: most packets go where the one before went.
+  var last: (destination: IPAddress, route: Route?)?
 
   public init(capacity: Int = 256) { self.capacity = capacity }
 
@@ -95,6 +98,15 @@ public struct RoutingTable: Sendable {
       if longer || better { best = route }
     }
     return best
+  }
+
+  /// `lookup`, answered from the last call when it asked for the same destination, the table
+  /// has not changed since and the route has not lapsed.
+  public mutating func route(to destination: IPAddress, now: Instant) -> Route? {
+    if let last, last.destination == destination, last.route?.expiry.map({ now < $0 }) ?? true { return last.route }
+    let route = lookup(destination, now: now)
+    last = (destination, route)
+    return route
   }
 
   /// The next hop for `destination`: the gateway, or the destination itself on its link.

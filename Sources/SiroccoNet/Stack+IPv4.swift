@@ -68,7 +68,7 @@ extension Stack {
       guard let link = links.first(where: { !$0.ipv4.isEmpty }), let source = link.ipv4.first?.address else { return nil }
       return IPv4Path(link: link, hop: destination, source: source)
     }
-    guard let route = routes.lookup(.v4(destination), now: now), route.link < links.count else { return nil }
+    guard let route = routes.route(to: .v4(destination), now: now), route.link < links.count else { return nil }
     let link = links[route.link]
     let hop = route.gateway?.ipv4 ?? destination
     guard let source = link.source(for: hop) else { return nil }

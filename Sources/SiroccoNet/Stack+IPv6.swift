@@ -162,7 +162,7 @@ extension Stack {
       else { return nil }
       return IPv6Path(link: link, hop: destination, source: source)
     }
-    guard let route = routes.lookup(.v6(destination), now: now), route.link < links.count else { return nil }
+    guard let route = routes.route(to: .v6(destination), now: now), route.link < links.count else { return nil }
     let link = links[route.link]
     guard let source = given ?? link.source(for: destination) else { return nil }
     return IPv6Path(link: link, hop: route.gateway?.ipv6 ?? destination, source: source)

@@ -38,15 +38,14 @@ public struct InternetChecksum: Sendable {
   }
 
   @inlinable
-  public mutating func add(_ value: UInt32) {
-    add(UInt16(truncatingIfNeeded: value >> 16))
-    add(UInt16(truncatingIfNeeded: value))
-  }
+  public mutating func add(_ value: UInt32) { add(UInt64(value)) }
 
+  /// Adds a big-endian 64-bit word: 2^16 = 1 modulo 2^16 - 1, so the word's sum with an
+  /// end-around carry folds to the sum of its four 16-bit groups.
   @inlinable
   public mutating func add(_ value: UInt64) {
-    add(UInt32(truncatingIfNeeded: value >> 32))
-    add(UInt32(truncatingIfNeeded: value))
+    let (partial, overflow) = sum.addingReportingOverflow(value)
+    sum = partial &+ (overflow ? 1 : 0)
   }
 
   /// Adds the IPv4 pseudo-header used by UDP and TCP.

@@ -6,12 +6,12 @@
 /// The EtherType field: an open set, so an unknown value never fails parsing.
 public struct EtherType: RawRepresentable, Hashable, Sendable {
   public var rawValue: UInt16
-  public init(rawValue: UInt16) { self.rawValue = rawValue }
+  @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-  public static let ipv4 = EtherType(rawValue: 0x0800)
-  public static let arp = EtherType(rawValue: 0x0806)
-  public static let vlan = EtherType(rawValue: 0x8100)
-  public static let ipv6 = EtherType(rawValue: 0x86dd)
+  @inlinable public static var ipv4: EtherType { EtherType(rawValue: 0x0800) }
+  @inlinable public static var arp: EtherType { EtherType(rawValue: 0x0806) }
+  @inlinable public static var vlan: EtherType { EtherType(rawValue: 0x8100) }
+  @inlinable public static var ipv6: EtherType { EtherType(rawValue: 0x86dd) }
 }
 
 extension EtherType: CustomStringConvertible {

@@ -6,11 +6,11 @@
 /// The IP protocol number: an open set.
 public struct IPProtocol: RawRepresentable, Hashable, Sendable {
   public var rawValue: UInt8
-  public init(rawValue: UInt8) { self.rawValue = rawValue }
+  @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-  public static let icmp = IPProtocol(rawValue: 1)
-  public static let tcp = IPProtocol(rawValue: 6)
-  public static let udp = IPProtocol(rawValue: 17)
+  @inlinable public static var icmp: IPProtocol { IPProtocol(rawValue: 1) }
+  @inlinable public static var tcp: IPProtocol { IPProtocol(rawValue: 6) }
+  @inlinable public static var udp: IPProtocol { IPProtocol(rawValue: 17) }
 }
 
 extension IPProtocol: CustomStringConvertible, TextConvertible {

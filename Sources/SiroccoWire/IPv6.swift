@@ -11,16 +11,16 @@
 
 extension IPProtocol {
   /// IPv6 Hop-by-Hop Options (RFC 8200 4.3).
-  public static let hopByHop = IPProtocol(rawValue: 0)
+  @inlinable public static var hopByHop: IPProtocol { IPProtocol(rawValue: 0) }
   /// Routing header for IPv6 (RFC 8200 4.4).
-  public static let ipv6Route = IPProtocol(rawValue: 43)
+  @inlinable public static var ipv6Route: IPProtocol { IPProtocol(rawValue: 43) }
   /// Fragment header for IPv6 (RFC 8200 4.5).
-  public static let ipv6Fragment = IPProtocol(rawValue: 44)
-  public static let icmpv6 = IPProtocol(rawValue: 58)
+  @inlinable public static var ipv6Fragment: IPProtocol { IPProtocol(rawValue: 44) }
+  @inlinable public static var icmpv6: IPProtocol { IPProtocol(rawValue: 58) }
   /// Nothing follows (RFC 8200 4.7).
-  public static let noNextHeader = IPProtocol(rawValue: 59)
+  @inlinable public static var noNextHeader: IPProtocol { IPProtocol(rawValue: 59) }
   /// Destination Options for IPv6 (RFC 8200 4.6).
-  public static let destinationOptions = IPProtocol(rawValue: 60)
+  @inlinable public static var destinationOptions: IPProtocol { IPProtocol(rawValue: 60) }
 }
 
 public struct IPv6Header: Hashable, Sendable {

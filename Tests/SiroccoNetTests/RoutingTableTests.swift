@@ -36,6 +36,28 @@ final class RoutingTableTests: XCTestCase {
     XCTAssertEqual(table.lookup(address("10.0.0.9"), now: now)?.destination, network("10.0.0.0/24"), "destinations are normalised")
   }
 
+  /// `route(to:now:)` remembers its last answer: a route added or removed since, or the
+  /// remembered route lapsing, gives the answer `lookup` gives.
+  func testTheRememberedRouteFollowsEveryChange() throws {
+    var table = try table()
+    let destination = address("172.20.1.1")
+    XCTAssertEqual(table.route(to: destination, now: .zero)?.destination, network("172.16.0.0/12"))
+    XCTAssertEqual(table.route(to: destination, now: .zero)?.destination, network("172.16.0.0/12"), "asked again")
+    try table.add(Route(destination: network("172.20.0.0/16"), link: 0, expiry: .zero + .seconds(10)))
+    XCTAssertEqual(table.route(to: destination, now: .zero)?.destination, network("172.20.0.0/16"), "a longer route added")
+    XCTAssertEqual(
+      table.route(to: destination, now: .zero + .seconds(10))?.destination, network("172.16.0.0/12"), "the longer one lapsed")
+    table.remove { $0.destination == network("172.16.0.0/12") }
+    XCTAssertEqual(table.route(to: destination, now: .zero + .seconds(10))?.destination, network("0.0.0.0/0"), "removed")
+    var empty = RoutingTable()
+    XCTAssertNil(empty.route(to: destination, now: .zero))
+    try empty.add(Route(destination: network("0.0.0.0/0"), gateway: address("10.0.0.254"), link: 0))
+    XCTAssertEqual(empty.route(to: destination, now: .zero)?.gateway, address("10.0.0.254"), "no route, then one")
+    for text in ["10.0.0.9", "fd00:1::77", "2001:db8::1", "8.8.8.8", "10.0.0.9"] {
+      XCTAssertEqual(table.route(to: address(text), now: .zero), table.lookup(address(text), now: .zero), text)
+    }
+  }
+
   func testWithoutADefaultAnOffLinkDestinationHasNoRoute() throws {
     var table = RoutingTable()
     try table.add(Route(destination: network("10.0.0.2/24"), link: 0, origin: .connected))

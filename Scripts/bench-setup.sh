@@ -1,8 +1,9 @@
 # Sourced by the bench scripts (not run): `bench_setup EXAMPLE` builds Examples/EXAMPLE for
 # unix ($unix) and spt ($spt), the tool ($tool) and the release tender as `sirocco run` builds
 # it ($tender); makes a scratch directory ($tmp) and two namespaces: $ns with lo, tap0
-# (10.0.0.1/24; the unikernel is 10.0.0.2) and veth0 (10.0.1.1/24), and $peer with lo and
-# veth1 (10.0.1.2/24). On exit everything started in them is killed and all of it removed.
+# (10.0.0.1/24 and fd00::1/64; the unikernel is 10.0.0.2 or fd00::2) and veth0 (10.0.1.1/24),
+# and $peer with lo and veth1 (10.0.1.2/24). On exit everything started in them is killed and
+# all of it removed.
 
 bench_cleanup() {
   for n in "$ns" "$peer"; do
@@ -31,6 +32,7 @@ bench_setup() {  # EXAMPLE
   ip -n "$peer" link set lo up
   ip -n "$ns" tuntap add tap0 mode tap
   ip -n "$ns" addr add 10.0.0.1/24 dev tap0
+  ip -n "$ns" -6 addr add fd00::1/64 dev tap0 nodad
   ip -n "$ns" link set tap0 up
   ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer"
   ip -n "$ns" addr add 10.0.1.1/24 dev veth0

@@ -31,13 +31,13 @@ int sirocco_tap_open(const char *name, int offload) {
         return -error;
     }
     /* With offload, every frame carries a 10-byte struct virtio_net_hdr; the kernel may
-     * hand over TCP/IPv4 segments up to 64 KiB whose checksum it vouches for, and takes such
+     * hand over TCP segments (IPv4 and IPv6) up to 64 KiB whose checksum it vouches for, and takes such
      * segments to cut up itself. Without, the offloads are switched off: they outlive the
      * descriptor that set them on a persistent TAP, and a reader of plain frames would get
      * 64 KiB frames with unfinished checksums. */
     int size = 10;
     if ((offload && ioctl(fd, TUNSETVNETHDRSZ, &size) < 0)
-        || ioctl(fd, TUNSETOFFLOAD, offload ? (TUN_F_CSUM | TUN_F_TSO4) : 0) < 0) {
+        || ioctl(fd, TUNSETOFFLOAD, offload ? (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) : 0) < 0) {
         int error = errno;
         close(fd);
         return -error;

@@ -41,7 +41,8 @@ public struct NetworkOffloads: OptionSet, Sendable {
   /// Completes a transport checksum on transmit: the stack writes only the pseudo-header
   /// sum and says where the checksum lies (`TransmitOffload`).
   public static let transmitChecksum = NetworkOffloads(rawValue: 1)
-  /// Cuts a TCP/IPv4 segment of up to 64 KiB into segments of `segmentSize` (TSO).
+  /// Cuts a TCP segment (over IPv4 or IPv6) of up to 64 KiB into segments of `segmentSize`
+  /// (TSO).
   public static let tcpSegmentation = NetworkOffloads(rawValue: 2)
   /// Hands over TCP segments coalesced beyond the MTU (up to 64 KiB) and says when a
   /// frame's transport checksum needs no verifying (`receive(offloaded:)`).
@@ -58,12 +59,15 @@ public struct TransmitOffload: Sendable, Equatable {
   public var headerLength: Int
   /// The TCP payload of each segment to cut; 0 for a frame sent as it is.
   public var segmentSize: Int
+  /// The segment to cut is TCP over IPv6 (virtio-net's GSO_TCPV6), not over IPv4.
+  public var ipv6: Bool
 
-  public init(checksumStart: Int, checksumOffset: Int, headerLength: Int, segmentSize: Int) {
+  public init(checksumStart: Int, checksumOffset: Int, headerLength: Int, segmentSize: Int, ipv6: Bool = false) {
     self.checksumStart = checksumStart
     self.checksumOffset = checksumOffset
     self.headerLength = headerLength
     self.segmentSize = segmentSize
+    self.ipv6 = ipv6
   }
 }
 

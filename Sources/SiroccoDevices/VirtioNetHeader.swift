@@ -11,6 +11,7 @@ public enum VirtioNetHeader {
   static let dataValid: UInt8 = 2
   static let gsoNone: UInt8 = 0
   static let gsoTCPv4: UInt8 = 1
+  static let gsoTCPv6: UInt8 = 4
 
   /// Writes the header for a frame sent with `offload` (or none) into `header`.
   public static func emit(into header: UnsafeMutableRawBufferPointer, offload: TransmitOffload?) {
@@ -18,7 +19,7 @@ public enum VirtioNetHeader {
     for index in 0..<length { header[index] = 0 }
     guard let offload else { return }
     header[0] = needsChecksum
-    header[1] = offload.segmentSize > 0 ? gsoTCPv4 : gsoNone
+    header[1] = offload.segmentSize == 0 ? gsoNone : offload.ipv6 ? gsoTCPv6 : gsoTCPv4
     header.storeBytes(of: UInt16(offload.headerLength).littleEndian, toByteOffset: 2, as: UInt16.self)
     header.storeBytes(of: UInt16(offload.segmentSize).littleEndian, toByteOffset: 4, as: UInt16.self)
     header.storeBytes(of: UInt16(offload.checksumStart).littleEndian, toByteOffset: 6, as: UInt16.self)

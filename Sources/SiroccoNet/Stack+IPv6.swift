@@ -199,7 +199,13 @@ extension Stack {
       payloadLength: payloadLength, nextHeader: nextHeader,
       hopLimit: hopLimit ?? (destination.isMulticast ? 1 : link.hopLimit), source: path.source, destination: destination)
     let mtu = mtu6(to: destination, on: link, now: now)
-    if header.totalLength > mtu {
+    // A TCP segment the device cuts up (TSO) goes whole, within 64 KiB.
+    let segmented = (offload?.segmentSize ?? 0) > 0
+    if segmented, header.totalLength > 65535 {
+      counters.drop(.oversized)
+      return false
+    }
+    if header.totalLength > mtu, !segmented {
       guard nextHeader != .tcp, payloadLength <= 65535 else {
         counters.drop(.oversized)
         return false
@@ -213,6 +219,13 @@ extension Stack {
         fill(packet.suffix(from: IPv6Header.length))
         header.emit(into: packet)
       }
+    }
+    // Waiting for neighbour discovery, the packet is kept whole: what the device would have
+    // finished is finished here, and a segment too big to send as it is goes (TCP sends it
+    // again).
+    guard header.totalLength <= mtu else {
+      counters.drop(.oversized)
+      return false
     }
     return deliver6(packet6(header, offload: offload, fill: fill), to: path.hop, on: link, now: now)
   }

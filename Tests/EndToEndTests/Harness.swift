@@ -286,6 +286,41 @@ extension Guest {
 /// The SHA-256 of a file, as sha256sum prints it.
 func sha256Digest(_ path: String) throws -> String { String(try runCommand(["sha256sum", path]).output.prefix(64)) }
 
+/// Bulk transfers with Examples/tcp-bulk and socat: `peer` is socat's address of the guest
+/// ("TCP:10.0.0.2:5001", "TCP6:[fd00::2]:5001"). Each checks the bytes and the SHA-256 the
+/// guest reports, and returns its report (the guest stopped).
+extension Namespace {
+  /// Linux -> unikernel: `file` (of `bytes` bytes, digest `expected`) into a guest in sink mode.
+  func sendBulk(
+    _ file: String, bytes: Int, expected: String, to sink: Guest, peer: String, timeout: TimeInterval, label: String,
+    line: UInt = #line
+  ) throws -> String {
+    let sent = try exec(["socat", "-u", "OPEN:\(file),rdonly", peer], timeout: timeout)
+    XCTAssertEqual(sent.status, 0, "\(label): \(sent.error)", line: line)
+    sink.waitForExit(seconds: 60)
+    let report = sink.stop()
+    XCTAssertTrue(report.contains("received \(bytes) bytes"), "\(label): \(report)", line: line)
+    XCTAssertTrue(report.contains("sha256 \(expected)"), "\(label): \(report)", line: line)
+    return report
+  }
+
+  /// Unikernel -> Linux: `bytes` bytes from a guest in source mode, whose digest must be that
+  /// of what arrived.
+  func receiveBulk(bytes: Int, from source: Guest, peer: String, timeout: TimeInterval, label: String, line: UInt = #line)
+    throws -> String
+  {
+    let received = try TemporaryFile()
+    let fetched = try exec(["sh", "-c", "socat -u \(peer) - > \(received.url.path)"], timeout: timeout)
+    XCTAssertEqual(fetched.status, 0, "\(label): \(fetched.error)", line: line)
+    let digest = try sha256Digest(received.url.path)
+    source.waitForExit(seconds: 60)
+    let report = source.stop()
+    XCTAssertTrue(report.contains("sent \(bytes) bytes"), "\(label): \(report)", line: line)
+    XCTAssertTrue(report.contains("sha256 \(digest)"), "\(label): \(report) vs \(digest)", line: line)
+    return report
+  }
+}
+
 struct GuestError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }

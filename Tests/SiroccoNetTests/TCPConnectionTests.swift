@@ -47,16 +47,29 @@ final class TCPPair {
   }
   var framesSeen = 0
 
-  init() {
+  /// The server's address: 10.0.0.2, or fd00::2 over IPv6 (the client is .1 or ::1).
+  let serverAddress: IPAddress
+
+  /// Over IPv6 (`ipv6`), the addresses are in use at once (no DAD) and the pair finds each
+  /// other by neighbour discovery; else over IPv4 alone, by ARP.
+  init(ipv6: Bool = false) {
     clientDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 1), link: link, side: .a)
     serverDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 2), link: link, side: .b)
     client = Stack(seed: 1)
     server = Stack(seed: 2)
-    for (stack, device, address) in [(client, clientDevice, IPv4Address(10, 0, 0, 1)), (server, serverDevice, IPv4Address(10, 0, 0, 2))] {
+    serverAddress = ipv6 ? .v6(IPv6Address("fd00::2")!) : .v4(IPv4Address(10, 0, 0, 2))
+    for (stack, device, host) in [(client, clientDevice, UInt8(1)), (server, serverDevice, UInt8(2))] {
       var configuration = Link.Configuration(name: "service", macAddress: device.macAddress)
       configuration.announcements = 0
-      configuration.ipv6 = false
-      stack.add(IPv4Network(address: address, prefixLength: 24), to: stack.attach(device, configuration: configuration))
+      configuration.ipv6 = ipv6
+      configuration.duplicateAddressDetectionTransmits = 0
+      configuration.routerSolicitations = 0
+      let link = stack.attach(device, configuration: configuration)
+      if ipv6 {
+        try! stack.add(IPv6Network(address: IPv6Address(0xfd00, 0, 0, 0, 0, 0, 0, UInt16(host)), prefixLength: 64), to: link, now: now)
+      } else {
+        stack.add(IPv4Network(address: IPv4Address(10, 0, 0, host), prefixLength: 24), to: link)
+      }
     }
   }
 
@@ -97,7 +110,7 @@ extension XCTestCase {
     -> (client: TCPConnection, server: TCPConnection, listener: TCPListener)
   {
     let listener = try pair.server.listenTCP(port: port, configuration: configuration)
-    let client = try pair.client.connectTCP(to: .v4(IPv4Address(10, 0, 0, 2)), port: port, now: pair.now, configuration: configuration)
+    let client = try pair.client.connectTCP(to: pair.serverAddress, port: port, now: pair.now, configuration: configuration)
     var accepted: TCPConnection?
     XCTAssertTrue(pair.run(until: {
       if accepted == nil { accepted = listener.accept() }

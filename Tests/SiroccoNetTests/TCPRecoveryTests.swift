@@ -231,8 +231,8 @@ final class TCPLongTransferTests: XCTestCase {
 /// Segmentation and checksum offload (TSO) over the in-memory pair: the client's device
 /// cuts and checksums what the stack hands it, as a virtio-net device would.
 final class TCPOffloadTests: XCTestCase {
-  func offloadedPair() -> TCPPair {
-    let pair = TCPPair()
+  func offloadedPair(ipv6: Bool = false) -> TCPPair {
+    let pair = TCPPair(ipv6: ipv6)
     pair.clientDevice.emulatedOffloads = [.transmitChecksum, .tcpSegmentation]
     return pair
   }
@@ -263,18 +263,22 @@ final class TCPOffloadTests: XCTestCase {
   }
 
   func testLargeSegmentsAreCutIntoMSSSizedSegmentsOnTheWire() throws {
-    let pair = offloadedPair()
-    let (client, server, _) = try connect(pair)
-    var largestOnWire = 0
-    pair.deliver = { frame, toServer in
-      if toServer { largestOnWire = max(largestOnWire, frame.count) }
-      return true
+    for ipv6 in [false, true] {
+      let pair = offloadedPair(ipv6: ipv6)
+      let (client, server, _) = try connect(pair)
+      var largestOnWire = 0
+      pair.deliver = { frame, toServer in
+        if toServer { largestOnWire = max(largestOnWire, frame.count) }
+        return true
+      }
+      let data = bytePattern(3_000_000, seed: 21)
+      _ = sendAndClose(data, from: client, to: server, pair: pair)
+      XCTAssertLessThanOrEqual(largestOnWire, 1514, "a frame longer than the MTU reached the wire (ipv6: \(ipv6))")
+      XCTAssertLessThan(
+        UInt64(pair.clientDevice.transmitCalls * 4), pair.server.counters.receivedFrames, "few segments were large (ipv6: \(ipv6))")
+      XCTAssertEqual(pair.server.counters[.badTCPChecksum], 0, "ipv6: \(ipv6)")
+      XCTAssertEqual(pair.client.counters[.oversized], 0, "ipv6: \(ipv6)")
     }
-    let data = bytePattern(3_000_000, seed: 21)
-    _ = sendAndClose(data, from: client, to: server, pair: pair)
-    XCTAssertLessThanOrEqual(largestOnWire, 1514, "a frame longer than the MTU reached the wire")
-    XCTAssertLessThan(UInt64(pair.clientDevice.transmitCalls * 4), pair.server.counters.receivedFrames, "few segments were large")
-    XCTAssertEqual(pair.server.counters[.badTCPChecksum], 0)
   }
 
   /// A loss inside a large segment: the peer SACKs the rest, the scoreboard cuts the segment

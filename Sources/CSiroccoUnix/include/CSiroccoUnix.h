@@ -8,7 +8,7 @@
 
 /* Attaches to TAP interface `name` (IFF_TAP | IFF_NO_PI), non-blocking, close-on-exec.
  * With `offload`, also IFF_VNET_HDR (a 10-byte virtio-net header before every frame) and
- * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4). */
+ * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6). */
 int sirocco_tap_open(const char *name, int offload);
 
 /* MTU of network interface `name` (SIOCGIFMTU), or -errno. */

@@ -107,12 +107,10 @@ enum IPPath {
 struct TCPOutput<Device: NetworkDevice>: TCPSegmentSink {
   let stack: Stack<Device>
   let path: IPPath?
-  /// The device's offloads; over IPv6 checksums only (segmentation is TCP/IPv4's here).
+  /// The offloads of the device the route leaves by.
   var offloads: NetworkOffloads {
     guard let path else { return [] }
-    let offloads = stack.devices[path.link.index].offloads
-    if case .v6 = path { return offloads.subtracting(.tcpSegmentation) }
-    return offloads
+    return stack.devices[path.link.index].offloads
   }
 
   func transmit(_ header: TCPHeader, from connection: TCPConnection, payloadLength: Int, dataOffset: Int, now: Instant) {
@@ -336,7 +334,7 @@ extension Stack {
     let endpoints = connection.endpoints
     let length = header.headerLength + payloadLength
     // With checksum offload the device completes the checksum; a segment longer than the
-    // MSS (TSO, IPv4 only) it also cuts into MSS-sized segments.
+    // MSS (TSO) it also cuts into MSS-sized segments.
     let fillPayload: (UnsafeMutableRawBufferPointer) -> Void = { segment in
       if payloadLength > 0 {
         _ = connection.sendBuffer.peek(at: dataOffset, into: segment.slice(from: header.headerLength, length: payloadLength))
@@ -365,7 +363,7 @@ extension Stack {
       let offload = checksumOffload
         ? TransmitOffload(
           checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
-          segmentSize: 0)
+          segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0, ipv6: true)
         : nil
       sent = sendIPv6(on: path, to: destination, nextHeader: .tcp, payloadLength: length, now: now, offload: offload) { segment in
         fillPayload(segment)

@@ -151,9 +151,9 @@ public enum Runtime {
     var all = parameters
     // (A test the compiler decides for an application without network devices, whose image
     // then links none of their parameters.)
-    if App.devices.contains(where: { $0.kind == .network }) {
+    if App.devices.contains(where: { $0.kind == .network && !$0.raw }) {
       all = networkParameters + parameters
-      for device in App.devices where device.kind == .network { all += deviceParameters(device.name) }
+      for device in App.devices where device.kind == .network && !device.raw { all += deviceParameters(device.name) }
     }
     all += platformParameters
     for declaration in App.parameters {
@@ -164,16 +164,23 @@ public enum Runtime {
   }
 
   /// Starts `App` on `platform` with attached `networks` and `blocks` (in manifest order)
-  /// and runs it until it exits. Returns the exit status.
+  /// and runs it until it exits: the stack gets a link on each network device, but for
+  /// those declared raw, which go to the application. Returns the exit status.
   public static func run<App: Unikernel, Device: NetworkDevice>(
     _ app: App.Type, platform: some Platform, parameters: BootParameters,
     networks: [(name: String, device: Device)], blocks: [(name: String, device: any BlockDevice)] = []
   ) -> Int32 {
     let level = logLevel(parameters)
     let log = Logger(source: "sirocco", level: level, console: platform.console)
-    let links: Links<Device>
+    func isRaw(_ name: String) -> Bool { App.devices.contains { $0.raw && $0.name.utf8Equals(name) } }
+    var raws: [(name: String, attachment: NetworkAttachment)] = []
+    for network in networks where isRaw(network.name) {
+      log.info("\(network.name): \(network.device.macAddress) mtu \(network.device.mtu) raw")
+      raws.append((network.name, .raw(network.device)))
+    }
+    var links: Links<Device>
     switch Links.make(
-      networks: networks, parameters: parameters, hostName: (parameters.declares("name") ? parameters.string("name") : nil) ?? App.name, entropy: platform.entropy,
+      networks: networks.filter { !isRaw($0.name) }, parameters: parameters, hostName: (parameters.declares("name") ? parameters.string("name") : nil) ?? App.name, entropy: platform.entropy,
       now: platform.monotonicClock.now(), log: log)
     {
     case .success(let made): links = made
@@ -181,6 +188,7 @@ public enum Runtime {
       platform.errors.print("\(App.name): \(error)")
       return ExitStatus.usage
     }
+    links.raws = raws
     return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: links, blocks: blocks)
   }
 
@@ -219,7 +227,8 @@ public enum Runtime {
     }
     let boot = Boot(
       parameters: parameters, platform: platform,
-      log: Logger(source: App.name, level: level, console: platform.console), networks: networks.named, links: networks.links, blocks: blocks)
+      log: Logger(source: App.name, level: level, console: platform.console), networks: networks.named,
+      attachments: networks.attachments, blocks: blocks)
     var application: App
     do {
       application = try App(boot: boot)
@@ -251,8 +260,9 @@ public enum Runtime {
 public protocol NetworkSet {
   /// The stacks by device name, for `Boot.network`.
   var named: [(name: String, stack: any NetworkStack)] { get }
-  /// Sirocco's links by device name, for `Boot.link` (none when the host's sockets carry them).
-  var links: [(name: String, link: Link)] { get }
+  /// Sirocco's links and the raw devices by device name, for `Boot.link` and
+  /// `Boot.rawNetwork` (none when the host's sockets carry the devices).
+  var attachments: [(name: String, attachment: NetworkAttachment)] { get }
   /// Polls every stack; whether any may have more to read at once.
   func poll(now: Instant) -> Bool
   /// Sends what every stack has queued. Returns the earliest time one must be polled.
@@ -264,7 +274,7 @@ public protocol NetworkSet {
 /// An application without network devices.
 struct NoNetworks: NetworkSet {
   var named: [(name: String, stack: any NetworkStack)] { [] }
-  var links: [(name: String, link: Link)] { [] }
+  var attachments: [(name: String, attachment: NetworkAttachment)] { [] }
   func poll(now: Instant) -> Bool { false }
   func flush(now: Instant) -> Instant? { nil }
   func finish(now: Instant, log: Logger) {}
@@ -284,7 +294,9 @@ struct Links<Device: NetworkDevice>: NetworkSet {
   }
   let logged = Logged()
   var named: [(name: String, stack: any NetworkStack)] { names.map { ($0, stack) } }
-  var links: [(name: String, link: Link)] { stack.links.map { ($0.name, $0) } }
+  /// The devices declared raw, which the stack has no link on.
+  var raws: [(name: String, attachment: NetworkAttachment)] = []
+  var attachments: [(name: String, attachment: NetworkAttachment)] { stack.links.map { ($0.name, .link($0)) } + raws }
 
   /// One stack with a link per network device, each with its own address and gateway (see
   /// `Runtime.addressing`). An application that declares no network device has no such

@@ -5,7 +5,7 @@
 //
 //     @main
 //     struct Echo: Unikernel {
-//       static let devices: [DeviceDeclaration] = [.network("service")]
+//       static let devices: [DeviceDeclaration] = [.network("service")]  // or .rawNetwork("lan")
 //       static let parameters: [ParameterDeclaration] = [
 //         .integer("port", default: 7, range: 1...65535, help: "UDP port to echo on")]
 //       let socket: UDPSocket
@@ -30,23 +30,40 @@ public struct DeviceDeclaration: Equatable, Sendable {
 
   public var kind: Kind
   public var name: String
+  /// A network device whose frames the application takes itself (`Boot.rawNetwork`): the
+  /// stack gets no link on it, and it has no address parameters. A bridge's or a
+  /// firewall's ports. In the manifest it is a network device like any other.
+  public var raw: Bool
 
-  public init(kind: Kind, name: String) {
+  public init(kind: Kind, name: String, raw: Bool = false) {
     precondition(Self.isValidName(name), "device names are 1-67 characters of [A-Za-z0-9] (Solo5 manifest rule)")
+    precondition(!raw || kind == .network, "only a network device is raw")
     self.kind = kind
     self.name = name
+    self.raw = raw
   }
 
   public static func == (lhs: DeviceDeclaration, rhs: DeviceDeclaration) -> Bool {
-    lhs.kind == rhs.kind && lhs.name.utf8Equals(rhs.name)
+    lhs.kind == rhs.kind && lhs.name.utf8Equals(rhs.name) && lhs.raw == rhs.raw
   }
 
+  /// A network device the stack carries (`Boot.network`, `Boot.link`).
   public static func network(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .network, name: name) }
+  /// A network device whose Ethernet frames the application sends and receives itself
+  /// (`Boot.rawNetwork`).
+  public static func rawNetwork(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .network, name: name, raw: true) }
   public static func block(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .block, name: name) }
 
   /// Solo5's rule for device names: 1-67 ASCII letters and digits (its tenders parse
   /// `--net:NAME=` with `%67[A-Za-z0-9]`).
   public static func isValidName(_ name: String) -> Bool { isSolo5DeviceName(name.utf8) }
+}
+
+/// What a network device is to the application: a link of Sirocco's stack, or a raw device
+/// whose frames it takes itself.
+public enum NetworkAttachment {
+  case link(Link)
+  case raw(any NetworkDevice)
 }
 
 /// What `step` tells the loop.
@@ -104,12 +121,12 @@ public final class Boot {
   /// The platform's name: "unix", "spt"...
   public let target: String
   let networks: [(name: String, stack: any NetworkStack)]
-  let links: [(name: String, link: Link)]
+  let attachments: [(name: String, attachment: NetworkAttachment)]
   let blocks: [(name: String, device: any BlockDevice)]
 
   init(
     parameters: BootParameters, platform: any Platform, log: Logger,
-    networks: [(name: String, stack: any NetworkStack)], links: [(name: String, link: Link)],
+    networks: [(name: String, stack: any NetworkStack)], attachments: [(name: String, attachment: NetworkAttachment)],
     blocks: [(name: String, device: any BlockDevice)]
   ) {
     self.parameters = parameters
@@ -120,7 +137,7 @@ public final class Boot {
     self.target = platform.name
     self.log = log
     self.networks = networks
-    self.links = links
+    self.attachments = attachments
     self.blocks = blocks
   }
 
@@ -140,7 +157,19 @@ public final class Boot {
     guard networks.contains(where: { $0.name.utf8Equals(name) }) else {
       fatalError("network device '" + name + "' is not declared in the application's devices")
     }
-    return links.first(where: { $0.name.utf8Equals(name) })?.link
+    guard case .link(let link)? = attachments.first(where: { $0.name.utf8Equals(name) })?.attachment else { return nil }
+    return link
+  }
+
+  /// The network device `name`, declared raw (`DeviceDeclaration.rawNetwork`): its Ethernet
+  /// frames, as the device (and its wrappers: `--pcap`, fault injection) gives and takes
+  /// them, plain (no offloads). The loop wakes the application when one may have arrived;
+  /// `receive` returns false when none has.
+  public func rawNetwork(_ name: String) -> any NetworkDevice {
+    guard case .raw(let device)? = attachments.first(where: { $0.name.utf8Equals(name) })?.attachment else {
+      fatalError("network device '" + name + "' is not declared raw in the application's devices")
+    }
+    return device
   }
 
   /// The declared block device `name`.

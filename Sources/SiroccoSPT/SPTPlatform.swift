@@ -129,6 +129,11 @@ public final class SPTPlatform: Platform {
           errors.print("\(App.name): manifest entry '\(declared.name)' is not a network device")
           return ExitStatus.usage
         }
+        guard !declared.raw || !Self.capabilities.contains(.networkOffload) else {
+          errors.print(
+            "\(App.name): network device '\(declared.name)' is declared raw: expected plain frames (run the tender without --net-offload)")
+          return ExitStatus.usage
+        }
         guard entry.mtu >= Link.minimumMTU else {
           errors.print(
             "\(App.name): network device '\(declared.name)' has an MTU of \(entry.mtu): expected at least \(Link.minimumMTU)")

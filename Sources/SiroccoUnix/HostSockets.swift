@@ -462,7 +462,7 @@ final class HostUDPSocket: UDPEndpoint {
 /// readiness does not announce what is still waiting.
 struct HostNetworks: NetworkSet {
   let named: [(name: String, stack: any NetworkStack)]
-  var links: [(name: String, link: Link)] { [] }
+  var attachments: [(name: String, attachment: NetworkAttachment)] { [] }
   let activity: HostActivity
 
   func poll(now: Instant) -> Bool {

@@ -140,6 +140,11 @@ public final class UnixPlatform: Platform {
       return fail(ExitStatus.usage, error.description)
     }
     if let problem = options.check(declared: App.devices) { return fail(ExitStatus.usage, problem) }
+    for declared in App.devices where declared.raw && options.sockets.contains(where: { $0.name == declared.name }) {
+      return fail(
+        ExitStatus.usage,
+        "--net-socket:\(declared.name): network device '\(declared.name)' is declared raw: expected a TAP (--net:\(declared.name)=TAP)")
+    }
 
     let platform: UnixPlatform
     do { platform = try UnixPlatform() } catch {
@@ -166,7 +171,8 @@ public final class UnixPlatform: Platform {
       let tap = options.networks.first { $0.name == declared.name }!.tap
       let mac = options.macAddress(of: declared.name) ?? .locallyAdministered(random: platform.entropy.randomUInt64())
       do {
-        let device = try TAPDevice(name: tap, macAddress: mac, offload: offload)
+        // A raw device's frames go to the application as they are on the wire.
+        let device = try TAPDevice(name: tap, macAddress: mac, offload: offload && !declared.raw)
         try platform.watch(device, tag: UInt64(devices.count))
         devices.append((declared.name, device))
       } catch {

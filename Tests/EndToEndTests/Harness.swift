@@ -213,14 +213,15 @@ final class Guest {
                   readyLine: readyLine)
   }
 
-  /// `init(_:example:...)` for the application at `path` (a test guest).
+  /// `init(_:example:...)` for the application at `path` (a test guest); `addressed`: false
+  /// for a guest whose network devices are all raw (no address parameters).
   init(_ namespace: Namespace, application path: String, target: String, devices: [String], parameters: [String],
-       readyLine: String) throws {
+       readyLine: String, addressed: Bool = true) throws {
     output = try TemporaryFile()
     error = try TemporaryFile()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target, path]
-      + devices + ["--"] + Self.addressed(parameters, devices: devices)
+      + devices + ["--"] + (addressed ? Self.addressed(parameters, devices: devices) : parameters)
     process.standardOutput = output.handle
     process.standardError = error.handle
     process.standardInput = FileHandle.nullDevice

@@ -199,6 +199,29 @@ struct TwoLinks: Unikernel {
   mutating func step(now: Instant) -> Step { .exit(0) }
 }
 
+/// A stack device and a raw one: reflects each frame of the raw device back, with the
+/// Ethernet addresses swapped, and exits after `count` of them.
+struct RawReflector: Unikernel {
+  static let name = "raw-reflector"
+  static let devices: [DeviceDeclaration] = [.network("service"), .rawNetwork("tap")]
+  let raw: any NetworkDevice
+  var reflected = 0
+  init(boot: Boot) throws(BootFailure) {
+    raw = boot.rawNetwork("tap")
+    boot.log.info("service link: \(boot.link("service").map { Text(string: $0.description) } ?? "none")")
+  }
+  mutating func step(now: Instant) -> Step {
+    let raw = raw
+    while raw.receive({ frame in
+      _ = raw.transmit(length: frame.count) { reply in
+        reply.copyMemory(from: frame)
+        for index in 0..<6 { (reply[index], reply[6 + index]) = (frame[6 + index], frame[index]) }
+      }
+    }) { reflected += 1 }
+    return reflected >= 3 ? .exit(0) : .idle
+  }
+}
+
 final class RuntimeTests: XCTestCase {
   func run<App: Unikernel>(
     _ app: App.Type, _ arguments: [String] = [], platform: TestPlatform = TestPlatform(),
@@ -229,6 +252,34 @@ final class RuntimeTests: XCTestCase {
         "log-level", "service-ipv4", "service-ipv4-gateway", "service-ipv6", "service-ipv6-gateway", "tap", "port",
       ])
     XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["log-level"])
+  }
+
+  /// A raw device's frames reach the application as they came and leave as it wrote them;
+  /// the stack makes no link on it (no address parameters, nothing sent of its own: no ARP
+  /// announcement, no DHCP), while the other device is the stack's as usual.
+  func testARawDeviceIsTheApplicationsAlone() throws {
+    let names = Runtime.declarations(for: RawReflector.self, platformParameters: []).map(\.name)
+    XCTAssertTrue(names.contains("service-ipv4"), "\(names)")
+    XCTAssertFalse(names.contains { $0.hasPrefix("tap-") }, "a raw device has no address parameters: \(names)")
+    let platform = TestPlatform()
+    let service = MemoryNetworkDevice(macAddress: ourMAC)
+    let tap = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 3))
+    let frames: [[UInt8]] = (0..<3).map { index in
+      [2, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 9, 0x88, 0xb5] + [UInt8](repeating: UInt8(index), count: 46)
+    }
+    for frame in frames { tap.inject(frame) }
+    let parameters = try BootParameters.parse(
+      ["--ipv4=10.0.0.2/24", "--ipv4-only"], declarations: Runtime.declarations(for: RawReflector.self, platformParameters: []))
+    XCTAssertEqual(
+      Runtime.run(RawReflector.self, platform: platform, parameters: parameters, networks: [("service", service), ("tap", tap)]), 0)
+    XCTAssertEqual(
+      tap.takeTransmitted(), frames.map { [2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 3] + $0[12...] }, "reflected as written, and nothing else")
+    XCTAssertFalse(service.takeTransmitted().isEmpty, "the stack's device announced its address")
+    XCTAssertEqual(
+      platform.testConsole.output,
+      "INFO  sirocco: tap: 02:00:00:00:00:03 mtu 1500 raw\n"
+        + "INFO  sirocco: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500\n"
+        + "INFO  raw-reflector: service link: service: 02:00:00:00:00:02 10.0.0.2/24 mtu 1500\n")
   }
 
   /// Every network device has its own address (`--NAME-ipv4`); the first device's may also

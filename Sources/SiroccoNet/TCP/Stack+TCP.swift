@@ -333,41 +333,37 @@ extension Stack {
   ) {
     let endpoints = connection.endpoints
     let length = header.headerLength + payloadLength
-    // With checksum offload the device completes the checksum; a segment longer than the
-    // MSS (TSO) it also cuts into MSS-sized segments.
     let fillPayload: (UnsafeMutableRawBufferPointer) -> Void = { segment in
       if payloadLength > 0 {
         _ = connection.sendBuffer.peek(at: dataOffset, into: segment.slice(from: header.headerLength, length: payloadLength))
       }
+    }
+    /// What the device on `link` finishes, if it offloads checksums: the checksum after
+    /// `ipHeaderLength` bytes of IP header, and a segment longer than the MSS cut into
+    /// MSS-sized ones (TSO).
+    func deviceOffload(on link: Link, ipHeaderLength: Int, ipv6: Bool) -> TransmitOffload? {
+      guard devices[link.index].offloads.contains(.transmitChecksum) else { return nil }
+      let headers = EthernetHeader.minimumLength + ipHeaderLength
+      return TransmitOffload(
+        checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
+        segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0, ipv6: ipv6)
     }
     var sent = false
     switch (path, endpoints.localAddress, endpoints.remoteAddress) {
     case (.v4(var path)?, .v4(let source), .v4(let destination)):
       // A connection's address is its own even when the route's link would pick another.
       path.source = source
-      let checksumOffload = devices[path.link.index].offloads.contains(.transmitChecksum)
-      let headers = EthernetHeader.minimumLength + IPv4Header.minimumLength
-      let offload = checksumOffload
-        ? TransmitOffload(
-          checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
-          segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0)
-        : nil
+      let offload = deviceOffload(on: path.link, ipHeaderLength: IPv4Header.minimumLength, ipv6: false)
       sent = sendIPv4(on: path, to: destination, protocol: .tcp, payloadLength: length, now: now, offload: offload) { segment in
         fillPayload(segment)
-        header.emit(into: segment, source: source, destination: destination, fillChecksum: !checksumOffload)
+        header.emit(into: segment, source: source, destination: destination, fillChecksum: offload == nil)
       }
     case (.v6(var path)?, .v6(let source), .v6(let destination)):
       path.source = source
-      let checksumOffload = devices[path.link.index].offloads.contains(.transmitChecksum)
-      let headers = EthernetHeader.minimumLength + IPv6Header.length
-      let offload = checksumOffload
-        ? TransmitOffload(
-          checksumStart: headers, checksumOffset: TCPHeader.checksumOffset, headerLength: headers + header.headerLength,
-          segmentSize: payloadLength > connection.sendMSS ? connection.sendMSS : 0, ipv6: true)
-        : nil
+      let offload = deviceOffload(on: path.link, ipHeaderLength: IPv6Header.length, ipv6: true)
       sent = sendIPv6(on: path, to: destination, nextHeader: .tcp, payloadLength: length, now: now, offload: offload) { segment in
         fillPayload(segment)
-        header.emit(into: segment, source: .v6(source), destination: .v6(destination), fillChecksum: !checksumOffload)
+        header.emit(into: segment, source: .v6(source), destination: .v6(destination), fillChecksum: offload == nil)
       }
     default:
       counters.drop(.noRoute)

@@ -171,6 +171,10 @@ public struct NetworkCounters: Equatable, Sendable {
   public var neighborAdvertisementsSent: UInt64 = 0
   public var routerSolicitationsSent: UInt64 = 0
   public var mldReportsSent: UInt64 = 0
+  /// Neighbor Discovery messages taken (solicitations, advertisements; router advertisements
+  /// when the link accepts them), whether or not they concern this node, and MLD queries.
+  public var ndpMessagesReceived: UInt64 = 0
+  public var mldQueriesReceived: UInt64 = 0
   /// Addresses duplicate address detection found in use by another node (RFC 4862 5.4.5).
   public var duplicateAddresses: UInt64 = 0
   /// DHCP client messages sent and server messages taken (parsed; the client may still

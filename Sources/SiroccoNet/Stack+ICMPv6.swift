@@ -43,12 +43,16 @@ extension Stack {
       }
       if sent { counters.echoRepliesSent &+= 1 }
     case .neighborSolicitation(let solicitation):
+      counters.ndpMessagesReceived &+= 1
       receive(solicitation, source: header.source, link: link, now: now)
     case .neighborAdvertisement(let advertisement):
+      counters.ndpMessagesReceived &+= 1
       receive(advertisement, link: link, now: now)
     case .routerAdvertisement(let advertisement) where link.configuration.acceptRouterAdvertisements:
+      counters.ndpMessagesReceived &+= 1
       receive(advertisement, source: header.source, link: link, now: now)
     case .multicastListenerQuery(let query):
+      counters.mldQueriesReceived &+= 1
       // Answered after a random part of the query's delay (RFC 3810 6.2), at most 1 s here.
       let delay = min(Int64(query.maximumResponseDelay), 1000)
       let due = now + .milliseconds(delay > 0 ? Int64(random.next() % UInt64(delay)) : 0)
@@ -73,7 +77,7 @@ extension Stack {
       // Another node's DAD for our tentative address, or a solicitation we must not answer yet.
       return apply(link.addressConfiguration.receive(solicitation, source: source, now: now), on: link, now: now)
     }
-    guard link.owns(target) else { return counters.icmpIgnored &+= 1 }
+    guard link.owns(target) else { return }
     if !source.isUnspecified, let hardware = solicitation.options.sourceLinkLayerAddress {
       let update = link.neighbors.learn(source, linkLayerAddress: hardware, from: .neighborSolicitation, now: now)
       release(update, on: link)

@@ -73,6 +73,49 @@ final class IPv6Tests: XCTestCase {
     XCTAssertEqual(harness.link.neighbors.lookup(peerIP6), peerMAC)
     // A solicitation for someone else's address is not ours to answer.
     harness.expectSilence(solicitation(for: IPv6Address(0xfd00, 0, 0, 0, 0, 0, 0, 9)))
+    XCTAssertEqual(harness.counters.ndpMessagesReceived, 1, "the second went to a group the link has not joined")
+    harness.assertDrops([.ipv6NotForUs: 1])
+  }
+
+  // MARK: MLD
+
+  /// An MLDv2 query from the router's link-local address to `destination`, with the Router
+  /// Alert it must carry unless `routerAlert` is false (RFC 3810 5).
+  func query(_ query: MulticastListenerQuery, to destination: IPv6Address = .allNodes, routerAlert: Bool = true) -> [UInt8] {
+    let message = icmpv6(.multicastListenerQuery(query), from: peerLinkLocal, to: destination)
+    let alert = filled(IPv6RouterAlertHeader.length) { IPv6RouterAlertHeader().emit(into: $0) }
+    return ethernetFrame(
+      to: MACAddress(multicast: destination), type: .ipv6,
+      routerAlert
+        ? ipv6Packet(from: peerLinkLocal, to: destination, nextHeader: .hopByHop, hopLimit: 1, alert + message)
+        : ipv6Packet(from: peerLinkLocal, to: destination, nextHeader: .icmpv6, hopLimit: 1, message))
+  }
+
+  func testAGeneralQueryIsAnsweredWithinItsDelayAndOneWithoutRouterAlertIsNot() throws {
+    let harness = Harness.ipv6()
+    harness.expectSilence(query(MulticastListenerQuery(maximumResponseCode: 1000), routerAlert: false))
+    harness.assertDrops([.invalidNDP: 1])
+    harness.inject(query(MulticastListenerQuery(maximumResponseCode: 1000)))
+    harness.poll()
+    XCTAssertEqual(harness.counters.mldQueriesReceived, 1)
+    // Current-state reports (MODE_IS_EXCLUDE): the answers. The state-change reports that
+    // joining sent are repeated meanwhile (RFC 3810 6.1) and are not counted here.
+    var answers: [(header: IPv6Header, records: [MulticastAddressRecord])] = []
+    for _ in 0..<10 {
+      harness.advance(.milliseconds(100))
+      for frame in try harness.sent().map({ try parseICMPv6Frame($0) }) {
+        guard case .multicastListenerReport(let report) = frame.message else { return XCTFail("sent \(frame.message)") }
+        let current = report.records.filter { $0.type == .modeIsExclude }
+        if !current.isEmpty { answers.append((frame.header, current)) }
+      }
+    }
+    XCTAssertEqual(answers.count, 1, "one answer within the query's second: \(answers)")
+    guard let answer = answers.first else { return }
+    XCTAssertEqual(answer.header.destination, .allMLDv2Routers)
+    XCTAssertEqual(answer.header.hopLimit, 1)
+    // fd00::2 and fe80::ff:fe00:2 share their solicited-node group.
+    XCTAssertEqual(answer.records.map(\.multicastAddress), [ourIP6.solicitedNodeMulticast])
+    XCTAssertEqual(harness.counters.icmpIgnored, 0)
   }
 
   func testAPacketWaitsForNeighborDiscoveryThenLeaves() throws {

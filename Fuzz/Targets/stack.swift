@@ -454,7 +454,7 @@ final class Session {
   /// overlap, or never complete).
   func echoFragment(_ input: inout FuzzInput) {
     let identification = UInt32(input.byte() % 4)
-    let whole = icmpv6Bytes(.echoRequest(identifier: 1, sequenceNumber: 1), data: pattern(2000), source: peerIP6, destination: ourIP6)
+    let whole = fragmentedEcho
     let offset = Int(input.byte()) % (whole.count / 8) * 8
     let length = (Int(input.byte() % 128) + 1) * 8
     let end = min(offset + length, whole.count)
@@ -548,12 +548,12 @@ final class Session {
     let after = Outcomes(stack.counters)
     let dropped = after.dropped - before.dropped
     let handled = after.handled - before.handled
-    let context = "frame of \(frame.count) bytes: \(hex(frame.prefix(80)))"
-    require(after.received == before.received + 1, "not counted as received: \(context)")
-    require(dropped + handled <= 1, "dropped \(dropped) times and handled \(handled): \(context)")
+    func context() -> String { "frame of \(frame.count) bytes: \(hex(frame.prefix(80)))" }
+    require(after.received == before.received + 1, "not counted as received: \(context())")
+    require(dropped + handled <= 1, "dropped \(dropped) times and handled \(handled): \(context())")
     require(
       dropped + handled == 1 || after.sendDropped > before.sendDropped || isARP(frame),
-      "neither dropped nor handled: \(context)")
+      "neither dropped nor handled: \(context())")
     takeSent()
   }
 
@@ -670,8 +670,17 @@ func isARP(_ frame: [UInt8]) -> Bool {
   }
 }
 
-/// `count` bytes 0, 1, 2... from `offset`: recognisable payloads that cost no input.
-func pattern(_ count: Int, offset: Int = 0) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ offset) } }
+/// `count` bytes 0, 1, 2... from `offset`: recognisable payloads that cost no input. Cut from
+/// one table: a byte-by-byte loop under coverage instrumentation cost a tenth of the run time.
+func pattern(_ count: Int, offset: Int = 0) -> [UInt8] {
+  let start = Int(UInt8(truncatingIfNeeded: offset))
+  return Array(patternTable[start..<(start + min(count, patternTable.count - 256))])
+}
+
+/// The echo request `echoFragment` cuts into pieces.
+let fragmentedEcho = icmpv6Bytes(.echoRequest(identifier: 1, sequenceNumber: 1), data: pattern(2000), source: peerIP6, destination: ourIP6)
+
+let patternTable: [UInt8] = (0..<(256 + 65536)).map { UInt8(truncatingIfNeeded: $0) }
 
 func ethernetFrame(_ payload: [UInt8], type: EtherType = .ipv4, to: MACAddress = ourMAC, from: MACAddress = peerMAC) -> [UInt8] {
   let header = EthernetHeader(destination: to, source: from, etherType: type)

@@ -129,13 +129,14 @@ func benchmarkEcho6(payload: Int, frames: Int) -> (framesPerSecond: Double, nano
 
 let arguments = CommandLine.arguments.dropFirst()
 /// Arguments: frames per round (2,000,000), rounds (5; the best is kept: on a shared machine
-/// the fastest round is the one least disturbed), and `ipv4` or `ipv6` to run one family alone
-/// (for a profiler).
+/// the fastest round is the one least disturbed), `ipv4` or `ipv6` to run one family alone
+/// (for a profiler; `both` for both), and one payload size instead of 56 and 1400 bytes.
 let frames = arguments.first.flatMap { Int($0) } ?? 2_000_000
 let rounds = arguments.dropFirst().first.flatMap { Int($0) } ?? 5
-let only = arguments.dropFirst(2).first
+let only = arguments.dropFirst(2).first.flatMap { $0 == "both" ? nil : $0 }
+let payloads = arguments.dropFirst(3).first.flatMap { Int($0) }.map { [$0] } ?? [56, 1400]
 print("sirocco-benchmarks: echo through parse -> reply -> emit, \(frames) frames per size, best of \(rounds)")
-for payload in [56, 1400] {
+for payload in payloads {
   var best = (v4: (framesPerSecond: 0.0, nanosecondsPerFrame: 0.0), v6: (framesPerSecond: 0.0, nanosecondsPerFrame: 0.0))
   for _ in 0..<rounds {
     if only != "ipv6" {

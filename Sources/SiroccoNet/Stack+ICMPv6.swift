@@ -18,6 +18,12 @@ extension Stack {
   ) {
     let icmp: ICMPv6Message
     do {
+      // Echo requests take a short way, without the message enum and its validation.
+      if try ICMPv6Message.isEchoRequest(
+        message, source: header.source, destination: header.destination, verifyChecksum: verifyTransportChecksum)
+      {
+        return answerEcho(message, header: header, link: link, now: now)
+      }
       icmp = try ICMPv6Message.parse(
         message, source: header.source, destination: header.destination, verifyChecksum: verifyTransportChecksum)
     } catch {
@@ -29,19 +35,6 @@ extension Stack {
       return counters.drop(.invalidNDP)
     }
     switch icmp {
-    case .echoRequest(let identifier, let sequenceNumber):
-      // Answered to a group too (RFC 4443 4.1 says should), from our address on the link.
-      let data = message.suffix(from: ICMPv6Message.headerLength)
-      let from = header.destination.isMulticast ? link.source(for: header.source) : header.destination
-      guard let from else { return counters.icmpIgnored &+= 1 }
-      let sent = sendIPv6(
-        to: header.source, via: link, from: from, nextHeader: .icmpv6, payloadLength: message.count, now: now
-      ) { reply, source in
-        reply.suffix(from: ICMPv6Message.headerLength).copyMemory(from: data)
-        ICMPv6Message.echoReply(identifier: identifier, sequenceNumber: sequenceNumber)
-          .emit(into: reply, source: source, destination: header.source)
-      }
-      if sent { counters.echoRepliesSent &+= 1 }
     case .neighborSolicitation(let solicitation):
       counters.ndpMessagesReceived &+= 1
       receive(solicitation, source: header.source, link: link, now: now)
@@ -67,6 +60,20 @@ extension Stack {
     default:
       counters.icmpIgnored &+= 1
     }
+  }
+
+  /// Answers an echo request (RFC 4443 4.2): to a group too (4.1 says should), from our
+  /// address on the link.
+  func answerEcho(_ request: UnsafeRawBufferPointer, header: IPv6Header, link: Link, now: Instant) {
+    let from = header.destination.isMulticast ? link.source(for: header.source) : header.destination
+    guard let from else { return counters.icmpIgnored &+= 1 }
+    let sent = sendIPv6(
+      to: header.source, via: link, from: from, nextHeader: .icmpv6, payloadLength: request.count, now: now
+    ) { reply, source in
+      reply.copyMemory(from: request)
+      ICMPv6Message.makeEchoReply(reply, source: source, destination: header.source)
+    }
+    if sent { counters.echoRepliesSent &+= 1 }
   }
 
   // MARK: Neighbor Discovery

@@ -128,12 +128,7 @@ public enum ICMPv6Message: Hashable, Sendable {
     verifyChecksum: Bool = true
   ) throws(WireError) -> ICMPv6Message {
     guard message.count >= headerLength else { throw .truncated }
-    if verifyChecksum {
-      var sum = InternetChecksum()
-      sum.addPseudoHeader(source: source, destination: destination, protocol: .icmpv6, length: message.count)
-      sum.add(message)
-      guard sum.value == 0 else { throw .badChecksum }
-    }
+    if verifyChecksum, checksum(message, source: source, destination: destination) != 0 { throw .badChecksum }
     let type = message.readUInt8(at: Field.type)
     let code = message.readUInt8(at: Field.code)
     let rest = message.readUInt32(at: Field.rest)
@@ -184,10 +179,39 @@ public enum ICMPv6Message: Hashable, Sendable {
     case .redirect(let redirect): redirect.emit(into: message)
     }
     guard fillChecksum else { return }
+    message.writeUInt16(Self.checksum(UnsafeRawBufferPointer(message), source: source, destination: destination), at: Field.checksum)
+  }
+
+  /// The checksum over the pseudo-header and all of `message`: 0 for a message whose checksum
+  /// field is right, the value to write for one whose field is 0.
+  static func checksum(_ message: UnsafeRawBufferPointer, source: IPv6Address, destination: IPv6Address) -> UInt16 {
     var sum = InternetChecksum()
     sum.addPseudoHeader(source: source, destination: destination, protocol: .icmpv6, length: message.count)
-    sum.add(UnsafeRawBufferPointer(message))
-    message.writeUInt16(sum.value, at: Field.checksum)
+    sum.add(message)
+    return sum.value
+  }
+
+  // MARK: Echo without the enum
+
+  /// Whether `message` is what `parse` returns as `.echoRequest` (type 128, code 0, at least
+  /// the eight-byte header), found without building the message: the echo responder's short
+  /// way. Throws `.badChecksum` for an echo request whose checksum is wrong, when verifying.
+  public static func isEchoRequest(
+    _ message: UnsafeRawBufferPointer, source: IPv6Address, destination: IPv6Address, verifyChecksum: Bool = true
+  ) throws(WireError) -> Bool {
+    guard message.count >= headerLength, message.readUInt8(at: 0) == 128, message.readUInt8(at: 1) == 0 else { return false }
+    if verifyChecksum, checksum(message, source: source, destination: destination) != 0 { throw .badChecksum }
+    return true
+  }
+
+  /// Makes the echo reply (RFC 4443 4.2) in `reply`, which holds a copy of the request: type
+  /// 129, identifier, sequence number and data unchanged, the checksum over `source` and
+  /// `destination`.
+  public static func makeEchoReply(_ reply: UnsafeMutableRawBufferPointer, source: IPv6Address, destination: IPv6Address) {
+    precondition(reply.count >= headerLength, "an echo reply has an eight-byte header")
+    reply.writeUInt8(129, at: Field.type)
+    reply.writeUInt16(0, at: Field.checksum)
+    reply.writeUInt16(checksum(UnsafeRawBufferPointer(reply), source: source, destination: destination), at: Field.checksum)
   }
 
   /// The Parameter Problem to send for a packet to `destination` that the extension-header

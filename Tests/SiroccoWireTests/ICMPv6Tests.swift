@@ -181,6 +181,31 @@ final class ICMPv6Tests: XCTestCase {
     construct(.echoReply(identifier: 0x1234, sequenceNumber: 4), matching: ICMPv6Vectors.paddedEchoReply)
   }
 
+  /// The echo responder's short way: Linux's request is recognised, and the reply made from
+  /// it is Linux's reply byte for byte.
+  func testEchoReplyMadeFromTheRequestIsLinuxs() throws {
+    let request = ICMPv6Vectors.echoRequest
+    XCTAssertTrue(try request.withUnsafeBytes { try ICMPv6Message.isEchoRequest($0, source: linkLocalA, destination: linkLocalB) })
+    var reply = request
+    reply.withUnsafeMutableBytes { ICMPv6Message.makeEchoReply($0, source: linkLocalB, destination: linkLocalA) }
+    assertBytes(reply, ICMPv6Vectors.echoReply)
+    // Not echo requests: the reply itself, another code, a message shorter than eight bytes.
+    var otherCode = request
+    otherCode[1] = 1
+    for bytes in [ICMPv6Vectors.echoReply, otherCode, Array(request.prefix(7))] {
+      XCTAssertFalse(try bytes.withUnsafeBytes { try ICMPv6Message.isEchoRequest($0, source: linkLocalB, destination: linkLocalA, verifyChecksum: false) })
+    }
+    // A wrong checksum is refused, unless not verifying.
+    var corrupted = request
+    corrupted[9] ^= 1
+    XCTAssertThrowsError(try corrupted.withUnsafeBytes { try ICMPv6Message.isEchoRequest($0, source: linkLocalA, destination: linkLocalB) }) {
+      XCTAssertEqual($0 as? WireError, .badChecksum)
+    }
+    XCTAssertTrue(try corrupted.withUnsafeBytes {
+      try ICMPv6Message.isEchoRequest($0, source: linkLocalA, destination: linkLocalB, verifyChecksum: false)
+    })
+  }
+
   func testConstructErrors() {
     construct(.destinationUnreachable(code: .port), matching: ICMPv6Vectors.portUnreachable)
     construct(.parameterProblem(code: .unrecognizedOption, pointer: 42), matching: ICMPv6Vectors.unrecognizedOption)

@@ -145,13 +145,49 @@ int sirocco_random(void *buffer, size_t length) {
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-static struct sockaddr_in sirocco_address(uint32_t address, uint16_t port) {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(address);
-    sa.sin_port = htons(port);
-    return sa;
+/* A socket address from `length` (4 or 16) bytes in network order and a port; its size. */
+static socklen_t sirocco_address(struct sockaddr_storage *sa, const uint8_t *address, int length, uint16_t port) {
+    memset(sa, 0, sizeof *sa);
+    if (length == 16) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        in6->sin6_family = AF_INET6;
+        memcpy(&in6->sin6_addr, address, 16);
+        in6->sin6_port = htons(port);
+        return sizeof *in6;
+    }
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    in->sin_family = AF_INET;
+    memcpy(&in->sin_addr, address, 4);
+    in->sin_port = htons(port);
+    return sizeof *in;
+}
+
+/* The bytes and port of `sa` into `address` (16 bytes of room), `length` and `port`. */
+static void sirocco_address_read(const struct sockaddr_storage *sa, uint8_t *address, int *length, uint16_t *port) {
+    if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        memcpy(address, &in6->sin6_addr, 16);
+        *length = 16;
+        *port = ntohs(in6->sin6_port);
+    } else {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        memcpy(address, &in->sin_addr, 4);
+        *length = 4;
+        *port = ntohs(in->sin_port);
+    }
+}
+
+/* A socket of the family `length` names; IPv6 ones IPv6-only. */
+static int sirocco_socket(int length, int type) {
+    int fd = socket(length == 16 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (length == 16 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
 }
 
 int sirocco_poll_create_set(void) {
@@ -190,11 +226,13 @@ int sirocco_tcp_configure(int fd, const struct sirocco_tcp_options *o) {
     return 0;
 }
 
-int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog, const struct sirocco_tcp_options *options) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+int sirocco_tcp_listen(const uint8_t *address, int length, uint16_t port, int backlog,
+                       const struct sirocco_tcp_options *options) {
+    int fd = sirocco_socket(length, SOCK_STREAM);
+    if (fd < 0) return fd;
     int one = 1;
-    struct sockaddr_in sa = sirocco_address(address, port);
+    struct sockaddr_storage sa;
+    socklen_t size = sirocco_address(&sa, address, length, port);
     /* Accepted sockets inherit the listener's options (buffers before listen: the window
      * scale is chosen from them). */
     int configured = sirocco_tcp_configure(fd, options);
@@ -203,7 +241,7 @@ int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog, const struc
         return configured;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
-        || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
+        || bind(fd, (struct sockaddr *)&sa, size) < 0 || listen(fd, backlog) < 0) {
         int error = errno;
         close(fd);
         return -error;
@@ -216,18 +254,21 @@ int sirocco_tcp_accept(int fd) {
     return accepted < 0 ? -errno : accepted;
 }
 
-int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port, const struct sirocco_tcp_options *options) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    struct sockaddr_in from = sirocco_address(local, 0);
-    struct sockaddr_in to = sirocco_address(address, port);
+int sirocco_tcp_connect(const uint8_t *local, const uint8_t *address, int length, uint16_t port,
+                        const struct sirocco_tcp_options *options) {
+    int fd = sirocco_socket(length, SOCK_STREAM);
+    if (fd < 0) return fd;
+    static const uint8_t any[16];
+    struct sockaddr_storage from, to;
+    socklen_t from_size = sirocco_address(&from, local, length, 0);
+    socklen_t to_size = sirocco_address(&to, address, length, port);
     int configured = sirocco_tcp_configure(fd, options);
     if (configured < 0) {
         close(fd);
         return configured;
     }
-    if ((local != 0 && bind(fd, (struct sockaddr *)&from, sizeof from) < 0)
-        || (connect(fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
+    if ((memcmp(local, any, length) != 0 && bind(fd, (struct sockaddr *)&from, from_size) < 0)
+        || (connect(fd, (struct sockaddr *)&to, to_size) < 0 && errno != EINPROGRESS)) {
         int error = errno;
         close(fd);
         return -error;
@@ -242,13 +283,12 @@ int sirocco_socket_error(int fd) {
     return error;
 }
 
-int sirocco_socket_name(int fd, int peer, uint32_t *address, uint16_t *port) {
-    struct sockaddr_in sa;
-    socklen_t length = sizeof sa;
-    int rc = peer ? getpeername(fd, (struct sockaddr *)&sa, &length) : getsockname(fd, (struct sockaddr *)&sa, &length);
+int sirocco_socket_name(int fd, int peer, uint8_t *address, int *length, uint16_t *port) {
+    struct sockaddr_storage sa;
+    socklen_t size = sizeof sa;
+    int rc = peer ? getpeername(fd, (struct sockaddr *)&sa, &size) : getsockname(fd, (struct sockaddr *)&sa, &size);
     if (rc < 0) return -errno;
-    *address = ntohl(sa.sin_addr.s_addr);
-    *port = ntohs(sa.sin_port);
+    sirocco_address_read(&sa, address, length, port);
     return 0;
 }
 
@@ -275,13 +315,14 @@ void sirocco_tcp_abort(int fd) {
     close(fd);
 }
 
-int sirocco_udp_bind(uint32_t address, uint16_t port) {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    struct sockaddr_in sa = sirocco_address(address, port);
+int sirocco_udp_bind(const uint8_t *address, int length, uint16_t port) {
+    int fd = sirocco_socket(length, SOCK_DGRAM);
+    if (fd < 0) return fd;
+    struct sockaddr_storage sa;
+    socklen_t size = sirocco_address(&sa, address, length, port);
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (length == 4) setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, size) < 0) {
         int error = errno;
         close(fd);
         return -error;
@@ -289,19 +330,20 @@ int sirocco_udp_bind(uint32_t address, uint16_t port) {
     return fd;
 }
 
-long sirocco_udp_receive(int fd, void *buffer, size_t length, uint32_t *address, uint16_t *port) {
-    struct sockaddr_in sa;
+long sirocco_udp_receive(int fd, void *buffer, size_t length, uint8_t *address, int *address_length, uint16_t *port) {
+    struct sockaddr_storage sa;
     socklen_t size = sizeof sa;
     ssize_t count = recvfrom(fd, buffer, length, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&sa, &size);
     if (count < 0) return -errno;
-    *address = ntohl(sa.sin_addr.s_addr);
-    *port = ntohs(sa.sin_port);
+    sirocco_address_read(&sa, address, address_length, port);
     return count;
 }
 
-long sirocco_udp_send(int fd, const void *buffer, size_t length, uint32_t address, uint16_t port) {
-    struct sockaddr_in sa = sirocco_address(address, port);
-    ssize_t count = sendto(fd, buffer, length, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof sa);
+long sirocco_udp_send(int fd, const void *buffer, size_t length, const uint8_t *address, int address_length,
+                      uint16_t port) {
+    struct sockaddr_storage sa;
+    socklen_t size = sirocco_address(&sa, address, address_length, port);
+    ssize_t count = sendto(fd, buffer, length, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, size);
     return count < 0 ? -errno : count;
 }
 

@@ -14,8 +14,9 @@ struct UnixDeviceOptions {
   }
 
   var networks: [(name: String, tap: String)] { options.filter { $0.kind == .network }.map { ($0.name, $0.value) } }
-  var sockets: [(name: String, address: IPv4Address)] {
-    options.filter { $0.kind == .networkSocket }.map { ($0.name, IPv4Address($0.value)!) }
+  /// Each `--net-socket` device with its addresses (checked by `parse`): one or two, IPv4 first.
+  var sockets: [(name: String, addresses: [IPAddress])] {
+    options.filter { $0.kind == .networkSocket }.map { ($0.name, Self.socketAddresses($0.value)!) }
   }
   var blocks: [(name: String, path: String)] { options.filter { $0.kind == .block }.map { ($0.name, $0.value) } }
 
@@ -40,15 +41,34 @@ struct UnixDeviceOptions {
       case .failure(let message):
         return .failure(Failure(message: message))
       case .option(let option):
-        if option.kind == .networkSocket {
-          guard let address = IPv4Address(option.value), !address.isBroadcast, !address.isMulticast else {
-            return .failure(Failure(message: "\(argument): bad address '\(option.value)': expected an IPv4 address of this host such as 127.0.0.1 (0.0.0.0: all)"))
-          }
+        if option.kind == .networkSocket, socketAddresses(option.value) == nil {
+          return .failure(Failure(message: "\(argument): bad address '\(option.value)': expected an address of this host, or one "
+            + "of each family separated by a comma, such as 127.0.0.1 or 127.0.0.1,::1 (0.0.0.0 and ::: all)"))
         }
         parsed.options.append(option)
       }
     }
     return .success(parsed)
+  }
+
+  /// The addresses of a `--net-socket` value: one, or one of each family separated by a comma,
+  /// IPv4 first; each unicast or unspecified, and not IPv6 link-local (which would need an
+  /// interface). Nil if the value is not that.
+  static func socketAddresses(_ value: String) -> [IPAddress]? {
+    let parts = value.split(separator: ",", omittingEmptySubsequences: false)
+    guard parts.count == 1 || parts.count == 2 else { return nil }
+    var addresses: [IPAddress] = []
+    for part in parts {
+      guard let address = IPAddress(part), !address.isMulticast, address.ipv4?.isBroadcast != true,
+        address.ipv6?.isLinkLocal != true, address.ipv6?.isIPv4Mapped != true
+      else { return nil }
+      addresses.append(address)
+    }
+    if addresses.count == 2 {
+      guard (addresses[0].ipv4 != nil) != (addresses[1].ipv4 != nil) else { return nil }
+      if addresses[0].ipv4 == nil { addresses.swapAt(0, 1) }
+    }
+    return addresses
   }
 
   /// The first problem with the options for an application declaring `declared`, or nil.

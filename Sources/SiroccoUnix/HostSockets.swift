@@ -1,8 +1,10 @@
 // The unix target's socket stack: the TCP/UDP API (`NetworkStack`) over the host's own
 // sockets, as MirageOS's socket stack, so an application runs without TAP or root while it
-// is developed: `--net-socket:NAME=ADDRESS` (listeners and UDP sockets bind ADDRESS, and
-// connections leave from it). The host's TCP does the protocol; a stream's `state` is what
-// a socket lets one see (SYN-SENT, ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1, CLOSED).
+// is developed: `--net-socket:NAME=ADDRESS[,ADDRESS]`, an address of each family at most
+// (listeners and UDP sockets bind every address, one host socket each; connections and
+// datagrams leave from the address of the destination's family). The host's TCP does the
+// protocol; a stream's `state` is what a socket lets one see (SYN-SENT, ESTABLISHED,
+// CLOSE-WAIT, FIN-WAIT-1, CLOSED).
 //
 // Every descriptor is non-blocking and in the stack's own epoll set, edge-triggered; that
 // set is in the event loop's, so the loop sleeps once a step moved nothing and wakes when a
@@ -60,16 +62,50 @@ final class HostActivity {
   }
 }
 
+/// An address as the C helpers take and give one: its bytes in network order, 4 or 16.
+extension IPAddress {
+  var socketBytes: [UInt8] {
+    switch self {
+    case .v4(let address): (0..<4).map { UInt8(truncatingIfNeeded: address.rawValue >> (24 - 8 * $0)) }
+    case .v6(let address):
+      (0..<8).map { UInt8(truncatingIfNeeded: address.high >> (56 - 8 * $0)) }
+        + (0..<8).map { UInt8(truncatingIfNeeded: address.low >> (56 - 8 * $0)) }
+    }
+  }
+
+  /// The address in the first `length` (4 or 16) of `bytes`.
+  init(socketBytes bytes: [UInt8], length: Int32) {
+    if length == 16 {
+      self = .v6(IPv6Address(bytes: bytes.prefix(16)))
+    } else {
+      self = .v4(IPv4Address(bytes[0], bytes[1], bytes[2], bytes[3]))
+    }
+  }
+
+  /// A socket's own or peer's address and port (`sirocco_socket_name`), nil if it has none.
+  static func ofSocket(_ fd: Int32, peer: Bool) -> (address: IPAddress, port: UInt16)? {
+    var bytes = [UInt8](repeating: 0, count: 16)
+    var length: Int32 = 0
+    var port: UInt16 = 0
+    guard sirocco_socket_name(fd, peer ? 1 : 0, &bytes, &length, &port) == 0 else { return nil }
+    return (IPAddress(socketBytes: bytes, length: length), port)
+  }
+}
+
 final class HostNetworkStack: NetworkStack {
-  let address: IPv4Address
+  /// At most one of each family, IPv4 first.
+  let addresses: [IPAddress]
   let activity: HostActivity
 
-  init(address: IPv4Address, activity: HostActivity) {
-    self.address = address
+  init(addresses: [IPAddress], activity: HostActivity) {
+    self.addresses = addresses
     self.activity = activity
   }
 
-  var addresses: [IPAddress] { [.v4(address)] }
+  /// The address of `destination`'s family, if the device has one.
+  func address(like destination: IPAddress) -> IPAddress? {
+    addresses.first { ($0.ipv4 != nil) == (destination.ipv4 != nil) }
+  }
 
   /// The `nameserver` lines of the host's /etc/resolv.conf (resolv.conf(5)), in order.
   var dnsServers: [IPAddress] {
@@ -140,21 +176,36 @@ final class HostNetworkStack: NetworkStack {
     case .success(let made): options = made
     case .failure(let refusal): throw .host(refusal.message)
     }
-    let fd = sirocco_tcp_listen(address.rawValue, tcpPort, Int32(clamping: backlog), &options)
-    guard fd >= 0 else {
-      if -fd == EADDRINUSE { throw .portInUse(tcpPort) }
-      throw .host("cannot listen on " + address.description + ":" + String(tcpPort) + ": " + Self.reason(-fd))
+    var descriptors: [Int32] = []
+    for address in addresses {
+      let fd = address.socketBytes.withUnsafeBufferPointer {
+        sirocco_tcp_listen($0.baseAddress, Int32($0.count), tcpPort, Int32(clamping: backlog), &options)
+      }
+      guard fd >= 0 else {
+        for listening in descriptors { Glibc.close(listening) }
+        if -fd == EADDRINUSE { throw .portInUse(tcpPort) }
+        throw .host("cannot listen on " + Self.endpoint(address, tcpPort) + ": " + Self.reason(-fd))
+      }
+      if let problem = watch(fd) {
+        for listening in descriptors { Glibc.close(listening) }
+        throw .host(problem)
+      }
+      descriptors.append(fd)
     }
-    if let problem = watch(fd) { throw .host(problem) }
-    return HostTCPListener(port: tcpPort, fileDescriptor: fd, stack: self)
+    return HostTCPListener(port: tcpPort, fileDescriptors: descriptors, stack: self)
+  }
+
+  /// `address:port`, an IPv6 address in brackets.
+  static func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
+    (address.ipv6 != nil ? "[" + address.description + "]" : address.description) + ":" + String(port)
   }
 
   func connect(to address: IPAddress, tcpPort: UInt16, now: Instant, configuration: TCPConnection.Configuration)
     throws(TCPConnectError) -> any TCPStream
   {
-    // The socket is bound to the device's IPv4 address: an IPv6 destination has no route.
-    guard case .v4(let destination) = address else { throw .noRoute }
-    guard tcpPort != 0, !destination.isUnspecified, !destination.isBroadcast, !destination.isMulticast else {
+    // Only a family the device has an address of has a route.
+    guard let local = self.address(like: address) else { throw .noRoute }
+    guard tcpPort != 0, !address.isUnspecified, address.ipv4?.isBroadcast != true, !address.isMulticast else {
       throw .invalidDestination
     }
     var options: sirocco_tcp_options
@@ -162,20 +213,35 @@ final class HostNetworkStack: NetworkStack {
     case .success(let made): options = made
     case .failure(let refusal): throw .host(refusal.message)
     }
-    let fd = sirocco_tcp_connect(self.address.rawValue, destination.rawValue, tcpPort, &options)
-    guard fd >= 0 else { throw .host("cannot connect to " + destination.description + ": " + Self.reason(-fd)) }
+    let to = address.socketBytes
+    let fd = local.socketBytes.withUnsafeBufferPointer { from in
+      to.withUnsafeBufferPointer { sirocco_tcp_connect(from.baseAddress, $0.baseAddress, Int32($0.count), tcpPort, &options) }
+    }
+    guard fd >= 0 else { throw .host("cannot connect to " + Self.endpoint(address, tcpPort) + ": " + Self.reason(-fd)) }
     if let problem = watch(fd) { throw .host(problem) }
-    return HostTCPStream(fileDescriptor: fd, connecting: true, localAddress: self.address, activity: activity)
+    return HostTCPStream(fileDescriptor: fd, connecting: true, localAddress: local, activity: activity)
   }
 
+  /// One host socket per address, all on one port: the first bound chooses it when
+  /// `udpPort` is 0, and the others take the same.
   func bind(udpPort: UInt16, receiveCapacity: Int, transmitCapacity: Int) throws(UDPBindError) -> any UDPEndpoint {
-    let fd = sirocco_udp_bind(address.rawValue, udpPort)
-    guard fd >= 0 else {
-      if -fd == EADDRINUSE { throw .portInUse(udpPort) }
-      throw .host("cannot bind UDP " + address.description + ":" + String(udpPort) + ": " + Self.reason(-fd))
+    var sockets: [(address: IPAddress, fd: Int32)] = []
+    var port = udpPort
+    for address in addresses {
+      let fd = address.socketBytes.withUnsafeBufferPointer { sirocco_udp_bind($0.baseAddress, Int32($0.count), port) }
+      guard fd >= 0 else {
+        for socket in sockets { Glibc.close(socket.fd) }
+        if -fd == EADDRINUSE { throw .portInUse(port) }
+        throw .host("cannot bind UDP " + Self.endpoint(address, port) + ": " + Self.reason(-fd))
+      }
+      if let problem = watch(fd) {
+        for socket in sockets { Glibc.close(socket.fd) }
+        throw .host(problem)
+      }
+      if port == 0 { port = IPAddress.ofSocket(fd, peer: false)?.port ?? 0 }
+      sockets.append((address, fd))
     }
-    if let problem = watch(fd) { throw .host(problem) }
-    return HostUDPSocket(fileDescriptor: fd, address: address, activity: activity)
+    return HostUDPSocket(sockets: sockets, port: port, activity: activity)
   }
 }
 
@@ -186,35 +252,38 @@ struct TCPHostRefusal: Error {
 
 final class HostTCPListener: TCPListening {
   let port: UInt16
-  var fileDescriptor: Int32
+  /// One per address; -1 once closed.
+  var fileDescriptors: [Int32]
   let stack: HostNetworkStack
 
-  init(port: UInt16, fileDescriptor: Int32, stack: HostNetworkStack) {
+  init(port: UInt16, fileDescriptors: [Int32], stack: HostNetworkStack) {
     self.port = port
-    self.fileDescriptor = fileDescriptor
+    self.fileDescriptors = fileDescriptors
     self.stack = stack
   }
 
   deinit { close() }
 
   func nextConnection() -> (any TCPStream)? {
-    guard fileDescriptor >= 0, stack.activity.isReady(fileDescriptor) else { return nil }
-    let accepted = sirocco_tcp_accept(fileDescriptor)
-    guard accepted >= 0 else {
-      // None waiting; or one that gave up, or no descriptor left: then the loop comes back
-      // at once, as no new edge will announce the rest of the queue.
-      if -accepted == EAGAIN { stack.activity.clear(fileDescriptor) } else { stack.activity.moved = true }
-      return nil
+    for (index, fd) in fileDescriptors.enumerated() where fd >= 0 && stack.activity.isReady(fd) {
+      let accepted = sirocco_tcp_accept(fd)
+      guard accepted >= 0 else {
+        // None waiting; or one that gave up, or no descriptor left: then the loop comes back
+        // at once, as no new edge will announce the rest of the queue.
+        if -accepted == EAGAIN { stack.activity.clear(fd) } else { stack.activity.moved = true }
+        continue
+      }
+      stack.activity.moved = true
+      guard stack.watch(accepted) == nil else { return nil }
+      return HostTCPStream(
+        fileDescriptor: accepted, connecting: false, localAddress: stack.addresses[index], activity: stack.activity)
     }
-    stack.activity.moved = true
-    guard stack.watch(accepted) == nil else { return nil }
-    return HostTCPStream(fileDescriptor: accepted, connecting: false, localAddress: stack.address, activity: stack.activity)
+    return nil
   }
 
   func close() {
-    guard fileDescriptor >= 0 else { return }
-    Glibc.close(fileDescriptor)
-    fileDescriptor = -1
+    for fd in fileDescriptors where fd >= 0 { Glibc.close(fd) }
+    fileDescriptors = fileDescriptors.map { _ in -1 }
   }
 }
 
@@ -231,10 +300,10 @@ final class HostTCPStream: TCPStream {
   var remotePort: UInt16 = 0
   let activity: HostActivity
 
-  init(fileDescriptor: Int32, connecting: Bool, localAddress: IPv4Address, activity: HostActivity) {
+  init(fileDescriptor: Int32, connecting: Bool, localAddress: IPAddress, activity: HostActivity) {
     self.fileDescriptor = fileDescriptor
     self.connecting = connecting
-    self.localAddress = .v4(localAddress)
+    self.localAddress = localAddress
     self.activity = activity
     if !connecting { learnNames() }
   }
@@ -242,13 +311,8 @@ final class HostTCPStream: TCPStream {
   deinit { release() }
 
   func learnNames() {
-    var address: UInt32 = 0
-    var port: UInt16 = 0
-    if sirocco_socket_name(fileDescriptor, 0, &address, &port) == 0 { localPort = port }
-    if sirocco_socket_name(fileDescriptor, 1, &address, &port) == 0 {
-      remoteAddress = .v4(IPv4Address(rawValue: address))
-      remotePort = port
-    }
+    if let local = IPAddress.ofSocket(fileDescriptor, peer: false) { localPort = local.port }
+    if let remote = IPAddress.ofSocket(fileDescriptor, peer: true) { (remoteAddress, remotePort) = remote }
   }
 
   /// A non-blocking connect finishes when the socket has a peer, or fails with SO_ERROR.
@@ -256,9 +320,7 @@ final class HostTCPStream: TCPStream {
     guard connecting, fileDescriptor >= 0 else { return }
     let code = sirocco_socket_error(fileDescriptor)
     if code != 0 { return fail(code) }
-    var address: UInt32 = 0
-    var port: UInt16 = 0
-    guard sirocco_socket_name(fileDescriptor, 1, &address, &port) == 0 else { return }
+    guard IPAddress.ofSocket(fileDescriptor, peer: true) != nil else { return }
     connecting = false
     learnNames()
   }
@@ -381,32 +443,31 @@ final class HostTCPStream: TCPStream {
   }
 
   var description: String {
-    "TCP (host) :" + String(localPort) + " > " + remoteAddress.description + ":" + String(remotePort) + " " + state.description
+    "TCP (host) :" + String(localPort) + " > " + HostNetworkStack.endpoint(remoteAddress, remotePort) + " " + state.description
   }
 }
 
 final class HostUDPSocket: UDPEndpoint {
-  var fileDescriptor: Int32
+  /// One per address of the device, all bound to `port`; empty once closed.
+  var sockets: [(address: IPAddress, fd: Int32)]
   let port: UInt16
-  let address: IPv4Address
   let activity: HostActivity
   /// A datagram read ahead to answer `hasReceived`.
   var pending: UDPDatagram?
+  /// The socket read first next time, so that a busy one does not starve the other.
+  var next = 0
 
-  init(fileDescriptor: Int32, address: IPv4Address, activity: HostActivity) {
-    self.fileDescriptor = fileDescriptor
-    self.address = address
+  init(sockets: [(address: IPAddress, fd: Int32)], port: UInt16, activity: HostActivity) {
+    self.sockets = sockets
+    self.port = port
     self.activity = activity
-    var bound: UInt32 = 0
-    var boundPort: UInt16 = 0
-    _ = sirocco_socket_name(fileDescriptor, 0, &bound, &boundPort)
-    port = boundPort
   }
 
   deinit { close() }
 
-  var isClosed: Bool { fileDescriptor < 0 }
-  /// One IPv4 datagram without fragmentation on an Ethernet MTU, as the native stack has it.
+  var isClosed: Bool { sockets.isEmpty }
+  /// One IPv4 datagram without fragmentation on an Ethernet MTU, as the native stack has it
+  /// (over IPv6, 20 bytes less: `send` holds datagrams to that).
   var maximumPayload: Int { 1500 - 20 - 8 }
 
   var hasReceived: Bool {
@@ -423,36 +484,46 @@ final class HostUDPSocket: UDPEndpoint {
   }
 
   func readOne() -> UDPDatagram? {
-    guard fileDescriptor >= 0 else { return nil }
-    var source: UInt32 = 0
-    var sourcePort: UInt16 = 0
-    // Through the stack's scratch buffer, as TCP reads: no buffer of its own per socket.
-    let count = activity.scratch.withUnsafeMutableBytes {
-      sirocco_udp_receive(fileDescriptor, $0.baseAddress, $0.count, &source, &sourcePort)
+    for step in 0..<sockets.count {
+      let (address, fd) = sockets[(next + step) % sockets.count]
+      var source = [UInt8](repeating: 0, count: 16)
+      var length: Int32 = 0
+      var sourcePort: UInt16 = 0
+      // Through the stack's scratch buffer, as TCP reads: no buffer of its own per socket.
+      let count = activity.scratch.withUnsafeMutableBytes {
+        sirocco_udp_receive(fd, $0.baseAddress, $0.count, &source, &length, &sourcePort)
+      }
+      guard count >= 0 else { continue }
+      next = (next + step + 1) % sockets.count
+      activity.moved = true
+      return UDPDatagram(
+        source: IPAddress(socketBytes: source, length: length), sourcePort: sourcePort, destination: address,
+        payload: Array(activity.scratch[0..<min(count, activity.scratch.count)]))
     }
-    guard count >= 0 else { return nil }
-    activity.moved = true
-    return UDPDatagram(
-      source: .v4(IPv4Address(rawValue: source)), sourcePort: sourcePort, destination: .v4(address),
-      payload: Array(activity.scratch[0..<min(count, activity.scratch.count)]))
+    return nil
   }
 
   func send(_ payload: [UInt8], to address: IPAddress, port: UInt16) throws(UDPSendError) {
-    guard fileDescriptor >= 0 else { throw .closed }
-    // The socket is bound to the device's IPv4 address: an IPv6 destination has no route.
-    guard case .v4(let destination) = address else { throw .noRoute }
+    guard !sockets.isEmpty else { throw .closed }
+    // Only a family the device has an address of has a route.
+    guard let socket = sockets.first(where: { ($0.address.ipv4 != nil) == (address.ipv4 != nil) }) else { throw .noRoute }
     guard port != 0 else { throw .invalidDestinationPort }
-    guard payload.count <= maximumPayload else { throw .tooLong(maximum: maximumPayload) }
-    let count = payload.withUnsafeBytes { sirocco_udp_send(fileDescriptor, $0.baseAddress, $0.count, destination.rawValue, port) }
+    let maximum = address.ipv4 != nil ? maximumPayload : 1500 - 40 - 8
+    guard payload.count <= maximum else { throw .tooLong(maximum: maximum) }
+    let destination = address.socketBytes
+    let count = payload.withUnsafeBytes { bytes in
+      destination.withUnsafeBufferPointer {
+        sirocco_udp_send(socket.fd, bytes.baseAddress, bytes.count, $0.baseAddress, Int32($0.count), port)
+      }
+    }
     if count == -Int(EAGAIN) || count == -Int(ENOBUFS) { throw .queueFull }
     if count >= 0 { activity.moved = true }
     // Other errors (an ICMP error reported back) lose the datagram, as on the wire.
   }
 
   func close() {
-    guard fileDescriptor >= 0 else { return }
-    Glibc.close(fileDescriptor)
-    fileDescriptor = -1
+    for socket in sockets { Glibc.close(socket.fd) }
+    sockets = []
     pending = nil
   }
 }

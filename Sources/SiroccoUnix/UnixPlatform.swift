@@ -127,7 +127,7 @@ public final class UnixPlatform: Platform {
         case .network:
           text += "  --net:\(device.name)=TAP      attach network device '\(device.name)' to TAP interface TAP\n"
           text += "  --net-mac:\(device.name)=MAC  its MAC address (default: random, locally administered)\n"
-          text += "  --net-socket:\(device.name)=ADDRESS  or: the host's own sockets on ADDRESS (no TAP, no root)\n"
+          text += "  --net-socket:\(device.name)=ADDRESS[,ADDRESS]  or: the host's own sockets on ADDRESS, one of each family at most (no TAP, no root)\n"
         case .block:
           text += "  --block:\(device.name)=FILE            attach block device '\(device.name)' to FILE (required)\n"
           text += "  --block-sector-size:\(device.name)=N   its sector size (power of two >= 512, default 512)\n"
@@ -222,10 +222,12 @@ public final class UnixPlatform: Platform {
     let log = Logger(source: "sirocco", level: Runtime.logLevel(parameters), console: platform.console)
     var named: [(name: String, stack: any NetworkStack)] = []
     for declared in App.devices where declared.kind == .network {
-      let address = options.sockets.first { $0.name == declared.name }!.address
-      let stack = HostNetworkStack(address: address, activity: activity)
+      let addresses = options.sockets.first { $0.name == declared.name }!.addresses
+      let stack = HostNetworkStack(addresses: addresses, activity: activity)
       named.append((declared.name, stack))
-      log.info(declared.name + ": the host's sockets on " + address.description)
+      var text = declared.name + ": the host's sockets on "
+      for (index, address) in addresses.enumerated() { text += (index > 0 ? " and " : "") + address.description }
+      log.info(text)
     }
     return Runtime.run(App.self, platform: platform, parameters: parameters, networkSet: HostNetworks(named: named, activity: activity), blocks: blocks)
   }

@@ -8,7 +8,7 @@ import SiroccoABI
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
@@ -16,8 +16,9 @@ struct Run: ParsableCommand {
       gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
       on by default for unix (--net-offload=false turns it off), off by default for spt \
       (plain frames, as Solo5). --block:NAME=DIR with a directory attaches a ustar archive \
-      of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS carries network device \
-      NAME on the host's own sockets bound to ADDRESS instead (no TAP, no root). Arguments \
+      of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS[,ADDRESS] carries network \
+      device NAME on the host's own sockets bound to ADDRESS (one of each family at most, \
+      e.g. 127.0.0.1,::1) instead (no TAP, no root). Arguments \
       after -- are boot parameters (see `-- --help`).
       """)
 

@@ -1,6 +1,6 @@
-// The unix target's socket stack (`--net-socket:NAME=ADDRESS`): the examples, unchanged,
-// on the host's own TCP and UDP, on a namespace's loopback; one run as user nobody to show
-// it needs no root.
+// The unix target's socket stack (`--net-socket:NAME=ADDRESS[,ADDRESS]`): the examples,
+// unchanged, on the host's own TCP and UDP, on a namespace's loopback, over IPv4 and IPv6;
+// one run as user nobody to show it needs no root.
 
 import Foundation
 import XCTest
@@ -105,11 +105,63 @@ final class HostSocketTests: XCTestCase {
     XCTAssertTrue(outcome.output.contains("sha256 " + sent.suffix(64)), "the sink's digest is not what socat sent: \(outcome.output)")
   }
 
+  /// One device on an address of each family: TCP and UDP answered on both, an active open
+  /// over IPv6, a family the device has no address of refused as no route.
+  func testBothFamiliesOnOneDevice() throws {
+    let namespace = try Namespace()
+    let dual = "--net-socket:service=127.0.0.1,::1"
+    let script = """
+      set -e
+      head -c 200000 /dev/urandom > "$DIR/in"
+      \(unixBinary("tcp-echo")) \(dual) --port=7007 > "$DIR/tcp.log" 2>&1 < /dev/null &
+      tcp=$!
+      \(unixBinary("udp-echo")) \(dual) > "$DIR/udp.log" 2>&1 < /dev/null &
+      udp=$!
+      trap "kill $tcp $udp 2>/dev/null" EXIT
+      for i in $(seq 1 50); do grep -q "echoing TCP" "$DIR/tcp.log" && grep -q "echoing UDP" "$DIR/udp.log" && break; sleep 0.1; done
+      for peer in TCP4:127.0.0.1:7007 TCP6:[::1]:7007; do
+        socat -t 5 OPEN:$DIR/in,rdonly!!OPEN:$DIR/out,creat,trunc,wronly $peer
+        cmp "$DIR/in" "$DIR/out" && echo "echoed over $peer"
+      done
+      echo four | socat -t 1 - UDP4:127.0.0.1:7
+      echo six | socat -t 1 - UDP6:[::1]:7
+      # Active open over IPv6: tcp-bulk sends 1 MB to socat on [::1]:6003.
+      timeout 30 socat -u TCP6-LISTEN:6003,bind=[::1],reuseaddr CREATE:$DIR/got &
+      listener=$!
+      sleep 0.3
+      timeout 30 \(unixBinary("tcp-bulk")) \(dual) --mode=source --bytes=1000000 --connect=::1 --port=6003 > "$DIR/source.log" 2>&1
+      wait $listener
+      echo "got $(stat -c %s $DIR/got) bytes $(sha256sum < $DIR/got | cut -c1-64)"
+      cat "$DIR/source.log"
+      # With IPv4 alone, an IPv6 destination has no route.
+      timeout 30 \(unixBinary("tcp-bulk")) --net-socket:service=127.0.0.1 --mode=source --connect=::1 --port=6003 \
+        > "$DIR/noroute.log" 2>&1 || echo "status $?"
+      cat "$DIR/noroute.log"
+      cat "$DIR/tcp.log"
+      """
+    let outcome = try namespace.shell(script, timeout: 120)
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    let output = outcome.output
+    XCTAssertTrue(output.contains("echoed over TCP4:127.0.0.1:7007") && output.contains("echoed over TCP6:[::1]:7007"), output)
+    XCTAssertTrue(output.contains("four\n") && output.contains("six\n"), "UDP not echoed on both families: \(output)")
+    let got = try XCTUnwrap(output.split(separator: "\n").first { $0.hasPrefix("got ") }, output)
+    XCTAssertTrue(got.hasPrefix("got 1000000 bytes "), output)
+    XCTAssertTrue(output.contains("sha256 " + got.suffix(64)), "the source's digest is not what socat got: \(output)")
+    XCTAssertTrue(output.contains("status 1") && output.contains("no route"), "an IPv6 destination with IPv4 alone: \(output)")
+    XCTAssertTrue(output.contains("service: the host's sockets on 127.0.0.1 and ::1"), output)
+  }
+
   func testBadSocketOptionsAreRefused() throws {
     let namespace = try Namespace()
     let bad = try namespace.exec([unixBinary("tcp-echo"), "--net-socket:service=300.1.2.3"], timeout: 10)
     XCTAssertEqual(bad.status, 2)
     XCTAssertTrue(bad.error.contains("bad address '300.1.2.3'"), bad.error)
+    // Two addresses of one family, a link-local address (it needs an interface), three.
+    for value in ["::1,::2", "127.0.0.1,127.0.0.2", "fe80::1", "127.0.0.1,::1,::2", "127.0.0.1,"] {
+      let refused = try namespace.exec([unixBinary("tcp-echo"), "--net-socket:service=" + value], timeout: 10)
+      XCTAssertEqual(refused.status, 2, value + ": " + refused.error)
+      XCTAssertTrue(refused.error.contains("bad address '\(value)'") && refused.error.split(separator: "\n").count == 1, refused.error)
+    }
     let mixed = try namespace.exec([unixBinary("tcp-bulk"), "--net-socket:service=127.0.0.1", "--net:other=tap0"], timeout: 10)
     XCTAssertEqual(mixed.status, 2, mixed.error)
     // A port the host will not give: the application fails to start, saying why.

@@ -37,8 +37,10 @@ int sirocco_random(void *buffer, size_t length);
 /* The calling thread's errno as text. */
 const char *sirocco_strerror(int error);
 
-/* Host sockets, for the unix target's socket stack: addresses and ports in host byte
- * order, descriptors non-blocking and close-on-exec, -errno on failure. */
+/* Host sockets, for the unix target's socket stack: descriptors non-blocking and
+ * close-on-exec, -errno on failure. An address is its bytes in network order, 4 of them
+ * (IPv4) or 16 (IPv6; IPv6 sockets are IPv6-only, so :: and 0.0.0.0 can share a port);
+ * ports are in host byte order. */
 /* An empty epoll set (for the host sockets, itself watched by the loop's set); -errno. */
 int sirocco_poll_create_set(void);
 int sirocco_poll_add_edge(int epoll_fd, int fd, uint64_t tag);
@@ -55,11 +57,16 @@ struct sirocco_tcp_options {
                               * | 4: required (else kept only if the kernel allows it) */
 };
 int sirocco_tcp_configure(int fd, const struct sirocco_tcp_options *options);
-int sirocco_tcp_listen(uint32_t address, uint16_t port, int backlog, const struct sirocco_tcp_options *options);
+int sirocco_tcp_listen(const uint8_t *address, int length, uint16_t port, int backlog,
+                       const struct sirocco_tcp_options *options);
 int sirocco_tcp_accept(int fd);
-int sirocco_tcp_connect(uint32_t local, uint32_t address, uint16_t port, const struct sirocco_tcp_options *options);
+/* From `local` (all zeros: any) to `address`, both `length` bytes long. */
+int sirocco_tcp_connect(const uint8_t *local, const uint8_t *address, int length, uint16_t port,
+                        const struct sirocco_tcp_options *options);
 int sirocco_socket_error(int fd);
-int sirocco_socket_name(int fd, int peer, uint32_t *address, uint16_t *port);
+/* The socket's own (peer 0) or its peer's (1) address, in `address` (16 bytes of room), its
+ * length in `length`. */
+int sirocco_socket_name(int fd, int peer, uint8_t *address, int *length, uint16_t *port);
 int sirocco_socket_pending(int fd);
 long sirocco_socket_receive(int fd, void *buffer, size_t length);
 long sirocco_socket_send(int fd, const void *buffer, size_t length);
@@ -67,8 +74,10 @@ int sirocco_socket_shutdown_write(int fd);
 /* 1 if the peer has closed and nothing is left to read, 0 if not (yet), -errno. */
 int sirocco_socket_at_end(int fd);
 void sirocco_tcp_abort(int fd);
-int sirocco_udp_bind(uint32_t address, uint16_t port);
-long sirocco_udp_receive(int fd, void *buffer, size_t length, uint32_t *address, uint16_t *port);
-long sirocco_udp_send(int fd, const void *buffer, size_t length, uint32_t address, uint16_t port);
+int sirocco_udp_bind(const uint8_t *address, int length, uint16_t port);
+/* The sender's address as sirocco_socket_name gives one. */
+long sirocco_udp_receive(int fd, void *buffer, size_t length, uint8_t *address, int *address_length, uint16_t *port);
+long sirocco_udp_send(int fd, const void *buffer, size_t length, const uint8_t *address, int address_length,
+                      uint16_t port);
 
 #endif

@@ -3,7 +3,9 @@
 # it ($tender); makes a scratch directory ($tmp) and two namespaces: $ns with lo, tap0
 # (10.0.0.1/24 and fd00::1/64; the unikernel is 10.0.0.2 or fd00::2) and veth0 (10.0.1.1/24),
 # and $peer with lo and veth1 (10.0.1.2/24). On exit everything started in them is killed and
-# all of it removed.
+# all of it removed. After it, `bench_base REVISION EXAMPLE` builds the spt image of
+# Examples/EXAMPLE ($base_spt) and the tender ($base_tender) at REVISION, in a git worktree
+# under $tmp removed at exit, for before/after comparisons in one run.
 
 bench_cleanup() {
   for n in "$ns" "$peer"; do
@@ -39,4 +41,13 @@ bench_setup() {  # EXAMPLE
   ip -n "$ns" link set veth0 up
   ip -n "$peer" addr add 10.0.1.2/24 dev veth1
   ip -n "$peer" link set veth1 up
+}
+
+bench_base() {  # REVISION EXAMPLE
+  git worktree add -q --detach "$tmp/base" "$1"
+  trap 'git worktree remove --force "$tmp/base"; bench_cleanup' EXIT
+  (cd "$tmp/base" && swift build --product sirocco >/dev/null)
+  base_spt=$(cd "$tmp/base" && "$(swift build --show-bin-path)/sirocco" build --target spt "Examples/$2" 2>/dev/null)
+  (cd "$tmp/base" && swift build -c release --scratch-path .build-unix --product sirocco-spt >/dev/null)
+  base_tender=$tmp/base/.build-unix/release/sirocco-spt
 }

@@ -1,9 +1,11 @@
 // A corpus of hostile input: every truncation of valid frames, byte corruptions and random
-// frames from fixed seeds, all fed through `poll`. Nothing may trap, every frame must be
-// counted as received, and each must be accounted for: dropped for one reason, or handled.
+// frames from fixed seeds, all fed through `poll`: IPv4, ARP, ICMP, UDP and TCP; IPv6,
+// ICMPv6, Neighbor Discovery, UDP and TCP over IPv6 and fragments; and DHCP servers' messages
+// to a client. Nothing may trap, every frame must be counted as received, and each must be
+// accounted for: dropped for one reason, or handled.
 
 import SiroccoDevices
-import SiroccoNet
+@testable import SiroccoNet
 import SiroccoWire
 import XCTest
 
@@ -30,10 +32,11 @@ final class CorpusTests: XCTestCase {
     .badIPv4Checksum, .ipv4NotForUs, .ipv4Fragment, .martianSource, .unknownProtocol, .malformedICMP,
     .badICMPChecksum, .malformedUDP, .badUDPChecksum, .noUDPSocket, .udpReceiveQueueFull,
     .malformedTCP, .badTCPChecksum, .noTCPConnection, .tcpBacklogFull, .tcpOutOfOrderLimit, .fragmentOverlap,
-    .reassemblyLimit,
+    .reassemblyLimit, .malformedIPv6, .ipv6NotForUs, .ipv6ExtensionHeader, .malformedICMPv6, .badICMPv6Checksum,
+    .invalidNDP, .malformedDHCP,
   ]
   /// Drops counted while sending what a frame asked for (an echo reply, an ICMP error).
-  static let sendReasons: [DropReason] = [.noRoute, .arpQueueOverflow, .transmitFailed, .oversized]
+  static let sendReasons: [DropReason] = [.noRoute, .arpQueueOverflow, .transmitFailed, .oversized, .ndpQueueOverflow]
 
   /// What happened to the frames of one run.
   struct Tally: CustomStringConvertible {
@@ -48,10 +51,14 @@ final class CorpusTests: XCTestCase {
     var arp = 0
     /// Fragments kept for reassembly.
     var fragments = 0
-    var accounted: Int { dropped + delivered + ignored + echoed + segments + replyFailed + arp + fragments }
+    /// Neighbor Discovery messages and MLD queries taken; DHCP messages taken.
+    var discovery = 0
+    var dhcp = 0
+    var accounted: Int { dropped + delivered + ignored + echoed + segments + replyFailed + arp + fragments + discovery + dhcp }
     var description: String {
       "injected \(injected): dropped \(dropped), delivered \(delivered), ignored \(ignored), echoed \(echoed), "
-        + "TCP segments \(segments), reply failed \(replyFailed), ARP \(arp), fragments \(fragments)"
+        + "TCP segments \(segments), reply failed \(replyFailed), ARP \(arp), fragments \(fragments), "
+        + "discovery \(discovery), DHCP \(dhcp)"
     }
   }
 
@@ -85,8 +92,10 @@ final class CorpusTests: XCTestCase {
       let ignored = after.icmpIgnored - before.icmpIgnored
       let echoed = after.echoRepliesSent - before.echoRepliesSent
       let segments = after.tcpSegmentsReceived - before.tcpSegmentsReceived
-      let queued = after.ipv4FragmentsQueued - before.ipv4FragmentsQueued
-      let outcomes = delivered + ignored + echoed + segments + queued
+      let queued = after.ipv4FragmentsQueued + after.ipv6FragmentsQueued - before.ipv4FragmentsQueued - before.ipv6FragmentsQueued
+      let discovery = after.ndpMessagesReceived + after.mldQueriesReceived - before.ndpMessagesReceived - before.mldQueriesReceived
+      let dhcp = after.dhcpMessagesReceived - before.dhcpMessagesReceived
+      let outcomes = delivered + ignored + echoed + segments + queued + discovery + dhcp
       let context = "frame \(index) (\(frame.count) bytes): \(hex(Array(frame.prefix(64)))); "
         + "receive drops \(receiveDrops), handled \(outcomes), send drops \(sendDrops)"
 
@@ -108,6 +117,8 @@ final class CorpusTests: XCTestCase {
         tally.echoed += Int(echoed)
         tally.segments += Int(segments)
         tally.fragments += Int(queued)
+        tally.discovery += Int(discovery)
+        tally.dhcp += Int(dhcp)
       } else if sendDrops == 1 {
         tally.replyFailed += 1
       } else if Self.isARP(frame) {
@@ -129,10 +140,15 @@ final class CorpusTests: XCTestCase {
   func makeHarness(verifyChecksums: Bool = true) throws -> (Harness, UDPSocket) {
     let harness = Harness { $0.verifyChecksums = verifyChecksums }
     harness.learn()
+    return (harness, try listening(harness))
+  }
+
+  /// Listens on TCP port 80 and binds UDP port 7, as the seeds expect.
+  func listening(_ harness: Harness) throws -> UDPSocket {
     var configuration = TCPConnection.Configuration()
     configuration.initialRTO = .seconds(60)
     _ = try harness.stack.listenTCP(port: 80, configuration: configuration)
-    return (harness, try harness.stack.bindUDP(port: 7))
+    return try harness.stack.bindUDP(port: 7)
   }
 
   // MARK: The seeds themselves
@@ -175,17 +191,23 @@ final class CorpusTests: XCTestCase {
 
   // MARK: Corruption
 
+  /// `each` copies of `frame` per offset, with that byte changed (XOR with 1-255).
+  static func singleByteCorruptions(of frame: [UInt8], each: Int, random: inout SplitMix64) -> [[UInt8]] {
+    var corpus: [[UInt8]] = []
+    for offset in 0..<frame.count {
+      for _ in 0..<each {
+        var corrupted = frame
+        corrupted[offset] ^= UInt8(truncatingIfNeeded: random.next() % 255 + 1)
+        corpus.append(corrupted)
+      }
+    }
+    return corpus
+  }
+
   func testSingleByteCorruptionsAtEveryOffset() throws {
     var random = SplitMix64(seed: 0x0ddba11)
     for (name, frame) in Self.seedFrames() {
-      var corpus: [[UInt8]] = []
-      for offset in 0..<frame.count {
-        for _ in 0..<8 {
-          var corrupted = frame
-          corrupted[offset] ^= UInt8(truncatingIfNeeded: random.next() % 255 + 1)
-          corpus.append(corrupted)
-        }
-      }
+      let corpus = Self.singleByteCorruptions(of: frame, each: 8, random: &random)
       let (harness, socket) = try makeHarness()
       let tally = feed(corpus, to: harness, socket: socket)
       XCTAssertEqual(tally.injected, frame.count * 8, name)
@@ -214,11 +236,12 @@ final class CorpusTests: XCTestCase {
     }
   }
 
-  func testMultiByteCorruptions() throws {
-    var random = SplitMix64(seed: 0xc0ffee)
+  /// `each` copies of every seed with one to four random bytes replaced, from `seed`.
+  static func multiByteCorruptions(of seeds: [[UInt8]], each: Int, seed: UInt64) -> [[UInt8]] {
+    var random = SplitMix64(seed: seed)
     var corpus: [[UInt8]] = []
-    for (_, frame) in Self.seedFrames() {
-      for _ in 0..<2000 {
+    for frame in seeds {
+      for _ in 0..<each {
         var corrupted = frame
         for _ in 0..<(1 + Int(random.next() % 4)) {
           corrupted[Int(random.next() % UInt64(frame.count))] = UInt8(truncatingIfNeeded: random.next())
@@ -226,6 +249,11 @@ final class CorpusTests: XCTestCase {
         corpus.append(corrupted)
       }
     }
+    return corpus
+  }
+
+  func testMultiByteCorruptions() throws {
+    let corpus = Self.multiByteCorruptions(of: Self.seedFrames().map(\.frame), each: 2000, seed: 0xc0ffee)
     for verify in [true, false] {
       let (harness, socket) = try makeHarness(verifyChecksums: verify)
       let tally = feed(corpus, to: harness, socket: socket)
@@ -315,4 +343,155 @@ final class CorpusTests: XCTestCase {
     XCTAssertGreaterThan(harness.counters[.malformedIPv4], 0, "\(harness.counters)")
     XCTAssertGreaterThan(harness.counters[.noTCPConnection], 0, "\(harness.counters)")
   }
+
+  // MARK: IPv6, Neighbor Discovery, DHCP
+
+  /// Valid IPv6 frames for a link at fd00::2/64 (`Harness.ipv6`) that knows the peer.
+  static func seedFrames6() -> [(name: String, frame: [UInt8])] {
+    let udpHeader = UDPHeader(sourcePort: 5000, destinationPort: 7, payloadLength: 40)
+    var datagram = [UInt8](repeating: 0, count: UDPHeader.length) + pattern(40)
+    datagram.withUnsafeMutableBytes { udpHeader.emit(into: $0, source: peerIP6, destination: ourIP6) }
+    let syn = TCPHeader(
+      sourcePort: 5000, destinationPort: 80, sequenceNumber: 0x1000_0000, acknowledgmentNumber: 0, flags: .syn, window: 65535,
+      options: TCPOptions(maximumSegmentSize: 1440, windowScale: 7, sackPermitted: true))
+    var segment = [UInt8](repeating: 0, count: syn.headerLength)
+    segment.withUnsafeMutableBytes { syn.emit(into: $0, source: .v6(peerIP6), destination: .v6(ourIP6)) }
+    let solicitedNode = ourIP6.solicitedNodeMulticast
+    let advertisement = RouterAdvertisement(
+      currentHopLimit: 64, routerLifetime: 1800, options: [
+        .sourceLinkLayerAddress(peerMAC), .mtu(1500),
+        .prefixInformation(NDPPrefixInformation(
+          prefix: IPv6Network(address: IPv6Address(0xfd00, 0, 0, 7, 0, 0, 0, 0), prefixLength: 64), onLink: true, autonomous: true,
+          validLifetime: 3600, preferredLifetime: 1800)),
+      ])
+    // The first 1,024 bytes of a 1,508-byte echo request, in a Fragment header.
+    let whole = icmpv6(.echoRequest(identifier: 9, sequenceNumber: 1), pattern(1500))
+    let fragmentHeader = IPv6FragmentHeader(nextHeader: .icmpv6, offset: 0, moreFragments: true, identification: 77)
+    let fragment = filled(IPv6FragmentHeader.length) { fragmentHeader.emit(into: $0) } + Array(whole.prefix(1024))
+    return [
+      ("IPv6 echo request", icmpv6Frame(.echoRequest(identifier: 7, sequenceNumber: 1), pattern(56))),
+      ("UDP over IPv6 to a bound port", ethernetFrame(type: .ipv6, ipv6Packet(nextHeader: .udp, datagram))),
+      ("TCP SYN over IPv6 to a listener", ethernetFrame(type: .ipv6, ipv6Packet(nextHeader: .tcp, segment))),
+      ("Neighbor Solicitation", icmpv6Frame(
+        .neighborSolicitation(NeighborSolicitation(targetAddress: ourIP6, options: [.sourceLinkLayerAddress(peerMAC)])),
+        to: solicitedNode, ethernetTo: MACAddress(multicast: solicitedNode), hopLimit: 255)),
+      ("Router Advertisement", icmpv6Frame(
+        .routerAdvertisement(advertisement), from: peerLinkLocal, to: .allNodes, ethernetTo: MACAddress(multicast: .allNodes),
+        hopLimit: 255)),
+      ("IPv6 first fragment", ethernetFrame(type: .ipv6, ipv6Packet(nextHeader: .ipv6Fragment, fragment))),
+    ]
+  }
+
+  /// `Harness.ipv6` with the peer resolved, a UDP socket on port 7 and a listener on 80.
+  func makeHarness6(verifyChecksums: Bool = true) throws -> (Harness, UDPSocket) {
+    let harness = Harness.ipv6 { $0.verifyChecksums = verifyChecksums }
+    harness.stack.addNeighbor(peerIP6, at: peerMAC, on: harness.link, now: harness.now)
+    return (harness, try listening(harness))
+  }
+
+  func testIPv6SeedsAreHandledWithoutDrops() throws {
+    let (harness, socket) = try makeHarness6()
+    let tally = feed(Self.seedFrames6().map(\.frame), to: harness, socket: socket)
+    XCTAssertEqual(tally.echoed, 1, "\(tally)")
+    XCTAssertEqual(tally.delivered, 1, "\(tally)")
+    XCTAssertEqual(tally.segments, 1, "the SYN: \(tally)")
+    XCTAssertEqual(tally.discovery, 2, "the solicitation and the advertisement: \(tally)")
+    XCTAssertEqual(tally.fragments, 1, "\(tally)")
+    XCTAssertEqual(tally.dropped, 0, "\(tally)")
+    harness.assertDrops([:])
+  }
+
+  func testEveryIPv6TruncationIsDroppedAsMalformed() throws {
+    for (name, frame) in Self.seedFrames6() {
+      let (harness, socket) = try makeHarness6()
+      let tally = feed((0..<frame.count).map { Array(frame.prefix($0)) }, to: harness, socket: socket)
+      XCTAssertEqual(tally.dropped, frame.count, "\(name): \(tally)")
+      harness.assertDrops([.malformedEthernet: 14, .malformedIPv6: UInt64(frame.count - 14)])
+    }
+  }
+
+  func testIPv6SingleByteCorruptionsAtEveryOffset() throws {
+    var random = SplitMix64(seed: 0x6_0ddba11)
+    for (name, frame) in Self.seedFrames6() {
+      let corpus = Self.singleByteCorruptions(of: frame, each: 4, random: &random)
+      let (harness, socket) = try makeHarness6()
+      let tally = feed(corpus, to: harness, socket: socket)
+      XCTAssertEqual(tally.injected, frame.count * 4, name)
+      XCTAssertGreaterThan(tally.dropped, frame.count, "\(name): \(tally)")
+    }
+  }
+
+  func testIPv6ChecksumsCatchEverySingleByteChangeTheyCover() throws {
+    // Changing a byte of the source or destination address (the pseudo-header) or of the
+    // ICMPv6 message, UDP datagram or TCP segment must be caught by a checksum or an address
+    // check, never answered, delivered or taken. (The first eight bytes of the IPv6 header
+    // are covered by no checksum, and a fragment's data only once reassembled.)
+    var random = SplitMix64(seed: 6)
+    for (name, frame) in Self.seedFrames6() where !name.contains("fragment") {
+      let (harness, socket) = try makeHarness6()
+      var corpus: [[UInt8]] = []
+      for offset in (14 + 8)..<frame.count {
+        var corrupted = frame
+        corrupted[offset] ^= UInt8(truncatingIfNeeded: random.next() % 255 + 1)
+        corpus.append(corrupted)
+      }
+      let tally = feed(corpus, to: harness, socket: socket)
+      XCTAssertEqual(tally.dropped, corpus.count, "\(name): \(tally)")
+      XCTAssertEqual(tally.echoed + tally.delivered + tally.segments + tally.discovery, 0, name)
+    }
+  }
+
+  func testIPv6MultiByteCorruptions() throws {
+    let corpus = Self.multiByteCorruptions(of: Self.seedFrames6().map(\.frame), each: 1000, seed: 0x6c0ffee)
+    for verify in [true, false] {
+      let (harness, socket) = try makeHarness6(verifyChecksums: verify)
+      let tally = feed(corpus, to: harness, socket: socket)
+      XCTAssertEqual(tally.injected, corpus.count)
+      XCTAssertGreaterThan(tally.dropped, 0)
+    }
+  }
+
+  /// A DHCP client's link fed servers' OFFERs cut short or corrupted (each in a valid UDP
+  /// datagram, so that the DHCP parser sees it): every one is taken or dropped as
+  /// malformed-dhcp, and none shorter than the message's fixed part and magic cookie is taken.
+  func testMalformedDHCPMessagesAreDroppedAndCounted() throws {
+    let harness = Harness { $0.ipv4 = nil }
+    var configuration = DHCPClient.Configuration()
+    configuration.probe = false
+    harness.stack.startDHCP(on: harness.link, configuration: configuration, now: harness.now)
+    _ = harness.sent()
+    let client = try XCTUnwrap(harness.link.dhcp)
+    var options = DHCPOptions()
+    options.messageType = .offer
+    options.serverIdentifier = peerIP
+    options.leaseTime = 120
+    options.subnetMask = IPv4Address(255, 255, 255, 0)
+    options.routers = [peerIP]
+    let offer = DHCPMessage(
+      operation: .bootReply, transactionID: client.transactionID, clientHardwareAddress: ourMAC,
+      yourAddress: IPv4Address(10, 0, 0, 50), options: options)
+    let payload = filled(offer.bufferLength) { offer.emit(into: $0) }
+    func frame(_ message: [UInt8]) -> [UInt8] {
+      udpFrame(from: peerIP, sourcePort: 67, to: .broadcast, port: 68, message, ethernetTo: .broadcast)
+    }
+    let socket = try harness.stack.bindUDP(port: 7)
+    let cut = (0..<240).map { frame(Array(payload.prefix($0))) }
+    let cutTally = feed(cut, to: harness, socket: socket)
+    XCTAssertEqual(cutTally.dropped, 240, "\(cutTally)")
+    XCTAssertEqual(harness.counters[.malformedDHCP], 240)
+    var random = SplitMix64(seed: 0xd4c9)
+    var corrupted: [[UInt8]] = []
+    for _ in 0..<3000 {
+      var message = payload
+      for _ in 0..<(1 + Int(random.next() % 4)) {
+        message[236 + Int(random.next() % UInt64(payload.count - 236))] = UInt8(truncatingIfNeeded: random.next())
+      }
+      corrupted.append(frame(message))
+    }
+    let tally = feed(corrupted, to: harness, socket: socket)
+    XCTAssertEqual(tally.injected, 3000)
+    XCTAssertGreaterThan(tally.dropped, 0, "corrupted options are refused: \(tally)")
+    XCTAssertGreaterThan(tally.dhcp, 0, "corruptions the parser accepts reach the client: \(tally)")
+  }
 }
+

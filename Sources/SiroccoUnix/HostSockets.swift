@@ -65,22 +65,23 @@ final class HostActivity {
 /// An address as the C helpers take and give one: its bytes in network order, 4 or 16.
 extension IPAddress {
   var socketBytes: [UInt8] {
-    switch self {
-    case .v4(let address): (0..<4).map { UInt8(truncatingIfNeeded: address.rawValue >> (24 - 8 * $0)) }
-    case .v6(let address):
-      (0..<8).map { UInt8(truncatingIfNeeded: address.high >> (56 - 8 * $0)) }
-        + (0..<8).map { UInt8(truncatingIfNeeded: address.low >> (56 - 8 * $0)) }
+    var bytes = [UInt8](repeating: 0, count: ipv4 != nil ? 4 : 16)
+    bytes.withUnsafeMutableBytes { buffer in
+      switch self {
+      case .v4(let address): address.write(to: buffer, at: 0)
+      case .v6(let address): address.write(to: buffer, at: 0)
+      }
     }
+    return bytes
   }
 
   /// The address in the first `length` (4 or 16) of `bytes`.
   init(socketBytes bytes: [UInt8], length: Int32) {
-    if length == 16 {
-      self = .v6(IPv6Address(bytes: bytes.prefix(16)))
-    } else {
-      self = .v4(IPv4Address(bytes[0], bytes[1], bytes[2], bytes[3]))
-    }
+    self = bytes.withUnsafeBytes { length == 16 ? .v6(.read(from: $0, at: 0)) : .v4(.read(from: $0, at: 0)) }
   }
+
+  /// Whether `other` is of this address's family.
+  func isSameFamily(as other: IPAddress) -> Bool { (ipv4 != nil) == (other.ipv4 != nil) }
 
   /// A socket's own or peer's address and port (`sirocco_socket_name`), nil if it has none.
   static func ofSocket(_ fd: Int32, peer: Bool) -> (address: IPAddress, port: UInt16)? {
@@ -104,7 +105,7 @@ final class HostNetworkStack: NetworkStack {
 
   /// The address of `destination`'s family, if the device has one.
   func address(like destination: IPAddress) -> IPAddress? {
-    addresses.first { ($0.ipv4 != nil) == (destination.ipv4 != nil) }
+    addresses.first { $0.isSameFamily(as: destination) }
   }
 
   /// The `nameserver` lines of the host's /etc/resolv.conf (resolv.conf(5)), in order.
@@ -506,7 +507,7 @@ final class HostUDPSocket: UDPEndpoint {
   func send(_ payload: [UInt8], to address: IPAddress, port: UInt16) throws(UDPSendError) {
     guard !sockets.isEmpty else { throw .closed }
     // Only a family the device has an address of has a route.
-    guard let socket = sockets.first(where: { ($0.address.ipv4 != nil) == (address.ipv4 != nil) }) else { throw .noRoute }
+    guard let socket = sockets.first(where: { $0.address.isSameFamily(as: address) }) else { throw .noRoute }
     guard port != 0 else { throw .invalidDestinationPort }
     let maximum = address.ipv4 != nil ? maximumPayload : 1500 - 40 - 8
     guard payload.count <= maximum else { throw .tooLong(maximum: maximum) }

@@ -225,9 +225,7 @@ public final class UnixPlatform: Platform {
       let addresses = options.sockets.first { $0.name == declared.name }!.addresses
       let stack = HostNetworkStack(addresses: addresses, activity: activity)
       named.append((declared.name, stack))
-      var text = declared.name + ": the host's sockets on "
-      for (index, address) in addresses.enumerated() { text += (index > 0 ? " and " : "") + address.description }
-      log.info(text)
+      log.info(declared.name + ": the host's sockets on " + addresses.map(\.description).joined(separator: " and "))
     }
     return Runtime.run(App.self, platform: platform, parameters: parameters, networkSet: HostNetworks(named: named, activity: activity), blocks: blocks)
   }

@@ -199,7 +199,8 @@ public enum ICMPv6Message: Hashable, Sendable {
   public static func isEchoRequest(
     _ message: UnsafeRawBufferPointer, source: IPv6Address, destination: IPv6Address, verifyChecksum: Bool = true
   ) throws(WireError) -> Bool {
-    guard message.count >= headerLength, message.readUInt8(at: 0) == 128, message.readUInt8(at: 1) == 0 else { return false }
+    guard message.count >= headerLength, message.readUInt8(at: Field.type) == 128, message.readUInt8(at: Field.code) == 0
+    else { return false }
     if verifyChecksum, checksum(message, source: source, destination: destination) != 0 { throw .badChecksum }
     return true
   }

@@ -100,6 +100,9 @@ final class Session {
   let ipv6: Bool
   /// Every IPv6 address the link has held or was probing: what it may send from.
   var ourAddresses6: Set<IPv6Address> = []
+  /// The IPv4 addresses the link held when the last poll began: a poll may send from one and
+  /// then lose it (a DHCP renewal goes out, then the server's NAK is read).
+  var heldIPv4: Set<IPv4Address> = []
 
   init(bits: UInt8) {
     ipv6 = bits & 128 != 0
@@ -559,6 +562,7 @@ final class Session {
 
   func poll() {
     noteAddresses()
+    heldIPv4 = Set(link.ipv4.map { $0.address })
     stack.poll(now: now)
     takeSent()
   }
@@ -590,8 +594,10 @@ final class Session {
     if ethernet.etherType == .ipv6 { return examineSent6(payload, ethernet: ethernet, frame: frame) }
     require(ethernet.etherType == .ipv4, "sent \(ethernet)")
     guard let ip = try? IPv4Header.parse(payload) else { return require(false, "sent a bad IPv4 header: \(hex(frame))") }
-    // From our address, or one a lease gave; from 0.0.0.0 only a DHCP client's message.
-    let source = ip.source == ourIP || link.owns(ip.source) || (ip.source.isUnspecified && ip.protocol == .udp && link.dhcp != nil)
+    // From our address, or one a lease gave (perhaps taken back in the same poll); from
+    // 0.0.0.0 only a DHCP client's message.
+    let source = ip.source == ourIP || link.owns(ip.source) || heldIPv4.contains(ip.source)
+      || (ip.source.isUnspecified && ip.protocol == .udp && link.dhcp != nil)
     require(ip.totalLength == payload.count && source, "sent \(ip) in \(payload.count) bytes")
     // A datagram past the MTU (an echo reply to a reassembled request) leaves in fragments:
     // never TCP, every piece but the last a multiple of 8 bytes.

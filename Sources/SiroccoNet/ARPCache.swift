@@ -95,6 +95,19 @@ public struct ARPCache {
     return .queuedSendRequest
   }
 
+  /// Drops the waiting packets `isDiscarded` picks (their source has left the link); a
+  /// resolution left with none goes on, as one started without a packet would. Returns how
+  /// many went.
+  public mutating func discardPackets(where isDiscarded: ([UInt8]) -> Bool) -> Int {
+    var discarded = 0
+    for (address, waiting) in pending {
+      let kept = waiting.packets.filter { !isDiscarded($0) }
+      discarded += waiting.packets.count - kept.count
+      pending[address]?.packets = kept
+    }
+    return discarded
+  }
+
   /// Whether a resolution of `address` is under way.
   public func isResolving(_ address: IPv4Address) -> Bool { pending[address] != nil }
 

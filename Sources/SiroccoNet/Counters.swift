@@ -83,6 +83,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
   case neighborUnreachable
   /// A datagram to the DHCP client's port that is not a DHCP message (DHCP.swift's checks).
   case malformedDHCP
+  /// A packet waiting for its next hop's link-layer address when its source address left
+  /// the link (a lease ran out, an address lifetime ended).
+  case sourceRemoved
 }
 
 extension DropReason: CustomStringConvertible {
@@ -130,6 +133,7 @@ extension DropReason: CustomStringConvertible {
     case .ndpQueueOverflow: "ndp-queue-overflow"
     case .neighborUnreachable: "neighbor-unreachable"
     case .malformedDHCP: "malformed-dhcp"
+    case .sourceRemoved: "source-removed"
     }
   }
 }

@@ -133,7 +133,10 @@ public struct DHCPClient: Sendable {
     case .declined:
       return start(now: now)
     case .bound:
-      state = .renewing
+      // Polled late (or given a lease of zero seconds): past the expiry the address is gone,
+      // past T2 the client rebinds at once (RFC 2131 4.4.5).
+      guard let lease, now < lease.expiry else { return start(now: now) }
+      state = now >= lease.rebinding ? .rebinding : .renewing
       transactionID = UInt32(truncatingIfNeeded: random.next())
       exchangeStart = now
       return renewOrRebind(now: now)
@@ -153,14 +156,14 @@ public struct DHCPClient: Sendable {
     switch (state, type) {
     case (.selecting, .offer):
       // The first acceptable offer (RFC 2131 4.4.1 lets the client choose).
-      guard let server = message.options.serverIdentifier, Self.isUsable(message.yourAddress) else { return [] }
+      guard let server = message.options.serverIdentifier, Self.isUsable(message) else { return [] }
       offered = (message, server)
       state = .requesting
       attempts = 0
       interval = 4
       return [request(message.yourAddress, server: server, now: now)]
     case (.requesting, .ack):
-      guard let offered, message.yourAddress == offered.message.yourAddress else { return [] }
+      guard let offered, message.yourAddress == offered.message.yourAddress, Self.isUsable(message) else { return [] }
       self.offered = (message, offered.server)
       guard configuration.probe else { return bind(message, server: offered.server, now: now) }
       state = .probing
@@ -169,7 +172,7 @@ public struct DHCPClient: Sendable {
       deadline = now + .milliseconds(1000 + Int64(random.next() % 1000))
       return [.probe(message.yourAddress)]
     case (.renewing, .ack), (.rebinding, .ack):
-      guard let lease else { return [] }
+      guard let lease, Self.isUsable(message) else { return [] }
       let server = message.options.serverIdentifier ?? lease.server
       var actions: [Action] = []
       if message.yourAddress != lease.address.address { actions.append(.unbind(lease.address)) }
@@ -270,9 +273,8 @@ public struct DHCPClient: Sendable {
     let granted = requestSent
     let renewalSeconds = min(Int64(options.renewalTime ?? UInt32(leaseSeconds / 2)), leaseSeconds)
     let rebindingSeconds = min(max(Int64(options.rebindingTime ?? UInt32(leaseSeconds * 7 / 8)), renewalSeconds), leaseSeconds)
-    let prefix = options.subnetMask.map { Self.prefixLength(of: $0) } ?? Self.classfulPrefix(of: ack.yourAddress)
     let lease = Lease(
-      address: IPv4Network(address: ack.yourAddress, prefixLength: prefix), server: server, routers: options.routers,
+      address: Self.network(of: ack), server: server, routers: options.routers,
       dnsServers: options.domainNameServers, classlessRoutes: options.classlessStaticRoutes, domainName: options.domainName,
       mtu: options.interfaceMTU.map { Int($0) }, start: granted, renewal: granted + .seconds(renewalSeconds),
       rebinding: granted + .seconds(rebindingSeconds), expiry: granted + .seconds(leaseSeconds))
@@ -291,8 +293,22 @@ public struct DHCPClient: Sendable {
     .rebindingTime, .classlessStaticRoutes,
   ]
 
-  static func isUsable(_ address: IPv4Address) -> Bool {
-    !address.isUnspecified && !address.isBroadcast && !address.isMulticast && !address.isLoopback
+  /// Whether an OFFER's or ACK's address can be a host's: not 0.0.0.0, broadcast, multicast
+  /// or loopback, nor the network or broadcast address of the subnet it comes with (a host
+  /// never sends from those, RFC 1122 3.2.1.3; a /31 or /32 has no such addresses, RFC 3021).
+  /// The client ignores a message that offers one, as it does one it cannot use.
+  static func isUsable(_ message: DHCPMessage) -> Bool {
+    let address = message.yourAddress
+    guard !address.isUnspecified && !address.isBroadcast && !address.isMulticast && !address.isLoopback else { return false }
+    let network = network(of: message)
+    return network.prefixLength >= 31 || (address != network.networkAddress && address != network.broadcastAddress)
+  }
+
+  /// The address a message offers with its subnet: option 1's mask, else the classful one.
+  static func network(of message: DHCPMessage) -> IPv4Network {
+    let address = message.yourAddress
+    let prefix = message.options.subnetMask.map { prefixLength(of: $0) } ?? classfulPrefix(of: address)
+    return IPv4Network(address: address, prefixLength: prefix)
   }
 
   /// The prefix length of a contiguous mask (a non-contiguous one counts its leading ones).

@@ -155,6 +155,24 @@ public final class Link {
     return false
   }
 
+  /// Drops the packets from `address` still waiting for their next hop's link-layer address,
+  /// or resolved and not yet sent: the address has left the link, and a host sends only from
+  /// its own (RFC 1122 3.2.1.3; RFC 4862 5.5.4). Returns how many went.
+  func discardPackets(from address: IPAddress) -> Int {
+    switch address {
+    case .v4(let source):
+      let isFrom = { (packet: [UInt8]) in packet.withUnsafeBytes { IPv4Header.source(of: $0) } == source }
+      let released = releasedPackets.count
+      releasedPackets.removeAll { isFrom($0.packet) }
+      return released - releasedPackets.count + arp.discardPackets(where: isFrom)
+    case .v6(let source):
+      let isFrom = { (packet: [UInt8]) in packet.withUnsafeBytes { IPv6Header.source(of: $0) } == source }
+      let released = releasedPackets6.count
+      releasedPackets6.removeAll { isFrom($0.packet) }
+      return released - releasedPackets6.count + neighbors.discardPackets(where: isFrom)
+    }
+  }
+
   /// Whether `address` is the directed broadcast address of one of the link's networks (none
   /// on a /31 or /32, where every address is a host: RFC 3021).
   func isDirectedBroadcast(_ address: IPv4Address) -> Bool {

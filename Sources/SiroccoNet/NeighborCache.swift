@@ -364,6 +364,18 @@ public struct NeighborCache {
   }
 
   /// Forgets `address` (e.g. its interface address was removed); returns its waiting packets.
+  /// Drops the waiting packets `isDiscarded` picks (their source has left the link); the
+  /// entries stay as they are. Returns how many went.
+  public mutating func discardPackets(where isDiscarded: ([UInt8]) -> Bool) -> Int {
+    var discarded = 0
+    for (address, entry) in entries where !entry.packets.isEmpty {
+      let kept = entry.packets.filter { !isDiscarded($0) }
+      discarded += entry.packets.count - kept.count
+      entries[address]?.packets = kept
+    }
+    return discarded
+  }
+
   public mutating func remove(_ address: IPv6Address) -> [[UInt8]] {
     entries.removeValue(forKey: address)?.packets ?? []
   }

@@ -144,18 +144,23 @@ public final class Stack<Device: NetworkDevice> {
   }
 
   /// What follows an address leaving `link` (either family): its connected route goes unless
-  /// another address of the link is on the same network, and TCP connections from it are
-  /// reset (`TCPError.addressRemoved`).
+  /// another address of the link is on the same network; unless the link still holds the
+  /// address under another prefix, TCP connections from it are reset
+  /// (`TCPError.addressRemoved`) and packets from it waiting for ARP or neighbour discovery
+  /// are dropped (`source-removed`).
   func addressRemoved(_ removed: IPNetwork, from link: Link) {
     link.generation += 1
     let network = removed.normalized
     if !link.addresses.contains(where: { $0.normalized == network }) {
       routes.remove { $0.link == link.index && $0.origin == .connected && $0.destination == network }
     }
+    // The same address under another prefix is still the link's: nothing from it goes.
+    guard !link.addresses.contains(where: { $0.address == removed.address }) else { return }
     for connection in Array(tcpConnections.values) where connection.endpoints.localAddress == removed.address {
       connection.enterClosed(error: .addressRemoved)
     }
     forgetClosedConnections()
+    counters.drop(.sourceRemoved, count: link.discardPackets(from: removed.address))
   }
 
   /// Sets the default gateway of `gateway`'s family on `link` (replacing any other default

@@ -50,6 +50,12 @@ public struct IPv4Header: Hashable, Sendable {
   /// Length of a header without options; the only length `emit` writes.
   public static let minimumLength = 20
 
+  /// The source address of a packet built here (nil if it is too short to hold one), read
+  /// without parsing the rest: what queues of outgoing packets check.
+  public static func source(of packet: UnsafeRawBufferPointer) -> IPv4Address? {
+    packet.count >= minimumLength ? IPv4Address.read(from: packet, at: Field.source) : nil
+  }
+
   /// DSCP (upper six bits) and ECN (lower two), RFC 2474 and RFC 3168.
   public var typeOfService: UInt8
   /// Header plus payload, in bytes.

@@ -35,6 +35,12 @@ public struct IPv6Header: Hashable, Sendable {
 
   /// The fixed header: the payload (extension headers first) starts here.
   public static let length = 40
+
+  /// The source address of a packet built here (nil if it is too short to hold one), read
+  /// without parsing the rest: what queues of outgoing packets check.
+  public static func source(of packet: UnsafeRawBufferPointer) -> IPv6Address? {
+    packet.count >= length ? IPv6Address.read(from: packet, at: Field.source) : nil
+  }
   /// The MTU every IPv6 link has at least (RFC 8200 5).
   public static let minimumMTU = 1280
 

@@ -197,6 +197,12 @@ final class CounterTests: XCTestCase {
       let ours = try handshake(harness, port: 7, sequence: 1000)
       harness.inject(tcpFrame(port: 7, sequence: 1001, acknowledgment: ours, flags: .ack, pattern(200)))
     }),
+    (.sourceRemoved, "source-removed", { harness in
+      let socket = try harness.stack.bindUDP(port: 4000)
+      try socket.send([1], to: .v4(IPv4Address(10, 0, 0, 7)), port: 9)
+      harness.poll()
+      harness.stack.remove(ourIP, from: harness.link)
+    }),
     (.malformedDHCP, "malformed-dhcp", { harness in
       harness.stack.startDHCP(on: harness.link, now: harness.now)
       harness.inject(udpFrame(sourcePort: 67, to: .broadcast, port: 68, pattern(40), ethernetTo: .broadcast))

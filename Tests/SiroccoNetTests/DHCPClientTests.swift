@@ -197,6 +197,53 @@ final class DHCPClientTests: XCTestCase {
     XCTAssertEqual(sent(refused)?.message.options.messageType, .discover)
   }
 
+  func testTheSubnetsNetworkAndBroadcastAddressesAreNeverTaken() throws {
+    var dhcp = DHCPClient(hardwareAddress: client, seed: 11)
+    let discover = try XCTUnwrap(sent(dhcp.start(now: .zero)))
+    func offer(_ address: IPv4Address, mask: IPv4Address?) -> DHCPMessage {
+      var message = dhcpReply(.offer, to: discover.message, server: server, offered: address, router: server)
+      message.options.subnetMask = mask
+      return message
+    }
+    let slash24 = IPv4Address(255, 255, 255, 0)
+    XCTAssertEqual(dhcp.receive(offer(IPv4Address(10, 0, 0, 255), mask: slash24), now: at(seconds: 1)), [], "broadcast")
+    XCTAssertEqual(dhcp.receive(offer(IPv4Address(10, 0, 0, 0), mask: slash24), now: at(seconds: 1)), [], "network")
+    XCTAssertEqual(dhcp.receive(offer(IPv4Address(10, 255, 255, 255), mask: nil), now: at(seconds: 1)), [], "classful /8")
+    XCTAssertEqual(dhcp.state, .selecting)
+    // On a /31 both addresses are hosts' (RFC 3021); under a /16, 10.0.0.255 is a host's.
+    XCTAssertTrue(DHCPClient.isUsable(offer(IPv4Address(10, 0, 0, 255), mask: IPv4Address(255, 255, 255, 254))))
+    let request = try XCTUnwrap(sent(dhcp.receive(offer(IPv4Address(10, 0, 0, 255), mask: IPv4Address(255, 255, 0, 0)), now: at(seconds: 1))))
+    XCTAssertEqual(request.message.options.requestedAddress, IPv4Address(10, 0, 0, 255))
+    // The ACK names a /24 after all: the client does not take it, and asks again on its timer.
+    var ack = dhcpReply(.ack, to: request.message, server: server, offered: IPv4Address(10, 0, 0, 255), router: server)
+    XCTAssertEqual(dhcp.receive(ack, now: at(seconds: 2)), [])
+    XCTAssertEqual(dhcp.state, .requesting)
+    ack.options.subnetMask = IPv4Address(255, 255, 0, 0)
+    XCTAssertEqual(dhcp.receive(ack, now: at(seconds: 2)).first, .probe(IPv4Address(10, 0, 0, 255)))
+  }
+
+  func testARenewalACKForAnUnusableAddressIsIgnored() throws {
+    var (dhcp, lease) = try bound()
+    let renew = try XCTUnwrap(sent(dhcp.poll(now: lease.renewal)))
+    let broadcast = dhcpReply(.ack, to: renew.message, server: server, offered: IPv4Address(10, 0, 0, 255), router: server)
+    XCTAssertEqual(dhcp.receive(broadcast, now: lease.renewal + .seconds(1)), [])
+    XCTAssertEqual(dhcp.state, .renewing)
+    XCTAssertEqual(dhcp.lease, lease)
+  }
+
+  func testABoundClientPolledLateRebindsPastT2AndStartsOverPastExpiry() throws {
+    var (dhcp, lease) = try bound()
+    let rebind = try XCTUnwrap(sent(dhcp.poll(now: lease.rebinding + .seconds(1))))
+    XCTAssertEqual(dhcp.state, .rebinding, "T1 and T2 both passed: straight to REBINDING")
+    XCTAssertEqual(rebind.destination, .broadcast)
+    XCTAssertEqual(rebind.source, offered)
+    (dhcp, lease) = try bound()
+    let expired = dhcp.poll(now: lease.expiry)
+    XCTAssertEqual(expired.first, .unbind(lease.address), "no REQUEST from an address whose lease has run out")
+    XCTAssertEqual(sent(expired)?.message.options.messageType, .discover)
+    XCTAssertEqual(dhcp.state, .selecting)
+  }
+
   func testMaskDefaultsAndPrefixLengths() {
     XCTAssertEqual(DHCPClient.prefixLength(of: IPv4Address(255, 255, 255, 0)), 24)
     XCTAssertEqual(DHCPClient.prefixLength(of: IPv4Address(255, 255, 255, 255)), 32)

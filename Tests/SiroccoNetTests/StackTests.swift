@@ -163,6 +163,42 @@ final class StackTests: XCTestCase {
     XCTAssertNoThrow(try harness.stack.connectTCP(to: .v4(peerIP), port: 7, now: harness.now), "routed again")
   }
 
+  func testPacketsWaitingForARPFromARemovedAddressAreDroppedAndCounted() throws {
+    let harness = Harness()
+    let second = IPv4Address(10, 0, 0, 9)
+    harness.stack.add(IPv4Network(address: second, prefixLength: 24), to: harness.link)
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v4(peerIP), port: 7)
+    harness.poll()
+    XCTAssertEqual(try harness.sent().map { try parseARPFrame($0).1.targetProtocolAddress }, [peerIP], "waiting for ARP")
+    // The same address under a second prefix: still the link's, the datagram stays.
+    harness.stack.add(IPv4Network(address: ourIP, prefixLength: 16), to: harness.link)
+    harness.stack.remove(ourIP, from: harness.link)
+    XCTAssertEqual(harness.counters[.sourceRemoved], 0)
+    harness.stack.remove(ourIP, from: harness.link)
+    XCTAssertEqual(harness.counters[.sourceRemoved], 1, "gone with its address")
+    try socket.send([2], to: .v4(peerIP), port: 7)
+    harness.poll()
+    harness.inject(arpReplyFrame(to: ourMAC, second))
+    harness.poll()
+    let sent = try harness.sent().filter { try parseEthernet($0).0.etherType == .ipv4 }.map { try parseIPv4Frame($0, source: nil) }
+    XCTAssertEqual(sent.map(\.header.source), [second], "only the datagram sent after the removal, from the address left")
+    XCTAssertEqual(try sent.map { try parseUDP($0).1 }, [[2]])
+  }
+
+  func testPacketsWaitingForNeighborDiscoveryFromARemovedAddressAreDropped() throws {
+    let harness = Harness.ipv6()
+    let socket = try harness.stack.bindUDP(port: 4000)
+    try socket.send([1], to: .v6(peerIP6), port: 7)
+    harness.poll()
+    XCTAssertEqual(harness.sent().count, 1, "a neighbor solicitation; the datagram waits")
+    harness.stack.removeIPv6(ourNetwork6, from: harness.link)
+    XCTAssertEqual(harness.counters[.sourceRemoved], 1)
+    harness.stack.addNeighbor(peerIP6, at: peerMAC, on: harness.link, now: harness.now)
+    harness.poll()
+    XCTAssertEqual(harness.sent().filter { (try? parseEthernet($0).0.etherType) == .ipv6 }.count, 0, "nothing from fd00::2")
+  }
+
   func testAStackIsFreedWhileTheApplicationStillHoldsAConnection() throws {
     weak var released: Stack<MemoryNetworkDevice>?
     var kept: TCPConnection?

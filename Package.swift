@@ -12,7 +12,11 @@
 //   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information, Sirocco's note, device
 //                   options (guest, tender and tool)
 //   SiroccoUnix     the `unix` platform: TAP, epoll, clocks, console, entropy (hosted, Glibc)
+//   SiroccoFreestanding  what every freestanding guest shares (spt, virtio): the C runtime Embedded
+//                   Swift needs, the allocator, entropy, the command line
 //   SiroccoSPT      the `spt` platform, guest side: Solo5 spt ABI (Embedded Swift, freestanding)
+//   SiroccoVirtio   the `virtio` platform: PVH boot, serial console, clocks, virtio drivers
+//                   (Embedded Swift, freestanding)
 //   sirocco-spt     the spt tender (hosted): loads an spt image, seccomp, jumps in
 //   sirocco         the command-line tool (new/build/run/inspect)
 // The first seven are portable: no Foundation, no Glibc, and they build in Embedded Swift for
@@ -31,6 +35,8 @@ let package = Package(
     .library(name: "SiroccoUnixKit", type: .static, targets: ["Sirocco", "SiroccoUnix"]),
     // What `sirocco build --target spt` links an application against (built in Embedded Swift).
     .library(name: "SiroccoSPTKit", type: .static, targets: ["Sirocco", "SiroccoSPT"]),
+    // What `sirocco build --target virtio` links an application against (Embedded Swift).
+    .library(name: "SiroccoVirtioKit", type: .static, targets: ["Sirocco", "SiroccoVirtio"]),
     .executable(name: "sirocco", targets: ["sirocco"]),
     .executable(name: "sirocco-spt", targets: ["sirocco-spt"]),
     .executable(name: "sirocco-benchmarks", targets: ["SiroccoBenchmarks"]),
@@ -53,8 +59,13 @@ let package = Package(
     .target(name: "Sirocco", dependencies: ["SiroccoRuntime", "SiroccoStore", "SiroccoHTTP"], swiftSettings: portable),
     .target(name: "SiroccoABI", dependencies: ["SiroccoWire"], swiftSettings: portable),
 
-    .target(name: "CSiroccoSPT", exclude: ["spt.lds"]),
-    .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "CSiroccoSPT"], swiftSettings: portable),
+    .target(name: "CSiroccoFreestanding"),
+    .target(name: "SiroccoFreestanding", dependencies: ["Sirocco", "SiroccoWire", "CSiroccoFreestanding"], swiftSettings: portable),
+    .target(name: "CSiroccoSPT", dependencies: ["CSiroccoFreestanding"], exclude: ["spt.lds"]),
+    .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoSPT"], swiftSettings: portable),
+
+    .target(name: "CSiroccoVirtio", dependencies: ["CSiroccoFreestanding"], exclude: ["virtio.lds"]),
+    .target(name: "SiroccoVirtio", dependencies: ["Sirocco", "SiroccoFreestanding", "CSiroccoVirtio"], swiftSettings: portable),
 
     .target(name: "CSiroccoUnix"),
     .target(name: "SiroccoUnix", dependencies: ["Sirocco", "SiroccoABI", "CSiroccoUnix"]),
@@ -77,7 +88,8 @@ let package = Package(
     .testTarget(name: "SiroccoUnixTests", dependencies: ["SiroccoUnix", "CSiroccoUnix", "Sirocco"]),
     .testTarget(name: "SiroccoNetTests", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoRuntimeTests", dependencies: ["SiroccoRuntime", "SiroccoNet", "SiroccoDevices", "SiroccoWire"]),
-    .testTarget(name: "SiroccoSPTTests", dependencies: ["CSiroccoSPT"]),
+    .testTarget(name: "SiroccoFreestandingTests", dependencies: ["CSiroccoFreestanding"]),
+    .testTarget(name: "SiroccoVirtioTests", dependencies: ["SiroccoVirtio"]),
     .testTarget(name: "SiroccoStoreTests", dependencies: ["SiroccoStore", "SiroccoDevices", "SiroccoWire"]),
     .testTarget(name: "SiroccoHTTPTests", dependencies: ["SiroccoHTTP", "SiroccoNet", "SiroccoStore", "SiroccoDevices", "SiroccoWire"]),
     // Not on sirocco-spt: an Embedded Swift executable must not be linked into a hosted test

@@ -47,6 +47,9 @@ public struct ELFImage: Sendable {
   /// The guest address of the capabilities word of Sirocco's note, if the image has one
   /// (inside a writable PT_LOAD: `validateSegments` checks it).
   public var siroccoCapabilities: UInt64?
+  /// The 32-bit entry of the PVH note (Xen's XEN_ELFNOTE_PHYS32_ENTRY, type 18), the one a
+  /// virtio image boots by, if the image has one.
+  public var pvhEntry: UInt32?
 
   static let programHeaderType = (load: UInt32(1), interpreter: UInt32(3), note: UInt32(4))
 
@@ -105,6 +108,13 @@ public struct ELFImage: Sendable {
           u32(note + 20) == SiroccoNote.version
         {
           image.siroccoCapabilities = address + 20 + UInt64(SiroccoNote.capabilitiesOffset)
+          continue
+        }
+        // "Xen\0", type 18, a 4- or 8-byte descriptor: the PVH entry.
+        if nameSize == 4, noteType == 18, descriptorSize == 4 || descriptorSize == 8, fileSize >= UInt64(16 + descriptorSize),
+          bytes[note + 12] == 0x58, bytes[note + 13] == 0x65, bytes[note + 14] == 0x6e, bytes[note + 15] == 0
+        {
+          image.pvhEntry = u32(note + 16)
           continue
         }
         guard nameSize == 6, bytes[note + 12] == 0x53, bytes[note + 13] == 0x6f, bytes[note + 14] == 0x6c,

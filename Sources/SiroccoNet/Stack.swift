@@ -225,7 +225,7 @@ public final class Stack<Device: NetworkDevice> {
   public func flush(now: Instant) {
     if let due = reassembly.nextDeadline, due <= now { expireFragments(now: now) }
     if let due = reassembly6.nextDeadline, due <= now { expireFragments6(now: now) }
-    if let due = routes.nextDeadline, due <= now { routes.expire(now: now) }
+    if let due = routes.nextDeadline, due <= now { _ = routes.expire(now: now) }
     for link in links {
       if !link.releasedPackets6.isEmpty {
         let released = link.releasedPackets6

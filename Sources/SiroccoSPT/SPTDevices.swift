@@ -1,4 +1,5 @@
-// The spt guest's console, clocks and entropy: raw system calls the tender allows.
+// The spt guest's console and clocks: raw system calls the tender allows. (Entropy is
+// RDRAND, SiroccoFreestanding's: an spt guest may make no getrandom(2) call.)
 
 import CSiroccoSPT
 import Sirocco
@@ -25,21 +26,4 @@ final class SPTMonotonicClock: MonotonicClock {
 
 final class SPTWallClock: WallClock {
   func now() -> WallTime { WallTime(nanosecondsSinceEpoch: sirocco_spt_clock(0)) }  // CLOCK_REALTIME
-}
-
-/// RDRAND: an spt guest may make no getrandom(2) call.
-final class SPTEntropy: EntropySource {
-  func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-    var index = 0
-    while index < buffer.count {
-      var value = sirocco_spt_random()
-      var byte = 0
-      while byte < 8, index < buffer.count {
-        buffer[index] = UInt8(truncatingIfNeeded: value)
-        value >>= 8
-        byte += 1
-        index += 1
-      }
-    }
-  }
 }

@@ -3,9 +3,11 @@
 // named in the manifest, and jumped to `_start` with the boot information; from then on the
 // only way out is the handful of system calls its seccomp filter allows.
 
+import CSiroccoFreestanding
 import CSiroccoSPT
-import SiroccoABI
 import Sirocco
+import SiroccoABI
+import SiroccoFreestanding
 
 public final class SPTPlatform: Platform {
   public let name = "spt"
@@ -13,7 +15,7 @@ public final class SPTPlatform: Platform {
   public let errors: any Console = SPTErrorConsole()
   public let monotonicClock: any MonotonicClock = SPTMonotonicClock()
   public let wallClock: any WallClock = SPTWallClock()
-  public let entropy: any EntropySource = SPTEntropy()
+  public let entropy: any EntropySource = FreestandingEntropy()
   let bootInfo: UnsafeRawPointer
   let epollDescriptor: Int32
   let timerDescriptor: Int32
@@ -72,27 +74,6 @@ public final class SPTPlatform: Platform {
     return device
   }
 
-  /// The words of the command line the tender passed (the arguments after the image, joined
-  /// by spaces), split at the bytes: the same words as `split(separator: " ")` gives for
-  /// ASCII text, without the Unicode tables Character splitting needs.
-  static func arguments(commandLine: UnsafePointer<UInt8>?) -> [String] {
-    guard let commandLine else { return [] }
-    var arguments: [String] = []
-    var start = 0
-    var end = 0
-    while true {
-      let byte = commandLine[end]
-      if byte == 0 || byte == UInt8(ascii: " ") {
-        if end > start {
-          arguments.append(String(utf8Bytes: UnsafeBufferPointer(start: commandLine + start, count: end - start)))
-        }
-        if byte == 0 { return arguments }
-        start = end + 1
-      }
-      end += 1
-    }
-  }
-
   /// What sirocco-spt allows beyond Solo5's ABI, from Sirocco's note (none under solo5-spt).
   static var capabilities: SiroccoNote.Capabilities { SiroccoNote.Capabilities(rawValue: sirocco_spt_tender_capabilities()) }
 
@@ -101,8 +82,9 @@ public final class SPTPlatform: Platform {
     guard let bootInfo = sirocco_spt_boot_info() else { return ExitStatus.failure }
     let platform = SPTPlatform(bootInfo: bootInfo)
     let errors = SPTErrorConsole()
-    let arguments = Self.arguments(
-      commandLine: UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)))
+    // The arguments after the image, joined by spaces.
+    let arguments = BootCommandLine.words(
+      UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)))
     let declarations = Runtime.declarations(for: App.self, platformParameters: [])
     let parameters: BootParameters
     do {
@@ -208,6 +190,6 @@ extension Unikernel {
   /// The spt target's entry point: `_start` calls the `main` that `@main` generates, which
   /// lands here.
   public static func main() {
-    sirocco_spt_exit(SPTPlatform.start(Self.self))
+    sirocco_exit(SPTPlatform.start(Self.self))
   }
 }

@@ -39,8 +39,8 @@ struct Builder {
   let debug: Bool
 
   init(target: Target, debug: Bool = false) throws {
-    guard target == .unix || target == .spt else {
-      throw ToolError.usage("target '\(target.rawValue)' is not available yet: expected --target unix or --target spt")
+    guard target != .hvt else {
+      throw ToolError.usage("target 'hvt' is not available yet: expected --target unix, spt or virtio")
     }
     self.target = target
     self.debug = debug
@@ -50,6 +50,7 @@ struct Builder {
   func build(_ application: Application, force: Bool = false) throws -> URL {
     switch target {
     case .spt: try buildSPT(application, force: force)
+    case .virtio: try buildVirtio(application, force: force)
     default: try buildUnix(application, force: force)
     }
   }
@@ -64,21 +65,28 @@ struct Builder {
     // file is renamed or deleted its old object stays in, and the link fails on duplicate or
     // stale symbols. Its release builds also kept modules compiled against a layout that had
     // changed in a module they import (a unikernel crashed initialising a global). So when
-    // anything under Sources is newer than the archive (a rename or a deletion moves its
-    // directory's time), the archive and the Sirocco modules' objects are made afresh.
-    let archive = products.appendingPathComponent("lib\(product).a")
-    if let made = modificationDate(archive), Self.anyNewer(than: made, under: root.appendingPathComponent("Sources")) {
-      try? FileManager.default.removeItem(at: archive)
+    // anything under Sources is newer than the scratch directory's last build (a rename or a
+    // deletion moves its directory's time), every kit archive there and the Sirocco modules'
+    // objects are made afresh. Kits sharing a scratch directory share that build.
+    let stamp = scratchURL.appendingPathComponent("sirocco-sources-built")
+    let lastBuild = modificationDate(stamp)
+    if lastBuild.map({ Self.anyNewer(than: $0, under: root.appendingPathComponent("Sources")) }) ?? true {
       let built = (try? FileManager.default.contentsOfDirectory(atPath: products.path)) ?? []
-      for name in built where name.hasPrefix("Sirocco") && name.hasSuffix(".build") {
+      for name in built where (name.hasPrefix("Sirocco") && name.hasSuffix(".build")) || (name.hasPrefix("libSirocco") && name.hasSuffix("Kit.a")) {
         try? FileManager.default.removeItem(at: products.appendingPathComponent(name))
       }
     }
     FileHandle.standardError.write(Data("sirocco: building the Sirocco libraries for \(target.rawValue)\n".utf8))
+    let started = Date()
     let status = try runTool(
       ["swift", "build", "--quiet", "-c", "release", "--package-path", root.path, "--scratch-path", scratchURL.path,
        "--product", product] + extra)
     guard status == 0 else { throw ToolError.failure("building the Sirocco libraries failed (swift build exit \(status))") }
+    // The stamp says when this build started: a source saved while it ran counts as newer.
+    if !FileManager.default.fileExists(atPath: stamp.path) { FileManager.default.createFile(atPath: stamp.path, contents: nil) }
+    if lastBuild.map({ $0 < started }) ?? true {
+      try? FileManager.default.setAttributes([.modificationDate: started], ofItemAtPath: stamp.path)
+    }
     return products
   }
 

@@ -7,7 +7,7 @@ import SiroccoABI
 
 struct Inspect: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Print the ABI and the device manifest of a Solo5 image (spt, hvt...).")
+    abstract: "Print the ABI, the entry points and the device manifest of a Solo5 or Sirocco image (spt, hvt, virtio).")
 
   @Argument(help: "The image file.")
   var image: String
@@ -25,6 +25,7 @@ struct Inspect: ParsableCommand {
           let manifest = try raw.withUnsafeBytes { raw throws(Manifest.ParseError) in try Manifest.parse(raw) }
           var text = "abi: target \(abi.target), version \(abi.version)\n"
           text += "entry: 0x\(String(elf.entry, radix: 16))\n"
+          if let pvh = elf.pvhEntry { text += "pvh entry: 0x\(String(pvh, radix: 16)) (boots by PVH: QEMU -kernel, Firecracker)\n" }
           text += "manifest: \(manifest.devices.count) device\(manifest.devices.count == 1 ? "" : "s")\n"
           for (index, device) in manifest.devices.enumerated() {
             text += "  \(index + 1) \(device.name) \(device.type == .netBasic ? "NET_BASIC" : "BLOCK_BASIC")\n"

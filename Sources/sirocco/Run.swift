@@ -8,7 +8,7 @@ import SiroccoABI
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
@@ -28,6 +28,15 @@ struct Run: ParsableCommand {
   @Flag(help: "Run a debug build of the application (see `sirocco build --debug`).")
   var debug = false
 
+  @Option(help: "virtio: the QEMU machine (microvm: virtio-mmio; q35: virtio-pci).")
+  var machine: VirtioMachine = .microvm
+
+  @Option(help: "virtio: QEMU's accelerator (default: kvm where this host can run it, else tcg).")
+  var accelerator: Accelerator?
+
+  @Option(help: "virtio: guest memory in MiB.")
+  var memory = 512
+
   @Argument(help: "The application directory.")
   var directory: String
 
@@ -45,6 +54,8 @@ struct Run: ParsableCommand {
       case .spt:
         let tender = try builder.buildTender()
         throw ExitCode(try supervise(tender, arguments: deviceOptions + [artifact.path] + bootParameters))
+      case .virtio:
+        throw ExitCode(try runQEMU(artifact, deviceOptions: deviceOptions, bootParameters: bootParameters))
       default:
         try execute(artifact, arguments: deviceOptions + bootParameters)
       }
@@ -114,10 +125,16 @@ struct Run: ParsableCommand {
     let process = Process()
     process.executableURL = tender
     process.arguments = arguments
+    return try supervised(process)
+  }
+
+  /// Runs `process` (a tender, or QEMU) as a child, passing SIGINT and SIGTERM on; returns
+  /// its exit status, or 128 + the signal that ended it (reported).
+  func supervised(_ process: Process) throws -> Int32 {
     do {
       try process.run()
     } catch {
-      throw ToolError.failure("cannot start the tender \(tender.path): \(error.localizedDescription)")
+      throw ToolError.failure("cannot start \(process.executableURL?.path ?? "the child"): \(error.localizedDescription)")
     }
     // Only now: an ignored signal stays ignored across exec, and the tender must not ignore
     // SIGINT and SIGTERM.

@@ -7,14 +7,17 @@ import XCTest
 
 final class SPTTests: XCTestCase {
   static let hostileImage = Paths.testGuest("hostile") + "/_build/spt/hostile.spt"
-  nonisolated(unsafe) static var hostileBuilt = false
+  static let machineImage = Paths.testGuest("machine") + "/_build/spt/machine.spt"
+  nonisolated(unsafe) static var guestsBuilt = false
 
   override func setUpWithError() throws {
     try Examples.buildAll()
-    if !Self.hostileBuilt {
-      let outcome = try runCommand([Paths.tool, "build", "--target", "spt", Paths.testGuest("hostile")], timeout: 600)
-      XCTAssertEqual(outcome.status, 0, outcome.error)
-      Self.hostileBuilt = true
+    if !Self.guestsBuilt {
+      for guest in ["hostile", "machine"] {
+        let outcome = try runCommand([Paths.tool, "build", "--target", "spt", Paths.testGuest(guest)], timeout: 600)
+        XCTAssertEqual(outcome.status, 0, outcome.error)
+      }
+      Self.guestsBuilt = true
     }
   }
 
@@ -38,13 +41,13 @@ final class SPTTests: XCTestCase {
       ("bounds", "guest trap: illegal instruction"),
       ("overflow", "guest trap: illegal instruction"),
     ] {
-      let (outcome, _) = try hostile(misdeed)
+      let outcome = try tender([Self.machineImage, "--do=\(misdeed)"])
       XCTAssertFalse(outcome.signaled, misdeed)
       XCTAssertEqual(outcome.status, 255, "\(misdeed): \(outcome.output)\(outcome.error)")
       XCTAssertTrue(outcome.error.contains(report), "\(misdeed): \(outcome.error)")
       // The function is named from the image's symbol table: its plain name, then the symbol.
-      XCTAssertTrue(outcome.error.contains(" in SiroccoApplication.Hostile.init + 0x"), "\(misdeed): \(outcome.error)")
-      XCTAssertTrue(outcome.error.contains(" ($e18SiroccoApplication7Hostile"), "\(misdeed): \(outcome.error)")
+      XCTAssertTrue(outcome.error.contains(" in SiroccoApplication.Machine.init + 0x"), "\(misdeed): \(outcome.error)")
+      XCTAssertTrue(outcome.error.contains(" ($e18SiroccoApplication7Machine"), "\(misdeed): \(outcome.error)")
       XCTAssertEqual(outcome.errorLines.count, 1, "\(misdeed): \(outcome.error)")
     }
   }
@@ -52,22 +55,20 @@ final class SPTTests: XCTestCase {
   /// In a debug build (`sirocco build --debug`) Embedded Swift keeps the message of a failed
   /// check: the guest prints it, then the tender reports the trap.
   func testDebugBuildPrintsTheFailedCheckBeforeTheTrap() throws {
-    let built = try runCommand([Paths.tool, "build", "--debug", "--target", "spt", Paths.testGuest("hostile")], timeout: 600)
+    let built = try runCommand([Paths.tool, "build", "--debug", "--target", "spt", Paths.testGuest("machine")], timeout: 600)
     XCTAssertEqual(built.status, 0, built.error)
-    let image = Paths.testGuest("hostile") + "/_build/spt-debug/hostile.spt"
+    let image = Paths.testGuest("machine") + "/_build/spt-debug/machine.spt"
     XCTAssertEqual(built.output.trimmingCharacters(in: .whitespacesAndNewlines), image)
-    let disk = try TemporaryFile()
-    try disk.handle.truncate(atOffset: 65536)
-    for (misdeed, message) in [("precondition", "Precondition failed: index must be above 100"), ("fatal", "Fatal error: the hostile guest gives up")] {
-      let outcome = try tender(["--block:storage=\(disk.url.path)", image, "--do=\(misdeed)"])
+    for (misdeed, message) in [("precondition", "Precondition failed: index must be above 100"), ("fatal", "Fatal error: the machine guest gives up")] {
+      let outcome = try tender([image, "--do=\(misdeed)"])
       XCTAssertEqual(outcome.status, 255, "\(misdeed): \(outcome.output)\(outcome.error)")
-      XCTAssertTrue(outcome.output.contains("Hostile.swift:"), "\(misdeed): \(outcome.output)")
+      XCTAssertTrue(outcome.output.contains("Machine.swift:"), "\(misdeed): \(outcome.output)")
       XCTAssertTrue(outcome.output.contains(message), "\(misdeed): \(outcome.output)")
       XCTAssertTrue(outcome.error.contains("guest trap: illegal instruction"), "\(misdeed): \(outcome.error)")
       XCTAssertEqual(outcome.errorLines.count, 1, outcome.error)
     }
     // The release build has no message to print, only the report.
-    let (release, _) = try hostile("fatal")
+    let release = try tender([Self.machineImage, "--do=fatal"])
     XCTAssertEqual(release.status, 255)
     XCTAssertFalse(release.output.contains("gives up"), release.output)
   }

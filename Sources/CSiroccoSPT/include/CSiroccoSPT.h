@@ -1,13 +1,13 @@
 /* The spt guest's C layer: raw Linux system calls (the only way out of an spt guest), the
- * boot information the tender left, the allocator, and the few C symbols Embedded Swift
- * needs (memcpy, posix_memalign, putchar, arc4random_buf...). */
+ * boot information the tender left, the console and clocks. The allocator and the C
+ * symbols Embedded Swift needs are CSiroccoFreestanding's. */
 #ifndef CSIROCCO_SPT_H
 #define CSIROCCO_SPT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sirocco_alloc.h"
+#include "CSiroccoFreestanding.h"
 
 /* Linux x86-64 system call numbers the spt tender allows (Solo5 spt ABI v2). */
 enum {
@@ -51,16 +51,8 @@ uint32_t sirocco_spt_tender_capabilities(void);
 /* Writes an error line: to fd 2 where the tender allows it, else to the console. */
 void sirocco_spt_error_write(const void *buffer, size_t length);
 
-/* Flushes buffered console output, then exit_group(status). */
-__attribute__((noreturn)) void sirocco_spt_exit(int status);
-
 /* Monotonic or wall-clock time in nanoseconds (clock_gettime: 1 CLOCK_MONOTONIC, 0 REALTIME). */
 int64_t sirocco_spt_clock(int clock);
 
-/* 64 random bits from RDRAND (RDTSC-seeded mixing where RDRAND is missing or fails). */
-uint64_t sirocco_spt_random(void);
-
-/* The guest heap: [start, end) and how much of it was ever used. */
-struct sirocco_heap *sirocco_spt_heap(void);
 
 #endif

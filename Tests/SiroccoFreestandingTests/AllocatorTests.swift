@@ -1,7 +1,7 @@
-// The spt guest's allocator (Sources/CSiroccoSPT/alloc.c), run hosted over a plain buffer:
+// The freestanding guests' allocator (Sources/CSiroccoFreestanding/alloc.c), run hosted over a plain buffer:
 // alignment, reuse after free, coalescing, and bounded growth under a steady load.
 
-import CSiroccoSPT
+import CSiroccoFreestanding
 import XCTest
 
 final class AllocatorTests: XCTestCase {

@@ -1,0 +1,116 @@
+// `sirocco run --target virtio`: the image under QEMU (microvm by default, q35 with
+// --machine=q35), KVM when this host can run it, TCG otherwise; the serial console on
+// standard output; the guest's exit status as the tool's (docs/virtio.md, "Exit status").
+
+import ArgumentParser
+import Foundation
+
+/// The QEMU machine types the virtio target runs on.
+enum VirtioMachine: String, CaseIterable {
+  /// virtio-mmio devices, found on the command line; no PCI, no firmware to speak of.
+  case microvm
+  /// PCI (virtio-pci), SeaBIOS's PVH option ROM.
+  case q35
+}
+
+enum Accelerator: String, CaseIterable {
+  case kvm, tcg
+
+  /// KVM where /dev/kvm opens and the CPU has hardware virtualisation (vmx or svm): a /dev/kvm
+  /// without them (an emulating or nested stand-in) cannot run SSE code; else TCG.
+  static var best: Accelerator {
+    let descriptor = open("/dev/kvm", O_RDWR | O_CLOEXEC)
+    guard descriptor >= 0 else { return .tcg }
+    close(descriptor)
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    for line in cpuinfo.split(separator: "\n") where line.hasPrefix("flags") {
+      let flags = line.split(separator: " ")
+      return flags.contains("vmx") || flags.contains("svm") ? .kvm : .tcg
+    }
+    return .tcg
+  }
+}
+
+struct QEMUInvocation {
+  var image: String
+  var machine: VirtioMachine = .microvm
+  var accelerator: Accelerator = .tcg
+  var memoryMiB = 512
+  var bootParameters: [String] = []
+
+  /// The `qemu-system-x86_64` arguments (without the program).
+  var arguments: [String] {
+    var arguments = [
+      "-accel", accelerator.rawValue,
+      // TCG: every feature QEMU can emulate (RDRAND among them); KVM: the host's CPU.
+      "-cpu", accelerator == .kvm ? "host" : "max",
+      // microvm: ACPI off, so that QEMU names the virtio-mmio devices on the command line.
+      "-M", machine == .microvm ? "microvm,acpi=off" : "q35",
+      "-m", "\(memoryMiB)M",
+      "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+      "-serial", "stdio",
+      // The guest's exit status: a write to port 0x501 (virtio.c).
+      "-device", "isa-debug-exit,iobase=0x501,iosize=2",
+      "-kernel", image,
+    ]
+    if !bootParameters.isEmpty { arguments += ["-append", bootParameters.joined(separator: " ")] }
+    return arguments
+  }
+
+  /// The guest's exit status from QEMU's: isa-debug-exit makes QEMU exit with (v << 1) | 1,
+  /// where the guest wrote v = status + 1 for statuses 0-125 and 127 for any other. QEMU's
+  /// own failures exit 1; a guest that reset itself (a triple fault, with -no-reboot) exits 0.
+  static func guestStatus(qemuStatus: Int32) -> (status: Int32, problem: String?) {
+    switch qemuStatus {
+    case 0: return (255, "the VM reset itself (a triple fault) without an exit status")
+    case 1: return (1, "qemu-system-x86_64 failed (its message is above)")
+    case let status where status & 1 == 1:
+      let written = status >> 1
+      return (written == 127 ? 255 : written - 1, nil)
+    default: return (qemuStatus, "qemu-system-x86_64 exited with status \(qemuStatus)")
+    }
+  }
+}
+
+extension Run {
+  /// Runs `image` under QEMU as a child (SIGINT and SIGTERM passed on) and returns the
+  /// guest's exit status.
+  func runQEMU(_ image: URL, deviceOptions: [String], bootParameters: [String]) throws -> Int32 {
+    guard let qemu = findExecutable("qemu-system-x86_64") else {
+      throw ToolError.failure(
+        "qemu-system-x86_64 is not installed: the virtio target runs under QEMU (Debian: apt-get install qemu-system-x86)")
+    }
+    guard deviceOptions.isEmpty else {
+      throw ToolError.usage("\(deviceOptions[0]): the virtio target has no device drivers yet: expected no device options")
+    }
+    // The guest splits its command line at spaces, as Solo5's tenders join their arguments.
+    if let spaced = bootParameters.first(where: { $0.contains(" ") }) {
+      throw ToolError.usage("boot parameter '\(spaced)' contains a space: the VM's command line is split at spaces")
+    }
+    var invocation = QEMUInvocation(image: image.path)
+    invocation.machine = machine
+    invocation.accelerator = accelerator ?? Accelerator.best
+    invocation.memoryMiB = memory
+    invocation.bootParameters = bootParameters
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: qemu)
+    process.arguments = invocation.arguments
+    let status = try supervised(process)
+    let (guest, problem) = QEMUInvocation.guestStatus(qemuStatus: status)
+    if let problem { FileHandle.standardError.write(Data("sirocco: \(problem)\n".utf8)) }
+    return guest
+  }
+
+  /// `name` in a directory of PATH, if it is there and executable.
+  func findExecutable(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for directory in path.split(separator: ":") {
+      let candidate = "\(directory)/\(name)"
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+  }
+}
+
+extension VirtioMachine: ExpressibleByArgument {}
+extension Accelerator: ExpressibleByArgument {}

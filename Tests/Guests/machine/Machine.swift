@@ -1,0 +1,75 @@
+// machine: a guest without devices for the freestanding targets' tests (spt, virtio): CPU
+// traps (`--do=` null, precondition, fatal, bounds, overflow, recurse, execute-data), and
+// sleeping (`--sleeps=N` waits of `--sleep-ms` each, printing when it woke) before exiting
+// with `--status`.
+
+import Sirocco
+
+@main
+struct Machine: Unikernel {
+  static let name = "machine"
+  static let parameters: [ParameterDeclaration] = [
+    .string("do", default: "nothing", help: "the misdeed: null, precondition, fatal, bounds, overflow, recurse, execute-data"),
+    .integer("index", default: 7, range: 0...1000, help: "an index the compiler cannot see through"),
+    .integer("sleeps", default: 0, range: 0...1000, help: "how many times to sleep before exiting"),
+    .integer("sleep-ms", default: 100, range: 1...600_000, help: "how long each sleep lasts"),
+    .integer("status", default: 0, range: 0...255, help: "the exit status"),
+  ]
+
+  let console: any Console
+  let sleeps: Int
+  let sleep: Duration
+  let status: Int32
+  var slept = 0
+  var until: Instant?
+
+  init(boot: Boot) throws(BootFailure) {
+    console = boot.console
+    let parameters = boot.parameters
+    sleeps = parameters.integer("sleeps") ?? 0
+    sleep = .milliseconds(Int64(parameters.integer("sleep-ms") ?? 100))
+    status = Int32(parameters.integer("status") ?? 0)
+    let index = parameters.integer("index") ?? 7
+    let what = parameters.string("do") ?? "nothing"
+    console.print("machine: \(what)")
+    switch what {
+    case "null":
+      let pointer = UnsafePointer<UInt64>(bitPattern: UInt(index / 7 * 8))!
+      console.print("read \(pointer.pointee)")
+    case "precondition":
+      precondition(index > 100, "index must be above 100")
+    case "fatal":
+      if index < 100 { fatalError("the machine guest gives up") }
+    case "bounds":
+      let array = [1, 2, 3]
+      console.print("element \(array[index])")
+    case "overflow":
+      let big = Int.max - 3 + index / 7
+      console.print("sum \(big + index)")
+    case "recurse":
+      console.print("depth \(Self.recurse(index))")
+    case "execute-data":
+      // ud2 in heap memory, called: data is never executable.
+      let code = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+      code.storeBytes(of: 0x0b0f, as: UInt16.self)
+      unsafeBitCast(code, to: (@convention(c) () -> Void).self)()
+    default:
+      break
+    }
+  }
+
+  /// Never returns: each call goes one deeper until the stack runs out (the checked `+`
+  /// keeps the optimiser from turning it into a loop).
+  static func recurse(_ depth: Int) -> Int { depth == 0 ? 0 : 1 + recurse(depth &+ 1) }
+
+  mutating func step(now: Instant) -> Step {
+    if let until {
+      if now < until { return .wait(until: until) }
+      console.print("woke after sleep \(slept)")
+    }
+    guard slept < sleeps else { return .exit(status) }
+    slept += 1
+    until = now + sleep
+    return .wait(until: until)
+  }
+}

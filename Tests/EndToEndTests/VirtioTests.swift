@@ -21,15 +21,23 @@ final class VirtioTests: XCTestCase {
     }
   }
 
-  func run(_ guest: String, _ parameters: [String], timeout: TimeInterval = 120) throws -> Outcome {
-    try runCommand([Paths.tool, "run", "--target", "virtio", "--accelerator", "tcg", guest, "--"] + parameters, timeout: timeout)
+  func run(_ guest: String, _ parameters: [String], machine: String = "microvm", timeout: TimeInterval = 120) throws -> Outcome {
+    try runCommand(
+      [Paths.tool, "run", "--target", "virtio", "--accelerator", "tcg", "--machine", machine, guest, "--"] + parameters,
+      timeout: timeout)
   }
 
   func machine(_ parameters: [String]) throws -> Outcome { try run(Paths.testGuest("machine"), parameters) }
 
   func testHelloBootsAndPrintsItsParametersOnTheSerialConsole() throws {
-    let outcome = try run(Paths.example("hello"), ["--greeting=hello-from-a-VM"])
-    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    for machine in ["microvm", "q35"] {
+      let outcome = try run(Paths.example("hello"), ["--greeting=hello-from-a-VM"], machine: machine)
+      XCTAssertEqual(outcome.status, 0, "\(machine): \(outcome.output)\(outcome.error)")
+      try checkHello(outcome)
+    }
+  }
+
+  func checkHello(_ outcome: Outcome) throws {
     let lines = outcome.output.split(separator: "\n")
     XCTAssertEqual(lines.first, "hello-from-a-VM", outcome.output)
     XCTAssertTrue(lines.contains("target: virtio"), outcome.output)

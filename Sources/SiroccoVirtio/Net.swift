@@ -1,0 +1,181 @@
+// The virtio guest's network device: a virtio-net device (virtio 1.2, 5.1) on one of the
+// transports, queue 0 receiving and queue 1 transmitting, each frame behind the 12-byte
+// virtio-net header. Receive buffers are the driver's own, lent to the device and lent again
+// to the stack when filled; a frame the device says is longer than its buffer, or shorter
+// than a header and an Ethernet header, is dropped and counted. With CSUM and HOST_TSO4/6
+// the device completes checksums and cuts TCP segments on transmit; with GUEST_CSUM it says
+// which received checksums need no verifying.
+//
+// Read first: virtio 1.2 5.1.3 (features), 5.1.4 (configuration: MAC, MTU), 5.1.6 (the
+// header; num_buffers is 1 without MRG_RXBUF), 5.1.6.3 (receive buffers of at least 1526
+// bytes without GUEST_TSO or MRG_RXBUF).
+
+import Sirocco
+
+public final class VirtioNetworkDevice: NetworkDevice {
+  enum Feature {
+    static let checksum: UInt64 = 1 << 0
+    static let guestChecksum: UInt64 = 1 << 1
+    static let mtu: UInt64 = 1 << 3
+    static let mac: UInt64 = 1 << 5
+    static let hostTSO4: UInt64 = 1 << 11
+    static let hostTSO6: UInt64 = 1 << 12
+  }
+
+  /// What the device got wrong or the driver could not do, each frame counted once.
+  public struct Counters: Equatable, Sendable {
+    /// A used receive buffer too short for the header and an Ethernet header.
+    public var runtFrames: UInt64 = 0
+    /// A frame the driver had no transmit buffer or descriptor for.
+    public var transmitQueueFull: UInt64 = 0
+  }
+
+  /// The 12-byte header of VERSION_1 devices: virtio_net_hdr and num_buffers.
+  static let headerLength = 12
+  /// Receive buffers: a header and the largest frame (1514 bytes and a VLAN tag, rounded up).
+  static let receiveBufferSize = 2048
+
+  public let macAddress: MACAddress
+  public let mtu: Int
+  public let offloads: NetworkOffloads
+  let transport: VirtioMMIO
+  let receiveQueue: Virtqueue
+  let transmitQueue: Virtqueue
+  /// One buffer per descriptor head: the device fills `receiveBuffers[head]`, and reads
+  /// `transmitBuffers[head]`.
+  let receiveBuffers: UnsafeMutableRawPointer
+  let transmitBuffers: UnsafeMutableRawPointer
+  let transmitBufferSize: Int
+  /// Transmit buffers free for a frame; for each head in flight, the buffer it holds (both
+  /// queues' heads are the driver's record, never read back from shared memory).
+  var freeTransmit: [UInt16] = []
+  var transmitSlots: [UInt16]
+  var receiveSlots: [Int]
+  public private(set) var counters = Counters()
+
+  /// Starts the device on `transport`: features, both queues (`queueSize` entries, or the
+  /// device's maximum if smaller), every receive buffer given, DRIVER_OK.
+  public init(transport: VirtioMMIO, queueSize: UInt16 = 256, fallbackMAC: MACAddress) throws(VirtioMMIO.StartError) {
+    self.transport = transport
+    try transport.negotiate(
+      required: 0,
+      wanted: Feature.checksum | Feature.guestChecksum | Feature.mtu | Feature.mac | Feature.hostTSO4 | Feature.hostTSO6
+        | VirtioFeature.eventIndex)
+    let features = transport.features
+    let eventIndex = features & VirtioFeature.eventIndex != 0
+    let size = Self.queueSize(queueSize, maximum: min(transport.maximumQueueSize(0), transport.maximumQueueSize(1)))
+    guard size > 0 else { throw .missingQueue(transport.maximumQueueSize(0) == 0 ? 0 : 1) }
+    receiveQueue = Virtqueue(size: size, eventIndex: eventIndex)
+    transmitQueue = Virtqueue(size: size, eventIndex: eventIndex)
+    try transport.setUp(queue: receiveQueue, at: 0)
+    try transport.setUp(queue: transmitQueue, at: 1)
+    if features & Feature.mac != 0 {
+      var raw: UInt64 = 0
+      for index in 0..<6 { raw = raw << 8 | UInt64(transport.configuration8(index)) }
+      macAddress = MACAddress(rawValue: raw)
+    } else {
+      macAddress = fallbackMAC
+    }
+    let configuredMTU = features & Feature.mtu != 0
+      ? Int(transport.configuration8(10)) | Int(transport.configuration8(11)) << 8 : 1500
+    mtu = min(max(configuredMTU, 576), 1500)
+    var offloads: NetworkOffloads = []
+    if features & Feature.checksum != 0 {
+      offloads.insert(.transmitChecksum)
+      if features & (Feature.hostTSO4 | Feature.hostTSO6) == Feature.hostTSO4 | Feature.hostTSO6 { offloads.insert(.tcpSegmentation) }
+    }
+    self.offloads = offloads
+    transmitBufferSize = offloads.contains(.tcpSegmentation) ? Self.headerLength + 65536 + 18 : Self.receiveBufferSize
+    receiveBuffers = .allocate(byteCount: Int(size) * Self.receiveBufferSize, alignment: 4096)
+    transmitBuffers = .allocate(byteCount: Int(size) * transmitBufferSize, alignment: 4096)
+    guestChecksum = features & Feature.guestChecksum != 0
+    receiveSlots = Array(repeating: 0, count: Int(size))
+    transmitSlots = Array(repeating: 0, count: Int(size))
+    for slot in 0..<size { giveReceiveBuffer(at: slot) }
+    freeTransmit = (0..<size).reversed().map { $0 }
+    receiveQueue.interrupts(true)
+    transmitQueue.interrupts(false)
+    transport.start()
+    if receiveQueue.kick() { transport.notify(0) }
+  }
+
+  deinit {
+    receiveBuffers.deallocate()
+    transmitBuffers.deallocate()
+  }
+
+  /// Whether the device tells which received checksums need no verifying.
+  let guestChecksum: Bool
+
+  /// The queue size both queues take: `wanted`, or the device's maximum if smaller, a power
+  /// of two (0 when a queue is missing).
+  static func queueSize(_ wanted: UInt16, maximum: UInt16) -> UInt16 {
+    guard maximum > 0 else { return 0 }
+    var size: UInt16 = 1
+    while size < 32768, size * 2 <= min(wanted, maximum) { size *= 2 }
+    return size
+  }
+
+  /// Lends receive buffer `slot` to the device.
+  func giveReceiveBuffer(at slot: UInt16) {
+    let slot = Int(slot)
+    let address = UInt64(UInt(bitPattern: receiveBuffers + slot * Self.receiveBufferSize))
+    guard let head = receiveQueue.add([Virtqueue.Buffer(address: address, length: UInt32(Self.receiveBufferSize), deviceWrites: true)])
+    else { return }
+    receiveSlots[Int(head)] = slot
+  }
+
+
+  public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    receive(offloaded: { frame, _ in body(frame) })
+  }
+
+  public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
+    _ = transport.acknowledgeInterrupt()
+    while let completion = receiveQueue.next() {
+      let slot = receiveSlots[Int(completion.head)]
+      defer {
+        giveReceiveBuffer(at: UInt16(slot))
+        if receiveQueue.kick() { transport.notify(0) }
+      }
+      let length = Int(completion.length)
+      guard length >= Self.headerLength + 14 else {
+        counters.runtFrames &+= 1
+        continue
+      }
+      let buffer = UnsafeRawBufferPointer(start: receiveBuffers + slot * Self.receiveBufferSize, count: length)
+      let verified = guestChecksum && VirtioNetHeader.checksumVerified(buffer)
+      body(UnsafeRawBufferPointer(rebasing: buffer[Self.headerLength...]), verified)
+      return true
+    }
+    return false
+  }
+
+  public func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    transmit(length: length, offload: nil, body)
+  }
+
+  public func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    precondition(length >= 0 && Self.headerLength + length <= transmitBufferSize, "frame larger than the device takes")
+    precondition(offload == nil || !offloads.isEmpty, "offload asked of a device without it")
+    while let done = transmitQueue.next() { freeTransmit.append(transmitSlots[Int(done.head)]) }
+    guard let slot = freeTransmit.popLast() else {
+      counters.transmitQueueFull &+= 1
+      return false
+    }
+    let buffer = UnsafeMutableRawBufferPointer(start: transmitBuffers + Int(slot) * transmitBufferSize, count: Self.headerLength + length)
+    VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<VirtioNetHeader.length]), offload: offload)
+    buffer.storeBytes(of: UInt16(0), toByteOffset: VirtioNetHeader.length, as: UInt16.self)  // num_buffers
+    body(UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headerLength...]))
+    let address = UInt64(UInt(bitPattern: buffer.baseAddress))
+    guard let head = transmitQueue.add([Virtqueue.Buffer(address: address, length: UInt32(buffer.count), deviceWrites: false)]) else {
+      freeTransmit.append(slot)
+      counters.transmitQueueFull &+= 1
+      return false
+    }
+    transmitSlots[Int(head)] = slot
+    if transmitQueue.kick() { transport.notify(1) }
+    return true
+  }
+
+}

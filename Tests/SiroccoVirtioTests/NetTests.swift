@@ -1,0 +1,104 @@
+// The virtio-net driver against a device played by the test (FakeMMIODevice's registers,
+// DeviceSide's view of each queue): start-up, frames received into the driver's buffers
+// and lent on, runts and lengths past the buffer dropped and counted, frames sent behind
+// the header with or without offload work, and a full queue refused.
+
+@testable import Sirocco
+@testable import SiroccoVirtio
+import XCTest
+
+final class NetTests: XCTestCase {
+  let mac = MACAddress(2, 0, 0, 0, 0, 9)
+
+  func start(_ configure: (FakeMMIODevice) -> Void = { _ in }) throws -> (VirtioNetworkDevice, FakeMMIODevice) {
+    let registers = FakeMMIODevice()
+    registers.offered = VirtioFeature.version1 | VirtioFeature.eventIndex | 1 << 5 | 1 << 0 | 1 << 1 | 1 << 11 | 1 << 12
+    registers.queueSizes = [16, 16]
+    configure(registers)
+    let device = try VirtioNetworkDevice(transport: try VirtioMMIO(registers: registers), fallbackMAC: MACAddress(2, 9, 9, 9, 9, 9))
+    return (device, registers)
+  }
+
+  /// Writes `frame` behind a header into the buffer of `chain` and uses it, `length`
+  /// overriding the length the device reports.
+  func deliver(_ frame: [UInt8], into chain: (head: UInt16, buffers: [(address: UInt64, length: UInt32, flags: UInt16)]),
+               device: inout DeviceSide, flags: UInt8 = 0, length: UInt32? = nil)
+  {
+    let buffer = UnsafeMutableRawPointer(bitPattern: UInt(chain.buffers[0].address))!
+    buffer.initializeMemory(as: UInt8.self, repeating: 0, count: 12)
+    buffer.storeBytes(of: flags, as: UInt8.self)
+    for (index, byte) in frame.enumerated() { buffer.storeBytes(of: byte, toByteOffset: 12 + index, as: UInt8.self) }
+    device.use(UInt32(chain.head), length: length ?? UInt32(12 + frame.count))
+  }
+
+  func testStartUpTakesTheMACAndGivesEveryReceiveBuffer() throws {
+    let (net, registers) = try start()
+    XCTAssertEqual(net.macAddress, mac)
+    XCTAssertEqual(net.mtu, 1500)
+    XCTAssertEqual(net.offloads, [.transmitChecksum, .tcpSegmentation])
+    XCTAssertEqual(registers.statusWrites.last, 15, "DRIVER_OK")
+    var receive = DeviceSide(queue: net.receiveQueue)
+    let chains = receive.takeAvailable()
+    XCTAssertEqual(chains.count, 16)
+    XCTAssertTrue(chains.allSatisfy { $0.buffers.count == 1 && $0.buffers[0].length == 2048 && $0.buffers[0].flags == 2 })
+    XCTAssertEqual(Set(chains.map { $0.buffers[0].address }).count, 16, "a buffer each")
+    // Without the MAC feature, the fallback; without CSUM, no offloads.
+    let (plain, _) = try start { $0.offered = VirtioFeature.version1 }
+    XCTAssertEqual(plain.macAddress, MACAddress(2, 9, 9, 9, 9, 9))
+    XCTAssertEqual(plain.offloads, [])
+  }
+
+  func testFramesAreLentOnAndTheirBuffersGivenBack() throws {
+    let (net, _) = try start()
+    var receive = DeviceSide(queue: net.receiveQueue)
+    let chains = receive.takeAvailable()
+    let frame = (0..<60).map { UInt8($0) }
+    deliver(frame, into: chains[3], device: &receive, flags: 2)  // DATA_VALID
+    var got: [([UInt8], Bool)] = []
+    XCTAssertTrue(net.receive(offloaded: { got.append((Array($0), $1)) }))
+    XCTAssertEqual(got.map(\.0), [frame])
+    XCTAssertEqual(got.map(\.1), [true])
+    XCTAssertFalse(net.receive { _ in XCTFail("nothing more") })
+    let again = receive.takeAvailable()
+    XCTAssertEqual(again.map { $0.buffers[0].address }, [chains[3].buffers[0].address], "the same buffer, lent again")
+  }
+
+  func testRuntsAndLengthsPastTheBufferAreDroppedAndCounted() throws {
+    let (net, _) = try start()
+    var receive = DeviceSide(queue: net.receiveQueue)
+    let chains = receive.takeAvailable()
+    deliver([1, 2, 3], into: chains[0], device: &receive)  // a header and 3 bytes
+    deliver(Array(repeating: 7, count: 60), into: chains[1], device: &receive, length: 4096)  // past the 2048 bytes
+    deliver(Array(repeating: 9, count: 60), into: chains[2], device: &receive)
+    var got: [[UInt8]] = []
+    XCTAssertTrue(net.receive { got.append(Array($0)) })
+    XCTAssertEqual(got, [Array(repeating: 9, count: 60)])
+    XCTAssertEqual(net.counters.runtFrames, 2)
+    XCTAssertEqual(net.receiveQueue.faults.lengthPastBuffer, 1)
+    XCTAssertEqual(receive.takeAvailable().count, 3, "every buffer back with the device")
+  }
+
+  func testFramesLeaveBehindTheHeaderAndAFullQueueRefusesMore() throws {
+    let (net, registers) = try start()
+    var transmit = DeviceSide(queue: net.transmitQueue)
+    XCTAssertTrue(net.transmit(length: 60) { frame in for index in 0..<frame.count { frame[index] = UInt8(index) } })
+    let offload = TransmitOffload(checksumStart: 34, checksumOffset: 16, headerLength: 66, segmentSize: 1448)
+    XCTAssertTrue(net.transmit(length: 3000, offload: offload) { frame in frame[0] = 0xff })
+    let chains = transmit.takeAvailable()
+    XCTAssertEqual(chains.map { $0.buffers.map(\.length) }, [[72], [3012]])
+    XCTAssertEqual(chains.map { $0.buffers[0].flags }, [0, 0], "the device reads them")
+    let first = UnsafeRawPointer(bitPattern: UInt(chains[0].buffers[0].address))!
+    XCTAssertEqual((0..<12).map { first.load(fromByteOffset: $0, as: UInt8.self) }, Array(repeating: 0, count: 12))
+    XCTAssertEqual((12..<72).map { first.load(fromByteOffset: $0, as: UInt8.self) }, (0..<60).map { UInt8($0) })
+    let second = UnsafeRawPointer(bitPattern: UInt(chains[1].buffers[0].address))!
+    XCTAssertEqual((0..<12).map { second.load(fromByteOffset: $0, as: UInt8.self) },
+                   [1, 1, 66, 0, 0xa8, 0x05, 34, 0, 16, 0, 0, 0], "NEEDS_CSUM, TCPv4, 66, 1448, 34, 16, num_buffers 0")
+    XCTAssertFalse(registers.notified.isEmpty, "the device was told")
+    // 14 more fill the 16 buffers; the 17th is refused until the device gives some back.
+    for _ in 0..<14 { XCTAssertTrue(net.transmit(length: 60) { _ in }) }
+    XCTAssertFalse(net.transmit(length: 60) { _ in })
+    XCTAssertEqual(net.counters.transmitQueueFull, 1)
+    for chain in chains + transmit.takeAvailable() { transmit.use(UInt32(chain.head), length: 0) }
+    XCTAssertTrue(net.transmit(length: 60) { _ in }, "room again")
+  }
+}

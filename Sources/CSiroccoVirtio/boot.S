@@ -10,6 +10,8 @@
 #define CR0_PE (1 << 0)
 #define CR0_MP (1 << 1)
 #define CR0_EM (1 << 2)
+#define CR0_NE (1 << 5)
+#define CR0_WP (1 << 16)
 #define CR0_PG (1 << 31)
 #define CR4_PAE (1 << 5)
 #define CR4_OSFXSR (1 << 9)
@@ -83,7 +85,8 @@ _start32:
     wrmsr
     mov %cr0, %eax
     and $~CR0_EM, %eax
-    or $(CR0_PE | CR0_MP | CR0_PG), %eax
+    /* WP: read-only pages stay read-only to this code too (it all runs in ring 0). */
+    or $(CR0_PE | CR0_MP | CR0_NE | CR0_WP | CR0_PG), %eax
     mov %eax, %cr0
     ljmp $0x08, $start64
 
@@ -109,7 +112,9 @@ start64:
 
 /* ---- exception and interrupt stubs: every vector pushes an error code (0 where the CPU
  * does not), then its number, and goes to the common path, which saves the registers and
- * calls sirocco_virtio_trap with the frame. Exceptions run on IST stack 1 (virtio.c). ---- */
+ * calls sirocco_virtio_trap with the frame. Exceptions run on IST stack 1, interrupts on
+ * IST stack 2, so that neither writes over the red zone below the interrupted code's stack
+ * (virtio.c). ---- */
 
 .macro VECTOR number, has_error
     .p2align 4
@@ -160,6 +165,7 @@ vector_\number:
     .endr
 
 trap_common:
+    cld                             /* a fault inside memmove's backward copy leaves DF set */
     push %rax
     push %rbx
     push %rcx

@@ -234,6 +234,7 @@ static void init_paging(void) {
             else entry |= PTE_WRITABLE | nx;
             fine_tables[table][i] = entry;
         }
+        __asm__ volatile("" : : : "memory"); /* the table filled before the directory points at it */
         boot_pd[table] = (uint64_t)(uintptr_t)fine_tables[table] | PTE_PRESENT | PTE_WRITABLE;
     }
     for (int i = FINE_TABLES; i < 4 * 512; i++) {
@@ -249,6 +250,7 @@ static void init_paging(void) {
 /* ---- GDT, TSS, IDT ---- */
 
 static uint8_t trap_stack[16384] __attribute__((aligned(16)));
+static uint8_t interrupt_stack[4096] __attribute__((aligned(16)));
 
 static struct __attribute__((packed)) {
     uint32_t reserved0;
@@ -282,13 +284,17 @@ static void init_tables(void) {
     gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) | ((base >> 24 & 0xff) << 56);
     gdt[4] = base >> 32; /* 64-bit TSS, 0x18 */
     tss.ist[0] = (uint64_t)(uintptr_t)(trap_stack + sizeof trap_stack);
+    tss.ist[1] = (uint64_t)(uintptr_t)(interrupt_stack + sizeof interrupt_stack);
     tss.io_map = sizeof tss;
     struct table_pointer gdt_pointer = {sizeof gdt - 1, (uint64_t)(uintptr_t)gdt};
     __asm__ volatile("lgdt %0; ltr %w1" : : "m"(gdt_pointer), "r"(0x18) : "memory");
-    /* Exceptions on IST 1: a stack overflow's page fault still has a stack to report on. */
+    /* Exceptions on IST 1: a stack overflow's page fault still has a stack to report on.
+     * Interrupts on IST 2: the code they interrupt (Swift and C compiled with the red zone)
+     * may keep data in the 128 bytes below its stack pointer. They never nest: IF is clear
+     * in handlers. */
     for (int vector = 0; vector < 32; vector++) set_gate(vector, sirocco_virtio_vectors[vector], 1);
-    for (int vector = 32; vector < 48; vector++) set_gate(vector, sirocco_virtio_vectors[vector], 0);
-    set_gate(255, sirocco_virtio_vectors[48], 0);
+    for (int vector = 32; vector < 48; vector++) set_gate(vector, sirocco_virtio_vectors[vector], 2);
+    set_gate(255, sirocco_virtio_vectors[48], 2);
     struct table_pointer idt_pointer = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
     __asm__ volatile("lidt %0" : : "m"(idt_pointer));
 }
@@ -353,28 +359,51 @@ static uint16_t pit_count(void) {
     return (uint16_t)(low | (sirocco_inb(0x40) << 8));
 }
 
-/* The TSC's and the APIC timer's frequencies: CPUID leaf 0x15 when the CPU reports the TSC's
- * (then the APIC timer is still measured), else both measured over 10 ms of the PIT
- * (1,193,182 Hz), channel 0 counting down freely (its output is masked). */
+/* One window of `window` PIT ticks, channel 0 counting down freely (its output masked):
+ * the TSC and APIC timer ticks it took. Returns 0 if the counter never moved (no PIT). */
+static int measure(uint32_t window, uint64_t *tsc_ticks, uint32_t *lapic_ticks) {
+    lapic_write(LAPIC_INITIAL_COUNT, 0xffffffff);
+    uint16_t last = pit_count();
+    uint64_t start = rdtsc();
+    uint32_t elapsed = 0, unchanged = 0;
+    while (elapsed < window) {
+        uint16_t now = pit_count();
+        if (now == last && ++unchanged > 100000) return 0;
+        /* Reads closer together than the counter's 55 ms period: no wrap goes uncounted
+         * unless the vCPU stops for that long, which makes the window too long, and the
+         * smallest of the windows is taken. */
+        elapsed += (uint16_t)(last - now);
+        last = now;
+    }
+    *tsc_ticks = (rdtsc() - start) * window / elapsed;
+    *lapic_ticks = (uint32_t)((uint64_t)(0xffffffff - lapic_read(LAPIC_CURRENT_COUNT)) * window / elapsed);
+    lapic_write(LAPIC_INITIAL_COUNT, 0);
+    return 1;
+}
+
+/* The TSC's and the APIC timer's frequencies: each the smallest of three 5 ms windows of
+ * the PIT (1,193,182 Hz; a window stretched by the host descheduling the vCPU reads high);
+ * CPUID leaf 0x15 gives the TSC's where the CPU reports it. Channel 0 is left stopped. */
 static void calibrate(void) {
     sirocco_outb(0x43, 0x34); /* channel 0, low then high byte, rate generator */
     sirocco_outb(0x40, 0);
     sirocco_outb(0x40, 0);
-    lapic_write(LAPIC_INITIAL_COUNT, 0xffffffff);
-    uint16_t last = pit_count();
-    uint64_t start = rdtsc();
-    uint32_t elapsed = 0;
-    for (uint32_t reads = 0; elapsed < 11932 && reads < 10000000; reads++) {
-        uint16_t now = pit_count();
-        elapsed += (uint16_t)(last - now);
-        last = now;
+    const uint32_t window = 5966; /* 5 ms */
+    uint64_t best_tsc = 0;
+    uint32_t best_lapic = 0;
+    for (int round = 0; round < 3; round++) {
+        uint64_t tsc;
+        uint32_t lapic;
+        if (!measure(window, &tsc, &lapic)) break;
+        if (best_tsc == 0 || tsc < best_tsc) best_tsc = tsc;
+        if (best_lapic == 0 || lapic < best_lapic) best_lapic = lapic;
     }
-    uint64_t ticks = rdtsc() - start;
-    uint32_t lapic_ticks = 0xffffffff - lapic_read(LAPIC_CURRENT_COUNT);
-    lapic_write(LAPIC_INITIAL_COUNT, 0);
-    if (elapsed >= 11932) {
-        boot.tsc_hz = ticks * 1193182ull / elapsed;
-        boot.lapic_hz = (uint32_t)((uint64_t)lapic_ticks * 1193182ull / elapsed);
+    sirocco_outb(0x43, 0x30); /* channel 0, mode 0: one count, then it stops */
+    sirocco_outb(0x40, 1);
+    sirocco_outb(0x40, 0);
+    if (best_tsc) {
+        boot.tsc_hz = best_tsc * 1193182ull / window;
+        boot.lapic_hz = (uint32_t)((uint64_t)best_lapic * 1193182ull / window);
         boot.calibrated = 1;
     } else {
         put("sirocco: no PIT to calibrate the clocks against: assuming 1 GHz\n");
@@ -437,7 +466,7 @@ static void read_cmos_clock(void) {
         century = BCD(century);
 #undef BCD
     }
-    if (!(status & 0x02) && pm) hour = (uint8_t)((hour + 12) % 24); /* 12-hour clock */
+    if (!(status & 0x02)) hour = (uint8_t)(hour % 12 + (pm ? 12 : 0)); /* 12-hour clock: 12 AM is 0 */
     if (month < 1 || month > 12 || day < 1 || day > 31) return;
     int64_t full_year = (century >= 19 && century <= 21 ? century : 20) * 100 + year;
     int64_t days = days_from_civil(full_year, month, day);
@@ -501,8 +530,11 @@ static void put_symbol(uint64_t address) {
 void sirocco_virtio_trap(struct sirocco_trap_frame *frame) {
     if (frame->vector >= 32) {
         /* An interrupt: it has woken the CPU from sirocco_virtio_wait, which is all it is
-         * for; the devices are polled after. The spurious vector takes no EOI. */
+         * for; the devices are polled after. It returns with interrupts off: a device's
+         * level-triggered line stays up until its driver acknowledges it, and would
+         * otherwise be taken again at once. The spurious vector takes no EOI. */
         if (frame->vector != 255) lapic_write(LAPIC_EOI, 0);
+        frame->rflags &= ~0x200ull;
         return;
     }
     uint64_t cr2;

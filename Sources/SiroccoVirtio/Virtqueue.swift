@@ -149,6 +149,7 @@ public final class Virtqueue {
   /// chain lets the device write frees the chain with length 0.
   public func next() -> Completion? {
     while true {
+      sirocco_memory_barrier()  // a fresh read of the index each time
       let usedIndex = UInt16(littleEndian: used.load(fromByteOffset: 2, as: UInt16.self))
       guard usedIndex != lastUsed else { return nil }
       guard usedIndex &- lastUsed <= size else {

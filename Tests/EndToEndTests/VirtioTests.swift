@@ -74,6 +74,7 @@ final class VirtioTests: XCTestCase {
       ("null", "sirocco: guest trap: page fault at address 0x8 (read, not mapped), vector 14, rip 0x"),
       ("precondition", "sirocco: guest trap: invalid opcode (ud2: a Swift runtime check failed, e.g. precondition, bounds or overflow), vector 6, rip 0x"),
       ("recurse", "sirocco: guest trap: page fault (stack overflow) at address 0x"),
+      ("write-text", "sirocco: guest trap: page fault at address 0x"),
       ("execute-data", "sirocco: guest trap: page fault at address 0x"),
     ] {
       let outcome = try machine(["--do=\(misdeed)"])
@@ -86,6 +87,7 @@ final class VirtioTests: XCTestCase {
       switch misdeed {
       case "recurse": XCTAssertTrue(lines[1].contains(" in static Machine.recurse(_:) + 0x"), String(lines[1]))
       case "execute-data": XCTAssertTrue(lines[1].contains("(instruction fetch, not permitted)"), String(lines[1]))
+      case "write-text": XCTAssertTrue(lines[1].contains("(write, not permitted)"), String(lines[1]))
       default: XCTAssertTrue(lines[1].contains(" in Machine.init(boot:) + 0x"), String(lines[1]))
       }
     }

@@ -1,5 +1,6 @@
 // machine: a guest without devices for the freestanding targets' tests (spt, virtio): CPU
-// traps (`--do=` null, precondition, fatal, bounds, overflow, recurse, execute-data), and
+// traps (`--do=` null, precondition, fatal, bounds, overflow, recurse, write-text,
+// execute-data), and
 // sleeping (`--sleeps=N` waits of `--sleep-ms` each, printing when it woke) before exiting
 // with `--status`.
 
@@ -9,7 +10,7 @@ import Sirocco
 struct Machine: Unikernel {
   static let name = "machine"
   static let parameters: [ParameterDeclaration] = [
-    .string("do", default: "nothing", help: "the misdeed: null, precondition, fatal, bounds, overflow, recurse, execute-data"),
+    .string("do", default: "nothing", help: "the misdeed: null, precondition, fatal, bounds, overflow, recurse, write-text, execute-data"),
     .integer("index", default: 7, range: 0...1000, help: "an index the compiler cannot see through"),
     .integer("sleeps", default: 0, range: 0...1000, help: "how many times to sleep before exiting"),
     .integer("sleep-ms", default: 100, range: 1...600_000, help: "how long each sleep lasts"),
@@ -48,6 +49,12 @@ struct Machine: Unikernel {
       console.print("sum \(big + index)")
     case "recurse":
       console.print("depth \(Self.recurse(index))")
+    case "write-text":
+      // 1 MiB, where every freestanding image's code starts (index 7: the compiler cannot
+      // know the address, so the store stays).
+      let text = UnsafeMutablePointer<UInt8>(bitPattern: UInt(index / 7) << 20)!
+      text.pointee = 0xcc
+      console.print("wrote over the code")
     case "execute-data":
       // ud2 in heap memory, called: data is never executable.
       let code = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)

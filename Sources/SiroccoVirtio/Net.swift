@@ -132,7 +132,18 @@ public final class VirtioNetworkDevice: NetworkDevice {
 
   public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
     _ = transport.acknowledgeInterrupt()
-    while let completion = receiveQueue.next() {
+    var rechecked = false
+    while true {
+      guard let completion = receiveQueue.next() else {
+        // Nothing more: ask for an interrupt at the next frame (used_event moves on), then
+        // look once more, in case one came in before the device could see the request
+        // (once: a device whose used index makes no sense must not keep the loop going).
+        guard !rechecked else { return false }
+        rechecked = true
+        receiveQueue.interrupts(true)
+        if receiveQueue.hasCompletions { continue }
+        return false
+      }
       let slot = receiveSlots[Int(completion.head)]
       defer {
         giveReceiveBuffer(at: UInt16(slot))
@@ -148,7 +159,6 @@ public final class VirtioNetworkDevice: NetworkDevice {
       body(UnsafeRawBufferPointer(rebasing: buffer[Self.headerLength...]), verified)
       return true
     }
-    return false
   }
 
   public func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {

@@ -39,11 +39,51 @@ public final class VirtioPlatform: Platform {
       platform.errors.print("\(App.name): \(error)")
       return ExitStatus.usage
     }
-    if let declared = App.devices.first {
-      platform.errors.print("\(App.name): device '\(declared.name)' is not attached: the virtio target has no drivers yet")
-      return ExitStatus.usage
+    // An application without devices links no driver (the compiler decides this test when
+    // `devices` is a constant, as for hello).
+    guard !App.devices.isEmpty else { return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: []) }
+    // virtio-mmio transports, highest address first: QEMU microvm gives its slots from the
+    // top down in the order of its -device options, which `sirocco run` writes in the
+    // manifest's order (docs/virtio.md, "Devices").
+    var networkTransports: [(device: VMCommandLine.MMIODevice, transport: VirtioMMIO)] = []
+    for device in commandLine.mmioDevices.sorted(by: { $0.base > $1.base }) {
+      do {
+        let transport = try VirtioMMIO(registers: MachineRegisters(base: device.base))
+        if transport.deviceID == 1 { networkTransports.append((device, transport)) }
+      } catch .noDevice {
+        continue
+      } catch {
+        platform.errors.print("\(App.name): virtio-mmio device at 0x\(String(device.base, radix: 16)): \(error)")
+        return ExitStatus.usage
+      }
     }
-    return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: [])
+    var networks: [(name: String, device: VirtioNetworkDevice)] = []
+    for declared in App.devices {
+      guard declared.kind == .network else {
+        platform.errors.print("\(App.name): block device '\(declared.name)': the virtio target has no block driver yet")
+        return ExitStatus.usage
+      }
+      guard !networkTransports.isEmpty else {
+        platform.errors.print("\(App.name): device '\(declared.name)' is not attached: expected a virtio-net device for it")
+        return ExitStatus.usage
+      }
+      let (device, transport) = networkTransports.removeFirst()
+      guard sirocco_virtio_route_irq(device.irq) == 0 else {
+        platform.errors.print("\(App.name): device '\(declared.name)': interrupt \(device.irq) is past the I/O APIC's pins")
+        return ExitStatus.usage
+      }
+      do {
+        var random: UInt64 = 0
+        withUnsafeMutableBytes(of: &random) { platform.entropy.fill($0) }
+        // A locally administered unicast address, if the device has none of its own.
+        let fallback = MACAddress(rawValue: (random & 0xfeff_ffff_ffff) | 0x0200_0000_0000)
+        networks.append((declared.name, try VirtioNetworkDevice(transport: transport, fallbackMAC: fallback)))
+      } catch {
+        platform.errors.print("\(App.name): device '\(declared.name)': \(error)")
+        return ExitStatus.failure
+      }
+    }
+    return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: [])
   }
 }
 

@@ -181,6 +181,12 @@ public final class Virtqueue {
     }
   }
 
+  /// Whether the device has used a chain not yet taken by `next`.
+  public var hasCompletions: Bool {
+    sirocco_memory_barrier()
+    return UInt16(littleEndian: used.load(fromByteOffset: 2, as: UInt16.self)) != lastUsed
+  }
+
   /// Asks the device to interrupt (or not) when it uses buffers: with EVENT_IDX, `on` sets
   /// used_event to the next entry expected, and off leaves it behind, so that the device
   /// stays quiet until the index comes round again; else the NO_INTERRUPT flag. Re-check

@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
         let tender = try builder.buildTender()
         throw ExitCode(try supervise(tender, arguments: deviceOptions + [artifact.path] + bootParameters))
       case .virtio:
-        throw ExitCode(try runQEMU(artifact, deviceOptions: deviceOptions, bootParameters: bootParameters))
+        throw ExitCode(try runQEMU(artifact, application: application, deviceOptions: deviceOptions, bootParameters: bootParameters))
       default:
         try execute(artifact, arguments: deviceOptions + bootParameters)
       }

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Foundation
+import SiroccoABI
 
 /// The QEMU machine types the virtio target runs on.
 enum VirtioMachine: String, CaseIterable {
@@ -37,6 +38,8 @@ struct QEMUInvocation {
   var accelerator: Accelerator = .tcg
   var memoryMiB = 512
   var bootParameters: [String] = []
+  /// Network devices, in the manifest's order: the TAP interface and the MAC (nil: QEMU's).
+  var networks: [(tap: String, mac: [UInt8]?)] = []
 
   /// The `qemu-system-x86_64` arguments (without the program).
   var arguments: [String] {
@@ -53,6 +56,14 @@ struct QEMUInvocation {
       "-device", "isa-debug-exit,iobase=0x501,iosize=2",
       "-kernel", image,
     ]
+    // The modern virtio-mmio interface (QEMU's default is the legacy one).
+    if machine == .microvm, !networks.isEmpty { arguments += ["-global", "virtio-mmio.force-legacy=false"] }
+    for (index, network) in networks.enumerated() {
+      arguments += ["-netdev", "tap,id=net\(index),ifname=\(network.tap),script=no,downscript=no"]
+      var device = (machine == .microvm ? "virtio-net-device" : "virtio-net-pci") + ",netdev=net\(index)"
+      if let mac = network.mac { device += ",mac=" + mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
+      arguments += ["-device", device]
+    }
     if !bootParameters.isEmpty { arguments += ["-append", bootParameters.joined(separator: " ")] }
     return arguments
   }
@@ -75,13 +86,39 @@ struct QEMUInvocation {
 extension Run {
   /// Runs `image` under QEMU as a child (SIGINT and SIGTERM passed on) and returns the
   /// guest's exit status.
-  func runQEMU(_ image: URL, deviceOptions: [String], bootParameters: [String]) throws -> Int32 {
+  func runQEMU(_ image: URL, application: Application, deviceOptions: [String], bootParameters: [String]) throws -> Int32 {
     guard let qemu = findExecutable("qemu-system-x86_64") else {
       throw ToolError.failure(
         "qemu-system-x86_64 is not installed: the virtio target runs under QEMU (Debian: apt-get install qemu-system-x86)")
     }
-    guard deviceOptions.isEmpty else {
-      throw ToolError.usage("\(deviceOptions[0]): the virtio target has no device drivers yet: expected no device options")
+    var taps: [String: String] = [:]
+    var macs: [String: [UInt8]] = [:]
+    for option in deviceOptions {
+      guard case .option(let device) = DeviceOption.parse(option) else {
+        throw ToolError.usage("\(option): expected --net:NAME=TAP or --net-mac:NAME=MAC on virtio")
+      }
+      switch device.kind {
+      case .network: taps[device.name] = device.value
+      case .networkMAC: macs[device.name] = device.macAddress
+      default: throw ToolError.usage("\(option): the virtio target has no block driver yet: expected --net:NAME=TAP options only")
+      }
+    }
+    let manifest = try Builder(target: .virtio, debug: debug).readManifest(of: application)
+    var networks: [(tap: String, mac: [UInt8]?)] = []
+    for entry in manifest.devices {
+      guard entry.type == .netBasic else {
+        throw ToolError.usage("block device '\(entry.name)': the virtio target has no block driver yet")
+      }
+      guard let tap = taps.removeValue(forKey: entry.name) else {
+        throw ToolError.usage("network device '\(entry.name)' is not attached: expected --net:\(entry.name)=TAP")
+      }
+      guard FileManager.default.fileExists(atPath: "/sys/class/net/\(tap)") else {
+        throw ToolError.usage("--net:\(entry.name)=\(tap): no network interface '\(tap)': expected an existing TAP interface")
+      }
+      networks.append((tap, macs[entry.name]))
+    }
+    if let unknown = taps.keys.sorted().first {
+      throw ToolError.usage("--net:\(unknown)=\(taps[unknown]!): the application declares no network device '\(unknown)'")
     }
     // The guest splits its command line at spaces, as Solo5's tenders join their arguments.
     if let spaced = bootParameters.first(where: { $0.contains(" ") }) {
@@ -92,6 +129,7 @@ extension Run {
     invocation.accelerator = accelerator ?? Accelerator.best
     invocation.memoryMiB = memory
     invocation.bootParameters = bootParameters
+    invocation.networks = networks
     let process = Process()
     process.executableURL = URL(fileURLWithPath: qemu)
     process.arguments = invocation.arguments

@@ -13,7 +13,7 @@ final class VirtioTests: XCTestCase {
   override func setUpWithError() throws {
     try requireTools([("qemu-system-x86_64", "qemu-system-x86")])
     if !Self.machineBuilt {
-      for guest in [Paths.example("hello"), Paths.testGuest("machine")] {
+      for guest in [Paths.example("hello"), Paths.testGuest("machine"), Paths.example("ping")] {
         let outcome = try runCommand([Paths.tool, "build", "--target", "virtio", guest], timeout: 900)
         XCTAssertEqual(outcome.status, 0, outcome.error)
       }
@@ -134,6 +134,35 @@ final class VirtioTests: XCTestCase {
       manifest: 0 devices
 
       """)
+  }
+
+  /// Examples/ping under QEMU microvm, its virtio-net device on a TAP in a namespace: a
+  /// thousand echo requests of 56 and of 1400 bytes, none lost.
+  func testPingAnswersOverVirtioNet() throws {
+    try requireNamespaces()
+    let namespace = try Namespace()
+    let guest = try Guest(namespace, example: "ping", target: "virtio", readyLine: "answering ARP and ICMP echo")
+    for size in [56, 1400] {
+      let outcome = try namespace.exec(
+        ["ping", "-q", "-c", "1000", "-i", "0.001", "-s", "\(size)", "-W", "2", namespace.guestAddress], timeout: 120)
+      XCTAssertTrue(outcome.output.contains("1000 packets transmitted, 1000 received, 0% packet loss"),
+                    "ping -s \(size): \(outcome.output)\(outcome.error)\n\(guest.stop())")
+    }
+    guest.stop()
+  }
+
+  func testNetworkDevicesMustBeAttachedByName() throws {
+    let unattached = try runCommand([Paths.tool, "run", "--target", "virtio", Paths.example("ping")], timeout: 600)
+    XCTAssertEqual(unattached.status, 2, unattached.error)
+    XCTAssertEqual(unattached.errorLines.last, "sirocco: network device 'service' is not attached: expected --net:service=TAP")
+    let unknown = try runCommand(
+      [Paths.tool, "run", "--target", "virtio", Paths.example("ping"), "--net:service=lo", "--net:uplink=lo"], timeout: 600)
+    XCTAssertEqual(unknown.status, 2, unknown.error)
+    XCTAssertEqual(unknown.errorLines.last, "sirocco: --net:uplink=lo: the application declares no network device 'uplink'")
+    let missing = try runCommand([Paths.tool, "run", "--target", "virtio", Paths.example("ping"), "--net:service=nosuchtap0"], timeout: 600)
+    XCTAssertEqual(missing.status, 2, missing.error)
+    XCTAssertEqual(missing.errorLines.last,
+                   "sirocco: --net:service=nosuchtap0: no network interface 'nosuchtap0': expected an existing TAP interface")
   }
 
   func testQEMUStatusesMapBackToTheGuests() {

@@ -41,8 +41,8 @@ public final class VirtioNetworkDevice: NetworkDevice {
   let transport: VirtioMMIO
   let receiveQueue: Virtqueue
   let transmitQueue: Virtqueue
-  /// One buffer per descriptor head: the device fills `receiveBuffers[head]`, and reads
-  /// `transmitBuffers[head]`.
+  /// The driver's buffers, one per slot (`receiveSlots` and `transmitSlots` say which slot
+  /// each head in flight holds): the device fills the receive ones and reads the others.
   let receiveBuffers: UnsafeMutableRawPointer
   let transmitBuffers: UnsafeMutableRawPointer
   let transmitBufferSize: Int

@@ -1,6 +1,6 @@
 // block-test: writes a pattern to every sector of block device `storage` (or the first
-// --sectors), reads it back and verifies it; checks that a request past the end is refused.
-// Exits 0 when everything verified, 1 otherwise.
+// --sectors), flushes, reads it back and verifies it; checks that a request past the end is
+// refused. Exits 0 when everything verified, 1 otherwise.
 
 import Sirocco
 
@@ -46,6 +46,14 @@ struct BlockTest: Unikernel {
         return
       }
       sector += UInt64(count)
+    }
+    // Then onto the medium, past any write cache (a no-op where there is none).
+    do {
+      try device.flush()
+    } catch {
+      console.print("block-test: flush failed: \(error)")
+      status = 1
+      return
     }
     let expected = UnsafeMutableRawBufferPointer.allocate(byteCount: size * perRequest, alignment: 16)
     defer { expected.deallocate() }

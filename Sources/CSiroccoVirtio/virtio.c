@@ -345,6 +345,11 @@ int sirocco_virtio_route_irq(uint32_t gsi) {
     return 0;
 }
 
+void sirocco_virtio_mask_irq(uint32_t gsi, int masked) {
+    sirocco_mmio_write32(IOAPIC, 0x10 + 2 * gsi);
+    sirocco_mmio_write32(IOAPIC + 0x10, DEVICE_VECTOR | (1u << 15) | (masked ? 1u << 16 : 0));
+}
+
 /* ---- clocks ---- */
 
 static uint64_t tsc_at_boot;
@@ -592,5 +597,6 @@ int64_t sirocco_virtio_wall(void) { __builtin_trap(); }
 void sirocco_virtio_wait(int64_t deadline) { (void)deadline; __builtin_trap(); }
 const struct sirocco_virtio_boot *sirocco_virtio_boot_info(void) { __builtin_trap(); }
 int sirocco_virtio_route_irq(uint32_t gsi) { (void)gsi; __builtin_trap(); }
+void sirocco_virtio_mask_irq(uint32_t gsi, int masked) { (void)gsi, (void)masked; __builtin_trap(); }
 
 #endif

@@ -29,9 +29,15 @@ public protocol BlockDevice: AnyObject {
   func read(sector: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError)
   /// Writes `buffer.count / sectorSize` sectors starting at `sector`.
   func write(sector: UInt64, from buffer: UnsafeRawBufferPointer) throws(BlockError)
+  /// Puts what was written on the medium, past any cache the device has (virtio-blk's
+  /// FLUSH, fsync on unix); devices without a cache to flush do nothing (Solo5's block API
+  /// has none, so spt's writes are as durable as the tender's pwrite).
+  func flush() throws(BlockError)
 }
 
 extension BlockDevice {
+  public func flush() throws(BlockError) {}
+
   public var sectorCount: UInt64 { capacity / UInt64(sectorSize) }
 
   /// Checks a request of `length` bytes at `sector` against the device's geometry; every

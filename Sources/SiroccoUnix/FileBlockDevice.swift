@@ -47,6 +47,12 @@ public final class FileBlockDevice: BlockDevice {
     try transfer(sector: sector, length: buffer.count) { pwrite(fileDescriptor, buffer.baseAddress! + $0, $1, $2) }
   }
 
+  public func flush() throws(BlockError) {
+    while fsync(fileDescriptor) != 0 {
+      guard errno == EINTR else { throw .io(errno) }
+    }
+  }
+
   /// Calls `call(done, remaining, fileOffset)` (pread or pwrite) until `length` bytes moved.
   private func transfer(sector: UInt64, length: Int, _ call: (Int, Int, off_t) -> Int) throws(BlockError) {
     var done = 0

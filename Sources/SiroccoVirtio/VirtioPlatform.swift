@@ -44,12 +44,12 @@ public final class VirtioPlatform: Platform {
     guard !App.devices.isEmpty else { return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: []) }
     // virtio-mmio transports, highest address first: QEMU microvm gives its slots from the
     // top down in the order of its -device options, which `sirocco run` writes in the
-    // manifest's order (docs/virtio.md, "Devices").
-    var networkTransports: [(device: VMCommandLine.MMIODevice, transport: VirtioMMIO)] = []
+    // manifest's order (docs/virtio.md, "Devices"). Each declared device takes the next
+    // transport of its kind.
+    var transports: [(device: VMCommandLine.MMIODevice, transport: VirtioMMIO)] = []
     for device in commandLine.mmioDevices.sorted(by: { $0.base > $1.base }) {
       do {
-        let transport = try VirtioMMIO(registers: MachineRegisters(base: device.base))
-        if transport.deviceID == 1 { networkTransports.append((device, transport)) }
+        transports.append((device, try VirtioMMIO(registers: MachineRegisters(base: device.base))))
       } catch .noDevice {
         continue
       } catch {
@@ -58,32 +58,40 @@ public final class VirtioPlatform: Platform {
       }
     }
     var networks: [(name: String, device: VirtioNetworkDevice)] = []
+    var blocks: [(name: String, device: any BlockDevice)] = []
     for declared in App.devices {
-      guard declared.kind == .network else {
-        platform.errors.print("\(App.name): block device '\(declared.name)': the virtio target has no block driver yet")
+      let network = declared.kind == .network
+      guard let index = transports.firstIndex(where: { $0.transport.deviceID == (network ? 1 : 2) }) else {
+        platform.errors.print(
+          "\(App.name): device '\(declared.name)' is not attached: expected a \(network ? "virtio-net" : "virtio-blk") device for it")
         return ExitStatus.usage
       }
-      guard !networkTransports.isEmpty else {
-        platform.errors.print("\(App.name): device '\(declared.name)' is not attached: expected a virtio-net device for it")
-        return ExitStatus.usage
-      }
-      let (device, transport) = networkTransports.removeFirst()
+      let (device, transport) = transports.remove(at: index)
       guard sirocco_virtio_route_irq(device.irq) == 0 else {
         platform.errors.print("\(App.name): device '\(declared.name)': interrupt \(device.irq) is past the I/O APIC's pins")
         return ExitStatus.usage
       }
       do {
-        var random: UInt64 = 0
-        withUnsafeMutableBytes(of: &random) { platform.entropy.fill($0) }
-        // A locally administered unicast address, if the device has none of its own.
-        let fallback = MACAddress(rawValue: (random & 0xfeff_ffff_ffff) | 0x0200_0000_0000)
-        networks.append((declared.name, try VirtioNetworkDevice(transport: transport, fallbackMAC: fallback)))
+        if network {
+          var random: UInt64 = 0
+          withUnsafeMutableBytes(of: &random) { platform.entropy.fill($0) }
+          // A locally administered unicast address, if the device has none of its own.
+          let fallback = MACAddress(rawValue: (random & 0xfeff_ffff_ffff) | 0x0200_0000_0000)
+          networks.append((declared.name, try VirtioNetworkDevice(transport: transport, fallbackMAC: fallback)))
+        } else {
+          // Heard only while a request waits (VirtioBlockDevice.perform).
+          let irq = device.irq
+          sirocco_virtio_mask_irq(irq, 1)
+          let waiting = VirtioBlockDevice.Waiting(
+            now: { sirocco_virtio_monotonic() }, halt: { sirocco_virtio_wait($0) }, hear: { sirocco_virtio_mask_irq(irq, $0 ? 0 : 1) })
+          blocks.append((declared.name, try VirtioBlockDevice(transport: transport, waiting: waiting)))
+        }
       } catch {
         platform.errors.print("\(App.name): device '\(declared.name)': \(error)")
         return ExitStatus.failure
       }
     }
-    return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: [])
+    return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
   }
 }
 

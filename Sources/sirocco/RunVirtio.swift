@@ -38,8 +38,15 @@ struct QEMUInvocation {
   var accelerator: Accelerator = .tcg
   var memoryMiB = 512
   var bootParameters: [String] = []
-  /// Network devices, in the manifest's order: the TAP interface and the MAC (nil: QEMU's).
-  var networks: [(tap: String, mac: [UInt8]?)] = []
+  /// The devices in the manifest's order (the guest maps them to names in that order).
+  var devices: [Device] = []
+
+  enum Device {
+    /// A TAP interface and the MAC (nil: QEMU's).
+    case network(tap: String, mac: [UInt8]?)
+    /// A raw image file and its sector size (virtio-blk's logical block size).
+    case block(file: String, sectorSize: Int)
+  }
 
   /// The `qemu-system-x86_64` arguments (without the program).
   var arguments: [String] {
@@ -57,12 +64,23 @@ struct QEMUInvocation {
       "-kernel", image,
     ]
     // The modern virtio-mmio interface (QEMU's default is the legacy one).
-    if machine == .microvm, !networks.isEmpty { arguments += ["-global", "virtio-mmio.force-legacy=false"] }
-    for (index, network) in networks.enumerated() {
-      arguments += ["-netdev", "tap,id=net\(index),ifname=\(network.tap),script=no,downscript=no"]
-      var device = (machine == .microvm ? "virtio-net-device" : "virtio-net-pci") + ",netdev=net\(index)"
-      if let mac = network.mac { device += ",mac=" + mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
-      arguments += ["-device", device]
+    if machine == .microvm, !devices.isEmpty { arguments += ["-global", "virtio-mmio.force-legacy=false"] }
+    let bus = machine == .microvm ? "device" : "pci"
+    for (index, device) in devices.enumerated() {
+      switch device {
+      case .network(let tap, let mac):
+        arguments += ["-netdev", "tap,id=net\(index),ifname=\(tap),script=no,downscript=no"]
+        var option = "virtio-net-\(bus),netdev=net\(index)"
+        if let mac { option += ",mac=" + mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
+        arguments += ["-device", option]
+      case .block(let file, let sectorSize):
+        // QEMU's -drive splits at commas: a comma in the path is written twice.
+        let path = file.replacingOccurrences(of: ",", with: ",,")
+        arguments += ["-drive", "file=\(path),if=none,format=raw,id=block\(index)"]
+        var option = "virtio-blk-\(bus),drive=block\(index)"
+        if sectorSize != 512 { option += ",logical_block_size=\(sectorSize),physical_block_size=\(sectorSize)" }
+        arguments += ["-device", option]
+      }
     }
     if !bootParameters.isEmpty { arguments += ["-append", bootParameters.joined(separator: " ")] }
     return arguments
@@ -91,34 +109,30 @@ extension Run {
       throw ToolError.failure(
         "qemu-system-x86_64 is not installed: the virtio target runs under QEMU (Debian: apt-get install qemu-system-x86)")
     }
-    var taps: [String: String] = [:]
-    var macs: [String: [UInt8]] = [:]
-    for option in deviceOptions {
-      guard case .option(let device) = DeviceOption.parse(option) else {
-        throw ToolError.usage("\(option): expected --net:NAME=TAP or --net-mac:NAME=MAC on virtio")
-      }
-      switch device.kind {
-      case .network: taps[device.name] = device.value
-      case .networkMAC: macs[device.name] = device.macAddress
-      default: throw ToolError.usage("\(option): the virtio target has no block driver yet: expected --net:NAME=TAP options only")
-      }
+    let options = deviceOptions.compactMap { option -> DeviceOption? in
+      if case .option(let device) = DeviceOption.parse(option) { return device }
+      return nil
     }
     let manifest = try Builder(target: .virtio, debug: debug).readManifest(of: application)
-    var networks: [(tap: String, mac: [UInt8]?)] = []
-    for entry in manifest.devices {
-      guard entry.type == .netBasic else {
-        throw ToolError.usage("block device '\(entry.name)': the virtio target has no block driver yet")
-      }
-      guard let tap = taps.removeValue(forKey: entry.name) else {
-        throw ToolError.usage("network device '\(entry.name)' is not attached: expected --net:\(entry.name)=TAP")
-      }
-      guard FileManager.default.fileExists(atPath: "/sys/class/net/\(tap)") else {
-        throw ToolError.usage("--net:\(entry.name)=\(tap): no network interface '\(tap)': expected an existing TAP interface")
-      }
-      networks.append((tap, macs[entry.name]))
+    // The same checks, in the same words, as the spt tender and the unix platform.
+    if let problem = DeviceOptions.check(options, declared: manifest.devices) { throw ToolError.usage(problem) }
+    func option(_ kind: DeviceOption.Kind, _ name: String) -> DeviceOption? {
+      options.first { $0.kind == kind && $0.name == name }
     }
-    if let unknown = taps.keys.sorted().first {
-      throw ToolError.usage("--net:\(unknown)=\(taps[unknown]!): the application declares no network device '\(unknown)'")
+    var devices: [QEMUInvocation.Device] = []
+    for entry in manifest.devices {
+      if entry.type == .netBasic {
+        let tap = option(.network, entry.name)!.value
+        guard FileManager.default.fileExists(atPath: "/sys/class/net/\(tap)") else {
+          throw ToolError.usage("--net:\(entry.name)=\(tap): no network interface '\(tap)': expected an existing TAP interface")
+        }
+        devices.append(.network(tap: tap, mac: option(.networkMAC, entry.name)?.macAddress))
+      } else if entry.type == .blockBasic {
+        let file = option(.block, entry.name)!.value
+        let sectorSize = option(.blockSectorSize, entry.name)?.sectorSize ?? DeviceLimits.defaultSectorSize
+        try checkBlockFile(file, name: entry.name, sectorSize: sectorSize)
+        devices.append(.block(file: file, sectorSize: sectorSize))
+      }
     }
     // The guest splits its command line at spaces, as Solo5's tenders join their arguments.
     if let spaced = bootParameters.first(where: { $0.contains(" ") }) {
@@ -129,7 +143,7 @@ extension Run {
     invocation.accelerator = accelerator ?? Accelerator.best
     invocation.memoryMiB = memory
     invocation.bootParameters = bootParameters
-    invocation.networks = networks
+    invocation.devices = devices
     let process = Process()
     process.executableURL = URL(fileURLWithPath: qemu)
     process.arguments = invocation.arguments
@@ -137,6 +151,25 @@ extension Run {
     let (guest, problem) = QEMUInvocation.guestStatus(qemuStatus: status)
     if let problem { FileHandle.standardError.write(Data("sirocco: \(problem)\n".utf8)) }
     return guest
+  }
+
+  /// A block device's file, checked as the spt tender checks it: a regular file this user
+  /// may read and write, a whole non-zero number of sectors long.
+  func checkBlockFile(_ file: String, name: String, sectorSize: Int) throws {
+    var status = stat()
+    guard stat(file, &status) == 0 else {
+      throw ToolError.usage("--block:\(name)=\(file): cannot open '\(file)': \(String(cString: strerror(errno)))")
+    }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      throw ToolError.usage("--block:\(name)=\(file): '\(file)' is not a regular file: expected a disk image")
+    }
+    guard access(file, R_OK | W_OK) == 0 else {
+      throw ToolError.usage("--block:\(name)=\(file): cannot open '\(file)' to read and write: \(String(cString: strerror(errno)))")
+    }
+    let size = Int(status.st_size)
+    guard size >= sectorSize, size % sectorSize == 0 else {
+      throw ToolError.usage("--block:\(name)=\(file): size \(size) bytes is not a whole non-zero number of \(sectorSize)-byte sectors")
+    }
   }
 
   /// `name` in a directory of PATH, if it is there and executable.

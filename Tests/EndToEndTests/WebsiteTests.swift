@@ -1,6 +1,6 @@
 // Examples/website serving its demo site from a tar archive, on unix over the host's sockets,
-// on unix and spt over TAP in a namespace: with curl (GET, HEAD, 304, ranges, 404, keep-alive
-// reuse, pipelining), wrk (256 connections for 10 s, no errors), a corpus of malformed and
+// on unix, spt and virtio (QEMU) over TAP in a namespace: with curl (GET, HEAD, 304, ranges,
+// 404, keep-alive reuse, pipelining), wrk (256 connections for 10 s, no errors), a corpus of malformed and
 // oversized requests and slowloris clients (http_checks.py), and a 100 MB file checked by
 // its SHA-256, whole and in a range; a damaged archive refused at boot.
 
@@ -143,6 +143,18 @@ final class WebsiteTests: XCTestCase {
     XCTAssertTrue(packed > 0 && packed % 4096 == 0, "the packed archive is whole 4 KiB sectors: \(packed) bytes")
     try checkSite(namespace, base: base, label: "spt")
     XCTAssertTrue(guest.process.isRunning, "spt: the server survived")
+  }
+
+  /// Under QEMU (TCG), the archive on virtio-blk and the service on virtio-net.
+  func testVirtioOverTAP() throws {
+    try requireTools([("qemu-system-x86_64", "qemu-system-x86")])
+    let built = try runCommand([Paths.tool, "build", "--target", "virtio", Paths.example("website")], timeout: 900)
+    XCTAssertEqual(built.status, 0, built.error)
+    let namespace = try Namespace()
+    let (guest, base) = try startWebsite(namespace, target: "virtio", archive: archive.url.path)
+    defer { guest.stop() }
+    try checkSite(namespace, base: base, label: "virtio")
+    XCTAssertTrue(guest.process.isRunning, "virtio: the server survived")
   }
 
   /// 100 MB of random bytes served from the archive: the whole file and a range in its middle

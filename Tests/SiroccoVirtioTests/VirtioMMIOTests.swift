@@ -26,6 +26,8 @@ final class FakeMMIODevice: MMIORegisters {
   var queues: [UInt32: (size: UInt32, descriptor: UInt64, driver: UInt64, device: UInt64, ready: Bool)] = [:]
   var notified: [UInt32] = []
   var interruptStatus: UInt32 = 0
+  /// The device's work when the driver notifies queue N (nil: nothing happens).
+  var onNotify: ((UInt32) -> Void)?
 
   func read32(_ offset: Int) -> UInt32 {
     switch offset {
@@ -36,6 +38,7 @@ final class FakeMMIODevice: MMIORegisters {
     case 0x034: Int(queueSelect) < queueSizes.count ? UInt32(queueSizes[Int(queueSelect)]) : 0
     case 0x060: interruptStatus
     case 0x070: status
+    case 0x100...: (0..<4).reduce(0) { $0 | UInt32(read8(offset + $1)) << (8 * $1) }
     default: 0
     }
   }
@@ -55,7 +58,9 @@ final class FakeMMIODevice: MMIORegisters {
     case 0x030: queueSelect = value
     case 0x038: updateQueue { $0.size = value }
     case 0x044: updateQueue { $0.ready = value == 1 }
-    case 0x050: notified.append(value)
+    case 0x050:
+      notified.append(value)
+      onNotify?(value)
     case 0x064: interruptStatus &= ~value
     case 0x070:
       statusWrites.append(value)

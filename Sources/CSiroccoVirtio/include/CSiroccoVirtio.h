@@ -40,6 +40,9 @@ const struct sirocco_virtio_boot *sirocco_virtio_boot_info(void);
 /* Routes the IOAPIC pin `gsi` (level-triggered, active high, as virtio-mmio's) to the CPU;
  * returns 0 when done, -1 if the pin does not exist. */
 int sirocco_virtio_route_irq(uint32_t gsi);
+/* Masks (or unmasks) routed pin `gsi`: a block device's line is heard only while its driver
+ * waits for a request, so that a line left up never wakes the idle loop. */
+void sirocco_virtio_mask_irq(uint32_t gsi, int masked);
 
 /* ---- port and memory-mapped I/O ---- */
 

@@ -310,7 +310,7 @@ static void init_tables(void) {
 #define LAPIC_DIVIDE 0x3e0
 #define IOAPIC 0xfec00000ull
 #define TIMER_VECTOR 32
-#define DEVICE_VECTOR 33
+#define DEVICE_VECTOR SIROCCO_VIRTIO_DEVICE_VECTOR
 
 static void lapic_write(uint32_t reg, uint32_t value) { sirocco_mmio_write32(LAPIC + reg, value); }
 static uint32_t lapic_read(uint32_t reg) { return sirocco_mmio_read32(LAPIC + reg); }

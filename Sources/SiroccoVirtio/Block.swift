@@ -79,7 +79,7 @@ public final class VirtioBlockDevice: BlockDevice {
   public let flushes: Bool
   /// Bytes per request: the buffer, or the device's size_max if smaller, in whole sectors.
   let transferSize: Int
-  let transport: VirtioMMIO
+  let transport: any VirtioTransport
   let queue: Virtqueue
   let waiting: Waiting
   let timeout: Int64
@@ -92,7 +92,7 @@ public final class VirtioBlockDevice: BlockDevice {
 
   /// Starts the device on `transport`: features, the request queue, DRIVER_OK. A request
   /// not answered within `timeout` nanoseconds fails, and the device with it.
-  public init(transport: VirtioMMIO, waiting: Waiting, timeout: Int64 = 30_000_000_000) throws(VirtioMMIO.StartError) {
+  public init(transport: any VirtioTransport, waiting: Waiting, timeout: Int64 = 30_000_000_000) throws(VirtioStartError) {
     self.transport = transport
     self.waiting = waiting
     self.timeout = timeout

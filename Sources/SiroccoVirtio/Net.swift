@@ -38,7 +38,7 @@ public final class VirtioNetworkDevice: NetworkDevice {
   public let macAddress: MACAddress
   public let mtu: Int
   public let offloads: NetworkOffloads
-  let transport: VirtioMMIO
+  let transport: any VirtioTransport
   let receiveQueue: Virtqueue
   let transmitQueue: Virtqueue
   /// The driver's buffers, one per slot (`receiveSlots` and `transmitSlots` say which slot
@@ -55,7 +55,7 @@ public final class VirtioNetworkDevice: NetworkDevice {
 
   /// Starts the device on `transport`: features, both queues (`queueSize` entries, or the
   /// device's maximum if smaller), every receive buffer given, DRIVER_OK.
-  public init(transport: VirtioMMIO, queueSize: UInt16 = 256, fallbackMAC: MACAddress) throws(VirtioMMIO.StartError) {
+  public init(transport: any VirtioTransport, queueSize: UInt16 = 256, fallbackMAC: MACAddress) throws(VirtioStartError) {
     self.transport = transport
     try transport.negotiate(
       required: 0,

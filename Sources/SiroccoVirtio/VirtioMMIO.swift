@@ -1,22 +1,12 @@
 // The virtio-mmio transport (virtio 1.2, 4.2): a device's registers in a 512-byte (QEMU) or
-// 4 KiB (Firecracker) window the VMM names on the command line, and the start-up every
-// virtio device goes through (3.1.1): reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK
-// (read back), queues, DRIVER_OK. Only the modern interface (version 2): QEMU's default is
-// legacy, so `sirocco run` starts it with `-global virtio-mmio.force-legacy=false`, and a
-// legacy device is refused by name.
+// 4 KiB (Firecracker) window the VMM names on the command line. Only the modern interface
+// (version 2): QEMU's default is legacy, so `sirocco run` starts it with
+// `-global virtio-mmio.force-legacy=false`, and a legacy device is refused by name.
 //
 // Read first: virtio 1.2 4.2.2 (the registers; 32-bit accesses only below 0x100), 4.2.3.2
-// (queue set-up), 2.1 (status bits), 6 (VERSION_1).
+// (queue set-up).
 
 import CSiroccoVirtio
-
-/// Register reads and writes of one device: the machine's memory-mapped I/O, or a device
-/// played by a test.
-public protocol MMIORegisters: AnyObject {
-  func read32(_ offset: Int) -> UInt32
-  func write32(_ offset: Int, _ value: UInt32)
-  func read8(_ offset: Int) -> UInt8
-}
 
 /// The machine's registers at `base`.
 public final class MachineRegisters: MMIORegisters {
@@ -24,25 +14,13 @@ public final class MachineRegisters: MMIORegisters {
   public init(base: UInt64) { self.base = base }
   public func read32(_ offset: Int) -> UInt32 { sirocco_mmio_read32(base + UInt64(offset)) }
   public func write32(_ offset: Int, _ value: UInt32) { sirocco_mmio_write32(base + UInt64(offset), value) }
+  public func read16(_ offset: Int) -> UInt16 { sirocco_mmio_read16(base + UInt64(offset)) }
+  public func write16(_ offset: Int, _ value: UInt16) { sirocco_mmio_write16(base + UInt64(offset), value) }
   public func read8(_ offset: Int) -> UInt8 { sirocco_mmio_read8(base + UInt64(offset)) }
+  public func write8(_ offset: Int, _ value: UInt8) { sirocco_mmio_write8(base + UInt64(offset), value) }
 }
 
-public enum VirtioStatus {
-  public static let acknowledge: UInt32 = 1
-  public static let driver: UInt32 = 2
-  public static let driverOK: UInt32 = 4
-  public static let featuresOK: UInt32 = 8
-  public static let needsReset: UInt32 = 64
-  public static let failed: UInt32 = 128
-}
-
-/// Feature bits every device type shares (virtio 1.2, 6).
-public enum VirtioFeature {
-  public static let eventIndex: UInt64 = 1 << 29
-  public static let version1: UInt64 = 1 << 32
-}
-
-public final class VirtioMMIO {
+public final class VirtioMMIO: VirtioTransport {
   enum Register {
     static let magic = 0x000
     static let version = 0x004
@@ -87,31 +65,11 @@ public final class VirtioMMIO {
     }
   }
 
-  public enum StartError: Error, Equatable, CustomStringConvertible {
-    /// The device lacks features the driver cannot do without.
-    case missingFeatures(UInt64)
-    /// The device cleared FEATURES_OK: it refused the features the driver chose.
-    case featuresRefused
-    /// A queue the driver needs is absent (size 0).
-    case missingQueue(UInt16)
-    /// A queue is smaller than the driver's.
-    case queueTooSmall(index: UInt16, maximum: UInt16)
-
-    public var description: String {
-      switch self {
-      case .missingFeatures(let features): "the device lacks required features 0x\(String(features, radix: 16))"
-      case .featuresRefused: "the device refused the features the driver chose (FEATURES_OK cleared)"
-      case .missingQueue(let index): "the device has no queue \(index)"
-      case .queueTooSmall(let index, let maximum): "the device's queue \(index) holds at most \(maximum) entries"
-      }
-    }
-  }
-
   let registers: any MMIORegisters
   /// The device type (1 network, 2 block, ...).
   public let deviceID: UInt32
   /// The features both sides agreed on, once `negotiate` has run.
-  public private(set) var features: UInt64 = 0
+  public var features: UInt64 = 0
 
   /// Checks the registers for a modern virtio-mmio device.
   public init(registers: any MMIORegisters) throws(ProbeError) {
@@ -126,33 +84,16 @@ public final class VirtioMMIO {
   }
 
   public var status: UInt32 { registers.read32(Register.status) }
+  public func setStatus(_ status: UInt32) { registers.write32(Register.status, status) }
 
-  /// Resets the device, says a driver is here, and agrees on features: those of `wanted`
-  /// the device offers, which must include `required` (VERSION_1 always).
-  public func negotiate(required: UInt64, wanted: UInt64) throws(StartError) {
-    registers.write32(Register.status, 0)
-    registers.write32(Register.status, VirtioStatus.acknowledge)
-    registers.write32(Register.status, VirtioStatus.acknowledge | VirtioStatus.driver)
-    var offered: UInt64 = 0
-    for word in 0..<2 {
-      registers.write32(Register.deviceFeaturesSelect, UInt32(word))
-      offered |= UInt64(registers.read32(Register.deviceFeatures)) << (32 * UInt64(word))
-    }
-    let needed = required | VirtioFeature.version1
-    guard offered & needed == needed else {
-      fail()
-      throw .missingFeatures(needed & ~offered)
-    }
-    features = offered & (wanted | needed)
-    for word in 0..<2 {
-      registers.write32(Register.driverFeaturesSelect, UInt32(word))
-      registers.write32(Register.driverFeatures, UInt32(truncatingIfNeeded: features >> (32 * UInt64(word))))
-    }
-    registers.write32(Register.status, VirtioStatus.acknowledge | VirtioStatus.driver | VirtioStatus.featuresOK)
-    guard registers.read32(Register.status) & VirtioStatus.featuresOK != 0 else {
-      fail()
-      throw .featuresRefused
-    }
+  public func deviceFeatures(word: Int) -> UInt32 {
+    registers.write32(Register.deviceFeaturesSelect, UInt32(word))
+    return registers.read32(Register.deviceFeatures)
+  }
+
+  public func setDriverFeatures(word: Int, _ value: UInt32) {
+    registers.write32(Register.driverFeaturesSelect, UInt32(word))
+    registers.write32(Register.driverFeatures, value)
   }
 
   /// The largest size queue `index` takes (0: no such queue).
@@ -162,7 +103,7 @@ public final class VirtioMMIO {
   }
 
   /// Gives the device queue `index`: its size and the addresses of its three parts.
-  public func setUp(queue: Virtqueue, at index: UInt16) throws(StartError) {
+  public func setUp(queue: Virtqueue, at index: UInt16) throws(VirtioStartError) {
     let maximum = maximumQueueSize(index)
     guard maximum > 0 else { throw .missingQueue(index) }
     guard queue.size <= maximum else { throw .queueTooSmall(index: index, maximum: maximum) }
@@ -175,12 +116,6 @@ public final class VirtioMMIO {
       registers.write32(register + 4, UInt32(truncatingIfNeeded: address >> 32))
     }
     registers.write32(Register.queueReady, 1)
-  }
-
-  /// Tells the device the driver is ready: it may use the queues now.
-  public func start() {
-    registers.write32(
-      Register.status, VirtioStatus.acknowledge | VirtioStatus.driver | VirtioStatus.featuresOK | VirtioStatus.driverOK)
   }
 
   /// Tells the device something was added to queue `index`.
@@ -198,6 +133,4 @@ public final class VirtioMMIO {
 
   /// A little-endian 32-bit field of the configuration space.
   public func configuration32(_ offset: Int) -> UInt32 { registers.read32(Register.configuration + offset) }
-
-  func fail() { registers.write32(Register.status, registers.read32(Register.status) | VirtioStatus.failed) }
 }

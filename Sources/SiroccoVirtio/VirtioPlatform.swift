@@ -2,7 +2,7 @@
 // PVH (QEMU microvm, q35 or pc; Firecracker). CSiroccoVirtio has taken the CPU to long mode,
 // mapped memory, set up the heap, the serial console and the clocks; from here the
 // application runs as on every target, its devices found from the command line (virtio-mmio,
-// as QEMU microvm and Firecracker pass them) or on the PCI bus.
+// as QEMU microvm and Firecracker pass them) or on the PCI bus (virtio-pci: q35, pc).
 
 import CSiroccoFreestanding
 import CSiroccoVirtio
@@ -42,19 +42,34 @@ public final class VirtioPlatform: Platform {
     // An application without devices links no driver (the compiler decides this test when
     // `devices` is a constant, as for hello).
     guard !App.devices.isEmpty else { return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: []) }
-    // virtio-mmio transports, highest address first: QEMU microvm gives its slots from the
-    // top down in the order of its -device options, which `sirocco run` writes in the
-    // manifest's order (docs/virtio.md, "Devices"). Each declared device takes the next
-    // transport of its kind.
-    var transports: [(device: VMCommandLine.MMIODevice, transport: VirtioMMIO)] = []
+    // The transports: virtio-mmio ones from the command line, highest address first (QEMU
+    // microvm gives its slots from the top down in the order of its -device options, which
+    // `sirocco run` writes in the manifest's order); else virtio-pci functions on bus 0 in
+    // ascending order (q35 and pc give slots in the options' order). Each declared device
+    // takes the next transport of its kind (docs/virtio.md, "Devices").
+    var transports: [(transport: any VirtioTransport, irq: UInt32?)] = []
     for device in commandLine.mmioDevices.sorted(by: { $0.base > $1.base }) {
       do {
-        transports.append((device, try VirtioMMIO(registers: MachineRegisters(base: device.base))))
+        transports.append((try VirtioMMIO(registers: MachineRegisters(base: device.base)), device.irq))
       } catch .noDevice {
         continue
       } catch {
         platform.errors.print("\(App.name): virtio-mmio device at 0x\(String(device.base, radix: 16)): \(error)")
         return ExitStatus.usage
+      }
+    }
+    if commandLine.mmioDevices.isEmpty {
+      let space = MachinePCI()
+      for function in PCI.functions(on: space) where function.vendorID == VirtioPCI.vendor {
+        do {
+          transports.append((try VirtioPCI(
+            space: space, function: function, vector: UInt8(SIROCCO_VIRTIO_DEVICE_VECTOR), region: { MachineRegisters(base: $0) }), nil))
+        } catch .notVirtio {
+          continue
+        } catch {
+          platform.errors.print("\(App.name): virtio-pci device at \(function.address): \(error)")
+          return ExitStatus.usage
+        }
       }
     }
     var networks: [(name: String, device: VirtioNetworkDevice)] = []
@@ -66,9 +81,9 @@ public final class VirtioPlatform: Platform {
           "\(App.name): device '\(declared.name)' is not attached: expected a \(network ? "virtio-net" : "virtio-blk") device for it")
         return ExitStatus.usage
       }
-      let (device, transport) = transports.remove(at: index)
-      guard sirocco_virtio_route_irq(device.irq) == 0 else {
-        platform.errors.print("\(App.name): device '\(declared.name)': interrupt \(device.irq) is past the I/O APIC's pins")
+      let (transport, irq) = transports.remove(at: index)
+      if let irq, sirocco_virtio_route_irq(irq) != 0 {
+        platform.errors.print("\(App.name): device '\(declared.name)': interrupt \(irq) is past the I/O APIC's pins")
         return ExitStatus.usage
       }
       do {
@@ -79,11 +94,12 @@ public final class VirtioPlatform: Platform {
           let fallback = MACAddress(rawValue: (random & 0xfeff_ffff_ffff) | 0x0200_0000_0000)
           networks.append((declared.name, try VirtioNetworkDevice(transport: transport, fallbackMAC: fallback)))
         } else {
-          // Heard only while a request waits (VirtioBlockDevice.perform).
-          let irq = device.irq
-          sirocco_virtio_mask_irq(irq, 1)
+          // An I/O APIC pin (virtio-mmio, level-triggered) is heard only while a request
+          // waits (VirtioBlockDevice.perform); MSI-X messages are edges, gone once taken.
+          if let irq { sirocco_virtio_mask_irq(irq, 1) }
           let waiting = VirtioBlockDevice.Waiting(
-            now: { sirocco_virtio_monotonic() }, halt: { sirocco_virtio_wait($0) }, hear: { sirocco_virtio_mask_irq(irq, $0 ? 0 : 1) })
+            now: { sirocco_virtio_monotonic() }, halt: { sirocco_virtio_wait($0) },
+            hear: { on in if let irq { sirocco_virtio_mask_irq(irq, on ? 0 : 1) } })
           blocks.append((declared.name, try VirtioBlockDevice(transport: transport, waiting: waiting)))
         }
       } catch {

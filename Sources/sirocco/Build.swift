@@ -56,7 +56,7 @@ struct Builder {
   }
 
   /// Runs SwiftPM for one of the kit libraries and returns its products directory.
-  func buildKit(_ product: String, scratch: String, extra: [String] = []) throws -> URL {
+  func buildKit(_ product: String, scratch: String, extra: [String] = [], force: Bool = false) throws -> URL {
     let root = try siroccoRoot()
     let scratchURL = root.appendingPathComponent(scratch)
     var products = scratchURL.appendingPathComponent("release")
@@ -70,9 +70,20 @@ struct Builder {
     // objects are made afresh. Kits sharing a scratch directory share that build.
     let stamp = scratchURL.appendingPathComponent("sirocco-sources-built")
     let lastBuild = modificationDate(stamp)
-    if lastBuild.map({ Self.anyNewer(than: $0, under: root.appendingPathComponent("Sources")) }) ?? true {
-      let built = (try? FileManager.default.contentsOfDirectory(atPath: products.path)) ?? []
-      for name in built where (name.hasPrefix("Sirocco") && name.hasSuffix(".build")) || (name.hasPrefix("libSirocco") && name.hasSuffix("Kit.a")) {
+    let changed = lastBuild.map {
+      Self.anyNewer(than: $0, under: root.appendingPathComponent("Sources"))
+        || (modificationDate(root.appendingPathComponent("Package.swift")) ?? .distantFuture) > $0
+    } ?? true
+    // Nothing changed since the last build and the product is there: SwiftPM would only
+    // confirm it (several seconds of planning), so it is not asked (`sirocco build --force`
+    // asks it anyway).
+    let built = ["lib\(product).a", product].contains { FileManager.default.fileExists(atPath: products.appendingPathComponent($0).path) }
+    // A newer tool may pass other flags: SwiftPM, which keeps them, decides then.
+    let tool = Bundle.main.executableURL.flatMap(modificationDate) ?? .distantFuture
+    if !changed, !force, built, let lastBuild, tool < lastBuild { return products }
+    if changed {
+      let names = (try? FileManager.default.contentsOfDirectory(atPath: products.path)) ?? []
+      for name in names where (name.hasPrefix("Sirocco") && name.hasSuffix(".build")) || (name.hasPrefix("libSirocco") && name.hasSuffix("Kit.a")) {
         try? FileManager.default.removeItem(at: products.appendingPathComponent(name))
       }
     }
@@ -114,7 +125,7 @@ struct Builder {
 
   func buildUnix(_ application: Application, force: Bool) throws -> URL {
     let root = try siroccoRoot()
-    let products = try buildKit("SiroccoUnixKit", scratch: ".build-unix")
+    let products = try buildKit("SiroccoUnixKit", scratch: ".build-unix", force: force)
     let library = products.appendingPathComponent("libSiroccoUnixKit.a")
     let output = application.buildDirectory(for: .unix, debug: debug)
     let artifact = application.artifact(for: .unix, debug: debug)

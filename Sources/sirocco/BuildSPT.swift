@@ -29,11 +29,11 @@ extension Builder {
 
   /// Builds `kit` in Embedded Swift for x86_64-unknown-none-elf (in .build-freestanding/,
   /// shared by the freestanding targets); returns its products directory.
-  func buildFreestandingKit(_ kit: String) throws -> URL {
+  func buildFreestandingKit(_ kit: String, force: Bool = false) throws -> URL {
     var extra = ["--triple", "x86_64-unknown-none-elf"]
     for flag in Self.embeddedSwiftFlags { extra += ["-Xswiftc", flag] }
     for flag in Self.embeddedCFlags { extra += ["-Xcc", flag] }
-    return try buildKit(kit, scratch: ".build-freestanding", extra: extra)
+    return try buildKit(kit, scratch: ".build-freestanding", extra: extra, force: force)
   }
 
   /// Compiles the application with a generated file importing `platformModule` (whose
@@ -76,7 +76,7 @@ extension Builder {
   func buildSPT(_ application: Application, force: Bool) throws -> URL {
     let root = try siroccoRoot()
     let manifest = try readManifest(of: application)
-    let products = try buildFreestandingKit("SiroccoSPTKit")
+    let products = try buildFreestandingKit("SiroccoSPTKit", force: force)
     let library = products.appendingPathComponent("libSiroccoSPTKit.a")
     let linkerScript = root.appendingPathComponent("Sources/CSiroccoSPT/spt.lds")
     let output = application.buildDirectory(for: .spt, debug: debug)

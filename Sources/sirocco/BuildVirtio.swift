@@ -16,7 +16,7 @@ extension Builder {
   func buildVirtio(_ application: Application, force: Bool) throws -> URL {
     let root = try siroccoRoot()
     let manifest = try readManifest(of: application)
-    let products = try buildFreestandingKit("SiroccoVirtioKit")
+    let products = try buildFreestandingKit("SiroccoVirtioKit", force: force)
     let library = products.appendingPathComponent("libSiroccoVirtioKit.a")
     let linkerScript = root.appendingPathComponent("Sources/CSiroccoVirtio/virtio.lds")
     let output = application.buildDirectory(for: .virtio, debug: debug)

@@ -59,19 +59,23 @@ final class CommandLineTests: XCTestCase {
     }
   }
 
-  /// `sirocco run` leaves nothing in the temporary directory: the build steps' own
-  /// temporary files (swift build leaves empty folders) go with them.
-  func testRunLeavesNothingInTheTemporaryDirectory() throws {
+  /// `sirocco build` and `sirocco run` leave nothing in the temporary directory: the build
+  /// steps' own temporary files (swift build leaves empty folders) go with them. `--force`
+  /// makes the build ask SwiftPM even when nothing changed.
+  func testBuildAndRunLeaveNothingInTheTemporaryDirectory() throws {
     for target in Examples.targets {
       let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-e2e-tmp-\(UUID().uuidString)")
       try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
       defer { try? FileManager.default.removeItem(at: temporary) }
-      let outcome = try runCommand(
+      let built = try runCommand(
+        [Paths.tool, "build", "--force", "--target", target, Paths.example("hello")], timeout: 600, environment: ["TMPDIR": temporary.path])
+      XCTAssertEqual(built.status, 0, "\(target): \(built.error)")
+      XCTAssertTrue(built.error.contains("sirocco: building the Sirocco libraries"), "\(target): swift build was not called: \(built.error)")
+      let ran = try runCommand(
         [Paths.tool, "run", "--target", target, Paths.example("hello")], timeout: 600, environment: ["TMPDIR": temporary.path])
-      XCTAssertEqual(outcome.status, 0, "\(target): \(outcome.error)")
-      XCTAssertTrue(outcome.error.contains("sirocco: building the Sirocco libraries"), "\(target): swift build was not called: \(outcome.error)")
+      XCTAssertEqual(ran.status, 0, "\(target): \(ran.error)")
       let left = try FileManager.default.contentsOfDirectory(atPath: temporary.path)
-      XCTAssertEqual(left, [], "\(target): sirocco run left \(left) in TMPDIR")
+      XCTAssertEqual(left, [], "\(target): sirocco build and run left \(left) in TMPDIR")
     }
   }
 

@@ -207,20 +207,21 @@ final class Guest {
   let error: TemporaryFile
 
   /// Starts `sirocco run` and waits (bounded) until `readyLine` appears in its output.
-  convenience init(_ namespace: Namespace, example: String, target: String = "unix", devices: [String] = ["--net:service=tap0"],
-                   parameters: [String] = [], readyLine: String) throws {
-    try self.init(namespace, application: Paths.example(example), target: target, devices: devices, parameters: parameters,
-                  readyLine: readyLine)
+  convenience init(_ namespace: Namespace, example: String, target: String = "unix", toolOptions: [String] = [],
+                   devices: [String] = ["--net:service=tap0"], parameters: [String] = [], readyLine: String) throws {
+    try self.init(namespace, application: Paths.example(example), target: target, toolOptions: toolOptions, devices: devices,
+                  parameters: parameters, readyLine: readyLine)
   }
 
-  /// `init(_:example:...)` for the application at `path` (a test guest); `addressed`: false
-  /// for a guest whose network devices are all raw (no address parameters).
-  init(_ namespace: Namespace, application path: String, target: String, devices: [String], parameters: [String],
-       readyLine: String, addressed: Bool = true) throws {
+  /// `init(_:example:...)` for the application at `path` (a test guest); `toolOptions` go
+  /// to `sirocco run` (`--machine=q35`); `addressed`: false for a guest whose network
+  /// devices are all raw (no address parameters).
+  init(_ namespace: Namespace, application path: String, target: String, toolOptions: [String] = [], devices: [String],
+       parameters: [String], readyLine: String, addressed: Bool = true) throws {
     output = try TemporaryFile()
     error = try TemporaryFile()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target, path]
+    process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target] + toolOptions + [path]
       + devices + ["--"] + (addressed ? Self.addressed(parameters, devices: devices) : parameters)
     process.standardOutput = output.handle
     process.standardError = error.handle

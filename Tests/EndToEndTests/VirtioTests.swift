@@ -139,17 +139,22 @@ final class VirtioTests: XCTestCase {
 
   /// Examples/ping under QEMU microvm, its virtio-net device on a TAP in a namespace: a
   /// thousand echo requests of 56 and of 1400 bytes, none lost.
-  func testPingAnswersOverVirtioNet() throws {
+  /// 1000 pings of 56 and of 1400 bytes, none lost: virtio-net over virtio-mmio (microvm)
+  /// and over virtio-pci with MSI-X (q35).
+  func testPingAnswersOverVirtioNetOnMicrovmAndQ35() throws {
     try requireNamespaces()
-    let namespace = try Namespace()
-    let guest = try Guest(namespace, example: "ping", target: "virtio", readyLine: "answering ARP and ICMP echo")
-    for size in [56, 1400] {
-      let outcome = try namespace.exec(
-        ["ping", "-q", "-c", "1000", "-i", "0.001", "-s", "\(size)", "-W", "2", namespace.guestAddress], timeout: 120)
-      XCTAssertTrue(outcome.output.contains("1000 packets transmitted, 1000 received, 0% packet loss"),
-                    "ping -s \(size): \(outcome.output)\(outcome.error)\n\(guest.stop())")
+    for machine in ["microvm", "q35"] {
+      let namespace = try Namespace()
+      let guest = try Guest(
+        namespace, example: "ping", target: "virtio", toolOptions: ["--machine=\(machine)"], readyLine: "answering ARP and ICMP echo")
+      for size in [56, 1400] {
+        let outcome = try namespace.exec(
+          ["ping", "-q", "-c", "1000", "-i", "0.001", "-s", "\(size)", "-W", "2", namespace.guestAddress], timeout: 120)
+        XCTAssertTrue(outcome.output.contains("1000 packets transmitted, 1000 received, 0% packet loss"),
+                      "\(machine), ping -s \(size): \(outcome.output)\(outcome.error)\n\(guest.stop())")
+      }
+      guest.stop()
     }
-    guest.stop()
   }
 
   /// Attachment problems are the tool's to find, in the words the spt tender and the unix
@@ -179,15 +184,16 @@ final class VirtioTests: XCTestCase {
 
   /// Examples/block-test over virtio-blk: every sector written, flushed, read back and
   /// verified, with 512- and 4096-byte sectors (QEMU's logical_block_size, which the
-  /// driver reads from the configuration space); the pattern really is in the file.
+  /// driver reads from the configuration space), on microvm and on q35 (virtio-pci); the
+  /// pattern really is in the file.
   func testBlockTestVerifiesEverySectorOverVirtioBlk() throws {
-    for sectorSize in [512, 4096] {
+    for (machine, sectorSize) in [("microvm", 512), ("microvm", 4096), ("q35", 4096)] {
       let disk = try TemporaryFile()
       try disk.handle.truncate(atOffset: 1 << 20)
       let outcome = try runCommand(
-        [Paths.tool, "run", "--target", "virtio", Paths.example("block-test"), "--block:storage=\(disk.url.path)",
+        [Paths.tool, "run", "--target", "virtio", "--machine=\(machine)", Paths.example("block-test"), "--block:storage=\(disk.url.path)",
          "--block-sector-size:storage=\(sectorSize)"], timeout: 600)
-      XCTAssertEqual(outcome.status, 0, "\(sectorSize): \(outcome.output)\(outcome.error)")
+      XCTAssertEqual(outcome.status, 0, "\(machine) \(sectorSize): \(outcome.output)\(outcome.error)")
       XCTAssertTrue(outcome.output.contains("block-test: \((1 << 20) / sectorSize) sectors of \(sectorSize) bytes"), outcome.output)
       XCTAssertTrue(outcome.output.contains("block-test: \((1 << 20) / sectorSize) sectors written, read back and verified"), outcome.output)
       let contents = try Data(contentsOf: disk.url)

@@ -67,10 +67,12 @@ final class WebsiteTests: XCTestCase {
 
   /// The website on `target`, serving `archive`: unix on the host's loopback ("unix-tap": on
   /// the TAP), spt on the TAP.
-  func startWebsite(_ namespace: Namespace, target: String, archive: String, blockOptions: [String] = []) throws -> (Guest, base: String) {
+  func startWebsite(_ namespace: Namespace, target: String, toolOptions: [String] = [], archive: String, blockOptions: [String] = [])
+    throws -> (Guest, base: String)
+  {
     let unix = target == "unix"
     let guest = try Guest(
-      namespace, example: "website", target: target == "unix-tap" ? "unix" : target,
+      namespace, example: "website", target: target == "unix-tap" ? "unix" : target, toolOptions: toolOptions,
       devices: [unix ? "--net-socket:service=127.0.0.1" : "--net:service=tap0", "--block:site=\(archive)"] + blockOptions,
       parameters: ["--port=8080", "--log-level=warning", "--request-timeout=2"], readyLine: "")
     let base = "http://\(unix ? "127.0.0.1" : namespace.guestAddress):8080"
@@ -145,16 +147,19 @@ final class WebsiteTests: XCTestCase {
     XCTAssertTrue(guest.process.isRunning, "spt: the server survived")
   }
 
-  /// Under QEMU (TCG), the archive on virtio-blk and the service on virtio-net.
-  func testVirtioOverTAP() throws {
+  /// Under QEMU (TCG), the archive on virtio-blk and the service on virtio-net: over
+  /// virtio-mmio on microvm, over virtio-pci on q35.
+  func testVirtioOverTAPOnMicrovmAndQ35() throws {
     try requireTools([("qemu-system-x86_64", "qemu-system-x86")])
     let built = try runCommand([Paths.tool, "build", "--target", "virtio", Paths.example("website")], timeout: 900)
     XCTAssertEqual(built.status, 0, built.error)
-    let namespace = try Namespace()
-    let (guest, base) = try startWebsite(namespace, target: "virtio", archive: archive.url.path)
-    defer { guest.stop() }
-    try checkSite(namespace, base: base, label: "virtio")
-    XCTAssertTrue(guest.process.isRunning, "virtio: the server survived")
+    for machine in ["microvm", "q35"] {
+      let namespace = try Namespace()
+      let (guest, base) = try startWebsite(namespace, target: "virtio", toolOptions: ["--machine=\(machine)"], archive: archive.url.path)
+      defer { guest.stop() }
+      try checkSite(namespace, base: base, label: "virtio \(machine)")
+      XCTAssertTrue(guest.process.isRunning, "virtio \(machine): the server survived")
+    }
   }
 
   /// 100 MB of random bytes served from the archive: the whole file and a range in its middle

@@ -75,6 +75,10 @@ final class FakeMMIODevice: MMIORegisters {
     }
   }
 
+  func read16(_ offset: Int) -> UInt16 { UInt16(truncatingIfNeeded: read32(offset)) }
+  func write16(_ offset: Int, _ value: UInt16) { write32(offset, UInt32(value)) }
+  func write8(_ offset: Int, _ value: UInt8) { write32(offset, UInt32(value)) }
+
   func read8(_ offset: Int) -> UInt8 {
     let index = offset - 0x100
     return index >= 0 && index < configuration.count ? configuration[index] : 0
@@ -129,13 +133,13 @@ final class VirtioMMIOTests: XCTestCase {
     let old = FakeMMIODevice()
     old.offered = VirtioFeature.eventIndex
     XCTAssertThrowsError(try VirtioMMIO(registers: old).negotiate(required: 0, wanted: 0)) {
-      XCTAssertEqual($0 as? VirtioMMIO.StartError, .missingFeatures(VirtioFeature.version1))
+      XCTAssertEqual($0 as? VirtioStartError, .missingFeatures(VirtioFeature.version1))
     }
     XCTAssertEqual(old.status & VirtioStatus.failed, VirtioStatus.failed)
     let refusing = FakeMMIODevice()
     refusing.refusesFeatures = true
     XCTAssertThrowsError(try VirtioMMIO(registers: refusing).negotiate(required: 0, wanted: 0)) {
-      XCTAssertEqual($0 as? VirtioMMIO.StartError, .featuresRefused)
+      XCTAssertEqual($0 as? VirtioStartError, .featuresRefused)
     }
     XCTAssertEqual(refusing.status & VirtioStatus.failed, VirtioStatus.failed)
   }
@@ -145,10 +149,10 @@ final class VirtioMMIOTests: XCTestCase {
     device.queueSizes = [64]
     let transport = try VirtioMMIO(registers: device)
     XCTAssertThrowsError(try transport.setUp(queue: Virtqueue(size: 8, eventIndex: false), at: 1)) {
-      XCTAssertEqual($0 as? VirtioMMIO.StartError, .missingQueue(1))
+      XCTAssertEqual($0 as? VirtioStartError, .missingQueue(1))
     }
     XCTAssertThrowsError(try transport.setUp(queue: Virtqueue(size: 128, eventIndex: false), at: 0), "larger than the device's") {
-      XCTAssertEqual($0 as? VirtioMMIO.StartError, .queueTooSmall(index: 0, maximum: 64))
+      XCTAssertEqual($0 as? VirtioStartError, .queueTooSmall(index: 0, maximum: 64))
     }
     XCTAssertNoThrow(try transport.setUp(queue: Virtqueue(size: 64, eventIndex: false), at: 0))
   }

@@ -37,6 +37,9 @@ struct sirocco_virtio_boot {
 };
 const struct sirocco_virtio_boot *sirocco_virtio_boot_info(void);
 
+/* The local APIC vector every device interrupt arrives on (I/O APIC pins and MSI-X). */
+#define SIROCCO_VIRTIO_DEVICE_VECTOR 33
+
 /* Routes the IOAPIC pin `gsi` (level-triggered, active high, as virtio-mmio's) to the CPU;
  * returns 0 when done, -1 if the pin does not exist. */
 int sirocco_virtio_route_irq(uint32_t gsi);

@@ -28,6 +28,15 @@ public struct VMCommandLine: Equatable, Sendable {
     }
   }
 
+  /// The transports in the order the VMM created them, which is the order its user gave
+  /// the devices: QEMU microvm's 512-byte slots are given from the top down, Firecracker's
+  /// 4 KiB slots from the bottom up (block devices first, then network devices; the guest
+  /// maps each kind on its own, so only the order within a kind matters).
+  public var mmioDevicesInCreationOrder: [MMIODevice] {
+    let firecracker = mmioDevices.contains { $0.size >= 4096 }
+    return mmioDevices.sorted { firecracker ? $0.base < $1.base : $0.base > $1.base }
+  }
+
   /// `[virtio_mmio.]device=<size>[K|M|G]@0x<base>:<irq>[:<id>]`, the size in decimal, the
   /// base in hex (Linux drivers/virtio/virtio_mmio.c); nil for any other word.
   static func mmioDevice(_ word: String) -> MMIODevice? {

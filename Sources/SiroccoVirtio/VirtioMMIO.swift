@@ -104,9 +104,7 @@ public final class VirtioMMIO: VirtioTransport {
 
   /// Gives the device queue `index`: its size and the addresses of its three parts.
   public func setUp(queue: Virtqueue, at index: UInt16) throws(VirtioStartError) {
-    let maximum = maximumQueueSize(index)
-    guard maximum > 0 else { throw .missingQueue(index) }
-    guard queue.size <= maximum else { throw .queueTooSmall(index: index, maximum: maximum) }
+    try check(queue, fitsAt: index)
     registers.write32(Register.queueSize, UInt32(queue.size))
     for (register, address) in [
       (Register.queueDescriptorLow, queue.descriptorAddress), (Register.queueDriverLow, queue.availableAddress),

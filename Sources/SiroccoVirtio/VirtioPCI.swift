@@ -148,9 +148,7 @@ public final class VirtioPCI: VirtioTransport {
   }
 
   public func setUp(queue: Virtqueue, at index: UInt16) throws(VirtioStartError) {
-    let maximum = maximumQueueSize(index)
-    guard maximum > 0 else { throw .missingQueue(index) }
-    guard queue.size <= maximum else { throw .queueTooSmall(index: index, maximum: maximum) }
+    try check(queue, fitsAt: index)
     common.write16(Common.queueSize, queue.size)
     for (field, address) in [
       (Common.queueDescriptor, queue.descriptorAddress), (Common.queueDriver, queue.availableAddress),

@@ -42,13 +42,13 @@ public final class VirtioPlatform: Platform {
     // An application without devices links no driver (the compiler decides this test when
     // `devices` is a constant, as for hello).
     guard !App.devices.isEmpty else { return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: []) }
-    // The transports: virtio-mmio ones from the command line, highest address first (QEMU
-    // microvm gives its slots from the top down in the order of its -device options, which
-    // `sirocco run` writes in the manifest's order); else virtio-pci functions on bus 0 in
-    // ascending order (q35 and pc give slots in the options' order). Each declared device
-    // takes the next transport of its kind (docs/virtio.md, "Devices").
+    // The transports: virtio-mmio ones from the command line in the order the VMM made
+    // them, which `sirocco run` and its Firecracker configuration give in the manifest's
+    // order; else virtio-pci functions on bus 0 in ascending order (q35 and pc give slots in
+    // the options' order). Each declared device takes the next transport of its kind
+    // (docs/virtio.md, "Devices").
     var transports: [(transport: any VirtioTransport, irq: UInt32?)] = []
-    for device in commandLine.mmioDevices.sorted(by: { $0.base > $1.base }) {
+    for device in commandLine.mmioDevicesInCreationOrder {
       do {
         transports.append((try VirtioMMIO(registers: MachineRegisters(base: device.base)), device.irq))
       } catch .noDevice {

@@ -111,4 +111,11 @@ extension VirtioTransport {
   }
 
   func fail() { setStatus(status | VirtioStatus.failed) }
+
+  /// What every transport's `setUp` checks first: queue `index` exists and takes `queue`.
+  func check(_ queue: Virtqueue, fitsAt index: UInt16) throws(VirtioStartError) {
+    let maximum = maximumQueueSize(index)
+    guard maximum > 0 else { throw .missingQueue(index) }
+    guard queue.size <= maximum else { throw .queueTooSmall(index: index, maximum: maximum) }
+  }
 }

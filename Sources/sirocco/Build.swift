@@ -71,7 +71,7 @@ struct Builder {
     let stamp = scratchURL.appendingPathComponent("sirocco-sources-built")
     let lastBuild = modificationDate(stamp)
     let changed = lastBuild.map {
-      Self.anyNewer(than: $0, under: root.appendingPathComponent("Sources"))
+      Self.anyNewer(than: $0, under: root.appendingPathComponent("Sources"), except: ["sirocco"])
         || (modificationDate(root.appendingPathComponent("Package.swift")) ?? .distantFuture) > $0
     } ?? true
     // Nothing changed since the last build and the product is there: SwiftPM would only
@@ -101,12 +101,19 @@ struct Builder {
     return products
   }
 
-  /// Whether `directory`, or anything in it, was modified after `date`.
-  static func anyNewer(than date: Date, under directory: URL) -> Bool {
+  /// Whether `directory`, or anything in it, was modified after `date`; the subdirectories
+  /// named in `except` (the tool's own sources, which no kit compiles) do not count.
+  static func anyNewer(than date: Date, under directory: URL, except: Set<String> = []) -> Bool {
     if (modificationDate(directory) ?? .distantFuture) > date { return true }
     guard let walk = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.contentModificationDateKey])
     else { return true }
-    for case let url as URL in walk where (modificationDate(url) ?? .distantFuture) > date { return true }
+    for case let url as URL in walk {
+      if walk.level == 1, except.contains(url.lastPathComponent) {
+        walk.skipDescendants()
+        continue
+      }
+      if (modificationDate(url) ?? .distantFuture) > date { return true }
+    }
     return false
   }
 

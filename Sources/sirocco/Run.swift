@@ -8,7 +8,7 @@ import SiroccoABI
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] [--vmm <vmm>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
@@ -30,6 +30,9 @@ struct Run: ParsableCommand {
 
   @Option(help: "virtio: the QEMU machine (microvm: virtio-mmio; q35: virtio-pci).")
   var machine: VirtioMachine = .microvm
+
+  @Option(help: "virtio: the VMM (qemu: run it; firecracker: print its configuration, JSON, for the same image and devices).")
+  var vmm: VMM = .qemu
 
   @Option(help: "virtio: QEMU's accelerator (default: kvm where this host can run it, else tcg).")
   var accelerator: Accelerator?
@@ -54,6 +57,8 @@ struct Run: ParsableCommand {
       case .spt:
         let tender = try builder.buildTender()
         throw ExitCode(try supervise(tender, arguments: deviceOptions + [artifact.path] + bootParameters))
+      case .virtio where vmm == .firecracker:
+        try printFirecrackerConfiguration(artifact, application: application, deviceOptions: deviceOptions, bootParameters: bootParameters)
       case .virtio:
         throw ExitCode(try runQEMU(artifact, application: application, deviceOptions: deviceOptions, bootParameters: bootParameters))
       default:

@@ -101,7 +101,111 @@ struct QEMUInvocation {
   }
 }
 
+/// The Firecracker configuration (`firecracker --no-api --config-file FILE`) for an image
+/// and its devices: the same kernel and command line, the drives and network interfaces by
+/// the manifest's names. Firecracker creates block devices before network devices, each in
+/// the order given, in virtio-mmio slots from the bottom up (4 KiB each); the guest takes
+/// 4 KiB slots lowest address first (docs/virtio.md, "Firecracker").
+struct FirecrackerConfiguration {
+  var image: String
+  var memoryMiB = 512
+  var bootParameters: [String] = []
+  var devices: [(name: String, device: QEMUInvocation.Device)] = []
+
+  var json: String {
+    func quoted(_ text: String) -> String {
+      var out = "\""
+      for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case let c where c.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(c.value, radix: 16).count) + String(c.value, radix: 16)
+        default: out.unicodeScalars.append(scalar)
+        }
+      }
+      return out + "\""
+    }
+    var drives: [String] = []
+    var interfaces: [String] = []
+    for (name, device) in devices {
+      switch device {
+      case .block(let file, _):
+        drives.append("    {\"drive_id\": \(quoted(name)), \"path_on_host\": \(quoted(file)), \"is_root_device\": false, \"is_read_only\": false}")
+      case .network(let tap, let mac):
+        var entry = "    {\"iface_id\": \(quoted(name)), \"host_dev_name\": \(quoted(tap))"
+        if let mac { entry += ", \"guest_mac\": " + quoted(mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")) }
+        interfaces.append(entry + "}")
+      }
+    }
+    func list(_ entries: [String]) -> String { entries.isEmpty ? "[]" : "[\n" + entries.joined(separator: ",\n") + "\n  ]" }
+    return """
+      {
+        "boot-source": {"kernel_image_path": \(quoted(image)), "boot_args": \(quoted(bootParameters.joined(separator: " ")))},
+        "drives": \(list(drives)),
+        "network-interfaces": \(list(interfaces)),
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": \(memoryMiB)}
+      }
+
+      """
+  }
+}
+
 extension Run {
+  /// The declared devices, attached as the options say, in the manifest's order: checked
+  /// with the spt tender's and the unix platform's words, the files as the tender checks
+  /// them, the TAP interfaces when `existingTAPs` (QEMU opens them now; a Firecracker
+  /// configuration may be for later).
+  func virtioDevices(of application: Application, deviceOptions: [String], existingTAPs: Bool) throws
+    -> [(name: String, device: QEMUInvocation.Device)]
+  {
+    let options = deviceOptions.compactMap { option -> DeviceOption? in
+      if case .option(let device) = DeviceOption.parse(option) { return device }
+      return nil
+    }
+    let manifest = try Builder(target: .virtio, debug: debug).readManifest(of: application)
+    if let problem = DeviceOptions.check(options, declared: manifest.devices) { throw ToolError.usage(problem) }
+    func option(_ kind: DeviceOption.Kind, _ name: String) -> DeviceOption? {
+      options.first { $0.kind == kind && $0.name == name }
+    }
+    var devices: [(name: String, device: QEMUInvocation.Device)] = []
+    for entry in manifest.devices {
+      if entry.type == .netBasic {
+        let tap = option(.network, entry.name)!.value
+        guard !existingTAPs || FileManager.default.fileExists(atPath: "/sys/class/net/\(tap)") else {
+          throw ToolError.usage("--net:\(entry.name)=\(tap): no network interface '\(tap)': expected an existing TAP interface")
+        }
+        devices.append((entry.name, .network(tap: tap, mac: option(.networkMAC, entry.name)?.macAddress)))
+      } else if entry.type == .blockBasic {
+        let file = option(.block, entry.name)!.value
+        let sectorSize = option(.blockSectorSize, entry.name)?.sectorSize ?? DeviceLimits.defaultSectorSize
+        try checkBlockFile(file, name: entry.name, sectorSize: sectorSize)
+        devices.append((entry.name, .block(file: URL(fileURLWithPath: file).path, sectorSize: sectorSize)))
+      }
+    }
+    return devices
+  }
+
+  /// Prints the Firecracker configuration for `image` and its devices.
+  func printFirecrackerConfiguration(_ image: URL, application: Application, deviceOptions: [String], bootParameters: [String]) throws {
+    try checkVMCommandLine(bootParameters)
+    let devices = try virtioDevices(of: application, deviceOptions: deviceOptions, existingTAPs: false)
+    if let (name, _) = devices.first(where: { if case .block(_, let size) = $0.device { size != 512 } else { false } }) {
+      throw ToolError.usage("--block-sector-size:\(name): Firecracker's block devices have 512-byte sectors: expected 512 with --vmm=firecracker")
+    }
+    var configuration = FirecrackerConfiguration(image: image.path)
+    configuration.memoryMiB = memory
+    configuration.bootParameters = bootParameters
+    configuration.devices = devices
+    FileHandle.standardOutput.write(Data(configuration.json.utf8))
+  }
+
+  /// The guest splits its command line at spaces, as Solo5's tenders join their arguments.
+  func checkVMCommandLine(_ bootParameters: [String]) throws {
+    if let spaced = bootParameters.first(where: { $0.contains(" ") }) {
+      throw ToolError.usage("boot parameter '\(spaced)' contains a space: the VM's command line is split at spaces")
+    }
+  }
+
   /// Runs `image` under QEMU as a child (SIGINT and SIGTERM passed on) and returns the
   /// guest's exit status.
   func runQEMU(_ image: URL, application: Application, deviceOptions: [String], bootParameters: [String]) throws -> Int32 {
@@ -109,35 +213,8 @@ extension Run {
       throw ToolError.failure(
         "qemu-system-x86_64 is not installed: the virtio target runs under QEMU (Debian: apt-get install qemu-system-x86)")
     }
-    let options = deviceOptions.compactMap { option -> DeviceOption? in
-      if case .option(let device) = DeviceOption.parse(option) { return device }
-      return nil
-    }
-    let manifest = try Builder(target: .virtio, debug: debug).readManifest(of: application)
-    // The same checks, in the same words, as the spt tender and the unix platform.
-    if let problem = DeviceOptions.check(options, declared: manifest.devices) { throw ToolError.usage(problem) }
-    func option(_ kind: DeviceOption.Kind, _ name: String) -> DeviceOption? {
-      options.first { $0.kind == kind && $0.name == name }
-    }
-    var devices: [QEMUInvocation.Device] = []
-    for entry in manifest.devices {
-      if entry.type == .netBasic {
-        let tap = option(.network, entry.name)!.value
-        guard FileManager.default.fileExists(atPath: "/sys/class/net/\(tap)") else {
-          throw ToolError.usage("--net:\(entry.name)=\(tap): no network interface '\(tap)': expected an existing TAP interface")
-        }
-        devices.append(.network(tap: tap, mac: option(.networkMAC, entry.name)?.macAddress))
-      } else if entry.type == .blockBasic {
-        let file = option(.block, entry.name)!.value
-        let sectorSize = option(.blockSectorSize, entry.name)?.sectorSize ?? DeviceLimits.defaultSectorSize
-        try checkBlockFile(file, name: entry.name, sectorSize: sectorSize)
-        devices.append(.block(file: file, sectorSize: sectorSize))
-      }
-    }
-    // The guest splits its command line at spaces, as Solo5's tenders join their arguments.
-    if let spaced = bootParameters.first(where: { $0.contains(" ") }) {
-      throw ToolError.usage("boot parameter '\(spaced)' contains a space: the VM's command line is split at spaces")
-    }
+    let devices = try virtioDevices(of: application, deviceOptions: deviceOptions, existingTAPs: true).map(\.device)
+    try checkVMCommandLine(bootParameters)
     var invocation = QEMUInvocation(image: image.path)
     invocation.machine = machine
     invocation.accelerator = accelerator ?? Accelerator.best
@@ -183,5 +260,11 @@ extension Run {
   }
 }
 
+/// The VMMs the virtio target runs under.
+enum VMM: String, CaseIterable {
+  case qemu, firecracker
+}
+
+extension VMM: ExpressibleByArgument {}
 extension VirtioMachine: ExpressibleByArgument {}
 extension Accelerator: ExpressibleByArgument {}

@@ -243,6 +243,41 @@ final class VirtioTests: XCTestCase {
     XCTAssertNotEqual(macs[0], macs[1], "one MAC for both devices")
   }
 
+  /// `--vmm=firecracker` prints Firecracker's configuration for the same image and devices
+  /// (JSON, read back here): the kernel, the boot parameters as one line, the drives and
+  /// interfaces by the manifest's names with absolute paths and the MAC; device options are
+  /// checked as for QEMU, and a sector size Firecracker cannot give is refused.
+  func testFirecrackerConfigurationForTheSameImageAndDevices() throws {
+    let disk = try TemporaryFile()
+    try disk.handle.truncate(atOffset: 65536)
+    let outcome = try runCommand(
+      [Paths.tool, "run", "--target", "virtio", "--vmm=firecracker", "--memory=128", Paths.testGuest("two-of-each"), "--net:service=tap7", "--block:first=\(disk.url.path)", "--net:uplink=tap8", "--net-mac:uplink=02:00:00:00:00:08",
+       "--block:second=\(disk.url.path)", "--", "--uplink-ipv4=10.1.0.2/24", "--ipv4=10.0.0.2/24"], timeout: 600)
+    XCTAssertEqual(outcome.status, 0, outcome.error)
+    let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(outcome.output.utf8)) as? [String: Any], outcome.output)
+    let boot = try XCTUnwrap(json["boot-source"] as? [String: String])
+    XCTAssertEqual(boot["kernel_image_path"], Paths.testGuest("two-of-each") + "/_build/virtio/two-of-each.virtio")
+    XCTAssertEqual(boot["boot_args"], "--uplink-ipv4=10.1.0.2/24 --ipv4=10.0.0.2/24")
+    let drives = try XCTUnwrap(json["drives"] as? [[String: Any]])
+    XCTAssertEqual(drives.map { $0["drive_id"] as? String }, ["first", "second"])
+    XCTAssertEqual(drives.map { $0["path_on_host"] as? String }, [disk.url.path, disk.url.path])
+    XCTAssertEqual(drives.map { $0["is_read_only"] as? Bool }, [false, false])
+    let interfaces = try XCTUnwrap(json["network-interfaces"] as? [[String: String]])
+    XCTAssertEqual(interfaces, [["iface_id": "service", "host_dev_name": "tap7"],
+                                ["iface_id": "uplink", "host_dev_name": "tap8", "guest_mac": "02:00:00:00:00:08"]])
+    let machine = try XCTUnwrap(json["machine-config"] as? [String: Int])
+    XCTAssertEqual(machine, ["vcpu_count": 1, "mem_size_mib": 128])
+    let refused = try runCommand(
+      [Paths.tool, "run", "--target", "virtio", "--vmm=firecracker", Paths.example("block-test"), "--block:storage=\(disk.url.path)",
+       "--block-sector-size:storage=4096"], timeout: 600)
+    XCTAssertEqual(refused.status, 2)
+    XCTAssertEqual(refused.errorLines.last.map(String.init),
+                   "sirocco: --block-sector-size:storage: Firecracker's block devices have 512-byte sectors: expected 512 with --vmm=firecracker")
+    let unattached = try runCommand([Paths.tool, "run", "--target", "virtio", "--vmm=firecracker", Paths.example("block-test")], timeout: 600)
+    XCTAssertEqual(unattached.status, 2)
+    XCTAssertEqual(unattached.output, "", "nothing printed but the one line on standard error")
+  }
+
   func testQEMUStatusesMapBackToTheGuests() {
     XCTAssertEqual(QEMUInvocation.guestStatus(qemuStatus: 3).status, 0)
     XCTAssertEqual(QEMUInvocation.guestStatus(qemuStatus: 5).status, 1)

@@ -18,6 +18,17 @@ final class VMCommandLineTests: XCTestCase {
     ])
   }
 
+  /// QEMU microvm's slots in -device order are the highest first; Firecracker's (4 KiB,
+  /// as its configuration lists them) the lowest first.
+  func testTransportsComeInTheOrderTheVMMMadeThem() {
+    let qemu = VMCommandLine(["virtio_mmio.device=512@0xfeb00c00:10", "virtio_mmio.device=512@0xfeb00e00:12",
+                              "virtio_mmio.device=512@0xfeb00a00:11"])
+    XCTAssertEqual(qemu.mmioDevicesInCreationOrder.map(\.base), [0xfeb0_0e00, 0xfeb0_0c00, 0xfeb0_0a00])
+    let firecracker = VMCommandLine(["virtio_mmio.device=4K@0xc0002000:6", "virtio_mmio.device=4K@0xc0001000:5",
+                                     "virtio_mmio.device=4K@0xc0003000:7", "pci=off"])
+    XCTAssertEqual(firecracker.mmioDevicesInCreationOrder.map(\.base), [0xc000_1000, 0xc000_2000, 0xc000_3000])
+  }
+
   func testSizesTakeUnitsAndBasesAnyCase() {
     XCTAssertEqual(VMCommandLine.mmioDevice("virtio_mmio.device=1M@0xFEB00000:5")?.size, 1 << 20)
     XCTAssertEqual(VMCommandLine.mmioDevice("virtio_mmio.device=1G@0xabc:5")?.size, 1 << 30)

@@ -20,14 +20,15 @@ extern char sirocco_stack_guard[], sirocco_stack_top[];
 extern uint64_t boot_pd[4 * 512];
 extern const uint64_t sirocco_virtio_vectors[49];
 
-/* Symbols for trap reports, added by `sirocco build` (weak: absent in a first link). */
-struct sirocco_symbol {
-    uint32_t address; /* offset from __text_start */
-    uint32_t name;    /* offset into sirocco_symbol_names */
-};
-extern const struct sirocco_symbol sirocco_symbols[] __attribute__((weak));
+/* Symbols for trap reports, added by `sirocco build` (weak: absent in a first link; the
+ * layout is BuildVirtio.swift's symbolTableAssembly): per function in address order, its
+ * distance from the one before and its name's index (0xffff: a distance only), then the
+ * names, sorted and front-coded (a byte of prefix shared with the name before, the rest, a
+ * zero). */
 extern const uint32_t sirocco_symbol_count __attribute__((weak));
-extern const char sirocco_symbol_names[] __attribute__((weak));
+extern const uint32_t sirocco_symbol_name_count __attribute__((weak));
+extern const uint16_t sirocco_symbol_entries[] __attribute__((weak));
+extern const uint8_t sirocco_symbol_names[] __attribute__((weak));
 
 static struct sirocco_virtio_boot boot;
 const struct sirocco_virtio_boot *sirocco_virtio_boot_info(void) { return &boot; }
@@ -518,18 +519,32 @@ static const char *const exception_names[32] = {
 static void put_symbol(uint64_t address) {
     uint64_t start = (uint64_t)(uintptr_t)__text_start;
     if (!&sirocco_symbol_count || address < start || address >= (uint64_t)(uintptr_t)__text_end) return;
-    uint32_t offset = (uint32_t)(address - start), low = 0, high = sirocco_symbol_count;
-    while (low < high) { /* the last symbol at or below `offset` */
-        uint32_t middle = low + (high - low) / 2;
-        if (sirocco_symbols[middle].address <= offset) low = middle + 1;
-        else high = middle;
+    uint64_t offset = address - start, position = 0, base = 0;
+    uint32_t wanted = 0xffff;
+    for (uint32_t i = 0; i < sirocco_symbol_count; i++) { /* the last function at or below `offset` */
+        position += sirocco_symbol_entries[2 * i];
+        if (position > offset) break;
+        if (sirocco_symbol_entries[2 * i + 1] != 0xffff) {
+            wanted = sirocco_symbol_entries[2 * i + 1];
+            base = position;
+        }
     }
-    if (low == 0) return;
-    const struct sirocco_symbol *symbol = &sirocco_symbols[low - 1];
+    if (wanted >= sirocco_symbol_name_count) return;
+    /* Names are front-coded: decode from the first to the one wanted. */
+    static char name[256];
+    size_t length = 0;
+    const uint8_t *record = sirocco_symbol_names;
+    for (uint32_t n = 0; n <= wanted; n++) {
+        size_t shared = *record++;
+        length = shared < length ? shared : length;
+        for (; *record; record++) if (length < sizeof name - 1) name[length++] = (char)*record;
+        record++;
+    }
+    name[length] = 0;
     put(" in ");
-    put(sirocco_symbol_names + symbol->name);
+    put(name);
     put(" + ");
-    put_hex(offset - symbol->address);
+    put_hex(offset - base);
 }
 
 void sirocco_virtio_trap(struct sirocco_trap_frame *frame) {

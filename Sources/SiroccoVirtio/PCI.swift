@@ -7,6 +7,7 @@
 // command, header type, BARs, capabilities pointer), 6.7 (capability lists).
 
 import CSiroccoVirtio
+import Sirocco
 
 /// A function on the bus.
 public struct PCIAddress: Equatable, Sendable, CustomStringConvertible {
@@ -22,8 +23,12 @@ public struct PCIAddress: Equatable, Sendable, CustomStringConvertible {
 
   /// As lspci writes it: 00:03.0.
   public var description: String {
-    func hex(_ value: UInt8) -> String { (value < 16 ? "0" : "") + String(value, radix: 16) }
-    return hex(bus) + ":" + hex(device) + "." + String(function)
+    var text = Text()
+    text.append(hexByte: bus)
+    text.append(":")
+    text.append(hexByte: device)
+    text.append(".\(function)")
+    return String(text)
   }
 }
 

@@ -7,6 +7,18 @@
 // (queue set-up).
 
 import CSiroccoVirtio
+import Sirocco
+
+/// Where device regions are: the machine's physical memory (identity-mapped), or a test's.
+public protocol MMIOSpace: AnyObject {
+  func registers(at address: UInt64) -> any MMIORegisters
+}
+
+/// The machine's memory: registers at any address.
+public final class MachineMemory: MMIOSpace {
+  public init() {}
+  public func registers(at address: UInt64) -> any MMIORegisters { MachineRegisters(base: address) }
+}
 
 /// The machine's registers at `base`.
 public final class MachineRegisters: MMIORegisters {
@@ -56,12 +68,14 @@ public final class VirtioMMIO: VirtioTransport {
     case noDevice
 
     public var description: String {
-      switch self {
-      case .notVirtio(let magic): "no virtio-mmio device there (magic 0x\(String(magic, radix: 16)), expected 0x74726976)"
-      case .legacy: "a legacy (version 1) virtio-mmio device: expected version 2 (QEMU: -global virtio-mmio.force-legacy=false)"
-      case .unsupportedVersion(let version): "virtio-mmio version \(version): expected 2"
-      case .noDevice: "an empty virtio-mmio slot (device ID 0)"
-      }
+      let text: Text =
+        switch self {
+        case .notVirtio(let magic): "no virtio-mmio device there (magic 0x\(Hex(magic)), expected 0x74726976)"
+        case .legacy: "a legacy (version 1) virtio-mmio device: expected version 2 (QEMU: -global virtio-mmio.force-legacy=false)"
+        case .unsupportedVersion(let version): "virtio-mmio version \(version): expected 2"
+        case .noDevice: "an empty virtio-mmio slot (device ID 0)"
+        }
+      return String(text)
     }
   }
 

@@ -9,6 +9,8 @@
 // configuration's layout), 4.1.4.4 (notify addresses), 4.1.5.1.2 (MSI-X vectors);
 // PCI Local Bus 3.0 6.8.2 (MSI-X); Intel SDM vol. 3A 10.11 (the MSI address and data).
 
+import Sirocco
+
 public final class VirtioPCI: VirtioTransport {
   /// The common configuration structure's fields.
   enum Common {
@@ -50,12 +52,14 @@ public final class VirtioPCI: VirtioTransport {
     case noMSIX
 
     public var description: String {
-      switch self {
-      case .notVirtio: "not a virtio device"
-      case .missingStructure(let name): "no \(name) capability: expected a modern (virtio 1.0) device"
-      case .unusableBAR(let index): "BAR \(index) is not a memory BAR below 4 GiB holding the device's structures"
-      case .noMSIX: "no MSI-X capability: expected one (QEMU's virtio-*-pci have it unless vectors=0)"
-      }
+      let text: Text =
+        switch self {
+        case .notVirtio: "not a virtio device"
+        case .missingStructure(let name): "no \(name) capability: expected a modern (virtio 1.0) device"
+        case .unusableBAR(let index): "BAR \(index) is not a memory BAR below 4 GiB holding the device's structures"
+        case .noMSIX: "no MSI-X capability: expected one (QEMU's virtio-*-pci have it unless vectors=0)"
+        }
+      return String(text)
     }
   }
 
@@ -70,10 +74,9 @@ public final class VirtioPCI: VirtioTransport {
   var notifyOffsets: [Int] = []
 
   /// Takes the device at `function`: its structures found through `space` and reached
-  /// through `region(address)`, its memory decoding and bus mastering on, and MSI-X table
+  /// through `memory`, its memory decoding and bus mastering on, and MSI-X table
   /// entry 0 aimed at `vector` on the local APIC with ID 0.
-  public init(space: any PCIConfigurationSpace, function: PCI.Function, vector: UInt8,
-              region: (UInt64) -> any MMIORegisters) throws(ProbeError) {
+  public init(space: any PCIConfigurationSpace, function: PCI.Function, vector: UInt8, memory: any MMIOSpace) throws(ProbeError) {
     guard function.vendorID == Self.vendor else { throw .notVirtio }
     address = function.address
     switch function.deviceID {
@@ -107,14 +110,14 @@ public final class VirtioPCI: VirtioTransport {
     guard structures[Structure.isr] != nil else { throw .missingStructure("ISR") }
     guard let device = structures[Structure.device] else { throw .missingStructure("device configuration") }
     guard let msix, let table, table < 1 << 32 else { throw .noMSIX }
-    self.common = region(common.base)
-    notifications = region(notify.base)
+    self.common = memory.registers(at: common.base)
+    notifications = memory.registers(at: notify.base)
     notifyMultiplier = Int(notify.multiplier)
-    deviceConfiguration = region(device.base)
+    deviceConfiguration = memory.registers(at: device.base)
     PCI.enable(space, address)
     // Entry 0: the boot CPU's local APIC (0xFEE00000, destination ID 0), fixed delivery,
     // edge-triggered, `vector`; unmasked. Then MSI-X on, the function's mask off.
-    let entry = region(table)
+    let entry = memory.registers(at: table)
     entry.write32(0, 0xfee0_0000)
     entry.write32(4, 0)
     entry.write32(8, UInt32(vector))

@@ -62,8 +62,7 @@ public final class VirtioPlatform: Platform {
       let space = MachinePCI()
       for function in PCI.functions(on: space) where function.vendorID == VirtioPCI.vendor {
         do {
-          transports.append((try VirtioPCI(
-            space: space, function: function, vector: UInt8(SIROCCO_VIRTIO_DEVICE_VECTOR), region: { MachineRegisters(base: $0) }), nil))
+          transports.append((try VirtioPCI(space: space, function: function, vector: UInt8(SIROCCO_VIRTIO_DEVICE_VECTOR), memory: MachineMemory()), nil))
         } catch .notVirtio {
           continue
         } catch {

@@ -7,6 +7,8 @@
 //
 // Read first: virtio 1.2 3.1.1 (the driver's steps), 2.1 (status bits), 6 (VERSION_1).
 
+import Sirocco
+
 /// Register reads and writes of one device region: the machine's memory-mapped I/O, or a
 /// device played by a test. Every access has the width the register has.
 public protocol MMIORegisters: AnyObject {
@@ -47,14 +49,24 @@ public enum VirtioStartError: Error, Equatable, CustomStringConvertible {
   case vectorRefused(queue: UInt16)
 
   public var description: String {
-    switch self {
-    case .missingFeatures(let features): "the device lacks required features 0x\(String(features, radix: 16))"
-    case .featuresRefused: "the device refused the features the driver chose (FEATURES_OK cleared)"
-    case .missingQueue(let index): "the device has no queue \(index)"
-    case .queueTooSmall(let index, let maximum): "the device's queue \(index) holds at most \(maximum) entries"
-    case .vectorRefused(let queue): "the device refused an MSI-X vector for queue \(queue)"
-    }
+    // Text, not String, interpolation: the drivers' messages cost the image little.
+    let text: Text =
+      switch self {
+      case .missingFeatures(let features): "the device lacks required features 0x\(Hex(features))"
+      case .featuresRefused: "the device refused the features the driver chose (FEATURES_OK cleared)"
+      case .missingQueue(let index): "the device has no queue \(index)"
+      case .queueTooSmall(let index, let maximum): "the device's queue \(index) holds at most \(maximum) entries"
+      case .vectorRefused(let queue): "the device refused an MSI-X vector for queue \(queue)"
+      }
+    return String(text)
   }
+}
+
+/// A number in hexadecimal, in a `Text` interpolation.
+struct Hex: TextConvertible {
+  let value: UInt64
+  init(_ value: some FixedWidthInteger & UnsignedInteger) { self.value = UInt64(value) }
+  func write(to text: inout Text) { text.append(hexadecimal: value) }
 }
 
 public protocol VirtioTransport: AnyObject {

@@ -137,8 +137,41 @@ final class VirtioTests: XCTestCase {
       """)
   }
 
-  /// Examples/ping under QEMU microvm, its virtio-net device on a TAP in a namespace: a
-  /// thousand echo requests of 56 and of 1400 bytes, none lost.
+  /// Examples/ping's image, stripped, is at most 1.2 times ping.spt's (issue 12): the
+  /// drivers, the boot code and the trap table are what virtio adds.
+  func testPingImageIsAtMost1_2TimesTheSPTImage() throws {
+    try requireTools([("strip", "binutils")])
+    var sizes: [String: Int] = [:]
+    for target in ["spt", "virtio"] {
+      let built = try runCommand([Paths.tool, "build", "--target", target, Paths.example("ping")], timeout: 900)
+      XCTAssertEqual(built.status, 0, built.error)
+      let stripped = try TemporaryFile()
+      XCTAssertEqual(try runCommand(["strip", "-o", stripped.url.path, built.output.trimmingCharacters(in: .whitespacesAndNewlines)]).status, 0)
+      sizes[target] = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: stripped.url.path)[.size] as? Int)
+    }
+    let (spt, virtio) = (try XCTUnwrap(sizes["spt"]), try XCTUnwrap(sizes["virtio"]))
+    XCTAssertLessThanOrEqual(Double(virtio), 1.2 * Double(spt), "ping.virtio \(virtio) bytes, ping.spt \(spt)")
+    print("ping.virtio \(virtio) bytes stripped, ping.spt \(spt): \(String(format: "%.3f", Double(virtio) / Double(spt)))x")
+  }
+
+  /// The trap table's layout (BuildVirtio.swift; virtio.c reads it): distances and name
+  /// indices in address order, a distance past 65535 bytes carried by entries without a
+  /// name, names once each, sorted and front-coded, "specialized " dropped.
+  func testTrapTableIsCompactAndCarriesLongDistances() throws {
+    XCTAssertEqual(Builder.plainName("specialized Stack.apply(_:on:now:)"), "Stack.apply(_:on:now:)")
+    let table = try Builder.symbolTableAssembly(
+      [(0x100000, "Stack.poll(now:)"), (0x100040, "Stack.apply(_:)"), (0x100080, "Stack.poll(now:)"), (0x120100, "main")],
+      textStart: 0x100000)
+    let lines = table.split(separator: "\n").filter { !$0.hasPrefix("/*") && !$0.hasPrefix(".section") && !$0.hasPrefix(".p2align") && !$0.hasPrefix(".globl") }
+    XCTAssertEqual(lines, [
+      "sirocco_symbol_count:", ".long 6", "sirocco_symbol_name_count:", ".long 3",
+      "sirocco_symbol_entries:",
+      ".short 0, 1", ".short 64, 0", ".short 64, 1", ".short 65535, 65535", ".short 65535, 65535", ".short 130, 2",
+      "sirocco_symbol_names:",
+      ".byte 0", ".asciz \"Stack.apply(_:)\"", ".byte 6", ".asciz \"poll(now:)\"", ".byte 0", ".asciz \"main\"",
+    ])
+  }
+
   /// 1000 pings of 56 and of 1400 bytes, none lost: virtio-net over virtio-mmio (microvm)
   /// and over virtio-pci with MSI-X (q35).
   func testPingAnswersOverVirtioNetOnMicrovmAndQ35() throws {

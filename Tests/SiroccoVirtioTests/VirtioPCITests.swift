@@ -65,7 +65,6 @@ final class VirtioPCITests: XCTestCase {
   /// BAR 4 (64-bit) holds the four structures, BAR 1 the MSI-X table.
   let structures: UInt64 = 0xfe00_0000
   let table: UInt64 = 0xfebd_1000
-  var memory: [UInt64: FakeMemory] = [:]
 
   /// A virtio device at 00:03.0 as QEMU lays it out: capabilities at 0x40 (MSI-X), then
   /// common, ISR, device and notify (multiplier 4) at 0x50-0x80.
@@ -90,16 +89,22 @@ final class VirtioPCITests: XCTestCase {
     return bus
   }
 
-  func region(_ address: UInt64) -> any MMIORegisters {
-    if let existing = memory[address] { return existing }
-    let made = FakeMemory()
-    memory[address] = made
-    return made
+  /// The BARs' memory: a FakeMemory at each address the transport asks for.
+  final class FakeSpace: MMIOSpace {
+    var regions: [UInt64: FakeMemory] = [:]
+    func registers(at address: UInt64) -> any MMIORegisters {
+      if let existing = regions[address] { return existing }
+      let made = FakeMemory()
+      regions[address] = made
+      return made
+    }
   }
+  let space = FakeSpace()
+  var memory: [UInt64: FakeMemory] { space.regions }
 
   func probe(_ bus: FakePCIBus) throws -> VirtioPCI {
     let function = try XCTUnwrap(PCI.functions(on: bus).first { $0.address == slot })
-    return try VirtioPCI(space: bus, function: function, vector: 33, region: region)
+    return try VirtioPCI(space: bus, function: function, vector: 33, memory: space)
   }
 
   func testFunctionsAreFoundInAddressOrder() {

@@ -4,11 +4,13 @@
 // to the stack when filled; a frame the device says is longer than its buffer, or shorter
 // than a header and an Ethernet header, is dropped and counted. With CSUM and HOST_TSO4/6
 // the device completes checksums and cuts TCP segments on transmit; with GUEST_CSUM it says
-// which received checksums need no verifying.
+// which received checksums need no verifying; with GUEST_TSO4/6 and MRG_RXBUF it hands over
+// TCP segments coalesced up to 64 KiB, over several receive buffers, which the driver
+// copies into one for the stack (a frame in one buffer is lent as it is).
 //
 // Read first: virtio 1.2 5.1.3 (features), 5.1.4 (configuration: MAC, MTU), 5.1.6 (the
 // header; num_buffers is 1 without MRG_RXBUF), 5.1.6.3 (receive buffers of at least 1526
-// bytes without GUEST_TSO or MRG_RXBUF).
+// bytes without GUEST_TSO or MRG_RXBUF), 5.1.6.4 (a frame over num_buffers buffers).
 
 import Sirocco
 
@@ -18,8 +20,11 @@ public final class VirtioNetworkDevice: NetworkDevice {
     static let guestChecksum: UInt64 = 1 << 1
     static let mtu: UInt64 = 1 << 3
     static let mac: UInt64 = 1 << 5
+    static let guestTSO4: UInt64 = 1 << 7
+    static let guestTSO6: UInt64 = 1 << 8
     static let hostTSO4: UInt64 = 1 << 11
     static let hostTSO6: UInt64 = 1 << 12
+    static let mergeableReceiveBuffers: UInt64 = 1 << 15
   }
 
   /// What the device got wrong or the driver could not do, each frame counted once.
@@ -28,12 +33,20 @@ public final class VirtioNetworkDevice: NetworkDevice {
     public var runtFrames: UInt64 = 0
     /// A frame the driver had no transmit buffer or descriptor for.
     public var transmitQueueFull: UInt64 = 0
+    /// A frame said to span no buffers, more than the queue holds, or more bytes than the
+    /// largest coalesced frame (MRG_RXBUF).
+    public var malformedFrames: UInt64 = 0
+    /// A frame whose later buffers the device had not used (MRG_RXBUF).
+    public var incompleteFrames: UInt64 = 0
   }
 
   /// The 12-byte header of VERSION_1 devices: virtio_net_hdr and num_buffers.
   static let headerLength = 12
-  /// Receive buffers: a header and the largest frame (1514 bytes and a VLAN tag, rounded up).
+  /// Receive buffers: a header and the largest frame (1514 bytes and a VLAN tag, rounded up);
+  /// with MRG_RXBUF a coalesced frame spans several.
   static let receiveBufferSize = 2048
+  /// The largest coalesced frame (GUEST_TSO): 64 KiB of IP and the Ethernet header.
+  static let largestCoalescedFrame = 65536 + 14
 
   public let macAddress: MACAddress
   public let mtu: Int
@@ -51,16 +64,22 @@ public final class VirtioNetworkDevice: NetworkDevice {
   var freeTransmit: [UInt16] = []
   var transmitSlots: [UInt16]
   var receiveSlots: [Int]
+  /// With MRG_RXBUF: a frame spanning several buffers is copied here, whole, for the stack.
+  let reassembly: UnsafeMutableRawPointer?
   public private(set) var counters = Counters()
 
   /// Starts the device on `transport`: features, both queues (`queueSize` entries, or the
   /// device's maximum if smaller), every receive buffer given, DRIVER_OK.
   public init(transport: any VirtioTransport, queueSize: UInt16 = 256, fallbackMAC: MACAddress) throws(VirtioStartError) {
     self.transport = transport
+    // Coalesced frames (GUEST_TSO) only into mergeable buffers (else each receive buffer
+    // would need 64 KiB), and only with GUEST_CSUM, as the specification requires.
+    let coalescing = Feature.mergeableReceiveBuffers | Feature.guestChecksum
     try transport.negotiate(
       required: 0,
       wanted: Feature.checksum | Feature.guestChecksum | Feature.mtu | Feature.mac | Feature.hostTSO4 | Feature.hostTSO6
-        | VirtioFeature.eventIndex)
+        | Feature.guestTSO4 | Feature.guestTSO6 | Feature.mergeableReceiveBuffers | VirtioFeature.eventIndex,
+      dependencies: [(Feature.guestTSO4, coalescing), (Feature.guestTSO6, coalescing)])
     let features = transport.features
     let eventIndex = features & VirtioFeature.eventIndex != 0
     let size = Self.queueSize(queueSize, maximum: min(transport.maximumQueueSize(0), transport.maximumQueueSize(1)))
@@ -84,11 +103,14 @@ public final class VirtioNetworkDevice: NetworkDevice {
       offloads.insert(.transmitChecksum)
       if features & (Feature.hostTSO4 | Feature.hostTSO6) == Feature.hostTSO4 | Feature.hostTSO6 { offloads.insert(.tcpSegmentation) }
     }
+    if features & (Feature.guestTSO4 | Feature.guestTSO6) != 0 { offloads.insert(.receiveCoalesced) }
     self.offloads = offloads
     transmitBufferSize = offloads.contains(.tcpSegmentation) ? Self.headerLength + 65536 + 18 : Self.receiveBufferSize
     receiveBuffers = .allocate(byteCount: Int(size) * Self.receiveBufferSize, alignment: 4096)
     transmitBuffers = .allocate(byteCount: Int(size) * transmitBufferSize, alignment: 4096)
     guestChecksum = features & Feature.guestChecksum != 0
+    reassembly = features & Feature.mergeableReceiveBuffers != 0
+      ? .allocate(byteCount: Self.largestCoalescedFrame, alignment: 64) : nil
     receiveSlots = Array(repeating: 0, count: Int(size))
     transmitSlots = Array(repeating: 0, count: Int(size))
     for slot in 0..<size { giveReceiveBuffer(at: slot) }
@@ -102,6 +124,7 @@ public final class VirtioNetworkDevice: NetworkDevice {
   deinit {
     receiveBuffers.deallocate()
     transmitBuffers.deallocate()
+    reassembly?.deallocate()
   }
 
   /// Whether the device tells which received checksums need no verifying.
@@ -156,9 +179,53 @@ public final class VirtioNetworkDevice: NetworkDevice {
       }
       let buffer = UnsafeRawBufferPointer(start: receiveBuffers + slot * Self.receiveBufferSize, count: length)
       let verified = guestChecksum && VirtioNetHeader.checksumVerified(buffer)
-      body(UnsafeRawBufferPointer(rebasing: buffer[Self.headerLength...]), verified)
+      let pieces = reassembly == nil ? 1 : Int(UInt16(littleEndian: buffer.load(fromByteOffset: 10, as: UInt16.self)))
+      guard pieces > 1 else {
+        guard pieces == 1 else {
+          counters.malformedFrames &+= 1
+          continue
+        }
+        body(UnsafeRawBufferPointer(rebasing: buffer[Self.headerLength...]), verified)
+        return true
+      }
+      guard let frame = gather(first: UnsafeRawBufferPointer(rebasing: buffer[Self.headerLength...]), pieces: pieces) else { continue }
+      body(frame, verified)
       return true
     }
+  }
+
+  /// A frame of `pieces` buffers (MRG_RXBUF), `first` the first one's bytes after the
+  /// header: the rest taken from the used ring and given back, the whole copied into the
+  /// reassembly buffer. Nil (counted) when the count is past what the queue holds, the
+  /// bytes past the largest coalesced frame, or the device has not used the rest.
+  func gather(first: UnsafeRawBufferPointer, pieces: Int) -> UnsafeRawBufferPointer? {
+    guard let reassembly, pieces <= Int(receiveQueue.size) else {
+      counters.malformedFrames &+= 1
+      return nil
+    }
+    var length = first.count
+    var fits = length <= Self.largestCoalescedFrame
+    if fits { reassembly.copyMemory(from: first.baseAddress!, byteCount: length) }
+    for _ in 1..<pieces {
+      guard let completion = receiveQueue.next() else {
+        counters.incompleteFrames &+= 1
+        return nil
+      }
+      let slot = receiveSlots[Int(completion.head)]
+      let piece = Int(completion.length)
+      if fits, length + piece <= Self.largestCoalescedFrame {
+        (reassembly + length).copyMemory(from: receiveBuffers + slot * Self.receiveBufferSize, byteCount: piece)
+      } else {
+        fits = false
+      }
+      length += piece
+      giveReceiveBuffer(at: UInt16(slot))
+    }
+    guard fits else {
+      counters.malformedFrames &+= 1
+      return nil
+    }
+    return UnsafeRawBufferPointer(start: reassembly, count: length)
   }
 
   public func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {

@@ -96,8 +96,12 @@ public protocol VirtioTransport: AnyObject {
 
 extension VirtioTransport {
   /// Resets the device, says a driver is here, and agrees on features: those of `wanted`
-  /// the device offers, which must include `required` (VERSION_1 always).
-  public func negotiate(required: UInt64, wanted: UInt64) throws(VirtioStartError) {
+  /// the device offers, which must include `required` (VERSION_1 always); a wanted feature
+  /// whose `dependencies` entry names features not agreed is left out (GUEST_TSO4 needs
+  /// GUEST_CSUM, say).
+  public func negotiate(required: UInt64, wanted: UInt64, dependencies: [(feature: UInt64, needs: UInt64)] = [])
+    throws(VirtioStartError)
+  {
     setStatus(0)
     setStatus(VirtioStatus.acknowledge)
     setStatus(VirtioStatus.acknowledge | VirtioStatus.driver)
@@ -108,6 +112,7 @@ extension VirtioTransport {
       throw .missingFeatures(needed & ~offered)
     }
     features = offered & (wanted | needed)
+    for (feature, needs) in dependencies where features & needs != needs { features &= ~feature }
     setDriverFeatures(word: 0, UInt32(truncatingIfNeeded: features))
     setDriverFeatures(word: 1, UInt32(truncatingIfNeeded: features >> 32))
     setStatus(VirtioStatus.acknowledge | VirtioStatus.driver | VirtioStatus.featuresOK)

@@ -1,7 +1,8 @@
 // The virtio-net driver against a device played by the test (FakeMMIODevice's registers,
 // DeviceSide's view of each queue): start-up, frames received into the driver's buffers
-// and lent on, runts and lengths past the buffer dropped and counted, frames sent behind
-// the header with or without offload work, and a full queue refused.
+// and lent on, coalesced frames gathered from several buffers, runts, lengths past the
+// buffer and malformed buffer counts dropped and counted, frames sent behind the header
+// with or without offload work, and a full queue refused.
 
 @testable import Sirocco
 @testable import SiroccoVirtio
@@ -76,6 +77,52 @@ final class NetTests: XCTestCase {
     XCTAssertEqual(net.counters.runtFrames, 2)
     XCTAssertEqual(net.receiveQueue.faults.lengthPastBuffer, 1)
     XCTAssertEqual(receive.takeAvailable().count, 3, "every buffer back with the device")
+  }
+
+  /// With MRG_RXBUF, GUEST_TSO4/6 and GUEST_CSUM the device may coalesce TCP segments over
+  /// several buffers: the driver copies them into one frame for the stack; a frame said to
+  /// span no buffers or more than the queue holds, or whose later buffers never came, is
+  /// dropped and counted, and every buffer goes back to the device.
+  func testCoalescedFramesOverSeveralBuffersAreGatheredWhole() throws {
+    let (net, registers) = try start {
+      $0.offered = VirtioFeature.version1 | VirtioFeature.eventIndex | 1 << 5 | 1 << 0 | 1 << 1 | 1 << 11 | 1 << 12 | 1 << 7 | 1 << 8 | 1 << 15
+    }
+    XCTAssertEqual(registers.accepted & (1 << 7 | 1 << 8 | 1 << 15), 1 << 7 | 1 << 8 | 1 << 15)
+    XCTAssertTrue(net.offloads.contains(.receiveCoalesced))
+    var receive = DeviceSide(queue: net.receiveQueue)
+    let chains = receive.takeAvailable()
+    func fill(_ chain: Int, header numBuffers: UInt16?, bytes: [UInt8]) {
+      var at = UnsafeMutableRawPointer(bitPattern: UInt(chains[chain].buffers[0].address))!
+      if let numBuffers {
+        at.initializeMemory(as: UInt8.self, repeating: 0, count: 12)
+        at.storeBytes(of: 2 as UInt8, as: UInt8.self)  // DATA_VALID
+        at.storeBytes(of: numBuffers, toByteOffset: 10, as: UInt16.self)
+        at += 12
+      }
+      for (index, byte) in bytes.enumerated() { at.storeBytes(of: byte, toByteOffset: index, as: UInt8.self) }
+      receive.use(UInt32(chains[chain].head), length: UInt32((numBuffers == nil ? 0 : 12) + bytes.count))
+    }
+    let whole = (0..<5000).map { UInt8(truncatingIfNeeded: $0 * 13) }
+    fill(0, header: 3, bytes: Array(whole[0..<2036]))
+    fill(1, header: nil, bytes: Array(whole[2036..<4084]))
+    fill(2, header: nil, bytes: Array(whole[4084...]))
+    var got: [([UInt8], Bool)] = []
+    XCTAssertTrue(net.receive(offloaded: { got.append((Array($0), $1)) }))
+    XCTAssertEqual(got.map(\.0), [whole], "one frame of 5000 bytes from three buffers")
+    XCTAssertEqual(got.map(\.1), [true])
+    XCTAssertEqual(receive.takeAvailable().count, 3, "the three buffers back with the device")
+    // No buffers, more than the queue, and a frame whose second buffer never came.
+    fill(3, header: 0, bytes: Array(repeating: 1, count: 60))
+    fill(4, header: 17, bytes: Array(repeating: 2, count: 60))
+    fill(5, header: 2, bytes: Array(repeating: 3, count: 60))
+    XCTAssertFalse(net.receive { _ in XCTFail("nothing whole to lend") })
+    XCTAssertEqual(net.counters.malformedFrames, 2)
+    XCTAssertEqual(net.counters.incompleteFrames, 1)
+    XCTAssertEqual(receive.takeAvailable().count, 3)
+    // GUEST_TSO without MRG_RXBUF is not taken: each buffer would need 64 KiB.
+    let (plain, plainRegisters) = try start { $0.offered = VirtioFeature.version1 | 1 << 1 | 1 << 7 | 1 << 8 }
+    XCTAssertEqual(plainRegisters.accepted & (1 << 7 | 1 << 8), 0)
+    XCTAssertFalse(plain.offloads.contains(.receiveCoalesced))
   }
 
   func testFramesLeaveBehindTheHeaderAndAFullQueueRefusesMore() throws {

@@ -50,11 +50,8 @@ public final class VirtioMMIO: VirtioTransport {
     static let interruptAcknowledge = 0x064
     static let status = 0x070
     static let queueDescriptorLow = 0x080
-    static let queueDescriptorHigh = 0x084
     static let queueDriverLow = 0x090
-    static let queueDriverHigh = 0x094
     static let queueDeviceLow = 0x0a0
-    static let queueDeviceHigh = 0x0a4
     static let configuration = 0x100
   }
 
@@ -120,13 +117,9 @@ public final class VirtioMMIO: VirtioTransport {
   public func setUp(queue: Virtqueue, at index: UInt16) throws(VirtioStartError) {
     try check(queue, fitsAt: index)
     registers.write32(Register.queueSize, UInt32(queue.size))
-    for (register, address) in [
-      (Register.queueDescriptorLow, queue.descriptorAddress), (Register.queueDriverLow, queue.availableAddress),
-      (Register.queueDeviceLow, queue.usedAddress),
-    ] {
-      registers.write32(register, UInt32(truncatingIfNeeded: address))
-      registers.write32(register + 4, UInt32(truncatingIfNeeded: address >> 32))
-    }
+    registers.write64(Register.queueDescriptorLow, queue.descriptorAddress)
+    registers.write64(Register.queueDriverLow, queue.availableAddress)
+    registers.write64(Register.queueDeviceLow, queue.usedAddress)
     registers.write32(Register.queueReady, 1)
   }
 

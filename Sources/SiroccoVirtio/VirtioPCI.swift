@@ -153,13 +153,9 @@ public final class VirtioPCI: VirtioTransport {
   public func setUp(queue: Virtqueue, at index: UInt16) throws(VirtioStartError) {
     try check(queue, fitsAt: index)
     common.write16(Common.queueSize, queue.size)
-    for (field, address) in [
-      (Common.queueDescriptor, queue.descriptorAddress), (Common.queueDriver, queue.availableAddress),
-      (Common.queueDevice, queue.usedAddress),
-    ] {
-      common.write32(field, UInt32(truncatingIfNeeded: address))
-      common.write32(field + 4, UInt32(truncatingIfNeeded: address >> 32))
-    }
+    common.write64(Common.queueDescriptor, queue.descriptorAddress)
+    common.write64(Common.queueDriver, queue.availableAddress)
+    common.write64(Common.queueDevice, queue.usedAddress)
     // Every queue interrupts through MSI-X entry 0; the device says no by reading back
     // NO_VECTOR. Configuration changes interrupt nobody.
     common.write16(Common.configVector, Self.noVector)

@@ -20,6 +20,15 @@ public protocol MMIORegisters: AnyObject {
   func write8(_ offset: Int, _ value: UInt8)
 }
 
+extension MMIORegisters {
+  /// A 64-bit field as both transports take one (a queue's addresses): the low half at
+  /// `offset`, then the high half after it.
+  public func write64(_ offset: Int, _ value: UInt64) {
+    write32(offset, UInt32(truncatingIfNeeded: value))
+    write32(offset + 4, UInt32(truncatingIfNeeded: value >> 32))
+  }
+}
+
 public enum VirtioStatus {
   public static let acknowledge: UInt32 = 1
   public static let driver: UInt32 = 2

@@ -46,6 +46,11 @@ struct QEMUInvocation {
     case network(tap: String, mac: [UInt8]?)
     /// A raw image file and its sector size (virtio-blk's logical block size).
     case block(file: String, sectorSize: Int)
+
+    /// A MAC as QEMU and Firecracker take it: 02:00:00:00:00:01.
+    static func text(mac: [UInt8]) -> String {
+      mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+    }
   }
 
   /// The `qemu-system-x86_64` arguments (without the program).
@@ -71,7 +76,7 @@ struct QEMUInvocation {
       case .network(let tap, let mac):
         arguments += ["-netdev", "tap,id=net\(index),ifname=\(tap),script=no,downscript=no"]
         var option = "virtio-net-\(bus),netdev=net\(index)"
-        if let mac { option += ",mac=" + mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
+        if let mac { option += ",mac=" + Device.text(mac: mac) }
         arguments += ["-device", option]
       case .block(let file, let sectorSize):
         // QEMU's -drive splits at commas: a comma in the path is written twice.
@@ -133,7 +138,7 @@ struct FirecrackerConfiguration {
         drives.append("    {\"drive_id\": \(quoted(name)), \"path_on_host\": \(quoted(file)), \"is_root_device\": false, \"is_read_only\": false}")
       case .network(let tap, let mac):
         var entry = "    {\"iface_id\": \(quoted(name)), \"host_dev_name\": \(quoted(tap))"
-        if let mac { entry += ", \"guest_mac\": " + quoted(mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")) }
+        if let mac { entry += ", \"guest_mac\": " + quoted(QEMUInvocation.Device.text(mac: mac)) }
         interfaces.append(entry + "}")
       }
     }
@@ -213,8 +218,8 @@ extension Run {
       throw ToolError.failure(
         "qemu-system-x86_64 is not installed: the virtio target runs under QEMU (Debian: apt-get install qemu-system-x86)")
     }
-    let devices = try virtioDevices(of: application, deviceOptions: deviceOptions, existingTAPs: true).map(\.device)
     try checkVMCommandLine(bootParameters)
+    let devices = try virtioDevices(of: application, deviceOptions: deviceOptions, existingTAPs: true).map(\.device)
     var invocation = QEMUInvocation(image: image.path)
     invocation.machine = machine
     invocation.accelerator = accelerator ?? Accelerator.best

@@ -482,6 +482,10 @@ static void read_cmos_clock(void) {
 
 /* ---- waiting ---- */
 
+static struct sirocco_virtio_events events;
+
+const struct sirocco_virtio_events *sirocco_virtio_events(void) { return &events; }
+
 void sirocco_virtio_wait(int64_t deadline) {
     if (deadline >= 0) {
         int64_t now = sirocco_virtio_monotonic();
@@ -493,6 +497,7 @@ void sirocco_virtio_wait(int64_t deadline) {
         lapic_write(LAPIC_INITIAL_COUNT, (uint32_t)ticks);
     }
     /* sti's one-instruction shadow: an interrupt is taken inside hlt, never before it. */
+    events.halts++;
     __asm__ volatile("sti; hlt; cli" : : : "memory");
     lapic_write(LAPIC_INITIAL_COUNT, 0);
     lapic_write(LAPIC_TIMER, TIMER_VECTOR | (1u << 16));
@@ -553,6 +558,8 @@ void sirocco_virtio_trap(struct sirocco_trap_frame *frame) {
          * for; the devices are polled after. It returns with interrupts off: a device's
          * level-triggered line stays up until its driver acknowledges it, and would
          * otherwise be taken again at once. The spurious vector takes no EOI. */
+        if (frame->vector == DEVICE_VECTOR) events.device_interrupts++;
+        if (frame->vector == TIMER_VECTOR) events.timer_interrupts++;
         if (frame->vector != 255) lapic_write(LAPIC_EOI, 0);
         frame->rflags &= ~0x200ull;
         return;
@@ -611,6 +618,7 @@ int64_t sirocco_virtio_monotonic(void) { __builtin_trap(); }
 int64_t sirocco_virtio_wall(void) { __builtin_trap(); }
 void sirocco_virtio_wait(int64_t deadline) { (void)deadline; __builtin_trap(); }
 const struct sirocco_virtio_boot *sirocco_virtio_boot_info(void) { __builtin_trap(); }
+const struct sirocco_virtio_events *sirocco_virtio_events(void) { __builtin_trap(); }
 int sirocco_virtio_route_irq(uint32_t gsi) { (void)gsi; __builtin_trap(); }
 void sirocco_virtio_mask_irq(uint32_t gsi, int masked) { (void)gsi, (void)masked; __builtin_trap(); }
 

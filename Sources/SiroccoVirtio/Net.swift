@@ -27,8 +27,19 @@ public final class VirtioNetworkDevice: NetworkDevice {
     static let mergeableReceiveBuffers: UInt64 = 1 << 15
   }
 
-  /// What the device got wrong or the driver could not do, each frame counted once.
+  /// The traffic and the driver's exchanges with the device (each notification and each
+  /// interrupt status read is a VM exit: frames per exit is how well the two batch), and
+  /// what the device got wrong or the driver could not do, each frame counted once.
   public struct Counters: Equatable, Sendable {
+    /// Frames handed to the stack (a coalesced one counts once) and taken from it.
+    public var receivedFrames: UInt64 = 0
+    public var transmittedFrames: UInt64 = 0
+    /// Queue notifications written to the device: receive buffers given back, frames to send
+    /// (EVENT_IDX leaves out those the device said it needs no word of).
+    public var notifications: UInt64 = 0
+    /// Interrupt status reads (virtio-mmio; MSI-X needs none): one per batch of frames,
+    /// when the receive queue has run dry.
+    public var interruptStatusReads: UInt64 = 0
     /// A used receive buffer too short for the header and an Ethernet header.
     public var runtFrames: UInt64 = 0
     /// A frame the driver had no transmit buffer or descriptor for.
@@ -118,7 +129,15 @@ public final class VirtioNetworkDevice: NetworkDevice {
     receiveQueue.interrupts(true)
     transmitQueue.interrupts(false)
     transport.start()
-    if receiveQueue.kick() { transport.notify(0) }
+    notifyIfAsked(receiveQueue, 0)
+  }
+
+  /// Tells the device of new buffers on `queue` (index `index`) unless EVENT_IDX says it
+  /// needs no word of them.
+  func notifyIfAsked(_ queue: Virtqueue, _ index: UInt16) {
+    guard queue.kick() else { return }
+    transport.notify(index)
+    counters.notifications &+= 1
   }
 
   deinit {
@@ -154,15 +173,17 @@ public final class VirtioNetworkDevice: NetworkDevice {
   }
 
   public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
-    _ = transport.acknowledgeInterrupt()
     var rechecked = false
     while true {
       guard let completion = receiveQueue.next() else {
-        // Nothing more: ask for an interrupt at the next frame (used_event moves on), then
-        // look once more, in case one came in before the device could see the request
-        // (once: a device whose used index makes no sense must not keep the loop going).
+        // Nothing more: lower the interrupt (a virtio-mmio line stays up until acknowledged;
+        // once per batch, not per frame: the status read is a VM exit), ask for an
+        // interrupt at the next frame (used_event moves on), then look once more, in case
+        // one came in before the device could see the request (once: a device whose used
+        // index makes no sense must not keep the loop going).
         guard !rechecked else { return false }
         rechecked = true
+        if transport.acknowledgeInterrupt() != nil { counters.interruptStatusReads &+= 1 }
         receiveQueue.interrupts(true)
         if receiveQueue.hasCompletions { continue }
         return false
@@ -170,7 +191,7 @@ public final class VirtioNetworkDevice: NetworkDevice {
       let slot = receiveSlots[Int(completion.head)]
       defer {
         giveReceiveBuffer(at: UInt16(slot))
-        if receiveQueue.kick() { transport.notify(0) }
+        notifyIfAsked(receiveQueue, 0)
       }
       let length = Int(completion.length)
       guard length >= Self.headerLength + 14 else {
@@ -185,10 +206,12 @@ public final class VirtioNetworkDevice: NetworkDevice {
           counters.malformedFrames &+= 1
           continue
         }
+        counters.receivedFrames &+= 1
         body(UnsafeRawBufferPointer(rebasing: buffer[Self.headerLength...]), verified)
         return true
       }
       guard let frame = gather(first: UnsafeRawBufferPointer(rebasing: buffer[Self.headerLength...]), pieces: pieces) else { continue }
+      counters.receivedFrames &+= 1
       body(frame, verified)
       return true
     }
@@ -251,8 +274,21 @@ public final class VirtioNetworkDevice: NetworkDevice {
       return false
     }
     transmitSlots[Int(head)] = slot
-    if transmitQueue.kick() { transport.notify(1) }
+    counters.transmittedFrames &+= 1
+    notifyIfAsked(transmitQueue, 1)
     return true
   }
 
+}
+
+extension VirtioNetworkDevice.Counters: TextConvertible {
+  /// One line: the traffic, the exchanges and frames per notification, the drops.
+  public func write(to text: inout Text) {
+    let frames = receivedFrames &+ transmittedFrames
+    let perNotification = notifications == 0 ? 0 : frames * 100 / notifications
+    text.append("rx \(receivedFrames) frames, tx \(transmittedFrames) frames, \(notifications) notifications (")
+    text.append("\(perNotification / 100).\(perNotification % 100 / 10)\(perNotification % 10) frames each), ")
+    text.append("\(interruptStatusReads) interrupt status reads, drops: runt \(runtFrames) malformed \(malformedFrames) ")
+    text.append("incomplete \(incompleteFrames) tx-full \(transmitQueueFull)")
+  }
 }

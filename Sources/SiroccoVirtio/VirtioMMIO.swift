@@ -127,7 +127,7 @@ public final class VirtioMMIO: VirtioTransport {
   public func notify(_ index: UInt16) { registers.write32(Register.queueNotify, UInt32(index)) }
 
   /// Reads and acknowledges the interrupt status (bit 0 a used buffer, bit 1 configuration).
-  public func acknowledgeInterrupt() -> UInt32 {
+  public func acknowledgeInterrupt() -> UInt32? {
     let pending = registers.read32(Register.interruptStatus)
     if pending != 0 { registers.write32(Register.interruptAcknowledge, pending) }
     return pending

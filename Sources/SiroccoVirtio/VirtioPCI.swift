@@ -171,7 +171,7 @@ public final class VirtioPCI: VirtioTransport {
   }
 
   /// MSI-X messages need no acknowledging (the ISR is for INTx).
-  public func acknowledgeInterrupt() -> UInt32 { 0 }
+  public func acknowledgeInterrupt() -> UInt32? { nil }
 
   public func configuration8(_ offset: Int) -> UInt8 { deviceConfiguration.read8(offset) }
 

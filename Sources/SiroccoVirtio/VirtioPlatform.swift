@@ -106,7 +106,13 @@ public final class VirtioPlatform: Platform {
         return ExitStatus.failure
       }
     }
-    return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
+    let status = Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
+    // The drivers' exchanges with the devices and the CPU's waits: frames per VM exit.
+    let log = Logger(source: "sirocco", level: Runtime.logLevel(parameters), console: platform.console)
+    for network in networks { log.debug("\(network.name): virtio-net \(network.device.counters)") }
+    let events = sirocco_virtio_events().pointee
+    log.debug("virtio: \(events.halts) halts, \(events.device_interrupts) device interrupts, \(events.timer_interrupts) timer interrupts")
+    return status
   }
 }
 

@@ -95,8 +95,8 @@ public protocol VirtioTransport: AnyObject {
   /// Tells the device something was added to queue `index`.
   func notify(_ index: UInt16)
   /// Reads and acknowledges the interrupt status (bit 0 a used buffer, bit 1 configuration);
-  /// 0 where interrupts need no acknowledging (MSI-X).
-  func acknowledgeInterrupt() -> UInt32
+  /// nil where interrupts need no acknowledging (MSI-X) and nothing was read.
+  func acknowledgeInterrupt() -> UInt32?
   /// A byte of the device's configuration space.
   func configuration8(_ offset: Int) -> UInt8
   /// A little-endian 32-bit field of the configuration space.

@@ -64,6 +64,29 @@ final class NetTests: XCTestCase {
     XCTAssertEqual(again.map { $0.buffers[0].address }, [chains[3].buffers[0].address], "the same buffer, lent again")
   }
 
+  /// A burst of frames costs one interrupt status read (a VM exit on virtio-mmio), when the
+  /// queue runs dry, not one per frame; frames and notifications are counted as written.
+  func testTheInterruptIsAcknowledgedOncePerBatchAndExchangesAreCounted() throws {
+    let (net, registers) = try start()
+    var receive = DeviceSide(queue: net.receiveQueue)
+    let chains = receive.takeAvailable()
+    let notifiedAtStart = registers.notified.count
+    XCTAssertEqual(net.counters.notifications, UInt64(notifiedAtStart))
+    for index in 0..<3 { deliver(Array(repeating: UInt8(index), count: 60), into: chains[index], device: &receive) }
+    registers.interruptStatus = 1
+    for _ in 0..<3 { XCTAssertTrue(net.receive { _ in }) }
+    XCTAssertEqual(registers.interruptStatus, 1, "not acknowledged while frames wait")
+    XCTAssertEqual(net.counters.interruptStatusReads, 0)
+    XCTAssertFalse(net.receive { _ in })
+    XCTAssertEqual(registers.interruptStatus, 0, "acknowledged once the queue ran dry")
+    XCTAssertEqual(net.counters.interruptStatusReads, 1)
+    XCTAssertEqual(net.counters.receivedFrames, 3)
+    XCTAssertTrue(net.transmit(length: 60) { _ in })
+    XCTAssertEqual(net.counters.transmittedFrames, 1)
+    XCTAssertGreaterThan(registers.notified.count, notifiedAtStart)
+    XCTAssertEqual(net.counters.notifications, UInt64(registers.notified.count), "each notification written counted")
+  }
+
   func testRuntsAndLengthsPastTheBufferAreDroppedAndCounted() throws {
     let (net, _) = try start()
     var receive = DeviceSide(queue: net.receiveQueue)

@@ -37,6 +37,15 @@ struct sirocco_virtio_boot {
 };
 const struct sirocco_virtio_boot *sirocco_virtio_boot_info(void);
 
+/* What the CPU has waited for since boot: each a VM exit or an interrupt the VMM injected
+ * (`--log-level=debug` prints them at exit; BENCHMARKS.md divides frames by them). */
+struct sirocco_virtio_events {
+    uint64_t halts;             /* waits that halted the CPU */
+    uint64_t device_interrupts; /* on SIROCCO_VIRTIO_DEVICE_VECTOR */
+    uint64_t timer_interrupts;  /* the local APIC timer's, at a wait's deadline */
+};
+const struct sirocco_virtio_events *sirocco_virtio_events(void);
+
 /* The local APIC vector every device interrupt arrives on (I/O APIC pins and MSI-X). */
 #define SIROCCO_VIRTIO_DEVICE_VECTOR 33
 

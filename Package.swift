@@ -18,6 +18,7 @@
 //   SiroccoVirtio   the `virtio` platform: PVH boot, serial console, clocks, virtio drivers
 //                   (Embedded Swift, freestanding)
 //   sirocco-spt     the spt tender (hosted): loads an spt image, seccomp, jumps in
+//   sirocco-hvt     the hvt tender (hosted): a KVM monitor for Solo5 hvt images
 //   sirocco         the command-line tool (new/build/run/inspect)
 // The first seven are portable: no Foundation, no Glibc, and they build in Embedded Swift for
 // x86_64-unknown-none-elf (Scripts/build-embedded).
@@ -39,6 +40,7 @@ let package = Package(
     .library(name: "SiroccoVirtioKit", type: .static, targets: ["Sirocco", "SiroccoVirtio"]),
     .executable(name: "sirocco", targets: ["sirocco"]),
     .executable(name: "sirocco-spt", targets: ["sirocco-spt"]),
+    .executable(name: "sirocco-hvt", targets: ["sirocco-hvt"]),
     .executable(name: "sirocco-benchmarks", targets: ["SiroccoBenchmarks"]),
   ],
   dependencies: [
@@ -80,6 +82,12 @@ let package = Package(
     // the tool from Shared/ (links to SiroccoABI and SiroccoWire/Text.swift).
     .executableTarget(
       name: "sirocco-spt", dependencies: ["CSiroccoSPTTender", "CSiroccoUnix"],
+      swiftSettings: [.enableExperimentalFeature("Embedded"), .define("SIROCCO_TENDER"), .unsafeFlags(["-wmo", "-Osize"])]),
+    .target(name: "CSiroccoHVTTender"),
+    // The hvt tender, Embedded Swift for Linux like sirocco-spt, with which it shares
+    // Sources/Tender (options, image checks, device attachment) through Shared/.
+    .executableTarget(
+      name: "sirocco-hvt", dependencies: ["CSiroccoHVTTender", "CSiroccoSPTTender", "CSiroccoUnix"],
       swiftSettings: [.enableExperimentalFeature("Embedded"), .define("SIROCCO_TENDER"), .unsafeFlags(["-wmo", "-Osize"])]),
     .executableTarget(name: "SiroccoBenchmarks", dependencies: ["Sirocco"]),
 

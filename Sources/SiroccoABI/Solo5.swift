@@ -102,6 +102,59 @@ public enum SPT {
   }
 }
 
+/// The hvt target's fixed addresses, hypercalls and boot information (`include/hvt_abi.h`;
+/// ../shared/reference/solo5-abi.md, "The hvt ABI").
+public enum HVT {
+  /// Where the tender writes `struct hvt_boot_info`, then the manifest, then the command
+  /// line (guest physical; the guest's RDI points here).
+  public static let bootInfoBase: UInt64 = 0x10000
+  /// The lowest address an image may be linked at.
+  public static let guestMinimumBase: UInt64 = 0x100000
+  /// Longest command line, including its NUL.
+  public static let commandLineSize = 8192
+  /// A hypercall is a 32-bit OUT to this port plus its number, of its argument's address.
+  public static let hypercallPortBase: UInt16 = 0x500
+  /// Guest memory is a whole number of 2 MiB pages, at most 4 GiB.
+  public static let memoryGranule: UInt64 = 2 << 20
+  public static let maximumMemory: UInt64 = 4 << 30
+  /// A halt's cookie, when not 0, points at this many bytes (the trap frame).
+  public static let haltCookieSize: UInt64 = 512
+
+  /// Hypercall numbers.
+  public enum Hypercall {
+    public static let walltime: UInt16 = 1
+    public static let puts: UInt16 = 2
+    public static let poll: UInt16 = 3
+    public static let blockWrite: UInt16 = 4
+    public static let blockRead: UInt16 = 5
+    public static let netWrite: UInt16 = 6
+    public static let netRead: UInt16 = 7
+    public static let halt: UInt16 = 8
+    public static let count: UInt16 = 9
+  }
+
+  /// Offsets in `struct hvt_boot_info`.
+  public enum BootInfo {
+    public static let memorySize = 0
+    public static let kernelEnd = 8
+    public static let cpuCycleFrequency = 16
+    public static let commandLine = 24
+    public static let manifest = 32
+    public static let hostFeatures = 40
+    public static let guestFeatures = 44
+    public static let netRing = 48
+    public static let size = 56
+  }
+}
+
+/// What a Solo5 call returns (`solo5_result_t`).
+public enum Solo5Result {
+  public static let ok: Int32 = 0
+  public static let again: Int32 = 1
+  public static let invalid: Int32 = 2
+  public static let unspecified: Int32 = 3
+}
+
 /// The device manifest (`struct mft`): entry 0 is reserved, devices follow; a device's
 /// handle is its index.
 public struct Manifest: Equatable, Sendable {

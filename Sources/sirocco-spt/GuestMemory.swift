@@ -4,7 +4,7 @@
 
 import CSiroccoSPTTender
 
-struct GuestMemory {
+struct GuestMemory: GuestAccess {
   let size: UInt64
   let base: UnsafeMutableRawPointer
 
@@ -30,36 +30,11 @@ struct GuestMemory {
     return UnsafeMutableRawPointer(bitPattern: UInt(address))
   }
 
-  func write(_ bytes: [UInt8], at address: UInt64) -> Bool {
-    guard let target = checked(address, length: UInt64(bytes.count)) else { return false }
-    bytes.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-    return true
-  }
-
-  func store<T>(_ value: T, at address: UInt64) -> Bool {
-    guard let target = checked(address, length: UInt64(MemoryLayout<T>.size)) else { return false }
-    target.storeBytes(of: value, as: T.self)
-    return true
-  }
-
-  /// Copies every PT_LOAD segment's file bytes into place (the rest is already zero) and
-  /// applies its protection: read-only, read+execute, or read+write.
+  /// Copies the image in and gives each segment its protection: read-only, read+execute,
+  /// or read+write.
   func load(_ image: ELFImage, from file: UnsafeRawBufferPointer) -> String? {
-    for segment in image.segments where segment.memorySize != 0 {
-      guard let target = checked(segment.virtualAddress, length: segment.memorySize) else {
-        return "segment at 0x\(String(segment.virtualAddress, radix: 16)) lies outside guest memory"
-      }
-      if segment.fileSize > 0 {
-        target.copyMemory(from: file.baseAddress! + Int(segment.fileOffset), byteCount: Int(segment.fileSize))
-      }
-      let pageEnd = (segment.virtualAddress + segment.memorySize + 0xfff) & ~0xfff
-      var protection = PROT_READ
-      if segment.writable { protection |= PROT_WRITE }
-      if segment.executable { protection |= PROT_EXEC }
-      guard mprotect(target, Int(pageEnd - segment.virtualAddress), protection) == 0 else {
-        return "cannot protect segment at 0x\(String(segment.virtualAddress, radix: 16)): sirocco_spt_errno() \(sirocco_spt_errno())"
-      }
+    load(image, from: file) { segment in
+      PROT_READ | (segment.writable ? PROT_WRITE : 0) | (segment.executable ? PROT_EXEC : 0)
     }
-    return nil
   }
 }

@@ -3,12 +3,19 @@
 import CSiroccoSPTTender
 import CSiroccoUnix
 
-struct TenderError: Error {
-  var message: String
-  init(_ message: String) { self.message = message }
-}
-
 enum Tender {
+  /// What the shared tender code (Sources/Tender) says of this tender.
+  static let name = "sirocco-spt"
+  static let memoryMiB = 1...65536
+  static let memoryNote = ""
+  static let offersNetworkOffload = true
+  static let extraOptions = """
+      --net-offload                  Sirocco guests only: TAP devices with the virtio-net
+                                     header (checksum and TCP segmentation offload)
+
+    """
+  static let faultNote = ""
+
   /// Exit statuses of the tender's own refusals (the guest's status once it runs): Sirocco's
   /// contract. solo5-spt exits 1 for all of them.
   enum Status {
@@ -18,55 +25,17 @@ enum Tender {
     static let failure: Int32 = 1
   }
 
-  /// Prints `message` as one line on standard error; returns `status`.
-  static func fail(_ message: String, _ status: Int32 = Status.failure) -> Int32 {
-    let line = "sirocco-spt: \(message)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-    return status
-  }
-
-  static func refuse(_ message: String) -> Int32 { fail(message, Status.usage) }
-
   static func run(arguments: [String]) -> Int32 {
-    let options: Options
-    switch Options.parse(arguments) {
-    case .help:
-      print(Options.usage, terminator: "")
-      return 0
-    case .failure(let message):
-      return refuse(message)
-    case .run(let parsed):
-      options = parsed
-    }
+    var status: Int32 = 0
+    guard let options = options(arguments, status: &status) else { return status }
 
     // Image: ELF checks, the ABI note, the manifest.
-    guard let file = readFile(options.image) else {
-      return fail("\(options.image): cannot read: \(String(cString: strerror(sirocco_spt_errno())))")
+    let checked: TenderImage
+    switch TenderImage.open(options.image, target: .spt, targetName: "spt") {
+    case .success(let opened): checked = opened
+    case .failure(let error): return fail(error.message)
     }
-    let image: ELFImage
-    let manifest: Manifest
-    let manifestBytes: [UInt8]
-    do {
-      image = try ELFImage.parse(file)
-      let abi = try image.abi()
-      guard abi.target == .spt else {
-        return fail("\(options.image): ABI target is \(abi.target), expected spt: not an spt image")
-      }
-      guard abi.version == Solo5Note.abiVersion else {
-        return fail("\(options.image): ABI version \(abi.version), expected \(Solo5Note.abiVersion)")
-      }
-      manifestBytes = try image.manifestBytes()
-    } catch {
-      return fail("\(options.image): \(error)")
-    }
-    do {
-      let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: manifestBytes.count, alignment: 8)
-      defer { copy.deallocate() }
-      copy.copyBytes(from: manifestBytes)
-      manifest = try Manifest.parse(UnsafeRawBufferPointer(copy))
-    } catch {
-      return fail("\(options.image): invalid manifest: \(error)")
-    }
+    let (file, image, manifest) = (checked.file, checked.elf, checked.manifest)
 
     // Every option names a declared device of its kind; every declared device is attached.
     if let problem = DeviceOptions.check(options.devices, declared: manifest.devices) { return refuse(problem) }
@@ -98,29 +67,12 @@ enum Tender {
     }
 
     // Devices, in manifest order (a device's handle is its manifest index).
-    var networks: [AttachedNetwork] = []
-    var blocks: [AttachedBlock] = []
-    for (position, device) in manifest.devices.enumerated() {
-      let index = position + 1
-      switch device.type {
-      case .netBasic:
-        let tap = options.device(.network, named: device.name)!.value
-        let mac = options.device(.networkMAC, named: device.name)?.macAddress
-        switch Attach.network(name: device.name, tap: tap, mac: mac, offload: options.networkOffload, index: index) {
-        case .success(let attached): networks.append(attached)
-        case .failure(let error): return refuse(error.message)
-        }
-      case .blockBasic:
-        let path = options.device(.block, named: device.name)!.value
-        let size = options.device(.blockSectorSize, named: device.name)?.sectorSize ?? DeviceLimits.defaultSectorSize
-        switch Attach.block(name: device.name, path: path, sectorSize: size, index: index) {
-        case .success(let attached): blocks.append(attached)
-        case .failure(let error): return refuse(error.message)
-        }
-      case .reservedFirst:
-        continue
-      }
+    let devices: AttachedDevices
+    switch AttachedDevices.attach(manifest, options: options, offload: options.networkOffload) {
+    case .success(let attached): devices = attached
+    case .failure(let error): return refuse(error.message)
     }
+    let (networks, blocks) = (devices.networks, devices.blocks)
 
     // The event set: the timer (tag ~1U) and every network device (tag: its handle).
     var epoll: Int32 = -1
@@ -138,21 +90,7 @@ enum Tender {
       return fail("guest command line of \(commandLine.utf8.count) bytes: expected fewer than \(SPT.commandLineSize)")
     }
     let manifestAddress = (SPT.bootInfoBase + UInt64(SPT.BootInfo.size) + 7) & ~7
-    var attachedManifest = manifestBytes
-    for network in networks {
-      let entry = Manifest.headerSize + network.index * Manifest.entrySize
-      for (offset, byte) in network.mac.enumerated() { attachedManifest[entry + Manifest.Field.netMAC + offset] = byte }
-      put(UInt16(network.mtu), into: &attachedManifest, at: entry + Manifest.Field.netMTU)
-      put(Int64(network.fileDescriptor), into: &attachedManifest, at: entry + Manifest.Field.hostDescriptor)
-      attachedManifest[entry + Manifest.Field.attached] = 1
-    }
-    for block in blocks {
-      let entry = Manifest.headerSize + block.index * Manifest.entrySize
-      put(block.capacity, into: &attachedManifest, at: entry + Manifest.Field.blockCapacity)
-      put(UInt16(block.sectorSize), into: &attachedManifest, at: entry + Manifest.Field.blockSize)
-      put(Int64(block.fileDescriptor), into: &attachedManifest, at: entry + Manifest.Field.hostDescriptor)
-      attachedManifest[entry + Manifest.Field.attached] = 1
-    }
+    let attachedManifest = devices.attachedManifest(checked.manifestBytes)
     let commandLineAddress = (manifestAddress + UInt64(attachedManifest.count) + 7) & ~7
     guard commandLineAddress + UInt64(SPT.commandLineSize) <= SPT.guestMinimumBase,
       memory.write(attachedManifest, at: manifestAddress),
@@ -199,26 +137,5 @@ enum Tender {
     let sandbox = sirocco_spt_seccomp(&policy)
     guard sandbox == 0 else { return fail("cannot install the seccomp filter: \(String(cString: strerror(-sandbox)))") }
     sirocco_spt_launch(image.entry, memorySize - 8, SPT.bootInfoBase)
-  }
-
-  static func put<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
-    withUnsafeBytes(of: value.littleEndian) { raw in
-      for (index, byte) in raw.enumerated() { bytes[offset + index] = byte }
-    }
-  }
-
-  /// The whole file, mapped read-only and private for as long as the process lives: the
-  /// segments are copied out of it, and the trap handler reads the symbol table from it
-  /// (the guest cannot write it, nor make it writable: its filter forbids mprotect).
-  static func readFile(_ path: String) -> UnsafeRawBufferPointer? {
-    let fd = sirocco_spt_open(path, O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    let size = lseek(fd, 0, SEEK_END)
-    guard size >= 0, size < 1 << 30 else { return nil }
-    if size == 0 { return UnsafeRawBufferPointer(start: nil, count: 0) }  // refused as a truncated ELF file
-    guard let pages = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE, fd, 0), Int(bitPattern: pages) != -1  // MAP_FAILED
-    else { return nil }
-    return UnsafeRawBufferPointer(start: pages, count: Int(size))
   }
 }

@@ -17,14 +17,4 @@
 
 import CSiroccoSPTTender
 
-func commandLine() -> [String] {
-  var arguments: [String] = []
-  var index: Int32 = 1
-  while index < sirocco_spt_argument_count() {
-    arguments.append(String(cString: sirocco_spt_argument(index)))
-    index += 1
-  }
-  return arguments
-}
-
-exit(Tender.run(arguments: commandLine()))
+exit(Tender.run(arguments: Tender.commandLine()))

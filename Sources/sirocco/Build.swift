@@ -94,7 +94,7 @@ struct Builder {
        "--product", product] + extra)
     guard status == 0 else { throw ToolError.failure("building the Sirocco libraries failed (swift build exit \(status))") }
     // The stamp says when this build started: a source saved while it ran counts as newer.
-    if !FileManager.default.fileExists(atPath: stamp.path) { FileManager.default.createFile(atPath: stamp.path, contents: nil) }
+    if !FileManager.default.fileExists(atPath: stamp.path) { _ = FileManager.default.createFile(atPath: stamp.path, contents: nil) }
     if lastBuild.map({ $0 < started }) ?? true {
       try? FileManager.default.setAttributes([.modificationDate: started], ofItemAtPath: stamp.path)
     }

@@ -1,5 +1,6 @@
-// The tender's command line, parsed as solo5-spt parses it. Options are ASCII: they are
-// taken apart as UTF-8 bytes (Embedded Swift then needs no Unicode tables).
+// A tender's command line (sirocco-spt's and sirocco-hvt's), parsed as solo5-spt and
+// solo5-hvt parse it. Options are ASCII: they are taken apart as UTF-8 bytes (Embedded Swift
+// then needs no Unicode tables).
 
 struct Options {
   var memoryMiB = 512
@@ -16,22 +17,20 @@ struct Options {
   }
 
   static let usage = """
-    usage: sirocco-spt [TENDER OPTIONS] [--] IMAGE [ARGS...]
+    usage: \(Tender.name) [TENDER OPTIONS] [--] IMAGE [ARGS...]
 
     tender options:
-      --mem=MiB                      guest memory in MiB (default 512)
+      --mem=MiB                      guest memory in MiB (default 512\(Tender.memoryNote))
       --net:NAME=TAP                 attach network device NAME to TAP interface TAP
       --net-mac:NAME=MAC             its MAC address (default: random, locally administered)
       --block:NAME=FILE              attach block device NAME to FILE
       --block-sector-size:NAME=N     its sector size, a power of two from 512 to 32768
                                      (default 512)
-      --net-offload                  Sirocco guests only: TAP devices with the virtio-net
-                                     header (checksum and TCP segmentation offload)
-      --help                         print this and exit
+    \(Tender.extraOptions)  --help                         print this and exit
 
-    exit status: the guest's; 255 the guest trapped; 2 bad usage (an option, a device
-    that is unknown, unattached or cannot be attached); 1 the image was refused or the
-    tender failed.
+    exit status: the guest's; 255 the guest trapped\(Tender.faultNote); 2 bad usage (an
+    option, a device that is unknown, unattached or cannot be attached); 1 the image was
+    refused or the tender failed.
 
     """
 
@@ -48,7 +47,7 @@ struct Options {
       let argument = arguments[index]
       index += 1
       if argument.utf8Equals("--help") { return .help }
-      if argument.utf8Equals("--net-offload") {
+      if Tender.offersNetworkOffload, argument.utf8Equals("--net-offload") {
         options.networkOffload = true
         continue
       }
@@ -64,8 +63,9 @@ struct Options {
         return .run(options)
       }
       if argument.utf8HasPrefix("--mem=") {
-        guard let value = asciiDecimal(Array(argument.utf8)[6...], maximumDigits: 9), value >= 1, value <= 65536 else {
-          return .failure(argument + ": expected --mem=MiB with MiB from 1 to 65536")
+        let limits = Tender.memoryMiB
+        guard let value = asciiDecimal(Array(argument.utf8)[6...], maximumDigits: 9), limits.contains(value) else {
+          return .failure(argument + ": expected --mem=MiB with MiB from \(limits.lowerBound) to \(limits.upperBound)")
         }
         options.memoryMiB = value
         continue

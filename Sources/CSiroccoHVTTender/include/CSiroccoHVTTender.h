@@ -1,0 +1,76 @@
+/* The parts of the hvt tender that must be C: the KVM ioctls (the VM, its memory, the vCPU
+ * and its registers, the run loop's exits) and the POLL hypercall's wait. Functions return
+ * 0 or -errno unless said otherwise. The tender is Embedded Swift, like sirocco-spt: it
+ * reaches libc through CSiroccoSPTTender's header. */
+#ifndef CSIROCCO_HVT_TENDER_H
+#define CSIROCCO_HVT_TENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* One VM with one vCPU over `memory` (guest physical 0 upwards). */
+struct sirocco_hvt {
+    int kvm_fd, vm_fd, vcpu_fd;
+    void *run;              /* the vCPU's struct kvm_run, mapped */
+    size_t run_size;
+    uint64_t tsc_hz;        /* KVM_GET_TSC_KHZ x 1000 */
+};
+
+/* What a failed step was: the step's name for the message, and -errno. */
+struct sirocco_hvt_failure {
+    const char *step;
+    int error;
+};
+
+/* Opens /dev/kvm, checks API version 12 and KVM_CAP_USER_MEMORY and KVM_CAP_GET_TSC_KHZ,
+ * creates the VM with `memory` of `size` bytes as slot 0 at guest physical 0, creates vCPU
+ * 0 with the CPUID KVM supports, and reads the TSC frequency. On failure fills `failure`. */
+int sirocco_hvt_create(struct sirocco_hvt *vm, void *memory, uint64_t size, struct sirocco_hvt_failure *failure);
+
+/* Long mode from the first instruction, as Solo5's tender sets it: CR0 PE|NE|WP|PG, CR3
+ * 0x2000, CR4 PAE|OSFXSR|OSXMMEXCPT, EFER LME|LMA, CS 0x08 (64-bit code), the data
+ * segments 0x10, GDT at 0x1000 (limit 23), no IDT; RIP `entry`, RSP `stack`, RDI
+ * `boot_info`, RFLAGS 0x2 (interrupts off). */
+int sirocco_hvt_set_registers(struct sirocco_hvt *vm, uint64_t entry, uint64_t stack, uint64_t boot_info);
+
+/* Why the vCPU stopped. */
+enum sirocco_hvt_exit_kind {
+    SIROCCO_HVT_EXIT_HYPERCALL = 0, /* a 32-bit OUT to a port: `port`, `value` */
+    SIROCCO_HVT_EXIT_PORT = 1,      /* any other port access: `port`, `size`, `out` */
+    SIROCCO_HVT_EXIT_FAULT = 2,     /* KVM_RUN failed with EFAULT (host/guest translation) */
+    SIROCCO_HVT_EXIT_OTHER = 3,     /* anything else: `reason` (KVM_EXIT_*), `suberror` */
+    SIROCCO_HVT_EXIT_SIGNAL = 4,    /* KVM_RUN was interrupted by a signal that asked to stop */
+};
+
+struct sirocco_hvt_exit {
+    int kind;
+    uint32_t reason, suberror;
+    uint16_t port;
+    uint8_t size, out;
+    uint32_t value;
+    uint64_t rip;
+};
+
+/* Runs the vCPU until an exit the tender must handle; -errno if KVM_RUN itself failed
+ * otherwise. */
+int sirocco_hvt_run(struct sirocco_hvt *vm, struct sirocco_hvt_exit *exit);
+
+/* The general registers and the control registers, for fault reports. */
+struct sirocco_hvt_state {
+    uint64_t rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi, rbp;
+    uint64_t cr0, cr2, cr3, cr4, efer;
+};
+int sirocco_hvt_state(struct sirocco_hvt *vm, struct sirocco_hvt_state *state);
+
+/* Waits until a watched descriptor is readable or `timeout_ns` has passed, as Solo5's POLL
+ * does: `timer_fd` armed one-shot and relative (never zero, which would disarm it), then
+ * epoll_pwait without a limit. Returns the number of ready descriptors other than the
+ * timer and sets bit `tag` of `ready` for each (tags below 64), or -errno. */
+int sirocco_hvt_poll(int epoll_fd, int timer_fd, uint64_t timer_tag, uint64_t timeout_ns, uint64_t *ready);
+
+/* Whether SIGINT or SIGTERM has come (handlers installed by sirocco_hvt_catch_signals). */
+int sirocco_hvt_signal(void);
+int sirocco_hvt_catch_signals(void);
+
+#endif

@@ -1,0 +1,1 @@
+../../SiroccoABI/DeviceOptions.swift

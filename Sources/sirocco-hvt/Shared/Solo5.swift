@@ -1,0 +1,1 @@
+../../SiroccoABI/Solo5.swift

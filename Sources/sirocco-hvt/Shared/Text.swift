@@ -1,0 +1,1 @@
+../../SiroccoWire/Text.swift

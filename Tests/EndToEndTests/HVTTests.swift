@@ -1,0 +1,213 @@
+// The hvt tender, sirocco-hvt, under this machine's KVM, with the probe guest
+// (Tests/Guests/hvt-probe: C, integer-only, since this KVM emulates every instruction and
+// cannot run SSE): images it must refuse, usage it must refuse, what a guest gets (Solo5's
+// boot information, manifest and hypercalls), and guests that misbehave, each stopped and
+// reported with the status docs/hvt.md gives. Solo5's own hvt tests, run on both tenders,
+// are in docs/hvt.md (they need a Solo5 build, which the project does not commit).
+
+import Foundation
+import XCTest
+
+final class HVTTests: XCTestCase {
+  static var tender: String { URL(fileURLWithPath: Paths.tool).deletingLastPathComponent().appendingPathComponent("sirocco-hvt").path }
+
+  /// Throws `missing` unless /dev/kvm can be opened and clang and ld.lld build the probe.
+  func requireKVM() throws {
+    guard FileManager.default.isReadableFile(atPath: "/dev/kvm"), FileManager.default.isWritableFile(atPath: "/dev/kvm") else {
+      throw missing("no usable /dev/kvm on this machine (sirocco-hvt needs KVM)")
+    }
+    try requireTools([("clang", "clang (the Swift toolchain's)"), ("ld.lld", "lld (the Swift toolchain's)")])
+    guard FileManager.default.isExecutableFile(atPath: Self.tender) else { throw missing("sirocco-hvt is not built (swift build)") }
+  }
+
+  nonisolated(unsafe) static var probes: [String: String] = [:]
+  static let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-hvt-probes-\(getpid())")
+
+  /// The probe built with `defines` and its linker script changed by `layout`: its path.
+  static func probe(_ defines: [String] = [], layout: (String) -> String = { $0 }, name: String = "probe") throws -> String {
+    if let built = probes[name] { return built }
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let source = Paths.testGuest("hvt-probe")
+    let script = directory.appendingPathComponent("\(name).lds")
+    try layout(try String(contentsOfFile: source + "/probe.lds", encoding: .utf8)).write(to: script, atomically: true, encoding: .utf8)
+    let image = directory.appendingPathComponent("\(name).hvt").path
+    let outcome = try runCommand(
+      ["clang", "-target", "x86_64-unknown-linux-gnu", "-ffreestanding", "-nostdlib", "-static", "-mgeneral-regs-only",
+       "-mno-red-zone", "-fno-pic", "-fno-stack-protector", "-O2", "-fuse-ld=lld", "-Wl,-T,\(script.path)", "-Wl,-z,noexecstack",
+       "-Wl,--build-id=none", "-o", image, source + "/probe.c"] + defines, timeout: 120)
+    guard outcome.status == 0 else { throw GuestError("building the hvt probe \(name): \(outcome.error)") }
+    probes[name] = image
+    return image
+  }
+
+  /// A disk of `size` zero bytes.
+  func disk(_ size: Int = 65536) throws -> TemporaryFile {
+    let file = try TemporaryFile()
+    try file.handle.truncate(atOffset: UInt64(size))
+    return file
+  }
+
+  func hvt(_ arguments: [String], timeout: TimeInterval = 60) throws -> Outcome {
+    try runCommand([Self.tender] + arguments, timeout: timeout)
+  }
+
+  /// Images Solo5's tender refuses, refused with exit 1 and one line naming the file and
+  /// what was wrong.
+  func testImagesSolo5WouldRefuseAreRefused() throws {
+    try requireKVM()
+    let storage = try disk()
+    let truncated = try TemporaryFile()
+    try Data(try Data(contentsOf: URL(fileURLWithPath: try Self.probe()))).prefix(100).write(to: truncated.url)
+    let cases: [(image: String, expected: String)] = [
+      (truncated.url.path, "truncated ELF file"),
+      (try Self.probe(["-DABI_TARGET=2"], name: "spt-target"), "ABI target is spt, expected hvt: not an hvt image"),
+      (try Self.probe(["-DABI_VERSION=3"], name: "version-3"), "ABI version 3, expected 2"),
+      (try Self.probe(["-DBAD_MANIFEST"], name: "bad-manifest"), "invalid manifest"),
+      (try Self.probe(layout: { $0.replacingOccurrences(of: "text PT_LOAD FLAGS(5)", with: "text PT_LOAD FLAGS(7)") }, name: "wx"),
+       "both writable and executable"),
+      (try Self.probe(layout: { $0.replacingOccurrences(of: ".data : {", with: ".data 0x80000 : {") }, name: "low"), "is below 0x100000"),
+      (try Self.probe(layout: { $0.replacingOccurrences(of: ". = 0x100000;", with: ". = 0x80000;") }, name: "low-entry"),
+       "entry point 0x80000 outside guest memory"),
+      (try Self.probe(layout: { $0.replacingOccurrences(of: ". = 0x100000;", with: ". = 0x40000000;") }, name: "high"),
+       "outside guest memory"),
+    ]
+    for (image, expected) in cases {
+      let outcome = try hvt(["--mem=64", "--block:storage=\(storage.url.path)", image, "hello"])
+      XCTAssertEqual(outcome.status, 1, "\(image): \(outcome.error)")
+      XCTAssertEqual(outcome.errorLines.count, 1, outcome.error)
+      XCTAssertTrue(outcome.error.hasPrefix("sirocco-hvt: \(image): "), outcome.error)
+      XCTAssertTrue(outcome.error.contains(expected), "\(image): \(outcome.error)")
+      XCTAssertEqual(outcome.output, "", "nothing ran")
+    }
+  }
+
+  /// Bad usage: exit 2, one line saying what was expected, before any guest runs.
+  func testBadUsageIsRefusedWithStatus2() throws {
+    try requireKVM()
+    let probe = try Self.probe()
+    let storage = try disk()
+    let ragged = try disk(1000)
+    let cases: [(arguments: [String], expected: String)] = [
+      ([probe, "hello"], "sirocco-hvt: block device 'storage' is declared but not attached: expected --block:storage=FILE"),
+      (["--block:storage=\(storage.url.path)", "--block:disk=\(storage.url.path)", probe],
+       "sirocco-hvt: --block:disk: the image declares no block device 'disk'; expected one of: storage"),
+      (["--block:storage=/nonexistent/disk.img", probe],
+       "sirocco-hvt: --block:storage=/nonexistent/disk.img: cannot open '/nonexistent/disk.img': No such file or directory"),
+      (["--block:storage=\(ragged.url.path)", probe],
+       "sirocco-hvt: --block:storage=\(ragged.url.path): size 1000 bytes is not a whole non-zero number of 512-byte sectors"),
+      (["--mem=1", probe], "sirocco-hvt: --mem=1: expected --mem=MiB with MiB from 2 to 4096"),
+      (["--mem=4097", probe], "sirocco-hvt: --mem=4097: expected --mem=MiB with MiB from 2 to 4096"),
+      (["--net-offload", probe], "sirocco-hvt: unknown option '--net-offload' (see --help)"),
+      (["--block:storage=\(storage.url.path)"], "sirocco-hvt: missing IMAGE (see --help)"),
+    ]
+    for (arguments, expected) in cases {
+      let outcome = try hvt(arguments)
+      XCTAssertEqual(outcome.status, 2, "\(arguments): \(outcome.error)")
+      XCTAssertEqual(outcome.errorLines.map(String.init), [expected], "\(arguments)")
+      XCTAssertEqual(outcome.output, "", "nothing ran")
+    }
+    let help = try hvt(["--help"])
+    XCTAssertEqual(help.status, 0)
+    XCTAssertTrue(help.output.hasPrefix("usage: sirocco-hvt [TENDER OPTIONS] [--] IMAGE [ARGS...]"), help.output)
+  }
+
+  /// What a guest finds, as solo5-hvt gives it: the command line, the boot information
+  /// (memory, the end of the image, the TSC's frequency), the manifest with the disk
+  /// attached, and the hypercalls: walltime, poll, puts, block read and write (refusing an
+  /// unknown or reserved handle, a range past the disk, an unaligned offset and a wrapping
+  /// length with EINVAL), and halt with the guest's status.
+  func testTheGuestGetsSolo5sBootInformationAndHypercalls() throws {
+    try requireKVM()
+    let probe = try Self.probe()
+    let storage = try disk()
+    func run(_ command: [String], options: [String] = [], status: Int32 = 0) throws -> String {
+      let outcome = try hvt(["--block:storage=\(storage.url.path)"] + options + [probe] + command)
+      XCTAssertEqual(outcome.status, status, "\(command): \(outcome.output)\(outcome.error)")
+      XCTAssertEqual(outcome.error, "", "\(command)")
+      return outcome.output
+    }
+    XCTAssertEqual(try run(["hello", "a", "b"]), "hello from the hvt probe; command line: 'hello a b'\n")
+    XCTAssertEqual(try run(["hello"], options: ["--"]), "hello from the hvt probe; command line: 'hello'\n")
+    let info = try run(["boot-info"])
+    XCTAssertTrue(info.hasPrefix("memory 536870912 kernel-end "), info)
+    XCTAssertTrue(info.hasSuffix(" tsc-hz-nonzero 1 storage storage attached 1 capacity 65536 sector 512\n"), info)
+    // The end of the image as solo5-hvt gives it: where the .bss-only data segment starts
+    // (that segment does not count).
+    let kernelEnd = try XCTUnwrap(Int(info.split(separator: " ")[3]))
+    let loads = try runCommand(["readelf", "-lW", probe]).output.split(separator: "\n").filter { $0.contains("LOAD") }
+      .map { $0.split(separator: " ") }
+    let data = try XCTUnwrap(loads.last)
+    XCTAssertEqual(data[4], "0x000000", "the probe's data segment is .bss only: \(data)")
+    XCTAssertEqual(kernelEnd, Int(data[2].dropFirst(2), radix: 16), info)
+    XCTAssertTrue(try run(["boot-info"], options: ["--mem=64", "--block-sector-size:storage=4096"])
+      .contains("memory 67108864 ") , "--mem in MiB")
+    XCTAssertTrue(try run(["boot-info"], options: ["--block-sector-size:storage=4096"]).hasSuffix("capacity 65536 sector 4096\n"))
+    let wall = try run(["walltime"])
+    let seconds = try XCTUnwrap(Int(wall.split(separator: " ").last!.dropLast()), wall)
+    XCTAssertLessThan(abs(seconds - Int(Date().timeIntervalSince1970)), 60, wall)
+    XCTAssertEqual(try run(["poll"]), "poll result 0 ready 0\n", "nothing to read: the timeout")
+    _ = try run(["status-7"], status: 7)
+    XCTAssertEqual(
+      try run(["block"]), "block write 0 read 0 same 1 unknown-handle 2 reserved-handle 2 past-capacity 2 unaligned 2 wrapping 2\n")
+    let written = try Data(contentsOf: storage.url)
+    XCTAssertEqual(Array(written[512..<516]), [3, 10, 17, 24], "the sector is in the file")
+    XCTAssertEqual(written.count, 65536)
+  }
+
+  /// Guests that do what no guest may: stopped with one line (what, and the vCPU's
+  /// registers) and exit 255; a write to its own text, which KVM stops, exit 1 as with
+  /// solo5-hvt. The disk is left as it was.
+  func testMisbehavingGuestsAreStoppedAndReported() throws {
+    try requireKVM()
+    let probe = try Self.probe()
+    let storage = try disk()
+    let cases: [(command: String, status: Int32, expected: String)] = [
+      ("block-outside", 255, "guest fault: block read: buffer at 0x1fffff00 of 512 bytes lies outside guest memory"),
+      ("puts-outside", 255, "guest fault: puts: buffer at 0x1ffffffc of 16 bytes lies outside guest memory"),
+      ("puts-wrap", 255, "guest fault: puts: buffer at 0x100000 of 18446744073709551360 bytes lies outside guest memory"),
+      ("argument-outside", 255, "guest fault: hypercall argument at 0xfffffff0 (16 bytes) lies outside guest memory"),
+      ("bad-hypercall", 255, "guest fault: invalid hypercall 0"),
+      ("bad-port", 255, "guest fault: invalid port access: out of 1 bytes at port 0x499"),
+      ("port-in", 255, "guest fault: invalid port access: in of 4 bytes at port 0x501"),
+      ("triple-fault", 255, "guest fault: the guest shut down (a triple fault: an exception it could not take)"),
+      ("write-text", 1, "guest stopped: "),
+    ]
+    for (command, status, expected) in cases {
+      let outcome = try hvt(["--block:storage=\(storage.url.path)", probe, command])
+      XCTAssertEqual(outcome.status, status, "\(command): \(outcome.error)")
+      XCTAssertEqual(outcome.errorLines.count, 1, "\(command): \(outcome.error)")
+      XCTAssertTrue(outcome.error.hasPrefix("sirocco-hvt: \(expected)"), "\(command): \(outcome.error)")
+      XCTAssertTrue(outcome.error.contains("; rip 0x") && outcome.error.contains(" cr3 0x2000 "), "\(command): the vCPU's state: \(outcome.error)")
+    }
+    XCTAssertEqual(try Data(contentsOf: storage.url), Data(count: 65536), "no hostile guest wrote the disk")
+  }
+
+  /// A guest that never yields keeps its vCPU, but the tender still stops on SIGTERM, as
+  /// solo5-hvt does (exit 1, one line).
+  func testAGuestThatNeverYieldsStopsOnSIGTERM() throws {
+    try requireKVM()
+    let storage = try disk()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Self.tender)
+    process.arguments = ["--block:storage=\(storage.url.path)", try Self.probe(), "spin"]
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let started = Date()
+    var seen = Data()
+    while !String(decoding: seen, as: UTF8.self).contains("spinning"), Date().timeIntervalSince(started) < 30 {
+      seen += output.fileHandleForReading.availableData
+    }
+    XCTAssertTrue(String(decoding: seen, as: UTF8.self).contains("spinning"))
+    Thread.sleep(forTimeInterval: 0.3)
+    process.terminate()  // SIGTERM
+    let deadline = Date().addingTimeInterval(10)
+    while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationReason, .exit, "the tender exits by itself")
+    XCTAssertEqual(process.terminationStatus, 1)
+    XCTAssertEqual(String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "sirocco-hvt: exiting on signal 15\n")
+  }
+}

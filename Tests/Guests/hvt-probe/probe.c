@@ -1,0 +1,242 @@
+/* A Solo5 hvt guest in C, integer-only (this machine's KVM emulates every instruction and
+ * cannot run SSE or x87, so a Swift guest cannot run here), for HVTTests: it does what its
+ * command line's first word says, well or badly, so that the tests can check what
+ * sirocco-hvt gives a guest (boot information, manifest, hypercalls) and how it stops one
+ * that misbehaves. It speaks the hvt ABI directly (../shared/reference/solo5-abi.md 5.1-5.9):
+ * a hypercall is `outl` of its argument's address to port 0x500 + number.
+ *
+ * Built by HVTTests: clang -ffreestanding -nostdlib -static -mgeneral-regs-only -mno-red-zone
+ * -fno-pic -O2 -fuse-ld=lld -Wl,-T,probe.lds probe.c, with -DABI_TARGET=, -DABI_VERSION=,
+ * -DMANIFEST_ENTRIES= (or -DBAD_MANIFEST) to make images the tender must refuse. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef ABI_TARGET
+#define ABI_TARGET 1 /* hvt */
+#endif
+#ifndef ABI_VERSION
+#define ABI_VERSION 2
+#endif
+
+/* ---- the notes ---- */
+
+struct abi_note {
+    uint32_t namesz, descsz, type;
+    char name[8];
+    uint32_t target, version, reserved[2];
+};
+__attribute__((section(".note.solo5.abi"), aligned(4), used))
+static const struct abi_note abi_note = { 6, 16, 0x31494241, "Solo5", ABI_TARGET, ABI_VERSION, { 0, 0 } };
+
+struct manifest_entry {
+    char name[68];
+    uint32_t type;
+    uint8_t device[16];
+    uint64_t host;
+    uint8_t attached, padding[7];
+};
+struct manifest_note {
+    uint32_t namesz, descsz, type;
+    char name[8];
+    uint32_t padding;
+    uint32_t version, entries;
+    struct manifest_entry entry[2];
+};
+__attribute__((section(".note.solo5.manifest"), aligned(8), used))
+static const struct manifest_note manifest_note = {
+    6, 4 + 8 + 2 * 104, 0x3154464d, "Solo5", 0,
+#ifdef BAD_MANIFEST
+    2, 2, /* version 2: no tender knows it */
+#else
+    1, 2,
+#endif
+    { { "", 1u << 30, { 0 }, 0, 0, { 0 } }, { "storage", 1 /* BLOCK_BASIC */, { 0 }, 0, 0, { 0 } } },
+};
+
+/* ---- the ABI ---- */
+
+struct boot_info {
+    uint64_t mem_size, kernel_end, cpu_cycle_freq, cmdline, mft;
+    uint32_t host_features, guest_features;
+    uint64_t net_ring;
+};
+
+static inline void hypercall(unsigned number, uint64_t argument) {
+    __asm__ volatile("outl %0, %1" : : "a"((uint32_t)argument), "d"((uint16_t)(0x500 + number)) : "memory");
+}
+
+struct puts_call { uint64_t data, length; };
+struct poll_call { uint64_t timeout, ready; int32_t result; };
+struct block_call { uint64_t handle, offset, data, length; int32_t result; };
+struct halt_call { uint64_t cookie; int32_t status; };
+struct walltime_call { uint64_t nanoseconds; };
+
+static void halt(int status) {
+    static struct halt_call call;
+    call.cookie = 0;
+    call.status = status;
+    hypercall(8, (uint64_t)(uintptr_t)&call);
+    for (;;) {}
+}
+
+static size_t length(const char *text) {
+    size_t count = 0;
+    while (text[count]) count++;
+    return count;
+}
+
+static void say(const char *text) {
+    static struct puts_call call;
+    call.data = (uint64_t)(uintptr_t)text;
+    call.length = length(text);
+    hypercall(2, (uint64_t)(uintptr_t)&call);
+}
+
+static void say_number(uint64_t value) {
+    static char digits[24];
+    int at = 23;
+    digits[at] = 0;
+    do {
+        digits[--at] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    say(digits + at);
+}
+
+static int starts(const char *text, const char *word) {
+    while (*word) if (*text++ != *word++) return 0;
+    return *text == 0 || *text == ' ';
+}
+
+static int32_t block(unsigned number, uint64_t handle, uint64_t offset, void *data, uint64_t count) {
+    static struct block_call call;
+    call.handle = handle;
+    call.offset = offset;
+    call.data = (uint64_t)(uintptr_t)data;
+    call.length = count;
+    call.result = -1;
+    hypercall(number, (uint64_t)(uintptr_t)&call);
+    return call.result;
+}
+
+static uint8_t sector[512];
+static uint8_t check[512];
+
+void _start(struct boot_info *info) {
+    const char *command = (const char *)(uintptr_t)info->cmdline;
+    if (starts(command, "hello")) {
+        say("hello from the hvt probe; command line: '");
+        say(command);
+        say("'\n");
+        halt(0);
+    }
+    if (starts(command, "boot-info")) {
+        /* What the tender gave: memory, TSC frequency, the manifest's block entry. */
+        const uint8_t *manifest = (const uint8_t *)(uintptr_t)info->mft;
+        const struct manifest_entry *storage = (const struct manifest_entry *)(manifest + 8 + 104);
+        uint64_t capacity;
+        uint16_t sector_size;
+        __builtin_memcpy(&capacity, storage->device, 8);
+        __builtin_memcpy(&sector_size, storage->device + 8, 2);
+        say("memory ");
+        say_number(info->mem_size);
+        say(" kernel-end ");
+        say_number(info->kernel_end);
+        say(" tsc-hz-nonzero ");
+        say_number(info->cpu_cycle_freq != 0);
+        say(" storage ");
+        say(storage->name);
+        say(" attached ");
+        say_number(storage->attached);
+        say(" capacity ");
+        say_number(capacity);
+        say(" sector ");
+        say_number(sector_size);
+        say("\n");
+        halt(0);
+    }
+    if (starts(command, "walltime")) {
+        static struct walltime_call call;
+        hypercall(1, (uint64_t)(uintptr_t)&call);
+        say("walltime seconds ");
+        say_number(call.nanoseconds / 1000000000ull);
+        say("\n");
+        halt(0);
+    }
+    if (starts(command, "poll")) {
+        static struct poll_call call;
+        call.timeout = 20000000; /* 20 ms: nothing is attached that could wake it sooner */
+        call.result = -1;
+        hypercall(3, (uint64_t)(uintptr_t)&call);
+        say("poll result ");
+        say_number((uint64_t)call.result);
+        say(" ready ");
+        say_number(call.ready);
+        say("\n");
+        halt(0);
+    }
+    if (starts(command, "status-7")) halt(7);
+    if (starts(command, "block")) {
+        /* A sector written and read back; then requests the tender must refuse with
+         * EINVAL (2): an unknown handle, past the capacity, unaligned, a wrapping length. */
+        for (int i = 0; i < 512; i++) sector[i] = (uint8_t)(i * 7 + 3);
+        int32_t wrote = block(4, 1, 512, sector, 512);
+        int32_t read = block(5, 1, 512, check, 512);
+        int same = 1;
+        for (int i = 0; i < 512; i++) same &= sector[i] == check[i];
+        say("block write ");
+        say_number((uint64_t)wrote);
+        say(" read ");
+        say_number((uint64_t)read);
+        say(" same ");
+        say_number((uint64_t)same);
+        say(" unknown-handle ");
+        say_number((uint64_t)block(5, 7, 0, check, 512));
+        say(" reserved-handle ");
+        say_number((uint64_t)block(5, 0, 0, check, 512));
+        say(" past-capacity ");
+        say_number((uint64_t)block(5, 1, 1u << 20, check, 512));
+        say(" unaligned ");
+        say_number((uint64_t)block(5, 1, 100, check, 512));
+        say(" wrapping ");
+        say_number((uint64_t)block(5, 1, 512, check, ~0ull - 511));
+        say("\n");
+        halt(0);
+    }
+    if (starts(command, "block-outside")) {
+        /* A read into memory the guest does not have: a guest fault. */
+        block(5, 1, 0, (void *)(uintptr_t)(info->mem_size - 256), 512);
+        halt(0);
+    }
+    if (starts(command, "puts-outside")) {
+        static struct puts_call call;
+        call.data = info->mem_size - 4;
+        call.length = 16;
+        hypercall(2, (uint64_t)(uintptr_t)&call);
+        halt(0);
+    }
+    if (starts(command, "puts-wrap")) {
+        static struct puts_call call;
+        call.data = 0x100000;
+        call.length = ~0ull - 0xff;
+        hypercall(2, (uint64_t)(uintptr_t)&call);
+        halt(0);
+    }
+    if (starts(command, "argument-outside")) hypercall(2, 0xfffffff0u); /* past 512 MiB */
+    if (starts(command, "bad-hypercall")) hypercall(0, 0x100000);
+    if (starts(command, "bad-port")) __asm__ volatile("outb %0, %1" : : "a"((uint8_t)0), "d"((uint16_t)0x499));
+    if (starts(command, "port-in")) {
+        uint32_t value;
+        __asm__ volatile("inl %1, %0" : "=a"(value) : "d"((uint16_t)0x501));
+        (void)value;
+    }
+    if (starts(command, "triple-fault")) __asm__ volatile("ud2"); /* no IDT: a triple fault */
+    if (starts(command, "write-text")) *(volatile uint8_t *)(uintptr_t)&halt = 0xcc;
+    if (starts(command, "spin")) {
+        say("spinning\n");
+        for (;;) __asm__ volatile("pause");
+    }
+    say("unknown command\n");
+    halt(3);
+}

@@ -12,9 +12,10 @@
 //   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information, Sirocco's note, device
 //                   options (guest, tender and tool)
 //   SiroccoUnix     the `unix` platform: TAP, epoll, clocks, console, entropy (hosted, Glibc)
-//   SiroccoFreestanding  what every freestanding guest shares (spt, virtio): the C runtime Embedded
-//                   Swift needs, the allocator, entropy, the command line
+//   SiroccoFreestanding  what every freestanding guest shares (spt, hvt, virtio): the C runtime
+//                   Embedded Swift needs, the allocator, entropy, the command line, the manifest
 //   SiroccoSPT      the `spt` platform, guest side: Solo5 spt ABI (Embedded Swift, freestanding)
+//   SiroccoHVT      the `hvt` platform, guest side: Solo5 hvt ABI, hypercalls (Embedded Swift)
 //   SiroccoVirtio   the `virtio` platform: PVH boot, serial console, clocks, virtio drivers
 //                   (Embedded Swift, freestanding)
 //   sirocco-spt     the spt tender (hosted): loads an spt image, seccomp, jumps in
@@ -38,6 +39,8 @@ let package = Package(
     .library(name: "SiroccoSPTKit", type: .static, targets: ["Sirocco", "SiroccoSPT"]),
     // What `sirocco build --target virtio` links an application against (Embedded Swift).
     .library(name: "SiroccoVirtioKit", type: .static, targets: ["Sirocco", "SiroccoVirtio"]),
+    // What `sirocco build --target hvt` links an application against (Embedded Swift).
+    .library(name: "SiroccoHVTKit", type: .static, targets: ["Sirocco", "SiroccoHVT"]),
     .executable(name: "sirocco", targets: ["sirocco"]),
     .executable(name: "sirocco-spt", targets: ["sirocco-spt"]),
     .executable(name: "sirocco-hvt", targets: ["sirocco-hvt"]),
@@ -62,9 +65,12 @@ let package = Package(
     .target(name: "SiroccoABI", dependencies: ["SiroccoWire"], swiftSettings: portable),
 
     .target(name: "CSiroccoFreestanding"),
-    .target(name: "SiroccoFreestanding", dependencies: ["Sirocco", "SiroccoWire", "CSiroccoFreestanding"], swiftSettings: portable),
+    .target(name: "SiroccoFreestanding", dependencies: ["Sirocco", "SiroccoABI", "SiroccoWire", "CSiroccoFreestanding"], swiftSettings: portable),
     .target(name: "CSiroccoSPT", dependencies: ["CSiroccoFreestanding"], exclude: ["spt.lds"]),
     .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoSPT"], swiftSettings: portable),
+
+    .target(name: "CSiroccoHVT", dependencies: ["CSiroccoFreestanding"], exclude: ["hvt.lds"]),
+    .target(name: "SiroccoHVT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoHVT"], swiftSettings: portable),
 
     .target(name: "CSiroccoVirtio", dependencies: ["CSiroccoFreestanding"], exclude: ["virtio.lds"]),
     .target(name: "SiroccoVirtio", dependencies: ["Sirocco", "SiroccoFreestanding", "CSiroccoVirtio"], swiftSettings: portable),

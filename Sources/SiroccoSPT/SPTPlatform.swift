@@ -83,106 +83,40 @@ public final class SPTPlatform: Platform {
     let platform = SPTPlatform(bootInfo: bootInfo)
     let errors = SPTErrorConsole()
     // The arguments after the image, joined by spaces.
-    let arguments = BootCommandLine.words(
-      UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)))
-    let declarations = Runtime.declarations(for: App.self, platformParameters: [])
     let parameters: BootParameters
-    do {
-      parameters = try BootParameters.parse(arguments, declarations: declarations)
-    } catch .helpRequested {
-      platform.console.write(BootParameters.usage(program: App.name, declarations: declarations))
-      return ExitStatus.success
-    } catch {
-      errors.print("\(App.name): \(error)")
-      return ExitStatus.usage
+    switch Solo5Boot.parameters(
+      App.self, commandLine: UnsafePointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.commandLine, as: UInt.self)),
+      console: platform.console, errors: errors)
+    {
+    case .run(let parsed): parameters = parsed
+    case .exit(let status): return status
     }
     if parameters.declares("busy-poll") { platform.busyPollWindow = Int64(parameters.integer("busy-poll") ?? 0) * 1000 }
-    let manifest = AttachedManifest(bootInfo: bootInfo)
+    // An application without devices reads no manifest (the compiler decides this test when
+    // `devices` is a constant, as for hello, and links none of it).
+    guard !App.devices.isEmpty else { return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: []) }
+    let manifest = AttachedManifest(
+      base: UnsafeRawPointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.manifest, as: UInt.self)))
+    guard let entries = manifest.entries(for: App.self, errors: errors) else { return ExitStatus.usage }
     var networks: [(name: String, device: SPTNetworkDevice)] = []
     var blocks: [(name: String, device: any BlockDevice)] = []
-    for declared in App.devices {
-      guard let entry = manifest.entry(named: declared.name), entry.attached else {
-        errors.print("\(App.name): device '\(declared.name)' is not attached by the tender")
-        return ExitStatus.usage
-      }
+    for (declared, entry) in entries {
       switch declared.kind {
       case .network:
-        guard entry.type == Manifest.EntryType.netBasic.rawValue else {
-          errors.print("\(App.name): manifest entry '\(declared.name)' is not a network device")
-          return ExitStatus.usage
-        }
         guard !declared.raw || !Self.capabilities.contains(.networkOffload) else {
           errors.print(
             "\(App.name): network device '\(declared.name)' is declared raw: expected plain frames (run the tender without --net-offload)")
-          return ExitStatus.usage
-        }
-        guard entry.mtu >= Link.minimumMTU else {
-          errors.print(
-            "\(App.name): network device '\(declared.name)' has an MTU of \(entry.mtu): expected at least \(Link.minimumMTU)")
           return ExitStatus.usage
         }
         networks.append((declared.name, SPTNetworkDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu,
           offload: Self.capabilities.contains(.networkOffload))))
       case .block:
-        guard entry.type == Manifest.EntryType.blockBasic.rawValue else {
-          errors.print("\(App.name): manifest entry '\(declared.name)' is not a block device")
-          return ExitStatus.usage
-        }
         blocks.append((declared.name, SPTBlockDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity)))
       }
     }
-    // An application without network devices runs without the network core. When its
-    // `devices` is a constant (the default, none, is), the compiler decides this test and
-    // the image links no network code at all.
-    guard App.devices.contains(where: { $0.kind == .network }) else {
-      return Runtime.run(App.self, platform: platform, parameters: parameters, blocks: blocks)
-    }
-    return Runtime.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
-  }
-}
-
-/// The manifest copy the tender filled in guest memory (attached entries carry the host
-/// descriptor and the device's properties).
-struct AttachedManifest {
-  struct Entry {
-    var index: Int
-    var type: UInt32
-    var attached: Bool
-    var hostDescriptor: Int32
-    var macAddress: MACAddress
-    var mtu: Int
-    var capacity: UInt64
-    var blockSize: Int
-  }
-
-  let base: UnsafeRawPointer?
-
-  init(bootInfo: UnsafeRawPointer) {
-    base = UnsafeRawPointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.manifest, as: UInt.self))
-  }
-
-  func entry(named name: String) -> Entry? {
-    guard let base else { return nil }
-    let count = Int(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-    for index in 1..<max(1, min(count, Manifest.maximumEntries)) {
-      let entry = base + Manifest.headerSize + index * Manifest.entrySize
-      var length = 0
-      while length < Manifest.nameSize - 1, entry.load(fromByteOffset: length, as: UInt8.self) != 0 { length += 1 }
-      guard UnsafeRawBufferPointer(start: entry, count: length).elementsEqual(name.utf8) else { continue }
-      let mac = MACAddress.read(from: UnsafeRawBufferPointer(start: entry + Manifest.Field.netMAC, count: 6), at: 0)
-      return Entry(
-        index: index,
-        type: entry.loadUnaligned(fromByteOffset: Manifest.Field.type, as: UInt32.self),
-        attached: entry.load(fromByteOffset: Manifest.Field.attached, as: UInt8.self) != 0,
-        hostDescriptor: entry.loadUnaligned(fromByteOffset: Manifest.Field.hostDescriptor, as: Int32.self),
-        macAddress: mac,
-        mtu: Int(entry.loadUnaligned(fromByteOffset: Manifest.Field.netMTU, as: UInt16.self)),
-        capacity: entry.loadUnaligned(fromByteOffset: Manifest.Field.blockCapacity, as: UInt64.self),
-        blockSize: Int(entry.loadUnaligned(fromByteOffset: Manifest.Field.blockSize, as: UInt16.self)))
-    }
-    return nil
+    return Solo5Boot.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
   }
 }
 

@@ -39,9 +39,6 @@ struct Builder {
   let debug: Bool
 
   init(target: Target, debug: Bool = false) throws {
-    guard target != .hvt else {
-      throw ToolError.usage("target 'hvt' is not available yet: expected --target unix, spt or virtio")
-    }
     self.target = target
     self.debug = debug
   }
@@ -50,6 +47,8 @@ struct Builder {
   func build(_ application: Application, force: Bool = false) throws -> URL {
     switch target {
     case .spt: try buildSPT(application, force: force)
+    case .hvt:
+      try buildSolo5Image(application, force: force, kit: "SiroccoHVTKit", platformModule: "SiroccoHVT", linkerScript: "Sources/CSiroccoHVT/hvt.lds")
     case .virtio: try buildVirtio(application, force: force)
     default: try buildUnix(application, force: force)
     }

@@ -25,7 +25,7 @@ extension Builder {
     "-fdata-sections",
   ]
   /// The C modules an application's compile must find (through the kit's Swift modules).
-  static let freestandingModuleMaps = ["CSiroccoFreestanding", "CSiroccoSPT", "CSiroccoVirtio"]
+  static let freestandingModuleMaps = ["CSiroccoFreestanding", "CSiroccoSPT", "CSiroccoHVT", "CSiroccoVirtio"]
 
   /// Builds `kit` in Embedded Swift for x86_64-unknown-none-elf (in .build-freestanding/,
   /// shared by the freestanding targets); returns its products directory.
@@ -74,30 +74,37 @@ extension Builder {
   }
 
   func buildSPT(_ application: Application, force: Bool) throws -> URL {
+    try buildSolo5Image(application, force: force, kit: "SiroccoSPTKit", platformModule: "SiroccoSPT", linkerScript: "Sources/CSiroccoSPT/spt.lds")
+  }
+
+  /// An image for one of Solo5's targets (spt, hvt): the application compiled with the
+  /// target's kit, the notes, linked at 1 MiB with the target's linker script.
+  func buildSolo5Image(_ application: Application, force: Bool, kit: String, platformModule: String, linkerScript path: String) throws -> URL {
     let root = try siroccoRoot()
     let manifest = try readManifest(of: application)
-    let products = try buildFreestandingKit("SiroccoSPTKit", force: force)
-    let library = products.appendingPathComponent("libSiroccoSPTKit.a")
-    let linkerScript = root.appendingPathComponent("Sources/CSiroccoSPT/spt.lds")
-    let output = application.buildDirectory(for: .spt, debug: debug)
-    let artifact = application.artifact(for: .spt, debug: debug)
+    let products = try buildFreestandingKit(kit, force: force)
+    let library = products.appendingPathComponent("lib\(kit).a")
+    let linkerScript = root.appendingPathComponent(path)
+    let output = application.buildDirectory(for: target, debug: debug)
+    let artifact = application.artifact(for: target, debug: debug)
     if !force, Self.isUpToDate(artifact, inputs: application.sources + [library, linkerScript]) { return artifact }
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-    let object = try compileFreestanding(application, platformModule: "SiroccoSPT", products: products, output: output)
-    let notes = try assemble(try generate(Self.notesAssembly(manifest, target: .spt), "notes.S", in: output))
+    let object = try compileFreestanding(application, platformModule: platformModule, products: products, output: output)
+    let notes = try assemble(try generate(Self.notesAssembly(manifest, target: target == .hvt ? .hvt : .spt), "notes.S", in: output))
     let link = [
       "ld.lld", "-static", "-nostdlib", "--gc-sections", "--nmagic", "-z", "noexecstack",
       "--no-dynamic-linker", "-u", "_start", "-T", linkerScript.path, "-o", artifact.path,
       object.path, notes.path, library.path, try unicodeTables().path,
     ]
-    guard try runTool(link) == 0 else { throw ToolError.failure("linking \(application.name).spt failed") }
+    guard try runTool(link) == 0 else { throw ToolError.failure("linking \(application.name).\(target.rawValue) failed") }
     return artifact
   }
 
-  /// The spt tender, built with the unix kit (release, hosted).
+  /// The spt or hvt tender, built with the unix kit (release, hosted).
   func buildTender() throws -> URL {
-    let products = try Builder(target: .unix).buildKit("sirocco-spt", scratch: ".build-unix")
-    return products.appendingPathComponent("sirocco-spt")
+    let tender = target == .hvt ? "sirocco-hvt" : "sirocco-spt"
+    let products = try Builder(target: .unix).buildKit(tender, scratch: ".build-unix")
+    return products.appendingPathComponent(tender)
   }
 
   /// The devices the application declares, from its unix build.

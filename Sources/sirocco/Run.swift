@@ -54,7 +54,7 @@ struct Run: ParsableCommand {
       let builder = try Builder(target: target, debug: debug)
       let artifact = try builder.build(application)
       switch target {
-      case .spt:
+      case .spt, .hvt:
         let tender = try builder.buildTender()
         throw ExitCode(try supervise(tender, arguments: deviceOptions + [artifact.path] + bootParameters))
       case .virtio where vmm == .firecracker:

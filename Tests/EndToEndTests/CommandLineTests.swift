@@ -138,7 +138,6 @@ final class CommandLineTests: XCTestCase {
     try assertRefused(["build", "/nonexistent/app"], mentions: ["no such directory '/nonexistent/app'"])
     try assertRefused(["build", Paths.example("hello/Hello.swift")], mentions: ["is a file"])
     try assertRefused(["build", Paths.root.appendingPathComponent("Sources/CSiroccoUnix/include").path], mentions: ["has no .swift files"])
-    try assertRefused(["build", "--target", "hvt", Paths.example("hello")], mentions: ["target 'hvt' is not available yet"])
     try assertRefused(["build", "--target", "vax", Paths.example("hello")], mentions: ["vax"])
     try assertRefused(["run", Paths.example("ping"), "--bogus"], mentions: ["unexpected argument '--bogus'"])
     try assertRefused(["frobnicate"], mentions: ["frobnicate"])

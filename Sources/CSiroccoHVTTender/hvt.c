@@ -188,3 +188,9 @@ int sirocco_hvt_poll(int epoll_fd, int timer_fd, uint64_t timer_tag, uint64_t ti
     *ready = set;
     return devices;
 }
+
+void sirocco_hvt_requests(uint64_t requests[3]) {
+    requests[0] = KVM_RUN;
+    requests[1] = KVM_GET_REGS;
+    requests[2] = KVM_GET_SREGS;
+}

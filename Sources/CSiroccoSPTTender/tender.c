@@ -108,13 +108,7 @@ static void rule_end(struct filter *f) {
     }
 }
 
-static void allow_on(struct filter *f, int number, uint64_t first) {
-    rule_begin(f, number);
-    rule_equal(f, 0, first);
-    rule_end(f);
-}
-
-int sirocco_spt_filter(const struct sirocco_spt_policy *policy, struct sock_filter *code, unsigned capacity) {
+int sirocco_seccomp_filter(const struct sirocco_seccomp_rule *rules, int count, struct sock_filter *code, unsigned capacity) {
     static struct filter f;
     f.length = 0;
     f.overflow = 0;
@@ -124,31 +118,17 @@ int sirocco_spt_filter(const struct sirocco_spt_policy *policy, struct sock_filt
     load(&f, offsetof(struct seccomp_data, nr));
     emit(&f, BPF_JMP | BPF_JGE | BPF_K, 0x40000000 /* __X32_SYSCALL_BIT */, 0, 1);
     emit(&f, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS, 0, 0);
-    allow_on(&f, SYS_write, 1);
-    /* Sirocco's extension, for Sirocco images only: standard error, for the trap report and
-     * the guest's error lines (the guest is told through its note). */
-    if (policy->standard_error) allow_on(&f, SYS_write, 2);
-    rule_begin(&f, SYS_exit_group);
-    rule_end(&f);
-    allow_on(&f, SYS_clock_gettime, CLOCK_MONOTONIC);
-    allow_on(&f, SYS_clock_gettime, CLOCK_REALTIME);
-    allow_on(&f, SYS_epoll_pwait, (uint64_t)policy->epoll_fd);
-    allow_on(&f, SYS_timerfd_settime, (uint64_t)policy->timer_fd);
-    allow_on(&f, SYS_arch_prctl, ARCH_SET_FS);
-    for (int i = 0; i < policy->net_count; i++) {
-        allow_on(&f, SYS_read, (uint64_t)policy->net_fds[i]);
-        allow_on(&f, SYS_write, (uint64_t)policy->net_fds[i]);
-    }
-    for (int i = 0; i < policy->block_count; i++) {
-        /* One whole sector at a time, never past the end: offset <= capacity - size. */
-        const int calls[] = {SYS_pread64, SYS_pwrite64};
-        for (int c = 0; c < 2; c++) {
-            rule_begin(&f, calls[c]);
-            rule_equal(&f, 0, (uint64_t)policy->block_fds[i]);
-            rule_equal(&f, 2, policy->block_sizes[i]);
-            rule_at_most(&f, 3, policy->block_capacities[i] - policy->block_sizes[i]);
-            rule_end(&f);
+    for (int r = 0; r < count; r++) {
+        const struct sirocco_seccomp_rule *rule = &rules[r];
+        if (rule->count < 0 || rule->count > 3) return -EINVAL;
+        rule_begin(&f, rule->number);
+        for (int c = 0; c < rule->count; c++) {
+            const struct sirocco_seccomp_condition *condition = &rule->conditions[c];
+            if (condition->argument > 5) return -EINVAL;
+            if (condition->at_most) rule_at_most(&f, condition->argument, condition->value);
+            else rule_equal(&f, condition->argument, condition->value);
         }
+        rule_end(&f);
     }
     emit(&f, BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS, 0, 0);
     if (f.overflow || f.length > capacity) return -E2BIG;
@@ -156,9 +136,9 @@ int sirocco_spt_filter(const struct sirocco_spt_policy *policy, struct sock_filt
     return (int)f.length;
 }
 
-int sirocco_spt_seccomp(const struct sirocco_spt_policy *policy) {
+int sirocco_seccomp_install(const struct sirocco_seccomp_rule *rules, int count) {
     static struct sock_filter code[MAX_FILTER];
-    int length = sirocco_spt_filter(policy, code, MAX_FILTER);
+    int length = sirocco_seccomp_filter(rules, count, code, MAX_FILTER);
     if (length < 0) return length;
     struct sock_fprog program = {.len = (unsigned short)length, .filter = code};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;

@@ -41,6 +41,12 @@ struct RunLoop {
       let watched = sirocco_poll_add(epoll, network.fileDescriptor, UInt64(network.index))
       guard watched == 0 else { return Tender.fail("cannot watch a TAP interface: \(Tender.describe(-watched))") }
     }
+    let sandbox = SeccompRule.install(rules(vcpu: vm.vcpu_fd))
+    guard sandbox == 0 else { return Tender.fail("cannot install the seccomp filter: \(Tender.describe(-sandbox))") }
+    #if DEBUG
+    // A deliberate forbidden call (debug builds only): HVTTests checks the filter kills it.
+    if getenv("SIROCCO_HVT_FORBIDDEN_CALL") != nil { _ = getppid() }
+    #endif
     var exit = sirocco_hvt_exit()
     while true {
       let ran = sirocco_hvt_run(&vm, &exit)
@@ -67,6 +73,30 @@ struct RunLoop {
         return fault(&vm, what, stoppedByKVM ? Tender.Status.failure : Tender.Status.guestFault)
       }
     }
+  }
+
+  /// What the run loop may do once the guest runs (the filter's default: kill the tender):
+  /// write to standard output and error, exit, return from a signal handler, wait and tell
+  /// the time, grow its heap (for its own messages), run the vCPU and read its registers,
+  /// and the devices' calls (NET_READ, NET_WRITE, BLOCK_READ, BLOCK_WRITE).
+  func rules(vcpu: Int32) -> [SeccompRule] {
+    var rules = TenderConsole.rules(standardError: true)
+    rules += [SeccompRule.allow(SIROCCO_SYSCALL_EXIT_GROUP), .allow(SIROCCO_SYSCALL_RT_SIGRETURN)]
+    rules += TenderClocks.rules(epoll: epoll, timer: timer)
+    for call in [SIROCCO_SYSCALL_BRK, SIROCCO_SYSCALL_MMAP, SIROCCO_SYSCALL_MUNMAP, SIROCCO_SYSCALL_MREMAP, SIROCCO_SYSCALL_MADVISE] {
+      rules.append(.allow(call))
+    }
+    var requests: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    withUnsafeMutableBytes(of: &requests) { sirocco_hvt_requests($0.baseAddress!.assumingMemoryBound(to: UInt64.self)) }
+    for request in [requests.0, requests.1, requests.2] {
+      let conditions: [(argument: UInt8, atMost: Bool, value: UInt64)] = [
+        (0, false, UInt64(UInt32(bitPattern: vcpu))), (1, false, request),
+      ]
+      rules.append(SeccompRule(call: SIROCCO_SYSCALL_IOCTL, conditions: conditions))
+    }
+    for network in devices.networks { rules += network.rules }
+    for block in devices.blocks { rules += block.rules(guestCalls: false) }
+    return rules
   }
 
   /// Reports why the guest stopped, with the vCPU's registers; returns `status`.

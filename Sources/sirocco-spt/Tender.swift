@@ -114,27 +114,14 @@ enum Tender {
     let trapStatus = sirocco_spt_install_traps(file.baseAddress, file.count, standardError ? 2 : 1)
     guard trapStatus == 0 else { return fail("cannot install trap handlers: \(String(cString: strerror(-trapStatus)))") }
 
-    // The sandbox: from here on only what the devices need.
-    var policy = sirocco_spt_policy()
-    policy.epoll_fd = epoll
-    policy.timer_fd = timer
-    withUnsafeMutableBytes(of: &policy.net_fds) { fds in
-      for (slot, network) in networks.enumerated() { fds.storeBytes(of: network.fileDescriptor, toByteOffset: slot * 4, as: Int32.self) }
-    }
-    policy.net_count = Int32(networks.count)
-    withUnsafeMutableBytes(of: &policy.block_fds) { fds in
-      for (slot, block) in blocks.enumerated() { fds.storeBytes(of: block.fileDescriptor, toByteOffset: slot * 4, as: Int32.self) }
-    }
-    withUnsafeMutableBytes(of: &policy.block_sizes) { sizes in
-      for (slot, block) in blocks.enumerated() { sizes.storeBytes(of: UInt64(block.sectorSize), toByteOffset: slot * 8, as: UInt64.self) }
-    }
-    withUnsafeMutableBytes(of: &policy.block_capacities) { capacities in
-      for (slot, block) in blocks.enumerated() { capacities.storeBytes(of: block.capacity, toByteOffset: slot * 8, as: UInt64.self) }
-    }
-    policy.block_count = Int32(blocks.count)
-    policy.standard_error = standardError ? 1 : 0
+    // The sandbox: from here on only what the devices need, and the guest's TLS register.
+    var rules = TenderConsole.rules(standardError: standardError) + [SeccompRule.allow(SIROCCO_SYSCALL_EXIT_GROUP)]
+    rules += TenderClocks.rules(epoll: epoll, timer: timer)
+    rules.append(.allow(SIROCCO_SYSCALL_ARCH_PRCTL, first: 0x1002))  // ARCH_SET_FS
+    for network in networks { rules += network.rules }
+    for block in blocks { rules += block.rules(guestCalls: true) }
     fflush(nil)  // nothing buffered may be lost: the filter forbids writing it later
-    let sandbox = sirocco_spt_seccomp(&policy)
+    let sandbox = SeccompRule.install(rules)
     guard sandbox == 0 else { return fail("cannot install the seccomp filter: \(String(cString: strerror(-sandbox)))") }
     sirocco_spt_launch(image.entry, memorySize - 8, SPT.bootInfoBase)
   }

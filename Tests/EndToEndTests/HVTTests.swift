@@ -182,6 +182,25 @@ final class HVTTests: XCTestCase {
     XCTAssertEqual(try Data(contentsOf: storage.url), Data(count: 65536), "no hostile guest wrote the disk")
   }
 
+  /// Once the guest runs, the tender is confined by its seccomp filter (default: kill): a
+  /// deliberate forbidden call from the run loop (getppid, made by a hook only debug builds
+  /// have, under SIROCCO_HVT_FORBIDDEN_CALL) kills it with SIGSYS before the guest's first
+  /// hypercall is served; without the hook the same run succeeds.
+  func testAForbiddenCallFromTheRunLoopIsKilledBySeccomp() throws {
+    try requireKVM()
+    let storage = try disk()
+    let arguments = [Self.tender, "--block:storage=\(storage.url.path)", try Self.probe(), "hello"]
+    var environment = ProcessInfo.processInfo.environment
+    environment["SIROCCO_HVT_FORBIDDEN_CALL"] = "1"
+    let killed = try runCommand(arguments, environment: environment)
+    XCTAssertTrue(killed.signaled, "\(killed.status): \(killed.output)\(killed.error)")
+    XCTAssertEqual(killed.status, SIGSYS)
+    XCTAssertEqual(killed.output, "", "no hypercall was served")
+    let normal = try runCommand(arguments)
+    XCTAssertEqual(normal.status, 0, normal.error)
+    XCTAssertTrue(normal.output.hasPrefix("hello from the hvt probe"), normal.output)
+  }
+
   /// A guest that never yields keeps its vCPU, but the tender still stops on SIGTERM, as
   /// solo5-hvt does (exit 1, one line).
   func testAGuestThatNeverYieldsStopsOnSIGTERM() throws {

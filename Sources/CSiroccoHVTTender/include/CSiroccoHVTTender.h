@@ -69,6 +69,10 @@ int sirocco_hvt_state(struct sirocco_hvt *vm, struct sirocco_hvt_state *state);
  * timer and sets bit `tag` of `ready` for each (tags below 64), or -errno. */
 int sirocco_hvt_poll(int epoll_fd, int timer_fd, uint64_t timer_tag, uint64_t timeout_ns, uint64_t *ready);
 
+/* The ioctl requests the run loop makes on the vCPU (for the seccomp filter): KVM_RUN,
+ * KVM_GET_REGS, KVM_GET_SREGS. */
+void sirocco_hvt_requests(uint64_t requests[3]);
+
 /* Whether SIGINT or SIGTERM has come (handlers installed by sirocco_hvt_catch_signals). */
 int sirocco_hvt_signal(void);
 int sirocco_hvt_catch_signals(void);

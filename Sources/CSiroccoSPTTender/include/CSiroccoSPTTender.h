@@ -26,28 +26,48 @@ int sirocco_spt_open(const char *path, int flags);
 /* The calling thread's errno. */
 int sirocco_spt_errno(void);
 
-/* What the seccomp filter allows, besides what every guest may do (console write on fd 1,
- * exit_group, clock_gettime of CLOCK_MONOTONIC and CLOCK_REALTIME, epoll_pwait on the epoll
- * fd, timerfd_settime on the timer fd, arch_prctl(ARCH_SET_FS)). */
-struct sirocco_spt_policy {
-    int epoll_fd;
-    int timer_fd;
-    int net_fds[64];
-    int net_count;
-    int block_fds[64];
-    uint64_t block_sizes[64];     /* sector size of each block device */
-    uint64_t block_capacities[64];
-    int block_count;
-    int standard_error;           /* a Sirocco image: write on fd 2 as well */
+/* The seccomp filter both tenders install (default action: kill the process), built from
+ * rules that each device kind's file in Sources/Tender gives (Console, Clocks, Net, Block)
+ * and the tender's own: a rule allows one system call when every one of its conditions on
+ * the call's arguments holds (all 64 bits compared). Rules are tried in order. */
+struct sirocco_seccomp_condition {
+    uint8_t argument;   /* 0 to 5 */
+    uint8_t at_most;    /* 0: the argument equals `value`; 1: it is at most `value`, unsigned */
+    uint64_t value;
+};
+struct sirocco_seccomp_rule {
+    int number;         /* the system call (x86-64) */
+    int count;          /* conditions used, 0 to 3 */
+    struct sirocco_seccomp_condition conditions[3];
 };
 
-/* Builds and loads the filter (default action: kill the process). */
-int sirocco_spt_seccomp(const struct sirocco_spt_policy *policy);
+/* x86-64 system call numbers the rules name. */
+enum sirocco_syscall {
+    SIROCCO_SYSCALL_READ = 0,
+    SIROCCO_SYSCALL_WRITE = 1,
+    SIROCCO_SYSCALL_MMAP = 9,
+    SIROCCO_SYSCALL_MUNMAP = 11,
+    SIROCCO_SYSCALL_BRK = 12,
+    SIROCCO_SYSCALL_RT_SIGRETURN = 15,
+    SIROCCO_SYSCALL_IOCTL = 16,
+    SIROCCO_SYSCALL_PREAD64 = 17,
+    SIROCCO_SYSCALL_PWRITE64 = 18,
+    SIROCCO_SYSCALL_MREMAP = 25,
+    SIROCCO_SYSCALL_MADVISE = 28,
+    SIROCCO_SYSCALL_ARCH_PRCTL = 158,
+    SIROCCO_SYSCALL_CLOCK_GETTIME = 228,
+    SIROCCO_SYSCALL_EXIT_GROUP = 231,
+    SIROCCO_SYSCALL_EPOLL_PWAIT = 281,
+    SIROCCO_SYSCALL_TIMERFD_SETTIME = 286,
+};
 
 /* Assembles the filter into `code` (struct sock_filter, 8 bytes each) without loading it:
- * returns the number of instructions, or -E2BIG. For tests. */
+ * returns the number of instructions, or -E2BIG. */
 struct sock_filter;
-int sirocco_spt_filter(const struct sirocco_spt_policy *policy, struct sock_filter *code, unsigned capacity);
+int sirocco_seccomp_filter(const struct sirocco_seccomp_rule *rules, int count, struct sock_filter *code, unsigned capacity);
+
+/* Assembles the filter and loads it (PR_SET_NO_NEW_PRIVS first). */
+int sirocco_seccomp_install(const struct sirocco_seccomp_rule *rules, int count);
 
 /* Installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP on an alternate stack:
  * they print one line (what, where, which function) on `report_fd` (2, or 1 where the

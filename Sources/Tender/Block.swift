@@ -1,0 +1,38 @@
+// Block devices, tender side: attached as Solo5's tenders attach them (a file opened
+// read-write, its size a whole non-zero number of sectors), and the system calls the filter
+// allows on them: pread64 and pwrite64 on the file's descriptor. When the guest makes them
+// itself (spt), the filter also holds each to one whole sector within the device; when the
+// tender makes them (hvt), it has checked the range before.
+
+import CSiroccoSPTTender
+
+struct AttachedBlock {
+  var index: Int
+  var fileDescriptor: Int32
+  var sectorSize: Int
+  var capacity: UInt64
+
+  static func attach(name: String, path: String, sectorSize: Int, index: Int) -> Result<AttachedBlock, TenderError> {
+    let fd = sirocco_spt_open(path, O_RDWR)
+    guard fd >= 0 else { return .failure(TenderError("--block:\(name)=\(path): cannot open '\(path)': \(Tender.describe(sirocco_spt_errno()))")) }
+    let end = lseek(fd, 0, SEEK_END)
+    guard end >= sectorSize, end % sectorSize == 0 else {
+      close(fd)
+      return .failure(TenderError("--block:\(name)=\(path): size \(end) bytes is not a whole non-zero number of \(sectorSize)-byte sectors"))
+    }
+    return .success(AttachedBlock(index: index, fileDescriptor: fd, sectorSize: sectorSize, capacity: UInt64(end)))
+  }
+
+  /// pread64 and pwrite64 on the file: of one sector at an offset within the device
+  /// (offset <= capacity - sector) when `guestCalls`, else any the tender makes.
+  func rules(guestCalls: Bool) -> [SeccompRule] {
+    let fd = UInt64(UInt32(bitPattern: fileDescriptor))
+    return [SIROCCO_SYSCALL_PREAD64, SIROCCO_SYSCALL_PWRITE64].map { call in
+      guard guestCalls else { return .allow(call, first: fd) }
+      let conditions: [(argument: UInt8, atMost: Bool, value: UInt64)] = [
+        (0, false, fd), (2, false, UInt64(sectorSize)), (3, true, capacity - UInt64(sectorSize)),
+      ]
+      return SeccompRule(call: call, conditions: conditions)
+    }
+  }
+}

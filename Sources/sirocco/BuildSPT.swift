@@ -132,7 +132,8 @@ extension Builder {
   }
 
   /// The two Solo5 notes and, for spt, Sirocco's, each in its own section (the linker script
-  /// gives each a PT_NOTE; Sirocco's lies in the writable data, where the tender fills it in).
+  /// gives each a PT_NOTE; Sirocco's lies in the writable data, where the tender fills it in);
+  /// for spt and hvt, the interpreter that does not exist.
   static func notesAssembly(_ manifest: Manifest, target: ABITarget) -> String {
     var bytes = [UInt8](repeating: 0, count: manifest.byteCount)
     bytes.withUnsafeMutableBytes { manifest.emit(into: $0) }
@@ -156,6 +157,14 @@ extension Builder {
     for start in stride(from: 0, to: bytes.count, by: 16) {
       text += ".byte " + bytes[start..<min(start + 16, bytes.count)].map { "0x" + String($0, radix: 16) }.joined(separator: ", ") + "\n"
     }
+    guard target != .virtio else { return text }
+    // Solo5's images name an interpreter that does not exist: the host kernel refuses to exec them.
+    text += """
+
+      .section .interp, "a"
+      .asciz "/nonexistent/solo5/"
+
+      """
     guard target == .spt else { return text }
     text += """
 
@@ -167,9 +176,6 @@ extension Builder {
       .globl sirocco_tender_capabilities
       sirocco_tender_capabilities:
       .long 0 /* written by sirocco-spt before the guest starts */
-
-      .section .interp, "a"
-      .asciz "/nonexistent/solo5/"
       """
     return text + "\n"
   }

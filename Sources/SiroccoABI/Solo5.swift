@@ -87,8 +87,6 @@ public enum SPT {
   public static let guestMinimumBase: UInt64 = 0x100000
   /// Longest command line, including its NUL.
   public static let commandLineSize = 8192
-  /// The tag of the tender's timerfd in the epoll set (`SPT_INTERNAL_TIMERFD`, ~1U).
-  public static let timerTag: UInt64 = 0xffff_fffe
 
   /// Offsets in `struct spt_boot_info`.
   public enum BootInfo {
@@ -145,6 +143,13 @@ public enum HVT {
     public static let netRing = 48
     public static let size = 56
   }
+}
+
+/// The tenders' POLL: one epoll set holding the timerfd and every network device, a device
+/// tagged with its handle.
+public enum Solo5Poll {
+  /// The timerfd's tag (`SPT_INTERNAL_TIMERFD` and hvt's, ~1U), never a device's handle.
+  public static let timerTag: UInt64 = 0xffff_fffe
 }
 
 /// What a Solo5 call returns (`solo5_result_t`).

@@ -68,19 +68,22 @@ final class HVTBlockDevice: BlockDevice {
 
   func read(sector: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
     try validate(sector: sector, length: buffer.count)
-    var offset = 0
-    while offset < buffer.count {
-      let result = sirocco_hvt_block_read(handle, sector * UInt64(sectorSize) + UInt64(offset), buffer.baseAddress! + offset, sectorSize)
-      guard result == 0 else { throw .io(5) }
-      offset += sectorSize
-    }
+    try transfer(writing: false, sector: sector, buffer: buffer.baseAddress!, length: buffer.count)
   }
 
   func write(sector: UInt64, from buffer: UnsafeRawBufferPointer) throws(BlockError) {
     try validate(sector: sector, length: buffer.count)
+    try transfer(writing: true, sector: sector, buffer: UnsafeMutableRawPointer(mutating: buffer.baseAddress!), length: buffer.count)
+  }
+
+  private func transfer(writing: Bool, sector: UInt64, buffer: UnsafeMutableRawPointer, length: Int) throws(BlockError) {
     var offset = 0
-    while offset < buffer.count {
-      let result = sirocco_hvt_block_write(handle, sector * UInt64(sectorSize) + UInt64(offset), buffer.baseAddress! + offset, sectorSize)
+    while offset < length {
+      let position = sector * UInt64(sectorSize) + UInt64(offset)
+      let result =
+        writing
+        ? sirocco_hvt_block_write(handle, position, buffer + offset, sectorSize)
+        : sirocco_hvt_block_read(handle, position, buffer + offset, sectorSize)
       guard result == 0 else { throw .io(5) }
       offset += sectorSize
     }

@@ -65,7 +65,7 @@ public final class SPTPlatform: Platform {
       var device = false
       var index = 0
       while index < count {
-        if buffer.loadUnaligned(fromByteOffset: index * 12 + 4, as: UInt64.self) != SPT.timerTag { device = true }
+        if buffer.loadUnaligned(fromByteOffset: index * 12 + 4, as: UInt64.self) != Solo5Poll.timerTag { device = true }
         index += 1
       }
       return device

@@ -21,7 +21,6 @@ struct RunLoop {
   /// The POLL hypercall's event set: the timer and every network device (tag: its handle).
   var epoll: Int32 = -1
   var timer: Int32 = -1
-  static let timerTag: UInt64 = 0xffff_fffe  // Solo5's ~1U
 
   init(memory: GuestMemory, devices: AttachedDevices) {
     self.memory = memory
@@ -35,7 +34,7 @@ struct RunLoop {
   }
 
   mutating func run(_ vm: inout sirocco_hvt) -> Int32 {
-    let created = sirocco_poll_create(&epoll, &timer, Self.timerTag)
+    let created = sirocco_poll_create(&epoll, &timer, Solo5Poll.timerTag)
     guard created == 0 else { return Tender.fail("cannot create the event set: \(Tender.describe(-created))") }
     for network in devices.networks {
       let watched = sirocco_poll_add(epoll, network.fileDescriptor, UInt64(network.index))
@@ -167,7 +166,7 @@ struct RunLoop {
     case HVT.Hypercall.poll:
       let call = try argument(address, size: 24)
       var ready: UInt64 = 0
-      let count = sirocco_hvt_poll(epoll, timer, Self.timerTag, call.load(as: UInt64.self), &ready)
+      let count = sirocco_hvt_poll(epoll, timer, Solo5Poll.timerTag, call.load(as: UInt64.self), &ready)
       guard count >= 0 else {
         let signal = sirocco_hvt_signal()
         throw .tender(signal != 0 ? "exiting on signal \(signal)" : "poll: \(Tender.describe(-count))")

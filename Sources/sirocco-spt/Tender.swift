@@ -77,7 +77,7 @@ enum Tender {
     // The event set: the timer (tag ~1U) and every network device (tag: its handle).
     var epoll: Int32 = -1
     var timer: Int32 = -1
-    let events = sirocco_poll_create(&epoll, &timer, SPT.timerTag)  // Solo5's SPT_INTERNAL_TIMERFD
+    let events = sirocco_poll_create(&epoll, &timer, Solo5Poll.timerTag)  // Solo5's SPT_INTERNAL_TIMERFD
     guard events == 0 else { return fail("cannot create the event set: \(String(cString: strerror(-events)))") }
     for network in networks {
       let watched = sirocco_poll_add(epoll, network.fileDescriptor, UInt64(network.index))

@@ -47,7 +47,7 @@ int sirocco_spt_errno(void) { return errno; }
  * The filter is assembled here as classic BPF, one block per rule, instead of through
  * libseccomp, whose rule database costs the tender some 100 µs at every start. Each block
  * tests the system call number, then each argument condition on the full 64 bits (low and
- * high word), and returns ALLOW; any failed test jumps past the block to the next rule.
+ * high word; the low word alone for an int), and returns ALLOW; any failed test jumps past the block to the next rule.
  * After the last rule the process is killed. Before any rule: the architecture must be
  * x86-64 and the number below the x32 range. */
 
@@ -78,10 +78,13 @@ static void rule_begin(struct filter *f, int number) {
     emit(f, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)number, 0, FAIL);
 }
 
-/* Argument `index` equals `value` (all 64 bits). */
-static void rule_equal(struct filter *f, int index, uint64_t value) {
-    load(f, offsetof(struct seccomp_data, args[index]) + 4);
-    emit(f, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(value >> 32), 0, FAIL);
+/* Argument `index` equals `value`: all 64 bits, or the low 32 of an int argument (whose
+ * high bits C callers may leave as they were: glibc passes an int in a 32-bit register). */
+static void rule_equal(struct filter *f, int index, uint64_t value, int is_int) {
+    if (!is_int) {
+        load(f, offsetof(struct seccomp_data, args[index]) + 4);
+        emit(f, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(value >> 32), 0, FAIL);
+    }
     load(f, offsetof(struct seccomp_data, args[index]));
     emit(f, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)value, 0, FAIL);
 }
@@ -126,7 +129,7 @@ int sirocco_seccomp_filter(const struct sirocco_seccomp_rule *rules, int count, 
             const struct sirocco_seccomp_condition *condition = &rule->conditions[c];
             if (condition->argument > 5) return -EINVAL;
             if (condition->at_most) rule_at_most(&f, condition->argument, condition->value);
-            else rule_equal(&f, condition->argument, condition->value);
+            else rule_equal(&f, condition->argument, condition->value, condition->is_int);
         }
         rule_end(&f);
     }

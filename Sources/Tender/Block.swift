@@ -29,10 +29,7 @@ struct AttachedBlock {
     let fd = UInt64(UInt32(bitPattern: fileDescriptor))
     return [SIROCCO_SYSCALL_PREAD64, SIROCCO_SYSCALL_PWRITE64].map { call in
       guard guestCalls else { return .allow(call, first: fd) }
-      let conditions: [(argument: UInt8, atMost: Bool, value: UInt64)] = [
-        (0, false, fd), (2, false, UInt64(sectorSize)), (3, true, capacity - UInt64(sectorSize)),
-      ]
-      return SeccompRule(call: call, conditions: conditions)
+      return SeccompRule(call: call, conditions: [.descriptor(fd), .equal(2, UInt64(sectorSize)), .atMost(3, capacity - UInt64(sectorSize))])
     }
   }
 }

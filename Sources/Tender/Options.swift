@@ -7,6 +7,8 @@ struct Options {
   /// Sirocco's extension: TAP devices with the virtio-net header (offloads); a Sirocco
   /// guest is told through its note (SiroccoNote.Capabilities.networkOffload).
   var networkOffload = false
+  /// sirocco-hvt: where to write the guest's core when it fails (`--dump-core=DIR`).
+  var coreDirectory: String? = nil
   /// The device options, each checked against the limits every target shares.
   var devices: [DeviceOption] = []
   var image = ""
@@ -49,6 +51,12 @@ struct Options {
       if argument.utf8Equals("--help") { return .help }
       if Tender.offersNetworkOffload, argument.utf8Equals("--net-offload") {
         options.networkOffload = true
+        continue
+      }
+      if Tender.offersCoreDump, argument.utf8HasPrefix("--dump-core=") || argument.utf8HasPrefix("--dumpcore=") {
+        let directory = String(decoding: Array(argument.utf8).drop { $0 != UInt8(ascii: "=") }.dropFirst(), as: UTF8.self)
+        guard !directory.isEmpty else { return .failure(argument + ": expected --dump-core=DIR") }
+        options.coreDirectory = directory
         continue
       }
       if argument.utf8Equals("--") {

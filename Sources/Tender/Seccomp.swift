@@ -7,13 +7,12 @@ import CSiroccoSPTTender
 
 struct SeccompRule {
   var call: sirocco_syscall
-  /// Each: the argument's index, whether it must be at most `value` (else equal to it).
-  var conditions: [(argument: UInt8, atMost: Bool, value: UInt64)] = []
+  var conditions: [SeccompCondition] = []
 
-  /// `call`, with its first argument equal to `first` when given.
-  static func allow(_ call: sirocco_syscall, first: UInt64? = nil) -> SeccompRule {
-    guard let first else { return SeccompRule(call: call) }
-    return SeccompRule(call: call, conditions: [(argument: 0, atMost: false, value: first)])
+  /// `call`, with its first argument, a descriptor, equal to `descriptor` when given.
+  static func allow(_ call: sirocco_syscall, first descriptor: UInt64? = nil) -> SeccompRule {
+    guard let descriptor else { return SeccompRule(call: call) }
+    return SeccompRule(call: call, conditions: [.descriptor(descriptor)])
   }
 
   /// Loads the filter made of `rules`; 0 or -errno.
@@ -28,6 +27,7 @@ struct SeccompRule {
           var item = sirocco_seccomp_condition()
           item.argument = condition.argument
           item.at_most = condition.atMost ? 1 : 0
+          item.is_int = condition.isInt ? 1 : 0
           item.value = condition.value
           conditions.storeBytes(of: item, toByteOffset: slot * MemoryLayout<sirocco_seccomp_condition>.stride, as: sirocco_seccomp_condition.self)
         }
@@ -35,5 +35,28 @@ struct SeccompRule {
       raw.append(entry)
     }
     return raw.withUnsafeBufferPointer { sirocco_seccomp_install($0.baseAddress, Int32($0.count)) }
+  }
+}
+
+/// One test of a system call's argument.
+struct SeccompCondition {
+  /// The argument's index, 0 to 5.
+  var argument: UInt8
+  /// Whether it must be at most `value`, unsigned (else equal to it).
+  var atMost = false
+  /// An int argument, compared on its low 32 bits, the ones the kernel reads: C callers pass
+  /// an int in a 32-bit register and may leave the high half as it was.
+  var isInt = false
+  var value: UInt64
+
+  /// Argument 0, a descriptor (an int), is `descriptor`.
+  static func descriptor(_ descriptor: UInt64) -> SeccompCondition {
+    SeccompCondition(argument: 0, isInt: true, value: descriptor)
+  }
+  /// Argument `argument` (64 bits) is `value`.
+  static func equal(_ argument: UInt8, _ value: UInt64) -> SeccompCondition { SeccompCondition(argument: argument, value: value) }
+  /// Argument `argument` (64 bits) is at most `value`, unsigned.
+  static func atMost(_ argument: UInt8, _ value: UInt64) -> SeccompCondition {
+    SeccompCondition(argument: argument, atMost: true, value: value)
   }
 }

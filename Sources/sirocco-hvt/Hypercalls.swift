@@ -21,10 +21,15 @@ struct RunLoop {
   /// The POLL hypercall's event set: the timer and every network device (tag: its handle).
   var epoll: Int32 = -1
   var timer: Int32 = -1
+  /// --dump-core=DIR: the core written when the guest fails.
+  let core: CoreDump?
+  /// The cookie of the guest's last HALT (0: none).
+  var haltCookie: UInt64 = 0
 
-  init(memory: GuestMemory, devices: AttachedDevices) {
+  init(memory: GuestMemory, devices: AttachedDevices, core: CoreDump?) {
     self.memory = memory
     self.devices = devices
+    self.core = core
   }
 
   /// What went wrong with a hypercall: the guest's fault (exit 255) or the tender's (exit 1).
@@ -54,7 +59,13 @@ struct RunLoop {
       case Int32(SIROCCO_HVT_EXIT_HYPERCALL.rawValue):
         let number = exit.port - HVT.hypercallPortBase
         do {
-          if let status = try serve(number, at: UInt64(exit.value)) { return status & 0xff }
+          if let status = try serve(number, at: UInt64(exit.value)) {
+            if status & 0xff == 255, let core {  // the guest's abort; a cookie is its trap record
+              let trap = haltCookie == 0 ? nil : memory.checked(haltCookie, length: HVT.haltCookieSize).map { UnsafeRawPointer($0) }
+              _ = Tender.fail(core.write(&vm, memory: memory, signal: 6, trap: trap), 0)
+            }
+            return status & 0xff
+          }
         } catch {
           switch error {
           case .guest(let what): return fault(&vm, what)
@@ -88,17 +99,16 @@ struct RunLoop {
     var requests: (UInt64, UInt64, UInt64) = (0, 0, 0)
     withUnsafeMutableBytes(of: &requests) { sirocco_hvt_requests($0.baseAddress!.assumingMemoryBound(to: UInt64.self)) }
     for request in [requests.0, requests.1, requests.2] {
-      let conditions: [(argument: UInt8, atMost: Bool, value: UInt64)] = [
-        (0, false, UInt64(UInt32(bitPattern: vcpu))), (1, false, request),
-      ]
-      rules.append(SeccompRule(call: SIROCCO_SYSCALL_IOCTL, conditions: conditions))
+      rules.append(SeccompRule(call: SIROCCO_SYSCALL_IOCTL, conditions: [.descriptor(UInt64(UInt32(bitPattern: vcpu))), .equal(1, request)]))
     }
     for network in devices.networks { rules += network.rules }
     for block in devices.blocks { rules += block.rules(guestCalls: false) }
+    if let core { rules += core.rules }
     return rules
   }
 
-  /// Reports why the guest stopped, with the vCPU's registers; returns `status`.
+  /// Reports why the guest stopped, with the vCPU's registers, and writes its core when asked
+  /// to; returns `status`.
   func fault(_ vm: inout sirocco_hvt, _ what: String, _ status: Int32 = Tender.Status.guestFault) -> Int32 {
     var state = sirocco_hvt_state()
     var line = status == Tender.Status.guestFault ? "guest fault: \(what)" : "guest stopped: \(what)"
@@ -108,7 +118,9 @@ struct RunLoop {
       line += " cr4 0x\(String(state.cr4, radix: 16)) efer 0x\(String(state.efer, radix: 16))"
       line += " rax 0x\(String(state.rax, radix: 16)) rdi 0x\(String(state.rdi, radix: 16)) rsi 0x\(String(state.rsi, radix: 16))"
     }
-    return Tender.fail(line, status)
+    _ = Tender.fail(line, status)
+    if let core { _ = Tender.fail(core.write(&vm, memory: memory, signal: 11, trap: nil), 0) }
+    return status
   }
 
   /// What a VM exit other than a port access means, and whether KVM stopped the guest (exit
@@ -186,6 +198,7 @@ struct RunLoop {
       let call = try argument(address, size: 16)
       let cookie = call.load(as: UInt64.self)
       if cookie != 0 { _ = try buffer(cookie, length: HVT.haltCookieSize, for: "halt") }
+      haltCookie = cookie
       return call.load(fromByteOffset: 8, as: Int32.self)
     default:
       throw .guest("invalid hypercall \(number)")

@@ -11,7 +11,14 @@ enum Tender {
   static let memoryMiB = 2...4096
   static let memoryNote = "; rounded down to a multiple of 2"
   static let offersNetworkOffload = false
-  static let extraOptions = ""
+  static let offersCoreDump = true
+  static let extraOptions = """
+      --dump-core=DIR                when the guest fails (exit 255, or stopped by KVM):
+                                     write its memory and registers to
+                                     DIR/core.sirocco-hvt.PID, an ELF core gdb reads
+                                     (Solo5's spelling --dumpcore=DIR is taken too)
+
+    """
   static let faultNote = " or did what no guest may (a fault, a bad port or hypercall)"
 
   /// Exit statuses: the guest's once it runs; 255 a guest fault; these for the tender's own.
@@ -27,6 +34,14 @@ enum Tender {
   static func run(arguments: [String]) -> Int32 {
     var status: Int32 = 0
     guard let options = options(arguments, status: &status) else { return status }
+    // First, before anything else is open: the core file and the helper that names it.
+    var core: CoreDump? = nil
+    if let directory = options.coreDirectory {
+      switch CoreDump.prepare(directory: directory) {
+      case .success(let prepared): core = prepared
+      case .failure(let error): return refuse(error.message)
+      }
+    }
 
     let checked: TenderImage
     switch TenderImage.open(options.image, target: .hvt, targetName: "hvt") {
@@ -96,7 +111,7 @@ enum Tender {
       memory.store(manifestAddress, at: info + UInt64(HVT.BootInfo.manifest))
     else { return fail("boot information does not fit below the image") }
 
-    var loop = RunLoop(memory: memory, devices: devices)
+    var loop = RunLoop(memory: memory, devices: devices, core: core)
     return loop.run(&vm)
   }
 }

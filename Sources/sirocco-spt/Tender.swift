@@ -9,6 +9,7 @@ enum Tender {
   static let memoryMiB = 1...65536
   static let memoryNote = ""
   static let offersNetworkOffload = true
+  static let offersCoreDump = false
   static let extraOptions = """
       --net-offload                  Sirocco guests only: TAP devices with the virtio-net
                                      header (checksum and TCP segmentation offload)

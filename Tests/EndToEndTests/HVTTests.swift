@@ -67,7 +67,7 @@ final class HVTTests: XCTestCase {
        "both writable and executable"),
       (try Self.probe(layout: { $0.replacingOccurrences(of: ".data : {", with: ".data 0x80000 : {") }, name: "low"), "is below 0x100000"),
       (try Self.probe(layout: { $0.replacingOccurrences(of: ". = 0x100000;", with: ". = 0x80000;") }, name: "low-entry"),
-       "entry point 0x80000 outside guest memory"),
+       "entry point 0x800"),  // _start, in the text moved below 1 MiB
       (try Self.probe(layout: { $0.replacingOccurrences(of: ". = 0x100000;", with: ". = 0x40000000;") }, name: "high"),
        "outside guest memory"),
     ]
@@ -180,6 +180,53 @@ final class HVTTests: XCTestCase {
       XCTAssertTrue(outcome.error.contains("; rip 0x") && outcome.error.contains(" cr3 0x2000 "), "\(command): the vCPU's state: \(outcome.error)")
     }
     XCTAssertEqual(try Data(contentsOf: storage.url), Data(count: 65536), "no hostile guest wrote the disk")
+  }
+
+  /// --dump-core=DIR: a guest that fails leaves an ELF core gdb reads beside the image: the
+  /// function it crashed in, memory it wrote at run time (.bss, so only the core has it), and
+  /// for an abort whose cookie is a trap record, that record's registers. A guest that exits
+  /// normally leaves nothing; a directory that cannot take the core is bad usage (exit 2).
+  func testDumpCoreWritesACoreThatGDBReads() throws {
+    try requireKVM()
+    try requireTools([("gdb", "gdb")])
+    let probe = try Self.probe()
+    let storage = try disk()
+    let cores = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-hvt-cores-\(getpid())")
+    try? FileManager.default.removeItem(at: cores)
+    try FileManager.default.createDirectory(at: cores, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: cores) }
+    func dump(_ command: String) throws -> String {
+      let before = Set(try FileManager.default.contentsOfDirectory(atPath: cores.path))
+      let outcome = try hvt(["--block:storage=\(storage.url.path)", "--dump-core=\(cores.path)", probe, command])
+      XCTAssertEqual(outcome.status, 255, "\(command): \(outcome.error)")
+      let added = Set(try FileManager.default.contentsOfDirectory(atPath: cores.path)).subtracting(before)
+      XCTAssertEqual(added.count, 1, "\(command): one core: \(added)")
+      let name = try XCTUnwrap(added.first)
+      XCTAssertTrue(name.hasPrefix("core.sirocco-hvt."), name)
+      XCTAssertTrue(outcome.errorLines.last?.hasPrefix("sirocco-hvt: guest core written to \(cores.path)/\(name) (") ?? false, outcome.error)
+      let gdb = try runCommand(
+        ["gdb", "-batch", "-nx", probe, cores.appendingPathComponent(name).path, "-ex", "info registers rip rsp", "-ex", "x/s &probe_marker"],
+        timeout: 60)
+      XCTAssertEqual(gdb.status, 0, gdb.error)
+      return gdb.output
+    }
+    let crash = try dump("crash")
+    XCTAssertTrue(crash.contains("<probe_crash+"), "the triple fault's rip, in the function that crashed: \(crash)")
+    XCTAssertTrue(crash.contains("<probe_marker>:\t\"marker-in-guest-memory\""), crash)
+    let abort = try dump("abort")
+    XCTAssertTrue(abort.contains("<probe_trap_site>"), "the trap record's rip: \(abort)")
+    XCTAssertTrue(abort.contains("0x12345678"), "the trap record's rsp: \(abort)")
+    XCTAssertTrue(abort.contains("\"marker-in-guest-memory\""), abort)
+
+    let count = try FileManager.default.contentsOfDirectory(atPath: cores.path).count
+    let normal = try hvt(["--block:storage=\(storage.url.path)", "--dump-core=\(cores.path)", probe, "hello"])
+    XCTAssertEqual(normal.status, 0, normal.error)
+    XCTAssertEqual(normal.error, "")
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cores.path).count, count, "no core for a guest that exits normally")
+    let missingDirectory = try hvt(["--dump-core=\(cores.path)/absent", probe, "hello"])
+    XCTAssertEqual(missingDirectory.status, 2)
+    XCTAssertEqual(
+      missingDirectory.error, "sirocco-hvt: --dump-core=\(cores.path)/absent: cannot open the directory: No such file or directory\n")
   }
 
   /// Once the guest runs, the tender is confined by its seccomp filter (default: kill): a

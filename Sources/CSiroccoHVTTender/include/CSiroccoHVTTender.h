@@ -77,4 +77,30 @@ void sirocco_hvt_requests(uint64_t requests[3]);
 int sirocco_hvt_signal(void);
 int sirocco_hvt_catch_signals(void);
 
+/* ---- --dump-core=DIR (core.c) ---- */
+
+/* The core file, unnamed until the guest fails, and the helper process that names it. */
+struct sirocco_hvt_core {
+    int file;      /* O_TMPFILE in the directory, read-write */
+    int request;   /* write one byte: link the file; close: exit */
+    int reply;     /* the helper's answer: 4 bytes, 0 or errno */
+    int pid;       /* the tender's, in the file's name */
+};
+
+/* Run first, before the tender opens anything: opens `directory`, creates the unnamed file
+ * in it, and forks the helper, which keeps only the directory and the file and, when asked,
+ * links the file as core.sirocco-hvt.PID in the directory (the tender's seccomp filter
+ * allows it no call that takes a path). 0, or -errno with `step` naming what failed. */
+int sirocco_hvt_core_prepare(const char *directory, struct sirocco_hvt_core *core, const char **step);
+
+/* Asks the helper to link the file and waits for its answer: 0 or -errno. */
+int sirocco_hvt_core_link(const struct sirocco_hvt_core *core);
+
+/* The vCPU's registers in the order of struct user_regs_struct (27 values), as an
+ * NT_PRSTATUS note holds them. */
+int sirocco_hvt_core_registers(struct sirocco_hvt *vm, uint64_t registers[27]);
+
+/* mincore(2): one byte per page of `memory`, bit 0 set when the page is resident. */
+int sirocco_hvt_resident(void *memory, size_t size, unsigned char *pages);
+
 #endif

@@ -29,10 +29,12 @@ int sirocco_spt_errno(void);
 /* The seccomp filter both tenders install (default action: kill the process), built from
  * rules that each device kind's file in Sources/Tender gives (Console, Clocks, Net, Block)
  * and the tender's own: a rule allows one system call when every one of its conditions on
- * the call's arguments holds (all 64 bits compared). Rules are tried in order. */
+ * the call's arguments holds (all 64 bits compared, or the low 32 of an int). Rules are tried in order. */
 struct sirocco_seccomp_condition {
     uint8_t argument;   /* 0 to 5 */
     uint8_t at_most;    /* 0: the argument equals `value`; 1: it is at most `value`, unsigned */
+    uint8_t is_int;     /* 1: an int argument (a descriptor): only its low 32 bits compared,
+                         * as the kernel reads it; the caller may leave the high bits unset */
     uint64_t value;
 };
 struct sirocco_seccomp_rule {
@@ -53,6 +55,7 @@ enum sirocco_syscall {
     SIROCCO_SYSCALL_PREAD64 = 17,
     SIROCCO_SYSCALL_PWRITE64 = 18,
     SIROCCO_SYSCALL_MREMAP = 25,
+    SIROCCO_SYSCALL_MINCORE = 27,
     SIROCCO_SYSCALL_MADVISE = 28,
     SIROCCO_SYSCALL_ARCH_PRCTL = 158,
     SIROCCO_SYSCALL_CLOCK_GETTIME = 228,

@@ -123,6 +123,33 @@ static int32_t block(unsigned number, uint64_t handle, uint64_t offset, void *da
 static uint8_t sector[512];
 static uint8_t check[512];
 
+/* For --dump-core: a marker written at run time into .bss (so gdb can only find it in the
+ * core's memory), then a crash in a function of its own, or an abort whose cookie is a trap
+ * record (Solo5's struct x86_trap_regs) naming another. */
+char probe_marker[32];
+static void mark(void) {
+    const char *text = "marker-in-guest-memory";
+    for (int i = 0; text[i]; i++) probe_marker[i] = text[i];
+}
+__attribute__((noinline)) void probe_crash(void) {
+    mark();
+    __asm__ volatile("ud2");
+}
+__attribute__((noinline)) void probe_trap_site(void) { __asm__ volatile("nop"); }
+static struct { uint64_t cr2, ec, rip, cs, rflags, rsp, ss; uint8_t rest[512 - 56]; } trap_record;
+static void abort_with_record(void) {
+    mark();
+    trap_record.rip = (uint64_t)(uintptr_t)&probe_trap_site;
+    trap_record.cs = 8;
+    trap_record.rflags = 0x2;
+    trap_record.rsp = 0x12345678;
+    trap_record.ss = 0x10;
+    static struct halt_call call;
+    call.cookie = (uint64_t)(uintptr_t)&trap_record;
+    call.status = 255;
+    hypercall(8, (uint64_t)(uintptr_t)&call);
+}
+
 void _start(struct boot_info *info) {
     const char *command = (const char *)(uintptr_t)info->cmdline;
     if (starts(command, "hello")) {
@@ -232,6 +259,8 @@ void _start(struct boot_info *info) {
         (void)value;
     }
     if (starts(command, "triple-fault")) __asm__ volatile("ud2"); /* no IDT: a triple fault */
+    if (starts(command, "crash")) probe_crash();
+    if (starts(command, "abort")) abort_with_record();
     if (starts(command, "write-text")) *(volatile uint8_t *)(uintptr_t)&halt = 0xcc;
     if (starts(command, "spin")) {
         say("spinning\n");

@@ -1,12 +1,17 @@
 /* The hvt guest's start-up, hypercalls, console, clocks and exit: compiled only into
  * freestanding builds (SIROCCO_FREESTANDING, defined by `sirocco build`), linked only into
  * hvt images. Read first: ../shared/reference/solo5-abi.md 5.1-5.9 (Solo5 v0.12's hvt ABI).
+ * Network frames go through the net ring when the tender offers it (hvt_ring.h), else
+ * through NET_READ and NET_WRITE.
  * The tender has entered long mode with its GDT and page tables, interrupts off and no IDT;
  * the guest keeps those (a CPU exception is a triple fault, which the tender reports with
  * the vCPU's registers and exit 255). */
 #if defined(SIROCCO_FREESTANDING)
 
 #include "CSiroccoHVT.h"
+#include "hvt_ring.h"
+
+extern void *malloc(size_t size);
 
 struct hvt_boot_info {
     uint64_t mem_size, kernel_end, cpu_cycle_freq;
@@ -87,7 +92,11 @@ int sirocco_hvt_block_write(uint64_t handle, uint64_t offset, const void *data, 
     return call.result;
 }
 
+/* The net ring, when the tender offers it (hvt_ring.h); else the hypercalls below. */
+static struct sirocco_hvt_ring_guest ring;
+
 int sirocco_hvt_net_read(uint64_t handle, void *data, size_t *length) {
+    if (ring.ring) return sirocco_hvt_ring_read(&ring, handle, data, length);
     volatile struct { uint64_t handle; void *data; size_t length; int result; } call = { handle, data, *length, 3 };
     hypercall(HC_NET_READ, &call);
     *length = call.length;
@@ -95,6 +104,7 @@ int sirocco_hvt_net_read(uint64_t handle, void *data, size_t *length) {
 }
 
 int sirocco_hvt_net_write(uint64_t handle, const void *data, size_t length) {
+    if (ring.ring && sirocco_hvt_ring_write(&ring, handle, data, length) == 0) return 0;
     volatile struct { uint64_t handle; const void *data; size_t length; int result; } call = { handle, data, length, 3 };
     hypercall(HC_NET_WRITE, &call);
     return call.result;
@@ -122,6 +132,11 @@ __attribute__((noreturn, used)) void _start(const struct hvt_boot_info *info) {
     heap_start = (heap_start + 4095) & ~(uintptr_t)4095;
     uintptr_t heap_end = (uintptr_t)info->mem_size - STACK_SIZE;
     sirocco_heap_init(sirocco_guest_heap(), (void *)heap_start, heap_end > heap_start ? heap_end - heap_start : 0);
+    /* The ring's write buffers (2 MiB) come from the heap, only when the ring is offered. */
+    if ((info->host_features & 1) && info->net_ring) {
+        ring.buffers = malloc(SIROCCO_HVT_RING_SLOTS * SIROCCO_HVT_RING_BUFFER);
+        if (ring.buffers) ring.ring = (struct sirocco_hvt_ring *)(uintptr_t)info->net_ring;
+    }
     sirocco_exit(main(0, 0));
 }
 

@@ -145,7 +145,10 @@ int sirocco_seccomp_install(const struct sirocco_seccomp_rule *rules, int count)
     if (length < 0) return length;
     struct sock_fprog program = {.len = (unsigned short)length, .filter = code};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) < 0) return -errno;
+    /* TSYNC: every thread of the tender (sirocco-hvt's ring thread) gets the filter. */
+    long result = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program);
+    if (result < 0) return -errno;
+    if (result > 0) return -EBUSY; /* the id of a thread that could not take it */
     return 0;
 }
 

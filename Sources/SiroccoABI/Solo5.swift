@@ -131,6 +131,38 @@ public enum HVT {
     public static let count: UInt16 = 9
   }
 
+  /// The optional net ring (Solo5 v0.11+, `include/hvt_ring.h`): frames exchanged through
+  /// shared memory in the last pages of the VM's memory (guest memory ends where it
+  /// starts), served by a tender thread woken by a 32-bit OUT to `kickPort` (an ioeventfd:
+  /// no exit to the tender). When an image declares a network device, solo5-hvt adds the
+  /// ring's size to the memory asked for and rounds up to 2 MiB.
+  public enum Ring {
+    /// `host_features` bit: the ring is active, `net_ring` its guest address.
+    public static let featureBit: UInt32 = 1
+    public static let kickPort: UInt16 = 0x600
+    /// `struct hvt_ring`: 49,280 bytes.
+    public static let size = 49280
+    /// Slots; sequence numbers are free-running, a slot is `number & (slots - 1)`.
+    public static let slots: UInt32 = 1024
+    /// Offsets of the indices (u32): the guest's, then the host's on their own cache line.
+    public static let entryTail = 0
+    public static let commitHead = 4
+    public static let entryHead = 64
+    public static let commitTail = 68
+    public static let needsKick = 72
+    public static let entries = 128
+    public static let commits = 32896
+    /// `struct hvt_ring_entry` (32 bytes): operation u32, handle u32, data u64, len u32, id u32.
+    public static let entrySize = 32
+    /// `struct hvt_ring_commit` (16 bytes): id u32, ret i32, len u32.
+    public static let commitSize = 16
+    public static let operationWrite: UInt32 = 1
+    public static let operationRead: UInt32 = 2
+    /// The guest writes frames up to this size through the ring (its per-slot buffers),
+    /// larger ones with NET_WRITE.
+    public static let guestBufferSize = 2048
+  }
+
   /// Offsets in `struct hvt_boot_info`.
   public enum BootInfo {
     public static let memorySize = 0

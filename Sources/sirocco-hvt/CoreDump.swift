@@ -57,14 +57,14 @@ struct CoreDump {
         registers[slot] = trap.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
       }
     }
-    let headers = Self.headers(memorySize: memory.size, registers: registers, signal: signal, pid: core.pid)
+    let headers = Self.headers(memorySize: memory.mapped, registers: registers, signal: signal, pid: core.pid)
     let wrote = headers.withUnsafeBytes { pwrite(core.file, $0.baseAddress, $0.count, 0) }
     guard wrote == headers.count else { return "core not written: \(Tender.describe(sirocco_spt_errno()))" }
 
     // The pages the guest touched, in runs (all of them if mincore fails).
-    let pages = Int(memory.size) / Self.pageSize
+    let pages = Int(memory.mapped) / Self.pageSize
     var resident = [UInt8](repeating: 0, count: pages)
-    let unknown = resident.withUnsafeMutableBufferPointer { sirocco_hvt_resident(memory.base, Int(memory.size), $0.baseAddress!) }
+    let unknown = resident.withUnsafeMutableBufferPointer { sirocco_hvt_resident(memory.base, Int(memory.mapped), $0.baseAddress!) }
     var written = 0
     var page = 0
     while page < pages {

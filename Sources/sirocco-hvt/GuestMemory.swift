@@ -1,21 +1,28 @@
-// Guest memory: one anonymous mapping, guest physical 0 to the guest's size, which KVM
-// maps into the VM; and what the guest finds in it at the start, as Solo5's tender lays it
-// out: the boot GDT at 0x1000, page tables from 0x2000 mapping the low megabyte's boot
+// Guest memory: one anonymous mapping, guest physical 0 to the guest's size (then the net
+// ring's pages), which KVM maps into the VM; and what the guest finds in it at the start,
+// as Solo5's tender lays it out: the boot GDT at 0x1000, page tables from 0x2000 mapping the low megabyte's boot
 // information read-only (the first 64 KiB not at all) and the rest read-write, identity.
 // Every access the tender makes on the guest's behalf goes through `checked`.
 
 import CSiroccoSPTTender
 
 struct GuestMemory: GuestAccess {
+  /// The guest's memory: where its image, heap and stack lie, and the only memory a
+  /// hypercall's or a ring entry's buffer may name.
   let size: UInt64
+  /// Everything mapped into the VM: `size`, then the net ring's pages when the image
+  /// declares a network device (Tender.swift).
+  let mapped: UInt64
   let base: UnsafeMutableRawPointer
 
   enum Failure: Error { case map(Int32) }
 
-  init(size: UInt64) throws(Failure) {
-    let address = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+  init(size: UInt64, reserved: UInt64 = 0) throws(Failure) {
+    let mapped = size + reserved
+    let address = mmap(nil, Int(mapped), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
     guard let address, Int(bitPattern: address) != -1 else { throw .map(sirocco_spt_errno()) }  // MAP_FAILED
     self.size = size
+    self.mapped = mapped
     self.base = address
   }
 
@@ -39,7 +46,7 @@ struct GuestMemory: GuestAccess {
     // The first 2 MiB in 4 KiB pages (PT0 at 0x8000), the rest in 2 MiB pages.
     _ = store(UInt64(0x8000) | present | writable, at: 0x4000)
     var page: UInt64 = 1
-    while page * HVT.memoryGranule < size {
+    while page * HVT.memoryGranule < mapped {
       _ = store(page * HVT.memoryGranule | present | writable | large, at: 0x4000 + page * 8)
       page += 1
     }

@@ -25,11 +25,14 @@ struct RunLoop {
   let core: CoreDump?
   /// The cookie of the guest's last HALT (0: none).
   var haltCookie: UInt64 = 0
+  /// The net ring's kick eventfd, which its thread reads, when the ring is offered.
+  let ringKick: Int32?
 
-  init(memory: GuestMemory, devices: AttachedDevices, core: CoreDump?) {
+  init(memory: GuestMemory, devices: AttachedDevices, core: CoreDump?, ringKick: Int32?) {
     self.memory = memory
     self.devices = devices
     self.core = core
+    self.ringKick = ringKick
   }
 
   /// What went wrong with a hypercall: the guest's fault (exit 255) or the tender's (exit 1).
@@ -104,6 +107,9 @@ struct RunLoop {
     for network in devices.networks { rules += network.rules }
     for block in devices.blocks { rules += block.rules(guestCalls: false) }
     if let core { rules += core.rules }
+    if let ringKick {  // the ring's thread: its eventfd, and the lock of a heap two threads share
+      rules += [.allow(SIROCCO_SYSCALL_READ, first: UInt64(UInt32(bitPattern: ringKick))), .allow(SIROCCO_SYSCALL_FUTEX)]
+    }
     return rules
   }
 

@@ -1,6 +1,7 @@
 // The tender's main sequence, in Solo5's order: options, the image (ELF, ABI note, manifest),
-// guest memory and the image in it, the VM and its vCPU, the devices, the boot information,
-// then the run loop (Hypercalls.swift) until the guest halts.
+// guest memory and the image in it, the VM and its vCPU, the devices, the net ring's thread
+// (Ring.swift), the boot information, then the run loop (Hypercalls.swift) until the guest
+// halts.
 
 import CSiroccoHVTTender
 import CSiroccoSPTTender
@@ -56,8 +57,18 @@ enum Tender {
     if memorySize != UInt64(options.memoryMiB) << 20 {
       _ = fail("warning: --mem=\(options.memoryMiB): rounded down to \(memorySize >> 20) MiB (a multiple of 2)", 0)
     }
+    // Solo5's net ring reservation when the image declares a network device (whether or not
+    // the ring is then offered): the ring's size added and the total rounded up to 2 MiB (at
+    // most 4 GiB); the ring in the last pages, guest memory ending where it starts.
+    let declaresNetwork = checked.manifest.devices.contains { $0.type == .netBasic }
+    var allocation = memorySize
+    var guestSize = memorySize
+    if declaresNetwork {
+      allocation = min((memorySize + UInt64(HVT.Ring.size) + HVT.memoryGranule - 1) & ~(HVT.memoryGranule - 1), HVT.maximumMemory)
+      guestSize = (allocation - UInt64(HVT.Ring.size)) & ~0xfff
+    }
     do {
-      _ = try checked.elf.validateSegments(memorySize: memorySize)
+      _ = try checked.elf.validateSegments(memorySize: guestSize)
     } catch {
       return fail("\(options.image): \(error)")
     }
@@ -69,19 +80,19 @@ enum Tender {
     }
     let memory: GuestMemory
     do {
-      memory = try GuestMemory(size: memorySize)
+      memory = try GuestMemory(size: guestSize, reserved: allocation - guestSize)
     } catch {
-      return fail("cannot map \(memorySize >> 20) MiB of guest memory")
+      return fail("cannot map \(allocation >> 20) MiB of guest memory")
     }
     memory.writeBootTables()
     if let problem = memory.load(checked.elf, from: checked.file) { return fail("\(options.image): \(problem)") }
 
     var vm = sirocco_hvt()
     var failure = sirocco_hvt_failure()
-    guard sirocco_hvt_create(&vm, memory.base, memorySize, &failure) == 0 else {
+    guard sirocco_hvt_create(&vm, memory.base, memory.mapped, &failure) == 0 else {
       return fail("KVM: \(String(cString: failure.step)): \(describe(failure.error))")
     }
-    let stack = memorySize - 8
+    let stack = guestSize - 8
     let registers = sirocco_hvt_set_registers(&vm, checked.elf.entry, stack, HVT.bootInfoBase)
     guard registers == 0 else { return fail("KVM: cannot set the vCPU's registers: \(describe(-registers))") }
 
@@ -90,6 +101,11 @@ enum Tender {
     case .success(let attached): devices = attached
     case .failure(let error): return refuse(error.message)
     }
+
+    // The net ring where KVM has ioeventfd; else the guest uses the hypercalls, as with
+    // solo5-hvt (the reservation stays).
+    let ringKick =
+      declaresNetwork ? RingServer.start(&vm, memory: memory, devices: devices, handles: checked.manifest.devices.count + 1) : nil
 
     // Boot information, the manifest copy (attached), the command line, all read-only to
     // the guest below 1 MiB.
@@ -104,14 +120,16 @@ enum Tender {
     guard commandLineAddress + UInt64(HVT.commandLineSize) <= HVT.guestMinimumBase,
       memory.write(attachedManifest, at: manifestAddress),
       memory.write(Array(commandLine.utf8) + [0], at: commandLineAddress),
-      memory.store(memorySize, at: info + UInt64(HVT.BootInfo.memorySize)),
+      memory.store(guestSize, at: info + UInt64(HVT.BootInfo.memorySize)),
+      memory.store(ringKick == nil ? UInt32(0) : HVT.Ring.featureBit, at: info + UInt64(HVT.BootInfo.hostFeatures)),
+      memory.store(ringKick == nil ? UInt64(0) : guestSize, at: info + UInt64(HVT.BootInfo.netRing)),
       memory.store(kernelEnd, at: info + UInt64(HVT.BootInfo.kernelEnd)),
       memory.store(vm.tsc_hz, at: info + UInt64(HVT.BootInfo.cpuCycleFrequency)),
       memory.store(commandLineAddress, at: info + UInt64(HVT.BootInfo.commandLine)),
       memory.store(manifestAddress, at: info + UInt64(HVT.BootInfo.manifest))
     else { return fail("boot information does not fit below the image") }
 
-    var loop = RunLoop(memory: memory, devices: devices, core: core)
+    var loop = RunLoop(memory: memory, devices: devices, core: core, ringKick: ringKick)
     return loop.run(&vm)
   }
 }

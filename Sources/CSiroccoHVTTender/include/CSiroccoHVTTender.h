@@ -77,6 +77,30 @@ void sirocco_hvt_requests(uint64_t requests[3]);
 int sirocco_hvt_signal(void);
 int sirocco_hvt_catch_signals(void);
 
+/* ---- the net ring (ring.c; ../shared/reference/solo5-abi.md 5.10) ---- */
+
+/* Registers an eventfd on the ring's kick port (0x600, 32-bit OUT) with KVM_IOEVENTFD, if
+ * KVM has it: a kick then wakes the ring's thread without leaving the kernel. The eventfd,
+ * or -errno (-ENOTSUP without KVM_CAP_IOEVENTFD). */
+int sirocco_hvt_ring_kick_create(struct sirocco_hvt *vm);
+
+/* Blocks until the guest kicks (reads the eventfd's count); 0 or -errno. */
+int sirocco_hvt_ring_wait(int eventfd);
+
+/* Starts `body(context)` on a thread of its own; 0 or -errno. */
+int sirocco_hvt_thread_start(void *(*body)(void *), void *context);
+
+/* The ring's indices are shared with the guest's vCPU: acquire loads, release stores, a
+ * full fence between publishing `needs_kick` and re-reading the guest's tail. */
+static inline uint32_t sirocco_ring_load(const void *address) {
+    return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
+}
+static inline void sirocco_ring_store(void *address, uint32_t value) {
+    __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
+}
+static inline void sirocco_ring_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+static inline void sirocco_ring_pause(void) { __asm__ volatile("pause" ::: "memory"); }
+
 /* ---- --dump-core=DIR (core.c) ---- */
 
 /* The core file, unnamed until the guest fails, and the helper process that names it. */

@@ -58,6 +58,7 @@ enum sirocco_syscall {
     SIROCCO_SYSCALL_MINCORE = 27,
     SIROCCO_SYSCALL_MADVISE = 28,
     SIROCCO_SYSCALL_ARCH_PRCTL = 158,
+    SIROCCO_SYSCALL_FUTEX = 202,
     SIROCCO_SYSCALL_CLOCK_GETTIME = 228,
     SIROCCO_SYSCALL_EXIT_GROUP = 231,
     SIROCCO_SYSCALL_EPOLL_PWAIT = 281,
@@ -69,7 +70,8 @@ enum sirocco_syscall {
 struct sock_filter;
 int sirocco_seccomp_filter(const struct sirocco_seccomp_rule *rules, int count, struct sock_filter *code, unsigned capacity);
 
-/* Assembles the filter and loads it (PR_SET_NO_NEW_PRIVS first). */
+/* Assembles the filter and loads it on every thread of the process (PR_SET_NO_NEW_PRIVS
+ * first, then SECCOMP_FILTER_FLAG_TSYNC). */
 int sirocco_seccomp_install(const struct sirocco_seccomp_rule *rules, int count);
 
 /* Installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP on an alternate stack:

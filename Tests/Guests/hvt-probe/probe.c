@@ -7,7 +7,9 @@
  *
  * Built by HVTTests: clang -ffreestanding -nostdlib -static -mgeneral-regs-only -mno-red-zone
  * -fno-pic -O2 -fuse-ld=lld -Wl,-T,probe.lds probe.c, with -DABI_TARGET=, -DABI_VERSION=,
- * -DMANIFEST_ENTRIES= (or -DBAD_MANIFEST) to make images the tender must refuse. */
+ * -DMANIFEST_ENTRIES= (or -DBAD_MANIFEST) to make images the tender must refuse; with
+ * -DNET_PROBE -I Sources/CSiroccoHVT/include it declares a network device instead of the
+ * disk and speaks the net ring through the Sirocco guest's own ring code (hvt_ring.h). */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,7 +53,11 @@ static const struct manifest_note manifest_note = {
 #else
     1, 2,
 #endif
+#ifdef NET_PROBE
+    { { "", 1u << 30, { 0 }, 0, 0, { 0 } }, { "service0", 2 /* NET_BASIC */, { 0 }, 0, 0, { 0 } } },
+#else
     { { "", 1u << 30, { 0 }, 0, 0, { 0 } }, { "storage", 1 /* BLOCK_BASIC */, { 0 }, 0, 0, { 0 } } },
+#endif
 };
 
 /* ---- the ABI ---- */
@@ -123,6 +129,93 @@ static int32_t block(unsigned number, uint64_t handle, uint64_t offset, void *da
 static uint8_t sector[512];
 static uint8_t check[512];
 
+/* ---- the net ring (-DNET_PROBE): Sirocco's guest side, Sources/CSiroccoHVT/include/hvt_ring.h ---- */
+
+void *memcpy(void *target, const void *source, size_t count) {
+    uint8_t *t = target;
+    const uint8_t *s = source;
+    for (size_t i = 0; i < count; i++) t[i] = s[i];
+    return target;
+}
+
+#include "hvt_ring.h"
+
+/* A buffer per slot (2 MiB) only where the ring is used: the images built to be refused
+ * move .data and .bss below 1 MiB, where 2 MiB would not fit. */
+#ifdef NET_PROBE
+static uint8_t ring_buffers[SIROCCO_HVT_RING_SLOTS][SIROCCO_HVT_RING_BUFFER];
+#else
+static uint8_t ring_buffers[1][SIROCCO_HVT_RING_BUFFER];
+#endif
+static struct sirocco_hvt_ring_guest ring;
+static uint8_t frame[2048];
+static const uint8_t my_ip[4] = {10, 0, 0, 2};
+
+static int same(const uint8_t *a, const uint8_t *b, size_t count) {
+    for (size_t i = 0; i < count; i++) if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+/* Answers ARP requests for 10.0.0.2 and ICMP echo requests to it, through the ring, until
+ * `wanted` echo replies are sent (each request's payload checked against ping -p 5a's
+ * pattern after its 16-byte timestamp) or 30 s pass without a frame. */
+static void ring_ping(const struct boot_info *info, uint64_t wanted) {
+    const uint8_t *manifest = (const uint8_t *)(uintptr_t)info->mft;
+    const struct manifest_entry *service = (const struct manifest_entry *)(manifest + 8 + 104);
+    const uint8_t *mac = service->device; /* struct mft_net_basic: the MAC first */
+    uint64_t replies = 0, corrupted = 0;
+    while (replies < wanted) {
+        static struct poll_call call;
+        call.timeout = 30000000000ull;
+        call.ready = 0;
+        hypercall(3, (uint64_t)(uintptr_t)&call);
+        if (!(call.ready & 2)) {
+            say("ring-ping: no frame for 30 s\n");
+            halt(1);
+        }
+        for (;;) {
+            size_t length = sizeof frame;
+            int result = sirocco_hvt_ring_read(&ring, 1, frame, &length);
+            if (result != 0) break;
+            if (length < 42) continue;
+            uint16_t type = (uint16_t)(frame[12] << 8 | frame[13]);
+            if (type == 0x0806 && frame[21] == 1 && same(frame + 38, my_ip, 4)) {
+                /* ARP reply: target = the asker, sender = us. */
+                memcpy(frame, frame + 6, 6);
+                memcpy(frame + 6, mac, 6);
+                frame[21] = 2;
+                memcpy(frame + 32, frame + 22, 10);
+                memcpy(frame + 22, mac, 6);
+                memcpy(frame + 28, my_ip, 4);
+                sirocco_hvt_ring_write(&ring, 1, frame, 42);
+            } else if (type == 0x0800 && frame[23] == 1 && same(frame + 30, my_ip, 4) && frame[34] == 8 && (frame[14] & 15) == 5) {
+                size_t total = (size_t)(frame[16] << 8 | frame[17]);
+                for (size_t i = 14 + 20 + 8 + 16; i < 14 + total && i < length; i++) corrupted += frame[i] != 0x5a;
+                uint8_t swap[6];
+                memcpy(swap, frame, 6);
+                memcpy(frame, frame + 6, 6);
+                memcpy(frame + 6, swap, 6);
+                memcpy(swap, frame + 26, 4);
+                memcpy(frame + 26, frame + 30, 4);
+                memcpy(frame + 30, swap, 4);
+                frame[34] = 0; /* echo reply: the checksum grows by 0x0800 */
+                uint32_t sum = (uint32_t)(frame[36] << 8 | frame[37]) + 0x0800;
+                sum = (sum & 0xffff) + (sum >> 16);
+                frame[36] = (uint8_t)(sum >> 8);
+                frame[37] = (uint8_t)sum;
+                sirocco_hvt_ring_write(&ring, 1, frame, length);
+                replies++;
+            }
+        }
+    }
+    say("ring-ping replies ");
+    say_number(replies);
+    say(" corrupted ");
+    say_number(corrupted);
+    say("\n");
+    halt(corrupted == 0 ? 0 : 1);
+}
+
 /* For --dump-core: a marker written at run time into .bss (so gdb can only find it in the
  * core's memory), then a crash in a function of its own, or an abort whose cookie is a trap
  * record (Solo5's struct x86_trap_regs) naming another. */
@@ -152,6 +245,57 @@ static void abort_with_record(void) {
 
 void _start(struct boot_info *info) {
     const char *command = (const char *)(uintptr_t)info->cmdline;
+    if (starts(command, "ring-info")) {
+        say("memory ");
+        say_number(info->mem_size);
+        say(" host-features ");
+        say_number(info->host_features);
+        say(" ring-at-memory-end ");
+        say_number(info->net_ring == info->mem_size);
+        say("\n");
+        halt(0);
+    }
+    if (command[0] == 'r' && command[1] == 'i' && command[2] == 'n' && command[3] == 'g' && command[4] == '-') {
+        if (!(info->host_features & 1) || !info->net_ring) {
+            say("no ring offered\n");
+            halt(1);
+        }
+        ring.ring = (struct sirocco_hvt_ring *)(uintptr_t)info->net_ring;
+        ring.buffers = ring_buffers;
+    }
+    if (starts(command, "ring-ping")) ring_ping(info, 1000);
+    if (starts(command, "ring-handles")) {
+        /* A write to an unknown handle is skipped; a read from one is EINVAL (2); a read
+         * with nothing waiting is AGAIN (1). */
+        sirocco_hvt_ring_write(&ring, 9, frame, 60);
+        size_t length = sizeof frame;
+        say("unknown-handle ");
+        say_number((uint64_t)sirocco_hvt_ring_read(&ring, 9, frame, &length));
+        length = sizeof frame;
+        say(" reserved-handle ");
+        say_number((uint64_t)sirocco_hvt_ring_read(&ring, 0, frame, &length));
+        length = sizeof frame;
+        say(" nothing-waiting ");
+        say_number((uint64_t)sirocco_hvt_ring_read(&ring, 1, frame, &length));
+        say("\n");
+        halt(0);
+    }
+    if (starts(command, "ring-outside")) {
+        /* A read whose buffer is the ring itself (outside guest memory): a guest fault. */
+        size_t length = 64;
+        sirocco_hvt_ring_read(&ring, 1, (void *)(uintptr_t)info->net_ring, &length);
+        halt(0);
+    }
+    if (starts(command, "ring-wrap")) {
+        /* A write entry whose buffer wraps past the top of the address space. */
+        struct sirocco_hvt_ring_entry *entry = sirocco_hvt_ring_slot(ring.ring);
+        entry->operation = 1;
+        entry->handle = 1;
+        entry->data = ~0ull - 15;
+        entry->length = 64;
+        sirocco_hvt_ring_submit(ring.ring);
+        for (;;) __asm__ volatile("pause");
+    }
     if (starts(command, "hello")) {
         say("hello from the hvt probe; command line: '");
         say(command);

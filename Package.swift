@@ -69,10 +69,12 @@ let package = Package(
     .target(name: "CSiroccoSPT", dependencies: ["CSiroccoFreestanding"], exclude: ["spt.lds"]),
     .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoSPT"], swiftSettings: portable),
 
-    .target(name: "CSiroccoHVT", dependencies: ["CSiroccoFreestanding"], exclude: ["hvt.lds"]),
+    // The x86-64 machine layer of the VM guests (virtio, hvt): GDT, TSS, IDT, trap reports.
+    .target(name: "CSiroccoX86", dependencies: ["CSiroccoFreestanding"]),
+    .target(name: "CSiroccoHVT", dependencies: ["CSiroccoFreestanding", "CSiroccoX86"], exclude: ["hvt.lds"]),
     .target(name: "SiroccoHVT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoHVT"], swiftSettings: portable),
 
-    .target(name: "CSiroccoVirtio", dependencies: ["CSiroccoFreestanding"], exclude: ["virtio.lds"]),
+    .target(name: "CSiroccoVirtio", dependencies: ["CSiroccoFreestanding", "CSiroccoX86"], exclude: ["virtio.lds"]),
     .target(name: "SiroccoVirtio", dependencies: ["Sirocco", "SiroccoFreestanding", "CSiroccoVirtio"], swiftSettings: portable),
 
     .target(name: "CSiroccoUnix"),

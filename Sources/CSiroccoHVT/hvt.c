@@ -3,13 +3,16 @@
  * hvt images. Read first: ../shared/reference/solo5-abi.md 5.1-5.9 (Solo5 v0.12's hvt ABI).
  * Network frames go through the net ring when the tender offers it (hvt_ring.h), else
  * through NET_READ and NET_WRITE.
- * The tender has entered long mode with its GDT and page tables, interrupts off and no IDT;
- * the guest keeps those (a CPU exception is a triple fault, which the tender reports with
- * the vCPU's registers and exit 255). */
+ * The tender has entered long mode with its GDT and page tables and interrupts off; the guest
+ * keeps the page tables and loads its own GDT, TSS and IDT (CSiroccoX86), so that a CPU
+ * exception is reported by the guest (what, where, which function) and ends with HALT 255
+ * whose cookie is the trap's registers (Solo5's struct x86_trap_regs, which the tenders'
+ * core dumps use). */
 #if defined(SIROCCO_FREESTANDING)
 
 #include "CSiroccoHVT.h"
 #include "hvt_ring.h"
+#include "CSiroccoX86.h"
 
 extern void *malloc(size_t size);
 
@@ -55,6 +58,21 @@ void sirocco_platform_console_write(const void *buffer, size_t length) {
 
 __attribute__((noreturn)) void sirocco_platform_exit(int status) {
     volatile struct { const void *cookie; int status; } call = { 0, status };
+    for (;;) hypercall(HC_HALT, &call);
+}
+
+/* A CPU exception, reported (x86.c): HALT 255 with Solo5's trap record as the cookie (cr2,
+ * error code, rip, cs, rflags, rsp, ss; the tender wants 512 bytes there). */
+__attribute__((noreturn)) void sirocco_platform_trap_exit(const struct sirocco_trap_frame *frame, uint64_t cr2) {
+    static uint64_t record[64];
+    record[0] = cr2;
+    record[1] = frame->error;
+    record[2] = frame->rip;
+    record[3] = frame->cs;
+    record[4] = frame->rflags;
+    record[5] = frame->rsp;
+    record[6] = frame->ss;
+    volatile struct { const void *cookie; int status; } call = { record, 255 };
     for (;;) hypercall(HC_HALT, &call);
 }
 
@@ -119,6 +137,7 @@ extern char _end[]; /* the end of .bss, from the linker script */
  * memory less 8 (as a call would leave it). */
 __attribute__((noreturn, used)) void _start(const struct hvt_boot_info *info) {
     tsc_at_boot = rdtsc();
+    sirocco_x86_init_tables(0);
     boot_info = info;
     uint64_t hz = info->cpu_cycle_freq ? info->cpu_cycle_freq : 1000000000ull;
     tsc_to_ns = (uint64_t)(((unsigned __int128)1000000000ull << 32) / hz);

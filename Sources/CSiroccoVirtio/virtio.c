@@ -1,8 +1,9 @@
 /* The virtio target's machine layer, from the PVH entry (boot.S) to Swift's main: the memory
  * map and the heap, page tables with permissions (nothing at page 0, a guard page under the
- * stack, text read-only, the rest not executable), the GDT, TSS and IDT, the serial console,
+ * stack, text read-only, the rest not executable), the serial console,
  * clocks (TSC and local APIC timer calibrated against the PIT, the CMOS clock for the wall
- * time), the idle wait, CPU exceptions reported on the console, and the exit.
+ * time), the idle wait, interrupts, and the exit. The GDT, TSS and IDT and the reports of CPU
+ * exceptions are CSiroccoX86's, shared with hvt.
  *
  * Read first: Xen's start_info.h (struct hvm_start_info, its memory map); Intel SDM vol. 3A
  * 4.5 (4-level paging), 6.14 (64-bit IDT, IST), 7.7 (64-bit TSS), 10.5.4 (APIC timer);
@@ -11,6 +12,7 @@
 #if defined(SIROCCO_FREESTANDING)
 
 #include "CSiroccoVirtio.h"
+#include "CSiroccoX86.h"
 
 extern int main(int argc, char **argv);
 /* From the linker script (virtio.lds). */
@@ -18,17 +20,6 @@ extern char __text_start[], __text_end[], __rodata_end[], __bss_end[], _end[];
 extern char sirocco_stack_guard[], sirocco_stack_top[];
 /* From boot.S. */
 extern uint64_t boot_pd[4 * 512];
-extern const uint64_t sirocco_virtio_vectors[49];
-
-/* Symbols for trap reports, added by `sirocco build` (weak: absent in a first link; the
- * layout is BuildVirtio.swift's symbolTableAssembly): per function in address order, its
- * distance from the one before and its name's index (0xffff: a distance only), then the
- * names, sorted and front-coded (a byte of prefix shared with the name before, the rest, a
- * zero). */
-extern const uint32_t sirocco_symbol_count __attribute__((weak));
-extern const uint32_t sirocco_symbol_name_count __attribute__((weak));
-extern const uint16_t sirocco_symbol_entries[] __attribute__((weak));
-extern const uint8_t sirocco_symbol_names[] __attribute__((weak));
 
 static struct sirocco_virtio_boot boot;
 const struct sirocco_virtio_boot *sirocco_virtio_boot_info(void) { return &boot; }
@@ -62,33 +53,6 @@ void sirocco_virtio_console_write(const void *buffer, size_t length) {
     serial_write(buffer, length);
 }
 
-static void put(const char *text) {
-    size_t length = 0;
-    while (text[length]) length++;
-    serial_write(text, length);
-}
-
-static void put_hex(uint64_t value) {
-    char text[19] = "0x";
-    int digits = 1;
-    while (digits < 16 && (value >> (4 * digits))) digits++;
-    for (int i = 0; i < digits; i++) {
-        unsigned nibble = (value >> (4 * (digits - 1 - i))) & 15;
-        text[2 + i] = (char)(nibble < 10 ? '0' + nibble : 'a' + nibble - 10);
-    }
-    serial_write(text, 2 + (size_t)digits);
-}
-
-static void put_decimal(uint64_t value) {
-    char text[20];
-    int used = 0;
-    do {
-        text[sizeof text - 1 - used++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    serial_write(text + sizeof text - used, (size_t)used);
-}
-
 /* ---- exit ---- */
 
 /* QEMU's isa-debug-exit (iobase 0x501) ends QEMU with (v << 1) | 1 for a byte v. Statuses 0
@@ -97,9 +61,9 @@ static void put_decimal(uint64_t value) {
  * device (Firecracker) the i8042 reset ends the VM, and a triple fault is the last resort. */
 void sirocco_platform_exit(int status) {
     if (status < 0 || status > 125) {
-        put("sirocco: exit status ");
-        put_decimal((uint64_t)(uint32_t)status);
-        put("\n");
+        sirocco_report("sirocco: exit status ");
+        sirocco_report_decimal((uint64_t)(uint32_t)status);
+        sirocco_report("\n");
     }
     sirocco_outb(0x501, (uint8_t)(status >= 0 && status <= 125 ? status + 1 : 127));
     sirocco_outb(0x64, 0xfe);
@@ -163,7 +127,7 @@ static int is_ram(uint64_t start, uint64_t end) {
 static void read_start_info(uint64_t address) {
     const uint8_t *info = (const uint8_t *)(uintptr_t)address;
     if (address == 0 || *(const uint32_t *)info != 0x336ec578) {
-        put("sirocco: no PVH start info (expected magic 0x336ec578): was the image booted by PVH?\n");
+        sirocco_report("sirocco: no PVH start info (expected magic 0x336ec578): was the image booted by PVH?\n");
         sirocco_platform_exit(1);
     }
     uint32_t version = *(const uint32_t *)(info + 4);
@@ -188,7 +152,7 @@ static void read_start_info(uint64_t address) {
         ram_count++;
     }
     if (ram_count == 0) {
-        put("sirocco: the PVH start info has no memory map (expected version 1 or later with RAM entries)\n");
+        sirocco_report("sirocco: the PVH start info has no memory map (expected version 1 or later with RAM entries)\n");
         sirocco_platform_exit(1);
     }
 }
@@ -201,7 +165,7 @@ static void init_heap(void) {
     for (int i = 0; i < ram_count; i++)
         if (ram[i].start <= (uint64_t)(uintptr_t)__text_start && image_end <= ram[i].end) region_end = ram[i].end;
     if (region_end == 0) {
-        put("sirocco: the image does not lie in RAM per the PVH memory map\n");
+        sirocco_report("sirocco: the image does not lie in RAM per the PVH memory map\n");
         sirocco_platform_exit(1);
     }
     if (region_end > (4ull << 30)) region_end = 4ull << 30;
@@ -246,58 +210,6 @@ static void init_paging(void) {
     }
     uint64_t cr3;
     __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
-}
-
-/* ---- GDT, TSS, IDT ---- */
-
-static uint8_t trap_stack[16384] __attribute__((aligned(16)));
-static uint8_t interrupt_stack[4096] __attribute__((aligned(16)));
-
-static struct __attribute__((packed)) {
-    uint32_t reserved0;
-    uint64_t rsp[3];
-    uint64_t reserved1;
-    uint64_t ist[7];
-    uint64_t reserved2;
-    uint16_t reserved3;
-    uint16_t io_map;
-} tss;
-
-static uint64_t gdt[5];
-static uint64_t idt[256 * 2];
-
-struct __attribute__((packed)) table_pointer {
-    uint16_t limit;
-    uint64_t base;
-};
-
-static void set_gate(int vector, uint64_t handler, int ist) {
-    idt[vector * 2] = (handler & 0xffff) | (0x08ull << 16) | ((uint64_t)ist << 32) | (0x8eull << 40) |
-                      ((handler >> 16 & 0xffff) << 48);
-    idt[vector * 2 + 1] = handler >> 32;
-}
-
-static void init_tables(void) {
-    gdt[0] = 0;
-    gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, 0x08 */
-    gdt[2] = 0x00cf92000000ffffull; /* data, 0x10 */
-    uint64_t base = (uint64_t)(uintptr_t)&tss, limit = sizeof tss - 1;
-    gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) | ((base >> 24 & 0xff) << 56);
-    gdt[4] = base >> 32; /* 64-bit TSS, 0x18 */
-    tss.ist[0] = (uint64_t)(uintptr_t)(trap_stack + sizeof trap_stack);
-    tss.ist[1] = (uint64_t)(uintptr_t)(interrupt_stack + sizeof interrupt_stack);
-    tss.io_map = sizeof tss;
-    struct table_pointer gdt_pointer = {sizeof gdt - 1, (uint64_t)(uintptr_t)gdt};
-    __asm__ volatile("lgdt %0; ltr %w1" : : "m"(gdt_pointer), "r"(0x18) : "memory");
-    /* Exceptions on IST 1: a stack overflow's page fault still has a stack to report on.
-     * Interrupts on IST 2: the code they interrupt (Swift and C compiled with the red zone)
-     * may keep data in the 128 bytes below its stack pointer. They never nest: IF is clear
-     * in handlers. */
-    for (int vector = 0; vector < 32; vector++) set_gate(vector, sirocco_virtio_vectors[vector], 1);
-    for (int vector = 32; vector < 48; vector++) set_gate(vector, sirocco_virtio_vectors[vector], 2);
-    set_gate(255, sirocco_virtio_vectors[48], 2);
-    struct table_pointer idt_pointer = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
-    __asm__ volatile("lidt %0" : : "m"(idt_pointer));
 }
 
 /* ---- interrupt controllers ---- */
@@ -412,7 +324,7 @@ static void calibrate(void) {
         boot.lapic_hz = (uint32_t)((uint64_t)best_lapic * 1193182ull / window);
         boot.calibrated = 1;
     } else {
-        put("sirocco: no PIT to calibrate the clocks against: assuming 1 GHz\n");
+        sirocco_report("sirocco: no PIT to calibrate the clocks against: assuming 1 GHz\n");
         boot.tsc_hz = 1000000000ull;
         boot.lapic_hz = 1000000000u;
     }
@@ -503,90 +415,21 @@ void sirocco_virtio_wait(int64_t deadline) {
     lapic_write(LAPIC_TIMER, TIMER_VECTOR | (1u << 16));
 }
 
-/* ---- traps ---- */
+/* ---- interrupts and traps (the tables and the reports are CSiroccoX86's) ---- */
 
-struct sirocco_trap_frame {
-    uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
-    uint64_t vector, error, rip, cs, rflags, rsp, ss;
-};
-
-static const char *const exception_names[32] = {
-    "divide error", "debug", "non-maskable interrupt", "breakpoint", "overflow", "bound range exceeded",
-    "invalid opcode (ud2: a Swift runtime check failed, e.g. precondition, bounds or overflow)",
-    "device not available", "double fault", "coprocessor segment overrun", "invalid TSS", "segment not present",
-    "stack fault", "general protection fault", "page fault", "reserved", "x87 floating-point error",
-    "alignment check", "machine check", "SIMD floating-point error", "virtualization exception",
-    "control protection", "reserved", "reserved", "reserved", "reserved", "reserved", "reserved",
-    "hypervisor injection", "VMM communication", "security exception", "reserved",
-};
-
-/* " in NAME + 0xOFFSET" from the symbol table `sirocco build` adds (sorted by address). */
-static void put_symbol(uint64_t address) {
-    uint64_t start = (uint64_t)(uintptr_t)__text_start;
-    if (!&sirocco_symbol_count || address < start || address >= (uint64_t)(uintptr_t)__text_end) return;
-    uint64_t offset = address - start, position = 0, base = 0;
-    uint32_t wanted = 0xffff;
-    for (uint32_t i = 0; i < sirocco_symbol_count; i++) { /* the last function at or below `offset` */
-        position += sirocco_symbol_entries[2 * i];
-        if (position > offset) break;
-        if (sirocco_symbol_entries[2 * i + 1] != 0xffff) {
-            wanted = sirocco_symbol_entries[2 * i + 1];
-            base = position;
-        }
-    }
-    if (wanted >= sirocco_symbol_name_count) return;
-    /* Names are front-coded: decode from the first to the one wanted. */
-    static char name[256];
-    size_t length = 0;
-    const uint8_t *record = sirocco_symbol_names;
-    for (uint32_t n = 0; n <= wanted; n++) {
-        size_t shared = *record++;
-        length = shared < length ? shared : length;
-        for (; *record; record++) if (length < sizeof name - 1) name[length++] = (char)*record;
-        record++;
-    }
-    name[length] = 0;
-    put(" in ");
-    put(name);
-    put(" + ");
-    put_hex(offset - base);
+void sirocco_x86_interrupt(struct sirocco_trap_frame *frame) {
+    /* An interrupt has woken the CPU from sirocco_virtio_wait, which is all it is for; the
+     * devices are polled after. It returns with interrupts off: a device's level-triggered
+     * line stays up until its driver acknowledges it, and would otherwise be taken again at
+     * once. The spurious vector takes no EOI. */
+    if (frame->vector == DEVICE_VECTOR) events.device_interrupts++;
+    if (frame->vector == TIMER_VECTOR) events.timer_interrupts++;
+    if (frame->vector != 255) lapic_write(LAPIC_EOI, 0);
+    frame->rflags &= ~0x200ull;
 }
 
-void sirocco_virtio_trap(struct sirocco_trap_frame *frame) {
-    if (frame->vector >= 32) {
-        /* An interrupt: it has woken the CPU from sirocco_virtio_wait, which is all it is
-         * for; the devices are polled after. It returns with interrupts off: a device's
-         * level-triggered line stays up until its driver acknowledges it, and would
-         * otherwise be taken again at once. The spurious vector takes no EOI. */
-        if (frame->vector == DEVICE_VECTOR) events.device_interrupts++;
-        if (frame->vector == TIMER_VECTOR) events.timer_interrupts++;
-        if (frame->vector != 255) lapic_write(LAPIC_EOI, 0);
-        frame->rflags &= ~0x200ull;
-        return;
-    }
-    uint64_t cr2;
-    __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
-    sirocco_console_flush();
-    put("sirocco: guest trap: ");
-    put(exception_names[frame->vector]);
-    if (frame->vector == 14) {
-        uint64_t guard = (uint64_t)(uintptr_t)sirocco_stack_guard;
-        put(cr2 >= guard && cr2 < guard + PAGE ? " (stack overflow)" : "");
-        put(" at address ");
-        put_hex(cr2);
-        put(frame->error & 16 ? " (instruction fetch" : frame->error & 2 ? " (write" : " (read");
-        put(frame->error & 1 ? ", not permitted)" : ", not mapped)");
-    } else if (frame->vector == 8 || frame->vector == 10 || frame->vector == 11 || frame->vector == 12 ||
-               frame->vector == 13 || frame->vector == 17 || frame->vector == 21) {
-        put(", error code ");
-        put_hex(frame->error);
-    }
-    put(", vector ");
-    put_decimal(frame->vector);
-    put(", rip ");
-    put_hex(frame->rip);
-    put_symbol(frame->rip);
-    put("\n");
+void sirocco_platform_trap_exit(const struct sirocco_trap_frame *frame, uint64_t cr2) {
+    (void)frame, (void)cr2;
     sirocco_platform_exit(255);
 }
 
@@ -597,7 +440,7 @@ const char *sirocco_virtio_command_line(void) { return command_line; }
 __attribute__((noreturn)) void sirocco_virtio_start(uint32_t start_info) {
     tsc_at_boot = rdtsc();
     serial_init();
-    init_tables();
+    sirocco_x86_init_tables(1);
     read_start_info(start_info);
     init_paging();
     init_heap();

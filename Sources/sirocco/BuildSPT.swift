@@ -91,12 +91,21 @@ extension Builder {
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     let object = try compileFreestanding(application, platformModule: platformModule, products: products, output: output)
     let notes = try assemble(try generate(Self.notesAssembly(manifest, target: target == .hvt ? .hvt : .spt), "notes.S", in: output))
-    let link = [
-      "ld.lld", "-static", "-nostdlib", "--gc-sections", "--nmagic", "-z", "noexecstack",
-      "--no-dynamic-linker", "-u", "_start", "-T", linkerScript.path, "-o", artifact.path,
-      object.path, notes.path, library.path, try unicodeTables().path,
-    ]
-    guard try runTool(link) == 0 else { throw ToolError.failure("linking \(application.name).\(target.rawValue) failed") }
+    let objects = [object.path, notes.path, library.path, try unicodeTables().path]
+    func link(_ extra: [String], to image: URL) throws {
+      let command = [
+        "ld.lld", "-static", "-nostdlib", "--gc-sections", "--nmagic", "-z", "noexecstack",
+        "--no-dynamic-linker", "-u", "_start", "-T", linkerScript.path, "-o", image.path,
+      ]
+      guard try runTool(command + objects + extra) == 0 else { throw ToolError.failure("linking \(application.name).\(target.rawValue) failed") }
+    }
+    // hvt guests report their own traps, naming the function (CSiroccoX86); spt's tender
+    // reads the image's own symbols instead.
+    if target == .hvt {
+      try linkWithSymbolTable(output: output, artifact: artifact, link: link)
+    } else {
+      try link([], to: artifact)
+    }
     return artifact
   }
 

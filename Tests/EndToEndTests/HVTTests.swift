@@ -28,13 +28,16 @@ final class HVTTests: XCTestCase {
     if let built = probes[name] { return built }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let source = Paths.testGuest("hvt-probe")
+    let sources = source + "/../../../Sources"
     let script = directory.appendingPathComponent("\(name).lds")
     try layout(try String(contentsOfFile: source + "/probe.lds", encoding: .utf8)).write(to: script, atomically: true, encoding: .utf8)
     let image = directory.appendingPathComponent("\(name).hvt").path
     let outcome = try runCommand(
       ["clang", "-target", "x86_64-unknown-linux-gnu", "-ffreestanding", "-nostdlib", "-static", "-mgeneral-regs-only",
        "-mno-red-zone", "-fno-pic", "-fno-stack-protector", "-O2", "-fuse-ld=lld", "-Wl,-T,\(script.path)", "-Wl,-z,noexecstack",
-       "-Wl,--build-id=none", "-I", source + "/../../../Sources/CSiroccoHVT/include", "-o", image, source + "/probe.c"] + defines,
+       "-Wl,--build-id=none", "-DSIROCCO_FREESTANDING", "-I", sources + "/CSiroccoHVT/include", "-I", sources + "/CSiroccoX86/include",
+       "-I", sources + "/CSiroccoFreestanding/include", "-o", image, source + "/probe.c", sources + "/CSiroccoX86/x86.c",
+       sources + "/CSiroccoX86/x86.S"] + defines,
       timeout: 120)
     guard outcome.status == 0 else { throw GuestError("building the hvt probe \(name): \(outcome.error)") }
     probes[name] = image
@@ -68,7 +71,7 @@ final class HVTTests: XCTestCase {
        "both writable and executable"),
       (try Self.probe(layout: { $0.replacingOccurrences(of: ".data : {", with: ".data 0x80000 : {") }, name: "low"), "is below 0x100000"),
       (try Self.probe(layout: { $0.replacingOccurrences(of: ". = 0x100000;", with: ". = 0x80000;") }, name: "low-entry"),
-       "entry point 0x800"),  // _start, in the text moved below 1 MiB
+       "entry point 0x80"),  // _start, in the text moved below 1 MiB
       (try Self.probe(layout: { $0.replacingOccurrences(of: ". = 0x100000;", with: ". = 0x40000000;") }, name: "high"),
        "outside guest memory"),
     ]
@@ -181,6 +184,37 @@ final class HVTTests: XCTestCase {
       XCTAssertTrue(outcome.error.contains("; rip 0x") && outcome.error.contains(" cr3 0x2000 "), "\(command): the vCPU's state: \(outcome.error)")
     }
     XCTAssertEqual(try Data(contentsOf: storage.url), Data(count: 65536), "no hostile guest wrote the disk")
+  }
+
+  /// A guest with its own IDT (the probe linked with Sources/CSiroccoX86, the code Sirocco's
+  /// virtio and hvt guests share) reports its CPU exceptions itself: what, where, and ends
+  /// with HALT 255 whose cookie is the trap record, so that the tender's core holds the
+  /// faulting instruction's registers, not the halt's.
+  func testTheGuestReportsItsOwnTraps() throws {
+    try requireKVM()
+    try requireTools([("gdb", "gdb")])
+    let probe = try Self.probe()
+    let storage = try disk()
+    let crash = try hvt(["--block:storage=\(storage.url.path)", probe, "idt-crash"])
+    XCTAssertEqual(crash.status, 255, crash.error)
+    XCTAssertEqual(crash.error, "", "the guest reported it, not the tender")
+    XCTAssertTrue(crash.output.hasPrefix("sirocco: guest trap: invalid opcode (ud2: "), crash.output)
+    XCTAssertTrue(crash.output.contains(", vector 6, rip 0x"), crash.output)
+    let fault = try hvt(["--block:storage=\(storage.url.path)", probe, "idt-page-fault"])
+    XCTAssertEqual(fault.status, 255, fault.error)
+    XCTAssertTrue(fault.output.hasPrefix("sirocco: guest trap: page fault at address 0x8 (write, not mapped), vector 14, rip 0x"), fault.output)
+
+    let cores = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-hvt-trap-cores-\(getpid())")
+    try? FileManager.default.removeItem(at: cores)
+    try FileManager.default.createDirectory(at: cores, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: cores) }
+    let dumped = try hvt(["--block:storage=\(storage.url.path)", "--dump-core=\(cores.path)", probe, "idt-crash"])
+    XCTAssertEqual(dumped.status, 255, dumped.error)
+    let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: cores.path).first, dumped.error)
+    let gdb = try runCommand(["gdb", "-batch", "-nx", probe, cores.appendingPathComponent(name).path, "-ex", "info registers rip"], timeout: 60)
+    XCTAssertTrue(gdb.output.contains("<probe_crash+"), "the trap's rip, from the cookie: \(gdb.output)")
+    let rip = try XCTUnwrap(crash.output.split(separator: " ").last.map { String($0.dropLast()) })
+    XCTAssertTrue(gdb.output.contains(rip), "the rip the guest reported (\(rip)) is the core's: \(gdb.output)")
   }
 
   /// --dump-core=DIR: a guest that fails leaves an ELF core gdb reads beside the image: the

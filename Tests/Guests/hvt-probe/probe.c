@@ -9,7 +9,9 @@
  * -fno-pic -O2 -fuse-ld=lld -Wl,-T,probe.lds probe.c, with -DABI_TARGET=, -DABI_VERSION=,
  * -DMANIFEST_ENTRIES= (or -DBAD_MANIFEST) to make images the tender must refuse; with
  * -DNET_PROBE -I Sources/CSiroccoHVT/include it declares a network device instead of the
- * disk and speaks the net ring through the Sirocco guest's own ring code (hvt_ring.h). */
+ * disk and speaks the net ring through the Sirocco guest's own ring code (hvt_ring.h). It is
+ * linked with Sources/CSiroccoX86 (x86.c, x86.S: the VM guests' trap reports), built with
+ * -DSIROCCO_FREESTANDING. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -216,6 +218,31 @@ static void ring_ping(const struct boot_info *info, uint64_t wanted) {
     halt(corrupted == 0 ? 0 : 1);
 }
 
+/* ---- traps the guest reports itself, with the Sirocco VM guests' own code (Sources/CSiroccoX86:
+ * its IDT, IST stacks and reports), ending as the hvt guest does: HALT 255 with Solo5's trap
+ * record (struct x86_trap_regs) as the cookie ---- */
+
+#include "CSiroccoX86.h"
+
+void sirocco_platform_console_write(const void *buffer, size_t length) {
+    static struct puts_call call;
+    call.data = (uint64_t)(uintptr_t)buffer;
+    call.length = length;
+    hypercall(2, (uint64_t)(uintptr_t)&call);
+}
+
+void sirocco_console_flush(void) {}
+
+__attribute__((noreturn)) void sirocco_platform_trap_exit(const struct sirocco_trap_frame *frame, uint64_t cr2) {
+    static uint64_t record[64];
+    const uint64_t values[7] = {cr2, frame->error, frame->rip, frame->cs, frame->rflags, frame->rsp, frame->ss};
+    for (int i = 0; i < 7; i++) record[i] = values[i];
+    static struct halt_call call;
+    call.cookie = (uint64_t)(uintptr_t)record;
+    call.status = 255;
+    for (;;) hypercall(8, (uint64_t)(uintptr_t)&call);
+}
+
 /* For --dump-core: a marker written at run time into .bss (so gdb can only find it in the
  * core's memory), then a crash in a function of its own, or an abort whose cookie is a trap
  * record (Solo5's struct x86_trap_regs) naming another. */
@@ -404,6 +431,14 @@ void _start(struct boot_info *info) {
     }
     if (starts(command, "triple-fault")) __asm__ volatile("ud2"); /* no IDT: a triple fault */
     if (starts(command, "crash")) probe_crash();
+    if (starts(command, "idt-crash")) {
+        sirocco_x86_init_tables(0);
+        probe_crash();
+    }
+    if (starts(command, "idt-page-fault")) {
+        sirocco_x86_init_tables(0);
+        *(volatile uint64_t *)(uintptr_t)0x8 = 1; /* the first 64 KiB are not mapped */
+    }
     if (starts(command, "abort")) abort_with_record();
     if (starts(command, "write-text")) *(volatile uint8_t *)(uintptr_t)&halt = 0xcc;
     if (starts(command, "spin")) {

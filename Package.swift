@@ -7,8 +7,9 @@
 //   SiroccoNet      the poll-driven network core (interface, ARP, IPv4, ICMP, UDP)
 //   SiroccoStore    read-only key-value stores: in memory, and a ustar archive on a block device
 //   SiroccoHTTP     HTTP/1.1: requests with limits, dates, validators, ranges, a static-site server
+//   SiroccoDNS      DNS: names, messages with compression and EDNS(0), records (parse/emit)
 //   SiroccoRuntime  boot parameters, logging, the application contract and its event loop
-//   Sirocco         what an application imports (re-exports the five above)
+//   Sirocco         what an application imports (re-exports the six above)
 //   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information, Sirocco's note, device
 //                   options (guest, tender and tool)
 //   SiroccoUnix     the `unix` platform: TAP, epoll, clocks, console, entropy (hosted, Glibc)
@@ -21,7 +22,7 @@
 //   sirocco-spt     the spt tender (hosted): loads an spt image, seccomp, jumps in
 //   sirocco-hvt     the hvt tender (hosted): a KVM monitor for Solo5 hvt images
 //   sirocco         the command-line tool (new/build/run/inspect)
-// The first seven are portable: no Foundation, no Glibc, and they build in Embedded Swift for
+// The first eight are portable: no Foundation, no Glibc, and they build in Embedded Swift for
 // x86_64-unknown-none-elf (Scripts/build-embedded).
 import PackageDescription
 
@@ -61,7 +62,8 @@ let package = Package(
             swiftSettings: portable),
     .target(name: "SiroccoRuntime", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"],
             swiftSettings: portable),
-    .target(name: "Sirocco", dependencies: ["SiroccoRuntime", "SiroccoStore", "SiroccoHTTP"], swiftSettings: portable),
+    .target(name: "SiroccoDNS", dependencies: ["SiroccoWire"], swiftSettings: portable),
+    .target(name: "Sirocco", dependencies: ["SiroccoRuntime", "SiroccoStore", "SiroccoHTTP", "SiroccoDNS"], swiftSettings: portable),
     .target(name: "SiroccoABI", dependencies: ["SiroccoWire"], swiftSettings: portable),
 
     .target(name: "CSiroccoFreestanding"),
@@ -100,6 +102,7 @@ let package = Package(
     .executableTarget(name: "SiroccoBenchmarks", dependencies: ["Sirocco"]),
 
     .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),
+    .testTarget(name: "SiroccoDNSTests", dependencies: ["SiroccoDNS", "SiroccoWire"]),
     .testTarget(name: "SiroccoABITests", dependencies: ["SiroccoABI"]),
     .testTarget(name: "SiroccoUnixTests", dependencies: ["SiroccoUnix", "CSiroccoUnix", "Sirocco"]),
     .testTarget(name: "SiroccoNetTests", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"]),

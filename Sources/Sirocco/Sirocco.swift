@@ -2,6 +2,7 @@
 // formats and the runtime, in one module.
 
 @_exported import SiroccoDevices
+@_exported import SiroccoDNS
 @_exported import SiroccoHTTP
 @_exported import SiroccoNet
 @_exported import SiroccoRuntime

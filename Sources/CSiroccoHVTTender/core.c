@@ -1,6 +1,6 @@
 /* --dump-core=DIR: what of the core dump must be C. The ELF core itself is laid out in Swift
- * (sirocco-hvt/CoreDump.swift); here: the unnamed file it is written to, the helper process
- * that gives it a name, the vCPU's registers and mincore(2).
+ * (sirocco-hvt/CoreDump.swift, from the registers sirocco_hvt_state reads); here: the
+ * unnamed file it is written to, the helper process that gives it a name, and mincore(2).
  *
  * Why a helper: the core is written after the seccomp filter is on, and a filter cannot
  * check a path, so allowing openat or linkat would let a subverted tender create or link
@@ -15,10 +15,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kvm.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -93,21 +91,6 @@ int sirocco_hvt_core_link(const struct sirocco_hvt_core *core) {
     do count = read(core->reply, &result, sizeof result); while (count < 0 && errno == EINTR);
     if (count != sizeof result) return -EPIPE;
     return -result;
-}
-
-int sirocco_hvt_core_registers(struct sirocco_hvt *vm, uint64_t registers[27]) {
-    struct kvm_regs r;
-    struct kvm_sregs s;
-    if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0) return -errno;
-    /* struct user_regs_struct (sys/user.h): r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx
-     * rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs. */
-    const uint64_t values[27] = {
-        r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx, r.r11, r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi,
-        r.rax, r.rip, s.cs.selector, r.rflags, r.rsp, s.ss.selector, s.fs.base, s.gs.base,
-        s.ds.selector, s.es.selector, s.fs.selector, s.gs.selector,
-    };
-    for (int i = 0; i < 27; i++) registers[i] = values[i];
-    return 0;
 }
 
 int sirocco_hvt_resident(void *memory, size_t size, unsigned char *pages) {

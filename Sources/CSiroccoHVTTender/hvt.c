@@ -160,6 +160,10 @@ int sirocco_hvt_state(struct sirocco_hvt *vm, struct sirocco_hvt_state *state) {
     *state = (struct sirocco_hvt_state){
         .rip = regs.rip, .rsp = regs.rsp, .rflags = regs.rflags, .rax = regs.rax, .rbx = regs.rbx, .rcx = regs.rcx,
         .rdx = regs.rdx, .rsi = regs.rsi, .rdi = regs.rdi, .rbp = regs.rbp,
+        .r8 = regs.r8, .r9 = regs.r9, .r10 = regs.r10, .r11 = regs.r11, .r12 = regs.r12, .r13 = regs.r13,
+        .r14 = regs.r14, .r15 = regs.r15,
+        .cs = sregs.cs.selector, .ss = sregs.ss.selector, .ds = sregs.ds.selector, .es = sregs.es.selector,
+        .fs = sregs.fs.selector, .gs = sregs.gs.selector, .fs_base = sregs.fs.base, .gs_base = sregs.gs.base,
         .cr0 = sregs.cr0, .cr2 = sregs.cr2, .cr3 = sregs.cr3, .cr4 = sregs.cr4, .efer = sregs.efer,
     };
     return 0;

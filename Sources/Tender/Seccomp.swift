@@ -9,7 +9,8 @@ struct SeccompRule {
   var call: sirocco_syscall
   var conditions: [SeccompCondition] = []
 
-  /// `call`, with its first argument, a descriptor, equal to `descriptor` when given.
+  /// `call`, with its first argument, an int (a descriptor, a clock), equal to `descriptor`
+  /// when given.
   static func allow(_ call: sirocco_syscall, first descriptor: UInt64? = nil) -> SeccompRule {
     guard let descriptor else { return SeccompRule(call: call) }
     return SeccompRule(call: call, conditions: [.descriptor(descriptor)])
@@ -49,7 +50,7 @@ struct SeccompCondition {
   var isInt = false
   var value: UInt64
 
-  /// Argument 0, a descriptor (an int), is `descriptor`.
+  /// Argument 0, an int (a descriptor, a clock), is `descriptor`.
   static func descriptor(_ descriptor: UInt64) -> SeccompCondition {
     SeccompCondition(argument: 0, isInt: true, value: descriptor)
   }

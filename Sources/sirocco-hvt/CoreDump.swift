@@ -44,15 +44,19 @@ struct CoreDump {
     ]
   }
 
-  /// Writes the core of the guest in `vm` with `memory`; `trap` is the guest's own record
-  /// of a trap (Solo5's struct x86_trap_regs, the halt cookie of an abort: cr2, error code,
-  /// rip, cs, rflags, rsp, ss), whose registers replace the vCPU's. Returns the line to
-  /// print.
-  func write(_ vm: inout sirocco_hvt, memory: GuestMemory, signal: Int32, trap: UnsafeRawPointer?) -> String {
-    var registers = [UInt64](repeating: 0, count: 27)
-    let read = registers.withUnsafeMutableBufferPointer { sirocco_hvt_core_registers(&vm, $0.baseAddress!) }
-    guard read == 0 else { return "core not written: cannot read the vCPU's registers: \(Tender.describe(-read))" }
-    if let trap {  // rip 16, cs 17, eflags 18, rsp 19, ss 20 in user_regs_struct order
+  /// Writes the core of a guest whose vCPU registers are `state`, with `memory`; `trap` is
+  /// the guest's own record of a trap (Solo5's struct x86_trap_regs, the halt cookie of an
+  /// abort: cr2, error code, rip, cs, rflags, rsp, ss), whose registers replace the vCPU's.
+  /// Returns the line to print.
+  func write(_ state: sirocco_hvt_state, memory: GuestMemory, signal: Int32, trap: UnsafeRawPointer?) -> String {
+    // struct user_regs_struct's order (sys/user.h): r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax
+    // rcx rdx rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs.
+    var registers: [UInt64] = [
+      state.r15, state.r14, state.r13, state.r12, state.rbp, state.rbx, state.r11, state.r10, state.r9, state.r8,
+      state.rax, state.rcx, state.rdx, state.rsi, state.rdi, state.rax, state.rip, state.cs, state.rflags, state.rsp,
+      state.ss, state.fs_base, state.gs_base, state.ds, state.es, state.fs, state.gs,
+    ]
+    if let trap {  // rip 16, cs 17, eflags 18, rsp 19, ss 20 in that order
       for (slot, offset) in [(16, 16), (17, 24), (18, 32), (19, 40), (20, 48)] {
         registers[slot] = trap.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
       }

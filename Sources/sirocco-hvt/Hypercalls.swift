@@ -65,7 +65,9 @@ struct RunLoop {
           if let status = try serve(number, at: UInt64(exit.value)) {
             if status & 0xff == 255, let core {  // the guest's abort; a cookie is its trap record
               let trap = haltCookie == 0 ? nil : memory.checked(haltCookie, length: HVT.haltCookieSize).map { UnsafeRawPointer($0) }
-              _ = Tender.fail(core.write(&vm, memory: memory, signal: 6, trap: trap), 0)
+              var state = sirocco_hvt_state()
+              let read = sirocco_hvt_state(&vm, &state)
+              writeCore(core, state, read: read, signal: 6, trap: trap)
             }
             return status & 0xff
           }
@@ -117,16 +119,25 @@ struct RunLoop {
   /// to; returns `status`.
   func fault(_ vm: inout sirocco_hvt, _ what: String, _ status: Int32 = Tender.Status.guestFault) -> Int32 {
     var state = sirocco_hvt_state()
+    let read = sirocco_hvt_state(&vm, &state)
     var line = status == Tender.Status.guestFault ? "guest fault: \(what)" : "guest stopped: \(what)"
-    if sirocco_hvt_state(&vm, &state) == 0 {
+    if read == 0 {
       line += "; rip 0x\(String(state.rip, radix: 16)) rsp 0x\(String(state.rsp, radix: 16)) rflags 0x\(String(state.rflags, radix: 16))"
       line += " cr0 0x\(String(state.cr0, radix: 16)) cr2 0x\(String(state.cr2, radix: 16)) cr3 0x\(String(state.cr3, radix: 16))"
       line += " cr4 0x\(String(state.cr4, radix: 16)) efer 0x\(String(state.efer, radix: 16))"
       line += " rax 0x\(String(state.rax, radix: 16)) rdi 0x\(String(state.rdi, radix: 16)) rsi 0x\(String(state.rsi, radix: 16))"
     }
     _ = Tender.fail(line, status)
-    if let core { _ = Tender.fail(core.write(&vm, memory: memory, signal: 11, trap: nil), 0) }
+    if let core { writeCore(core, state, read: read, signal: 11, trap: nil) }
     return status
+  }
+
+  /// Writes the core from the vCPU's registers `state`, which `read` (0, or -errno) says were
+  /// read, and prints what became of it.
+  func writeCore(_ core: CoreDump, _ state: sirocco_hvt_state, read: Int32, signal: Int32, trap: UnsafeRawPointer?) {
+    let line = read == 0 ? core.write(state, memory: memory, signal: signal, trap: trap)
+      : "core not written: cannot read the vCPU's registers: \(Tender.describe(-read))"
+    _ = Tender.fail(line, 0)
   }
 
   /// What a VM exit other than a port access means, and whether KVM stopped the guest (exit

@@ -56,9 +56,12 @@ struct sirocco_hvt_exit {
  * otherwise. */
 int sirocco_hvt_run(struct sirocco_hvt *vm, struct sirocco_hvt_exit *exit);
 
-/* The general registers and the control registers, for fault reports. */
+/* The vCPU's registers, for fault reports and core dumps: the general registers, the
+ * segment selectors and FS/GS bases, and the control registers. */
 struct sirocco_hvt_state {
     uint64_t rip, rsp, rflags, rax, rbx, rcx, rdx, rsi, rdi, rbp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t cs, ss, ds, es, fs, gs, fs_base, gs_base;
     uint64_t cr0, cr2, cr3, cr4, efer;
 };
 int sirocco_hvt_state(struct sirocco_hvt *vm, struct sirocco_hvt_state *state);
@@ -119,10 +122,6 @@ int sirocco_hvt_core_prepare(const char *directory, struct sirocco_hvt_core *cor
 
 /* Asks the helper to link the file and waits for its answer: 0 or -errno. */
 int sirocco_hvt_core_link(const struct sirocco_hvt_core *core);
-
-/* The vCPU's registers in the order of struct user_regs_struct (27 values), as an
- * NT_PRSTATUS note holds them. */
-int sirocco_hvt_core_registers(struct sirocco_hvt *vm, uint64_t registers[27]);
 
 /* mincore(2): one byte per page of `memory`, bit 0 set when the page is resident. */
 int sirocco_hvt_resident(void *memory, size_t size, unsigned char *pages);

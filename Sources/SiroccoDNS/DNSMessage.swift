@@ -102,6 +102,12 @@ public struct DNSMessage: Hashable, Sendable {
   /// The additional section without the OPT record (see `edns`).
   public var additional: [ResourceRecord]
   public var edns: EDNS?
+  /// How `emit` cuts the message, not part of it: the authority section is advisory (a
+  /// positive answer's NS records), left out without TC when it does not fit, as the
+  /// additional section always is.
+  public var authorityIsOptional = false
+  /// The additional section holds a referral's glue: if none of it fits, TC is set.
+  public var glueIsRequired = false
 
   public static let headerLength = 12
   /// What a client without EDNS can take over UDP (RFC 1035 4.2.1).
@@ -292,11 +298,15 @@ extension DNSMessage {
       counts[0] += 1
     }
     // Records go in whole RRsets (consecutive records of one name, type and class): a set
-    // that does not fit is left out whole, as a resolver must not use part of one.
+    // that does not fit is left out whole, as a resolver must not use part of one. One of the
+    // answer or a required authority section ends the message there, with TC; an optional
+    // one is skipped, the section's later sets tried, and the sections after it left out.
     sections: for (section, records) in [(1, answers), (2, authority), (3, additional)] {
       guard !cut else { break }
+      let optional = section == 3 || (section == 2 && authorityIsOptional)
+      var skipped = false
       var index = 0
-      while index < records.count {
+      rrsets: while index < records.count {
         var end = index + 1
         while end < records.count, records[end].name == records[index].name, records[end].type == records[index].type,
           records[end].recordClass == records[index].recordClass
@@ -307,14 +317,21 @@ extension DNSMessage {
         for record in records[index..<end] {
           guard writer.append(record), writer.bytes.count <= limit else {
             writer.rollBack(to: mark)
-            if section != 3 { cut = true }
-            continue sections
+            guard optional else {
+              cut = true
+              continue sections
+            }
+            skipped = true
+            index = end
+            continue rrsets
           }
         }
         counts[section] += end - index
         index = end
       }
+      if skipped { break }
     }
+    if glueIsRequired, !additional.isEmpty, counts[3] == 0 { cut = true }
     if let edns {
       writer.bytes.append(0)  // the root
       writer.append(uint16: RecordType.opt.rawValue)

@@ -19,6 +19,15 @@ extension String {
   public func utf8HasPrefix(_ prefix: String) -> Bool {
     withUTF8Bytes { text in prefix.withUTF8Bytes { prefix in text.hasPrefix(prefix) } }
   }
+
+  /// Whether `self` ends with the UTF-8 bytes of `suffix`.
+  public func utf8HasSuffix(_ suffix: String) -> Bool {
+    withUTF8Bytes { text in
+      suffix.withUTF8Bytes { suffix in
+        suffix.count <= text.count && UnsafeBufferPointer(rebasing: text[(text.count - suffix.count)...]).hasPrefix(suffix)
+      }
+    }
+  }
 }
 
 extension UnsafeBufferPointer<UInt8> {

@@ -68,6 +68,19 @@ func runCommand(
 }
 
 /// A file in the temporary directory, removed when released.
+/// A scratch directory, removed with everything in it when released.
+final class TemporaryDirectory {
+  let url: URL
+  var path: String { url.path }
+
+  init() throws {
+    url = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  }
+
+  deinit { try? FileManager.default.removeItem(at: url) }
+}
+
 final class TemporaryFile {
   let url: URL
   let handle: FileHandle
@@ -338,7 +351,7 @@ enum Examples {
   static func buildAll() throws {
     guard !built else { return }
     for target in targets {
-      for example in ["hello", "ping", "udp-echo", "block-test", "tcp-echo", "tcp-bulk", "website"] {
+      for example in ["hello", "ping", "udp-echo", "block-test", "tcp-echo", "tcp-bulk", "website", "dns-server"] {
         let outcome = try runCommand([Paths.tool, "build", "--target", target, Paths.example(example)], timeout: 600)
         guard outcome.status == 0 else {
           throw GuestError("sirocco build --target \(target) \(example) failed (\(outcome.status)): \(outcome.error)")

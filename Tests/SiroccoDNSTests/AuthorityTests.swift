@@ -57,9 +57,16 @@ final class AuthorityTests: XCTestCase {
     XCTAssertEqual(www.questions[0].name.description, "WWW.example.test.", "the question as asked")
     let mx = try ask("example.test.", .mx)
     XCTAssertEqual(mx.answers.map(\.data), [.mx(preference: 10, exchange: name("mail.example.test."))])
-    XCTAssertEqual(mx.additional.map(\.data), [.a(IPv4Address(10, 1, 2, 4))], "the exchange's address")
+    XCTAssertEqual(mx.authority.map(\.type), [.ns], "the zone's NS records, as NSD adds them")
+    XCTAssertTrue(mx.authorityIsOptional, "left out without TC when they do not fit")
+    XCTAssertEqual(mx.additional.map(\.data), [.a(IPv4Address(10, 1, 2, 4)), .a(IPv4Address(10, 94, 0, 2))],
+                   "the exchange's address, then the name server's")
     let ns = try ask("example.test.", .ns)
+    XCTAssertTrue(ns.authority.isEmpty, "the NS records are the answer already")
     XCTAssertEqual(ns.additional.map(\.data), [.a(IPv4Address(10, 94, 0, 2))])
+    let server = try ask("ns1.example.test.", .a)
+    XCTAssertEqual(server.answers.map(\.data), [.a(IPv4Address(10, 94, 0, 2))])
+    XCTAssertTrue(server.additional.isEmpty, "an address already in the answer is not repeated")
   }
 
   func testNegativeAnswersCarryTheSOAAtTheNegativeTTL() throws {
@@ -101,8 +108,11 @@ final class AuthorityTests: XCTestCase {
     XCTAssertEqual(direct.answers.map(\.type), [.cname], "asked for the CNAME itself")
     let far = try ask("far.example.test.", .a)
     XCTAssertEqual(far.answers.map(\.type), [.cname], "a target outside the zone is left to the resolver")
+    XCTAssertTrue(far.authority.isEmpty, "nothing of ours at the end of the chain: no NS")
     let loop = try ask("loop1.example.test.", .a)
-    XCTAssertEqual(loop.answers.count, 9, "the first CNAME and 8 more, then it stops")
+    XCTAssertEqual(loop.answers.map(\.name), [name("loop1.example.test."), name("loop2.example.test.")],
+                   "each CNAME of the loop once, then it stops")
+    XCTAssertEqual(loop.responseCode, .noError)
   }
 
   func testReferralsBelowAZoneCutWithGlue() throws {
@@ -119,17 +129,32 @@ final class AuthorityTests: XCTestCase {
   func testANYGetsOneRRsetAndWhatIsNotOursIsRefused() throws {
     let any = try ask("www.example.test.", .any)
     XCTAssertEqual(any.answers.map(\.type), [.a], "RFC 8482: one RRset")
-    let outside = try ask("www.example.org.", .a)
+    let outside = try ask("www.example.org.", .a, edns: EDNS())
     XCTAssertEqual(outside.responseCode, .refused)
     XCTAssertFalse(outside.flags.authoritative)
+    XCTAssertEqual(outside.edns?.options, [EDNSOption(code: 15, data: [0, 20])], "RFC 8914: not authoritative")
     var notify = DNSMessage(id: 1, questions: [DNSQuestion(name: name("example.test."), type: .soa)])
     notify.flags.opcode = .notify
-    XCTAssertEqual(try authority().answer(notify).responseCode, .notImplemented)
+    XCTAssertEqual(try authority().answer(notify).responseCode, .refused, "no NOTIFY is accepted for a zone served")
+    var update = notify
+    update.flags.opcode = .update
+    let notImplemented = try authority().answer(update)
+    XCTAssertEqual(notImplemented.responseCode, .notImplemented)
+    XCTAssertTrue(notImplemented.questions.isEmpty)
     let two = DNSMessage(id: 2, questions: [DNSQuestion(name: name("example.test."), type: .soa), DNSQuestion(name: name("www.example.test."), type: .a)])
     XCTAssertEqual(try authority().answer(two).responseCode, .formatError)
+    XCTAssertTrue(try authority().answer(two).questions.isEmpty)
     let version1 = try ask("www.example.test.", .a, edns: EDNS(version: 1))
     XCTAssertEqual(version1.responseCode, .badVersion)
-    XCTAssertNotNil(version1.edns)
+    XCTAssertEqual(version1.questions.count, 1, "the question kept")
+    XCTAssertEqual(version1.edns?.version, 0)
+    var classAny = try authority().answer(DNSMessage(id: 4, questions: [DNSQuestion(name: name("www.example.test."), type: .a, recordClass: .any)]))
+    XCTAssertEqual(classAny.answers.count, 1)
+    XCTAssertFalse(classAny.flags.authoritative, "class ANY: not authoritative")
+    XCTAssertTrue(classAny.authority.isEmpty)
+    classAny = try authority().answer(DNSMessage(id: 5, questions: [DNSQuestion(name: name("nope.example.test."), type: .a, recordClass: .any)]))
+    XCTAssertEqual(classAny.responseCode, .nameError)
+    XCTAssertTrue(classAny.authority.isEmpty, "no SOA for class ANY")
     let chaos = DNSMessage(id: 3, questions: [DNSQuestion(name: name("example.test."), type: .txt, recordClass: .chaos)])
     XCTAssertEqual(try authority().answer(chaos).responseCode, .refused)
   }

@@ -48,6 +48,9 @@ public struct Zone: Sendable {
   public internal(set) var nodes: [DNSName: Node] = [:]
   /// Every name that exists: owners, and the empty non-terminals between them and the origin.
   var names: Set<DNSName> = []
+  /// Some name below the origin holds NS records (most zones have no delegation, and then no
+  /// query looks for a cut).
+  var hasCuts = false
 
   /// The zone of `records`: exactly one SOA, at `origin`; every owner at or below it; a CNAME
   /// alone at its name; no DNAME.
@@ -62,6 +65,7 @@ public struct Zone: Sendable {
         soa = record
       }
       nodes[record.name, default: Node()].append(record)
+      if record.type == .ns, record.name != origin { hasCuts = true }
       var name = record.name
       while names.insert(name).inserted, name != origin, let parent = name.parent { name = parent }
     }
@@ -340,6 +344,7 @@ extension Zone {
   /// The zone cut at or above `name` (at `name` itself only if `includingName`) and below the
   /// origin: a name holding NS records, the highest on the way down.
   func cut(above name: DNSName, includingName: Bool) -> DNSName? {
+    guard hasCuts else { return nil }
     let depth = name.labelCount - origin.labelCount
     var level = depth - 1  // from just below the origin down to `name`
     let lowest = includingName ? 0 : 1

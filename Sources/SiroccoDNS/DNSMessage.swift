@@ -208,7 +208,10 @@ extension DNSMessage {
 /// appeared, for compression pointers (offsets below 16 KiB only, as a pointer holds 14 bits).
 struct DNSWriter {
   var bytes: [UInt8] = []
-  var names: [DNSName: Int] = [:]
+  /// The suffixes written out whole, where a later name may point: the name's wire form (a
+  /// reference, not a copy), where the suffix starts in it, and where it is in the message.
+  /// Searched in order (a response has a few dozen at most: cheaper than hashing each).
+  var suffixes: [(wire: [UInt8], start: Int, position: Int)] = []
 
   mutating func append(uint16 value: UInt16) {
     bytes.append(UInt8(value >> 8))
@@ -220,27 +223,36 @@ struct DNSWriter {
     append(uint16: UInt16(value & 0xffff))
   }
 
+  /// Where the suffix of `wire` from `start` was written out whole first, if it was.
+  func position(of wire: [UInt8], from start: Int) -> Int? {
+    let length = wire.count - start
+    for entry in suffixes where entry.wire.count - entry.start == length {
+      var index = 0
+      while index < length, asciiLowercase(entry.wire[entry.start + index]) == asciiLowercase(wire[start + index]) {
+        index += 1
+      }
+      if index == length { return entry.position }
+    }
+    return nil
+  }
+
   /// `name`, its longest suffix already written replaced by a pointer when `compress`; the
   /// suffixes written out whole are remembered either way (a later compressible name may
   /// point into them).
   mutating func append(name: DNSName, compress: Bool) {
-    var suffix = name
-    var remember: [(DNSName, Int)] = []
-    var offset = 0  // in name.wire
-    while !suffix.isRoot {
-      if compress, let target = names[suffix] {
+    let wire = name.wire
+    var offset = 0
+    while wire[offset] != 0 {
+      if compress, let target = position(of: wire, from: offset) {
         append(uint16: 0xc000 | UInt16(target))
-        for (name, position) in remember { names[name] = position }
         return
       }
-      let length = Int(name.wire[offset])
-      if bytes.count < 0x4000 { remember.append((suffix, bytes.count)) }
-      bytes.append(contentsOf: name.wire[offset..<(offset + 1 + length)])
+      let length = Int(wire[offset])
+      if bytes.count < 0x4000 { suffixes.append((wire, offset, bytes.count)) }
+      bytes.append(contentsOf: wire[offset..<(offset + 1 + length)])
       offset += 1 + length
-      suffix = suffix.dropping(labels: 1)
     }
     bytes.append(0)
-    for (name, position) in remember where names[name] == nil { names[name] = position }
   }
 
   /// The record; false (the caller rolls back) if its data is longer than 65535 bytes.
@@ -262,7 +274,7 @@ struct DNSWriter {
   /// Forgets everything from `count` bytes on (what did not fit).
   mutating func rollBack(to count: Int) {
     bytes.removeSubrange(count...)
-    if names.contains(where: { $0.value >= count }) { names = names.filter { $0.value < count } }
+    while let last = suffixes.last, last.position >= count { suffixes.removeLast() }
   }
 }
 

@@ -109,9 +109,16 @@ extension DNSName: Hashable {
     return true
   }
 
-  public func hash(into hasher: inout Hasher) {
-    hasher.combine(wire.count)
-    for byte in wire { hasher.combine(asciiLowercase(byte)) }
+  /// One word for the hasher (feeding it every byte was a tenth of a query's time).
+  public func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
+
+  /// A 64-bit FNV-1a of the wire form without ASCII case: equal names, equal fingerprints.
+  public var fingerprint: UInt64 {
+    wire.withUnsafeBufferPointer { bytes in
+      var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+      for byte in bytes { hash = (hash ^ UInt64(asciiLowercase(byte))) &* 0x100_0000_01b3 }
+      return hash
+    }
   }
 
   /// RFC 4034 6.1's canonical order: by labels from the rightmost, each compared as

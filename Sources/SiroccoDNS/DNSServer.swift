@@ -212,23 +212,14 @@ public final class DNSServer {
     let question = response.questions.first
     switch response.responseCode {
     case .noError where !response.flags.authoritative && !response.authority.isEmpty:
-      return (.referral, fingerprint(response.authority[0].name))
+      return (.referral, response.authority[0].name.fingerprint)
     case .noError:
-      return (.answer, fingerprint(question?.name) ^ UInt64(question?.type.rawValue ?? 0) << 48)
+      return (.answer, (question?.name.fingerprint ?? 0) ^ UInt64(question?.type.rawValue ?? 0) << 48)
     case .nameError:
-      return (.nameError, fingerprint(response.authority.first?.name))
+      return (.nameError, response.authority.first?.name.fingerprint ?? 0)
     default:
       return (.error, UInt64(response.responseCode.rawValue))
     }
-  }
-
-  /// A 64-bit FNV-1a of `name`'s wire form without ASCII case.
-  func fingerprint(_ name: DNSName?) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in name?.wire ?? [] {
-      hash = (hash ^ UInt64(byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte)) &* 0x100_0000_01b3
-    }
-    return hash
   }
 
   // MARK: UDP

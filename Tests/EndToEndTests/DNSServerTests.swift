@@ -176,4 +176,16 @@ final class DNSServerTests: XCTestCase {
     XCTAssertEqual(outcome.status, 1, outcome.output + outcome.error)
     XCTAssertTrue((outcome.output + outcome.error).contains("bad.test.zone:3: MX expects PREFERENCE NAME"), outcome.output + outcome.error)
   }
+
+  /// Issue 14's bound: the spt image, stripped, under 512 KiB (Scripts/bench-dns measures its
+  /// memory with a 10,000-record zone).
+  func testSPTImageIsUnder512KiB() throws {
+    try requireTools([("strip", "binutils")])
+    let image = Paths.example("dns-server") + "/_build/spt/dns-server.spt"
+    let stripped = try TemporaryFile()
+    let strip = try runCommand(["strip", "-o", stripped.url.path, image])
+    XCTAssertEqual(strip.status, 0, strip.error)
+    let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: stripped.url.path)[.size] as? Int)
+    XCTAssertLessThan(size, 512 * 1024, "dns-server.spt stripped")
+  }
 }

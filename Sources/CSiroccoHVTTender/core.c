@@ -54,7 +54,7 @@ int sirocco_hvt_core_prepare(const char *directory, struct sirocco_hvt_core *cor
         return -error;
     }
     *step = "cannot start the helper that names the core";
-    int requests[2], replies[2];
+    int requests[2] = {-1, -1}, replies[2] = {-1, -1};
     if (pipe2(requests, O_CLOEXEC) < 0) goto failed;
     if (pipe2(replies, O_CLOEXEC) < 0) goto failed;
     pid_t child = fork();
@@ -76,6 +76,10 @@ int sirocco_hvt_core_prepare(const char *directory, struct sirocco_hvt_core *cor
     return 0;
 failed: {
     int error = errno;
+    for (int i = 0; i < 2; i++) {
+        if (requests[i] >= 0) close(requests[i]);
+        if (replies[i] >= 0) close(replies[i]);
+    }
     close(file);
     close(dir);
     return -error;

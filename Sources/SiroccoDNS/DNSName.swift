@@ -136,11 +136,6 @@ extension DNSName: Hashable {
   }
 }
 
-@inline(__always)
-func asciiLowercase(_ byte: UInt8) -> UInt8 {
-  byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
-}
-
 // MARK: - The wire form
 
 extension DNSName {

@@ -42,7 +42,7 @@ public struct RecordType: RawRepresentable, Hashable, Sendable, Comparable {
 
   /// A mnemonic ("AAAA", any case) or RFC 3597's generic "TYPE123"; nil otherwise.
   public init?<Bytes: Collection>(text: Bytes) where Bytes.Element == UInt8 {
-    let upper = text.map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 32 : $0 }
+    let upper = text.map(asciiUppercase)
     for (type, name) in Self.mnemonics where name.withUTF8Buffer({ upper.elementsEqual($0) }) {
       self = type
       return
@@ -77,6 +77,23 @@ public struct RecordClass: RawRepresentable, Hashable, Sendable {
   public static let chaos = RecordClass(rawValue: 3)
   public static let none = RecordClass(rawValue: 254)
   public static let any = RecordClass(rawValue: 255)
+}
+
+extension RecordClass {
+  /// "IN", "CH" (or "CHAOS"), "HS", any case, or RFC 3597's generic "CLASS123"; nil otherwise.
+  public init?<Bytes: Collection>(text: Bytes) where Bytes.Element == UInt8 {
+    let upper = text.map(asciiUppercase)
+    switch upper {
+    case Array("IN".utf8): self = .internet
+    case Array("CH".utf8), Array("CHAOS".utf8): self = .chaos
+    case Array("HS".utf8): self.init(rawValue: 4)
+    default:
+      guard upper.count > 5, upper.starts(with: Array("CLASS".utf8)), let value = asciiDecimal(upper.dropFirst(5), maximumDigits: 5),
+        value <= 0xffff
+      else { return nil }
+      self.init(rawValue: UInt16(value))
+    }
+  }
 }
 
 extension RecordClass: CustomStringConvertible, TextConvertible {

@@ -248,7 +248,7 @@ struct ZoneReader {
       index += 1
       if ttl == nil, let value = ZoneFile.ttl(token.bytes) {
         ttl = value
-      } else if !sawClass, let recordClass = Self.recordClass(token.bytes) {
+      } else if !sawClass, let recordClass = RecordClass(text: token.bytes) {
         guard recordClass == .internet else { throw error("class \(recordClass): only IN is served", line: line) }
         sawClass = true
       } else if let recordType = RecordType(text: token.bytes) {
@@ -265,20 +265,6 @@ struct ZoneReader {
     let effective = ttl ?? defaultTTL ?? lastTTL ?? soaMinimum ?? 3600
     previousOwner = owner
     return ResourceRecord(name: owner, type: type, ttl: effective, data: data)
-  }
-
-  static func recordClass(_ bytes: [UInt8]) -> RecordClass? {
-    let upper = bytes.map(asciiUppercase)
-    switch upper {
-    case Array("IN".utf8): return .internet
-    case Array("CH".utf8), Array("CHAOS".utf8): return .chaos
-    case Array("HS".utf8): return RecordClass(rawValue: 4)
-    default:
-      guard upper.count > 5, upper.starts(with: Array("CLASS".utf8)), let value = asciiDecimal(upper.dropFirst(5), maximumDigits: 5),
-        value <= 0xffff
-      else { return nil }
-      return RecordClass(rawValue: UInt16(value))
-    }
   }
 
   // MARK: record data
@@ -402,8 +388,8 @@ struct ZoneReader {
       }
     }
     guard bytes.count == length else { throw error("\\#: \(length) bytes announced, \(bytes.count) given", line: line) }
-    guard RecordData.isModelled(type) else { return .opaque(bytes) }
-    // Read as a message of just this data: names in it cannot be pointers.
+    // Read as a message of just this data (names in it cannot be pointers): a modelled type's
+    // as that type, any other's kept as bytes.
     var result: Result<RecordData, DNSError> = .failure(.truncated)
     bytes.withUnsafeBytes { buffer in
       result = Result { () throws(DNSError) in try RecordData.parse(buffer, at: 0, length: buffer.count, type: type) }
@@ -416,22 +402,7 @@ struct ZoneReader {
 }
 
 @inline(__always)
-func asciiUppercase(_ byte: UInt8) -> UInt8 {
-  byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 32 : byte
-}
-
-@inline(__always)
 func isAlphanumeric(_ byte: UInt8) -> Bool {
   (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-}
-
-extension RecordData {
-  /// Whether `type`'s data is modelled here (not kept as bytes).
-  static func isModelled(_ type: RecordType) -> Bool {
-    switch type {
-    case .a, .aaaa, .ns, .cname, .ptr, .dname, .soa, .mx, .txt, .srv, .caa: true
-    default: false
-    }
-  }
 }

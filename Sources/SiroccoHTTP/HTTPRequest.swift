@@ -384,14 +384,10 @@ func digit(_ byte: UInt8) -> Int? {
 }
 
 
-func asciiLowercased(_ byte: UInt8) -> UInt8 {
-  byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
-}
-
 /// Whether the bytes are `b`'s, ASCII letters compared without case; `b` is not copied into
 /// an array.
 func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: String) -> Bool {
-  a.count == b.utf8.count && zip(a, b.utf8).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
+  a.count == b.utf8.count && zip(a, b.utf8).allSatisfy { asciiLowercase($0) == asciiLowercase($1) }
 }
 
 /// Without optional white space (spaces and tabs) at either end (RFC 9110 5.6.3).

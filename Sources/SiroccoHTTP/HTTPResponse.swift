@@ -1,6 +1,8 @@
 // HTTP/1.1 responses: the status line and header fields (RFC 9112 4, 5), written as bytes.
 // The body follows separately (the server streams it).
 
+import SiroccoWire
+
 public struct HTTPResponseHead: Sendable {
   public var status: Int
   public var headers: [(name: String, value: String)] = []
@@ -61,7 +63,7 @@ public enum MediaType {
   public static func forPath(_ path: [UInt8]) -> String {
     let name = path.split(separator: UInt8(ascii: "/")).last.map { Array($0) } ?? []
     guard let dot = name.lastIndex(of: UInt8(ascii: ".")) else { return "application/octet-stream" }
-    let ext = name[(dot + 1)...].map(asciiLowercased)
+    let ext = name[(dot + 1)...].map(asciiLowercase)
     return types.first { $0.0.utf8.elementsEqual(ext) }?.1 ?? "application/octet-stream"
   }
 }

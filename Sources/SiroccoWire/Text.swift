@@ -39,6 +39,19 @@ extension UnsafeBufferPointer<UInt8> {
   }
 }
 
+/// `byte` with an ASCII capital made small (other bytes as they are): for the protocols that
+/// compare ASCII without case (DNS names, HTTP field names).
+@inline(__always)
+public func asciiLowercase(_ byte: UInt8) -> UInt8 {
+  byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+}
+
+/// `byte` with an ASCII small letter made capital (other bytes as they are).
+@inline(__always)
+public func asciiUppercase(_ byte: UInt8) -> UInt8 {
+  byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 32 : byte
+}
+
 /// Solo5's rule for device names (its tenders parse `--net:NAME=` with `%67[A-Za-z0-9]`):
 /// 1-67 ASCII letters and digits. Applications' declarations, device options and manifests
 /// are all held to it.

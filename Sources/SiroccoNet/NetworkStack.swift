@@ -99,7 +99,7 @@ extension Stack: NetworkStack {
   }
 
   public var dnsServers: [IPAddress] {
-    var all: [IPAddress] = []
+    var all = configuredDNSServers
     for link in links {
       for server in link.dnsServers where !all.contains(server) { all.append(server) }
     }

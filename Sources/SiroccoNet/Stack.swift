@@ -39,6 +39,9 @@ public final class Stack<Device: NetworkDevice> {
   public private(set) var links: [Link] = []
   public private(set) var devices: [Device] = []
   public internal(set) var routes = RoutingTable()
+  /// DNS servers given by configuration (`--dns-server=`), asked before those DHCP and router
+  /// advertisements give (`dnsServers`).
+  public var configuredDNSServers: [IPAddress] = []
   let context: SocketContext
 
   /// The stack's counters: every link's traffic, and what the protocols did and dropped.

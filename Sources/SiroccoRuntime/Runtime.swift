@@ -51,6 +51,8 @@ public enum Runtime {
              help: "take IPv6 router advertisements: SLAAC addresses, default routers, prefixes, MTU"),
     .boolean("dhcp", default: true, help: "take an IPv4 address by DHCP on each network device given no IPv4 address"),
     .string("name", default: nil, help: "host name sent to DHCP servers (default: the application's name)", placeholder: "HOST"),
+    .string("dns-server", default: nil, help: "DNS servers to ask, comma-separated, before those DHCP and router advertisements give",
+            placeholder: "ADDRESS,..."),
     .boolean("ipv4-only", help: "no IPv6 on any network device"),
     .boolean("ipv6-only", help: "no IPv4 on any network device"),
     .integer("busy-poll", default: 50, range: 0...100_000,
@@ -333,7 +335,17 @@ struct Links<Device: NetworkDevice>: NetworkSet {
       }
       addressings.append(addressing)
     }
+    var dnsServers: [IPAddress] = []
+    if parameters.declares("dns-server"), let list = parameters.string("dns-server") {
+      for item in list.utf8.split(separator: UInt8(ascii: ",")) {
+        guard let address = IPAddress(utf8: item) else {
+          return .failure(.badValue("dns-server", value: list, expected: "IPv4 or IPv6 addresses separated by commas"))
+        }
+        dnsServers.append(address)
+      }
+    }
     let stack = Stack<Device>(seed: entropy.randomUInt64())
+    stack.configuredDNSServers = dnsServers
     for addressing in addressings {
       let network = addressing.network
       var configuration = Link.Configuration(name: network.name, macAddress: network.device.macAddress, mtu: network.device.mtu)

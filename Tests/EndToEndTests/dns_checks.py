@@ -12,6 +12,12 @@ only if every check held.
                                         answered in full, some slipped (TC), the rest dropped
   malformed ADDRESS PORT                hostile datagrams get nothing or FORMERR; the server
                                         answers a good query after them
+  serve KIND ADDRESS SECONDS            a misbehaving server on ADDRESS port 53 for the
+                                        resolver's tests, every A query answered 192.0.2.10:
+                                        silent (reads, never answers), truncating (TC over UDP,
+                                        the answer over TCP), spoofing (first a wrong ID, a
+                                        wrong question and a wrong source port, all with
+                                        203.0.113.66, then the answer)
 """
 import random
 import socket
@@ -264,6 +270,61 @@ def malformed(address, port):
     return True
 
 
+def answer(query, address="192.0.2.10"):
+    import dns.rrset
+    response = dns.message.make_response(query)
+    question = query.question[0]
+    if question.rdtype == dns.rdatatype.A:
+        response.answer.append(dns.rrset.from_text(question.name, 300, "IN", "A", address))
+    return response
+
+
+def serve(kind, address, seconds):
+    import select
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((address, 53))
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind((address, 5353))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind((address, 53))
+    tcp.listen(8)
+    print("serving (%s) on %s" % (kind, address), flush=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ready, _, _ = select.select([udp, tcp], [], [], 0.2)
+        if udp in ready:
+            wire, client = udp.recvfrom(65535)
+            query = dns.message.from_wire(wire)
+            print("query %s from %s" % (query.question[0].to_text(), client), flush=True)
+            if kind == "silent":
+                continue
+            if kind == "truncating":
+                response = dns.message.make_response(query)
+                response.flags |= dns.flags.TC
+                udp.sendto(response.to_wire(), client)
+                continue
+            if kind == "spoofing":
+                forged = answer(query, "203.0.113.66")
+                forged.id = query.id ^ 0x5a5a
+                udp.sendto(forged.to_wire(), client)
+                forged = answer(dns.message.make_query("other" + query.question[0].name.to_text(), "A"), "203.0.113.66")
+                forged.id = query.id
+                udp.sendto(forged.to_wire(), client)
+                forged = answer(query, "203.0.113.66")
+                other.sendto(forged.to_wire(), client)
+            udp.sendto(answer(query).to_wire(), client)
+        if tcp in ready:
+            connection, _ = tcp.accept()
+            with connection:
+                connection.settimeout(5)
+                query = dns.message.from_wire(read_tcp_message(connection))
+                print("TCP query %s" % query.question[0].to_text(), flush=True)
+                wire = answer(query).to_wire()
+                connection.sendall(struct.pack("!H", len(wire)) + wire)
+    return True
+
+
 def main():
     mode = sys.argv[1]
     if mode == "diff":
@@ -276,6 +337,8 @@ def main():
         ok = rrl(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "malformed":
         ok = malformed(sys.argv[2], int(sys.argv[3]))
+    elif mode == "serve":
+        ok = serve(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     else:
         print(__doc__)
         ok = False

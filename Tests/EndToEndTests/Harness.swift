@@ -351,7 +351,7 @@ enum Examples {
   static func buildAll() throws {
     guard !built else { return }
     for target in targets {
-      for example in ["hello", "ping", "udp-echo", "block-test", "tcp-echo", "tcp-bulk", "website", "dns-server", "dns-lookup"] {
+      for example in ["hello", "ping", "udp-echo", "block-test", "tcp-echo", "tcp-bulk", "website", "dns-server", "dns-lookup", "dhcp-server"] {
         let outcome = try runCommand([Paths.tool, "build", "--target", target, Paths.example(example)], timeout: 600)
         guard outcome.status == 0 else {
           throw GuestError("sirocco build --target \(target) \(example) failed (\(outcome.status)): \(outcome.error)")

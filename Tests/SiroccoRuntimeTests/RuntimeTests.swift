@@ -247,7 +247,7 @@ final class RuntimeTests: XCTestCase {
     // Only an application with a network device gets --ipv4, --ipv4-gateway and --busy-poll.
     XCTAssertEqual(
       names, [
-        "ipv4", "ipv4-gateway", "ipv6", "ipv6-gateway", "accept-router-advertisements", "dhcp", "name", "ipv4-only",
+        "ipv4", "ipv4-gateway", "ipv6", "ipv6-gateway", "accept-router-advertisements", "dhcp", "name", "dns-server", "ipv4-only",
         "ipv6-only", "busy-poll",
         "log-level", "service-ipv4", "service-ipv4-gateway", "service-ipv6", "service-ipv6-gateway", "tap", "port",
       ])

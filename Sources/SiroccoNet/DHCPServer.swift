@@ -1,0 +1,327 @@
+// A DHCPv4 server (RFC 2131, options RFC 2132), charrua's role in MirageOS: an address pool,
+// static leases by hardware address, the options a client needs (mask, broadcast, routers,
+// DNS servers, domain, MTU, lease time with T1 and T2), and the whole exchange: DISCOVER and
+// OFFER (the address held for the client a while), REQUEST and ACK or NAK in each of the
+// client's states (selecting, init-reboot, renewing, rebinding), DECLINE (the address set
+// aside), RELEASE, INFORM. Clients are known by their identifier (option 61) or else their
+// hardware address. Leases carry wall-clock expiry times so that an application can keep them
+// across restarts (`leases`, `onLeasesChanged`, and `init(leases:)`).
+//
+// Replies go where RFC 2131 4.1 says, with one simplification: to a relay (giaddr) when there
+// is one; to the client's own address when it has one (ciaddr); otherwise broadcast (a reply
+// to a client without an address is never unicast to yiaddr, which would need an ARP entry
+// the client cannot answer yet; every client takes broadcast replies).
+//
+// Read first: RFC 2131 3.1 (the exchange), 4.3 (the server's side, table 3 for the REQUEST
+// states), 4.1 (where replies go); RFC 2132 9 (the DHCP options).
+
+import SiroccoDevices
+import SiroccoWire
+
+public final class DHCPServer {
+  public struct Configuration: Sendable {
+    /// The server's own address and the network it serves.
+    public var network: IPv4Network
+    /// The addresses handed out (the server's own and the network's first and last are
+    /// never).
+    public var pool: ClosedRange<IPv4Address>
+    /// Addresses reserved for hardware addresses: always that address for that client.
+    public var staticLeases: [(hardware: MACAddress, address: IPv4Address)] = []
+    public var routers: [IPv4Address] = []
+    public var dnsServers: [IPv4Address] = []
+    public var domainName: [UInt8] = []
+    public var mtu: UInt16? = nil
+    /// Seconds a lease lasts (option 51); T1 is half of it, T2 seven eighths (RFC 2131 4.4.5).
+    public var leaseTime: UInt32 = 3600
+    /// How long an offered address is kept for the client that was offered it.
+    public var offerHold: Duration = .seconds(30)
+    /// How long an address a client declined (in use by someone else) is not offered.
+    public var declineHold: Duration = .seconds(600)
+
+    public init(network: IPv4Network, pool: ClosedRange<IPv4Address>) {
+      self.network = network
+      self.pool = pool
+    }
+
+    /// The server's address.
+    public var address: IPv4Address { network.address }
+  }
+
+  /// A binding of an address to a client, until `expires` (wall-clock seconds since 1970).
+  public struct Lease: Equatable, Sendable {
+    public var client: [UInt8]
+    public var hardware: MACAddress
+    public var address: IPv4Address
+    public var expires: Int64
+    public var hostName: [UInt8]
+
+    public init(client: [UInt8], hardware: MACAddress, address: IPv4Address, expires: Int64, hostName: [UInt8] = []) {
+      self.client = client
+      self.hardware = hardware
+      self.address = address
+      self.expires = expires
+      self.hostName = hostName
+    }
+  }
+
+  public struct Counters: Sendable {
+    public var discovers = 0
+    public var offers = 0
+    public var requests = 0
+    public var acks = 0
+    public var naks = 0
+    public var declines = 0
+    public var releases = 0
+    public var informs = 0
+    /// Datagrams that were not a DHCP request we could read.
+    public var malformed = 0
+    /// DISCOVERs that found no free address.
+    public var exhausted = 0
+  }
+
+  /// A reply and where it goes.
+  public struct Reply: Equatable, Sendable {
+    public var message: DHCPMessage
+    public var destination: IPv4Address
+    public var port: UInt16
+  }
+
+  struct Offer {
+    var client: [UInt8]
+    var address: IPv4Address
+    var until: Instant
+  }
+
+  public let configuration: Configuration
+  let socket: (any UDPEndpoint)?
+  /// The leases handed out (current and expired ones kept until their address is needed:
+  /// a client coming back gets its old address).
+  public private(set) var leases: [Lease]
+  var offers: [Offer] = []
+  var declined: [(address: IPv4Address, until: Instant)] = []
+  public private(set) var counters = Counters()
+  /// Called after the leases changed (bound, renewed, released, declined): to keep them.
+  public var onLeasesChanged: (([Lease]) -> Void)?
+  let log: ((Text) -> Void)?
+
+  /// Serves on `socket` (bound to port 67; nil: `respond` is called directly), starting with
+  /// `leases` (kept from an earlier run).
+  public init(socket: (any UDPEndpoint)?, configuration: Configuration, leases: [Lease] = [], log: ((Text) -> Void)? = nil) {
+    self.socket = socket
+    self.configuration = configuration
+    self.leases = leases
+    self.log = log
+  }
+
+  /// Answers what arrived. `time` is the wall clock, in seconds since 1970.
+  public func step(now: Instant, time: Int64) -> Instant? {
+    guard let socket else { return nil }
+    while let datagram = socket.receive() {
+      let parsed = datagram.payload.withUnsafeBytes { bytes in Result { () throws(DHCPError) in try DHCPMessage.parse(bytes) } }
+      guard case .success(let message) = parsed else {
+        counters.malformed += 1
+        continue
+      }
+      guard let reply = respond(to: message, now: now, time: time) else { continue }
+      let length = reply.message.bufferLength
+      var bytes = [UInt8](repeating: 0, count: length)
+      bytes.withUnsafeMutableBytes { reply.message.emit(into: $0) }
+      try? socket.send(bytes, to: .v4(reply.destination), port: reply.port)
+    }
+    offers.removeAll { $0.until <= now }
+    declined.removeAll { $0.until <= now }
+    return offers.map { $0.until }.min()
+  }
+
+  // MARK: The exchange
+
+  /// The reply to `message`, if it gets one.
+  public func respond(to message: DHCPMessage, now: Instant, time: Int64) -> Reply? {
+    guard message.operation == .bootRequest, let type = message.options.messageType else {
+      counters.malformed += 1
+      return nil
+    }
+    let client = message.options.clientIdentifier.map { [$0.type] + $0.identifier }
+      ?? [1] + (0..<6).map { UInt8(truncatingIfNeeded: message.clientHardwareAddress.rawValue >> UInt64(40 - 8 * $0)) }
+    let ours = message.options.serverIdentifier.map { $0 == configuration.address }
+    switch type {
+    case .discover:
+      counters.discovers += 1
+      guard let address = choose(for: client, message, now: now, time: time) else {
+        counters.exhausted += 1
+        log?("no free address for \(message.clientHardwareAddress): the pool is exhausted")
+        return nil
+      }
+      offers.removeAll { $0.client == client }
+      offers.append(Offer(client: client, address: address, until: now + configuration.offerHold))
+      counters.offers += 1
+      return reply(.offer, to: message, address: address)
+    case .request:
+      counters.requests += 1
+      return request(message, client: client, ours: ours, now: now, time: time)
+    case .decline:
+      guard ours == true, let address = message.options.requestedAddress else { return nil }
+      counters.declines += 1
+      leases.removeAll { $0.client == client && $0.address == address }
+      offers.removeAll { $0.client == client }
+      declined.append((address, now + configuration.declineHold))
+      log?("\(message.clientHardwareAddress) declined \(address): in use by another host, set aside")
+      onLeasesChanged?(leases)
+      return nil
+    case .release:
+      guard ours != false else { return nil }
+      if let index = leases.firstIndex(where: { $0.client == client && $0.address == message.clientAddress }) {
+        counters.releases += 1
+        leases[index].expires = min(leases[index].expires, time)  // kept: the client gets it again
+        log?("\(message.clientHardwareAddress) released \(message.clientAddress)")
+        onLeasesChanged?(leases)
+      }
+      return nil
+    case .inform:
+      counters.informs += 1
+      guard message.clientAddress != .any else { return nil }
+      var answer = reply(.ack, to: message, address: .any, leased: false)
+      answer.destination = message.relayAgentAddress != .any ? message.relayAgentAddress : message.clientAddress
+      return answer
+    default:
+      counters.malformed += 1
+      return nil
+    }
+  }
+
+  /// REQUEST in the client's states of RFC 2131 4.3.2.
+  func request(_ message: DHCPMessage, client: [UInt8], ours: Bool?, now: Instant, time: Int64) -> Reply? {
+    let requested = message.options.requestedAddress
+    if let ours {
+      // SELECTING: an answer to an offer, ours or another server's.
+      guard ours else {
+        offers.removeAll { $0.client == client }
+        return nil
+      }
+      guard let requested, message.clientAddress == .any,
+        offers.contains(where: { $0.client == client && $0.address == requested })
+          || isAllowed(requested, for: client, message, now: now, time: time)
+      else { return nak(message, "the address offered is no longer available") }
+      return bind(requested, to: client, message, time: time)
+    }
+    if let requested, message.clientAddress == .any {
+      // INIT-REBOOT: the client checks the address it had.
+      guard configuration.network.contains(requested) else { return nak(message, "wrong network") }
+      let known = leases.first { $0.client == client }
+      guard known != nil || staticAddress(for: message.clientHardwareAddress) != nil else { return nil }  // no record: silent
+      guard isAllowed(requested, for: client, message, now: now, time: time),
+        known?.address == requested || staticAddress(for: message.clientHardwareAddress) == requested
+      else { return nak(message, "that address is not yours") }
+      return bind(requested, to: client, message, time: time)
+    }
+    // RENEWING (unicast) or REBINDING (broadcast): the client has its address.
+    let address = message.clientAddress
+    guard address != .any else { return nil }
+    if leases.contains(where: { $0.client == client && $0.address == address }), isAllowed(address, for: client, message, now: now, time: time) {
+      return bind(address, to: client, message, time: time)
+    }
+    // Another client's, or not one of ours: a NAK for ours, silence otherwise.
+    guard configuration.network.contains(address) else { return nil }
+    return nak(message, "that address is not yours")
+  }
+
+  /// Binds `address` to the client and makes the ACK.
+  func bind(_ address: IPv4Address, to client: [UInt8], _ message: DHCPMessage, time: Int64) -> Reply {
+    offers.removeAll { $0.client == client }
+    leases.removeAll { $0.address == address || $0.client == client }
+    leases.append(Lease(client: client, hardware: message.clientHardwareAddress, address: address,
+                        expires: time + Int64(configuration.leaseTime), hostName: message.options.hostName))
+    counters.acks += 1
+    log?("leased \(address) to \(message.clientHardwareAddress) for \(configuration.leaseTime) s")
+    onLeasesChanged?(leases)
+    return reply(.ack, to: message, address: address)
+  }
+
+  func nak(_ message: DHCPMessage, _ reason: StaticString) -> Reply {
+    counters.naks += 1
+    var options = DHCPOptions()
+    options.messageType = .nak
+    options.serverIdentifier = configuration.address
+    options.message = Array(UnsafeBufferPointer(start: reason.utf8Start, count: reason.utf8CodeUnitCount))
+    let answer = DHCPMessage(
+      operation: .bootReply, transactionID: message.transactionID, clientHardwareAddress: message.clientHardwareAddress,
+      broadcast: message.relayAgentAddress != .any, relayAgentAddress: message.relayAgentAddress, options: options)
+    // RFC 2131 4.1: a NAK is broadcast, or sent to the relay with the broadcast bit.
+    let relayed = message.relayAgentAddress != .any
+    return Reply(message: answer, destination: relayed ? message.relayAgentAddress : .broadcast,
+                 port: relayed ? DHCPMessage.serverPort : DHCPMessage.clientPort)
+  }
+
+  /// An OFFER or ACK for `address` with the options the configuration gives.
+  func reply(_ type: DHCPMessageType, to message: DHCPMessage, address: IPv4Address, leased: Bool = true) -> Reply {
+    var options = DHCPOptions()
+    options.messageType = type
+    options.serverIdentifier = configuration.address
+    if leased {
+      options.leaseTime = configuration.leaseTime
+      options.renewalTime = configuration.leaseTime / 2
+      options.rebindingTime = UInt32(UInt64(configuration.leaseTime) * 7 / 8)
+    }
+    options.subnetMask = IPv4Address(rawValue: configuration.network.mask)
+    options.broadcastAddress = configuration.network.broadcastAddress
+    options.routers = configuration.routers
+    options.domainNameServers = configuration.dnsServers
+    options.domainName = configuration.domainName
+    options.interfaceMTU = configuration.mtu
+    let answer = DHCPMessage(
+      operation: .bootReply, transactionID: message.transactionID, clientHardwareAddress: message.clientHardwareAddress,
+      broadcast: message.broadcast, clientAddress: message.clientAddress, yourAddress: address,
+      serverAddress: configuration.address, relayAgentAddress: message.relayAgentAddress, options: options)
+    if message.relayAgentAddress != .any {
+      return Reply(message: answer, destination: message.relayAgentAddress, port: DHCPMessage.serverPort)
+    }
+    if message.clientAddress != .any, type != .offer {
+      return Reply(message: answer, destination: message.clientAddress, port: DHCPMessage.clientPort)
+    }
+    return Reply(message: answer, destination: .broadcast, port: DHCPMessage.clientPort)
+  }
+
+  // MARK: Addresses
+
+  func staticAddress(for hardware: MACAddress) -> IPv4Address? {
+    configuration.staticLeases.first { $0.hardware == hardware }?.address
+  }
+
+  /// Whether `address` may be the client's: its static one, or in the pool and not bound
+  /// (unexpired) or offered to another client, reserved for another, or set aside.
+  func isAllowed(_ address: IPv4Address, for client: [UInt8], _ message: DHCPMessage, now: Instant, time: Int64) -> Bool {
+    if let fixed = staticAddress(for: message.clientHardwareAddress) { return address == fixed }
+    guard configuration.pool.contains(address), address != configuration.address,
+      address != configuration.network.networkAddress, address != configuration.network.broadcastAddress,
+      !configuration.staticLeases.contains(where: { $0.address == address }),
+      !declined.contains(where: { $0.address == address && $0.until > now }),
+      !offers.contains(where: { $0.address == address && $0.client != client && $0.until > now }),
+      !leases.contains(where: { $0.address == address && $0.client != client && $0.expires > time })
+    else { return false }
+    return true
+  }
+
+  /// The address to offer: the client's static one; the one it had or was offered; the one it
+  /// asks for; else the first free one in the pool, then the one whose lease ended longest ago.
+  func choose(for client: [UInt8], _ message: DHCPMessage, now: Instant, time: Int64) -> IPv4Address? {
+    if let fixed = staticAddress(for: message.clientHardwareAddress) { return fixed }
+    for candidate in [offers.first { $0.client == client }?.address, leases.first { $0.client == client }?.address,
+                      message.options.requestedAddress]
+    {
+      if let candidate, isAllowed(candidate, for: client, message, now: now, time: time) { return candidate }
+    }
+    var raw = configuration.pool.lowerBound.rawValue
+    let last = configuration.pool.upperBound.rawValue
+    var oldest: (address: IPv4Address, expires: Int64)?
+    while raw <= last {
+      let address = IPv4Address(rawValue: raw)
+      if isAllowed(address, for: client, message, now: now, time: time) {
+        guard let previous = leases.first(where: { $0.address == address }) else { return address }
+        if oldest == nil || previous.expires < oldest!.expires { oldest = (address, previous.expires) }
+      }
+      if raw == UInt32.max { break }
+      raw += 1
+    }
+    return oldest?.address
+  }
+}

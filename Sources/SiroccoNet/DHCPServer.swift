@@ -141,8 +141,8 @@ public final class DHCPServer {
       counters.malformed += 1
       return nil
     }
-    let client = message.options.clientIdentifier.map { [$0.type] + $0.identifier }
-      ?? [1] + (0..<6).map { UInt8(truncatingIfNeeded: message.clientHardwareAddress.rawValue >> UInt64(40 - 8 * $0)) }
+    let identifier = message.options.clientIdentifier ?? DHCPClientIdentifier(hardwareAddress: message.clientHardwareAddress)
+    let client = [identifier.type] + identifier.identifier
     let ours = message.options.serverIdentifier.map { $0 == configuration.address }
     switch type {
     case .discover:

@@ -298,6 +298,15 @@ extension Guest {
   }
 }
 
+/// The size of `image` once stripped (GNU strip, into a scratch file), as the image-size
+/// bounds are stated.
+func strippedSize(of image: String, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+  let stripped = try TemporaryFile()
+  let strip = try runCommand(["strip", "-o", stripped.url.path, image])
+  XCTAssertEqual(strip.status, 0, strip.error, file: file, line: line)
+  return try XCTUnwrap(FileManager.default.attributesOfItem(atPath: stripped.url.path)[.size] as? Int, file: file, line: line)
+}
+
 /// The SHA-256 of a file, as sha256sum prints it.
 func sha256Digest(_ path: String) throws -> String { String(try runCommand(["sha256sum", path]).output.prefix(64)) }
 

@@ -119,10 +119,7 @@ final class VirtioTests: XCTestCase {
   func testHelloImageIsAtMost64KiBAndInspectShowsItsPVHEntry() throws {
     try requireTools([("strip", "binutils")])
     let image = Paths.example("hello") + "/_build/virtio/hello.virtio"
-    let stripped = try TemporaryFile()
-    let strip = try runCommand(["strip", "-o", stripped.url.path, image])
-    XCTAssertEqual(strip.status, 0, strip.error)
-    let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: stripped.url.path)[.size] as? Int)
+    let size = try strippedSize(of: image)
     XCTAssertLessThanOrEqual(size, 65536, "hello.virtio is \(size) bytes stripped")
     let symbols = try runCommand(["nm", image])
     XCTAssertFalse(symbols.output.contains("UTF16View"), "hello.virtio links String's UTF-16 index code")
@@ -145,9 +142,7 @@ final class VirtioTests: XCTestCase {
     for target in ["spt", "virtio"] {
       let built = try runCommand([Paths.tool, "build", "--target", target, Paths.example("ping")], timeout: 900)
       XCTAssertEqual(built.status, 0, built.error)
-      let stripped = try TemporaryFile()
-      XCTAssertEqual(try runCommand(["strip", "-o", stripped.url.path, built.output.trimmingCharacters(in: .whitespacesAndNewlines)]).status, 0)
-      sizes[target] = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: stripped.url.path)[.size] as? Int)
+      sizes[target] = try strippedSize(of: built.output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
     let (spt, virtio) = (try XCTUnwrap(sizes["spt"]), try XCTUnwrap(sizes["virtio"]))
     XCTAssertLessThanOrEqual(Double(virtio), 1.2 * Double(spt), "ping.virtio \(virtio) bytes, ping.spt \(spt)")

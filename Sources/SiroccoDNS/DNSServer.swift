@@ -199,7 +199,9 @@ public final class DNSServer {
       response.flags.isResponse = true
       response.flags.recursionDesired = query.flags.recursionDesired
       response.responseCode = .refused
-      if query.edns != nil { response.edns = EDNS(udpPayloadSize: UInt16(configuration.maximumUDPSize)) }
+      if query.edns != nil {
+        response.edns = EDNS(udpPayloadSize: UInt16(configuration.maximumUDPSize), options: [ExtendedError.prohibited.option])
+      }
       return .message(response, udpSize: DNSMessage.classicUDPSize)
     }
     counters.transfers += 1

@@ -85,6 +85,27 @@ final class ServerPartsTests: XCTestCase {
     XCTAssertEqual(v6.decide(client: .v6(IPv6Address("2001:db8:0:2::1")!), kind: .answer, subject: 1, second: 1), .send)
   }
 
+  func testTransfersGoOnlyOverTCPToAllowedNetworks() throws {
+    let origin = name("example.test.")
+    let authority = Authority(zones: [try Zone(origin: origin, records: try ZoneFile.parse(Array(zone.utf8), origin: origin, file: "z"))])
+    var configuration = DNSServer.Configuration()
+    configuration.transferClients = [IPNetwork("10.0.0.0/24")!]
+    let server = DNSServer(udp: [], tcp: nil, authority: authority, configuration: configuration)
+    let query = DNSMessage(id: 9, questions: [DNSQuestion(name: origin, type: .axfr)], edns: EDNS()).emit()
+    func reply(from client: String, overTCP: Bool) -> DNSServer.Reply {
+      query.withUnsafeBytes { server.reply(to: $0, from: IPAddress(client)!, overTCP: overTCP) }
+    }
+    guard case .transfer(let zone, _) = reply(from: "10.0.0.7", overTCP: true) else { return XCTFail("no transfer") }
+    XCTAssertEqual(zone.origin, origin)
+    for (client, overTCP) in [("10.0.1.7", true), ("10.0.0.7", false)] {
+      guard case .message(let refusal, _) = reply(from: client, overTCP: overTCP) else { return XCTFail("no refusal") }
+      XCTAssertEqual(refusal.responseCode, .refused)
+      XCTAssertEqual(refusal.edns?.options, [EDNSOption(code: 15, data: [0, 18])], "RFC 8914: prohibited")
+    }
+    XCTAssertEqual(server.counters.transfers, 1)
+    XCTAssertEqual(server.counters.transfersRefused, 2)
+  }
+
   func testANYPicksAnAddressOrElseTheLastRRsetInZoneOrder() throws {
     let text = zone + """
 

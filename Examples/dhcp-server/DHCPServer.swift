@@ -1,15 +1,17 @@
 // dhcp-server: a DHCPv4 server on network device `service`, for the network of its own
 // static address (--ipv4): leases from --pool (by default every address after the server's
 // own to the end of its network), static leases by hardware address (--static), and the
-// options --routers, --dns-servers, --domain, --mtu and --lease-time. Leases are kept in
-// memory (across restarts: not yet, see docs/dhcp.md).
+// options --routers, --dns-servers, --domain, --mtu and --lease-time. Every pool address is
+// checked with an ARP probe before it is offered (--probe-time). Leases are kept on block
+// device `leases` (--block:leases=FILE, any size from 1 KiB; left out, `sirocco run` attaches
+// a scratch file and leases last one run).
 
 import Sirocco
 
 @main
 struct DHCPServerApp: Unikernel {
   static let name = "dhcp-server"
-  static let devices: [DeviceDeclaration] = [.network("service")]
+  static let devices: [DeviceDeclaration] = [.network("service"), .block("leases", optional: true)]
   static let parameters: [ParameterDeclaration] = [
     .string("pool", default: nil, help: "the addresses handed out (default: those after the server's own)", placeholder: "FIRST-LAST"),
     .string("static", default: nil, help: "static leases, comma-separated", placeholder: "MAC=ADDRESS,..."),
@@ -18,6 +20,7 @@ struct DHCPServerApp: Unikernel {
     .string("domain", default: nil, help: "the domain name offered (option 15)", placeholder: "NAME"),
     .integer("mtu", default: nil, range: 68...65535, help: "the interface MTU offered (option 26)"),
     .integer("lease-time", default: 3600, range: 60...31_536_000, help: "seconds a lease lasts"),
+    .integer("probe-time", default: 500, range: 0...10_000, help: "milliseconds an address is probed by ARP before it is offered (0: no probe)"),
   ]
 
   let server: DHCPServer
@@ -47,6 +50,7 @@ struct DHCPServerApp: Unikernel {
     configuration.domainName = Array((boot.parameters.string("domain") ?? "").utf8)
     configuration.mtu = boot.parameters.integer("mtu").map { UInt16($0) }
     configuration.leaseTime = UInt32(boot.parameters.integer("lease-time") ?? 3600)
+    configuration.probeTime = .milliseconds(Int64(boot.parameters.integer("probe-time") ?? 500))
     if let list = boot.parameters.string("static") {
       for item in list.utf8.split(separator: UInt8(ascii: ",")) {
         let parts = item.split(separator: UInt8(ascii: "="))
@@ -64,9 +68,27 @@ struct DHCPServerApp: Unikernel {
       throw BootFailure("cannot bind UDP port 67: \(error)")
     }
     let log = boot.log
-    server = DHCPServer(socket: socket, configuration: configuration, log: { line in log.info(line) })
+    let file = DHCPLeaseFile(device: boot.block("leases"), network: network)
+    var leases: [DHCPServer.Lease] = []
+    do {
+      leases = try file.load()
+    } catch {
+      throw BootFailure("cannot read the leases on block device 'leases': \(error)")
+    }
+    if file.damagedRecords > 0 { log.warning("\(file.damagedRecords) damaged lease records on block device 'leases' skipped") }
+    if file.capacity == 0 { log.warning("block device 'leases' has no room for a lease: leases are kept in memory only") }
+    server = DHCPServer(socket: socket, configuration: configuration, leases: leases, probing: link, log: { line in log.info(line) })
+    var failed = false
+    server.onLeasesChanged = { leases in
+      switch Result(catching: { () throws(BlockError) in try file.save(leases) }) {
+      case .success: failed = false
+      case .failure(let error):
+        if !failed { log.error("cannot write the leases to block device 'leases': \(error)") }
+        failed = true
+      }
+    }
     wallClock = boot.wallClock
-    log.info("serving DHCP on \(network): pool \(pool.lowerBound)-\(pool.upperBound), leases of \(configuration.leaseTime) s")
+    log.info("serving DHCP on \(network): pool \(pool.lowerBound)-\(pool.upperBound), leases of \(configuration.leaseTime) s, \(leases.count) kept (room for \(file.capacity))")
   }
 
   static func addresses(_ boot: Boot, _ name: String) throws(BootFailure) -> [IPv4Address] {

@@ -5,7 +5,14 @@
 // client's states (selecting, init-reboot, renewing, rebinding), DECLINE (the address set
 // aside), RELEASE, INFORM. Clients are known by their identifier (option 61) or else their
 // hardware address. Leases carry wall-clock expiry times so that an application can keep them
-// across restarts (`leases`, `onLeasesChanged`, and `init(leases:)`).
+// across restarts (`leases`, `onLeasesChanged`, and `init(leases:)`; DHCPLeaseFile.swift
+// keeps them on a block device).
+//
+// Conflict detection (given the link it serves): before a pool address is offered, the
+// server asks who holds it with an ARP request (`Link.probe`) and waits `probeTime`; an
+// answer sets the address aside as a DECLINE would and the next one is probed. ISC dhcpd and
+// dnsmasq do the same with a ping; ARP also finds hosts that drop pings. An address found
+// free is not probed again for `probeMemory`, nor one the client already holds.
 //
 // Replies go where RFC 2131 4.1 says, with one simplification: to a relay (giaddr) when there
 // is one; to the client's own address when it has one (ciaddr); otherwise broadcast (a reply
@@ -37,6 +44,10 @@ public final class DHCPServer {
     public var offerHold: Duration = .seconds(30)
     /// How long an address a client declined (in use by someone else) is not offered.
     public var declineHold: Duration = .seconds(600)
+    /// How long an address is probed before it is offered (zero: not probed).
+    public var probeTime: Duration = .milliseconds(500)
+    /// How long an address found free is offered without probing it again.
+    public var probeMemory: Duration = .seconds(60)
 
     public init(network: IPv4Network, pool: ClosedRange<IPv4Address>) {
       self.network = network
@@ -73,6 +84,8 @@ public final class DHCPServer {
     public var declines = 0
     public var releases = 0
     public var informs = 0
+    /// Addresses found in use by an ARP probe before they were offered.
+    public var conflicts = 0
     /// Datagrams that were not a DHCP request we could read.
     public var malformed = 0
     /// DISCOVERs that found no free address.
@@ -92,8 +105,24 @@ public final class DHCPServer {
     var until: Instant
   }
 
+  /// An offer waiting for its address's probe.
+  struct Probe {
+    var reply: Reply
+    var discover: DHCPMessage
+    var client: [UInt8]
+    var until: Instant
+    /// Addresses probed for this DISCOVER so far (a bound on how many it may try).
+    var attempts: Int
+  }
+
   public let configuration: Configuration
   let socket: (any UDPEndpoint)?
+  /// The link whose ARP probes check addresses before they are offered (nil: no probes).
+  let probeLink: Link?
+  var probes: [Probe] = []
+  var probedFree: [(address: IPv4Address, until: Instant)] = []
+  /// Addresses probed for one DISCOVER at most; then the client's next DISCOVER starts over.
+  static let probeAttempts = 4
   /// The leases handed out (current and expired ones kept until their address is needed:
   /// a client coming back gets its old address).
   public private(set) var leases: [Lease]
@@ -105,15 +134,19 @@ public final class DHCPServer {
   let log: ((Text) -> Void)?
 
   /// Serves on `socket` (bound to port 67; nil: `respond` is called directly), starting with
-  /// `leases` (kept from an earlier run).
-  public init(socket: (any UDPEndpoint)?, configuration: Configuration, leases: [Lease] = [], log: ((Text) -> Void)? = nil) {
+  /// `leases` (kept from an earlier run), probing addresses on `link` before offering them
+  /// (nil, or a zero `probeTime`: offered at once).
+  public init(socket: (any UDPEndpoint)?, configuration: Configuration, leases: [Lease] = [], probing link: Link? = nil,
+              log: ((Text) -> Void)? = nil) {
     self.socket = socket
     self.configuration = configuration
-    self.leases = leases
+    self.leases = leases.filter { configuration.network.contains($0.address) }
+    self.probeLink = configuration.probeTime > .zero ? link : nil
     self.log = log
   }
 
-  /// Answers what arrived. `time` is the wall clock, in seconds since 1970.
+  /// Answers what arrived, and sends the offers whose probes have ended. `time` is the wall
+  /// clock, in seconds since 1970. Returns when it must run again at the latest.
   public func step(now: Instant, time: Int64) -> Instant? {
     guard let socket else { return nil }
     while let datagram = socket.receive() {
@@ -123,14 +156,77 @@ public final class DHCPServer {
         continue
       }
       guard let reply = respond(to: message, now: now, time: time) else { continue }
-      let length = reply.message.bufferLength
-      var bytes = [UInt8](repeating: 0, count: length)
-      bytes.withUnsafeMutableBytes { reply.message.emit(into: $0) }
-      try? socket.send(bytes, to: .v4(reply.destination), port: reply.port)
+      if reply.message.options.messageType == .offer, probeFirst(reply, for: message, now: now) { continue }
+      send(reply)
     }
+    if !probes.isEmpty { finishProbes(now: now, time: time) }
     offers.removeAll { $0.until <= now }
     declined.removeAll { $0.until <= now }
-    return offers.map { $0.until }.min()
+    probedFree.removeAll { $0.until <= now }
+    return (offers.map { $0.until } + probes.map { $0.until }).min()
+  }
+
+  func send(_ reply: Reply) {
+    guard let socket else { return }
+    let length = reply.message.bufferLength
+    var bytes = [UInt8](repeating: 0, count: length)
+    bytes.withUnsafeMutableBytes { reply.message.emit(into: $0) }
+    try? socket.send(bytes, to: .v4(reply.destination), port: reply.port)
+  }
+
+  // MARK: Conflict probes
+
+  /// Holds `reply`, an OFFER, while its address is probed, if it needs a probe; false: send
+  /// it now.
+  func probeFirst(_ reply: Reply, for discover: DHCPMessage, now: Instant, attempts: Int = 1) -> Bool {
+    guard let link = probeLink else { return false }
+    let address = reply.message.yourAddress
+    let client = clientKey(discover)
+    if let index = probes.firstIndex(where: { $0.client == client }) {
+      if probes[index].reply.message.yourAddress == address {
+        probes[index].reply = reply  // a retransmitted DISCOVER: the offer answers the latest
+        probes[index].discover = discover
+        return true
+      }
+      link.endProbe(probes[index].reply.message.yourAddress)
+      probes.remove(at: index)
+    }
+    guard staticAddress(for: discover.clientHardwareAddress) == nil,
+      !leases.contains(where: { $0.client == client && $0.address == address }),
+      !probedFree.contains(where: { $0.address == address && $0.until > now })
+    else { return false }
+    link.probe(address)
+    probes.append(Probe(reply: reply, discover: discover, client: client, until: now + configuration.probeTime, attempts: attempts))
+    return true
+  }
+
+  /// Sends the offers whose addresses nobody claimed; an address claimed is set aside and
+  /// the client is offered (and the server probes) another.
+  func finishProbes(now: Instant, time: Int64) {
+    guard let link = probeLink else { return }
+    var index = 0
+    while index < probes.count {
+      let probe = probes[index]
+      let address = probe.reply.message.yourAddress
+      let claimant = link.claimant(of: address)
+      guard claimant != nil || probe.until <= now else {
+        index += 1
+        continue
+      }
+      probes.remove(at: index)
+      link.endProbe(address)
+      guard let claimant else {
+        probedFree.append((address, now + configuration.probeMemory))
+        send(probe.reply)
+        continue
+      }
+      counters.conflicts += 1
+      declined.append((address, now + configuration.declineHold))
+      offers.removeAll { $0.client == probe.client }
+      log?("\(address) is in use by \(claimant) (it answered the ARP probe): set aside, not offered")
+      guard probe.attempts < Self.probeAttempts, let next = offer(to: probe.discover, client: probe.client, now: now, time: time) else { continue }
+      if !probeFirst(next, for: probe.discover, now: now, attempts: probe.attempts + 1) { send(next) }
+    }
   }
 
   // MARK: The exchange
@@ -141,21 +237,12 @@ public final class DHCPServer {
       counters.malformed += 1
       return nil
     }
-    let identifier = message.options.clientIdentifier ?? DHCPClientIdentifier(hardwareAddress: message.clientHardwareAddress)
-    let client = [identifier.type] + identifier.identifier
+    let client = clientKey(message)
     let ours = message.options.serverIdentifier.map { $0 == configuration.address }
     switch type {
     case .discover:
       counters.discovers += 1
-      guard let address = choose(for: client, message, now: now, time: time) else {
-        counters.exhausted += 1
-        log?("no free address for \(message.clientHardwareAddress): the pool is exhausted")
-        return nil
-      }
-      offers.removeAll { $0.client == client }
-      offers.append(Offer(client: client, address: address, until: now + configuration.offerHold))
-      counters.offers += 1
-      return reply(.offer, to: message, address: address)
+      return offer(to: message, client: client, now: now, time: time)
     case .request:
       counters.requests += 1
       return request(message, client: client, ours: ours, now: now, time: time)
@@ -187,6 +274,25 @@ public final class DHCPServer {
       counters.malformed += 1
       return nil
     }
+  }
+
+  /// How a client is known: its identifier (option 61), else its hardware address.
+  func clientKey(_ message: DHCPMessage) -> [UInt8] {
+    let identifier = message.options.clientIdentifier ?? DHCPClientIdentifier(hardwareAddress: message.clientHardwareAddress)
+    return [identifier.type] + identifier.identifier
+  }
+
+  /// An OFFER of the address `choose` picks, held for the client; nil when none is free.
+  func offer(to message: DHCPMessage, client: [UInt8], now: Instant, time: Int64) -> Reply? {
+    guard let address = choose(for: client, message, now: now, time: time) else {
+      counters.exhausted += 1
+      log?("no free address for \(message.clientHardwareAddress): the pool is exhausted")
+      return nil
+    }
+    offers.removeAll { $0.client == client }
+    offers.append(Offer(client: client, address: address, until: now + configuration.offerHold))
+    counters.offers += 1
+    return reply(.offer, to: message, address: address)
   }
 
   /// REQUEST in the client's states of RFC 2131 4.3.2.

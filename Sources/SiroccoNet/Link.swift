@@ -93,6 +93,12 @@ public final class Link {
 
   var announcementsSent = 0
   var nextAnnouncement: Instant?
+  /// Conflict probes (`probe(_:)`): each address asked about, and who has claimed it since.
+  var probes: [(address: IPv4Address, claimant: MACAddress?)] = []
+  /// Probes whose ARP request `flush` still has to send.
+  var probesToSend: [IPv4Address] = []
+  /// Probes watched at once; the oldest is forgotten past this.
+  public static let probeCapacity = 64
   /// Packets whose next hop was resolved outside `poll` (by `addNeighbor`), sent by `flush`.
   var releasedPackets: [(packet: [UInt8], macAddress: MACAddress)] = []
 
@@ -110,6 +116,40 @@ public final class Link {
     neighbors = NeighborCache(configuration: configuration.neighbors, seed: random.next(), now: now)
     ipv6MTU = configuration.mtu
     ipv4MTU = configuration.mtu
+  }
+
+  // MARK: Conflict probes
+
+  /// Asks the link who holds `address`: an ARP request from the link's own address (sent by
+  /// the stack's next flush), after which any ARP packet from `address`, or another host's
+  /// RFC 5227 probe for it, makes its sender the `claimant`. For a DHCP server checking an
+  /// address before it offers it (as ISC dhcpd and dnsmasq ping). Restarting a probe clears
+  /// what it found.
+  public func probe(_ address: IPv4Address) {
+    endProbe(address)
+    if probes.count >= Self.probeCapacity { probes.removeFirst() }
+    probes.append((address, nil))
+    probesToSend.append(address)
+  }
+
+  /// The host that claimed `address` since `probe(address)`, if one did.
+  public func claimant(of address: IPv4Address) -> MACAddress? {
+    probes.first { $0.address == address }?.claimant
+  }
+
+  /// Stops watching `address`.
+  public func endProbe(_ address: IPv4Address) {
+    probes.removeAll { $0.address == address }
+    probesToSend.removeAll { $0 == address }
+  }
+
+  /// Records `packet`'s sender as the claimant of a probed address it speaks for.
+  func noteClaim(_ packet: ARPPacket) {
+    guard packet.senderHardwareAddress != macAddress else { return }
+    let probing = packet.operation == .request && packet.senderProtocolAddress.isUnspecified
+    let address = probing ? packet.targetProtocolAddress : packet.senderProtocolAddress
+    guard let index = probes.firstIndex(where: { $0.address == address }), probes[index].claimant == nil else { return }
+    probes[index].claimant = packet.senderHardwareAddress
   }
 
   /// Every address on the link, of either family (IPv6: those in use, DAD done).

@@ -16,6 +16,7 @@ extension Stack {
       return counters.drop(error == .unsupported ? .unsupportedARP : .malformedARP)
     }
     if link.dhcp?.probingAddress != nil { checkDHCPProbe(packet, on: link, now: now) }
+    if !link.probes.isEmpty { link.noteClaim(packet) }
     let sender = packet.senderProtocolAddress
     let senderIsUsable = !sender.isUnspecified && !sender.isBroadcast && !sender.isMulticast
       && !link.owns(sender) && packet.senderHardwareAddress.isUnicast

@@ -238,6 +238,10 @@ public final class Stack<Device: NetworkDevice> {
       let (retry, unresolved) = link.arp.due(now: now)
       counters.drop(.arpUnresolved, count: unresolved)
       for address in retry { sendARPRequest(for: address, on: link) }
+      if !link.probesToSend.isEmpty {
+        for address in link.probesToSend { sendARPRequest(for: address, on: link) }
+        link.probesToSend = []
+      }
       if !link.releasedPackets.isEmpty {
         let released = link.releasedPackets
         link.releasedPackets = []
@@ -278,7 +282,9 @@ public final class Stack<Device: NetworkDevice> {
     {
       return true
     }
-    for link in links where !link.releasedPackets.isEmpty || !link.releasedPackets6.isEmpty { return true }
+    for link in links where !link.releasedPackets.isEmpty || !link.releasedPackets6.isEmpty || !link.probesToSend.isEmpty {
+      return true
+    }
     return false
   }
 

@@ -21,7 +21,9 @@ import SiroccoWire
 
 /// A device the application needs, by kind and name: its manifest entry. Every declared
 /// device must be attached at start (`--net:NAME=TAP`), as with Solo5. Names compare byte
-/// for byte (they are ASCII).
+/// for byte (they are ASCII). A block device may be declared `optional`: `sirocco run`
+/// then attaches a fresh scratch file when none is given (the tenders and the unix
+/// platform still see an attached device, as Solo5's require).
 public struct DeviceDeclaration: Equatable, Sendable {
   public enum Kind: Equatable, Sendable {
     case network
@@ -34,17 +36,23 @@ public struct DeviceDeclaration: Equatable, Sendable {
   /// stack gets no link on it, and it has no address parameters. A bridge's or a
   /// firewall's ports. In the manifest it is a network device like any other.
   public var raw: Bool
+  /// A block device the application can do without keeping: when it is not attached,
+  /// `sirocco run` attaches an empty scratch file (1 MiB, emptied on every run), so what the
+  /// application writes there lasts one run. A DHCP server's leases.
+  public var optional: Bool
 
-  public init(kind: Kind, name: String, raw: Bool = false) {
+  public init(kind: Kind, name: String, raw: Bool = false, optional: Bool = false) {
     precondition(Self.isValidName(name), "device names are 1-67 characters of [A-Za-z0-9] (Solo5 manifest rule)")
     precondition(!raw || kind == .network, "only a network device is raw")
+    precondition(!optional || kind == .block, "only a block device is optional")
     self.kind = kind
     self.name = name
     self.raw = raw
+    self.optional = optional
   }
 
   public static func == (lhs: DeviceDeclaration, rhs: DeviceDeclaration) -> Bool {
-    lhs.kind == rhs.kind && lhs.name.utf8Equals(rhs.name) && lhs.raw == rhs.raw
+    lhs.kind == rhs.kind && lhs.name.utf8Equals(rhs.name) && lhs.raw == rhs.raw && lhs.optional == rhs.optional
   }
 
   /// A network device the stack carries (`Boot.network`, `Boot.link`).
@@ -52,7 +60,10 @@ public struct DeviceDeclaration: Equatable, Sendable {
   /// A network device whose Ethernet frames the application sends and receives itself
   /// (`Boot.rawNetwork`).
   public static func rawNetwork(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .network, name: name, raw: true) }
-  public static func block(_ name: String) -> DeviceDeclaration { DeviceDeclaration(kind: .block, name: name) }
+  /// A block device; `optional`: see `DeviceDeclaration.optional`.
+  public static func block(_ name: String, optional: Bool = false) -> DeviceDeclaration {
+    DeviceDeclaration(kind: .block, name: name, optional: optional)
+  }
 
   /// Solo5's rule for device names: 1-67 ASCII letters and digits (its tenders parse
   /// `--net:NAME=` with `%67[A-Za-z0-9]`).

@@ -100,7 +100,9 @@ public final class UnixPlatform: Platform {
     // `sirocco build --target spt` asks the unix build for the manifest it must embed.
     if getenv("SIROCCO_PRINT_MANIFEST") != nil {
       var text = ""
-      for device in App.devices { text += "\(device.kind == .network ? "net" : "block") \(device.name)\n" }
+      for device in App.devices {
+        text += "\(device.kind == .network ? "net" : "block") \(device.name)\(device.optional ? " optional" : "")\n"
+      }
       UnixConsole().write(text)
       return ExitStatus.success
     }

@@ -118,6 +118,17 @@ extension Builder {
 
   /// The devices the application declares, from its unix build.
   func readManifest(of application: Application) throws -> Manifest {
+    let devices = try declaredDevices(of: application).map { $0.entry }
+    guard devices.count < Manifest.maximumEntries else {
+      throw ToolError.usage("\(application.name) declares \(devices.count) devices: expected at most \(Manifest.maximumEntries - 1)")
+    }
+    return Manifest(devices: devices)
+  }
+
+  /// The devices the application declares, each with whether it is optional (a block
+  /// device `sirocco run` attaches a scratch file for), from its unix build
+  /// (SIROCCO_PRINT_MANIFEST: lines `net NAME`, `block NAME [optional]`).
+  func declaredDevices(of application: Application) throws -> [(entry: Manifest.Entry, optional: Bool)] {
     let unix = try Builder(target: .unix).buildUnix(application, force: false)
     let process = Process()
     process.executableURL = unix
@@ -128,16 +139,12 @@ extension Builder {
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw ToolError.failure("cannot read the manifest of \(application.name)") }
-    var devices: [Manifest.Entry] = []
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
       let parts = line.split(separator: " ")
-      guard parts.count == 2 else { continue }
-      devices.append(Manifest.Entry(name: String(parts[1]), type: parts[0] == "net" ? .netBasic : .blockBasic))
+      guard parts.count == 2 || parts.count == 3 else { return nil }
+      let entry = Manifest.Entry(name: String(parts[1]), type: parts[0] == "net" ? .netBasic : .blockBasic)
+      return (entry, parts.count == 3 && parts[2] == "optional")
     }
-    guard devices.count < Manifest.maximumEntries else {
-      throw ToolError.usage("\(application.name) declares \(devices.count) devices: expected at most \(Manifest.maximumEntries - 1)")
-    }
-    return Manifest(devices: devices)
   }
 
   /// The two Solo5 notes and, for spt, Sirocco's, each in its own section (the linker script

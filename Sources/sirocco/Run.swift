@@ -12,7 +12,9 @@ struct Run: ParsableCommand {
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
-      block device NAME to FILE. Every declared device must be attached. --net-offload \
+      block device NAME to FILE. Every declared device must be attached, except an optional \
+      block device (`sirocco inspect` does not show it; the application's docs do): left \
+      out, it gets a scratch file emptied on every run. --net-offload \
       gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
       on by default for unix (--net-offload=false turns it off), off by default for spt \
       (plain frames, as Solo5). --block:NAME=DIR with a directory attaches a ustar archive \
@@ -50,9 +52,11 @@ struct Run: ParsableCommand {
     try reporting {
       let (options, bootParameters) = try split(rest)
       let application = try Application(path: directory)
-      let deviceOptions = try packDirectories(options, into: application.buildDirectory(for: target, debug: debug))
+      let buildDirectory = application.buildDirectory(for: target, debug: debug)
       let builder = try Builder(target: target, debug: debug)
       let artifact = try builder.build(application)
+      let deviceOptions = try attachScratch(try packDirectories(options, into: buildDirectory), application: application,
+                                            builder: builder, in: buildDirectory)
       switch target {
       case .spt, .hvt:
         let tender = try builder.buildTender()
@@ -97,6 +101,37 @@ struct Run: ParsableCommand {
       return "--block:" + name + "=" + archive.path
     }
   }
+
+  /// Optional block devices (`DeviceDeclaration.optional`) that `options` leave unattached:
+  /// each gets a fresh scratch file of `scratchSize` bytes in the build directory, named
+  /// after this process (files of runs that have ended are removed first).
+  func attachScratch(_ options: [String], application: Application, builder: Builder, in buildDirectory: URL) throws -> [String] {
+    let attached = Set(options.compactMap { option -> String? in
+      guard case .option(let device) = DeviceOption.parse(option), device.kind == .block else { return nil }
+      return device.name
+    })
+    let missing = try builder.declaredDevices(of: application).filter {
+      $0.optional && $0.entry.type == .blockBasic && !attached.contains($0.entry.name)
+    }
+    guard !missing.isEmpty else { return options }
+    try FileManager.default.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
+    for stale in (try? FileManager.default.contentsOfDirectory(atPath: buildDirectory.path)) ?? [] where stale.hasPrefix("scratch-") {
+      let pid = stale.split(separator: "-").dropFirst().first.flatMap { pid_t($0) } ?? 0
+      if pid > 0, kill(pid, 0) != 0, errno == ESRCH { try? FileManager.default.removeItem(at: buildDirectory.appendingPathComponent(stale)) }
+    }
+    return options + (try missing.map { device in
+      let name = device.entry.name
+      let file = buildDirectory.appendingPathComponent("scratch-\(getpid())-\(name).img")
+      guard FileManager.default.createFile(atPath: file.path, contents: nil), truncate(file.path, off_t(Self.scratchSize)) == 0 else {
+        throw ToolError.failure("cannot create a scratch file for block device '\(name)' in \(buildDirectory.path)")
+      }
+      FileHandle.standardError.write(Data(
+        "sirocco: block device '\(name)' not attached: a scratch file of \(Self.scratchSize >> 20) MiB, emptied on every run (--block:\(name)=FILE keeps what is written)\n".utf8))
+      return "--block:" + name + "=" + file.path
+    })
+  }
+
+  static let scratchSize = 1 << 20
 
   /// Device options come before `--`; boot parameters after it.
   func split(_ arguments: [String]) throws -> ([String], [String]) {

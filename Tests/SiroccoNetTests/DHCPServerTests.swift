@@ -22,23 +22,33 @@ final class DHCPServerTests: XCTestCase {
     return configuration
   }
 
-  func testSiroccosClientTakesALeaseAndRenewsIt() throws {
-    let link = MemoryLink()
+  /// A server stack (10.0.0.1) and a client stack back to back, and the server on the first.
+  final class Pair {
     let serverStack = Stack<MemoryNetworkDevice>(seed: 1)
     let clientStack = Stack<MemoryNetworkDevice>(seed: 2)
+    let serverLink: Link
+    let client: Link
+    let server: DHCPServer
     var now = Instant(nanoseconds: 1_000_000_000)
-    let serverDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 1), link: link, side: .a)
-    let clientDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 2), link: link, side: .b)
-    var serverLink = Link.Configuration(name: "service", macAddress: serverDevice.macAddress)
-    serverLink.ipv6 = false
-    serverStack.add(network, to: serverStack.attach(serverDevice, configuration: serverLink))
-    var clientLink = Link.Configuration(name: "service", macAddress: clientDevice.macAddress)
-    clientLink.ipv6 = false
-    let client = clientStack.attach(clientDevice, configuration: clientLink)
-    let server = DHCPServer(socket: try serverStack.bindUDP(port: 67), configuration: configuration())
-    var saved: [DHCPServer.Lease] = []
-    server.onLeasesChanged = { saved = $0 }
-    clientStack.startDHCP(on: client, now: now)
+
+    init(_ configuration: DHCPServer.Configuration, probing: Bool = false, clientAddress: IPv4Network? = nil) throws {
+      let link = MemoryLink()
+      let serverDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 1), link: link, side: .a)
+      let clientDevice = MemoryNetworkDevice(macAddress: MACAddress(2, 0, 0, 0, 0, 2), link: link, side: .b)
+      var serverConfiguration = Link.Configuration(name: "service", macAddress: serverDevice.macAddress)
+      serverConfiguration.ipv6 = false
+      serverLink = serverStack.attach(serverDevice, configuration: serverConfiguration)
+      serverStack.add(configuration.network, to: serverLink)
+      var clientConfiguration = Link.Configuration(name: "service", macAddress: clientDevice.macAddress)
+      clientConfiguration.ipv6 = false
+      client = clientStack.attach(clientDevice, configuration: clientConfiguration)
+      if let clientAddress { clientStack.add(clientAddress, to: client) }
+      server = DHCPServer(socket: try serverStack.bindUDP(port: 67), configuration: configuration, probing: probing ? serverLink : nil)
+      clientStack.startDHCP(on: client, now: now)
+    }
+
+    /// Runs both stacks and the server in steps of 10 ms until `condition` holds, for at
+    /// most `seconds`.
     func run(until condition: () -> Bool, seconds: Int) -> Bool {
       for _ in 0..<(seconds * 100) {
         if condition() { return true }
@@ -50,6 +60,14 @@ final class DHCPServerTests: XCTestCase {
       }
       return condition()
     }
+  }
+
+  func testSiroccosClientTakesALeaseAndRenewsIt() throws {
+    let pair = try Pair(configuration())
+    let (client, server) = (pair.client, pair.server)
+    var saved: [DHCPServer.Lease] = []
+    server.onLeasesChanged = { saved = $0 }
+    func run(until condition: () -> Bool, seconds: Int) -> Bool { pair.run(until: condition, seconds: seconds) }
     XCTAssertTrue(run(until: { client.dhcp?.lease != nil && !client.ipv4.isEmpty }, seconds: 30))
     let lease = try XCTUnwrap(client.dhcp?.lease)
     XCTAssertEqual(lease.address, IPv4Network(address: IPv4Address(10, 0, 0, 100), prefixLength: 24), "the pool's first")
@@ -158,5 +176,86 @@ final class DHCPServerTests: XCTestCase {
     XCTAssertEqual(lease(restarted, host: 2, now: now, time: 1300), IPv4Address(10, 0, 0, 102))
     XCTAssertEqual(lease(restarted, host: 3, now: now, time: 1300), IPv4Address(10, 0, 0, 100),
                    "the declined address is free again after the restart, the others are taken")
+  }
+
+  func testAnAddressInUseIsFoundByItsARPProbeAndNotOffered() throws {
+    // The client's host already has 10.0.0.100 (configured by hand): it answers the server's
+    // ARP probe for the pool's first address, which is set aside; the client gets the next.
+    let pair = try Pair(configuration(), probing: true, clientAddress: IPv4Network(address: IPv4Address(10, 0, 0, 100), prefixLength: 24))
+    XCTAssertTrue(pair.run(until: { pair.client.dhcp?.lease != nil }, seconds: 30))
+    XCTAssertEqual(pair.client.dhcp?.lease?.address.address, IPv4Address(10, 0, 0, 101))
+    XCTAssertEqual(pair.server.counters.conflicts, 1)
+    XCTAssertEqual(pair.server.counters.offers, 2, "the first offer held back, the second sent")
+    XCTAssertTrue(pair.serverLink.probes.isEmpty, "probes end")
+    // A second client asking later is not offered 10.0.0.100 either: it is set aside.
+    let later = pair.server.respond(to: message(.discover, host: 9), now: pair.now, time: 1_800_000_100)
+    XCTAssertEqual(later?.message.yourAddress, IPv4Address(10, 0, 0, 102))
+  }
+
+  func testAFreeAddressIsOfferedAfterItsProbeTime() throws {
+    var configuration = configuration()
+    configuration.probeTime = .milliseconds(300)
+    let pair = try Pair(configuration, probing: true)
+    let start = pair.now
+    XCTAssertTrue(pair.run(until: { pair.server.counters.offers == 1 }, seconds: 10))
+    XCTAssertTrue(pair.run(until: { pair.client.dhcp?.lease != nil }, seconds: 30))
+    XCTAssertEqual(pair.client.dhcp?.lease?.address.address, IPv4Address(10, 0, 0, 100))
+    XCTAssertEqual(pair.server.counters.conflicts, 0)
+    XCTAssertGreaterThanOrEqual(pair.now - start, .milliseconds(300), "the offer waited for the probe")
+    XCTAssertEqual(pair.server.probedFree.map(\.address), [IPv4Address(10, 0, 0, 100)])
+  }
+
+  func lease(_ host: UInt8, _ address: UInt8, expires: Int64, name: String = "") -> DHCPServer.Lease {
+    DHCPServer.Lease(client: [1, 2, 0, 0, 0, 0, host], hardware: MACAddress(2, 0, 0, 0, 0, host), address: IPv4Address(10, 0, 0, address),
+                     expires: expires, hostName: Array(name.utf8))
+  }
+
+  func testLeaseFileKeepsLeasesAcrossARestartAndSurvivesDamage() throws {
+    for sectorSize in [512, 4096] {
+      let device = MemoryBlockDevice(sectorSize: sectorSize, sectors: 3)
+      let file = DHCPLeaseFile(device: device, network: network)
+      XCTAssertEqual(file.capacity, 2 * sectorSize / 128)
+      XCTAssertEqual(try file.load(), [], "a blank device holds no leases")
+      let leases = (1...6).map { lease($0, 99 + $0, expires: 1_800_000_000 + Int64($0), name: $0 == 1 ? "laptop" : "") }
+      try file.save(leases)
+      XCTAssertEqual(try DHCPLeaseFile(device: device, network: network).load(), leases, "\(sectorSize)")
+      // A renewal rewrites the lease; a lease appended; one released and removed.
+      var changed = leases
+      changed[2].expires += 600
+      changed.append(lease(7, 150, expires: 5))
+      changed.remove(at: 0)
+      try file.save(changed)
+      XCTAssertEqual(try DHCPLeaseFile(device: device, network: network).load(), changed)
+      // A torn record: that lease alone is lost, and counted.
+      device.storage[sectorSize + 128 + 70] ^= 0xff
+      let reread = DHCPLeaseFile(device: device, network: network)
+      XCTAssertEqual(try reread.load(), changed.enumerated().filter { $0.offset != 1 }.map(\.element))
+      XCTAssertEqual(reread.damagedRecords, 1)
+      // Another network's server starts empty; so does a foreign device.
+      XCTAssertEqual(try DHCPLeaseFile(device: device, network: IPv4Network(address: IPv4Address(10, 1, 0, 1), prefixLength: 24)).load(), [])
+      device.storage[0] ^= 1
+      XCTAssertEqual(try DHCPLeaseFile(device: device, network: network).load(), [])
+    }
+  }
+
+  func testLeaseFileBoundsCapacityAndLongIdentifiers() throws {
+    let device = MemoryBlockDevice(sectors: 2)
+    let file = DHCPLeaseFile(device: device, network: network)
+    var leases = (1...6).map { lease($0, 99 + $0, expires: 10) }
+    leases[1].client = [UInt8](repeating: 7, count: 65)
+    try file.save(leases)
+    XCTAssertEqual(file.unsaved, 2, "one identifier too long, one past the device's 4 records")
+    XCTAssertEqual(try DHCPLeaseFile(device: device, network: network).load(), [leases[0], leases[2], leases[3], leases[4]])
+    let none = DHCPLeaseFile(device: MemoryBlockDevice(sectors: 1), network: network)
+    XCTAssertEqual(none.capacity, 0)
+    XCTAssertEqual(try none.load(), [])
+    try none.save(leases)
+    XCTAssertEqual(none.unsaved, 6)
+  }
+
+  func testServerStartedWithLeasesOfAnotherNetworkDropsThem() {
+    let server = DHCPServer(socket: nil, configuration: configuration(), leases: [lease(1, 100, expires: 5_000),
+      DHCPServer.Lease(client: [1, 9], hardware: MACAddress(2, 0, 0, 0, 0, 9), address: IPv4Address(192, 168, 1, 5), expires: 5_000)])
+    XCTAssertEqual(server.leases.map(\.address), [IPv4Address(10, 0, 0, 100)])
   }
 }

@@ -1,0 +1,174 @@
+// The DHCP server's leases on a block device, so that a restarted server gives every client
+// the address it had (RFC 2131 4.3.1: "the server MUST remember ... the client's network
+// address"; dnsmasq keeps a leases file, ISC dhcpd a lease database).
+//
+// Layout: sector 0 holds the header, records of 128 bytes follow from sector 1, one per
+// lease, in the order of `DHCPServer.leases`.
+//
+//     header   0  magic "SRCDHCPL"        record   0  client identifier length (1-64)
+//              8  version (1)                      1  client identifier (64 bytes)
+//             12  record count                    65  hardware address (6)
+//             16  network address                 71  IPv4 address
+//             20  prefix length (1 byte)          75  expiry, seconds since 1970 (8)
+//             24  checksum of 0..<24              83  host name length (0-40)
+//                                                 84  host name (40 bytes)
+//                                                124  checksum of 0..<124
+//
+// Numbers are big-endian, 4 bytes unless shown; checksums are FNV-1a (32 bits). Saving writes the records that changed, then the header,
+// then flushes: a record torn by a crash fails its checksum and only that lease is lost; a
+// torn header leaves the previous count. A header for another network, or none (a blank or
+// foreign device), starts with no leases. Client identifiers longer than 64 bytes are not
+// kept (no common client sends one), nor leases past the device's capacity; both counted.
+
+import SiroccoDevices
+import SiroccoWire
+
+public final class DHCPLeaseFile {
+  public static let recordLength = 128
+  static let magic: [UInt8] = Array("SRCDHCPL".utf8)
+  static let version: UInt32 = 1
+  static let maximumIdentifier = 64
+  static let maximumHostName = 40
+
+  public let device: any BlockDevice
+  public let network: IPv4Network
+  /// Leases the device has room for.
+  public let capacity: Int
+  /// Records on the device that failed their checksum when loaded.
+  public private(set) var damagedRecords = 0
+  /// Leases not kept at the last save: identifiers too long, or no room left.
+  public private(set) var unsaved = 0
+  /// Sectors holding records as last written (or read), to write only what changed.
+  var written: [[UInt8]] = []
+  var writtenCount: Int?
+
+  public init(device: any BlockDevice, network: IPv4Network) {
+    self.device = device
+    self.network = network
+    let sectors = Int(min(device.sectorCount, UInt64(Int32.max)))
+    capacity = max(0, sectors - 1) * (device.sectorSize / Self.recordLength)
+  }
+
+  var recordsPerSector: Int { device.sectorSize / Self.recordLength }
+
+  /// The leases on the device: none if it holds no lease file for this network.
+  public func load() throws(BlockError) -> [DHCPServer.Lease] {
+    guard capacity > 0 else { return [] }
+    var sector = [UInt8](repeating: 0, count: device.sectorSize)
+    try read(0, into: &sector)
+    guard let count = header(sector), count <= capacity else { return [] }
+    writtenCount = count
+    var leases: [DHCPServer.Lease] = []
+    let sectors = (count + recordsPerSector - 1) / recordsPerSector
+    written = []
+    for index in 0..<sectors {
+      try read(UInt64(1 + index), into: &sector)
+      written.append(sector)
+      for slot in 0..<recordsPerSector where index * recordsPerSector + slot < count {
+        let lease = sector.withUnsafeBytes { Self.parseRecord($0.slice(from: slot * Self.recordLength, length: Self.recordLength)) }
+        if let lease, network.contains(lease.address) {
+          leases.append(lease)
+        } else {
+          damagedRecords += 1
+        }
+      }
+    }
+    return leases
+  }
+
+  /// Writes `leases` (the records that changed, then the header) and flushes.
+  public func save(_ leases: [DHCPServer.Lease]) throws(BlockError) {
+    guard capacity > 0 else {
+      unsaved = leases.count
+      return
+    }
+    let kept = leases.filter { !$0.client.isEmpty && $0.client.count <= Self.maximumIdentifier }
+    let records = kept.prefix(capacity)
+    unsaved = leases.count - records.count
+    let sectors = (records.count + recordsPerSector - 1) / recordsPerSector
+    for index in 0..<sectors {
+      var sector = [UInt8](repeating: 0, count: device.sectorSize)
+      sector.withUnsafeMutableBytes { bytes in
+        for slot in 0..<recordsPerSector where index * recordsPerSector + slot < records.count {
+          let lease = records[records.startIndex + index * recordsPerSector + slot]
+          Self.emitRecord(lease, into: bytes.slice(from: slot * Self.recordLength, length: Self.recordLength))
+        }
+      }
+      if index < written.count, written[index] == sector { continue }
+      try write(UInt64(1 + index), sector)
+      if index < written.count { written[index] = sector } else { written.append(sector) }
+    }
+    if writtenCount != records.count {
+      var header = [UInt8](repeating: 0, count: device.sectorSize)
+      header.withUnsafeMutableBytes { emitHeader(count: records.count, into: $0) }
+      try write(0, header)
+      writtenCount = records.count
+    }
+    try device.flush()
+  }
+
+  func read(_ index: UInt64, into sector: inout [UInt8]) throws(BlockError) {
+    let device = device
+    try sector.withUnsafeMutableBytes { bytes in Result { () throws(BlockError) in try device.read(sector: index, into: bytes) } }.get()
+  }
+
+  func write(_ index: UInt64, _ sector: [UInt8]) throws(BlockError) {
+    let device = device
+    try sector.withUnsafeBytes { bytes in Result { () throws(BlockError) in try device.write(sector: index, from: bytes) } }.get()
+  }
+
+  // MARK: Layout
+
+  /// The record count in a header sector for this network; nil for anything else.
+  func header(_ sector: [UInt8]) -> Int? {
+    sector.withUnsafeBytes { bytes -> Int? in
+      guard bytes.prefix(8).elementsEqual(Self.magic), bytes.readUInt32(at: 8) == Self.version,
+        bytes.readUInt32(at: 24) == Self.fnv1a(bytes.slice(from: 0, length: 24)),
+        IPv4Address.read(from: bytes, at: 16) == network.address, Int(bytes[20]) == network.prefixLength
+      else { return nil }
+      return Int(bytes.readUInt32(at: 12))
+    }
+  }
+
+  func emitHeader(count: Int, into bytes: UnsafeMutableRawBufferPointer) {
+    for (index, byte) in Self.magic.enumerated() { bytes[index] = byte }
+    bytes.writeUInt32(Self.version, at: 8)
+    bytes.writeUInt32(UInt32(count), at: 12)
+    network.address.write(to: bytes, at: 16)
+    bytes[20] = UInt8(network.prefixLength)
+    bytes.writeUInt32(Self.fnv1a(UnsafeRawBufferPointer(bytes.slice(from: 0, length: 24))), at: 24)
+  }
+
+  static func emitRecord(_ lease: DHCPServer.Lease, into bytes: UnsafeMutableRawBufferPointer) {
+    bytes[0] = UInt8(lease.client.count)
+    for (index, byte) in lease.client.enumerated() { bytes[1 + index] = byte }
+    lease.hardware.write(to: bytes, at: 65)
+    lease.address.write(to: bytes, at: 71)
+    bytes.writeUInt64(UInt64(bitPattern: lease.expires), at: 75)
+    let name = lease.hostName.prefix(maximumHostName)
+    bytes[83] = UInt8(name.count)
+    for (index, byte) in name.enumerated() { bytes[84 + index] = byte }
+    bytes.writeUInt32(fnv1a(UnsafeRawBufferPointer(bytes.slice(from: 0, length: 124))), at: 124)
+  }
+
+  static func parseRecord(_ bytes: UnsafeRawBufferPointer) -> DHCPServer.Lease? {
+    guard bytes.readUInt32(at: 124) == fnv1a(bytes.slice(from: 0, length: 124)) else { return nil }
+    let length = Int(bytes[0])
+    let nameLength = Int(bytes[83])
+    guard (1...maximumIdentifier).contains(length), nameLength <= maximumHostName else { return nil }
+    return DHCPServer.Lease(
+      client: Array(bytes.slice(from: 1, length: length)), hardware: MACAddress.read(from: bytes, at: 65),
+      address: IPv4Address.read(from: bytes, at: 71), expires: Int64(bitPattern: bytes.readUInt64(at: 75)),
+      hostName: Array(bytes.slice(from: 84, length: nameLength)))
+  }
+
+  /// FNV-1a, 32 bits: catches a torn or foreign record.
+  static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    var hash: UInt32 = 0x811c_9dc5
+    for byte in bytes {
+      hash ^= UInt32(byte)
+      hash = hash &* 0x0100_0193
+    }
+    return hash
+  }
+}

@@ -59,6 +59,12 @@ public enum Runtime {
              help: "after traffic, poll devices this many microseconds before sleeping (0: sleep at once)"),
   ]
 
+  /// The SNTP client's parameter, for an application with a network device that keeps it
+  /// (`Unikernel.synchronisesWallClock`).
+  public static let ntpParameters: [ParameterDeclaration] = [
+    .string("ntp-server", default: nil, help: "NTP servers to set the wall clock from (SNTP), comma-separated", placeholder: "ADDRESS,..."),
+  ]
+
   /// The parameters of the network device `name`, on every target (MirageOS's convention):
   /// `--NAME-ipv4`, `--NAME-ipv4-gateway`, `--NAME-ipv6` and `--NAME-ipv6-gateway`. The first
   /// device's may also be given without the prefix (one or the other). A device given no
@@ -154,7 +160,7 @@ public enum Runtime {
     // (A test the compiler decides for an application without network devices, whose image
     // then links none of their parameters.)
     if App.devices.contains(where: { $0.kind == .network && !$0.raw }) {
-      all = networkParameters + parameters
+      all = networkParameters + (App.synchronisesWallClock ? ntpParameters : []) + parameters
       for device in App.devices where device.kind == .network && !device.raw { all += deviceParameters(device.name) }
     }
     all += platformParameters
@@ -216,6 +222,20 @@ public enum Runtime {
     return loop(app, platform: platform, parameters: parameters, level: level, log: log, networks: NoNetworks(), blocks: blocks)
   }
 
+  /// The addresses a list parameter (`--dns-server=`, `--ntp-server=`) gives: none when it is
+  /// not declared or not given.
+  static func addresses(_ name: String, _ parameters: BootParameters) -> Result<[IPAddress], ParameterError> {
+    guard parameters.declares(name), let list = parameters.string(name) else { return .success([]) }
+    var addresses: [IPAddress] = []
+    for item in list.utf8.split(separator: UInt8(ascii: ",")) {
+      guard let address = IPAddress(utf8: item) else {
+        return .failure(.badValue(name, value: list, expected: "IPv4 or IPv6 addresses separated by commas"))
+      }
+      addresses.append(address)
+    }
+    return .success(addresses)
+  }
+
   public static func logLevel(_ parameters: BootParameters) -> LogLevel {
     LogLevel(parameters.string("log-level") ?? "info") ?? .info
   }
@@ -227,8 +247,21 @@ public enum Runtime {
     for block in blocks {
       log.info("\(block.name): \(block.device.sectorCount) sectors of \(block.device.sectorSize) bytes")
     }
+    let clock = platform.monotonicClock
+    // --ntp-server: the application's wall clock is the one the servers correct.
+    var timeSync: NTPClient?
+    switch App.synchronisesWallClock ? addresses("ntp-server", parameters) : .success([]) {
+    case .success(let servers):
+      if App.synchronisesWallClock, !servers.isEmpty, let stack = networks.named.first?.stack {
+        timeSync = NTPClient(stack: stack, configuration: NTPClient.Configuration(servers: servers), clock: platform.wallClock,
+                             entropy: platform.entropy, now: clock.now(), log: { line in log.info(line) })
+      }
+    case .failure(let error):
+      platform.errors.print("\(App.name): \(error)")
+      return ExitStatus.usage
+    }
     let boot = Boot(
-      parameters: parameters, platform: platform,
+      parameters: parameters, platform: platform, wallClock: timeSync,
       log: Logger(source: App.name, level: level, console: platform.console), networks: networks.named,
       attachments: networks.attachments, blocks: blocks)
     var application: App
@@ -238,10 +271,10 @@ public enum Runtime {
       Logger(source: "sirocco", level: .error, console: platform.errors).error("\(App.name) failed to start: \(error.message)")
       return ExitStatus.failure
     }
-    let clock = platform.monotonicClock
     while true {
       let now = clock.now()
       let busy = networks.poll(now: now)
+      let synchronise = timeSync?.step(now: now)
       let step = application.step(now: now)
       if case .exit(let status) = step {
         // What the last step sent still leaves (unless it waits for ARP: that is dropped).
@@ -250,6 +283,7 @@ public enum Runtime {
       }
       var deadline: Instant?
       if case .wait(let until) = step { deadline = until }
+      if let next = synchronise { deadline = deadline.map { min($0, next) } ?? next }
       if let next = networks.flush(now: now) { deadline = deadline.map { min($0, next) } ?? next }
       if busy { continue }
       platform.wait(until: deadline)
@@ -335,14 +369,10 @@ struct Links<Device: NetworkDevice>: NetworkSet {
       }
       addressings.append(addressing)
     }
-    var dnsServers: [IPAddress] = []
-    if parameters.declares("dns-server"), let list = parameters.string("dns-server") {
-      for item in list.utf8.split(separator: UInt8(ascii: ",")) {
-        guard let address = IPAddress(utf8: item) else {
-          return .failure(.badValue("dns-server", value: list, expected: "IPv4 or IPv6 addresses separated by commas"))
-        }
-        dnsServers.append(address)
-      }
+    let dnsServers: [IPAddress]
+    switch Runtime.addresses("dns-server", parameters) {
+    case .success(let found): dnsServers = found
+    case .failure(let error): return .failure(error)
     }
     let stack = Stack<Device>(seed: entropy.randomUInt64())
     stack.configuredDNSServers = dnsServers

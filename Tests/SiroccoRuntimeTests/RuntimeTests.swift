@@ -104,6 +104,14 @@ func peerDatagram(from sourcePort: UInt16 = 5000, to port: UInt16, _ payload: [U
 
 /// Binds `--port` (default 7), echoes the first datagram back and exits with status 3 in
 /// the same step.
+/// An application without the SNTP client.
+struct UnsynchronisedEcho: Unikernel {
+  static let devices: [DeviceDeclaration] = [.network("service")]
+  static let synchronisesWallClock = false
+  init(boot: Boot) throws(BootFailure) {}
+  mutating func step(now: Instant) -> Step { .exit(0) }
+}
+
 struct EchoOnce: Unikernel {
   static let name = "echo-once"
   static let devices: [DeviceDeclaration] = [.network("service")]
@@ -248,10 +256,12 @@ final class RuntimeTests: XCTestCase {
     XCTAssertEqual(
       names, [
         "ipv4", "ipv4-gateway", "ipv6", "ipv6-gateway", "accept-router-advertisements", "dhcp", "name", "dns-server", "ipv4-only",
-        "ipv6-only", "busy-poll",
+        "ipv6-only", "busy-poll", "ntp-server",
         "log-level", "service-ipv4", "service-ipv4-gateway", "service-ipv6", "service-ipv6-gateway", "tap", "port",
       ])
     XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["log-level"])
+    // An application that leaves the SNTP client out has no --ntp-server.
+    XCTAssertFalse(Runtime.declarations(for: UnsynchronisedEcho.self, platformParameters: []).contains { $0.name == "ntp-server" })
   }
 
   /// A raw device's frames reach the application as they came and leave as it wrote them;

@@ -152,7 +152,7 @@ public final class DHCPServer {
     while let datagram = socket.receive() {
       let parsed = datagram.payload.withUnsafeBytes { bytes in Result { () throws(DHCPError) in try DHCPMessage.parse(bytes) } }
       guard case .success(let message) = parsed else {
-        counters.malformed += 1
+        if case .failure(let error) = parsed { dropped("\(error)") }
         continue
       }
       guard let reply = respond(to: message, now: now, time: time) else { continue }
@@ -234,7 +234,7 @@ public final class DHCPServer {
   /// The reply to `message`, if it gets one.
   public func respond(to message: DHCPMessage, now: Instant, time: Int64) -> Reply? {
     guard message.operation == .bootRequest, let type = message.options.messageType else {
-      counters.malformed += 1
+      dropped(message.operation == .bootRequest ? "no DHCP message type" : "a BOOTREPLY sent to the server")
       return nil
     }
     let client = clientKey(message)
@@ -271,9 +271,16 @@ public final class DHCPServer {
       answer.destination = message.relayAgentAddress != .any ? message.relayAgentAddress : message.clientAddress
       return answer
     default:
-      counters.malformed += 1
+      dropped("a \(type) is not a client's message")
       return nil
     }
+  }
+
+  /// Counts a malformed message; logs the 1st, 2nd, 4th, 8th... (a flood logs little).
+  func dropped(_ reason: @autoclosure () -> Text) {
+    counters.malformed += 1
+    guard counters.malformed & (counters.malformed - 1) == 0 else { return }
+    log?("dropped a malformed DHCP message (\(counters.malformed) so far): \(reason())")
   }
 
   /// How a client is known: its identifier (option 61), else its hardware address.

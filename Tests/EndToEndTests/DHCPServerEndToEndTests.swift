@@ -4,6 +4,7 @@
 // the client (dhcpcd configures the address and the default route it was given). An address
 // the namespace already uses is found by the server's ARP probe and not offered; leases on
 // a block device survive a restart (without one, `sirocco run` attaches a scratch file).
+// Malformed messages are dropped and counted, and the server goes on serving.
 
 import Foundation
 import XCTest
@@ -110,6 +111,45 @@ final class DHCPServerEndToEndTests: XCTestCase {
       log = guest.stop()
       XCTAssertTrue(log.contains("2 kept (room for 508)"), log)
       XCTAssertFalse(log.contains("is in use by"), log)
+    }
+  }
+
+  /// 64 datagrams to port 67 that are not a client's DHCP message: truncated, a bad op,
+  /// hardware or magic cookie, an option past the end, no message type, a BOOTREPLY, a
+  /// server's message types, an unknown type, and random bytes.
+  static let malformedCorpus = """
+    import random, socket, struct, sys
+    def message(op=1, htype=1, hlen=6, cookie=b"\\x63\\x82\\x53\\x63", options=b"\\x35\\x01\\x01\\xff"):
+        fixed = struct.pack("!BBBBIHH", op, htype, hlen, 0, 0x5151, 0, 0) + bytes(16) + bytes.fromhex("020000000077") + bytes(10)
+        return (fixed + bytes(192) + cookie + options).ljust(300, b"\\0")
+    good = message()
+    corpus = [good[:n] for n in (0, 1, 100, 235, 239)]
+    corpus += [message(op=3), message(htype=6), message(hlen=16), message(cookie=b"\\x63\\x82\\x53\\x64"),
+               message(options=b"\\x35\\xc8\\x01"), message(options=b"\\x0c\\x03abc\\xff"), message(op=2, options=b"\\x35\\x01\\x02\\xff")]
+    corpus += [message(options=bytes([53, 1, kind, 255])) for kind in (2, 5, 6, 19)]
+    rng = random.Random(14)
+    while len(corpus) < 64:
+        corpus.append(bytes(rng.randrange(256) for _ in range(rng.randrange(240, 600))))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("10.0.0.1", 68))
+    for datagram in corpus:
+        sock.sendto(datagram, ("10.0.0.2", 67))
+    print(len(corpus))
+    """
+
+  func testMalformedMessagesAreDroppedAndCounted() throws {
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "dhcp-server", target: target,
+                            parameters: ["--ipv4=10.0.0.2/24", "--pool=10.0.0.100-10.0.0.110"], readyLine: "serving DHCP")
+      XCTAssertTrue(try namespace.waitForPing("10.0.0.2"), guest.stop())
+      let sent = try namespace.exec(["python3", "-c", Self.malformedCorpus], timeout: 30)
+      XCTAssertEqual(sent.output.trimmingCharacters(in: .whitespacesAndNewlines), "64", sent.error)
+      XCTAssertEqual(try namespace.exec(["ip", "addr", "flush", "dev", "tap0"]).status, 0)
+      let lease = try Self.udhcpc(in: namespace, [])
+      XCTAssertTrue(lease.contains("lease of 10.0.0.100 obtained"), "\(target): still serving: \(lease)")
+      let log = guest.stop()
+      XCTAssertTrue(log.contains("dropped a malformed DHCP message (64 so far)"), "\(target): \(log)")
     }
   }
 }

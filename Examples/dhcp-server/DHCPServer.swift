@@ -79,8 +79,8 @@ struct DHCPServerApp: Unikernel {
     if file.capacity == 0 { log.warning("block device 'leases' has no room for a lease: leases are kept in memory only") }
     server = DHCPServer(socket: socket, configuration: configuration, leases: leases, probing: link, log: { line in log.info(line) })
     var failed = false
-    server.onLeasesChanged = { leases in
-      switch Result(catching: { () throws(BlockError) in try file.save(leases) }) {
+    server.onLeasesChanged = { leases, changed in
+      switch Result(catching: { () throws(BlockError) in try file.save(leases, changed: changed) }) {
       case .success: failed = false
       case .failure(let error):
         if !failed { log.error("cannot write the leases to block device 'leases': \(error)") }

@@ -4,7 +4,7 @@
 // file must load leases of the served network only; the server, started with them, must
 // answer each message that parses with a BOOTREPLY for the same transaction and an address in
 // its network (or none), that emits and parses back; its leases stay in the network, one per
-// address, and save and load back whole.
+// address; saved as they change (one record at a time) and then whole, they load back.
 
 import SiroccoDevices
 import SiroccoNet
@@ -23,6 +23,12 @@ public func fuzzDHCPServer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   var configuration = DHCPServer.Configuration(network: network, pool: IPv4Address(10, 0, 0, 100)...IPv4Address(10, 0, 0, 103))
   configuration.staticLeases = [(MACAddress(2, 0, 0, 0, 0, 9), IPv4Address(10, 0, 0, 50))]
   let server = DHCPServer(socket: nil, configuration: configuration, leases: loaded)
+  var saveFailed = false
+  var changes = 0
+  server.onLeasesChanged = { leases, changed in
+    changes += 1
+    if (try? file.save(leases, changed: changed)) == nil { saveFailed = true }
+  }
   var now = Instant(nanoseconds: 1_000_000_000)
   var time: Int64 = 1_800_000_000
   while !input.isAtEnd {
@@ -45,6 +51,11 @@ public func fuzzDHCPServer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   require(leases.allSatisfy { network.contains($0.address) }, "a lease outside \(network): \(leases)")
   require(Set(leases.map { $0.address }).count == leases.count, "an address leased twice: \(leases)")
   let saved = leases.filter { !$0.client.isEmpty && $0.client.count <= 64 }
+  require(!saveFailed, "a save as the leases changed failed")
+  // What the saves as they went (one record at a time) left, then a whole save.
+  if changes > 0, let back = try? DHCPLeaseFile(device: device, network: network).load() {
+    require(back == Array(saved.prefix(file.capacity)), "\(saved) saved as they changed, \(back) loaded")
+  }
   guard (try? file.save(leases)) != nil, let back = try? DHCPLeaseFile(device: device, network: network).load() else {
     require(false, "the leases could not be saved and loaded: \(leases)")
     return 0

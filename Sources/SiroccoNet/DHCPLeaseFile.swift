@@ -38,8 +38,9 @@ public final class DHCPLeaseFile {
   public private(set) var damagedRecords = 0
   /// Leases not kept at the last save: identifiers too long, or no room left.
   public private(set) var unsaved = 0
-  /// Sectors holding records as last written (or read), to write only what changed.
-  var written: [[UInt8]] = []
+  /// The leases as last saved, to write only the sectors whose records changed.
+  var saved: [DHCPServer.Lease] = []
+  var writtenSectors = 0
   var writtenCount: Int?
 
   public init(device: any BlockDevice, network: IPv4Network) {
@@ -60,10 +61,8 @@ public final class DHCPLeaseFile {
     writtenCount = count
     var leases: [DHCPServer.Lease] = []
     let sectors = (count + recordsPerSector - 1) / recordsPerSector
-    written = []
     for index in 0..<sectors {
       try read(UInt64(1 + index), into: &sector)
-      written.append(sector)
       for slot in 0..<recordsPerSector where index * recordsPerSector + slot < count {
         let lease = sector.withUnsafeBytes { Self.parseRecord($0.slice(from: slot * Self.recordLength, length: Self.recordLength)) }
         if let lease, network.contains(lease.address) {
@@ -76,8 +75,17 @@ public final class DHCPLeaseFile {
     return leases
   }
 
-  /// Writes `leases` (the records that changed, then the header) and flushes.
-  public func save(_ leases: [DHCPServer.Lease]) throws(BlockError) {
+  /// Writes `leases` (the records that changed, then the header) and flushes. `changed`: the
+  /// index of the only record that differs from the last save (`DHCPServer.onLeasesChanged`
+  /// says which), so that no other is compared.
+  public func save(_ leases: [DHCPServer.Lease], changed: Int? = nil) throws(BlockError) {
+    if let changed, changed < capacity, writtenSectors > 0, leases.count == saved.count || leases.count == saved.count + 1,
+      changed < leases.count, changed == leases.count - 1 || leases.count == saved.count,
+      !leases[changed].client.isEmpty, leases[changed].client.count <= Self.maximumIdentifier, unsaved == 0
+    {
+      try saveOne(leases, changed)
+      return
+    }
     guard capacity > 0 else {
       unsaved = leases.count
       return
@@ -87,6 +95,11 @@ public final class DHCPLeaseFile {
     unsaved = leases.count - records.count
     let sectors = (records.count + recordsPerSector - 1) / recordsPerSector
     for index in 0..<sectors {
+      let slots = (index * recordsPerSector)..<((index + 1) * recordsPerSector)
+      let unchanged = index < writtenSectors && slots.allSatisfy { slot in
+        (slot < records.count) == (slot < saved.count) && (slot >= records.count || records[records.startIndex + slot] == saved[slot])
+      }
+      if unchanged { continue }
       var sector = [UInt8](repeating: 0, count: device.sectorSize)
       sector.withUnsafeMutableBytes { bytes in
         for slot in 0..<recordsPerSector where index * recordsPerSector + slot < records.count {
@@ -94,15 +107,45 @@ public final class DHCPLeaseFile {
           Self.emitRecord(lease, into: bytes.slice(from: slot * Self.recordLength, length: Self.recordLength))
         }
       }
-      if index < written.count, written[index] == sector { continue }
       try write(UInt64(1 + index), sector)
-      if index < written.count { written[index] = sector } else { written.append(sector) }
     }
+    saved = Array(records)
+    writtenSectors = max(writtenSectors, sectors)
     if writtenCount != records.count {
       var header = [UInt8](repeating: 0, count: device.sectorSize)
       header.withUnsafeMutableBytes { emitHeader(count: records.count, into: $0) }
       try write(0, header)
       writtenCount = records.count
+    }
+    try device.flush()
+  }
+
+  /// Writes the sector of record `index` (and the header when the count grew).
+  func saveOne(_ leases: [DHCPServer.Lease], _ index: Int) throws(BlockError) {
+    do {
+      try writeOne(leases, index)
+    } catch {
+      writtenSectors = 0  // the next save writes everything again
+      throw error
+    }
+  }
+
+  func writeOne(_ leases: [DHCPServer.Lease], _ index: Int) throws(BlockError) {
+    if index < saved.count { saved[index] = leases[index] } else { saved.append(leases[index]) }
+    let sectorIndex = index / recordsPerSector
+    var sector = [UInt8](repeating: 0, count: device.sectorSize)
+    sector.withUnsafeMutableBytes { bytes in
+      for slot in 0..<recordsPerSector where sectorIndex * recordsPerSector + slot < saved.count {
+        Self.emitRecord(saved[sectorIndex * recordsPerSector + slot], into: bytes.slice(from: slot * Self.recordLength, length: Self.recordLength))
+      }
+    }
+    try write(UInt64(1 + sectorIndex), sector)
+    writtenSectors = max(writtenSectors, sectorIndex + 1)
+    if writtenCount != saved.count {
+      var header = [UInt8](repeating: 0, count: device.sectorSize)
+      header.withUnsafeMutableBytes { emitHeader(count: saved.count, into: $0) }
+      try write(0, header)
+      writtenCount = saved.count
     }
     try device.flush()
   }

@@ -126,11 +126,19 @@ public final class DHCPServer {
   /// The leases handed out (current and expired ones kept until their address is needed:
   /// a client coming back gets its old address).
   public private(set) var leases: [Lease]
+  /// Where each address's and each client's lease is in `leases`.
+  var byAddress: [IPv4Address: Int] = [:]
+  var byClient: [[UInt8]: Int] = [:]
+  /// Every pool address below this has a lease record (where the search for a never-leased
+  /// address starts).
+  var cursor: UInt32
   var offers: [Offer] = []
   var declined: [(address: IPv4Address, until: Instant)] = []
   public private(set) var counters = Counters()
   /// Called after the leases changed (bound, renewed, released, declined): to keep them.
-  public var onLeasesChanged: (([Lease]) -> Void)?
+  /// Its second argument is the index of the one record that changed (renewed, released or
+  /// appended), or nil when records moved (one was removed): a store can write just that.
+  public var onLeasesChanged: (([Lease], Int?) -> Void)?
   let log: ((Text) -> Void)?
 
   /// Serves on `socket` (bound to port 67; nil: `respond` is called directly), starting with
@@ -140,9 +148,43 @@ public final class DHCPServer {
               log: ((Text) -> Void)? = nil) {
     self.socket = socket
     self.configuration = configuration
-    self.leases = leases.filter { configuration.network.contains($0.address) }
+    // Leases outside the network, and all but the last of two for one address or client
+    // (a damaged or hand-made file), are dropped.
+    var kept: [Lease] = []
+    var addresses: Set<IPv4Address> = []
+    var clients: Set<[UInt8]> = []
+    for lease in leases.reversed() where configuration.network.contains(lease.address) {
+      guard addresses.insert(lease.address).inserted, clients.insert(lease.client).inserted else { continue }
+      kept.append(lease)
+    }
+    self.leases = kept.reversed()
+    cursor = configuration.pool.lowerBound.rawValue
     self.probeLink = configuration.probeTime > .zero ? link : nil
     self.log = log
+    reindex()
+  }
+
+  // MARK: The lease records
+
+  func lease(of client: [UInt8]) -> Lease? { byClient[client].map { leases[$0] } }
+  func lease(at address: IPv4Address) -> Lease? { byAddress[address].map { leases[$0] } }
+
+  /// Rebuilds the indexes after records were removed (the search for a free address starts
+  /// over).
+  func reindex() {
+    byAddress = [:]
+    byClient = [:]
+    for (index, lease) in leases.enumerated() {
+      byAddress[lease.address] = index
+      byClient[lease.client] = index
+    }
+    cursor = configuration.pool.lowerBound.rawValue
+  }
+
+  func removeLeases(where condition: (Lease) -> Bool) {
+    let count = leases.count
+    leases.removeAll(where: condition)
+    if leases.count != count { reindex() }
   }
 
   /// Answers what arrived, and sends the offers whose probes have ended. `time` is the wall
@@ -192,7 +234,7 @@ public final class DHCPServer {
       probes.remove(at: index)
     }
     guard staticAddress(for: discover.clientHardwareAddress) == nil,
-      !leases.contains(where: { $0.client == client && $0.address == address }),
+      lease(of: client)?.address != address,
       !probedFree.contains(where: { $0.address == address && $0.until > now })
     else { return false }
     link.probe(address)
@@ -249,19 +291,19 @@ public final class DHCPServer {
     case .decline:
       guard ours == true, let address = message.options.requestedAddress else { return nil }
       counters.declines += 1
-      leases.removeAll { $0.client == client && $0.address == address }
+      removeLeases { $0.client == client && $0.address == address }
       offers.removeAll { $0.client == client }
       declined.append((address, now + configuration.declineHold))
       log?("\(message.clientHardwareAddress) declined \(address): in use by another host, set aside")
-      onLeasesChanged?(leases)
+      onLeasesChanged?(leases, nil)
       return nil
     case .release:
       guard ours != false else { return nil }
-      if let index = leases.firstIndex(where: { $0.client == client && $0.address == message.clientAddress }) {
+      if let index = byClient[client], leases[index].address == message.clientAddress {
         counters.releases += 1
         leases[index].expires = min(leases[index].expires, time)  // kept: the client gets it again
         log?("\(message.clientHardwareAddress) released \(message.clientAddress)")
-        onLeasesChanged?(leases)
+        onLeasesChanged?(leases, index)
       }
       return nil
     case .inform:
@@ -320,7 +362,7 @@ public final class DHCPServer {
     if let requested, message.clientAddress == .any {
       // INIT-REBOOT: the client checks the address it had.
       guard configuration.network.contains(requested) else { return nak(message, "wrong network") }
-      let known = leases.first { $0.client == client }
+      let known = lease(of: client)
       guard known != nil || staticAddress(for: message.clientHardwareAddress) != nil else { return nil }  // no record: silent
       guard isAllowed(requested, for: client, message, now: now, time: time),
         known?.address == requested || staticAddress(for: message.clientHardwareAddress) == requested
@@ -330,7 +372,7 @@ public final class DHCPServer {
     // RENEWING (unicast) or REBINDING (broadcast): the client has its address.
     let address = message.clientAddress
     guard address != .any else { return nil }
-    if leases.contains(where: { $0.client == client && $0.address == address }), isAllowed(address, for: client, message, now: now, time: time) {
+    if lease(of: client)?.address == address, isAllowed(address, for: client, message, now: now, time: time) {
       return bind(address, to: client, message, time: time)
     }
     // Another client's, or not one of ours: a NAK for ours, silence otherwise.
@@ -341,12 +383,23 @@ public final class DHCPServer {
   /// Binds `address` to the client and makes the ACK.
   func bind(_ address: IPv4Address, to client: [UInt8], _ message: DHCPMessage, time: Int64) -> Reply {
     offers.removeAll { $0.client == client }
-    leases.removeAll { $0.address == address || $0.client == client }
-    leases.append(Lease(client: client, hardware: message.clientHardwareAddress, address: address,
-                        expires: time + Int64(configuration.leaseTime), hostName: message.options.hostName))
+    let lease = Lease(client: client, hardware: message.clientHardwareAddress, address: address,
+                      expires: time + Int64(configuration.leaseTime), hostName: message.options.hostName)
+    var changed: Int?
+    if let index = byClient[client], leases[index].address == address {
+      leases[index] = lease  // a renewal: the record stays where it is (and on the device)
+      changed = index
+    } else {
+      let count = leases.count
+      if byAddress[address] != nil || byClient[client] != nil { removeLeases { $0.address == address || $0.client == client } }
+      leases.append(lease)
+      byAddress[address] = leases.count - 1
+      byClient[client] = leases.count - 1
+      changed = leases.count == count + 1 ? leases.count - 1 : nil
+    }
     counters.acks += 1
     log?("leased \(address) to \(message.clientHardwareAddress) for \(configuration.leaseTime) s")
-    onLeasesChanged?(leases)
+    onLeasesChanged?(leases, changed)
     return reply(.ack, to: message, address: address)
   }
 
@@ -409,7 +462,7 @@ public final class DHCPServer {
       !configuration.staticLeases.contains(where: { $0.address == address }),
       !declined.contains(where: { $0.address == address && $0.until > now }),
       !offers.contains(where: { $0.address == address && $0.client != client && $0.until > now }),
-      !leases.contains(where: { $0.address == address && $0.client != client && $0.expires > time })
+      !(lease(at: address).map { $0.client != client && $0.expires > time } ?? false)
     else { return false }
     return true
   }
@@ -418,22 +471,28 @@ public final class DHCPServer {
   /// asks for; else the first free one in the pool, then the one whose lease ended longest ago.
   func choose(for client: [UInt8], _ message: DHCPMessage, now: Instant, time: Int64) -> IPv4Address? {
     if let fixed = staticAddress(for: message.clientHardwareAddress) { return fixed }
-    for candidate in [offers.first { $0.client == client }?.address, leases.first { $0.client == client }?.address,
+    for candidate in [offers.first { $0.client == client }?.address, lease(of: client)?.address,
                       message.options.requestedAddress]
     {
       if let candidate, isAllowed(candidate, for: client, message, now: now, time: time) { return candidate }
     }
-    var raw = configuration.pool.lowerBound.rawValue
+    // A never-leased address, from the cursor (addresses below it all have records).
     let last = configuration.pool.upperBound.rawValue
-    var oldest: (address: IPv4Address, expires: Int64)?
+    var raw = max(cursor, configuration.pool.lowerBound.rawValue)
     while raw <= last {
       let address = IPv4Address(rawValue: raw)
-      if isAllowed(address, for: client, message, now: now, time: time) {
-        guard let previous = leases.first(where: { $0.address == address }) else { return address }
-        if oldest == nil || previous.expires < oldest!.expires { oldest = (address, previous.expires) }
+      if byAddress[address] == nil {
+        if isAllowed(address, for: client, message, now: now, time: time) { return address }
+      } else if raw == cursor, cursor < UInt32.max {
+        cursor += 1
       }
       if raw == UInt32.max { break }
       raw += 1
+    }
+    // Else the one whose lease ended longest ago.
+    var oldest: Lease?
+    for lease in leases where configuration.pool.contains(lease.address) && isAllowed(lease.address, for: client, message, now: now, time: time) {
+      if oldest == nil || lease.expires < oldest!.expires { oldest = lease }
     }
     return oldest?.address
   }

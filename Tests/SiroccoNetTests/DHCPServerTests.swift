@@ -66,7 +66,7 @@ final class DHCPServerTests: XCTestCase {
     let pair = try Pair(configuration())
     let (client, server) = (pair.client, pair.server)
     var saved: [DHCPServer.Lease] = []
-    server.onLeasesChanged = { saved = $0 }
+    server.onLeasesChanged = { leases, _ in saved = leases }
     func run(until condition: () -> Bool, seconds: Int) -> Bool { pair.run(until: condition, seconds: seconds) }
     XCTAssertTrue(run(until: { client.dhcp?.lease != nil && !client.ipv4.isEmpty }, seconds: 30))
     let lease = try XCTUnwrap(client.dhcp?.lease)
@@ -226,6 +226,12 @@ final class DHCPServerTests: XCTestCase {
       changed.remove(at: 0)
       try file.save(changed)
       XCTAssertEqual(try DHCPLeaseFile(device: device, network: network).load(), changed)
+      // One record at a time, as the server reports them: a renewal in place, an append.
+      changed[3].expires += 3600
+      try file.save(changed, changed: 3)
+      changed.append(lease(8, 160, expires: 9, name: "printer"))
+      try file.save(changed, changed: changed.count - 1)
+      XCTAssertEqual(try DHCPLeaseFile(device: device, network: network).load(), changed)
       // A torn record: that lease alone is lost, and counted.
       device.storage[sectorSize + 128 + 70] ^= 0xff
       let reread = DHCPLeaseFile(device: device, network: network)
@@ -253,9 +259,14 @@ final class DHCPServerTests: XCTestCase {
     XCTAssertEqual(none.unsaved, 6)
   }
 
-  func testServerStartedWithLeasesOfAnotherNetworkDropsThem() {
+  func testServerStartedWithLeasesOfAnotherNetworkOrTwiceDropsThem() {
     let server = DHCPServer(socket: nil, configuration: configuration(), leases: [lease(1, 100, expires: 5_000),
       DHCPServer.Lease(client: [1, 9], hardware: MACAddress(2, 0, 0, 0, 0, 9), address: IPv4Address(192, 168, 1, 5), expires: 5_000)])
     XCTAssertEqual(server.leases.map(\.address), [IPv4Address(10, 0, 0, 100)])
+    // Two leases for one address, or for one client: the later one stands.
+    let twice = DHCPServer(socket: nil, configuration: configuration(), leases: [lease(1, 100, expires: 1), lease(2, 100, expires: 2),
+                                                                                 lease(2, 101, expires: 3)])
+    XCTAssertEqual(twice.leases, [lease(2, 101, expires: 3)])
+    XCTAssertEqual(lease(twice, host: 3, now: Instant(nanoseconds: 1)), IPv4Address(10, 0, 0, 100))
   }
 }

@@ -111,13 +111,7 @@ public final class DHCPLeaseFile {
     }
     saved = Array(records)
     writtenSectors = max(writtenSectors, sectors)
-    if writtenCount != records.count {
-      var header = [UInt8](repeating: 0, count: device.sectorSize)
-      header.withUnsafeMutableBytes { emitHeader(count: records.count, into: $0) }
-      try write(0, header)
-      writtenCount = records.count
-    }
-    try device.flush()
+    try finish()
   }
 
   /// Writes the sector of record `index` (and the header when the count grew).
@@ -141,6 +135,11 @@ public final class DHCPLeaseFile {
     }
     try write(UInt64(1 + sectorIndex), sector)
     writtenSectors = max(writtenSectors, sectorIndex + 1)
+    try finish()
+  }
+
+  /// Writes the header if the count of `saved` changed, then flushes.
+  func finish() throws(BlockError) {
     if writtenCount != saved.count {
       var header = [UInt8](repeating: 0, count: device.sectorSize)
       header.withUnsafeMutableBytes { emitHeader(count: saved.count, into: $0) }

@@ -250,12 +250,8 @@ public enum Runtime {
     let clock = platform.monotonicClock
     // --ntp-server: the application's wall clock is the one the servers correct.
     var timeSync: NTPClient?
-    switch App.synchronisesWallClock ? addresses("ntp-server", parameters) : .success([]) {
-    case .success(let servers):
-      if App.synchronisesWallClock, !servers.isEmpty, let stack = networks.named.first?.stack {
-        timeSync = NTPClient(stack: stack, configuration: NTPClient.Configuration(servers: servers), clock: platform.wallClock,
-                             entropy: platform.entropy, now: clock.now(), log: { line in log.info(line) })
-      }
+    switch App.synchronisesWallClock ? networks.timeSync(parameters, platform: platform, now: clock.now(), log: log) : .success(nil) {
+    case .success(let client): timeSync = client
     case .failure(let error):
       platform.errors.print("\(App.name): \(error)")
       return ExitStatus.usage
@@ -305,6 +301,20 @@ public protocol NetworkSet {
   func flush(now: Instant) -> Instant?
   /// The last flush before the unikernel exits; logs each stack's counters.
   func finish(now: Instant, log: Logger)
+  /// The SNTP client `--ntp-server=` asks for, on the first stack (nil: none asked for).
+  func timeSync(_ parameters: BootParameters, platform: some Platform, now: Instant, log: Logger) -> Result<NTPClient?, ParameterError>
+}
+
+extension NetworkSet {
+  public func timeSync(_ parameters: BootParameters, platform: some Platform, now: Instant, log: Logger) -> Result<NTPClient?, ParameterError> {
+    switch Runtime.addresses("ntp-server", parameters) {
+    case .success(let servers):
+      guard !servers.isEmpty, let stack = named.first?.stack else { return .success(nil) }
+      return .success(NTPClient(stack: stack, configuration: NTPClient.Configuration(servers: servers), clock: platform.wallClock,
+                                entropy: platform.entropy, now: now, log: { line in log.info(line) }))
+    case .failure(let error): return .failure(error)
+    }
+  }
 }
 
 /// An application without network devices.
@@ -314,6 +324,10 @@ struct NoNetworks: NetworkSet {
   func poll(now: Instant) -> Bool { false }
   func flush(now: Instant) -> Instant? { nil }
   func finish(now: Instant, log: Logger) {}
+  /// No network: no SNTP client (and none linked into the image).
+  func timeSync(_ parameters: BootParameters, platform: some Platform, now: Instant, log: Logger) -> Result<NTPClient?, ParameterError> {
+    .success(nil)
+  }
 }
 
 /// Sirocco's own stack over the attached network devices: one link per device.

@@ -4,7 +4,8 @@
 // the client (dhcpcd configures the address and the default route it was given). An address
 // the namespace already uses is found by the server's ARP probe and not offered; leases on
 // a block device survive a restart (without one, `sirocco run` attaches a scratch file).
-// Malformed messages are dropped and counted, and the server goes on serving.
+// Malformed messages are dropped and counted, and the server goes on serving. udhcpc renews
+// its lease (by unicast, from the address it configured) and gets it extended.
 
 import Foundation
 import XCTest
@@ -150,6 +151,37 @@ final class DHCPServerEndToEndTests: XCTestCase {
       XCTAssertTrue(lease.contains("lease of 10.0.0.100 obtained"), "\(target): still serving: \(lease)")
       let log = guest.stop()
       XCTAssertTrue(log.contains("dropped a malformed DHCP message (64 so far)"), "\(target): \(log)")
+    }
+  }
+
+  func testUdhcpcRenewsItsLease() throws {
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "dhcp-server", target: target,
+                            parameters: ["--ipv4=10.0.0.2/24", "--pool=10.0.0.100-10.0.0.110", "--lease-time=600"], readyLine: "serving DHCP")
+      XCTAssertTrue(try namespace.waitForPing("10.0.0.2"), guest.stop())
+      XCTAssertEqual(try namespace.exec(["ip", "addr", "flush", "dev", "tap0"]).status, 0)
+      // The client configures what it is given, as a real one would: a renewal is unicast
+      // from that address and answered to it.
+      let script = try TemporaryFile()
+      try "#!/bin/sh\ncase \"$1\" in bound|renew) ip addr replace \"$ip/24\" dev \"$interface\" ;; esac\n"
+        .write(to: script.url, atomically: true, encoding: .utf8)
+      XCTAssertEqual(chmod(script.url.path, 0o755), 0)
+      let log = try TemporaryFile()
+      let client = try namespace.background(["udhcpc", "-i", "tap0", "-f", "-s", script.url.path, "-t", "4", "-T", "2"], log: log)
+      defer { client.terminate() }
+      func wait(for count: Int, _ text: String) -> Bool {
+        let deadline = Date().addingTimeInterval(30)
+        while log.contents.components(separatedBy: text).count - 1 < count, Date() < deadline { usleep(100_000) }
+        return log.contents.components(separatedBy: text).count - 1 >= count
+      }
+      XCTAssertTrue(wait(for: 1, "lease of 10.0.0.100 obtained"), "\(target): \(log.contents)")
+      // SIGUSR1: renew now (RENEWING: unicast, ciaddr set).
+      XCTAssertEqual(try namespace.exec(["pkill", "-USR1", "-x", "udhcpc"]).status, 0)
+      XCTAssertTrue(wait(for: 2, "lease of 10.0.0.100 obtained"), "\(target): \(log.contents)")
+      XCTAssertTrue(log.contents.contains("sending renew to server 10.0.0.2"), log.contents)
+      let served = guest.stop()
+      XCTAssertEqual(served.components(separatedBy: "leased 10.0.0.100 to").count - 1, 2, "\(target): bound, then renewed: \(served)")
     }
   }
 }

@@ -79,11 +79,22 @@ public final class DHCPLeaseFile {
   /// index of the only record that differs from the last save (`DHCPServer.onLeasesChanged`
   /// says which), so that no other is compared.
   public func save(_ leases: [DHCPServer.Lease], changed: Int? = nil) throws(BlockError) {
+    do {
+      try store(leases, changed: changed)
+    } catch {
+      writtenSectors = 0  // `saved` may be ahead of the device: the next save writes everything
+      throw error
+    }
+  }
+
+  func store(_ leases: [DHCPServer.Lease], changed: Int?) throws(BlockError) {
     if let changed, changed < capacity, writtenSectors > 0, leases.count == saved.count || leases.count == saved.count + 1,
       changed < leases.count, changed == leases.count - 1 || leases.count == saved.count,
       !leases[changed].client.isEmpty, leases[changed].client.count <= Self.maximumIdentifier, unsaved == 0
     {
-      try saveOne(leases, changed)
+      if changed < saved.count { saved[changed] = leases[changed] } else { saved.append(leases[changed]) }
+      try writeSector(changed / recordsPerSector)
+      try finish()
       return
     }
     guard capacity > 0 else {
@@ -94,48 +105,27 @@ public final class DHCPLeaseFile {
     let records = kept.prefix(capacity)
     unsaved = leases.count - records.count
     let sectors = (records.count + recordsPerSector - 1) / recordsPerSector
-    for index in 0..<sectors {
+    let stale = (0..<sectors).filter { index in
       let slots = (index * recordsPerSector)..<((index + 1) * recordsPerSector)
-      let unchanged = index < writtenSectors && slots.allSatisfy { slot in
+      return index >= writtenSectors || !slots.allSatisfy { slot in
         (slot < records.count) == (slot < saved.count) && (slot >= records.count || records[records.startIndex + slot] == saved[slot])
       }
-      if unchanged { continue }
-      var sector = [UInt8](repeating: 0, count: device.sectorSize)
-      sector.withUnsafeMutableBytes { bytes in
-        for slot in 0..<recordsPerSector where index * recordsPerSector + slot < records.count {
-          let lease = records[records.startIndex + index * recordsPerSector + slot]
-          Self.emitRecord(lease, into: bytes.slice(from: slot * Self.recordLength, length: Self.recordLength))
-        }
-      }
-      try write(UInt64(1 + index), sector)
     }
     saved = Array(records)
-    writtenSectors = max(writtenSectors, sectors)
+    for index in stale { try writeSector(index) }
     try finish()
   }
 
-  /// Writes the sector of record `index` (and the header when the count grew).
-  func saveOne(_ leases: [DHCPServer.Lease], _ index: Int) throws(BlockError) {
-    do {
-      try writeOne(leases, index)
-    } catch {
-      writtenSectors = 0  // the next save writes everything again
-      throw error
-    }
-  }
-
-  func writeOne(_ leases: [DHCPServer.Lease], _ index: Int) throws(BlockError) {
-    if index < saved.count { saved[index] = leases[index] } else { saved.append(leases[index]) }
-    let sectorIndex = index / recordsPerSector
+  /// Writes sector `index` of the records (device sector 1 + `index`) from `saved`.
+  func writeSector(_ index: Int) throws(BlockError) {
     var sector = [UInt8](repeating: 0, count: device.sectorSize)
     sector.withUnsafeMutableBytes { bytes in
-      for slot in 0..<recordsPerSector where sectorIndex * recordsPerSector + slot < saved.count {
-        Self.emitRecord(saved[sectorIndex * recordsPerSector + slot], into: bytes.slice(from: slot * Self.recordLength, length: Self.recordLength))
+      for slot in 0..<recordsPerSector where index * recordsPerSector + slot < saved.count {
+        Self.emitRecord(saved[index * recordsPerSector + slot], into: bytes.slice(from: slot * Self.recordLength, length: Self.recordLength))
       }
     }
-    try write(UInt64(1 + sectorIndex), sector)
-    writtenSectors = max(writtenSectors, sectorIndex + 1)
-    try finish()
+    try write(UInt64(1 + index), sector)
+    writtenSectors = max(writtenSectors, index + 1)
   }
 
   /// Writes the header if the count of `saved` changed, then flushes.

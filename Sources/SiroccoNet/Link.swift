@@ -145,10 +145,9 @@ public final class Link {
 
   /// Records `packet`'s sender as the claimant of a probed address it speaks for.
   func noteClaim(_ packet: ARPPacket) {
-    guard packet.senderHardwareAddress != macAddress else { return }
-    let probing = packet.operation == .request && packet.senderProtocolAddress.isUnspecified
-    let address = probing ? packet.targetProtocolAddress : packet.senderProtocolAddress
-    guard let index = probes.firstIndex(where: { $0.address == address }), probes[index].claimant == nil else { return }
+    guard packet.senderHardwareAddress != macAddress,
+      let index = probes.firstIndex(where: { $0.address == packet.claimedAddress }), probes[index].claimant == nil
+    else { return }
     probes[index].claimant = packet.senderHardwareAddress
   }
 

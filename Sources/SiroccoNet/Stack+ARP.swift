@@ -7,6 +7,15 @@
 import SiroccoDevices
 import SiroccoWire
 
+extension ARPPacket {
+  /// The address the sender speaks for: the target of an RFC 5227 probe (a request from
+  /// 0.0.0.0: the sender wants the address), else the sender's own. What a probe of that
+  /// address (the DHCP client's, `Link.probe`) takes as a claim.
+  var claimedAddress: IPv4Address {
+    operation == .request && senderProtocolAddress.isUnspecified ? targetProtocolAddress : senderProtocolAddress
+  }
+}
+
 extension Stack {
   func processARP(_ payload: UnsafeRawBufferPointer, link: Link, now: Instant) {
     let packet: ARPPacket

@@ -56,10 +56,9 @@ extension Stack {
   /// An ARP packet seen on `link` while its client probes an address: a conflict if another
   /// host uses the address (sender) or probes for it too (target of a probe), RFC 5227 2.1.1.
   func checkDHCPProbe(_ packet: ARPPacket, on link: Link, now: Instant) {
-    guard let probed = link.dhcp?.probingAddress, packet.senderHardwareAddress != link.macAddress else { return }
-    let probesToo = packet.operation == .request && packet.senderProtocolAddress.isUnspecified
-      && packet.targetProtocolAddress == probed
-    guard packet.senderProtocolAddress == probed || probesToo else { return }
+    guard let probed = link.dhcp?.probingAddress, packet.senderHardwareAddress != link.macAddress,
+      packet.claimedAddress == probed
+    else { return }
     counters.dhcpConflicts &+= 1
     guard let actions = link.dhcp?.addressInUse(probed, now: now) else { return }
     perform(actions, on: link, now: now)

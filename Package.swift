@@ -57,7 +57,8 @@ let package = Package(
     // Swift (spt) always does: they were half the cost of a small echo (BENCHMARKS.md). Debug
     // builds and the tests keep them.
     .target(name: "SiroccoNet", dependencies: ["SiroccoWire", "SiroccoDevices"], swiftSettings: portable + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-    .target(name: "SiroccoStore", dependencies: ["SiroccoDevices", "SiroccoWire"], swiftSettings: portable),
+    .target(name: "CSiroccoResources"),
+    .target(name: "SiroccoStore", dependencies: ["SiroccoDevices", "SiroccoWire", "CSiroccoResources"], swiftSettings: portable),
     .target(name: "SiroccoHTTP", dependencies: ["SiroccoNet", "SiroccoStore", "SiroccoDevices", "SiroccoWire"],
             swiftSettings: portable),
     .target(name: "SiroccoRuntime", dependencies: ["SiroccoNet", "SiroccoDevices", "SiroccoWire"],

@@ -80,17 +80,16 @@ public enum ZoneArchive {
     }
   }
 
-  /// Every zone file in `store`, each zone once.
-  public static func loadAll(from store: any KeyValueStore) throws(ZoneLoadError) -> [ZoneSource] {
+  /// Every zone file under `directory` of `store`, each zone once (none when there is none).
+  public static func loadAll(from store: any KeyValueStore, under directory: String = "") throws(ZoneLoadError) -> [ZoneSource] {
     var sources: [ZoneSource] = []
-    for key in try zoneFiles(in: store) {
+    for key in try zoneFiles(in: store, under: directory) {
       let source = try load(key, from: store)
       if let other = sources.first(where: { $0.zone.origin == source.zone.origin }) {
         throw ZoneLoadError("\(key): the zone \(source.zone.origin) is also in \(other.key)")
       }
       sources.append(source)
     }
-    guard !sources.isEmpty else { throw ZoneLoadError("no zone file (NAME.zone) in the archive") }
     return sources
   }
 }

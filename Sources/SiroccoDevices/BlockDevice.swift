@@ -8,6 +8,8 @@ public enum BlockError: Error, Equatable, Sendable {
   case badLength
   /// The device reported an error (its code, when it has one).
   case io(Int32)
+  /// A write to a device that is read-only.
+  case readOnly
 }
 
 extension BlockError: CustomStringConvertible {
@@ -16,6 +18,7 @@ extension BlockError: CustomStringConvertible {
     case .outOfRange: "request past the end of the device"
     case .badLength: "buffer is not a whole number of sectors"
     case .io(let code): "I/O error " + String(code)
+    case .readOnly: "the device is read-only"
     }
   }
 }
@@ -72,5 +75,27 @@ public final class MemoryBlockDevice: BlockDevice {
     try validate(sector: sector, length: buffer.count)
     let start = Int(sector) * sectorSize
     storage.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + buffer.count)]).copyMemory(from: buffer) }
+  }
+}
+
+/// A read-only block device over bytes that outlive it (the archive of resources compiled
+/// into the image): 512-byte sectors, as many whole ones as the bytes hold.
+public final class ReadOnlyMemoryBlockDevice: BlockDevice {
+  public let sectorSize = 512
+  let bytes: UnsafeRawBufferPointer
+
+  public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+  public var capacity: UInt64 { UInt64(bytes.count / 512 * 512) }
+
+  public func read(sector: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
+    try validate(sector: sector, length: buffer.count)
+    let start = Int(sector) * sectorSize
+    buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + buffer.count)]))
+  }
+
+  public func write(sector: UInt64, from buffer: UnsafeRawBufferPointer) throws(BlockError) {
+    try validate(sector: sector, length: buffer.count)
+    throw .readOnly
   }
 }

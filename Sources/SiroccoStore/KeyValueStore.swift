@@ -1,6 +1,7 @@
 // A read-only key-value store, as mirage-kv's RO interface: values under keys that are
 // paths ("css/site.css"), dictionaries (directories) implied by them. Implemented by
-// `MemoryStore` (tests) and `TarStore` (a ustar archive on a block device).
+// `MemoryStore` (tests, and the files compiled into the image) and `TarStore` (a ustar
+// archive on a block device).
 
 import SiroccoDevices
 import SiroccoWire

@@ -25,7 +25,7 @@ extension Builder {
     "-fdata-sections",
   ]
   /// The C modules an application's compile must find (through the kit's Swift modules).
-  static let freestandingModuleMaps = ["CSiroccoFreestanding", "CSiroccoSPT", "CSiroccoHVT", "CSiroccoVirtio"]
+  static let freestandingModuleMaps = ["CSiroccoFreestanding", "CSiroccoSPT", "CSiroccoHVT", "CSiroccoVirtio", "CSiroccoResources"]
 
   /// Builds `kit` in Embedded Swift for x86_64-unknown-none-elf (in .build-freestanding/,
   /// shared by the freestanding targets); returns its products directory.
@@ -59,10 +59,10 @@ extension Builder {
     return object
   }
 
-  /// Assembles `source` (generated notes) into an object beside it.
-  func assemble(_ source: URL) throws -> URL {
+  /// Assembles `source` (generated notes, tables) into an object beside it.
+  func assemble(_ source: URL, triple: String = "x86_64-unknown-none-elf") throws -> URL {
     let object = source.deletingPathExtension().appendingPathExtension("o")
-    guard try runTool(["clang", "--target=x86_64-unknown-none-elf", "-c", source.path, "-o", object.path]) == 0 else {
+    guard try runTool(["clang", "--target=" + triple, "-c", source.path, "-o", object.path]) == 0 else {
       throw ToolError.failure("assembling \(source.lastPathComponent) failed")
     }
     return object
@@ -87,11 +87,12 @@ extension Builder {
     let linkerScript = root.appendingPathComponent(path)
     let output = application.buildDirectory(for: target, debug: debug)
     let artifact = application.artifact(for: target, debug: debug)
-    if !force, Self.isUpToDate(artifact, inputs: application.sources + [library, linkerScript]) { return artifact }
+    if !force, Self.isUpToDate(artifact, inputs: application.inputs() + [library, linkerScript]) { return artifact }
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     let object = try compileFreestanding(application, platformModule: platformModule, products: products, output: output)
     let notes = try assemble(try generate(Self.notesAssembly(manifest, target: target == .hvt ? .hvt : .spt), "notes.S", in: output))
-    let objects = [object.path, notes.path, library.path, try unicodeTables().path]
+    let resources = try resourcesObject(application, output: output).map { [$0.path] } ?? []
+    let objects = [object.path, notes.path] + resources + [library.path, try unicodeTables().path]
     func link(_ extra: [String], to image: URL) throws {
       let command = [
         "ld.lld", "-static", "-nostdlib", "--gc-sections", "--nmagic", "-z", "noexecstack",

@@ -21,11 +21,12 @@ extension Builder {
     let linkerScript = root.appendingPathComponent("Sources/CSiroccoVirtio/virtio.lds")
     let output = application.buildDirectory(for: .virtio, debug: debug)
     let artifact = application.artifact(for: .virtio, debug: debug)
-    if !force, Self.isUpToDate(artifact, inputs: application.sources + [library, linkerScript]) { return artifact }
+    if !force, Self.isUpToDate(artifact, inputs: application.inputs() + [library, linkerScript]) { return artifact }
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
     let object = try compileFreestanding(application, platformModule: "SiroccoVirtio", products: products, output: output)
     let notes = try assemble(try generate(Self.notesAssembly(manifest, target: .virtio), "notes.S", in: output))
-    let objects = [object.path, notes.path, library.path, try unicodeTables().path]
+    let resources = try resourcesObject(application, output: output).map { [$0.path] } ?? []
+    let objects = [object.path, notes.path] + resources + [library.path, try unicodeTables().path]
     func link(_ extra: [String], to image: URL) throws {
       let command = [
         "ld.lld", "-static", "-nostdlib", "--gc-sections", "--nmagic", "-z", "noexecstack", "--no-dynamic-linker",

@@ -2,7 +2,7 @@
 // IPv6, zone transfers allowed and refused; the same zones served by NSD and by Sirocco and
 // 1,000+ queries compared answer for answer (dns_checks.py, dnspython); pipelined TCP queries,
 // the idle timeout, hostile datagrams and response-rate limiting; a zone reloaded when its
-// serial grows. Zones: Tests/EndToEndTests/dns.
+// serial grows; zones compiled into the image. Zones: Tests/EndToEndTests/dns.
 
 import Foundation
 import XCTest
@@ -164,6 +164,53 @@ final class DNSServerTests: XCTestCase {
     XCTAssertTrue(log.contains("its serial 1 is not greater than 1"), log)
     XCTAssertTrue(log.contains("example.test.zone:6: A: expected an IPv4 address"), log)
     XCTAssertTrue(log.contains("reload: serving example.test. serial 2"), log)
+  }
+
+  /// The dns-server's code with Resources/zones, built for unix: with no archive attached it
+  /// serves the zone compiled into the image; an archive's zone with a greater serial is
+  /// served instead (and its other zones beside), one with a smaller serial is set aside.
+  func testServesZonesCompiledIntoTheImage() throws {
+    let directory = try TemporaryDirectory()
+    let application = directory.url.appendingPathComponent("dns-compiled")
+    let zones = application.appendingPathComponent("Resources/zones")
+    try FileManager.default.createDirectory(at: zones, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: Paths.example("dns-server") + "/NameServer.swift",
+                                     toPath: application.appendingPathComponent("NameServer.swift").path)
+    try FileManager.default.copyItem(atPath: Self.zones + "/example.test.zone", toPath: zones.appendingPathComponent("example.test.zone").path)
+    let built = try runCommand([Paths.tool, "build", application.path], timeout: 600)
+    XCTAssertEqual(built.status, 0, built.error)
+    XCTAssertTrue(built.error.contains("compiling Resources into dns-compiled"), built.error)
+    let archive = directory.url.appendingPathComponent("archive")
+    try FileManager.default.createDirectory(at: archive, withIntermediateDirectories: true)
+    func archiveZone(_ origin: String, serial: Int, address: String) throws {
+      try "$TTL 60\n@ IN SOA ns1 admin \(serial) 1h 10m 1w 60\n  IN NS ns1\nns1 IN A 10.0.0.2\nwww IN A \(address)\n".write(
+        to: archive.appendingPathComponent("\(origin).zone"), atomically: true, encoding: .utf8)
+    }
+    func serve(_ devices: [String], _ check: (Namespace) throws -> Void) throws -> String {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, application: application.path, target: "unix", devices: ["--net:service=tap0"] + devices,
+                            parameters: [], readyLine: "answering on UDP and TCP")
+      XCTAssertTrue(try namespace.waitForPing("10.0.0.2"), guest.stop())
+      try check(namespace)
+      return guest.stop()
+    }
+    var log = try serve([]) { namespace in
+      XCTAssertEqual(try kdig(namespace, ["+short", "@10.0.0.2", "www.example.test", "A"]), "192.0.2.10\n")
+      XCTAssertEqual(try kdig(namespace, ["+tcp", "+short", "@10.0.0.2", "www.example.test", "AAAA"]), "2001:db8::10\n")
+    }
+    XCTAssertTrue(log.contains("serving example.test. (serial 2026120501, 30 names) from the image's Resources/zones/example.test.zone"), log)
+    try archiveZone("example.test", serial: 2026120502, address: "192.0.2.99")
+    try archiveZone("other.test", serial: 1, address: "192.0.2.7")
+    log = try serve(["--block:zones=\(archive.path)"]) { namespace in
+      XCTAssertEqual(try kdig(namespace, ["+short", "@10.0.0.2", "www.example.test", "A"]), "192.0.2.99\n", "the archive's greater serial")
+      XCTAssertEqual(try kdig(namespace, ["+short", "@10.0.0.2", "www.other.test", "A"]), "192.0.2.7\n")
+    }
+    XCTAssertTrue(log.contains("serving example.test. (serial 2026120502, ") && log.contains(" names) from the archive's example.test.zone"), log)
+    try archiveZone("example.test", serial: 7, address: "192.0.2.98")
+    log = try serve(["--block:zones=\(archive.path)"]) { namespace in
+      XCTAssertEqual(try kdig(namespace, ["+short", "@10.0.0.2", "www.example.test", "A"]), "192.0.2.10\n", "the image's greater serial")
+    }
+    XCTAssertTrue(log.contains("serial 7, not greater than 2026120501 compiled into the image: serving the image's"), log)
   }
 
   /// A zone file that does not load stops the boot with its file and line (exit 1).

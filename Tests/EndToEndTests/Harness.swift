@@ -370,3 +370,32 @@ enum Examples {
     built = true
   }
 }
+
+/// What Tests/Guests/machine prints for `--do=resources` when built with `directory` as its
+/// Resources, worked out from the files themselves: each non-hidden file (links followed)
+/// with its size, date and SHA-256 (sha256sum), each directory before what it holds, in
+/// name order; then 16 bytes of greeting.txt from offset 6.
+func machineResourceListing(_ directory: URL) throws -> [String] {
+  var lines: [String] = []
+  func walk(_ url: URL, _ prefix: String) throws {
+    let names = try FileManager.default.contentsOfDirectory(atPath: url.path).filter { !$0.hasPrefix(".") }
+    for name in names.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+      let file = url.appendingPathComponent(name).resolvingSymlinksInPath()
+      let key = prefix + name
+      let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+      if attributes[.type] as? FileAttributeType == .typeDirectory {
+        lines.append("resource \(key)/ dictionary")
+        try walk(file, key + "/")
+        continue
+      }
+      let size = attributes[.size] as? Int ?? -1
+      let date = Int((attributes[.modificationDate] as? Date ?? .distantPast).timeIntervalSince1970.rounded(.down))
+      let digest = try runCommand(["sha256sum", file.path]).output.prefix(64)
+      lines.append("resource \(key) \(size) \(date) \(digest)")
+    }
+  }
+  try walk(directory, "")
+  let greeting = try Data(contentsOf: directory.appendingPathComponent("greeting.txt"))
+  lines.append("resource greeting.txt from 6: " + String(decoding: greeting.dropFirst(6).prefix(16), as: UTF8.self))
+  return lines
+}

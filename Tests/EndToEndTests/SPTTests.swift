@@ -52,6 +52,48 @@ final class SPTTests: XCTestCase {
     }
   }
 
+  // MARK: Resources compiled into the image
+
+  /// A copy of the machine guest with Resources (text, binary, nested directories, a link,
+  /// hidden files left out): the guest lists them as they are on disk, size, date and
+  /// SHA-256; a resource changed, added or removed rebuilds the image, and so does the
+  /// directory's removal (after which the image has none).
+  func testResourcesAreCompiledIntoTheImageAndRebuiltWhenTheyChange() throws {
+    let directory = try TemporaryDirectory()
+    let application = directory.url.appendingPathComponent("machine")
+    let copy = try runCommand(["cp", "-a", Paths.testGuest("machine"), application.path])
+    XCTAssertEqual(copy.status, 0, copy.error)
+    try? FileManager.default.removeItem(at: application.appendingPathComponent("_build"))
+    let resources = application.appendingPathComponent("Resources")
+    func listing() throws -> (lines: [String], build: String) {
+      let built = try runCommand([Paths.tool, "build", "--target", "spt", application.path], timeout: 600)
+      XCTAssertEqual(built.status, 0, built.error)
+      let outcome = try tender([application.path + "/_build/spt/machine.spt", "--do=resources"])
+      XCTAssertEqual(outcome.status, 0, outcome.error)
+      return (outcome.output.split(separator: "\n").map(String.init).filter { $0.hasPrefix("resource") }, built.error)
+    }
+    var (lines, build) = try listing()
+    XCTAssertEqual(lines, try machineResourceListing(resources))
+    XCTAssertTrue(lines.contains { $0.hasPrefix("resource nested/binary.bin 1282 ") }, "\(lines)")
+    XCTAssertTrue(lines.contains { $0.hasPrefix("resource link.txt 42 ") }, "a link is followed: \(lines)")
+    XCTAssertFalse(lines.contains { $0.contains("hidden") }, "hidden files are left out: \(lines)")
+    XCTAssertTrue(build.contains("compiling Resources into machine"), build)
+
+    try "Hello again, a changed resource.\n".write(to: resources.appendingPathComponent("greeting.txt"), atomically: false, encoding: .utf8)
+    try Data([0, 1, 2]).write(to: resources.appendingPathComponent("nested/added.bin"))
+    try FileManager.default.removeItem(at: resources.appendingPathComponent("nested/deeper"))
+    (lines, build) = try listing()
+    XCTAssertTrue(build.contains("compiling Resources into machine"), "rebuilt: \(build)")
+    XCTAssertEqual(lines, try machineResourceListing(resources))
+    XCTAssertTrue(lines.contains("resource greeting.txt from 6: again, a changed"), "\(lines)")
+    XCTAssertFalse(lines.contains { $0.contains("deeper") }, "\(lines)")
+
+    try FileManager.default.removeItem(at: resources)
+    (lines, build) = try listing()
+    XCTAssertTrue(build.contains("compiling machine for spt"), "rebuilt: \(build)")
+    XCTAssertEqual(lines, [], "no Resources, no resources")
+  }
+
   /// In a debug build (`sirocco build --debug`) Embedded Swift keeps the message of a failed
   /// check: the guest prints it, then the tender reports the trap.
   func testDebugBuildPrintsTheFailedCheckBeforeTheTrap() throws {

@@ -38,6 +38,16 @@ final class VirtioTests: XCTestCase {
     }
   }
 
+  /// The machine guest's Resources, compiled into the virtio image, read back in the VM as
+  /// they are on disk (the same table and archive as on spt: see SPTTests).
+  func testResourcesCompiledIntoTheImageAreReadInTheVM() throws {
+    let outcome = try machine(["--do=resources"])
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    let lines = outcome.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    XCTAssertEqual(lines.filter { $0.hasPrefix("resource") },
+                   try machineResourceListing(URL(fileURLWithPath: Paths.testGuest("machine")).appendingPathComponent("Resources")))
+  }
+
   func checkHello(_ outcome: Outcome) throws {
     let lines = outcome.output.split(separator: "\n")
     XCTAssertEqual(lines.first, "hello-from-a-VM", outcome.output)

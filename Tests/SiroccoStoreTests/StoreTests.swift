@@ -150,6 +150,27 @@ final class StoreTests: XCTestCase {
     XCTAssertEqual("\(TarError.badChecksum(block: 3))", "not a tar archive, or a damaged one: header checksum mismatch at block 3 (byte 1536)")
   }
 
+  /// An archive in read-only memory, as `sirocco build` compiles Resources into an image:
+  /// read like any other, never written; a binary built without one has an empty store.
+  func testAnArchiveInReadOnlyMemoryIsAStoreAndABinaryWithoutOneHasNone() throws {
+    let bytes = try archive(format: "ustar").storage + [1, 2, 3]  // a tail short of a sector
+    try bytes.withUnsafeBytes { memory in
+      let device = ReadOnlyMemoryBlockDevice(memory)
+      XCTAssertEqual(device.capacity, UInt64((bytes.count - 3)))
+      try check(try TarStore(device: device))
+      let sector = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 16)
+      defer { sector.deallocate() }
+      XCTAssertThrowsError(try device.write(sector: 0, from: UnsafeRawBufferPointer(sector))) {
+        XCTAssertEqual($0 as? BlockError, .readOnly)
+      }
+      XCTAssertThrowsError(try device.read(sector: device.capacity / 512, into: sector)) {
+        XCTAssertEqual($0 as? BlockError, .outOfRange)
+      }
+    }
+    XCTAssertEqual(try TarStore.image.list("").count, 0, "no resources table linked into the test binary")
+    XCTAssertEqual(TarStore.image.exists("zones"), nil)
+  }
+
   func testAnEmptyDeviceIsAnEmptyStore() throws {
     let store = try TarStore(device: MemoryBlockDevice(sectors: 4))
     XCTAssertEqual(try store.list("").count, 0)

@@ -1,6 +1,7 @@
 // machine: a guest without devices for the freestanding targets' tests (spt, virtio): CPU
 // traps (`--do=` null, precondition, fatal, bounds, overflow, recurse, write-text,
-// execute-data), and
+// execute-data), the files compiled into it from Resources (`--do=resources`: each one's
+// path, size, date and SHA-256), and
 // sleeping (`--sleeps=N` waits of `--sleep-ms` each, printing when it woke) before exiting
 // with `--status`.
 
@@ -10,7 +11,7 @@ import Sirocco
 struct Machine: Unikernel {
   static let name = "machine"
   static let parameters: [ParameterDeclaration] = [
-    .string("do", default: "nothing", help: "the misdeed: null, precondition, fatal, bounds, overflow, recurse, write-text, execute-data"),
+    .string("do", default: "nothing", help: "the misdeed: null, precondition, fatal, bounds, overflow, recurse, write-text, execute-data; or resources"),
     .integer("index", default: 7, range: 0...1000, help: "an index the compiler cannot see through"),
     .integer("sleeps", default: 0, range: 0...1000, help: "how many times to sleep before exiting"),
     .integer("sleep-ms", default: 100, range: 1...600_000, help: "how long each sleep lasts"),
@@ -60,8 +61,39 @@ struct Machine: Unikernel {
       let code = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
       code.storeBytes(of: 0x0b0f, as: UInt16.self)
       unsafeBitCast(code, to: (@convention(c) () -> Void).self)()
+    case "resources":
+      Self.list(boot.resources, "", console)
     default:
       break
+    }
+  }
+
+  /// Prints every value under `directory` of `store`, depth first: "resource PATH SIZE
+  /// DATE SHA256", then "resource PATH/ dictionary" for each dictionary, and the first 16
+  /// bytes of `greeting.txt` read from offset 6.
+  static func list(_ store: TarStore, _ directory: String, _ console: any Console) {
+    guard let entries = try? store.list(directory) else { return console.print("resource \(directory): cannot list") }
+    for entry in entries {
+      let key = directory.isEmpty ? entry.name : directory + "/" + entry.name
+      guard entry.kind == .value else {
+        console.print("resource \(key)/ dictionary")
+        list(store, key, console)
+        continue
+      }
+      guard let size = try? store.size(key), let date = try? store.lastModified(key), let digest = try? store.digest(key) else {
+        console.print("resource \(key): cannot read")
+        continue
+      }
+      var hex = ""
+      for byte in digest {
+        let digits: StaticString = "0123456789abcdef"
+        hex.unicodeScalars.append(Unicode.Scalar(digits.utf8Start[Int(byte >> 4)]))
+        hex.unicodeScalars.append(Unicode.Scalar(digits.utf8Start[Int(byte & 15)]))
+      }
+      console.print("resource \(key) \(size) \(date) \(hex)")
+    }
+    if directory.isEmpty, let part = try? store.get("greeting.txt", offset: 6, length: 16) {
+      console.print("resource greeting.txt from 6: " + String(decoding: part, as: UTF8.self))
     }
   }
 

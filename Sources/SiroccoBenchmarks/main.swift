@@ -1,5 +1,6 @@
 // In-process benchmarks of the network core (no I/O): how many frames per second go through
 // parse -> echo reply -> emit. Run: swift run -c release sirocco-benchmarks
+// (`sirocco-benchmarks filter ...`: compiled packet filters, see Filter.swift.)
 //
 // A replay device lends the same echo request over and over and swallows every reply into
 // one buffer, so what is measured is the core: Ethernet/IPv4/ICMP parsing, checksum
@@ -128,6 +129,10 @@ func benchmarkEcho6(payload: Int, frames: Int) -> (framesPerSecond: Double, nano
 }
 
 let arguments = CommandLine.arguments.dropFirst()
+if arguments.first == "filter" {
+  benchmarkFilters(arguments.dropFirst())
+  exit(0)
+}
 /// Arguments: frames per round (2,000,000), rounds (5; the best is kept: on a shared machine
 /// the fastest round is the one least disturbed), `ipv4` or `ipv6` to run one family alone
 /// (for a profiler; `both` for both), and one payload size instead of 56 and 1400 bytes.

@@ -12,7 +12,7 @@ struct SiroccoCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sirocco",
     abstract: "Build and run Sirocco unikernels.",
-    subcommands: [New.self, Build.self, Run.self, Inspect.self])
+    subcommands: [New.self, Build.self, Run.self, Inspect.self, Filter.self])
 
   /// ArgumentParser reports usage errors with status 64; Sirocco documents 2 for every bad
   /// input, so map it.

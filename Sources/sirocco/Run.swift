@@ -11,7 +11,7 @@ struct Run: ParsableCommand {
     usage: "sirocco run [--target <target>] [--vmm <vmm>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
-      network device NAME to the existing TAP interface TAP, --block:NAME=FILE attaches \
+      network device NAME to the existing TAP interface TAP (set up if it is down), --block:NAME=FILE attaches \
       block device NAME to FILE. Every declared device must be attached, except an optional \
       block device (`sirocco inspect` does not show it; the application's docs do): left \
       out, it gets a scratch file emptied on every run. --net-offload \
@@ -57,6 +57,7 @@ struct Run: ParsableCommand {
       let artifact = try builder.build(application)
       let deviceOptions = try attachScratch(try packDirectories(options, into: buildDirectory), application: application,
                                             builder: builder, in: buildDirectory)
+      bringUp(deviceOptions)
       switch target {
       case .spt, .hvt:
         let tender = try builder.buildTender()
@@ -132,6 +133,38 @@ struct Run: ParsableCommand {
   }
 
   static let scratchSize = 1 << 20
+
+  /// A TAP interface given with `--net:NAME=TAP` that exists but is down is set up (and
+  /// the tool says so): a TAP made to be moved into another namespace once attached is
+  /// often attached before anything set it up, and Solo5's tenders (ours too) refuse a TAP
+  /// that is down. One that cannot be set up is left to the tender to report.
+  func bringUp(_ options: [String]) {
+    for argument in options {
+      guard case .option(let option) = DeviceOption.parse(argument), option.kind == .network else { continue }
+      let tap = option.value
+      guard let shown = try? output(["ip", "-o", "link", "show", "dev", tap]),
+        let flags = shown.split(separator: "<").dropFirst().first?.split(separator: ">").first,
+        !flags.split(separator: ",").contains("UP")
+      else { continue }
+      if (try? runTool(["ip", "link", "set", "dev", tap, "up"])) == 0 {
+        FileHandle.standardError.write(Data("sirocco: TAP interface '\(tap)' was down: set it up\n".utf8))
+      }
+    }
+  }
+
+  /// The standard output of `arguments[0]` (looked up in PATH), or nil if it failed.
+  func output(_ arguments: [String]) throws -> String? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+  }
 
   /// Device options come before `--`; boot parameters after it.
   func split(_ arguments: [String]) throws -> ([String], [String]) {

@@ -1,0 +1,62 @@
+// bridge: an L2 learning bridge between the raw network devices port0 and port1 (802.1D:
+// addresses learnt per port and VLAN, known unicast forwarded out of one port, the rest
+// flooded; a table of --table-size addresses at most, each forgotten --ageing seconds after
+// its last frame). --port0-filter and --port1-filter admit only the frames that match a
+// pcap-filter expression (tcpdump's language, docs/filter.md) on that port. The network core
+// has no link on either port: the bridge has no address of its own.
+//
+//   sirocco run --target spt Examples/bridge --net:port0=tap0 --net:port1=tap1
+
+import Sirocco
+
+@main
+struct Bridge: Unikernel {
+  static let name = "bridge"
+  static let devices: [DeviceDeclaration] = [.rawNetwork("port0"), .rawNetwork("port1")]
+  static let parameters: [ParameterDeclaration] = [
+    .integer("table-size", default: 4096, range: 16...1_000_000, help: "addresses the bridge remembers at most"),
+    .integer("ageing", default: 300, range: 1...1_000_000, help: "seconds an address is remembered after its last frame"),
+    .string("port0-filter", default: nil, help: "admit on port0 only the frames this pcap-filter expression matches", placeholder: "EXPRESSION"),
+    .string("port1-filter", default: nil, help: "admit on port1 only the frames this pcap-filter expression matches", placeholder: "EXPRESSION"),
+  ]
+
+  let bridge: LearningBridge
+  let log: Logger
+  /// Evictions when the table was last said to be full (logged at powers of two).
+  var evictionsLogged = 0
+
+  init(boot: Boot) throws(BootFailure) {
+    let names = ["port0", "port1"]
+    var admits: [((UnsafeRawBufferPointer) -> Bool)?] = []
+    for name in names {
+      guard let expression = boot.parameters.string(name + "-filter") else {
+        admits.append(nil)
+        continue
+      }
+      do {
+        let filter = try PacketFilter(expression)
+        admits.append({ frame in filter.matches(frame) })
+        boot.log.info("\(name) admits only '\(expression)'")
+      } catch {
+        throw BootFailure("--" + name + "-filter: " + error.description)
+      }
+    }
+    var configuration = LearningBridge.Configuration()
+    configuration.tableSize = boot.parameters.integer("table-size") ?? 4096
+    configuration.ageing = .seconds(Int64(boot.parameters.integer("ageing") ?? 300))
+    let ports = names.map { boot.rawNetwork($0) }
+    bridge = LearningBridge(ports: ports, admits: admits, configuration: configuration)
+    log = boot.log
+    boot.log.info("bridging port0 \(ports[0].macAddress) and port1 \(ports[1].macAddress): \(configuration.tableSize) addresses at most, forgotten after \(boot.parameters.integer("ageing") ?? 300) s")
+  }
+
+  mutating func step(now: Instant) -> Step {
+    let more = bridge.poll(now: now)
+    let evicted = bridge.counters.evicted
+    if evicted > 0, evicted >= 2 * evictionsLogged {
+      log.warning("table full: \(bridge.configuration.tableSize) addresses, forgetting the oldest learnt (\(evicted) so far)")
+      evictionsLogged = evicted
+    }
+    return more ? .wait(until: now) : .idle
+  }
+}

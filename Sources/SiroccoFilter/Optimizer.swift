@@ -26,7 +26,6 @@ final class FlowGraph {
     var longFalse = 0
     var link = -1
     var dominators: [UInt64] = []
-    var closure: [UInt64] = []
     /// Edges into this node, the last one linked first.
     var inEdges: [Int] = []
     var defined: UInt32 = 0
@@ -170,20 +169,6 @@ final class FlowGraph {
         let dominators = nodes[node].dominators
         for target in [nodes[node].jt, nodes[node].jf] {
           for word in 0..<nodeWords { nodes[target].dominators[word] &= dominators[word] }
-        }
-      }
-    }
-  }
-
-  func findClosure() {
-    for index in 0..<count { nodes[index].closure = [UInt64](repeating: 0, count: nodeWords) }
-    for level in stride(from: nodes[root].level, through: 0, by: -1) {
-      for node in nodes(at: level) {
-        Self.insert(&nodes[node].closure, node)
-        guard nodes[node].jt >= 0 else { continue }
-        let closure = nodes[node].closure
-        for target in [nodes[node].jt, nodes[node].jf] {
-          for word in 0..<nodeWords { nodes[target].closure[word] |= closure[word] }
         }
       }
     }
@@ -780,7 +765,6 @@ final class FlowGraph {
       movedOtherThanBranches = false
       findLevels()
       findDominators()
-      findClosure()
       findUses()
       findEdgeDominators()
       try optimiseBlocks(doStatements)

@@ -57,7 +57,7 @@ let package = Package(
     // Release builds of the network core skip Swift's dynamic exclusivity checks, as Embedded
     // Swift (spt) always does: they were half the cost of a small echo (BENCHMARKS.md). Debug
     // builds and the tests keep them.
-    .target(name: "SiroccoNet", dependencies: ["SiroccoWire", "SiroccoDevices"], swiftSettings: portable + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+    .target(name: "SiroccoNet", dependencies: ["SiroccoWire", "SiroccoDevices", "SiroccoFilter"], swiftSettings: portable + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
     .target(name: "CSiroccoResources"),
     .target(name: "SiroccoStore", dependencies: ["SiroccoDevices", "SiroccoWire", "CSiroccoResources"], swiftSettings: portable),
     .target(name: "SiroccoHTTP", dependencies: ["SiroccoNet", "SiroccoStore", "SiroccoDevices", "SiroccoWire"],

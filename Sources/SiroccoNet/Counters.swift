@@ -86,6 +86,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
   /// A packet waiting for its next hop's link-layer address when its source address left
   /// the link (a lease ran out, an address lifetime ended).
   case sourceRemoved
+  /// A forwarded packet whose TTL or hop limit ran out (ICMP time exceeded sent back).
+  case timeExceeded
 }
 
 extension DropReason: CustomStringConvertible {
@@ -134,6 +136,7 @@ extension DropReason: CustomStringConvertible {
     case .neighborUnreachable: "neighbor-unreachable"
     case .malformedDHCP: "malformed-dhcp"
     case .sourceRemoved: "source-removed"
+    case .timeExceeded: "time-exceeded"
     }
   }
 }
@@ -186,6 +189,9 @@ public struct NetworkCounters: Equatable, Sendable {
   public var dhcpMessagesSent: UInt64 = 0
   public var dhcpMessagesReceived: UInt64 = 0
   public var dhcpConflicts: UInt64 = 0
+  /// Packets forwarded (through a `PacketForwarder`), each family.
+  public var ipv4Forwarded: UInt64 = 0
+  public var ipv6Forwarded: UInt64 = 0
   var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
   public init() {}
@@ -216,6 +222,9 @@ extension NetworkCounters: CustomStringConvertible {
       text += ", tcp in " + String(tcpSegmentsReceived) + " out " + String(tcpSegmentsSent) + " resent "
         + String(tcpRetransmittedSegments) + " timeouts " + String(tcpRetransmissionTimeouts) + " fast-retransmits "
         + String(tcpFastRetransmits) + " tail-probes " + String(tcpTailLossProbes)
+    }
+    if ipv4Forwarded + ipv6Forwarded > 0 {
+      text += ", forwarded ipv4 " + String(ipv4Forwarded) + " ipv6 " + String(ipv6Forwarded)
     }
     text += ", drops " + String(totalDrops)
     for reason in DropReason.allCases where self[reason] != 0 {

@@ -47,6 +47,7 @@ extension Stack {
         whole.emit(into: bytes)
         payload.withUnsafeBytes { bytes.suffix(from: IPv4Header.minimumLength).copyMemory(from: $0) }
       }
+      frame = nil
       datagram.withUnsafeBytes { processIPv4($0, link: link, linkBroadcast: linkBroadcast, now: now) }
     }
     counters.drop(.reassemblyEvicted, count: reassembly.evicted - reassemblyEvictionsCounted)

@@ -32,6 +32,14 @@ extension Stack {
     let isBroadcast = destination.isBroadcast || link.isDirectedBroadcast(destination)
     let packet = payload.slice(from: 0, length: header.totalLength)
     let body = packet.suffix(from: header.headerLength)
+    if let forwarder, !isBroadcast, !destination.isMulticast, !linkBroadcast {
+      // The forwarder sees whole datagrams only (as Linux's connection tracking does): ours
+      // or not, fragments are put together first, and the datagram comes back here whole.
+      if header.isFragment {
+        return reassemble(body, packet: packet, header: header, link: link, linkBroadcast: linkBroadcast, now: now)
+      }
+      if forwarder.receive(packet, frame: frame, on: link, now: now) { return }
+    }
     guard isBroadcast || isLocal(destination) || isDHCPReply(body, protocol: header.protocol, link: link) else {
       return counters.drop(.ipv4NotForUs)
     }

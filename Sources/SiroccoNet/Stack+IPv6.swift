@@ -42,7 +42,10 @@ extension Stack {
       return counters.drop(.martianSource)
     }
     let forUs = destination.isMulticast ? link.hasJoined(destination) : isLocal(destination)
-    guard forUs else { return counters.drop(.ipv6NotForUs) }
+    // A forwarder sees what is not ours and may cross links (never link-local, RFC 4291
+    // 2.5.6), whole: fragments are put together first, as for IPv4.
+    let forwarding = !forUs && forwarder != nil && !destination.isMulticast && !destination.isLinkLocal && !source.isLinkLocal
+    guard forUs || forwarding else { return counters.drop(.ipv6NotForUs) }
     let packet = payload.slice(from: 0, length: header.totalLength)
     let body = packet.suffix(from: IPv6Header.length)
     let headers: IPv6ExtensionHeaders
@@ -57,6 +60,10 @@ extension Stack {
     }
     if let fragment = headers.fragment, !fragment.isAtomic {
       return reassemble6(packet, header: header, headers: headers, fragment: fragment, link: link, now: now)
+    }
+    if forwarding, let forwarder {
+      if !forwarder.receive(packet, frame: frame, on: link, now: now) { counters.drop(.ipv6NotForUs) }
+      return
     }
     dispatch6(packet, header: header, headers: headers, link: link, now: now)
   }
@@ -133,6 +140,7 @@ extension Stack {
           body[last] = fragment.nextHeader.rawValue
         }
       }
+      frame = nil
       bytes.withUnsafeBytes { processIPv6($0, link: link, now: now) }
     }
     counters.drop(.reassemblyEvicted, count: reassembly6.evicted - reassembly6EvictionsCounted)

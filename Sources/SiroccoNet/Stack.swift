@@ -58,6 +58,11 @@ public final class Stack<Device: NetworkDevice> {
     get { context.tcpMemoryLimit }
     set { context.tcpMemoryLimit = newValue }
   }
+  /// Decides on the packets that cross the stack (a firewall): see Stack+Forwarding.swift.
+  /// Nil: the stack is a host, and drops what is not its own.
+  public var forwarder: (any PacketForwarder)?
+  /// The frame being processed, for the forwarder (nil while a reassembled datagram is).
+  var frame: UnsafeRawBufferPointer?
   /// The device vouched for the transport checksum of the frame being processed.
   var frameChecksumVerified = false
   /// Whether the transport checksum of the frame being processed must be verified.
@@ -321,6 +326,7 @@ public final class Stack<Device: NetworkDevice> {
     }
     guard ethernet.vlan == nil else { return counters.drop(.vlanTagged) }
     let payload = frame.suffix(from: ethernet.headerLength)
+    if forwarder != nil { self.frame = frame }
     switch ethernet.etherType {
     case .arp: processARP(payload, link: link, now: now)
     case .ipv4: processIPv4(payload, link: link, linkBroadcast: ethernet.destination.isBroadcast, now: now)

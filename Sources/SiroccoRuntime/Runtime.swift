@@ -259,7 +259,9 @@ public enum Runtime {
     let boot = Boot(
       parameters: parameters, platform: platform, wallClock: timeSync,
       log: Logger(source: App.name, level: level, console: platform.console), networks: networks.named,
-      attachments: networks.attachments, blocks: blocks)
+      attachments: networks.attachments,
+      // Only a forwarding application's image holds the forwarding code.
+      router: App.forwardsPackets ? networks.router : nil, blocks: blocks)
     var application: App
     do {
       application = try App(boot: boot)
@@ -295,6 +297,9 @@ public protocol NetworkSet {
   /// Sirocco's links and the raw devices by device name, for `Boot.link` and
   /// `Boot.rawNetwork` (none when the host's sockets carry the devices).
   var attachments: [(name: String, attachment: NetworkAttachment)] { get }
+  /// Sirocco's stack as a router, for `Boot.router` (nil when the host's sockets carry the
+  /// devices, or there are none).
+  var router: (any Router)? { get }
   /// Polls every stack; whether any may have more to read at once.
   func poll(now: Instant) -> Bool
   /// Sends what every stack has queued. Returns the earliest time one must be polled.
@@ -306,6 +311,8 @@ public protocol NetworkSet {
 }
 
 extension NetworkSet {
+  public var router: (any Router)? { nil }
+
   public func timeSync(_ parameters: BootParameters, platform: some Platform, now: Instant, log: Logger) -> Result<NTPClient?, ParameterError> {
     switch Runtime.addresses("ntp-server", parameters) {
     case .success(let servers):
@@ -344,6 +351,7 @@ struct Links<Device: NetworkDevice>: NetworkSet {
   }
   let logged = Logged()
   var named: [(name: String, stack: any NetworkStack)] { names.map { ($0, stack) } }
+  var router: (any Router)? { stack.links.isEmpty ? nil : stack }
   /// The devices declared raw, which the stack has no link on.
   var raws: [(name: String, attachment: NetworkAttachment)] = []
   var attachments: [(name: String, attachment: NetworkAttachment)] { stack.links.map { ($0.name, .link($0)) } + raws }

@@ -108,6 +108,10 @@ public protocol Unikernel {
   /// an application with a network device; default true). False leaves the SNTP client out
   /// of the image (about 11 KB on spt): for an application the date does not matter to.
   static var synchronisesWallClock: Bool { get }
+  /// Whether the application forwards packets between its links (`Boot.router`: a router,
+  /// a firewall; default false). Its links then take plain frames, as raw devices do: no
+  /// offloads, so that every packet it forwards is one on the wire, its checksums whole.
+  static var forwardsPackets: Bool { get }
 
   /// Starts the application: read parameters, bind sockets. Devices are attached and the
   /// interfaces configured; no frame has been received yet.
@@ -123,6 +127,7 @@ extension Unikernel {
   public static var devices: [DeviceDeclaration] { [] }
   public static var parameters: [ParameterDeclaration] { [] }
   public static var synchronisesWallClock: Bool { true }
+  public static var forwardsPackets: Bool { false }
 }
 
 /// What the application is given at start: parameters, devices, clocks, console, log.
@@ -140,14 +145,19 @@ public final class Boot {
   public let target: String
   let networks: [(name: String, stack: any NetworkStack)]
   let attachments: [(name: String, attachment: NetworkAttachment)]
+  /// Sirocco's stack as a router (Stack+Forwarding.swift): set its `forwarder` to forward
+  /// packets between the links (a firewall). Nil when the host's sockets carry the network
+  /// devices, or there are none.
+  public let router: (any Router)?
   let blocks: [(name: String, device: any BlockDevice)]
 
   /// `wallClock`: the application's wall clock, if not the platform's (an NTP client's).
   init(
     parameters: BootParameters, platform: any Platform, wallClock: (any WallClock)? = nil, log: Logger,
     networks: [(name: String, stack: any NetworkStack)], attachments: [(name: String, attachment: NetworkAttachment)],
-    blocks: [(name: String, device: any BlockDevice)]
+    router: (any Router)? = nil, blocks: [(name: String, device: any BlockDevice)]
   ) {
+    self.router = router
     self.parameters = parameters
     self.console = platform.console
     self.monotonicClock = platform.monotonicClock

@@ -103,9 +103,9 @@ public final class SPTPlatform: Platform {
     for (declared, entry) in entries {
       switch declared.kind {
       case .network:
-        guard !declared.raw || !Self.capabilities.contains(.networkOffload) else {
+        guard !(declared.raw || App.forwardsPackets) || !Self.capabilities.contains(.networkOffload) else {
           errors.print(
-            "\(App.name): network device '\(declared.name)' is declared raw: expected plain frames (run the tender without --net-offload)")
+            "\(App.name): network device '\(declared.name)' \(declared.raw ? "is declared raw" : "forwards packets"): expected plain frames (run the tender without --net-offload)")
           return ExitStatus.usage
         }
         networks.append((declared.name, SPTNetworkDevice(

@@ -173,8 +173,9 @@ public final class UnixPlatform: Platform {
       let tap = options.networks.first { $0.name == declared.name }!.tap
       let mac = options.macAddress(of: declared.name) ?? .locallyAdministered(random: platform.entropy.randomUInt64())
       do {
-        // A raw device's frames go to the application as they are on the wire.
-        let device = try TAPDevice(name: tap, macAddress: mac, offload: offload && !declared.raw)
+        // A raw device's frames go to the application as they are on the wire; so do a
+        // forwarding application's (it forwards what it receives as it is).
+        let device = try TAPDevice(name: tap, macAddress: mac, offload: offload && !declared.raw && !App.forwardsPackets)
         try platform.watch(device, tag: UInt64(devices.count))
         devices.append((declared.name, device))
       } catch {

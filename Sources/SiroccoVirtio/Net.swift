@@ -80,16 +80,22 @@ public final class VirtioNetworkDevice: NetworkDevice {
   public private(set) var counters = Counters()
 
   /// Starts the device on `transport`: features, both queues (`queueSize` entries, or the
-  /// device's maximum if smaller), every receive buffer given, DRIVER_OK.
-  public init(transport: any VirtioTransport, queueSize: UInt16 = 256, fallbackMAC: MACAddress) throws(VirtioStartError) {
+  /// device's maximum if smaller), every receive buffer given, DRIVER_OK. `offloads`: false
+  /// for plain frames (a raw device, a forwarding application's links): no checksum or
+  /// segmentation features asked for.
+  public init(transport: any VirtioTransport, queueSize: UInt16 = 256, fallbackMAC: MACAddress, offloads: Bool = true)
+    throws(VirtioStartError)
+  {
     self.transport = transport
     // Coalesced frames (GUEST_TSO) only into mergeable buffers (else each receive buffer
     // would need 64 KiB), and only with GUEST_CSUM, as the specification requires.
     let coalescing = Feature.mergeableReceiveBuffers | Feature.guestChecksum
+    let offloaded =
+      offloads
+      ? Feature.checksum | Feature.guestChecksum | Feature.hostTSO4 | Feature.hostTSO6 | Feature.guestTSO4 | Feature.guestTSO6 : 0
     try transport.negotiate(
       required: 0,
-      wanted: Feature.checksum | Feature.guestChecksum | Feature.mtu | Feature.mac | Feature.hostTSO4 | Feature.hostTSO6
-        | Feature.guestTSO4 | Feature.guestTSO6 | Feature.mergeableReceiveBuffers | VirtioFeature.eventIndex,
+      wanted: offloaded | Feature.mtu | Feature.mac | Feature.mergeableReceiveBuffers | VirtioFeature.eventIndex,
       dependencies: [(Feature.guestTSO4, coalescing), (Feature.guestTSO6, coalescing)])
     let features = transport.features
     let eventIndex = features & VirtioFeature.eventIndex != 0

@@ -91,7 +91,8 @@ public final class VirtioPlatform: Platform {
           withUnsafeMutableBytes(of: &random) { platform.entropy.fill($0) }
           // A locally administered unicast address, if the device has none of its own.
           let fallback = MACAddress(rawValue: (random & 0xfeff_ffff_ffff) | 0x0200_0000_0000)
-          networks.append((declared.name, try VirtioNetworkDevice(transport: transport, fallbackMAC: fallback)))
+          networks.append((declared.name, try VirtioNetworkDevice(
+            transport: transport, fallbackMAC: fallback, offloads: !declared.raw && !App.forwardsPackets)))
         } else {
           // An I/O APIC pin (virtio-mmio, level-triggered) is heard only while a request
           // waits (VirtioBlockDevice.perform); MSI-X messages are edges, gone once taken.

@@ -81,7 +81,7 @@ let package = Package(
     .target(name: "SiroccoHVT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoHVT"], swiftSettings: portable),
 
     .target(name: "CSiroccoVirtio", dependencies: ["CSiroccoFreestanding", "CSiroccoX86"], exclude: ["virtio.lds"]),
-    .target(name: "SiroccoVirtio", dependencies: ["Sirocco", "SiroccoFreestanding", "CSiroccoVirtio"], swiftSettings: portable),
+    .target(name: "SiroccoVirtio", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoVirtio"], swiftSettings: portable),
 
     .target(name: "CSiroccoUnix"),
     .target(name: "SiroccoUnix", dependencies: ["Sirocco", "SiroccoABI", "CSiroccoUnix"]),

@@ -3,6 +3,7 @@
 // the manifest copy it attached, then the runtime's loop.
 
 import Sirocco
+import SiroccoABI
 
 public enum Solo5Boot {
   /// What the guest does next: run with these parameters, or exit with a status (0 after

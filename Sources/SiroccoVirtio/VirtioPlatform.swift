@@ -7,6 +7,7 @@
 import CSiroccoFreestanding
 import CSiroccoVirtio
 import Sirocco
+import SiroccoABI
 import SiroccoFreestanding
 
 public final class VirtioPlatform: Platform {

@@ -61,7 +61,9 @@ struct Run: ParsableCommand {
       switch target {
       case .spt, .hvt:
         let tender = try builder.buildTender()
-        throw ExitCode(try supervise(tender, arguments: deviceOptions + [artifact.path] + bootParameters))
+        // The tender joins the guest's arguments with spaces (as Solo5's does): a space or
+        // backslash inside one is escaped, and the guest's BootCommandLine.words takes it back.
+        throw ExitCode(try supervise(tender, arguments: deviceOptions + [artifact.path] + bootParameters.map(BootCommandLine.escape)))
       case .virtio where vmm == .firecracker:
         try printFirecrackerConfiguration(artifact, application: application, deviceOptions: deviceOptions, bootParameters: bootParameters)
       case .virtio:

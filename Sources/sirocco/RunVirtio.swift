@@ -87,7 +87,7 @@ struct QEMUInvocation {
         arguments += ["-device", option]
       }
     }
-    if !bootParameters.isEmpty { arguments += ["-append", bootParameters.joined(separator: " ")] }
+    if !bootParameters.isEmpty { arguments += ["-append", bootParameters.map(BootCommandLine.escape).joined(separator: " ")] }
     return arguments
   }
 
@@ -145,7 +145,7 @@ struct FirecrackerConfiguration {
     func list(_ entries: [String]) -> String { entries.isEmpty ? "[]" : "[\n" + entries.joined(separator: ",\n") + "\n  ]" }
     return """
       {
-        "boot-source": {"kernel_image_path": \(quoted(image)), "boot_args": \(quoted(bootParameters.joined(separator: " ")))},
+        "boot-source": {"kernel_image_path": \(quoted(image)), "boot_args": \(quoted(bootParameters.map(BootCommandLine.escape).joined(separator: " ")))},
         "drives": \(list(drives)),
         "network-interfaces": \(list(interfaces)),
         "machine-config": {"vcpu_count": 1, "mem_size_mib": \(memoryMiB)}
@@ -192,7 +192,6 @@ extension Run {
 
   /// Prints the Firecracker configuration for `image` and its devices.
   func printFirecrackerConfiguration(_ image: URL, application: Application, deviceOptions: [String], bootParameters: [String]) throws {
-    try checkVMCommandLine(bootParameters)
     let devices = try virtioDevices(of: application, deviceOptions: deviceOptions, existingTAPs: false)
     if let (name, _) = devices.first(where: { if case .block(_, let size) = $0.device { size != 512 } else { false } }) {
       throw ToolError.usage("--block-sector-size:\(name): Firecracker's block devices have 512-byte sectors: expected 512 with --vmm=firecracker")
@@ -204,13 +203,6 @@ extension Run {
     FileHandle.standardOutput.write(Data(configuration.json.utf8))
   }
 
-  /// The guest splits its command line at spaces, as Solo5's tenders join their arguments.
-  func checkVMCommandLine(_ bootParameters: [String]) throws {
-    if let spaced = bootParameters.first(where: { $0.contains(" ") }) {
-      throw ToolError.usage("boot parameter '\(spaced)' contains a space: the VM's command line is split at spaces")
-    }
-  }
-
   /// Runs `image` under QEMU as a child (SIGINT and SIGTERM passed on) and returns the
   /// guest's exit status.
   func runQEMU(_ image: URL, application: Application, deviceOptions: [String], bootParameters: [String]) throws -> Int32 {
@@ -218,7 +210,6 @@ extension Run {
       throw ToolError.failure(
         "qemu-system-x86_64 is not installed: the virtio target runs under QEMU (Debian: apt-get install qemu-system-x86)")
     }
-    try checkVMCommandLine(bootParameters)
     let devices = try virtioDevices(of: application, deviceOptions: deviceOptions, existingTAPs: true).map(\.device)
     var invocation = QEMUInvocation(image: image.path)
     invocation.machine = machine

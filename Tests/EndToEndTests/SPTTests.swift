@@ -34,6 +34,16 @@ final class SPTTests: XCTestCase {
 
   // MARK: Must abort: exit 255 with a line naming the trap
 
+  /// A boot parameter with spaces and a backslash reaches the guest whole: `sirocco run`
+  /// escapes them for the tender, which joins the guest's words with spaces as Solo5's does,
+  /// and the guest's BootCommandLine takes them back (the same path as hvt's).
+  func testABootParameterWithSpacesArrivesWhole() throws {
+    let greeting = "a greeting  with spaces \\ and a backslash"
+    let outcome = try runCommand([Paths.tool, "run", "--target", "spt", Paths.example("hello"), "--", "--greeting=" + greeting], timeout: 300)
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    XCTAssertEqual(outcome.output.split(separator: "\n").first.map(String.init), greeting, outcome.output)
+  }
+
   func testTrapsAreReportedAndExit255() throws {
     for (misdeed, report) in [
       ("null", "guest trap: invalid memory access at address 0x8"),

@@ -2,7 +2,9 @@
 // the frames of a capture file (pcap, Ethernet) held in memory: for each expression, the
 // best of ROUNDS passes over every frame, as frames per second and nanoseconds per frame,
 // with the number matched (Scripts/bench-filter runs libpcap's pcap_offline_filter on the
-// same frames and expressions and compares).
+// same frames and expressions and compares). An expression with a function in
+// GeneratedFilters.swift (`sirocco filter --swift`, native code) is timed that way too, after
+// a check that it returns what the matcher returns for every frame.
 
 import Glibc
 import Sirocco
@@ -53,24 +55,43 @@ func benchmarkFilters(_ arguments: ArraySlice<String>) {
       print("\(expression): \(error)")
       continue
     }
-    var best = Int64.max
-    var matched = 0
     // Enough passes for each round to last about 20 ms.
     let passes = max(1, 2_000_000 / max(frames.count, 1))
-    buffer.withUnsafeBytes { all in
-      let views = spans.map { (UnsafeRawBufferPointer(rebasing: all[$0.start..<($0.start + $0.count)]), $0.wire) }
-      for _ in 0..<rounds {
-        var count = 0
-        let start = monotonicNanoseconds()
-        for _ in 0..<passes {
-          for (frame, wire) in views where filter.matches(frame, wireLength: wire) { count += 1 }
+    /// The best round's nanoseconds per frame, and the frames matched.
+    func time(_ matches: (UnsafeRawBufferPointer, Int) -> Bool) -> (perFrame: Double, matched: Int) {
+      var best = Int64.max
+      var matched = 0
+      buffer.withUnsafeBytes { all in
+        let views = spans.map { (UnsafeRawBufferPointer(rebasing: all[$0.start..<($0.start + $0.count)]), $0.wire) }
+        for _ in 0..<rounds {
+          var count = 0
+          let start = monotonicNanoseconds()
+          for _ in 0..<passes {
+            for (frame, wire) in views where matches(frame, wire) { count += 1 }
+          }
+          best = min(best, monotonicNanoseconds() - start)
+          matched = count / passes
         }
-        let elapsed = monotonicNanoseconds() - start
-        best = min(best, elapsed)
-        matched = count / passes
       }
+      return (Double(best) / Double(passes * spans.count), matched)
     }
-    let perFrame = Double(best) / Double(passes * spans.count)
-    print("filter \(Int(1e9 / perFrame)) frames/s \(Double(Int(perFrame * 100)) / 100) ns/frame matched \(matched) of \(spans.count): \(expression)")
+    let interpreted = time { filter.matches($0, wireLength: $1) }
+    var generated = "- -"
+    if let function = generatedFilters[expression] {
+      buffer.withUnsafeBytes { all in
+        for span in spans {
+          let frame = UnsafeRawBufferPointer(rebasing: all[span.start..<(span.start + span.count)])
+          let expected = filter.matcher.run(frame, wireLength: span.wire)
+          guard function(frame, span.wire) == expected else {
+            fatalError("the generated function for '\(expression)' disagrees with the matcher on a frame")
+          }
+        }
+      }
+      let native = time { function($0, $1) != 0 }
+      precondition(native.matched == interpreted.matched)
+      generated = "\(Int(1e9 / native.perFrame)) \(Double(Int(native.perFrame * 100)) / 100)"
+    }
+    let perFrame = interpreted.perFrame
+    print("filter \(Int(1e9 / perFrame)) frames/s \(Double(Int(perFrame * 100)) / 100) ns/frame matched \(interpreted.matched) of \(spans.count) generated \(generated): \(expression)")
   }
 }

@@ -12,7 +12,8 @@ struct Filter: ParsableCommand {
     abstract: "Compile a pcap-filter expression: print its BPF program, or match it against a capture file.",
     discussion: """
       With -d, -dd or -ddd, prints the program as `tcpdump -d`, `-dd` (a C array) or `-ddd` \
-      (decimal, as `tc` and `iptables -m bpf` read it). With a capture file (pcap, Ethernet), \
+      (decimal, as `tc` and `iptables -m bpf` read it); with --swift NAME, as a Swift function \
+      NAME(_:wireLength:) to compile into a unikernel (native code, no interpreter). With a capture file (pcap, Ethernet), \
       prints the numbers of the frames that match, from 1, one a line; with -w OUT, writes \
       them to OUT instead. A malformed expression is refused with its column (exit status 2). \
       See docs/filter.md.
@@ -26,6 +27,9 @@ struct Filter: ParsableCommand {
 
   @Flag(name: .customLong("ddd", withSingleDash: true), help: "Print the program in decimal (tcpdump -ddd).")
   var decimal = false
+
+  @Option(name: .customLong("swift"), help: "Print the program as a Swift function of this name.")
+  var swiftName: String?
 
   @Option(name: .customShort("w"), help: "Write the matching frames to this capture file.")
   var output: String?
@@ -47,9 +51,19 @@ struct Filter: ParsableCommand {
       if listing { print(filter.program.listing, terminator: "") }
       if cArray { print(filter.program.cArray, terminator: "") }
       if decimal { print(filter.program.decimal, terminator: "") }
+      if let swiftName {
+        guard let first = swiftName.unicodeScalars.first, first == "_" || first.properties.isAlphabetic,
+          swiftName.unicodeScalars.allSatisfy({ $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0) })
+        else {
+          throw ToolError.usage("--swift: '\(swiftName)' is not a Swift identifier (expected letters, digits and _, not first a digit)")
+        }
+        print(filter.program.swiftSource(name: swiftName, expression: expression), terminator: "")
+      }
       guard let file else {
         if output != nil { throw ToolError.usage("-w needs a capture file to read") }
-        if !listing && !cArray && !decimal { throw ToolError.usage("give -d, -dd or -ddd, or a capture file to match") }
+        if !listing && !cArray && !decimal && swiftName == nil {
+          throw ToolError.usage("give -d, -dd, -ddd or --swift NAME, or a capture file to match")
+        }
         return
       }
       let capture = try CaptureFile(path: file)

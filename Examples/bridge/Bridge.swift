@@ -22,8 +22,10 @@ struct Bridge: Unikernel {
 
   let bridge: LearningBridge
   let log: Logger
-  /// Evictions when the table was last said to be full (logged at powers of two).
+  /// Evictions when the table was last said to be full, and moves when they were last
+  /// counted (each logged at powers of two: a flood or a flapping address cannot flood the log).
   var evictionsLogged = 0
+  var movesLogged = 0
 
   init(boot: Boot) throws(BootFailure) {
     let names = ["port0", "port1"]
@@ -56,6 +58,11 @@ struct Bridge: Unikernel {
     if evicted > 0, evicted >= 2 * evictionsLogged {
       log.warning("table full: \(bridge.configuration.tableSize) addresses, forgetting the oldest learnt (\(evicted) so far)")
       evictionsLogged = evicted
+    }
+    let moved = bridge.counters.moved
+    if moved > 0, moved >= 2 * movesLogged {
+      log.info("addresses moved between ports: \(moved) so far")
+      movesLogged = moved
     }
     return more ? .wait(until: now) : .idle
   }

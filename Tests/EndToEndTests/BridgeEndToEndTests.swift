@@ -75,6 +75,33 @@ final class BridgeEndToEndTests: XCTestCase {
     }
   }
 
+  /// far's address shows up on port0 (a frame from near with far's source address): the
+  /// bridge moves it there, so near's frames for far go nowhere; once far speaks again from
+  /// port1 it moves back, and they cross again.
+  func testAnAddressThatMovesIsLearntAgainEachTime() throws {
+    try withBridge(target: "spt") { guest, near, far in
+      XCTAssertTrue(try near.waitForPing("10.0.0.3"), "no reply through the bridge: \(guest.stop())")
+      let link = try far.exec(["ip", "-o", "link", "show", "tap1"]).output
+      let mac = try XCTUnwrap(link.split(separator: " ").drop { $0 != "link/ether" }.dropFirst().first.map(String.init), link)
+      let bytes = mac.split(separator: ":").map { "\\x" + $0 }.joined()
+      let spoof = try near.exec([
+        "/usr/bin/python3", "-c",
+        "import socket\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('tap0', 0))\n"
+          + "s.send(b'\\xff' * 6 + b'\(bytes)' + b'\\x88\\xb5' + bytes(46))\n",
+      ], timeout: 30)
+      XCTAssertEqual(spoof.status, 0, spoof.error)
+      usleep(200_000)
+      let lost = try near.exec(["ping", "-c", "1", "-W", "1", "10.0.0.3"], timeout: 20)
+      XCTAssertNotEqual(lost.status, 0, "far's address was not moved to port0: \(lost.output)")
+      // far speaks from port1: its address moves back.
+      _ = try far.exec(["ping", "-c", "1", "-W", "1", "10.0.0.1"], timeout: 20)
+      XCTAssertTrue(try near.waitForPing("10.0.0.3", seconds: 5), "far's address was not learnt back on port1")
+      let log = guest.stop()
+      XCTAssertTrue(log.contains("addresses moved between ports: 1 so far"), log)
+      XCTAssertTrue(log.contains("addresses moved between ports: 2 so far"), log)
+    }
+  }
+
   func testAPortFilterAdmitsOnlyWhatItMatchesAndABadOneIsRefused() throws {
     // (An expression with spaces: `sirocco run` escapes them for the tender.)
     try withBridge(target: "spt", parameters: ["--port0-filter=not icmp"]) { guest, near, _ in

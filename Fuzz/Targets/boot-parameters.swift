@@ -1,10 +1,18 @@
-// Fuzz target: boot parameters. The input is a command line, split into words at spaces as
-// the spt platform splits the one its tender passes, parsed against declarations of every
-// kind. Parsed values, written back as `--name=value`, must parse to the same values; a
-// refusal must describe itself.
+// Fuzz target: boot parameters. The input is a command line (up to its first NUL), split into
+// words as every freestanding guest splits the one its tender or VMM passes
+// (BootCommandLine.words: at unescaped spaces), parsed against declarations of every kind.
+// Parsed values, written back as `--name=value`, escaped and joined into a command line as
+// `sirocco run` writes it, must split and parse to the same values; a refusal must describe
+// itself.
 
+import SiroccoABI
 import SiroccoRuntime
 import SiroccoWire
+
+/// The words of a command line, as the guest splits it.
+func words(_ line: [UInt8]) -> [String] {
+  (line + [0]).withUnsafeBufferPointer { BootCommandLine.words($0.baseAddress) }
+}
 
 let declarations: [ParameterDeclaration] = [
   .integer("port", default: 7, range: 1...65535, help: "port"),
@@ -22,10 +30,10 @@ let declarations: [ParameterDeclaration] = [
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzBootParameters(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-  let words = rawBuffer(data, size).split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
+  let line = Array(rawBuffer(data, size).prefix { $0 != 0 })
   let parameters: BootParameters
   do {
-    parameters = try BootParameters.parse(words, declarations: declarations)
+    parameters = try BootParameters.parse(words(line), declarations: declarations)
   } catch {
     require(!error.description.isEmpty, "a refusal without a message")
     return 0
@@ -40,7 +48,8 @@ public func fuzzBootParameters(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     declaration.kind.write(value, to: &text)
     given.append("--" + declaration.name + "=" + String(text))
   }
-  guard let again = try? BootParameters.parse(given, declarations: declarations) else {
+  let written = Array(given.map(BootCommandLine.escape).joined(separator: " ").utf8)
+  guard let again = try? BootParameters.parse(words(written), declarations: declarations) else {
     require(false, "\(given) does not parse")
     return 0
   }

@@ -256,7 +256,10 @@ public struct ConnectionTracker: Sendable {
     }
   }
 
-  /// Frees one slot: the oldest connection not yet assured, else one already timed out.
+  /// Frees one slot: the oldest connection not yet assured, else one already timed out among
+  /// the next 1,024 slots the sweep reaches (a bounded look, so that a table full of answered
+  /// connections makes each refused one cost little: Linux's early drop looks at a few
+  /// buckets too).
   mutating func makeRoom(now: Instant) -> Bool {
     while unassuredHead < unassured.count {
       let (slot, serial) = unassured[unassuredHead]
@@ -269,7 +272,7 @@ public struct ConnectionTracker: Sendable {
       }
     }
     compactUnassured()
-    return sweep(now: now, budget: slots.count) > 0
+    return sweep(now: now, budget: 1024) > 0
   }
 
   /// Drops the queue's consumed head once it is large, so it does not grow without bound.

@@ -32,9 +32,12 @@ extension Stack {
     let isBroadcast = destination.isBroadcast || link.isDirectedBroadcast(destination)
     let packet = payload.slice(from: 0, length: header.totalLength)
     let body = packet.suffix(from: header.headerLength)
-    if let forwarder, !isBroadcast, !destination.isMulticast, !linkBroadcast {
+    if let forwarder, !isBroadcast, !destination.isMulticast, !linkBroadcast,
+      !isDHCPReply(body, protocol: header.protocol, link: link)
+    {
       // The forwarder sees whole datagrams only (as Linux's connection tracking does): ours
       // or not, fragments are put together first, and the datagram comes back here whole.
+      // (Not a DHCP reply to an address the link is still acquiring: the stack's.)
       if header.isFragment {
         return reassemble(body, packet: packet, header: header, link: link, linkBroadcast: linkBroadcast, now: now)
       }

@@ -76,6 +76,18 @@ final class LinkDHCPTests: XCTestCase {
       ethernetTo: destination.isBroadcast ? .broadcast : ourMAC)
   }
 
+  /// On a stack that forwards (a firewall that denies everything), a unicast OFFER to the
+  /// address being offered is still the DHCP client's, not a packet to forward.
+  func testAUnicastOfferReachesTheClientOfAForwardingStack() throws {
+    let (harness, discover) = try started()
+    let firewall = Firewall(rules: try FirewallRules.parse("policy deny", links: ["service"]), router: harness.stack, seed: 1)
+    harness.inject(serverFrame(.offer, to: discover, destination: offered))
+    harness.poll()
+    let request = try clientMessage(harness.sent(), from: .any, to: .broadcast)
+    XCTAssertEqual(request.options.messageType, .request)
+    XCTAssertEqual(firewall.counters.denied, 0)
+  }
+
   /// The peer asks for the leased address, so the stack learns the peer; the reply is discarded.
   func learnPeer(_ harness: Harness) {
     harness.inject(arpRequestFrame(for: offered))

@@ -207,6 +207,12 @@ final class CounterTests: XCTestCase {
       harness.stack.startDHCP(on: harness.link, now: harness.now)
       harness.inject(udpFrame(sourcePort: 67, to: .broadcast, port: 68, pattern(40), ethernetTo: .broadcast))
     }),
+    (.timeExceeded, "time-exceeded", { harness in
+      // A forwarding stack (a firewall that admits everything; it stays the stack's forwarder).
+      _ = Firewall(rules: try FirewallRules.parse("policy allow", links: ["service"]), router: harness.stack, seed: 1)
+      let datagram = udpDatagram(to: remoteIP, port: 9, [1])
+      harness.inject(ethernetFrame(type: .ipv4, ipv4Packet(to: remoteIP, protocol: .udp, timeToLive: 1, datagram)))
+    }),
   ] }
 
   /// The same for IPv6's reasons, on a link that runs IPv6 (`Harness.ipv6`).

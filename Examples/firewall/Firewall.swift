@@ -29,7 +29,6 @@ struct FirewallApp: Unikernel {
   let firewall: Firewall
   let rulesDevice: any BlockDevice
   let log: Logger
-  let linkNames: [String]
   let reloadInterval: Duration?
   let reportInterval: Duration?
   var rulesText: [UInt8]
@@ -40,12 +39,11 @@ struct FirewallApp: Unikernel {
   init(boot: Boot) throws(BootFailure) {
     guard let router = boot.router else { throw BootFailure("the firewall needs Sirocco's own stack on lan and wan") }
     log = boot.log
-    linkNames = router.links.map { $0.name }
     rulesDevice = boot.block("rules")
     rulesText = try Self.read(rulesDevice)
     let rules: FirewallRules
     do {
-      rules = try FirewallRules.parse(rulesText.withUnsafeBufferPointer { String(utf8Bytes: $0) }, links: linkNames)
+      rules = try FirewallRules.parse(utf8: rulesText, links: router.links.map { $0.name })
     } catch {
       throw BootFailure("rules: \(error)")
     }
@@ -116,7 +114,7 @@ struct FirewallApp: Unikernel {
     guard text != rulesText else { return }
     rulesText = text
     do {
-      let rules = try FirewallRules.parse(text.withUnsafeBufferPointer { String(utf8Bytes: $0) }, links: linkNames)
+      let rules = try FirewallRules.parse(utf8: text, links: firewall.router.links.map { $0.name })
       for line in firewall.report() { log.info(line) }
       firewall.reload(rules)
       log.info("rules reloaded: \(rules.rules.count) rules, \(rules.forwards.count) port forwards; \(firewall.tracker.count) connections kept")

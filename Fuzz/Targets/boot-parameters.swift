@@ -48,7 +48,7 @@ public func fuzzBootParameters(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     declaration.kind.write(value, to: &text)
     given.append("--" + declaration.name + "=" + String(text))
   }
-  let written = Array(given.map(BootCommandLine.escape).joined(separator: " ").utf8)
+  let written = Array(BootCommandLine.join(given).utf8)
   guard let again = try? BootParameters.parse(words(written), declarations: declarations) else {
     require(false, "\(given) does not parse")
     return 0

@@ -34,6 +34,12 @@ public enum BootCommandLine {
     }
   }
 
+  /// The command line whose `words` are `words`: each escaped, joined by spaces (what QEMU's
+  /// `-append` and Firecracker's `boot_args` take).
+  public static func join(_ words: [String]) -> String {
+    words.map(escape).joined(separator: " ")
+  }
+
   /// `word` as `words` reads it back from a command line of words joined by spaces: each
   /// space and backslash preceded by a backslash.
   public static func escape(_ word: String) -> String {

@@ -90,29 +90,24 @@ extension BPFProgram {
     let k = instruction.k
     let kText = String(k)
     let next = index + 1
+    /// The big-endian value of `size` bytes at `offset` (Swift for an Int), as a UInt32.
+    func read(_ size: UInt32, at offset: String) -> String {
+      switch size {
+      case 4: "UInt32(bigEndian: base.loadUnaligned(fromByteOffset: " + offset + ", as: UInt32.self))"
+      case 2: "UInt32(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: " + offset + ", as: UInt16.self)))"
+      default: "UInt32(base.load(fromByteOffset: " + offset + ", as: UInt8.self))"
+      }
+    }
     /// A load of `size` bytes at the constant offset k.
     func load(_ size: UInt32, into register: String) -> String {
       let end = UInt64(k) + UInt64(size)
       guard end <= UInt64(UInt32.max) else { return "return 0" }
-      let value =
-        switch size {
-        case 4: "UInt32(bigEndian: base.loadUnaligned(fromByteOffset: " + kText + ", as: UInt32.self))"
-        case 2: "UInt32(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: " + kText + ", as: UInt16.self)))"
-        default: "UInt32(base.load(fromByteOffset: " + kText + ", as: UInt8.self))"
-        }
-      return "guard length >= " + String(end) + " else { return 0 }; " + register + " = " + value
+      return "guard length >= " + String(end) + " else { return 0 }; " + register + " = " + read(size, at: kText)
     }
     func indexed(_ size: UInt32) -> String {
-      let offset = "Int(" + kText + " &+ x)"
-      let value =
-        switch size {
-        case 4: "UInt32(bigEndian: base.loadUnaligned(fromByteOffset: " + offset + ", as: UInt32.self))"
-        case 2: "UInt32(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: " + offset + ", as: UInt16.self)))"
-        default: "UInt32(base.load(fromByteOffset: " + offset + ", as: UInt8.self))"
-        }
       // As BPFProgram.run: k + x within the frame, without wrapping.
-      return "guard " + kText + " <= length, x <= length - " + kText + ", length - (" + kText + " &+ x) >= " + String(size)
-        + " else { return 0 }; a = " + value
+      "guard " + kText + " <= length, x <= length - " + kText + ", length - (" + kText + " &+ x) >= " + String(size)
+        + " else { return 0 }; a = " + read(size, at: "Int(" + kText + " &+ x)")
     }
     func jump(_ condition: String) -> String {
       "if " + condition + " { break b" + String(block(next + Int(instruction.jt))) + " } else { break b"

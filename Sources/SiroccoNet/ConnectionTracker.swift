@@ -35,8 +35,6 @@ public struct FlowKey: Hashable, Sendable {
       source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort,
       protocolNumber: protocolNumber)
   }
-
-  public var isIPv4: Bool { source.isIPv4Mapped }
 }
 
 extension FlowKey: TextConvertible {
@@ -48,8 +46,8 @@ extension FlowKey: TextConvertible {
     default: text.append("proto \(Int(protocolNumber)) ")
     }
     func endpoint(_ address: IPv6Address, _ port: UInt16, into text: inout Text) {
-      if address.isIPv4Mapped {
-        text.append("\(IPv4Address(rawValue: UInt32(truncatingIfNeeded: address.low)))")
+      if let ipv4 = address.ipv4Mapped {
+        text.append("\(ipv4)")
       } else {
         text.append("[\(address)]")
       }
@@ -136,9 +134,8 @@ public struct ConnectionTracker: Sendable {
   /// Where the next sweep for expired connections starts.
   var sweepCursor = 0
   public private(set) var count = 0
-  /// Connections pushed out by a new one, refused for want of room, and timed out.
+  /// Connections pushed out by a new one, and timed out.
   public private(set) var evicted: UInt64 = 0
-  public private(set) var refused: UInt64 = 0
   public private(set) var expired: UInt64 = 0
 
   public init(configuration: Configuration = Configuration()) {
@@ -164,13 +161,10 @@ public struct ConnectionTracker: Sendable {
   public func isInUse(_ key: FlowKey) -> Bool { index[key] != nil }
 
   /// Starts tracking a connection; returns its slot, or nil when the table is full of
-  /// assured connections (counted in `refused`). Pushes out the oldest unassured connection
+  /// assured connections. Pushes out the oldest unassured connection
   /// when the table is full.
   public mutating func insert(original: FlowKey, reply: FlowKey, rule: Int, ruleSet: Int, now: Instant) -> Int? {
-    if count >= configuration.maximum, !makeRoom(now: now) {
-      refused &+= 1
-      return nil
-    }
+    if count >= configuration.maximum, !makeRoom(now: now) { return nil }
     let tcp = original.protocolNumber == IPProtocol.tcp.rawValue
     let connection = TrackedConnection(
       original: original, reply: reply, tcp: .synSent, expires: now + (tcp ? configuration.tcpSYNSent : timeout(of: original, assured: false)),

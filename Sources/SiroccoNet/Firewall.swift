@@ -68,7 +68,7 @@ public final class Firewall: PacketForwarder {
     self.router = router
     self.rules = rules
     self.tracker = ConnectionTracker(configuration: tracker)
-    self.ruleCounters = Array(repeating: RuleCounters(), count: rules.rules.count + rules.forwards.count + 1)
+    self.ruleCounters = Self.counters(for: rules)
     self.random = SplitMix64(seed: seed)
     router.forwarder = self
   }
@@ -77,8 +77,21 @@ public final class Firewall: PacketForwarder {
   /// the counters start again.
   public func reload(_ rules: FirewallRules) {
     self.rules = rules
-    ruleCounters = Array(repeating: RuleCounters(), count: rules.rules.count + rules.forwards.count + 1)
+    ruleCounters = Self.counters(for: rules)
     reloads += 1
+  }
+
+  /// Counters at zero for each rule, port forward and the policy of `rules`.
+  static func counters(for rules: FirewallRules) -> [RuleCounters] {
+    Array(repeating: RuleCounters(), count: rules.rules.count + rules.forwards.count + 1)
+  }
+
+  /// Counts a packet of `length` bytes that rule `index` decided on (`opening`: the first of
+  /// a connection it admitted, or one it refused).
+  func count(rule index: Int, length: Int, opening: Bool) {
+    if opening { ruleCounters[index].connections &+= 1 }
+    ruleCounters[index].packets &+= 1
+    ruleCounters[index].bytes &+= UInt64(length)
   }
 
   /// Forgets connections that timed out, a share of the table per call.
@@ -95,8 +108,7 @@ public final class Firewall: PacketForwarder {
     /// Where the transport header starts in the packet.
     var transport: Int
     var tcpFlags: UInt8 = 0
-    /// ICMP: the type, and whether it is an error, an echo request or an echo reply.
-    var icmpType: UInt8 = 0
+    /// ICMP: whether it is an error, an echo request or an echo reply.
     var isICMPError = false
     var isEchoRequest = false
     var isEchoReply = false
@@ -114,8 +126,7 @@ public final class Firewall: PacketForwarder {
         tracker.update(slot: slot, isReply: isReply, tcpFlags: parsed.tcpFlags, length: packet.count, now: now)
         let connection = tracker[slot]
         if connection.ruleSet == reloads, connection.rule >= 0 {
-          ruleCounters[connection.rule].packets &+= 1
-          ruleCounters[connection.rule].bytes &+= UInt64(packet.count)
+          count(rule: connection.rule, length: packet.count, opening: false)
         }
         counters.forwarded &+= 1
         send(packet, parsed, connection: connection, isReply: isReply, on: link, now: now)
@@ -148,15 +159,13 @@ public final class Firewall: PacketForwarder {
       }
     }
     if decision == nil, isLocal(destination) { return false }
-    let targetAddress: IPAddress = parsed.isIPv4 ? .v4(IPv4Address(rawValue: UInt32(truncatingIfNeeded: target.low))) : .v6(target)
+    let targetAddress = IPAddress.v6(target).unmapped
     let out = router.outgoingLink(to: targetAddress, now: now)
     if decision == nil {
       let index = match(packet, frame: frame, input: link, output: out)
       let allowed = index < rules.rules.count ? rules.rules[index].action == .allow : rules.policy == .allow
       if !allowed {
-        ruleCounters[index].connections &+= 1
-        ruleCounters[index].packets &+= 1
-        ruleCounters[index].bytes &+= UInt64(packet.count)
+        count(rule: index, length: packet.count, opening: true)
         counters.denied &+= 1
         return true
       }
@@ -193,9 +202,7 @@ public final class Firewall: PacketForwarder {
       return true
     }
     counters.admitted &+= 1
-    ruleCounters[rule].connections &+= 1
-    ruleCounters[rule].packets &+= 1
-    ruleCounters[rule].bytes &+= UInt64(packet.count)
+    count(rule: rule, length: packet.count, opening: true)
     tracker.update(slot: slot, isReply: false, tcpFlags: parsed.tcpFlags, length: packet.count, now: now)
     counters.forwarded &+= 1
     send(packet, parsed, connection: tracker[slot], isReply: false, on: link, now: now)
@@ -267,7 +274,7 @@ public final class Firewall: PacketForwarder {
     let destination = other.source
     let sourcePort = other.destinationPort
     let destinationPort = other.sourcePort
-    let address: IPAddress = parsed.isIPv4 ? .v4(IPv4Address(rawValue: UInt32(truncatingIfNeeded: destination.low))) : .v6(destination)
+    let address = IPAddress.v6(destination).unmapped
     let key = parsed.key
     guard source != key.source || destination != key.destination || sourcePort != key.sourcePort
       || destinationPort != key.destinationPort
@@ -304,8 +311,7 @@ public final class Firewall: PacketForwarder {
     let outerDestination = quotedKey.source
     // From the far end itself: its address as the receiver knows it.
     let outerSource = parsed.key.source == peerKey.source ? quotedKey.destination : parsed.key.source
-    let address: IPAddress =
-      parsed.isIPv4 ? .v4(IPv4Address(rawValue: UInt32(truncatingIfNeeded: outerDestination.low))) : .v6(outerDestination)
+    let address = IPAddress.v6(outerDestination).unmapped
     counters.related &+= 1
     guard parsed.isIPv4, quotedKey != quoted.key || outerDestination != parsed.key.destination || outerSource != parsed.key.source
     else {
@@ -348,16 +354,16 @@ public final class Firewall: PacketForwarder {
       guard packet.count >= IPv4Header.minimumLength else { return nil }
       let headerLength = Int(packet[0] & 0xf) * 4
       guard headerLength >= IPv4Header.minimumLength else { return nil }
-      source = IPv6Address(ipv4Mapped: IPv4Address(rawValue: packet.readUInt32(at: 12)))
-      destination = IPv6Address(ipv4Mapped: IPv4Address(rawValue: packet.readUInt32(at: 16)))
+      source = IPv6Address(ipv4Mapped: IPv4Address.read(from: packet, at: 12))
+      destination = IPv6Address(ipv4Mapped: IPv4Address.read(from: packet, at: 16))
       protocolNumber = packet[9]
       transport = headerLength
       // A quoted fragment past the first carries no transport header.
       if quoted, packet.readUInt16(at: 6) & 0x1fff != 0 { return nil }
     } else {
       guard packet[0] >> 4 == 6, packet.count >= IPv6Header.length else { return nil }
-      source = IPv6Address(bytes: packet.slice(from: 8, length: 16))
-      destination = IPv6Address(bytes: packet.slice(from: 24, length: 16))
+      source = IPv6Address.read(from: packet, at: 8)
+      destination = IPv6Address.read(from: packet, at: 24)
       if quoted {
         protocolNumber = packet[6]
         transport = IPv6Header.length
@@ -385,7 +391,6 @@ public final class Firewall: PacketForwarder {
     case IPProtocol.icmp.rawValue where isIPv4, IPProtocol.icmpv6.rawValue where !isIPv4:
       guard available >= 8 else { return nil }
       let type = packet[transport]
-      parsed.icmpType = type
       parsed.isEchoRequest = isIPv4 ? type == 8 : type == 128
       parsed.isEchoReply = isIPv4 ? type == 0 : type == 129
       parsed.isICMPError = isIPv4 ? (type == 3 || type == 4 || type == 5 || type == 11 || type == 12) : (type >= 1 && type <= 4)
@@ -459,7 +464,7 @@ public final class Firewall: PacketForwarder {
   }
 
   static func owns(_ link: Link, _ address: IPv6Address) -> Bool {
-    address.isIPv4Mapped ? link.owns(IPv4Address(rawValue: UInt32(truncatingIfNeeded: address.low))) : link.owns(address)
+    address.ipv4Mapped.map { link.owns($0) } ?? link.owns(address)
   }
 
   func isLocal(_ address: IPv6Address) -> Bool {

@@ -73,15 +73,20 @@ public struct FirewallRules: Sendable {
 
   /// Reads rules from `text`; `links` are the interface names, by link index.
   public static func parse(_ text: String, links: [String]) throws(FirewallRulesError) -> FirewallRules {
+    try parse(utf8: Array(text.utf8), links: links)
+  }
+
+  /// `parse(_:links:)` on the text's UTF-8 bytes (as a block device holds it).
+  public static func parse(utf8 text: [UInt8], links: [String]) throws(FirewallRulesError) -> FirewallRules {
     var result = FirewallRules()
     var lineNumber = 0
-    for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+    for rawLine in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
       lineNumber += 1
       var bytes = Array(rawLine)
       if let hash = bytes.firstIndex(of: UInt8(ascii: "#")) { bytes.removeSubrange(hash...) }
       var words = Words(bytes: bytes, line: lineNumber)
       guard let keyword = words.next() else { continue }
-      let lineText = Self.string(bytes[words.start(of: keyword)..<words.trimmedEnd])
+      let lineText = Self.string(bytes[keyword.start..<words.trimmedEnd])
       func interface(after word: String) throws(FirewallRulesError) -> Int {
         guard let name = words.next() else { throw words.error(at: nil, "expected an interface name after '" + word + "'") }
         guard let index = links.firstIndex(where: { $0.utf8Equals(name.text) }) else {
@@ -199,8 +204,6 @@ struct Words {
     return Word(text: FirewallRules.string(bytes[start..<position]), start: start)
   }
 
-  func start(of word: Word) -> Int { word.start }
-
   /// Where the line ends without its trailing spaces.
   var trimmedEnd: Int {
     var end = bytes.count
@@ -210,12 +213,7 @@ struct Words {
 
   mutating func port() throws(FirewallRulesError) -> UInt16 {
     guard let word = next() else { throw error(at: nil, "expected a port number") }
-    var value = 0
-    for byte in word.text.utf8 {
-      guard byte >= 0x30, byte <= 0x39, value <= 65535 else { value = 0; break }
-      value = value * 10 + Int(byte - 0x30)
-    }
-    guard value >= 1, value <= 65535 else {
+    guard let value = asciiDecimal(word.text.utf8), value >= 1, value <= 65535 else {
       throw error(at: word, "'" + word.text + "' is not a port (expected 1-65535)")
     }
     return UInt16(value)

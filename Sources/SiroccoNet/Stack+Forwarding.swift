@@ -78,7 +78,7 @@ extension Stack: Router {
   func forward4(
     _ packet: UnsafeRawBufferPointer, to destination: IPv4Address, now: Instant, rewrite: (UnsafeMutableRawBufferPointer) -> Void
   ) -> ForwardingResult {
-    let source = IPv4Address(rawValue: packet.readUInt32(at: 12))
+    let source = IPv4Address.read(from: packet, at: 12)
     guard packet.readUInt8(at: 8) > 1 else {
       counters.drop(.timeExceeded)
       sendICMPError(.timeExceeded(code: 0), quoting: packet, to: source, now: now)
@@ -136,7 +136,7 @@ extension Stack: Router {
     _ packet: UnsafeRawBufferPointer, to destination: IPv6Address, arrivedOn link: Link, now: Instant,
     rewrite: (UnsafeMutableRawBufferPointer) -> Void
   ) -> ForwardingResult {
-    let source = IPv6Address(bytes: packet.slice(from: 8, length: 16))
+    let source = IPv6Address.read(from: packet, at: 8)
     guard packet.readUInt8(at: 7) > 1 else {
       counters.drop(.timeExceeded)
       sendICMPv6Error(.timeExceeded(code: 0), quoting: packet, to: source, via: link, now: now)

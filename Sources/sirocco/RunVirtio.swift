@@ -87,7 +87,7 @@ struct QEMUInvocation {
         arguments += ["-device", option]
       }
     }
-    if !bootParameters.isEmpty { arguments += ["-append", bootParameters.map(BootCommandLine.escape).joined(separator: " ")] }
+    if !bootParameters.isEmpty { arguments += ["-append", BootCommandLine.join(bootParameters)] }
     return arguments
   }
 
@@ -145,7 +145,7 @@ struct FirecrackerConfiguration {
     func list(_ entries: [String]) -> String { entries.isEmpty ? "[]" : "[\n" + entries.joined(separator: ",\n") + "\n  ]" }
     return """
       {
-        "boot-source": {"kernel_image_path": \(quoted(image)), "boot_args": \(quoted(bootParameters.map(BootCommandLine.escape).joined(separator: " ")))},
+        "boot-source": {"kernel_image_path": \(quoted(image)), "boot_args": \(quoted(BootCommandLine.join(bootParameters)))},
         "drives": \(list(drives)),
         "network-interfaces": \(list(interfaces)),
         "machine-config": {"vcpu_count": 1, "mem_size_mib": \(memoryMiB)}

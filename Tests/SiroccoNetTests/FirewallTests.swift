@@ -51,7 +51,7 @@ private final class TwoLinks {
 /// A TCP segment (20-byte header, `flags`) with its checksum over the pseudo-header.
 private func tcpSegment(
   from source: IPv4Address, _ sourcePort: UInt16, to destination: IPv4Address, _ destinationPort: UInt16, flags: UInt8,
-  _ payload: [UInt8] = []
+  timeToLive: UInt8 = 64, _ payload: [UInt8] = []
 ) -> [UInt8] {
   var segment = [UInt8](repeating: 0, count: 20) + payload
   segment[0] = UInt8(sourcePort >> 8)
@@ -64,7 +64,7 @@ private func tcpSegment(
   let checksum = referenceChecksum(pseudoHeader(source: source, destination: destination, protocol: 6, segment))
   segment[16] = UInt8(checksum >> 8)
   segment[17] = UInt8(checksum & 0xff)
-  return ipv4Packet(from: source, to: destination, protocol: .tcp, segment)
+  return ipv4Packet(from: source, to: destination, protocol: .tcp, timeToLive: timeToLive, segment)
 }
 
 /// Checks a forwarded IPv4 packet's header and transport checksums by the reference sum.
@@ -188,14 +188,7 @@ final class FirewallTests: XCTestCase {
     // A segment of no connection that is not a SYN is dropped; TTL 1 is answered.
     XCTAssertTrue(net.cross(tcpSegment(from: peerIP, 1, to: serverIP, 2, flags: 0x10), from: net.lan).wan.isEmpty)
     XCTAssertEqual(net.firewall.counters.invalid, 1)
-    var expiring = tcpSegment(from: peerIP, 2, to: serverIP, 3, flags: 0x02)
-    expiring[8] = 1
-    expiring[10] = 0
-    expiring[11] = 0
-    let checksum = referenceChecksum(Array(expiring[0..<20]))
-    expiring[10] = UInt8(checksum >> 8)
-    expiring[11] = UInt8(checksum & 0xff)
-    let exceeded = net.cross(expiring, from: net.lan)
+    let exceeded = net.cross(tcpSegment(from: peerIP, 2, to: serverIP, 3, flags: 0x02, timeToLive: 1), from: net.lan)
     XCTAssertTrue(exceeded.wan.isEmpty)
     XCTAssertEqual(exceeded.lan.first?[20], 11, "ICMP time exceeded back to the sender")
     XCTAssertEqual(net.stack.counters[.timeExceeded], 1)

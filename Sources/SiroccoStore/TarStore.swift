@@ -195,8 +195,10 @@ public final class TarStore: KeyValueStore {
         length = length * 10 + Int(digit - UInt8(ascii: "0"))
         cursor += 1
       }
+      // "<length> <key>=<value>\n": the length counts every byte, the newline included.
       guard length > cursor - index + 1, index + length <= records.count,
-        let equals = records[cursor..<(index + length)].firstIndex(of: UInt8(ascii: "="))
+        records[index + length - 1] == UInt8(ascii: "\n"),
+        let equals = records[cursor..<(index + length - 1)].firstIndex(of: UInt8(ascii: "="))
       else { throw .badHeader(block: block, field: "pax record") }
       let key = Array(records[(cursor + 1)..<equals])
       let value = Array(records[(equals + 1)..<(index + length - 1)])

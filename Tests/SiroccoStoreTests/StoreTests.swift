@@ -134,6 +134,13 @@ final class StoreTests: XCTestCase {
     refuse(patched(good, block: 0, at: 0, Array("../evil\0".utf8)), .badHeader(block: 0, field: "name climbs out with '..'"))
     // Found by Scripts/fuzz tar: a Latin-1 name was listed, decoded, but could not be found.
     refuse(patched(good, block: 0, at: 0, [0x63, 0x61, 0x66, 0xe9, 0]), .badHeader(block: 0, field: "name is not UTF-8"))
+    // Found by Scripts/fuzz tar in CI: a record whose '=' was its last byte (no newline) crashed.
+    XCTAssertThrowsError(try TarStore.pax(Array("8 abcde=".utf8), block: 4)) { error in
+      XCTAssertEqual(error as? TarError, .badHeader(block: 4, field: "pax record"))
+    }
+    XCTAssertThrowsError(try TarStore.pax(Array("10 path=ab".utf8) + [0], block: 4))
+    XCTAssertEqual(try TarStore.pax(Array("12 path=abc\n14 size=12345\n".utf8), block: 4).0, Array("abc".utf8))
+    XCTAssertEqual(try TarStore.pax(Array("12 path=abc\n13 size=1234\n".utf8), block: 4).1, 1234)
     // A size past the end of the device.
     let huge = patched(good, block: 0, at: 124, Array("77777777777\0".utf8))
     XCTAssertThrowsError(try TarStore(device: device(huge))) { error in

@@ -24,6 +24,12 @@ public final class MemoryNetworkDevice: NetworkDevice {
   public var emulatedOffloads: NetworkOffloads = []
   /// Frames handed to `transmit`, before any were cut into segments.
   public private(set) var transmitCalls = 0
+  /// The last frame handed to `transmit` with offload work, as it was handed over (its
+  /// checksum field still the pseudo-header's sum).
+  public private(set) var lastOffloaded: (frame: [UInt8], offload: TransmitOffload)?
+  /// Frames injected with offload work pending (`inject(_:pending:)`), received before the
+  /// inbox's.
+  var pendingInbox: [(frame: [UInt8], pending: TransmitOffload)] = []
 
   public init(macAddress: MACAddress, mtu: Int = 1500, link: MemoryLink = MemoryLink(), side: Side = .a) {
     self.macAddress = macAddress
@@ -47,6 +53,10 @@ public final class MemoryNetworkDevice: NetworkDevice {
   /// Queues `frame` for this device to receive.
   public func inject(_ frame: [UInt8]) { inbox.append(frame) }
 
+  /// Queues `frame` with offload work pending, as a TAP with offloads hands over a frame its
+  /// kernel left unfinished: `receive(forwarding:)` lends it as it is, `receive` finished.
+  public func inject(_ frame: [UInt8], pending: TransmitOffload) { pendingInbox.append((frame, pending)) }
+
   /// Removes and returns everything this device has sent.
   public func takeTransmitted() -> [[UInt8]] {
     let frames = outbox
@@ -55,9 +65,21 @@ public final class MemoryNetworkDevice: NetworkDevice {
   }
 
   public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    if !pendingInbox.isEmpty {
+      let (frame, pending) = pendingInbox.removeFirst()
+      frame.withUnsafeBytes { SoftwareOffload.finish($0, pending, body) }
+      return true
+    }
     guard !inbox.isEmpty else { return false }
     let frame = inbox.removeFirst()
     frame.withUnsafeBytes { body($0) }
+    return true
+  }
+
+  public func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool {
+    guard !pendingInbox.isEmpty else { return receive { body($0, nil) } }
+    let (frame, pending) = pendingInbox.removeFirst()
+    frame.withUnsafeBytes { body($0, pending) }
     return true
   }
 
@@ -68,14 +90,14 @@ public final class MemoryNetworkDevice: NetworkDevice {
   public var offloads: NetworkOffloads { emulatedOffloads }
 
   public func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
-    let limit = (offload?.segmentSize ?? 0) > 0 ? 65535 + 18 : maximumFrameLength
-    precondition(length >= 0 && length <= limit, "frame longer than the device's MTU allows")
+    precondition(length >= 0 && length <= maximumFrameLength(for: offload), "frame longer than the device's MTU allows")
     precondition(offload == nil || emulatedOffloads.contains(.transmitChecksum), "offload asked of a device without it")
     guard acceptsTransmit else { return false }
     transmitCalls += 1
     var frame = [UInt8](repeating: 0, count: length)
     frame.withUnsafeMutableBytes { body($0) }
     if let offload {
+      lastOffloaded = (frame, offload)
       outbox.append(contentsOf: SoftwareOffload.finish(frame, offload))
     } else {
       outbox.append(frame)

@@ -26,6 +26,16 @@ public protocol NetworkDevice: AnyObject {
   func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool
   /// `receive`, also telling whether the device vouches for the frame's transport checksum.
   func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool
+  /// `receive` for a forwarder: the frame as its sender left it, with the offload work
+  /// still to do on it (a checksum to complete, a TCP segment of up to 64 KiB to cut) for
+  /// `transmit(length:offload:)` on another device to hand on whole, or for
+  /// `SoftwareOffload` to finish; nil when the frame is final (always, without offloads).
+  /// Plain `receive` on such a device lends the finished frames instead.
+  func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool
+  /// Sends `frame` as it is, a frame another device lent (a forwarder's), with `offload`
+  /// work for this device (only if it `accepts` it): what `transmit(length:offload:)` does
+  /// with a copy, which a device that can send the frame from where it lies skips.
+  func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool
 }
 
 extension NetworkDevice {
@@ -85,5 +95,27 @@ extension NetworkDevice {
   /// (verified, or never computed because the frame came from the host's own stack).
   public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
     receive { body($0, false) }
+  }
+
+  /// Final frames only, unless a device says otherwise.
+  public func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool {
+    receive { body($0, nil) }
+  }
+
+  /// A copy into the transmit buffer, unless a device says otherwise.
+  public func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {
+    transmit(length: frame.count, offload: offload) { $0.copyMemory(from: frame) }
+  }
+
+  /// Whether this device's `transmit(length:offload:)` takes `offload` (a checksum to
+  /// complete; a segment to cut as well when `segmentSize` is not 0).
+  public func accepts(_ offload: TransmitOffload) -> Bool {
+    offloads.contains(offload.segmentSize > 0 ? [.transmitChecksum, .tcpSegmentation] : .transmitChecksum)
+  }
+
+  /// The longest frame `transmit` takes: 64 KiB of IP and its Ethernet header for a segment
+  /// the device cuts, `maximumFrameLength` otherwise.
+  public func maximumFrameLength(for offload: TransmitOffload?) -> Int {
+    (offload?.segmentSize ?? 0) > 0 ? 65535 + 18 : maximumFrameLength
   }
 }

@@ -9,6 +9,12 @@ public enum SoftwareOffload {
   /// cut, one TCP segment per `segmentSize` bytes of payload with the headers repeated, the
   /// IP length (and for IPv4 the identification and header checksum) and the TCP sequence
   /// number adjusted, FIN and PSH on the last segment only, CWR on the first only.
+  /// `finish` for a lent frame (a forwarder's, received with work pending, for a device
+  /// without the offload): each frame it becomes is lent to `body` in turn.
+  public static func finish(_ frame: UnsafeRawBufferPointer, _ offload: TransmitOffload, _ body: (UnsafeRawBufferPointer) -> Void) {
+    for piece in finish(Array(frame), offload) { piece.withUnsafeBytes { body($0) } }
+  }
+
   public static func finish(_ frame: [UInt8], _ offload: TransmitOffload) -> [[UInt8]] {
     guard offload.segmentSize > 0, frame.count - offload.headerLength > offload.segmentSize else {
       var whole = frame

@@ -5,8 +5,12 @@
 // unknown) is flooded out of every other port. The table holds at most `tableSize`
 // addresses, the oldest learnt leaving first, and forgets an address `ageing` after its last
 // frame. A port may admit only frames its filter matches (a compiled pcap-filter
-// expression in Examples/bridge). Frames are copied once, from the receive buffer into the
-// transmit one; tags are forwarded as they are.
+// expression in Examples/bridge). A frame is sent from the receiving device's buffer where
+// the sending device can (spt, unix TAPs), else copied once into its transmit buffer; tags
+// are forwarded as they are. Over devices with offloads (TAPs with the
+// virtio-net header), a TCP segment of up to 64 KiB the sender's kernel left uncut, or a
+// checksum left to complete, is forwarded whole with that work still pending, as a Linux
+// bridge forwards a GSO packet; a port without the offload gets the finished frames.
 
 import SiroccoDevices
 import SiroccoWire
@@ -36,6 +40,10 @@ public final class LearningBridge {
     public var malformed = 0
     /// Frames longer than the outgoing port sends, or that it failed to send (per port).
     public var dropped = 0
+    /// Frames forwarded with offload work pending (a checksum, a segment to cut), per port:
+    /// handed on whole, or finished here for a port without the offload.
+    public var offloaded = 0
+    public var finishedHere = 0
     public var learnt = 0
     /// Addresses seen on another port than the one they were learnt on.
     public var moved = 0
@@ -93,7 +101,9 @@ public final class LearningBridge {
     for offset in 0..<ports.count {
       let index = (nextPort + offset) % ports.count
       var moved = 0
-      while moved < configuration.burst, ports[index].receive({ frame in forward(frame, from: index, now: now) }) {
+      while moved < configuration.burst,
+        ports[index].receive(forwarding: { frame, pending in forward(frame, pending: pending, from: index, now: now) })
+      {
         moved += 1
       }
       if moved == configuration.burst { more = true }
@@ -102,7 +112,7 @@ public final class LearningBridge {
     return more
   }
 
-  func forward(_ frame: UnsafeRawBufferPointer, from index: Int, now: Instant) {
+  func forward(_ frame: UnsafeRawBufferPointer, pending: TransmitOffload? = nil, from index: Int, now: Instant) {
     guard frame.count >= 14 else {
       counters.malformed += 1
       return
@@ -127,17 +137,31 @@ public final class LearningBridge {
         counters.local += 1
         return
       } else {
-        if send(frame, to: entry.port) { counters.forwarded += 1 }
+        if send(frame, pending: pending, to: entry.port) { counters.forwarded += 1 }
         return
       }
     }
-    for port in ports.indices where port != index { _ = send(frame, to: port) }
+    for port in ports.indices where port != index { _ = send(frame, pending: pending, to: port) }
     counters.flooded += 1
   }
 
-  func send(_ frame: UnsafeRawBufferPointer, to port: Int) -> Bool {
+  func send(_ frame: UnsafeRawBufferPointer, pending: TransmitOffload?, to port: Int) -> Bool {
     let device = ports[port]
-    guard frame.count <= device.maximumFrameLength, device.transmit(length: frame.count, { $0.copyMemory(from: frame) }) else {
+    if let pending {
+      counters.offloaded += 1
+      guard !device.accepts(pending) else {
+        guard frame.count <= device.maximumFrameLength(for: pending), device.transmit(frame, offload: pending) else {
+          counters.dropped += 1
+          return false
+        }
+        return true
+      }
+      counters.finishedHere += 1
+      var sent = true
+      SoftwareOffload.finish(frame, pending) { piece in sent = send(piece, pending: nil, to: port) && sent }
+      return sent
+    }
+    guard frame.count <= device.maximumFrameLength, device.transmit(frame, offload: nil) else {
       counters.dropped += 1
       return false
     }

@@ -192,6 +192,11 @@ public struct NetworkCounters: Equatable, Sendable {
   /// Packets forwarded (through a `PacketForwarder`), each family.
   public var ipv4Forwarded: UInt64 = 0
   public var ipv6Forwarded: UInt64 = 0
+  /// Of those, TCP segments of up to 64 KiB forwarded whole with their offload work pending
+  /// (the outgoing device cuts them), and such segments cut here for a device or a path
+  /// that could not take them whole.
+  public var forwardedWhole: UInt64 = 0
+  public var forwardedCutHere: UInt64 = 0
   var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
   public init() {}
@@ -225,6 +230,9 @@ extension NetworkCounters: CustomStringConvertible {
     }
     if ipv4Forwarded + ipv6Forwarded > 0 {
       text += ", forwarded ipv4 " + String(ipv4Forwarded) + " ipv6 " + String(ipv6Forwarded)
+      if forwardedWhole + forwardedCutHere > 0 {
+        text += " (offloaded: whole " + String(forwardedWhole) + " cut here " + String(forwardedCutHere) + ")"
+      }
     }
     text += ", drops " + String(totalDrops)
     for reason in DropReason.allCases where self[reason] != 0 {

@@ -173,7 +173,7 @@ public final class Firewall: PacketForwarder {
     }
     guard let out else {
       // No route: the router says so to the sender.
-      router.forward(packet, to: targetAddress, arrivedOn: link, now: now) { _ in }
+      router.forward(packet, to: targetAddress, arrivedOn: link, now: now) { _, _ in }
       return true
     }
     // The reply's key: from the target, to us (masquerading) or the sender.
@@ -279,15 +279,15 @@ public final class Firewall: PacketForwarder {
     guard source != key.source || destination != key.destination || sourcePort != key.sourcePort
       || destinationPort != key.destinationPort
     else {
-      router.forward(packet, to: address, arrivedOn: link, now: now) { _ in }
+      router.forward(packet, to: address, arrivedOn: link, now: now) { _, _ in }
       return
     }
-    router.forward(packet, to: address, arrivedOn: link, now: now) { copy in
+    router.forward(packet, to: address, arrivedOn: link, now: now) { copy, partialChecksum in
       Self.translate(
         copy, transport: parsed.transport, protocolNumber: key.protocolNumber,
         source: UInt32(truncatingIfNeeded: source.low), destination: UInt32(truncatingIfNeeded: destination.low),
         sourcePort: sourcePort, destinationPort: destinationPort, echo: parsed.isEchoRequest || parsed.isEchoReply,
-        identifier: isReply ? destinationPort : sourcePort)
+        identifier: isReply ? destinationPort : sourcePort, partialChecksum: partialChecksum)
     }
   }
 
@@ -315,10 +315,10 @@ public final class Firewall: PacketForwarder {
     counters.related &+= 1
     guard parsed.isIPv4, quotedKey != quoted.key || outerDestination != parsed.key.destination || outerSource != parsed.key.source
     else {
-      router.forward(packet, to: address, arrivedOn: link, now: now) { _ in }
+      router.forward(packet, to: address, arrivedOn: link, now: now) { _, _ in }
       return true
     }
-    router.forward(packet, to: address, arrivedOn: link, now: now) { copy in
+    router.forward(packet, to: address, arrivedOn: link, now: now) { copy, _ in
       copy.writeUInt32(UInt32(truncatingIfNeeded: outerSource.low), at: 12)
       copy.writeUInt32(UInt32(truncatingIfNeeded: outerDestination.low), at: 16)
       let embedded = copy.suffix(from: inner)
@@ -409,9 +409,12 @@ public final class Firewall: PacketForwarder {
   /// Rewrites an IPv4 packet's addresses and ports (an echo's identifier) and patches the
   /// transport checksum for them (RFC 1624); the IP header checksum is the caller's. The
   /// packet may be cut short (quoted in an ICMP error): what is not there is not patched.
+  /// A partial checksum (a segment whose device completes it: the field holds the
+  /// pseudo-header's sum, uncomplemented) takes the address change only: the device sums
+  /// the ports itself.
   static func translate(
     _ packet: UnsafeMutableRawBufferPointer, transport: Int, protocolNumber: UInt8, source: UInt32, destination: UInt32,
-    sourcePort: UInt16, destinationPort: UInt16, echo: Bool, identifier: UInt16
+    sourcePort: UInt16, destinationPort: UInt16, echo: Bool, identifier: UInt16, partialChecksum: Bool = false
   ) {
     let view = UnsafeRawBufferPointer(packet)
     let oldSource = view.readUInt32(at: 12)
@@ -420,17 +423,26 @@ public final class Firewall: PacketForwarder {
     packet.writeUInt32(destination, at: 16)
     let available = packet.count - transport
     func patch(at offset: Int, zeroMeansNone: Bool, addresses: Bool, _ changes: [(UInt16, UInt16)]) {
-      guard available >= offset + 2 else { return }
+      guard available >= offset + 2, !partialChecksum || addresses else { return }
       var checksum = view.readUInt16(at: transport + offset)
-      if zeroMeansNone, checksum == 0 { return }
+      // A partial checksum is the sum itself: complemented, it adjusts as a checksum does.
+      if partialChecksum {
+        checksum = ~checksum
+      } else if zeroMeansNone, checksum == 0 {
+        return
+      }
       if addresses {
         checksum = adjust(checksum, UInt16(oldSource >> 16), UInt16(source >> 16))
         checksum = adjust(checksum, UInt16(oldSource & 0xffff), UInt16(source & 0xffff))
         checksum = adjust(checksum, UInt16(oldDestination >> 16), UInt16(destination >> 16))
         checksum = adjust(checksum, UInt16(oldDestination & 0xffff), UInt16(destination & 0xffff))
       }
-      for (old, new) in changes { checksum = adjust(checksum, old, new) }
-      if zeroMeansNone, checksum == 0 { checksum = 0xffff }
+      if partialChecksum {
+        checksum = ~checksum
+      } else {
+        for (old, new) in changes { checksum = adjust(checksum, old, new) }
+        if zeroMeansNone, checksum == 0 { checksum = 0xffff }
+      }
       packet.writeUInt16(checksum, at: transport + offset)
     }
     switch protocolNumber {
@@ -489,7 +501,7 @@ public final class Firewall: PacketForwarder {
     }
     line(rules.policy == .allow ? "policy allow" : "policy deny", ruleCounters[ruleCounters.count - 1], deny: rules.policy == .deny)
     lines.append(
-      "connections \(tracker.count) of \(tracker.configuration.maximum) (evicted \(tracker.evicted), expired \(tracker.expired)), forwarded \(counters.forwarded), related \(counters.related), admitted \(counters.admitted), denied \(counters.denied), invalid \(counters.invalid), malformed \(counters.malformed), table full \(counters.tableFull), untranslatable \(counters.untranslatable)"
+      "connections \(tracker.count) of \(tracker.configuration.maximum) (evicted \(tracker.evicted), expired \(tracker.expired)), forwarded \(counters.forwarded), related \(counters.related), admitted \(counters.admitted), denied \(counters.denied), invalid \(counters.invalid), malformed \(counters.malformed), table full \(counters.tableFull), untranslatable \(counters.untranslatable), offloaded segments whole \(router.counters.forwardedWhole) cut here \(router.counters.forwardedCutHere)"
     )
     return lines
   }

@@ -4,7 +4,11 @@
 // IPv6 packet to a global address that is not the stack's; what it hands back to
 // `Router.forward` leaves by the routing table with its TTL or hop limit one less, the next
 // hop resolved by ARP or neighbour discovery (the packet waits in their queues meanwhile),
-// and the ICMP errors a router sends when it cannot.
+// and the ICMP errors a router sends when it cannot. On devices with offloads, a TCP segment
+// of up to 64 KiB that the sender's kernel left uncut (or a checksum left to complete) is
+// forwarded whole with that work pending, as Linux forwards a GSO packet; a path that cannot
+// take it whole (a device without the offload, an MTU below its segments, a next hop still
+// unresolved) gets it cut here into the segments it stands for, each forwarded alone.
 //
 // Read first: RFC 1812 5.2-5.3 (forwarding IPv4: TTL, fragmentation, what is never
 // forwarded), 4.3.2 (ICMP errors: which, quoting what, rate limited), RFC 8200 3 and RFC 4443
@@ -21,16 +25,21 @@ public protocol Router: AnyObject {
   var links: [Link] { get }
   /// What decides on the packets crossing the stack; nil: none cross it.
   var forwarder: (any PacketForwarder)? { get set }
+  /// What the stack counted, forwarding included.
+  var counters: NetworkCounters { get }
   /// The link a packet to `destination` leaves on; nil: no route.
   func outgoingLink(to destination: IPAddress, now: Instant) -> Link?
   /// Sends on an IP packet (header first, either family) that arrived on `link`: routed to
   /// `destination` (its destination after any translation), the copy `rewrite` changes on its
   /// way out (the IPv4 header checksum is recomputed after it), TTL or hop limit one less.
-  /// Sends the ICMP error a router owes when it cannot (time exceeded, no route, too big).
+  /// `rewrite`'s second argument says the transport checksum is partial: the field holds the
+  /// pseudo-header's sum, which the outgoing device completes over the segment (an address
+  /// change is patched into it, a port change is not). Sends the ICMP error a router owes
+  /// when it cannot (time exceeded, no route, too big).
   @discardableResult
   func forward(
     _ packet: UnsafeRawBufferPointer, to destination: IPAddress, arrivedOn link: Link, now: Instant,
-    rewrite: (UnsafeMutableRawBufferPointer) -> Void
+    rewrite: (UnsafeMutableRawBufferPointer, _ partialChecksum: Bool) -> Void
   ) -> ForwardingResult
 }
 
@@ -67,16 +76,73 @@ extension Stack: Router {
   @discardableResult
   public func forward(
     _ packet: UnsafeRawBufferPointer, to destination: IPAddress, arrivedOn link: Link, now: Instant,
-    rewrite: (UnsafeMutableRawBufferPointer) -> Void
+    rewrite: (UnsafeMutableRawBufferPointer, _ partialChecksum: Bool) -> Void
   ) -> ForwardingResult {
+    // Work pending only on the frame being processed itself (not a copy, not a datagram put
+    // together from fragments).
+    if let pending = framePending, let frame, packet.baseAddress == frame.baseAddress.map({ $0 + EthernetHeader.minimumLength }) {
+      framePending = nil
+      if let result = forwardWhole(packet, pending: pending, to: destination, arrivedOn: link, now: now, rewrite: rewrite) {
+        return result
+      }
+      // Cut here: each segment forwarded alone, with a checksum of its own.
+      counters.forwardedCutHere &+= 1
+      var result = ForwardingResult.sent
+      SoftwareOffload.finish(frame, pending) { piece in
+        let forwarded = forward(
+          piece.suffix(from: EthernetHeader.minimumLength), to: destination, arrivedOn: link, now: now, rewrite: rewrite)
+        if result == .sent { result = forwarded }
+      }
+      return result
+    }
     switch destination {
-    case .v4(let address): forward4(packet, to: address, now: now, rewrite: rewrite)
-    case .v6(let address): forward6(packet, to: address, arrivedOn: link, now: now, rewrite: rewrite)
+    case .v4(let address): return forward4(packet, to: address, now: now, rewrite: rewrite)
+    case .v6(let address): return forward6(packet, to: address, arrivedOn: link, now: now, rewrite: rewrite)
     }
   }
 
+  /// Forwards a frame's packet whole with its offload work `pending` when the way out takes
+  /// it so: a route, a device with the offload, segments within the MTU, the next hop's
+  /// address known. Nil: cut it here (or let the one-at-a-time path answer: no route, TTL).
+  func forwardWhole(
+    _ packet: UnsafeRawBufferPointer, pending: TransmitOffload, to destination: IPAddress, arrivedOn link: Link, now: Instant,
+    rewrite: (UnsafeMutableRawBufferPointer, _ partialChecksum: Bool) -> Void
+  ) -> ForwardingResult? {
+    let ipv4 = destination.ipv4 != nil
+    guard packet.readUInt8(at: ipv4 ? 8 : 7) > 1, let route = routes.route(to: destination, now: now), route.link < links.count else {
+      return nil
+    }
+    let out = links[route.link]
+    // The largest packet it becomes: the headers every segment repeats and one segment.
+    let largest = pending.segmentSize > 0 ? pending.headerLength - EthernetHeader.minimumLength + pending.segmentSize : packet.count
+    guard devices[out.index].accepts(pending), largest <= (ipv4 ? out.ipv4MTU : out.ipv6MTU) else { return nil }
+    let sent: Bool
+    if let hop = (route.gateway ?? destination).ipv4 {
+      guard let hardware = hardwareAddress(of: hop, on: out, now: now) else { return nil }
+      sent = transmit(packet, to: hardware, on: out, etherType: .ipv4, offload: pending) { copy in
+        rewrite(copy, true)
+        copy[8] -= 1
+        let headerLength = Int(copy[0] & 0xf) * 4
+        copy.writeUInt16(0, at: 10)
+        copy.writeUInt16(InternetChecksum.compute(UnsafeRawBufferPointer(copy.slice(from: 0, length: headerLength))), at: 10)
+      }
+      if sent { counters.ipv4Forwarded &+= 1 }
+    } else {
+      guard let hop = (route.gateway ?? destination).ipv6, let hardware = hardwareAddress(of: hop, on: out, now: now) else { return nil }
+      sent = transmit(packet, to: hardware, on: out, etherType: .ipv6, offload: pending) { copy in
+        rewrite(copy, true)
+        copy[7] -= 1
+      }
+      if sent { counters.ipv6Forwarded &+= 1 }
+    }
+    guard sent else { return .dropped }
+    counters.forwardedWhole &+= 1
+    return .sent
+  }
+
   func forward4(
-    _ packet: UnsafeRawBufferPointer, to destination: IPv4Address, now: Instant, rewrite: (UnsafeMutableRawBufferPointer) -> Void
+    _ packet: UnsafeRawBufferPointer, to destination: IPv4Address, now: Instant,
+    rewrite: (UnsafeMutableRawBufferPointer, _ partialChecksum: Bool) -> Void
   ) -> ForwardingResult {
     let source = IPv4Address.read(from: packet, at: 12)
     guard packet.readUInt8(at: 8) > 1 else {
@@ -94,7 +160,7 @@ extension Stack: Router {
     let headerLength = Int(packet.readUInt8(at: 0) & 0xf) * 4
     // The copy leaving: rewritten, TTL one less, header checksum recomputed.
     func finish(_ copy: UnsafeMutableRawBufferPointer) {
-      rewrite(copy)
+      rewrite(copy, false)
       copy[8] -= 1
       copy.writeUInt16(0, at: 10)
       copy.writeUInt16(InternetChecksum.compute(UnsafeRawBufferPointer(copy.slice(from: 0, length: headerLength))), at: 10)
@@ -134,7 +200,7 @@ extension Stack: Router {
 
   func forward6(
     _ packet: UnsafeRawBufferPointer, to destination: IPv6Address, arrivedOn link: Link, now: Instant,
-    rewrite: (UnsafeMutableRawBufferPointer) -> Void
+    rewrite: (UnsafeMutableRawBufferPointer, _ partialChecksum: Bool) -> Void
   ) -> ForwardingResult {
     let source = IPv6Address.read(from: packet, at: 8)
     guard packet.readUInt8(at: 7) > 1 else {
@@ -151,7 +217,7 @@ extension Stack: Router {
     let hop = route.gateway?.ipv6 ?? destination
     let mtu = out.ipv6MTU
     func finish(_ copy: UnsafeMutableRawBufferPointer) {
-      rewrite(copy)
+      rewrite(copy, false)
       copy[7] -= 1
     }
     if packet.count > mtu {
@@ -198,9 +264,9 @@ extension Stack: Router {
   /// an Ethernet header and `finish`ed there.
   func transmit(
     _ packet: UnsafeRawBufferPointer, to hardware: MACAddress, on out: Link, etherType: EtherType,
-    finish: (UnsafeMutableRawBufferPointer) -> Void
+    offload: TransmitOffload? = nil, finish: (UnsafeMutableRawBufferPointer) -> Void
   ) -> Bool {
-    transmit(on: out, length: EthernetHeader.minimumLength + packet.count) { frame in
+    transmit(on: out, length: EthernetHeader.minimumLength + packet.count, offload: offload) { frame in
       EthernetHeader(destination: hardware, source: out.macAddress, etherType: etherType).emit(into: frame)
       let copy = frame.suffix(from: EthernetHeader.minimumLength)
       copy.copyMemory(from: packet)

@@ -65,6 +65,9 @@ public final class Stack<Device: NetworkDevice> {
   var frame: UnsafeRawBufferPointer?
   /// The device vouched for the transport checksum of the frame being processed.
   var frameChecksumVerified = false
+  /// The offload work the frame being processed still carries (a forwarding stack's, on a
+  /// device with offloads): a checksum to complete, a TCP segment to cut.
+  var framePending: TransmitOffload?
   /// Whether the transport checksum of the frame being processed must be verified.
   var verifyTransportChecksum: Bool { configuration.verifyChecksums && !frameChecksumVerified }
   var identification: UInt16
@@ -215,11 +218,21 @@ public final class Stack<Device: NetworkDevice> {
       if link.configuration.ipv6 { runIPv6Timers(on: link, now: now) }
       var handled = 0
       let budget = link.configuration.receiveBudget
+      // A forwarding stack takes frames with their offload work pending, to forward them whole.
+      let forwards = forwarder != nil && device.offloads.contains(.transmitChecksum)
       while handled < budget {
-        let received = device.receive(offloaded: { frame, checksumVerified in
-          self.frameChecksumVerified = checksumVerified
-          self.process(frame: frame, link: link, now: now)
-        })
+        let received =
+          forwards
+          ? device.receive(forwarding: { frame, pending in
+            self.framePending = pending
+            self.frameChecksumVerified = pending != nil
+            self.process(frame: frame, link: link, now: now)
+            self.framePending = nil
+          })
+          : device.receive(offloaded: { frame, checksumVerified in
+            self.frameChecksumVerified = checksumVerified
+            self.process(frame: frame, link: link, now: now)
+          })
         guard received else { break }
         handled += 1
       }

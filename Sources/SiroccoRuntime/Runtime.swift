@@ -39,9 +39,8 @@ public enum Runtime {
     .choice("log-level", ["error", "warning", "info", "debug"], default: "info", help: "least severe log level shown"),
   ]
 
-  /// The parameters of an application with a network device, on every target: its address
-  /// and gateway, and how long to keep polling after traffic (the next frame of a busy flow
-  /// usually arrives sooner than a sleep and a wake-up take; an idle unikernel still sleeps).
+  /// The parameters of an application with a network device the stack carries, on every
+  /// target: its address and gateway, how it takes addresses.
   public static let networkParameters: [ParameterDeclaration] = [
     .ipv4Network("ipv4", default: nil, help: "address and network of the first network device (none given: DHCP)"),
     .ipv4Address("ipv4-gateway", default: nil, help: "default gateway for off-link destinations"),
@@ -55,6 +54,12 @@ public enum Runtime {
             placeholder: "ADDRESS,..."),
     .boolean("ipv4-only", help: "no IPv6 on any network device"),
     .boolean("ipv6-only", help: "no IPv4 on any network device"),
+  ]
+
+  /// How long an application with any network device (raw ones too) keeps polling after
+  /// traffic: the next frame of a busy flow usually arrives sooner than a sleep and a
+  /// wake-up take; an idle unikernel still sleeps.
+  public static let pollingParameters: [ParameterDeclaration] = [
     .integer("busy-poll", default: 50, range: 0...100_000,
              help: "after traffic, poll devices this many microseconds before sleeping (0: sleep at once)"),
   ]
@@ -163,6 +168,7 @@ public enum Runtime {
       all = networkParameters + (App.synchronisesWallClock ? ntpParameters : []) + parameters
       for device in App.devices where device.kind == .network && !device.raw { all += deviceParameters(device.name) }
     }
+    if App.devices.contains(where: { $0.kind == .network }) { all += pollingParameters }
     all += platformParameters
     for declaration in App.parameters {
       precondition(!all.contains { $0.name.utf8Equals(declaration.name) }, "an application parameter reuses a runtime parameter name")

@@ -109,8 +109,9 @@ public protocol Unikernel {
   /// of the image (about 11 KB on spt): for an application the date does not matter to.
   static var synchronisesWallClock: Bool { get }
   /// Whether the application forwards packets between its links (`Boot.router`: a router,
-  /// a firewall; default false). Its links then take plain frames, as raw devices do: no
-  /// offloads, so that every packet it forwards is one on the wire, its checksums whole.
+  /// a firewall; default false). On a device with offloads (unix, spt with `--net-offload`)
+  /// its links take frames with their offload work pending, as raw devices can, so a 64 KiB
+  /// TCP segment is forwarded whole; on virtio they take plain frames.
   static var forwardsPackets: Bool { get }
 
   /// Starts the application: read parameters, bind sockets. Devices are attached and the

@@ -50,26 +50,63 @@ public final class TAPDevice: NetworkDevice {
     transmitBuffer.deallocate()
   }
 
+  /// Final frames: with offloads, what the kernel left to do is done here.
   public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-    receive(offloaded: { frame, _ in body(frame) })
+    receive(forwarding: { frame, pending in
+      guard let pending else { return body(frame) }
+      SoftwareOffload.finish(frame, pending, body)
+    })
   }
 
   public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
+    guard let count = readFrame() else { return false }
+    let verified = headerLength > 0 && VirtioNetHeader.checksumVerified(UnsafeRawBufferPointer(receiveBuffer))
+    body(UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count]), verified)
+    return true
+  }
+
+  public func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool {
+    guard let count = readFrame() else { return false }
+    let frame = UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count])
+    body(frame, headerLength > 0 ? VirtioNetHeader.pending(UnsafeRawBufferPointer(receiveBuffer), frame: frame) : nil)
+    return true
+  }
+
+  /// One read(2) into the receive buffer: its length (header included), or nil when nothing
+  /// waits.
+  func readFrame() -> Int? {
     while true {
       let count = read(fileDescriptor, receiveBuffer.baseAddress, receiveBuffer.count)
-      if count >= headerLength, count > 0 {
-        let verified = headerLength > 0 && VirtioNetHeader.checksumVerified(UnsafeRawBufferPointer(receiveBuffer))
-        body(UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count]), verified)
-        return true
-      }
+      if count >= headerLength, count > 0 { return count }
       if count < 0, errno == EINTR { continue }
       // EAGAIN: nothing waiting. EIO and the like (interface down): nothing to read either.
-      return false
+      return nil
     }
   }
 
   public func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
     transmit(length: length, offload: nil, body)
+  }
+
+  /// Sent from where it lies: the header from the transmit buffer and the frame, in one
+  /// writev(2).
+  public func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {
+    precondition(headerLength + frame.count <= transmitBuffer.count, "frame larger than the transmit buffer")
+    precondition(offload == nil || headerLength > 0, "offload asked of a TAP device opened without it")
+    if headerLength > 0 {
+      VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[0..<headerLength]), offload: offload)
+    }
+    let total = headerLength + frame.count
+    return withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { vectors in
+      vectors[0] = iovec(iov_base: transmitBuffer.baseAddress, iov_len: headerLength)
+      vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: frame.baseAddress), iov_len: frame.count)
+      while true {
+        let written = writev(fileDescriptor, vectors.baseAddress, 2)
+        if written == total { return true }
+        if written < 0, errno == EINTR { continue }
+        return false
+      }
+    }
   }
 
   public func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {

@@ -101,7 +101,8 @@ public final class UnixPlatform: Platform {
     if getenv("SIROCCO_PRINT_MANIFEST") != nil {
       var text = ""
       for device in App.devices {
-        text += "\(device.kind == .network ? "net" : "block") \(device.name)\(device.optional ? " optional" : "")\n"
+        let mark = device.optional ? " optional" : device.raw ? " raw" : device.kind == .network && App.forwardsPackets ? " forwards" : ""
+        text += "\(device.kind == .network ? "net" : "block") \(device.name)\(mark)\n"
       }
       UnixConsole().write(text)
       return ExitStatus.success
@@ -173,9 +174,9 @@ public final class UnixPlatform: Platform {
       let tap = options.networks.first { $0.name == declared.name }!.tap
       let mac = options.macAddress(of: declared.name) ?? .locallyAdministered(random: platform.entropy.randomUInt64())
       do {
-        // A raw device's frames go to the application as they are on the wire; so do a
-        // forwarding application's (it forwards what it receives as it is).
-        let device = try TAPDevice(name: tap, macAddress: mac, offload: offload && !declared.raw && !App.forwardsPackets)
+        // A raw device lends final frames, or a forwarder's with their offload work pending
+        // (`receive(forwarding:)`, as a forwarding application's stack takes them).
+        let device = try TAPDevice(name: tap, macAddress: mac, offload: offload)
         try platform.watch(device, tag: UInt64(devices.count))
         devices.append((declared.name, device))
       } catch {

@@ -127,9 +127,11 @@ extension Builder {
   }
 
   /// The devices the application declares, each with whether it is optional (a block
-  /// device `sirocco run` attaches a scratch file for), from its unix build
-  /// (SIROCCO_PRINT_MANIFEST: lines `net NAME`, `block NAME [optional]`).
-  func declaredDevices(of application: Application) throws -> [(entry: Manifest.Entry, optional: Bool)] {
+  /// device `sirocco run` attaches a scratch file for) or forwards what it receives (a raw
+  /// network device, or any of a forwarding application's: `sirocco run` gives it offloads
+  /// on spt), from its unix build (SIROCCO_PRINT_MANIFEST: lines `net NAME [raw|forwards]`,
+  /// `block NAME [optional]`).
+  func declaredDevices(of application: Application) throws -> [(entry: Manifest.Entry, optional: Bool, forwards: Bool)] {
     let unix = try Builder(target: .unix).buildUnix(application, force: false)
     let process = Process()
     process.executableURL = unix
@@ -144,7 +146,7 @@ extension Builder {
       let parts = line.split(separator: " ")
       guard parts.count == 2 || parts.count == 3 else { return nil }
       let entry = Manifest.Entry(name: String(parts[1]), type: parts[0] == "net" ? .netBasic : .blockBasic)
-      return (entry, parts.count == 3 && parts[2] == "optional")
+      return (entry, parts.count == 3 && parts[2] == "optional", parts.count == 3 && (parts[2] == "raw" || parts[2] == "forwards"))
     }
   }
 

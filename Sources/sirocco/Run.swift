@@ -8,7 +8,7 @@ import SiroccoABI
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] [--vmm <vmm>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] [--vmm <vmm>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload[=false]] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP (set up if it is down), --block:NAME=FILE attaches \
@@ -16,8 +16,10 @@ struct Run: ParsableCommand {
       block device (`sirocco inspect` does not show it; the application's docs do): left \
       out, it gets a scratch file emptied on every run. --net-offload \
       gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
-      on by default for unix (--net-offload=false turns it off), off by default for spt \
-      (plain frames, as Solo5). --block:NAME=DIR with a directory attaches a ustar archive \
+      on by default for unix (-- --net-offload=false turns it off); on spt, on for an \
+      application that forwards frames (raw network devices, a router: 64 KiB TCP \
+      segments pass whole; --net-offload=false turns it off), off otherwise (plain frames, \
+      as Solo5). --block:NAME=DIR with a directory attaches a ustar archive \
       of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS[,ADDRESS] carries network \
       device NAME on the host's own sockets bound to ADDRESS (one of each family at most, \
       e.g. 127.0.0.1,::1) instead (no TAP, no root). Arguments \
@@ -55,8 +57,16 @@ struct Run: ParsableCommand {
       let buildDirectory = application.buildDirectory(for: target, debug: debug)
       let builder = try Builder(target: target, debug: debug)
       let artifact = try builder.build(application)
-      let deviceOptions = try attachScratch(try packDirectories(options, into: buildDirectory), application: application,
-                                            builder: builder, in: buildDirectory)
+      let declared = try builder.declaredDevices(of: application)
+      var deviceOptions = try attachScratch(try packDirectories(options, into: buildDirectory), declared: declared, in: buildDirectory)
+      // A network device whose frames are forwarded (a bridge's, a firewall's) gets the
+      // kernel's offloads on spt, so 64 KiB TCP segments pass whole, unless --net-offload=false.
+      if target == .spt, !deviceOptions.contains("--net-offload"), !netOffloadRefused,
+        declared.contains(where: { $0.forwards })
+      {
+        deviceOptions.insert("--net-offload", at: 0)
+      }
+      deviceOptions.removeAll { $0 == "--net-offload=false" }
       bringUp(deviceOptions)
       switch target {
       case .spt, .hvt:
@@ -108,12 +118,12 @@ struct Run: ParsableCommand {
   /// Optional block devices (`DeviceDeclaration.optional`) that `options` leave unattached:
   /// each gets a fresh scratch file of `scratchSize` bytes in the build directory, named
   /// after this process (files of runs that have ended are removed first).
-  func attachScratch(_ options: [String], application: Application, builder: Builder, in buildDirectory: URL) throws -> [String] {
+  func attachScratch(_ options: [String], declared: [(entry: Manifest.Entry, optional: Bool, forwards: Bool)], in buildDirectory: URL) throws -> [String] {
     let attached = Set(options.compactMap { option -> String? in
       guard case .option(let device) = DeviceOption.parse(option), device.kind == .block else { return nil }
       return device.name
     })
-    let missing = try builder.declaredDevices(of: application).filter {
+    let missing = declared.filter {
       $0.optional && $0.entry.type == .blockBasic && !attached.contains($0.entry.name)
     }
     guard !missing.isEmpty else { return options }
@@ -176,7 +186,7 @@ struct Run: ParsableCommand {
       let argument = arguments[index]
       index += 1
       if argument == "--" { return (devices, Array(arguments[index...])) }
-      if argument == "--net-offload" {
+      if argument == "--net-offload" || argument == "--net-offload=false" {
         devices.append(argument)
         continue
       }
@@ -192,6 +202,9 @@ struct Run: ParsableCommand {
     }
     return (devices, [])
   }
+
+  /// `--net-offload=false`: plain frames on spt even for an application that forwards.
+  var netOffloadRefused: Bool { rest.prefix { $0 != "--" }.contains("--net-offload=false") }
 
   /// Runs the tender as a child, passing SIGINT and SIGTERM on, and reports how the
   /// unikernel ended if a signal ended it (seccomp kills with SIGSYS). Returns the status

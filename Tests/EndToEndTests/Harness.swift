@@ -343,6 +343,21 @@ extension Namespace {
     XCTAssertTrue(report.contains("sha256 \(digest)"), "\(label): \(report) vs \(digest)", line: line)
     return report
   }
+
+  /// Linux -> Linux across a middlebox: `bytes` random bytes from this namespace to socat
+  /// listening at `address` port 5001 in `far`, compared by SHA-256 once all arrived.
+  func sendAcross(bytes: Int, to far: Namespace, address: String, label: String, line: UInt = #line) throws {
+    let directory = try TemporaryDirectory()
+    let data = directory.url.appendingPathComponent("data").path
+    let received = directory.url.appendingPathComponent("received").path
+    XCTAssertEqual(try runCommand(["sh", "-c", "head -c \(bytes) /dev/urandom > \(data)"], timeout: 60).status, 0, line: line)
+    let sink = try far.background(["sh", "-c", "socat -u TCP-LISTEN:5001,reuseaddr - > \(received)"], log: try TemporaryFile())
+    usleep(300_000)
+    let send = try exec(["socat", "-u", "FILE:\(data)", "TCP:\(address):5001"], timeout: 180)
+    XCTAssertEqual(send.status, 0, "\(label): \(send.error)", line: line)
+    sink.waitUntilExit()
+    XCTAssertEqual(try sha256Digest(received), try sha256Digest(data), "\(label): \(bytes) bytes arrived changed", line: line)
+  }
 }
 
 struct GuestError: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 // The learning bridge over in-memory ports: learning, forwarding, flooding, VLANs, moves,
-// ageing, the table's bound under a flood of source addresses, admission filters.
+// ageing, the table's bound under a flood of source addresses, admission filters, TCP
+// segments with offload work pending forwarded whole or finished for a port without it.
 
 import SiroccoDevices
 import SiroccoNet
@@ -126,5 +127,39 @@ final class BridgeTests: XCTestCase {
     XCTAssertEqual(ports[0].takeTransmitted().map(\.count), [60], "port 1 admits everything")
     XCTAssertEqual(bridge.counters.filtered, 1)
     XCTAssertEqual(bridge.counters.malformed, 1)
+  }
+
+  func testAnOffloadedSegmentCrossesWholeOrIsFinishedForAPortWithoutTheOffload() throws {
+    let (bridge, ports) = makeBridge(ports: 3)
+    ports[1].emulatedOffloads = [.transmitChecksum, .tcpSegmentation]
+    // 4,000 bytes of TCP its sender's kernel left to cut into 1,000-byte segments.
+    let segment = tcpFrame(port: 80, sequence: 1000, flags: [.ack], pattern(4000))
+    let pending = TransmitOffload(checksumStart: 34, checksumOffset: 16, headerLength: 54, segmentSize: 1000)
+    ports[0].inject(segment, pending: pending)
+    _ = bridge.poll(now: .zero)
+    XCTAssertEqual(ports[1].transmitCalls, 1, "a port with the offload: handed on whole")
+    XCTAssertEqual(ports[2].transmitCalls, 4, "a port without: cut here")
+    for port in [1, 2] {
+      let sent = ports[port].takeTransmitted()
+      XCTAssertEqual(sent.count, 4, "port \(port)")
+      var payload: [UInt8] = []
+      for (index, piece) in sent.enumerated() {
+        let segment = Array(piece[34...])
+        XCTAssertEqual(referenceChecksum(Array(piece[14..<34])), 0, "port \(port): IPv4 header checksum")
+        XCTAssertEqual(referenceChecksum(pseudoHeader(source: peerIP, destination: ourIP, protocol: 6, segment)), 0, "port \(port): TCP checksum")
+        let sequence = UInt32(be16(segment, 4)) << 16 | UInt32(be16(segment, 6))
+        XCTAssertEqual(sequence, 1000 + UInt32(index * 1000), "port \(port)")
+        payload += segment[20...]
+      }
+      XCTAssertEqual(payload, pattern(4000), "port \(port): the bytes, in order")
+    }
+    XCTAssertEqual(bridge.counters.offloaded, 2)
+    XCTAssertEqual(bridge.counters.finishedHere, 1)
+    XCTAssertEqual(bridge.counters.flooded, 1)
+    // Plain `receive` lends the finished frames.
+    ports[0].inject(segment, pending: pending)
+    var lengths: [Int] = []
+    XCTAssertTrue(ports[0].receive { lengths.append($0.count) })
+    XCTAssertEqual(lengths, [1054, 1054, 1054, 1054])
   }
 }

@@ -1,8 +1,9 @@
 // The firewall on a stack with two in-memory links: lan (10.0.0.2/24, the inside host
 // 10.0.0.1) and wan (192.0.2.2/24, the outside server 192.0.2.1). Masquerading, a port
 // forward, rules and the default policy, ICMP errors translated inside and out, TTL, the
-// connection table's TCP states, its bound and its evictions, and the rules' text with the
-// column of every error.
+// connection table's TCP states, its bound and its evictions, the rules' text with the
+// column of every error, and segments with offload work pending translated whole (their
+// partial checksums patched) or cut here for a link without the offload.
 
 import SiroccoDevices
 import SiroccoNet
@@ -90,7 +91,74 @@ private let natRules = """
   deny in wan udp
   """
 
+/// The sum a sender's kernel leaves in a TCP checksum field for its device to complete: the
+/// pseudo-header's, for `length` bytes of TCP, uncomplemented.
+private func partialChecksum(from source: IPv4Address, to destination: IPv4Address, length: Int) -> UInt16 {
+  ~referenceChecksum(pseudoHeader(source: source, destination: destination, protocol: 6, [UInt8](repeating: 0, count: length)))
+}
+
+/// `packet` (IPv4, TCP) with its checksum field holding the partial sum instead.
+private func leftToTheDevice(_ packet: [UInt8]) -> [UInt8] {
+  var packet = packet
+  let source = IPv4Address(rawValue: UInt32(be16(packet, 12)) << 16 | UInt32(be16(packet, 14)))
+  let destination = IPv4Address(rawValue: UInt32(be16(packet, 16)) << 16 | UInt32(be16(packet, 18)))
+  let sum = partialChecksum(from: source, to: destination, length: packet.count - 20)
+  packet[36] = UInt8(sum >> 8)
+  packet[37] = UInt8(sum & 0xff)
+  return packet
+}
+
 final class FirewallTests: XCTestCase {
+  func testSegmentsWithOffloadWorkPendingCrossTheNATWholeOrAreCutHere() throws {
+    for wanOffloads in [true, false] {
+      let net = try TwoLinks(rules: natRules)
+      net.lan.emulatedOffloads = [.transmitChecksum, .tcpSegmentation, .receiveCoalesced]
+      net.wan.emulatedOffloads = wanOffloads ? net.lan.emulatedOffloads : []
+      _ = net.cross(tcpSegment(from: peerIP, 40000, to: serverIP, 80, flags: 0x02), from: net.lan)
+      _ = net.cross(tcpSegment(from: serverIP, 80, to: wanIP, 40000, flags: 0x12), from: net.wan)
+      // 4,000 bytes the inside host's kernel left to cut into 1,000-byte segments.
+      let segment = leftToTheDevice(tcpSegment(from: peerIP, 40000, to: serverIP, 80, flags: 0x18, pattern(4000)))
+      let calls = net.wan.transmitCalls
+      net.lan.inject(
+        ethernetFrame(to: ourMAC, from: peerMAC, type: .ipv4, segment),
+        pending: TransmitOffload(checksumStart: 34, checksumOffset: 16, headerLength: 54, segmentSize: 1000))
+      net.stack.poll(now: net.now)
+      let pieces = net.wan.takeTransmitted().map { Array($0[14...]) }
+      XCTAssertEqual(pieces.count, 4, "wan offloads \(wanOffloads)")
+      XCTAssertEqual(net.wan.transmitCalls - calls, wanOffloads ? 1 : 4, "handed on whole, or cut here")
+      var payload: [UInt8] = []
+      for piece in pieces {
+        XCTAssertEqual(Array(piece[12..<16]), [192, 0, 2, 2], "translated")
+        XCTAssertEqual(piece[8], 63)
+        assertChecksumsHold(piece)
+        payload += piece[40...]
+      }
+      XCTAssertEqual(payload, pattern(4000))
+      XCTAssertEqual(net.stack.counters.forwardedWhole, wanOffloads ? 1 : 0)
+      XCTAssertEqual(net.stack.counters.forwardedCutHere, wanOffloads ? 0 : 1)
+      guard wanOffloads else { continue }
+      // The partial sum handed on is the translated pseudo-header's: completed over the whole
+      // segment, as the outgoing kernel's segmentation starts from it, the sum holds.
+      let (handed, offload) = try XCTUnwrap(net.wan.lastOffloaded)
+      XCTAssertEqual(be16(handed, 14 + 36), partialChecksum(from: wanIP, to: serverIP, length: 4020))
+      var whole = handed
+      whole.withUnsafeMutableBytes { InternetChecksum.complete(in: $0, start: offload.checksumStart, offset: offload.checksumOffset) }
+      assertChecksumsHold(Array(whole[14...]))
+      // The answer, a checksum left to complete (no segmentation), comes back to the inside
+      // host with the destination translated in its partial sum.
+      let answer = leftToTheDevice(tcpSegment(from: serverIP, 80, to: wanIP, 40000, flags: 0x10, pattern(100)))
+      net.wan.inject(
+        ethernetFrame(to: wanMAC, from: serverMAC, type: .ipv4, answer),
+        pending: TransmitOffload(checksumStart: 34, checksumOffset: 16, headerLength: 0, segmentSize: 0))
+      net.lan.emulatedOffloads = [.transmitChecksum]
+      net.stack.poll(now: net.now)
+      let back = try XCTUnwrap(net.lan.takeTransmitted().first.map { Array($0[14...]) })
+      XCTAssertEqual(Array(back[16..<20]), [10, 0, 0, 1])
+      assertChecksumsHold(back)
+      XCTAssertEqual(net.stack.counters.forwardedWhole, 2)
+    }
+  }
+
   func testMasqueradeTranslatesBothWaysAndKeepsTheSendersPortWhenFree() throws {
     let net = try TwoLinks(rules: natRules)
     let out = net.cross(tcpSegment(from: peerIP, 40000, to: serverIP, 80, flags: 0x02), from: net.lan)

@@ -1,6 +1,7 @@
 // The virtio-net header a TAP with IFF_VNET_HDR (and a virtio NIC) reads before each frame:
 // byte for byte as virtio 1.2 5.1.6 lays it out, for a plain frame, a checksum left to the
-// device, and TCP segmentation over IPv4 (GSO type 1) and IPv6 (GSO type 4).
+// device, and TCP segmentation over IPv4 (GSO type 1) and IPv6 (GSO type 4); what a
+// received header leaves to do, read back in the same form.
 
 import SiroccoDevices
 import XCTest
@@ -30,5 +31,30 @@ final class VirtioNetHeaderTests: XCTestCase {
       XCTAssertEqual(bytes.withUnsafeBytes { VirtioNetHeader.checksumVerified($0) }, verified, "flags \(flags)")
     }
     XCTAssertFalse([UInt8(1)].withUnsafeBytes { VirtioNetHeader.checksumVerified($0) }, "too short")
+  }
+
+  func testPendingWorkIsReadBackAsTheOffloadToHandOn() {
+    // An Ethernet + IPv4 + TCP frame whose TCP header is 32 bytes (data offset 8).
+    var frame = [UInt8](repeating: 0, count: 14 + 20 + 32 + 3000)
+    frame[14 + 20 + 12] = 8 << 4
+    func pending(_ header: [UInt8], _ frame: [UInt8]) -> TransmitOffload? {
+      header.withUnsafeBytes { header in frame.withUnsafeBytes { VirtioNetHeader.pending(header, frame: $0) } }
+    }
+    let tso4 = TransmitOffload(checksumStart: 34, checksumOffset: 16, headerLength: 66, segmentSize: 1448)
+    XCTAssertEqual(pending(header(tso4), frame), tso4, "GSO_TCPV4: as emitted")
+    var tso6 = tso4
+    tso6.ipv6 = true
+    XCTAssertEqual(pending(header(tso6), frame), tso6, "GSO_TCPV6")
+    // The headers a piece repeats come from the TCP header, not hdr_len (a buffer's length).
+    XCTAssertEqual(pending([1, 1, 0xff, 0x01, 0xa8, 0x05, 34, 0, 16, 0], frame)?.headerLength, 66)
+    let checksum = TransmitOffload(checksumStart: 34, checksumOffset: 6, headerLength: 42, segmentSize: 0)
+    XCTAssertEqual(pending(header(checksum), frame), checksum, "NEEDS_CSUM alone (UDP)")
+    XCTAssertNil(pending(header(nil), frame), "a final frame")
+    XCTAssertNil(pending([2] + [UInt8](repeating: 0, count: 9), frame), "DATA_VALID: final")
+    XCTAssertNil(pending([1, 3, 42, 0, 0xa8, 0x05, 34, 0, 6, 0], frame), "UDP fragmentation: not Sirocco's")
+    XCTAssertNil(pending([1, 1, 66, 0, 0, 0, 34, 0, 16, 0], frame), "GSO with a segment size of 0")
+    XCTAssertNil(pending([1, 0, 0, 0, 0, 0, 0xff, 0xff, 16, 0], frame), "a checksum past the frame")
+    XCTAssertNil(pending(header(tso4), Array(frame.prefix(60))), "a TCP header past the frame")
+    XCTAssertNil(pending([1, 1], frame), "a short header")
   }
 }

@@ -230,6 +230,14 @@ struct RawReflector: Unikernel {
   }
 }
 
+/// Raw devices only (a bridge): no address parameters, but the busy-poll window.
+struct RawOnly: Unikernel {
+  static let name = "raw-only"
+  static let devices: [DeviceDeclaration] = [.rawNetwork("port0"), .rawNetwork("port1")]
+  init(boot: Boot) throws(BootFailure) {}
+  mutating func step(now: Instant) -> Step { .exit(0) }
+}
+
 final class RuntimeTests: XCTestCase {
   func run<App: Unikernel>(
     _ app: App.Type, _ arguments: [String] = [], platform: TestPlatform = TestPlatform(),
@@ -256,10 +264,12 @@ final class RuntimeTests: XCTestCase {
     XCTAssertEqual(
       names, [
         "ipv4", "ipv4-gateway", "ipv6", "ipv6-gateway", "accept-router-advertisements", "dhcp", "name", "dns-server", "ipv4-only",
-        "ipv6-only", "busy-poll", "ntp-server",
-        "log-level", "service-ipv4", "service-ipv4-gateway", "service-ipv6", "service-ipv6-gateway", "tap", "port",
+        "ipv6-only", "ntp-server",
+        "log-level", "service-ipv4", "service-ipv4-gateway", "service-ipv6", "service-ipv6-gateway", "busy-poll", "tap", "port",
       ])
     XCTAssertEqual(Runtime.declarations(for: FailsToStart.self, platformParameters: []).map(\.name), ["log-level"])
+    // Raw devices only: polling, no addresses.
+    XCTAssertEqual(Runtime.declarations(for: RawOnly.self, platformParameters: []).map(\.name), ["log-level", "busy-poll"])
     // An application that leaves the SNTP client out has no --ntp-server.
     XCTAssertFalse(Runtime.declarations(for: UnsynchronisedEcho.self, platformParameters: []).contains { $0.name == "ntp-server" })
   }
@@ -382,7 +392,8 @@ final class RuntimeTests: XCTestCase {
   }
 
   func testRuntimeParameterDefaults() throws {
-    let parameters = try BootParameters.parse([], declarations: Runtime.networkParameters + Runtime.parameters)
+    let parameters = try BootParameters.parse(
+      [], declarations: Runtime.networkParameters + Runtime.parameters + Runtime.pollingParameters)
     XCTAssertEqual(parameters.integer("busy-poll"), 50)
     XCTAssertNil(parameters.ipv4Network("ipv4"), "none: DHCP")
     XCTAssertTrue(parameters.boolean("dhcp"))

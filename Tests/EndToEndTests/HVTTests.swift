@@ -353,16 +353,22 @@ final class HVTTests: XCTestCase {
     XCTAssertEqual(String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "sirocco-hvt: exiting on signal 15\n")
   }
 
-  /// Every example builds for hvt unchanged: the ABI note says hvt, version 2, and the
-  /// manifest holds the devices the example declares, as its spt build's does. hello then
+  /// The examples build for hvt unchanged: the ABI note says hvt, version 2, and the
+  /// manifest holds the devices the example declares, as its spt build's does. In CI, four
+  /// that cover every kind of device declaration (none, a block device, a network device with
+  /// an archive, raw network devices); `SIROCCO_HVT_EXAMPLES=all` builds every example (about
+  /// 35 s each on 2 cores, its spt build included), or a comma-separated list names them. hello then
   /// starts under sirocco-hvt: on a KVM that runs SSE it prints its greeting and exits 0;
   /// under this machine's emulating KVM the vCPU runs the guest's own code until its first
   /// SSE instruction, which KVM cannot run (exit 1, the instruction's address in the image's
   /// text). Scripts/test-kvm runs the examples on hosts with real KVM.
-  func testEveryExampleBuildsForHVTAndHelloStartsUnderTheTender() throws {
+  func testExamplesBuildForHVTAndHelloStartsUnderTheTender() throws {
     try requireKVM()
-    let examples = try FileManager.default.contentsOfDirectory(atPath: Paths.root.appendingPathComponent("Examples").path).sorted()
-    XCTAssertGreaterThanOrEqual(examples.count, 7)
+    let all = try FileManager.default.contentsOfDirectory(atPath: Paths.root.appendingPathComponent("Examples").path).sorted()
+    let chosen = ProcessInfo.processInfo.environment["SIROCCO_HVT_EXAMPLES"] ?? "hello,block-test,website,bridge"
+    let examples = chosen == "all" ? all : chosen.split(separator: ",").map(String.init)
+    XCTAssertTrue(examples.allSatisfy(all.contains), "SIROCCO_HVT_EXAMPLES names no such example: \(chosen)")
+    XCTAssertTrue(examples.contains("hello"), "hello is the one started")
     for example in examples {
       let built = try runCommand([Paths.tool, "build", "--target", "hvt", Paths.example(example)], timeout: 900)
       XCTAssertEqual(built.status, 0, "\(example): \(built.error)")

@@ -71,3 +71,15 @@ func parsedBothWays<Value: Equatable>(_ input: UnsafeRawBufferPointer, _ parse: 
     + "\(String(describing: verified)) against \(String(describing: unverified))")
   return unverified
 }
+
+/// The filter targets' input: an expression (at most `limit` bytes, valid UTF-8), a zero
+/// byte, then a frame; nil for an input that is not one.
+func expressionAndFrame(_ data: UnsafePointer<UInt8>, _ size: Int, limit: Int) -> (expression: String, frame: [UInt8])? {
+  let bytes = rawBuffer(data, size)
+  let split = bytes.firstIndex(of: 0) ?? bytes.count
+  guard split <= limit else { return nil }
+  let expression = String(decoding: bytes[0..<split], as: UTF8.self)
+  // (Invalid UTF-8 would reach libpcap and Sirocco as different strings.)
+  guard Array(expression.utf8).elementsEqual(bytes[0..<split]) else { return nil }
+  return (expression, split < bytes.count ? Array(bytes[(split + 1)...]) : [])
+}

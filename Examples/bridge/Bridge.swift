@@ -1,9 +1,10 @@
-// bridge: an L2 learning bridge between the raw network devices port0 and port1 (802.1D:
-// addresses learnt per port and VLAN, known unicast forwarded out of one port, the rest
-// flooded; a table of --table-size addresses at most, each forgotten --ageing seconds after
-// its last frame). --port0-filter and --port1-filter admit only the frames that match a
-// pcap-filter expression (tcpdump's language, docs/filter.md) on that port. The network core
-// has no link on either port: the bridge has no address of its own. On TAPs with offloads
+// bridge: an L2 learning bridge between the raw network devices port0, port1... (two, or
+// as many as Ports.swift says: 802.1D, addresses learnt per port and VLAN, known unicast
+// forwarded out of one port, the rest flooded; a table of --table-size addresses at most,
+// each forgotten --ageing seconds after its last frame). --port0-filter, --port1-filter...
+// admit only the frames that match a pcap-filter expression (tcpdump's language,
+// docs/filter.md) on that port. The network core has no link on any port: the bridge has no
+// address of its own. On TAPs with offloads
 // (`sirocco run` gives them on unix and spt), a TCP segment of up to 64 KiB that the
 // sender's kernel left uncut crosses whole, as through a Linux bridge.
 //
@@ -14,13 +15,17 @@ import Sirocco
 @main
 struct Bridge: Unikernel {
   static let name = "bridge"
-  static let devices: [DeviceDeclaration] = [.rawNetwork("port0"), .rawNetwork("port1")]
+  /// It forwards frames between its devices: offloaded segments pass whole (spt links the
+  /// forwarding devices; `sirocco run` gives the TAPs offloads).
+  static let forwardsPackets = true
+  static let ports = (0..<portCount).map { "port" + String($0) }
+  static let devices: [DeviceDeclaration] = ports.map { .rawNetwork($0) }
   static let parameters: [ParameterDeclaration] = [
     .integer("table-size", default: 4096, range: 16...1_000_000, help: "addresses the bridge remembers at most"),
     .integer("ageing", default: 300, range: 1...1_000_000, help: "seconds an address is remembered after its last frame"),
-    .string("port0-filter", default: nil, help: "admit on port0 only the frames this pcap-filter expression matches", placeholder: "EXPRESSION"),
-    .string("port1-filter", default: nil, help: "admit on port1 only the frames this pcap-filter expression matches", placeholder: "EXPRESSION"),
-  ]
+  ] + ports.map {
+    .string($0 + "-filter", default: nil, help: "admit on " + $0 + " only the frames this pcap-filter expression matches", placeholder: "EXPRESSION")
+  }
 
   let bridge: LearningBridge
   let log: Logger
@@ -32,7 +37,7 @@ struct Bridge: Unikernel {
   var offloadLogged = false
 
   init(boot: Boot) throws(BootFailure) {
-    let names = ["port0", "port1"]
+    let names = Self.ports
     var admits: [((UnsafeRawBufferPointer) -> Bool)?] = []
     for name in names {
       guard let expression = boot.parameters.string(name + "-filter") else {
@@ -54,7 +59,11 @@ struct Bridge: Unikernel {
     bridge = LearningBridge(ports: ports, admits: admits, configuration: configuration)
     log = boot.log
     let offloads = ports.allSatisfy { $0.offloads.contains([.transmitChecksum, .tcpSegmentation]) }
-    boot.log.info("bridging port0 \(ports[0].macAddress) and port1 \(ports[1].macAddress): \(configuration.tableSize) addresses at most, forgotten after \(boot.parameters.integer("ageing") ?? 300) s, \(offloads ? "TCP segments of up to 64 KiB forwarded whole" : "plain frames")")
+    var joined = ""
+    for (index, port) in ports.enumerated() {
+      joined += (index == 0 ? "" : index == ports.count - 1 ? " and " : ", ") + names[index] + " " + port.macAddress.description
+    }
+    boot.log.info("bridging \(joined): \(configuration.tableSize) addresses at most, forgotten after \(boot.parameters.integer("ageing") ?? 300) s, \(offloads ? "TCP segments of up to 64 KiB forwarded whole" : "plain frames")")
   }
 
   mutating func step(now: Instant) -> Step {

@@ -8,11 +8,7 @@ import SiroccoFilter
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFilter(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-  let bytes = rawBuffer(data, size)
-  let split = bytes.firstIndex(of: 0) ?? bytes.count
-  guard split <= 512 else { return 0 }
-  let expression = String(decoding: bytes[0..<split], as: UTF8.self)
-  let frame = split < bytes.count ? Array(bytes[(split + 1)...]) : []
+  guard let (expression, frame) = expressionAndFrame(data, size, limit: 512) else { return 0 }
   let compiled = Result { () throws(FilterError) in try PacketFilter(expression) }
   guard case .success(let filter) = compiled else { return 0 }
   let checked = Result { () throws(BPFError) in try BPFProgram(checking: filter.program.instructions) }

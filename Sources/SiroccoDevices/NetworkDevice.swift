@@ -30,7 +30,7 @@ public protocol NetworkDevice: AnyObject {
   /// still to do on it (a checksum to complete, a TCP segment of up to 64 KiB to cut) for
   /// `transmit(length:offload:)` on another device to hand on whole, or for
   /// `SoftwareOffload` to finish; nil when the frame is final (always, without offloads).
-  /// Plain `receive` on such a device lends the finished frames instead.
+  /// (Plain `receive` lends frames as the device has them; `FinishedFrames` finishes them.)
   func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool
   /// Sends `frame` as it is, a frame another device lent (a forwarder's), with `offload`
   /// work for this device (only if it `accepts` it): what `transmit(length:offload:)` does
@@ -117,5 +117,47 @@ extension NetworkDevice {
   /// the device cuts, `maximumFrameLength` otherwise.
   public func maximumFrameLength(for offload: TransmitOffload?) -> Int {
     (offload?.segmentSize ?? 0) > 0 ? 65535 + 18 : maximumFrameLength
+  }
+}
+
+/// A device whose plain `receive` lends final frames only: a frame the device holds with
+/// offload work pending (a TCP segment of up to 64 KiB left uncut, a checksum left to
+/// complete) is finished in software and lent as the frames it stands for, one call each.
+/// Everything else passes through (a forwarder's `receive(forwarding:)` and sends from where
+/// a frame lies). What `Boot.rawNetwork` gives an application for a device with offloads.
+public final class FinishedFrames: NetworkDevice {
+  public let device: any NetworkDevice
+
+  public init(_ device: any NetworkDevice) { self.device = device }
+
+  public var macAddress: MACAddress { device.macAddress }
+  public var mtu: Int { device.mtu }
+  public var offloads: NetworkOffloads { device.offloads }
+
+  public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    device.receive(forwarding: { frame, pending in
+      guard let pending else { return body(frame) }
+      SoftwareOffload.finish(frame, pending, body)
+    })
+  }
+
+  public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
+    device.receive(offloaded: body)
+  }
+
+  public func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool {
+    device.receive(forwarding: body)
+  }
+
+  public func transmit(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    device.transmit(length: length, body)
+  }
+
+  public func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    device.transmit(length: length, offload: offload, body)
+  }
+
+  public func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {
+    device.transmit(frame, offload: offload)
   }
 }

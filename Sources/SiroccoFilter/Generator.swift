@@ -135,7 +135,9 @@ struct Generator {
     guard let address = Self.parseMAC(text) else { throw FilterError("bogus ethernet address " + text, column: column) }
     switch qualifiers.kind {
     case .unspecified, .host:
-      guard qualifiers.proto == .link || qualifiers.proto == .unspecified else {
+      // `ether` itself, or inherited (`ether host A or B`): `src A` and `host A` are refused,
+      // as libpcap's gen_ecode refuses them (found by the fuzz target filter-libpcap).
+      guard qualifiers.proto == .link else {
         throw FilterError("ethernet address used in non-ether expression", column: column)
       }
       return try directed(qualifiers.direction, source: { compareBytes(.frame, 6, address) },
@@ -340,10 +342,11 @@ struct Generator {
       printed = text + " mask " + maskText!
     }
     guard address & ~mask == 0 else { throw FilterError("non-network bits set in \"" + printed + "\"", column: column) }
-    switch qualifiers.kind {
-    case .unspecified, .host, .net: return try ipv4Host(address, mask: mask, qualifiers, column: column)
-    default: throw FilterError("Mask syntax for networks only", column: column)
-    }
+    // Only after `net` itself, or what inherits it (`net 10/8 or 192.168/16`): `host 10.0/16`
+    // and `src 10.0/16` are refused, as libpcap's gen_mcode refuses them (found by the fuzz
+    // target filter-libpcap).
+    guard qualifiers.kind == .net else { throw FilterError("Mask syntax for networks only", column: column) }
+    return try ipv4Host(address, mask: mask, qualifiers, column: column)
   }
 
   // MARK: IPv6 addresses

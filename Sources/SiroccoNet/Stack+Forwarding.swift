@@ -67,6 +67,21 @@ public protocol PacketForwarder: AnyObject {
   func receive(_ packet: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer?, on link: Link, now: Instant) -> Bool
 }
 
+extension Stack {
+  /// Reads one frame from `link`'s device for a stack with a forwarder: with its offload
+  /// work pending, to forward it whole, on a device with offloads.
+  func receiveForwarding(on link: Link, now: Instant) -> Bool {
+    let device = devices[link.index]
+    guard device.offloads.contains(.transmitChecksum) else { return receive(from: device, on: link, now: now) }
+    return device.receive(forwarding: { frame, pending in
+      framePending = pending
+      frameChecksumVerified = pending != nil
+      process(frame: frame, link: link, now: now)
+      framePending = nil
+    })
+  }
+}
+
 extension Stack: Router {
   public func outgoingLink(to destination: IPAddress, now: Instant) -> Link? {
     guard let route = routes.lookup(destination, now: now), route.link < links.count else { return nil }

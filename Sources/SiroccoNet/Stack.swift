@@ -60,7 +60,12 @@ public final class Stack<Device: NetworkDevice> {
   }
   /// Decides on the packets that cross the stack (a firewall): see Stack+Forwarding.swift.
   /// Nil: the stack is a host, and drops what is not its own.
-  public var forwarder: (any PacketForwarder)?
+  public var forwarder: (any PacketForwarder)? {
+    didSet { receiveForwarding = forwarder == nil ? nil : { stack, link, now in stack.receiveForwarding(on: link, now: now) } }
+  }
+  /// How a stack with a forwarder reads a device (frames with their offload work pending);
+  /// set with the forwarder, so that a host's image links none of it.
+  var receiveForwarding: ((Stack, Link, Instant) -> Bool)?
   /// The frame being processed, for the forwarder (nil while a reassembled datagram is).
   var frame: UnsafeRawBufferPointer?
   /// The device vouched for the transport checksum of the frame being processed.
@@ -218,21 +223,9 @@ public final class Stack<Device: NetworkDevice> {
       if link.configuration.ipv6 { runIPv6Timers(on: link, now: now) }
       var handled = 0
       let budget = link.configuration.receiveBudget
-      // A forwarding stack takes frames with their offload work pending, to forward them whole.
-      let forwards = forwarder != nil && device.offloads.contains(.transmitChecksum)
       while handled < budget {
         let received =
-          forwards
-          ? device.receive(forwarding: { frame, pending in
-            self.framePending = pending
-            self.frameChecksumVerified = pending != nil
-            self.process(frame: frame, link: link, now: now)
-            self.framePending = nil
-          })
-          : device.receive(offloaded: { frame, checksumVerified in
-            self.frameChecksumVerified = checksumVerified
-            self.process(frame: frame, link: link, now: now)
-          })
+          if let receiveForwarding { receiveForwarding(self, link, now) } else { receive(from: device, on: link, now: now) }
         guard received else { break }
         handled += 1
       }
@@ -240,6 +233,14 @@ public final class Stack<Device: NetworkDevice> {
     }
     flush(now: now)
     return busy
+  }
+
+  /// Reads one frame from `device` (`link`'s) and handles it; false when none waited.
+  func receive(from device: Device, on link: Link, now: Instant) -> Bool {
+    device.receive(offloaded: { frame, checksumVerified in
+      frameChecksumVerified = checksumVerified
+      process(frame: frame, link: link, now: now)
+    })
   }
 
   /// Sends what sockets queued and what ARP has due, without reading the devices.

@@ -108,10 +108,12 @@ public protocol Unikernel {
   /// an application with a network device; default true). False leaves the SNTP client out
   /// of the image (about 11 KB on spt): for an application the date does not matter to.
   static var synchronisesWallClock: Bool { get }
-  /// Whether the application forwards packets between its links (`Boot.router`: a router,
-  /// a firewall; default false). On a device with offloads (unix, spt with `--net-offload`)
-  /// its links take frames with their offload work pending, as raw devices can, so a 64 KiB
-  /// TCP segment is forwarded whole; on virtio they take plain frames.
+  /// Whether the application forwards packets or frames between its devices (`Boot.router`
+  /// for a router or a firewall; a bridge's raw devices; default false). On a device with
+  /// offloads (unix; spt, where `sirocco run` passes `--net-offload` for it) its links and
+  /// raw devices take frames with their offload work pending, so a 64 KiB TCP segment is
+  /// forwarded whole; on virtio they take plain frames. An application that does not
+  /// forward links none of this, and on spt its raw devices take plain frames only.
   static var forwardsPackets: Bool { get }
 
   /// Starts the application: read parameters, bind sockets. Devices are attached and the
@@ -193,13 +195,15 @@ public final class Boot {
 
   /// The network device `name`, declared raw (`DeviceDeclaration.rawNetwork`): its Ethernet
   /// frames, as the device (and its wrappers: `--pcap`, fault injection) gives and takes
-  /// them, plain (no offloads). The loop wakes the application when one may have arrived;
-  /// `receive` returns false when none has.
+  /// them. On a device with offloads, `receive` lends them finished (`FinishedFrames`) and
+  /// `receive(forwarding:)` with their work pending, for a forwarder to hand on whole. The
+  /// loop wakes the application when one may have arrived; `receive` returns false when
+  /// none has.
   public func rawNetwork(_ name: String) -> any NetworkDevice {
     guard case .raw(let device)? = attachments.first(where: { $0.name.utf8Equals(name) })?.attachment else {
       fatalError("network device '" + name + "' is not declared raw in the application's devices")
     }
-    return device
+    return device.offloads.isEmpty ? device : FinishedFrames(device)
   }
 
   /// The declared block device `name`.

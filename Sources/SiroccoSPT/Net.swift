@@ -2,20 +2,13 @@
 // attached (its number is in the manifest entry), one frame per call. Plain frames, as
 // Solo5's ABI has them; when the tender opened the TAP with the virtio-net header
 // (`sirocco-spt --net-offload`), a header before each frame and the kernel's offloads:
-// checksums and 64 KiB TCP segments, handed to the stack as they are, to a forwarder with
-// the work pending (`receive(forwarding:)`), and finished here for a plain `receive`.
+// checksums and 64 KiB TCP segments, handed to the stack as they are and to a forwarder with
+// the work pending (`receive(forwarding:)`).
 
 import CSiroccoSPT
 import Sirocco
 
-/// Where the SPT network devices receive: a frame lent from one of these buffers has the
-/// room for a virtio-net header before it, so another device sends it from there (a
-/// forwarder's frame crosses without a copy in the guest).
-final class SPTReceiveBuffers {
-  var starts: [UnsafeMutableRawPointer] = []
-}
-
-final class SPTNetworkDevice: NetworkDevice {
+class SPTNetworkDevice: NetworkDevice {
   let handle: Int
   let fileDescriptor: Int32
   let macAddress: MACAddress
@@ -25,9 +18,8 @@ final class SPTNetworkDevice: NetworkDevice {
   let headerLength: Int
   let receiveBuffer: UnsafeMutableRawBufferPointer
   let transmitBuffer: UnsafeMutableRawBufferPointer
-  let receiveBuffers: SPTReceiveBuffers
 
-  init(handle: Int, fileDescriptor: Int32, macAddress: MACAddress, mtu: Int, offload: Bool, receiveBuffers: SPTReceiveBuffers) {
+  init(handle: Int, fileDescriptor: Int32, macAddress: MACAddress, mtu: Int, offload: Bool) {
     self.handle = handle
     self.fileDescriptor = fileDescriptor
     self.macAddress = macAddress
@@ -38,16 +30,13 @@ final class SPTNetworkDevice: NetworkDevice {
     let frames = offload ? 65536 + 18 : mtu + 18
     receiveBuffer = .allocate(byteCount: headerLength + frames, alignment: 16)
     transmitBuffer = .allocate(byteCount: headerLength + frames, alignment: 16)
-    self.receiveBuffers = receiveBuffers
-    receiveBuffers.starts.append(receiveBuffer.baseAddress!)
   }
 
-  /// Final frames: with offloads, what the kernel left to do is done here.
+  /// Frames as the kernel hands them (with offloads, perhaps with work pending: the stack
+  /// takes them by `receive(offloaded:)`, a forwarder by `receive(forwarding:)`, and
+  /// `Boot.rawNetwork` wraps the device in `FinishedFrames` for an application).
   func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-    receive(forwarding: { frame, pending in
-      guard let pending else { return body(frame) }
-      SoftwareOffload.finish(frame, pending, body)
-    })
+    receive(offloaded: { frame, _ in body(frame) })
   }
 
   func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
@@ -57,11 +46,10 @@ final class SPTNetworkDevice: NetworkDevice {
     return true
   }
 
+  /// A host's device lends no work pending (its stack reads `receive(offloaded:)`); a
+  /// forwarding application's (`SPTForwardingNetworkDevice`) does.
   func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool {
-    guard let count = read() else { return false }
-    let frame = UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count])
-    body(frame, headerLength > 0 ? VirtioNetHeader.pending(UnsafeRawBufferPointer(receiveBuffer), frame: frame) : nil)
-    return true
+    receive { body($0, nil) }
   }
 
   /// One read(2) into the receive buffer: its length (header included), or nil when nothing
@@ -86,24 +74,56 @@ final class SPTNetworkDevice: NetworkDevice {
     return write(UnsafeRawPointer(transmitBuffer.baseAddress!), headerLength + length)
   }
 
-  /// A frame another SPT device lent is sent from its receive buffer, this device's header
-  /// written in the room before it (plain frames need none); any other is copied.
   func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {
-    precondition(offload == nil || headerLength > 0, "offload asked of a device without it")
-    guard let start = frame.baseAddress, headerLength + frame.count <= transmitBuffer.count else {
-      return transmit(length: frame.count, offload: offload) { $0.copyMemory(from: frame) }
-    }
-    guard headerLength > 0 else { return write(start, frame.count) }
-    let header = UnsafeMutableRawPointer(mutating: start - headerLength)
-    guard receiveBuffers.starts.contains(header) else {
-      return transmit(length: frame.count, offload: offload) { $0.copyMemory(from: frame) }
-    }
-    VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(start: header, count: headerLength), offload: offload)
-    return write(UnsafeRawPointer(header), headerLength + frame.count)
+    transmit(length: frame.count, offload: offload) { $0.copyMemory(from: frame) }
   }
 
   /// One write(2) of `count` bytes from `start` to the TAP: whether all were taken.
   func write(_ start: UnsafeRawPointer, _ count: Int) -> Bool {
     sirocco_syscall3(Int(SIROCCO_SYS_WRITE), Int(fileDescriptor), Int(bitPattern: start), count) == count
+  }
+}
+
+/// Where the devices of a forwarding application receive: a frame lent from one of these
+/// buffers has the room for a virtio-net header before it, so another device sends it from
+/// there (a forwarder's frame crosses without a copy in the guest).
+final class SPTReceiveBuffers {
+  var starts: [UnsafeMutableRawPointer] = []
+}
+
+/// A forwarding application's device (`Unikernel.forwardsPackets`: the bridge, the
+/// firewall): frames lent with their offload work pending, and sent from where another
+/// device lent them. Its own class, so that a host's image links none of it.
+final class SPTForwardingNetworkDevice: SPTNetworkDevice {
+  let receiveBuffers: SPTReceiveBuffers
+
+  init(handle: Int, fileDescriptor: Int32, macAddress: MACAddress, mtu: Int, offload: Bool, receiveBuffers: SPTReceiveBuffers) {
+    self.receiveBuffers = receiveBuffers
+    super.init(handle: handle, fileDescriptor: fileDescriptor, macAddress: macAddress, mtu: mtu, offload: offload)
+    receiveBuffers.starts.append(receiveBuffer.baseAddress!)
+  }
+
+  override func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool {
+    guard let count = read() else { return false }
+    let frame = UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count])
+    body(frame, headerLength > 0 ? VirtioNetHeader.pending(UnsafeRawBufferPointer(receiveBuffer), frame: frame) : nil)
+    return true
+  }
+
+  /// A frame another such device lent is sent from its receive buffer, this device's header
+  /// written in the room before it (a plain frame needs none); any other is copied.
+  override func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {
+    precondition(offload == nil || headerLength > 0, "offload asked of a device without it")
+    precondition(headerLength + frame.count <= transmitBuffer.count, "frame larger than the device's MTU")
+    guard let lent = frame.baseAddress else { return false }
+    var start = UnsafeMutableRawPointer(mutating: lent) - headerLength
+    if headerLength > 0 {
+      if !receiveBuffers.starts.contains(start) {
+        start = transmitBuffer.baseAddress!
+        (start + headerLength).copyMemory(from: lent, byteCount: frame.count)
+      }
+      VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(start: start, count: headerLength), offload: offload)
+    }
+    return write(start, headerLength + frame.count)
   }
 }

@@ -108,14 +108,27 @@ public final class SPTPlatform: Platform {
       base: UnsafeRawPointer(bitPattern: bootInfo.loadUnaligned(fromByteOffset: SPT.BootInfo.manifest, as: UInt.self)))
     guard let entries = manifest.entries(for: App.self, errors: errors) else { return ExitStatus.usage }
     var networks: [(name: String, device: SPTNetworkDevice)] = []
-    let receiveBuffers = SPTReceiveBuffers()
+    var receiveBuffers: SPTReceiveBuffers?
     var blocks: [(name: String, device: any BlockDevice)] = []
     for (declared, entry) in entries {
       switch declared.kind {
       case .network:
-        networks.append((declared.name, SPTNetworkDevice(
-          handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu,
-          offload: Self.capabilities.contains(.networkOffload), receiveBuffers: receiveBuffers)))
+        let offload = Self.capabilities.contains(.networkOffload)
+        // (A test the compiler decides: a host's image links no forwarding device.)
+        guard App.forwardsPackets else {
+          guard !declared.raw || !offload else {
+            errors.print("\(App.name): network device '\(declared.name)' is declared raw: expected plain frames (run the tender without --net-offload)")
+            return ExitStatus.usage
+          }
+          networks.append((declared.name, SPTNetworkDevice(
+            handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu, offload: offload)))
+          continue
+        }
+        let buffers = receiveBuffers ?? SPTReceiveBuffers()
+        receiveBuffers = buffers
+        networks.append((declared.name, SPTForwardingNetworkDevice(
+          handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu, offload: offload,
+          receiveBuffers: buffers)))
       case .block:
         blocks.append((declared.name, SPTBlockDevice(
           handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity)))

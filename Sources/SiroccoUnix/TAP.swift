@@ -50,12 +50,11 @@ public final class TAPDevice: NetworkDevice {
     transmitBuffer.deallocate()
   }
 
-  /// Final frames: with offloads, what the kernel left to do is done here.
+  /// Frames as the kernel hands them (with offloads, perhaps with work pending: the stack
+  /// takes them by `receive(offloaded:)`, a forwarder by `receive(forwarding:)`, and
+  /// `Boot.rawNetwork` wraps the device in `FinishedFrames` for an application).
   public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-    receive(forwarding: { frame, pending in
-      guard let pending else { return body(frame) }
-      SoftwareOffload.finish(frame, pending, body)
-    })
+    receive(offloaded: { frame, _ in body(frame) })
   }
 
   public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {

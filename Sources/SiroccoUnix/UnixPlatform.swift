@@ -101,7 +101,7 @@ public final class UnixPlatform: Platform {
     if getenv("SIROCCO_PRINT_MANIFEST") != nil {
       var text = ""
       for device in App.devices {
-        let mark = device.optional ? " optional" : device.raw ? " raw" : device.kind == .network && App.forwardsPackets ? " forwards" : ""
+        let mark = device.optional ? " optional" : device.kind == .network && App.forwardsPackets ? " forwards" : device.raw ? " raw" : ""
         text += "\(device.kind == .network ? "net" : "block") \(device.name)\(mark)\n"
       }
       UnixConsole().write(text)

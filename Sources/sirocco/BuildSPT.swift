@@ -95,7 +95,7 @@ extension Builder {
     let objects = [object.path, notes.path] + resources + [library.path, try unicodeTables().path]
     func link(_ extra: [String], to image: URL) throws {
       let command = [
-        "ld.lld", "-static", "-nostdlib", "--gc-sections", "--nmagic", "-z", "noexecstack",
+        "ld.lld", "-static", "-nostdlib", "--gc-sections", "--icf=all", "--nmagic", "-z", "noexecstack",
         "--no-dynamic-linker", "-u", "_start", "-T", linkerScript.path, "-o", image.path,
       ]
       guard try runTool(command + objects + extra) == 0 else { throw ToolError.failure("linking \(application.name).\(target.rawValue) failed") }
@@ -127,10 +127,10 @@ extension Builder {
   }
 
   /// The devices the application declares, each with whether it is optional (a block
-  /// device `sirocco run` attaches a scratch file for) or forwards what it receives (a raw
-  /// network device, or any of a forwarding application's: `sirocco run` gives it offloads
-  /// on spt), from its unix build (SIROCCO_PRINT_MANIFEST: lines `net NAME [raw|forwards]`,
-  /// `block NAME [optional]`).
+  /// device `sirocco run` attaches a scratch file for) or forwards what it receives (a
+  /// forwarding application's network device: `sirocco run` gives it offloads on spt), from
+  /// its unix build (SIROCCO_PRINT_MANIFEST: lines `net NAME [raw|forwards]`, `block NAME
+  /// [optional]`).
   func declaredDevices(of application: Application) throws -> [(entry: Manifest.Entry, optional: Bool, forwards: Bool)] {
     let unix = try Builder(target: .unix).buildUnix(application, force: false)
     let process = Process()
@@ -146,7 +146,7 @@ extension Builder {
       let parts = line.split(separator: " ")
       guard parts.count == 2 || parts.count == 3 else { return nil }
       let entry = Manifest.Entry(name: String(parts[1]), type: parts[0] == "net" ? .netBasic : .blockBasic)
-      return (entry, parts.count == 3 && parts[2] == "optional", parts.count == 3 && (parts[2] == "raw" || parts[2] == "forwards"))
+      return (entry, parts.count == 3 && parts[2] == "optional", parts.count == 3 && parts[2] == "forwards")
     }
   }
 

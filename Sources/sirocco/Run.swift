@@ -17,7 +17,7 @@ struct Run: ParsableCommand {
       out, it gets a scratch file emptied on every run. --net-offload \
       gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
       on by default for unix (-- --net-offload=false turns it off); on spt, on for an \
-      application that forwards frames (raw network devices, a router: 64 KiB TCP \
+      application that forwards (Unikernel.forwardsPackets: a bridge, a router; 64 KiB TCP \
       segments pass whole; --net-offload=false turns it off), off otherwise (plain frames, \
       as Solo5). --block:NAME=DIR with a directory attaches a ustar archive \
       of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS[,ADDRESS] carries network \

@@ -3,7 +3,8 @@
 // fd00::3). Linux pings across (IPv4, and IPv6 after neighbour discovery through the
 // flooded multicast), 100 MB of TCP cross hash-verified, a flood of frames from 20,000
 // random source addresses leaves the table at its bound (evictions logged) with traffic
-// still crossing, and a port filter drops what it does not admit. `sirocco run` gives the
+// still crossing, a port filter drops what it does not admit, and a bridge built with three
+// ports joins three namespaces. `sirocco run` gives the
 // ports offloads (the transfer's 64 KiB segments cross whole) unless --net-offload=false.
 
 import Foundation
@@ -103,6 +104,45 @@ final class BridgeEndToEndTests: XCTestCase {
       XCTAssertTrue(log.contains("addresses moved between ports: 1 so far"), log)
       XCTAssertTrue(log.contains("addresses moved between ports: 2 so far"), log)
     }
+  }
+
+  /// Built with Ports.swift saying 3 (a copy of the example): ports port0 to port2 join
+  /// three namespaces, and each reaches both others.
+  func testABridgeBuiltWithThreePortsJoinsThreeNamespaces() throws {
+    let directory = try TemporaryDirectory()
+    let application = directory.url.appendingPathComponent("bridge3")
+    try FileManager.default.createDirectory(at: application, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(
+      at: URL(fileURLWithPath: Paths.example("bridge")).appendingPathComponent("Bridge.swift"),
+      to: application.appendingPathComponent("Bridge.swift"))
+    try "let portCount = 3\n".write(to: application.appendingPathComponent("Ports.swift"), atomically: true, encoding: .utf8)
+    let first = try Namespace()
+    let others = [try Namespace(), try Namespace()]
+    for (index, other) in others.enumerated() {
+      for command in [["ip", "-n", other.name, "link", "del", "tap0"], ["ip", "-n", first.name, "tuntap", "add", "tap\(index + 1)", "mode", "tap"],
+                      ["ip", "-n", first.name, "link", "set", "tap\(index + 1)", "up"]] {
+        let outcome = try runCommand(command, timeout: 10)
+        XCTAssertEqual(outcome.status, 0, "\(command): \(outcome.error)")
+      }
+    }
+    let guest = try Guest(first, application: application.path, target: "unix",
+                          devices: ["--net:port0=tap0", "--net:port1=tap1", "--net:port2=tap2"], parameters: [],
+                          readyLine: "bridging port0", addressed: false)
+    defer { guest.stop() }
+    for (index, other) in others.enumerated() {
+      for command in [["ip", "-n", first.name, "link", "set", "tap\(index + 1)", "netns", other.name],
+                      ["ip", "-n", other.name, "addr", "add", "10.0.0.\(index + 3)/24", "dev", "tap\(index + 1)"],
+                      ["ip", "-n", other.name, "link", "set", "tap\(index + 1)", "up"]] {
+        let outcome = try runCommand(command, timeout: 10)
+        XCTAssertEqual(outcome.status, 0, "\(command): \(outcome.error)")
+      }
+    }
+    XCTAssertTrue(try first.waitForPing("10.0.0.3"), "port0 to port1: \(guest.stop())")
+    XCTAssertTrue(try first.waitForPing("10.0.0.4"), "port0 to port2: \(guest.stop())")
+    XCTAssertTrue(try others[0].waitForPing("10.0.0.4"), "port1 to port2: \(guest.stop())")
+    XCTAssertTrue(try others[1].waitForPing("10.0.0.1"), "port2 to port0: \(guest.stop())")
+    let log = guest.stop()
+    XCTAssertTrue(log.contains("bridging port0 ") && log.contains(", port1 ") && log.contains(" and port2 "), log)
   }
 
   func testAPortFilterAdmitsOnlyWhatItMatchesAndABadOneIsRefused() throws {

@@ -1,10 +1,11 @@
 // Raw network devices: a guest that declares its devices raw (Tests/Guests/repeater) gets
 // their Ethernet frames and the stack none. It repeats frames between two TAPs that end in
 // two namespaces, so Linux in one pings Linux in the other through the unikernel; with
-// IPv4 dropped by the application, ARP still crosses and ping does not. The TAPs have
-// offloads (`sirocco run` gives them to raw devices): the repeater's plain `receive` gets
-// the kernel's 64 KiB segments cut in software, so 20 MB of TCP cross hash-verified. A raw
-// device on the host's sockets is refused with one line and status 2.
+// IPv4 dropped by the application, ARP still crosses and ping does not; 20 MB of TCP cross
+// hash-verified (on unix the TAPs have offloads: `Boot.rawNetwork`'s `FinishedFrames` cuts
+// the kernel's 64 KiB segments for the repeater's plain `receive`). A raw device on the
+// host's sockets, or with spt's offloads in an application that does not forward
+// (`Unikernel.forwardsPackets`), is refused with one line and status 2.
 
 import Foundation
 import XCTest
@@ -59,8 +60,8 @@ final class RawFramesTests: XCTestCase {
         let log = guest.output.contents
         XCTAssertTrue(log.contains("left: ") && log.contains(" raw"), "\(target): \(log)")
         XCTAssertFalse(log.contains("dhcp") || log.contains("fe80::"), "\(target): a link was made on a raw device: \(log)")
-        // TCP: the sender's kernel hands over segments of up to 64 KiB, which the device cuts
-        // for the repeater's plain receive.
+        // TCP: on unix the sender's kernel hands over segments of up to 64 KiB, which
+        // FinishedFrames cuts for the repeater's plain receive.
         try near.sendAcross(bytes: 20_000_000, to: far, address: "10.0.0.3", label: "\(target): TCP")
       }
       try withRepeater(target: target, parameters: ["--drop-ipv4=true"], near: near, far: far) { guest in
@@ -72,17 +73,27 @@ final class RawFramesTests: XCTestCase {
     }
   }
 
-  func testRawDevicesRefuseTheHostsSockets() throws {
+  func testRawDevicesRefuseTheHostsSocketsAndSPTOffloadsUnlessTheApplicationForwards() throws {
     let namespace = try Namespace()
-    XCTAssertThrowsError(
-      try Guest(
-        namespace, application: Paths.testGuest("repeater"), target: "unix",
-        devices: ["--net-socket:left=127.0.0.1", "--net-socket:right=127.0.0.1"], parameters: [],
-        readyLine: "repeating between", addressed: false)
-    ) { error in
-      let text = "\(error)"
-      XCTAssertTrue(text.contains("guest exited (2)"), text)
-      XCTAssertTrue(text.contains("--net-socket:left: network device 'left' is declared raw: expected a TAP (--net:left=TAP)"), text)
+    for command in [["tuntap", "add", "tap1", "mode", "tap"], ["link", "set", "tap1", "up"]] {
+      let outcome = try runCommand(["ip", "-n", namespace.name] + command, timeout: 10)
+      XCTAssertEqual(outcome.status, 0, outcome.error)
+    }
+    for (target, devices, fragment) in [
+      ("unix", ["--net-socket:left=127.0.0.1", "--net-socket:right=127.0.0.1"],
+       "--net-socket:left: network device 'left' is declared raw: expected a TAP (--net:left=TAP)"),
+      ("spt", ["--net:left=tap0", "--net:right=tap1", "--net-offload"],
+       "network device 'left' is declared raw: expected plain frames (run the tender without --net-offload)"),
+    ] {
+      XCTAssertThrowsError(
+        try Guest(
+          namespace, application: Paths.testGuest("repeater"), target: target, devices: devices, parameters: [],
+          readyLine: "repeating between", addressed: false)
+      ) { error in
+        let text = "\(error)"
+        XCTAssertTrue(text.contains("guest exited (2)"), "\(target): \(text)")
+        XCTAssertTrue(text.contains(fragment), "\(target): \(text)")
+      }
     }
   }
 }

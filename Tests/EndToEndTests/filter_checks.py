@@ -238,7 +238,12 @@ def expressions():
            "ip6 net fe80::1/10", "ip6 net ::/129", "vlan 4096", "mpls 1048576", "len > 99999999999", "0x", "port http2x",
            "ether proto nosuch", "ip proto nosuch", "src tcp", "src and dst", "less", "greater x", "not", "!", "ip6[0:8]",
            "udp port 22-23", "host 300.1.1.1", "net 10.0.0.0 mask 255.255.0.1.0", "ether[0] = 1 =", "tcp[tcpflags] &",
-           "port ssh and udp port ssh", "udp port http"]
+           "port ssh and udp port ssh", "udp port http",
+           # Mask syntax after anything but `net` (found by the fuzz target filter-libpcap).
+           "host 10.0.0.0/16", "src 10.0.0.0/8", "ip src 10.0.0.0/8", "host 10.0.0.0 mask 255.0.0.0",
+           "host 1.2.3.4 or 10.0.0.0/16", "dst 10.0 mask 255.255.0.0",
+           # A MAC address without `ether` (found by filter-libpcap too).
+           "src 02:00:00:00:00:01", "host 02:00:00:00:00:01", "ether host 02:00:00:00:00:02 or src 02:00:00:00:00:01"]
     return items, bad
 
 

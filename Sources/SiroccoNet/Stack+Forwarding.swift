@@ -135,18 +135,13 @@ extension Stack: Router {
     if let hop = (route.gateway ?? destination).ipv4 {
       guard let hardware = hardwareAddress(of: hop, on: out, now: now) else { return nil }
       sent = transmit(packet, to: hardware, on: out, etherType: .ipv4, offload: pending) { copy in
-        rewrite(copy, true)
-        copy[8] -= 1
-        let headerLength = Int(copy[0] & 0xf) * 4
-        copy.writeUInt16(0, at: 10)
-        copy.writeUInt16(InternetChecksum.compute(UnsafeRawBufferPointer(copy.slice(from: 0, length: headerLength))), at: 10)
+        Self.leave4(copy, partialChecksum: true, rewrite: rewrite)
       }
       if sent { counters.ipv4Forwarded &+= 1 }
     } else {
       guard let hop = (route.gateway ?? destination).ipv6, let hardware = hardwareAddress(of: hop, on: out, now: now) else { return nil }
       sent = transmit(packet, to: hardware, on: out, etherType: .ipv6, offload: pending) { copy in
-        rewrite(copy, true)
-        copy[7] -= 1
+        Self.leave6(copy, partialChecksum: true, rewrite: rewrite)
       }
       if sent { counters.ipv6Forwarded &+= 1 }
     }
@@ -172,14 +167,7 @@ extension Stack: Router {
     }
     let out = links[route.link]
     let hop = route.gateway?.ipv4 ?? destination
-    let headerLength = Int(packet.readUInt8(at: 0) & 0xf) * 4
-    // The copy leaving: rewritten, TTL one less, header checksum recomputed.
-    func finish(_ copy: UnsafeMutableRawBufferPointer) {
-      rewrite(copy, false)
-      copy[8] -= 1
-      copy.writeUInt16(0, at: 10)
-      copy.writeUInt16(InternetChecksum.compute(UnsafeRawBufferPointer(copy.slice(from: 0, length: headerLength))), at: 10)
-    }
+    func finish(_ copy: UnsafeMutableRawBufferPointer) { Self.leave4(copy, partialChecksum: false, rewrite: rewrite) }
     if packet.count > out.ipv4MTU {
       // RFC 1812 5.2.6-5.2.7: fragmented unless Don't Fragment says no.
       guard packet.readUInt16(at: 6) & 0x4000 == 0 else {
@@ -231,10 +219,7 @@ extension Stack: Router {
     let out = links[route.link]
     let hop = route.gateway?.ipv6 ?? destination
     let mtu = out.ipv6MTU
-    func finish(_ copy: UnsafeMutableRawBufferPointer) {
-      rewrite(copy, false)
-      copy[7] -= 1
-    }
+    func finish(_ copy: UnsafeMutableRawBufferPointer) { Self.leave6(copy, partialChecksum: false, rewrite: rewrite) }
     if packet.count > mtu {
       // A packet put together from fragments leaves in fragments again (as Linux does after
       // its connection tracking reassembled it); any other is the sender's to make smaller.
@@ -263,6 +248,25 @@ extension Stack: Router {
     guard sent else { return .dropped }
     counters.ipv6Forwarded &+= 1
     return .sent
+  }
+
+  /// An IPv4 packet's copy as it leaves: rewritten, TTL one less, header checksum recomputed.
+  static func leave4(
+    _ copy: UnsafeMutableRawBufferPointer, partialChecksum: Bool, rewrite: (UnsafeMutableRawBufferPointer, Bool) -> Void
+  ) {
+    rewrite(copy, partialChecksum)
+    copy[8] -= 1
+    let headerLength = Int(copy[0] & 0xf) * 4
+    copy.writeUInt16(0, at: 10)
+    copy.writeUInt16(InternetChecksum.compute(UnsafeRawBufferPointer(copy.slice(from: 0, length: headerLength))), at: 10)
+  }
+
+  /// An IPv6 packet's copy as it leaves: rewritten, hop limit one less.
+  static func leave6(
+    _ copy: UnsafeMutableRawBufferPointer, partialChecksum: Bool, rewrite: (UnsafeMutableRawBufferPointer, Bool) -> Void
+  ) {
+    rewrite(copy, partialChecksum)
+    copy[7] -= 1
   }
 
   /// `packet` as it leaves, `finish`ed, in an array of its own (to queue, or to fragment).

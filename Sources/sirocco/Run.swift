@@ -61,7 +61,7 @@ struct Run: ParsableCommand {
       var deviceOptions = try attachScratch(try packDirectories(options, into: buildDirectory), declared: declared, in: buildDirectory)
       // A network device whose frames are forwarded (a bridge's, a firewall's) gets the
       // kernel's offloads on spt, so 64 KiB TCP segments pass whole, unless --net-offload=false.
-      if target == .spt, !deviceOptions.contains("--net-offload"), !netOffloadRefused,
+      if target == .spt, !deviceOptions.contains("--net-offload"), !deviceOptions.contains("--net-offload=false"),
         declared.contains(where: { $0.forwards })
       {
         deviceOptions.insert("--net-offload", at: 0)
@@ -202,9 +202,6 @@ struct Run: ParsableCommand {
     }
     return (devices, [])
   }
-
-  /// `--net-offload=false`: plain frames on spt even for an application that forwards.
-  var netOffloadRefused: Bool { rest.prefix { $0 != "--" }.contains("--net-offload=false") }
 
   /// Runs the tender as a child, passing SIGINT and SIGTERM on, and reports how the
   /// unikernel ended if a signal ended it (seccomp kills with SIGSYS). Returns the status

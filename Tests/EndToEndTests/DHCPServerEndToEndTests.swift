@@ -49,14 +49,19 @@ final class DHCPServerEndToEndTests: XCTestCase {
       XCTAssertEqual(try namespace.exec(["ip", "addr", "flush", "dev", "tap0"]).status, 0)
       _ = try namespace.exec(["ip", "route", "flush", "dev", "tap0"])
       // A third client: nothing left.
-      let third = try udhcpc(["-x", "0x3d:01020000000003"])
+      let third = try udhcpc(["-x", "0x3d:01020000000003", "-t", "2", "-T", "1"])
       XCTAssertFalse(third.contains("obtained"), "the pool is exhausted: \(third)")
       // dhclient (no client identifier: known by the hardware address, as udhcpc was): the
       // same address again, then released.
+      // dhclient stays in the foreground (-d) once bound: stopped as soon as it says so.
       let leases = try TemporaryFile()
-      let dhclient = try namespace.exec(["timeout", "30", "dhclient", "-d", "-1", "-v", "-sf", "/bin/true", "-lf", leases.url.path,
-                                         "-pf", "/dev/null", "tap0"], timeout: 40)
-      XCTAssertTrue((dhclient.output + dhclient.error).contains("bound to 10.0.0.100"), dhclient.output + dhclient.error)
+      let said = try TemporaryFile()
+      let dhclient = try namespace.exec(
+        ["timeout", "30", "sh", "-c",
+         "dhclient -d -1 -v -sf /bin/true -lf \(leases.url.path) -pf /dev/null tap0 > \(said.url.path) 2>&1 & client=$!; " +
+         "i=0; while [ $i -lt 250 ] && ! grep -q 'bound to' \(said.url.path); do sleep 0.1; i=$((i+1)); done; kill $client; wait $client"],
+        timeout: 40)
+      XCTAssertTrue(said.contents.contains("bound to 10.0.0.100"), said.contents + dhclient.error)
       XCTAssertEqual(try namespace.exec(["ip", "addr", "add", "10.0.0.100/24", "dev", "tap0"]).status, 0)
       _ = try namespace.exec(["timeout", "20", "dhclient", "-r", "-v", "-sf", "/bin/true", "-lf", leases.url.path, "-pf", "/dev/null",
                               "tap0"], timeout: 30)

@@ -67,7 +67,43 @@ func runCommand(
     output: output.contents, error: error.contents)
 }
 
-/// A file in the temporary directory, removed when released.
+/// `sirocco build --target TARGET APPLICATION` for each application, two at a time (this
+/// machine's two cores: an Embedded Swift compile runs on one) after the first alone (it
+/// builds the target's libraries: one SwiftPM build, which must not run twice at once),
+/// unless `librariesBuilt`. Throws the first failure, naming the application.
+func buildApplications(_ applications: [String], target: String, timeout: TimeInterval = 900, librariesBuilt: Bool = false) throws {
+  var applications = applications
+  if !librariesBuilt, let first = applications.first {
+    if let failure = buildApplication(first, target: target, timeout: timeout) { throw GuestError(failure) }
+    applications.removeFirst()
+  }
+  final class Queue: @unchecked Sendable {
+    let lock = NSLock()
+    var pending: [String]
+    var failures: [String] = []
+    init(_ pending: [String]) { self.pending = pending }
+    func next() -> String? { lock.withLock { pending.isEmpty ? nil : pending.removeFirst() } }
+    func fail(_ failure: String) { lock.withLock { failures.append(failure) } }
+  }
+  let queue = Queue(applications)
+  DispatchQueue.concurrentPerform(iterations: 2) { _ in
+    while let application = queue.next() {
+      if let failure = buildApplication(application, target: target, timeout: timeout) { queue.fail(failure) }
+    }
+  }
+  if let failure = queue.failures.first { throw GuestError(failure) }
+}
+
+/// `sirocco build --target TARGET APPLICATION`; what went wrong, or nil.
+func buildApplication(_ application: String, target: String, timeout: TimeInterval) -> String? {
+  do {
+    let outcome = try runCommand([Paths.tool, "build", "--target", target, application], timeout: timeout)
+    return outcome.status == 0 ? nil : "sirocco build --target \(target) \(application) failed (\(outcome.status)): \(outcome.error)"
+  } catch {
+    return "sirocco build --target \(target) \(application): \(error)"
+  }
+}
+
 /// A scratch directory, removed with everything in it when released.
 final class TemporaryDirectory {
   let url: URL
@@ -81,6 +117,7 @@ final class TemporaryDirectory {
   deinit { try? FileManager.default.removeItem(at: url) }
 }
 
+/// A file in the temporary directory, removed when released.
 final class TemporaryFile {
   let url: URL
   let handle: FileHandle
@@ -374,14 +411,9 @@ enum Examples {
 
   static func buildAll() throws {
     guard !built else { return }
-    for target in targets {
-      for example in ["hello", "ping", "udp-echo", "block-test", "tcp-echo", "tcp-bulk", "website", "dns-server", "dns-lookup", "dhcp-server"] {
-        let outcome = try runCommand([Paths.tool, "build", "--target", target, Paths.example(example)], timeout: 600)
-        guard outcome.status == 0 else {
-          throw GuestError("sirocco build --target \(target) \(example) failed (\(outcome.status)): \(outcome.error)")
-        }
-      }
-    }
+    let examples = ["hello", "ping", "udp-echo", "block-test", "tcp-echo", "tcp-bulk", "website", "dns-server", "dns-lookup", "dhcp-server"]
+    // unix first: an spt build reads the manifest from the unix build of the same example.
+    for target in targets { try buildApplications(examples.map(Paths.example), target: target, timeout: 600) }
     built = true
   }
 }

@@ -14,10 +14,7 @@ final class VirtioTests: XCTestCase {
   override func setUpWithError() throws {
     try requireTools([("qemu-system-x86_64", "qemu-system-x86")])
     if !Self.machineBuilt {
-      for guest in [Paths.example("hello"), Paths.testGuest("machine"), Paths.example("ping")] {
-        let outcome = try runCommand([Paths.tool, "build", "--target", "virtio", guest], timeout: 900)
-        XCTAssertEqual(outcome.status, 0, outcome.error)
-      }
+      try buildApplications([Paths.example("hello"), Paths.testGuest("machine"), Paths.example("ping")], target: "virtio")
       Self.machineBuilt = true
     }
   }

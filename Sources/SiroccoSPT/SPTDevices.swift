@@ -21,7 +21,13 @@ final class SPTErrorConsole: Console {
 }
 
 final class SPTMonotonicClock: MonotonicClock {
-  func now() -> Instant { Instant(nanoseconds: sirocco_spt_clock(1)) }  // CLOCK_MONOTONIC
+  /// The last reading (nanoseconds), for a wait that follows it closely (SPTPlatform.wait).
+  private(set) var last: Int64 = 0
+  func now() -> Instant { Instant(nanoseconds: read()) }
+  func read() -> Int64 {
+    last = sirocco_spt_clock(1)  // CLOCK_MONOTONIC
+    return last
+  }
 }
 
 final class SPTWallClock: WallClock {

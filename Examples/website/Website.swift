@@ -1,6 +1,8 @@
 // website: serves a static site from a ustar archive on block device `site` (made with
 // `tar -cf site.tar -C DIR .`), over HTTP/1.1 on --port: index.html for directories, the
-// archive's 404.html for what is missing, conditional requests and byte ranges.
+// archive's 404.html for what is missing, conditional requests and byte ranges. Files are
+// kept in memory after their first request (--file-cache bytes, LRU), so a hot page costs
+// no read of the device; a changed archive is served after a restart.
 
 import Sirocco
 
@@ -13,6 +15,8 @@ struct Website: Unikernel {
     .integer("request-timeout", default: 10, range: 1...3600,
              help: "seconds a request may take to arrive from its first byte, or a response to make progress"),
     .integer("idle-timeout", default: 60, range: 1...86400, help: "seconds an idle keep-alive connection is kept"),
+    .integer("file-cache", default: 8 << 20, range: 0...(1 << 30),
+             help: "bytes of files kept in memory after their first request (0: none); files over a sixteenth of it are read each time"),
   ]
 
   let server: StaticSiteServer
@@ -20,12 +24,15 @@ struct Website: Unikernel {
 
   init(boot: Boot) throws(BootFailure) {
     let port = boot.parameters.integer("port") ?? 80
-    let store: TarStore
+    let archive: TarStore
     do {
-      store = try TarStore(device: boot.block("site"))
+      archive = try TarStore(device: boot.block("site"))
     } catch {
       throw BootFailure("block device 'site': " + error.description)
     }
+    // A hot page costs no device read: what the archive held when first asked is served
+    // until a restart.
+    let store = CachedStore(archive, capacity: boot.parameters.integer("file-cache") ?? 8 << 20)
     let service = boot.network("service")
     let listener: any TCPListening
     do {
@@ -41,7 +48,8 @@ struct Website: Unikernel {
     let accessLog: ((String) -> Void)? = log.level >= .info ? { line in log.info(line) } : nil
     server = StaticSiteServer(listener: listener, store: store, configuration: configuration, log: accessLog)
     wallClock = boot.wallClock
-    log.info("serving " + String(store.valueCount) + " files over HTTP on port " + String(port))
+    let kept = "keeping up to " + String(store.capacity) + " bytes of files of at most " + String(store.largestValue) + " bytes in memory"
+    log.info("serving " + String(archive.valueCount) + " files over HTTP on port " + String(port) + ", " + kept)
   }
 
   mutating func step(now: Instant) -> Step {

@@ -67,14 +67,14 @@ final class WebsiteTests: XCTestCase {
 
   /// The website on `target`, serving `archive`: unix on the host's loopback ("unix-tap": on
   /// the TAP), spt on the TAP.
-  func startWebsite(_ namespace: Namespace, target: String, toolOptions: [String] = [], archive: String, blockOptions: [String] = [])
-    throws -> (Guest, base: String)
+  func startWebsite(_ namespace: Namespace, target: String, toolOptions: [String] = [], archive: String, blockOptions: [String] = [],
+                    parameters: [String] = []) throws -> (Guest, base: String)
   {
     let unix = target == "unix"
     let guest = try Guest(
       namespace, example: "website", target: target == "unix-tap" ? "unix" : target, toolOptions: toolOptions,
       devices: [unix ? "--net-socket:service=127.0.0.1" : "--net:service=tap0", "--block:site=\(archive)"] + blockOptions,
-      parameters: ["--port=8080", "--log-level=warning", "--request-timeout=2"], readyLine: "")
+      parameters: ["--port=8080", "--log-level=warning", "--request-timeout=2"] + parameters, readyLine: "")
     let base = "http://\(unix ? "127.0.0.1" : namespace.guestAddress):8080"
     try waitForHTTP(namespace, base + "/")
     return (guest, base)
@@ -164,6 +164,47 @@ final class WebsiteTests: XCTestCase {
 
   /// 100 MB of random bytes served from the archive: the whole file and a range in its middle
   /// arrive with the SHA-256 of the original, from unix on host sockets and on TAP, and spt.
+  /// The file cache: a page is served as first read until a restart, even once the archive
+  /// changes under the running unikernel; a file over the largest kept (a sixteenth of
+  /// --file-cache) is read afresh each time, and --file-cache=0 keeps nothing.
+  func testKeptFilesChangeOnlyAfterARestartAndLargerOnesAreReadAfresh() throws {
+    let site = try TemporaryDirectory()
+    try Data("version one\n".utf8).write(to: site.url.appendingPathComponent("index.html"))
+    try Data(repeating: UInt8(ascii: "a"), count: 8192).write(to: site.url.appendingPathComponent("large.txt"))
+    let tarball = try TemporaryFile()
+    XCTAssertEqual(try runCommand(["tar", "--format=ustar", "-cf", tarball.url.path, "-C", site.path, "."]).status, 0)
+    /// Rewrites `old` in the archive in place (the running unikernel's device reads this file).
+    func rewrite(_ old: Data, _ new: Data) throws {
+      let range = try XCTUnwrap(try Data(contentsOf: tarball.url).range(of: old), "\(old.count) bytes not in the archive")
+      let handle = try FileHandle(forWritingTo: tarball.url)
+      try handle.seek(toOffset: UInt64(range.lowerBound))
+      try handle.write(contentsOf: new)
+      try handle.close()
+    }
+    for target in ["unix-tap", "spt"] {
+      let namespace = try Namespace()
+      var (guest, base) = try startWebsite(namespace, target: target, archive: tarball.url.path, parameters: ["--file-cache=65536"])
+      XCTAssertTrue(try curl(namespace, [base + "/"]).hasSuffix("version one\n"), target)
+      XCTAssertTrue(try curl(namespace, [base + "/large.txt"]).hasSuffix(String(repeating: "a", count: 8192)), target)
+      try rewrite(Data("version one".utf8), Data("version two".utf8))
+      try rewrite(Data(repeating: UInt8(ascii: "a"), count: 8192), Data(repeating: UInt8(ascii: "b"), count: 8192))
+      XCTAssertTrue(try curl(namespace, [base + "/"]).hasSuffix("version one\n"), "\(target): kept until a restart")
+      XCTAssertTrue(try curl(namespace, [base + "/large.txt"]).hasSuffix(String(repeating: "b", count: 8192)),
+                    "\(target): 8192 bytes are over 65536/16, read afresh")
+      _ = guest.stop()
+      (guest, base) = try startWebsite(namespace, target: target, archive: tarball.url.path, parameters: ["--file-cache=65536"])
+      XCTAssertTrue(try curl(namespace, [base + "/"]).hasSuffix("version two\n"), "\(target): read again after the restart")
+      _ = guest.stop()
+      // Nothing kept: each request reads the archive.
+      (guest, base) = try startWebsite(namespace, target: target, archive: tarball.url.path, parameters: ["--file-cache=0"])
+      XCTAssertTrue(try curl(namespace, [base + "/"]).hasSuffix("version two\n"), target)
+      try rewrite(Data("version two".utf8), Data("version one".utf8))
+      XCTAssertTrue(try curl(namespace, [base + "/"]).hasSuffix("version one\n"), "\(target): --file-cache=0 keeps nothing")
+      _ = guest.stop()
+      try rewrite(Data(repeating: UInt8(ascii: "b"), count: 8192), Data(repeating: UInt8(ascii: "a"), count: 8192))
+    }
+  }
+
   func testLargeFileVerifiedByHash() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-large-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

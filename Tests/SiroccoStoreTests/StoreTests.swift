@@ -184,3 +184,87 @@ final class StoreTests: XCTestCase {
     XCTAssertEqual(store.valueCount, 0)
   }
 }
+
+/// A store that counts the reads of values that reach it.
+final class CountingStore: KeyValueStore {
+  let inner: MemoryStore
+  var reads = 0
+  init(_ inner: MemoryStore) { self.inner = inner }
+  func exists(_ key: String) -> StoreEntryKind? { inner.exists(key) }
+  func get(_ key: String) throws(StoreError) -> [UInt8] {
+    reads += 1
+    return try inner.get(key)
+  }
+  func get(_ key: String, offset: Int, length: Int) throws(StoreError) -> [UInt8] {
+    reads += 1
+    return try inner.get(key, offset: offset, length: length)
+  }
+  func list(_ key: String) throws(StoreError) -> [(name: String, kind: StoreEntryKind)] { try inner.list(key) }
+  func size(_ key: String) throws(StoreError) -> Int { try inner.size(key) }
+  func lastModified(_ key: String) throws(StoreError) -> Int64 { try inner.lastModified(key) }
+  func digest(_ key: String) throws(StoreError) -> [UInt8] { try inner.digest(key) }
+}
+
+final class CachedStoreTests: XCTestCase {
+  static func bytes(_ count: Int, _ seed: UInt8) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0) &+ seed } }
+
+  func testAHotValueIsReadFromTheStoreOnceAndServedWholeOrInPieces() throws {
+    let page = Self.bytes(3000, 7)
+    let counting = CountingStore(MemoryStore([("index.html", page, 1), ("css/site.css", Self.bytes(10, 1), 2)]))
+    let cache = CachedStore(counting, capacity: 1 << 20)
+    XCTAssertEqual(cache.largestValue, 65536)
+    for _ in 0..<5 {
+      XCTAssertEqual(try cache.get("index.html"), page)
+      XCTAssertEqual(try cache.get("/./index.html", offset: 1000, length: 500), Array(page[1000..<1500]))
+      XCTAssertEqual(try cache.get("index.html", offset: 2900, length: Int.max), Array(page[2900...]))
+      XCTAssertEqual(try cache.get("index.html", offset: 5000, length: 10), [])
+    }
+    XCTAssertEqual(counting.reads, 1, "one read of the store for fifteen answers")
+    XCTAssertEqual([cache.hits, cache.misses, cache.heldBytes, cache.valueCount], [19, 1, 3000, 1])
+    // What the store says of values, and its errors, come through unchanged.
+    XCTAssertEqual(try cache.size("css/site.css"), 10)
+    XCTAssertEqual(try cache.lastModified("css/site.css"), 2)
+    XCTAssertEqual(cache.exists("css"), .dictionary)
+    XCTAssertEqual(try cache.list("").map(\.name), ["css", "index.html"])
+    XCTAssertThrowsError(try cache.get("missing.html")) { XCTAssertEqual($0 as? StoreError, .notFound("missing.html")) }
+    XCTAssertThrowsError(try cache.get("css")) { XCTAssertEqual($0 as? StoreError, .notAValue("css")) }
+    XCTAssertThrowsError(try cache.get("../etc/passwd", offset: 0, length: 10))
+    XCTAssertEqual(cache.heldBytes, 3000)
+  }
+
+  /// Whatever the order of requests, the kept values never hold more than the bound; the
+  /// least recently used goes first; a value over the largest kept is read every time.
+  func testTheBoundHoldsTheLeastRecentlyUsedGoesAndLargeValuesAreNotKept() throws {
+    var files: [(path: String, bytes: [UInt8], modified: Int64)] = []
+    for index in 0..<40 { files.append(("f\(index)", Self.bytes(100 + index * 37, UInt8(index)), Int64(index))) }
+    files.append(("large", Self.bytes(5000, 9), 0))
+    let counting = CountingStore(MemoryStore(files))
+    let cache = CachedStore(counting, capacity: 4096, largestValue: 2048)
+    var generator = SystemRandomNumberGenerator()
+    for _ in 0..<2000 {
+      let index = Int.random(in: 0..<40, using: &generator)
+      XCTAssertEqual(try cache.get("f\(index)", offset: 0, length: 1 << 20), files[index].bytes)
+      XCTAssertLessThanOrEqual(cache.heldBytes, 4096)
+      XCTAssertEqual(cache.heldBytes, cache.entries.values.reduce(0) { $0 + $1.bytes.count })
+    }
+    XCTAssertGreaterThan(cache.evictions, 0)
+    XCTAssertEqual(cache.hits + cache.misses, 2000)
+    // LRU: after a, b, c (filling the bound), using a then adding d evicts b.
+    let lru = CachedStore(CountingStore(MemoryStore([("a", Self.bytes(1000, 1), 0), ("b", Self.bytes(1000, 2), 0),
+                                                      ("c", Self.bytes(1000, 3), 0), ("d", Self.bytes(1000, 4), 0)])),
+                          capacity: 3000, largestValue: 1000)
+    for key in ["a", "b", "c", "a", "d"] { _ = try lru.get(key) }
+    XCTAssertEqual(Set(lru.entries.keys.map { String(decoding: $0, as: UTF8.self) }), ["a", "c", "d"])
+    XCTAssertEqual(lru.evictions, 1)
+    // Too large to keep: read from the store each time, nothing held.
+    let before = counting.reads
+    for _ in 0..<3 { XCTAssertEqual(try cache.get("large"), files[40].bytes) }
+    XCTAssertEqual(counting.reads, before + 3)
+    XCTAssertNil(cache.entries[Array("large".utf8)])
+    // A cache of 0 bytes keeps nothing.
+    let none = CachedStore(counting, capacity: 0)
+    _ = try none.get("f1")
+    _ = try none.get("f1")
+    XCTAssertEqual([none.heldBytes, none.valueCount, none.hits], [0, 0, 0])
+  }
+}

@@ -74,7 +74,14 @@ public enum SiroccoNote {
     public static let standardError = Capabilities(rawValue: 1)
     /// The TAP devices carry the virtio-net header (`sirocco-spt --net-offload`).
     public static let networkOffload = Capabilities(rawValue: 2)
+    /// pread64 on a block device may take up to `maximumBlockRead` bytes at once from an
+    /// offset within the device (Solo5's filter holds it to one sector); one that runs past
+    /// the device's end comes back short. Writes stay one sector each.
+    public static let multiSectorBlockRead = Capabilities(rawValue: 4)
   }
+
+  /// The most bytes one pread64 of a block device may take under `multiSectorBlockRead`.
+  public static let maximumBlockRead = 1 << 20
 }
 
 /// The spt target's fixed addresses and boot information (`include/spt_abi.h`).

@@ -137,7 +137,8 @@ public final class SPTPlatform: Platform {
           receiveBuffers: buffers)))
       case .block:
         blocks.append((declared.name, SPTBlockDevice(
-          handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity)))
+          handle: entry.index, fileDescriptor: entry.hostDescriptor, sectorSize: entry.blockSize, capacity: entry.capacity,
+          multiSectorReads: Self.capabilities.contains(.multiSectorBlockRead))))
       }
     }
     return Solo5Boot.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)

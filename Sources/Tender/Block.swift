@@ -1,7 +1,9 @@
 // Block devices, tender side: attached as Solo5's tenders attach them (a file opened
 // read-write, its size a whole non-zero number of sectors), and the system calls the filter
 // allows on them: pread64 and pwrite64 on the file's descriptor. When the guest makes them
-// itself (spt), the filter also holds each to one whole sector within the device; when the
+// itself (spt), the filter also holds each write to one whole sector within the device, and
+// each read to at most SiroccoNote.maximumBlockRead bytes from an offset within it (Solo5's
+// tender: one sector; a read past the end comes back short and changes nothing); when the
 // tender makes them (hvt), it has checked the range before.
 
 import CSiroccoSPTTender
@@ -23,13 +25,17 @@ struct AttachedBlock {
     return .success(AttachedBlock(index: index, fileDescriptor: fd, sectorSize: sectorSize, capacity: UInt64(end)))
   }
 
-  /// pread64 and pwrite64 on the file: of one sector at an offset within the device
-  /// (offset <= capacity - sector) when `guestCalls`, else any the tender makes.
+  /// pread64 and pwrite64 on the file, at an offset within the device (offset <= capacity -
+  /// sector) when `guestCalls`: a write of one sector, a read of at most
+  /// SiroccoNote.maximumBlockRead bytes (SiroccoNote.Capabilities.multiSectorBlockRead).
+  /// Else any the tender makes.
   func rules(guestCalls: Bool) -> [SeccompRule] {
     let fd = UInt64(UInt32(bitPattern: fileDescriptor))
-    return [SIROCCO_SYSCALL_PREAD64, SIROCCO_SYSCALL_PWRITE64].map { call in
-      guard guestCalls else { return .allow(call, first: fd) }
-      return SeccompRule(call: call, conditions: [.descriptor(fd), .equal(2, UInt64(sectorSize)), .atMost(3, capacity - UInt64(sectorSize))])
-    }
+    guard guestCalls else { return [.allow(SIROCCO_SYSCALL_PREAD64, first: fd), .allow(SIROCCO_SYSCALL_PWRITE64, first: fd)] }
+    let within = SeccompCondition.atMost(3, capacity - UInt64(sectorSize))
+    return [
+      SeccompRule(call: SIROCCO_SYSCALL_PREAD64, conditions: [.descriptor(fd), .atMost(2, UInt64(SiroccoNote.maximumBlockRead)), within]),
+      SeccompRule(call: SIROCCO_SYSCALL_PWRITE64, conditions: [.descriptor(fd), .equal(2, UInt64(sectorSize)), within]),
+    ]
   }
 }

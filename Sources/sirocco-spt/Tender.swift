@@ -105,7 +105,7 @@ enum Tender {
     else { return fail("boot information does not fit below the image") }
     // A Sirocco guest learns what this tender allows beyond Solo5's ABI from its note.
     if let word = image.siroccoCapabilities {
-      var capabilities: SiroccoNote.Capabilities = [.standardError]
+      var capabilities: SiroccoNote.Capabilities = [.standardError, .multiSectorBlockRead]
       if options.networkOffload { capabilities.insert(.networkOffload) }
       guard memory.store(capabilities.rawValue, at: word) else { return fail("the Sirocco note lies outside guest memory") }
     }

@@ -211,15 +211,23 @@ final class SPTTests: XCTestCase {
     XCTAssertTrue(outcome.output.contains("bad pointers returned -14 -14 -14"), outcome.output)
   }
 
-  /// No read or write reaches past the block device's capacity, or moves less or more than
-  /// one sector; the file is untouched by every refused request.
+  /// No read or write starts past the block device's last sector; a write moves exactly one
+  /// sector, a read at most 1 MiB (sirocco-spt's multi-sector reads); the file is untouched
+  /// by every refused request.
   func testBlockAccessStaysInsideTheDevice() throws {
-    for misdeed in ["block-past-end", "block-straddle", "block-short", "block-long", "block-read-past-end", "block-negative"] {
+    for misdeed in ["block-past-end", "block-straddle", "block-short", "block-long", "block-read-past-end", "block-negative",
+                    "block-read-too-long"] {
       let (outcome, disk) = try hostile(misdeed)
       XCTAssertTrue(outcome.signaled, "\(misdeed) was not stopped: \(outcome.status) \(outcome.output)")
       XCTAssertEqual(outcome.status, SIGSYS, misdeed)
       XCTAssertEqual(disk, Data((0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 7) }), "\(misdeed) changed the disk")
     }
+    // A read may take many sectors under sirocco-spt (up to 1 MiB: the one above asked for
+    // 1 MiB and a sector), a write only one (block-long).
+    let (many, unchanged) = try hostile("block-read-many")
+    XCTAssertEqual(many.status, 0, many.output + many.error)
+    XCTAssertTrue(many.output.contains("hostile: read 65536 bytes at once"), many.output)
+    XCTAssertEqual(unchanged, Data((0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
     // The last whole sector is the guest's to write.
     let (outcome, disk) = try hostile("block-last-sector")
     XCTAssertEqual(outcome.status, 0, outcome.output)

@@ -69,6 +69,12 @@ struct Hostile: Unikernel {
     case "block-long": return Int32(truncatingIfNeeded: call(18, storageDescriptor(), base, sector * 2, 0))
     case "block-read-past-end": return Int32(truncatingIfNeeded: call(17, storageDescriptor(), base, sector, capacity))
     case "block-negative": return Int32(truncatingIfNeeded: call(17, storageDescriptor(), base, sector, -512))
+    case "block-read-many":
+      // sirocco-spt lets a read take many sectors (up to 1 MiB): the whole 64 KiB device.
+      let result = call(17, storageDescriptor(), base, 65536, 0)
+      console.print("hostile: read \(result) bytes at once")
+      return result == 65536 ? 0 : 1
+    case "block-read-too-long": return Int32(truncatingIfNeeded: call(17, storageDescriptor(), base, (1 << 20) + 512, 0))
     case "nothing": return 0
     case "sleep":
       // Waits (bounded) so that a test can read the tender's memory map.

@@ -64,7 +64,24 @@ public final class TarStore: KeyValueStore {
     let end = offset + UInt64(count)
     let last = (end + sectorSize - 1) / sectorSize
     let skip = Int(offset - first * sectorSize)
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int((last - first) * sectorSize), alignment: 16)
+    let span = Int((last - first) * sectorSize)
+    if skip == 0 {
+      // From a sector's start (a value's data always begins on one): read straight into the
+      // result, the tail of its last sector read and left out.
+      var failure: BlockError?
+      let bytes = [UInt8](unsafeUninitializedCapacity: span) { storage, initialized in
+        do throws(BlockError) {
+          try device.read(sector: first, into: UnsafeMutableRawBufferPointer(storage))
+          initialized = count
+        } catch {
+          failure = error
+          initialized = 0
+        }
+      }
+      if let failure { throw failure }
+      return bytes
+    }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: span, alignment: 16)
     defer { buffer.deallocate() }
     try device.read(sector: first, into: buffer)
     return Array(buffer[skip..<(skip + count)])

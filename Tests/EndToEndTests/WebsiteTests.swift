@@ -162,8 +162,6 @@ final class WebsiteTests: XCTestCase {
     }
   }
 
-  /// 100 MB of random bytes served from the archive: the whole file and a range in its middle
-  /// arrive with the SHA-256 of the original, from unix on host sockets and on TAP, and spt.
   /// The file cache: a page is served as first read until a restart, even once the archive
   /// changes under the running unikernel; a file over the largest kept (a sixteenth of
   /// --file-cache) is read afresh each time, and --file-cache=0 keeps nothing.
@@ -205,6 +203,8 @@ final class WebsiteTests: XCTestCase {
     }
   }
 
+  /// 100 MB of random bytes served from the archive: the whole file and a range in its middle
+  /// arrive with the SHA-256 of the original, from unix on host sockets and on TAP, and spt.
   func testLargeFileVerifiedByHash() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sirocco-large-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -425,16 +425,17 @@ struct Generator {
   func name(_ text: String, _ qualifiers: Qualifiers, column: Int) throws(FilterError) -> Condition {
     switch qualifiers.kind {
     case .port:
-      guard let (number, only) = Names.service(text) else { throw FilterError("unknown port '" + text + "'", column: column) }
+      guard let (number, only) = Names.port(Array(text.utf8)[...]) else { throw FilterError("unknown port '" + text + "'", column: column) }
       return try port(number, number, try restricted(qualifiers, to: only, name: text, column: column), column: column)
     case .portrange:
-      guard let (low, high, only) = Names.portRange(text) ?? Names.service(text).map({ ($0.port, $0.port, $0.only) }) else {
+      guard let (low, high, only) = Names.portRange(text) else {
         throw FilterError("unknown port in range '" + text + "'", column: column)
       }
-      guard low <= 65535, high <= 65535 else {
-        throw FilterError("illegal port number " + String(max(low, high)) + " > 65535", column: column)
+      for number in [low, high] where number < 0 || number > 65535 {
+        throw FilterError("illegal port number " + String(number) + (number < 0 ? " < 0" : " > 65535"), column: column)
       }
-      return try port(low, high, try restricted(qualifiers, to: only, name: text, column: column), column: column, range: true)
+      let narrowed = try restricted(qualifiers, to: only, name: text, column: column)
+      return try port(UInt32(low), UInt32(high), narrowed, column: column, range: true)
     case .proto:
       if qualifiers.proto == .link {
         guard let type = Names.etherType(text) else { throw FilterError("unknown ether proto '" + text + "'", column: column) }

@@ -3,39 +3,76 @@
 // the same); EtherType names are libpcap's own list.
 
 enum Names {
-  /// A service's port and the one protocol it is restricted to (nil: TCP and UDP alike, or
-  /// whatever the qualifier says).
-  static func service(_ name: String) -> (port: UInt32, only: UInt32?)? {
-    guard let ports = services[name] else { return nil }
-    if ports.tcp >= 0 {
-      if ports.udp == ports.tcp { return (UInt32(ports.tcp), nil) }
-      return (UInt32(ports.tcp), 6)
+  /// A port range as libpcap's pcap_nametoportrange reads it: `LOW-HIGH` as `sscanf("%d-%d")`
+  /// reads it (each number cut to 32 bits, anything after the second ignored), else a port
+  /// each side of the first `-`, each by number or name as `port(_:)` finds it. A single name
+  /// is no range. The numbers may be out of 0...65535: the caller refuses them.
+  static func portRange(_ text: String) -> (low: Int64, high: Int64, only: UInt32?)? {
+    let bytes = Array(text.utf8)
+    if let (low, next) = scannedInteger(bytes, from: 0), next < bytes.count, bytes[next] == UInt8(ascii: "-"),
+      let (high, _) = scannedInteger(bytes, from: next + 1)
+    {
+      return (low, high, nil)
     }
+    guard let dash = bytes.firstIndex(of: UInt8(ascii: "-")),
+      let low = port(bytes[..<dash]), let high = port(bytes[(dash + 1)...])
+    else { return nil }
+    return (Int64(low.port), Int64(high.port), low.only == high.only ? low.only : nil)
+  }
+
+  /// A port as pcap_nametoport finds it through getaddrinfo, and the one protocol it is
+  /// restricted to (nil: TCP and UDP alike, or whatever the qualifier says): a number as glibc
+  /// reads it when it takes the whole text (`strtoul`, saturating, negatives wrapping, then
+  /// kept in an int: negative there is no number, else its low 16 bits are the port), else a service's TCP port (both protocols when its UDP port is
+  /// the same), else its UDP port.
+  static func port(_ text: ArraySlice<UInt8>) -> (port: UInt32, only: UInt32?)? {
+    let negative = text.first == UInt8(ascii: "-")
+    let digits = negative ? text.dropFirst() : text[...]
+    if !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+      var value: UInt64 = 0
+      for digit in digits {
+        let (times, o1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times.addingReportingOverflow(UInt64(digit - 0x30))
+        value = o1 || o2 ? UInt64.max : sum
+        if o1 || o2 { break }
+      }
+      let number = Int32(truncatingIfNeeded: negative ? 0 &- value : value)
+      return number < 0 ? nil : (UInt32(number) & 0xffff, nil)
+    }
+    guard let ports = services[String(decoding: text, as: UTF8.self)] else { return nil }
+    if ports.tcp >= 0 { return (UInt32(ports.tcp), ports.udp == ports.tcp ? nil : 6) }
     if ports.udp >= 0 { return (UInt32(ports.udp), 17) }
-    if ports.sctp >= 0 { return (UInt32(ports.sctp), 132) }
     return nil
   }
 
-  /// `LOW-HIGH` with numbers (as `sscanf("%d-%d")` reads them), or names each side.
-  static func portRange(_ text: String) -> (low: UInt32, high: UInt32, only: UInt32?)? {
-    let parts = text.utf8.split(separator: UInt8(ascii: "-"), maxSplits: 1, omittingEmptySubsequences: false)
-    guard parts.count == 2 else { return nil }
-    if let low = decimal(parts[0]), let high = decimal(parts[1]) { return (low, high, nil) }
-    guard let low = service(String(decoding: parts[0], as: UTF8.self)),
-      let high = service(String(decoding: parts[1], as: UTF8.self))
-    else { return nil }
-    return (low.port, high.port, low.only == high.only ? low.only : nil)
-  }
-
-  /// A run of decimal digits' value (nil for anything else, or an empty text).
-  static func decimal<C: Collection>(_ digits: C) -> UInt32? where C.Element == UInt8 {
-    guard !digits.isEmpty, digits.count <= 10 else { return nil }
-    var value: UInt64 = 0
-    for digit in digits {
-      guard digit >= 0x30, digit <= 0x39 else { return nil }
-      value = value * 10 + UInt64(digit - 0x30)
+  /// `%d` of scanf from `start`: an optional sign and at least one digit, read as a 64-bit
+  /// `strtol` reads it (saturating) and cut to 32 bits as it is stored into an int; the value
+  /// and the index after the digits.
+  static func scannedInteger(_ bytes: [UInt8], from start: Int) -> (Int64, Int)? {
+    var index = start
+    var negative = false
+    if index < bytes.count, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+      negative = bytes[index] == UInt8(ascii: "-")
+      index += 1
     }
-    return value <= UInt64(UInt32.max) ? UInt32(value) : nil
+    let first = index
+    var magnitude: UInt64 = 0
+    var overflow = false
+    while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+      let (times, o1) = magnitude.multipliedReportingOverflow(by: 10)
+      let (sum, o2) = times.addingReportingOverflow(UInt64(bytes[index] - 0x30))
+      overflow = overflow || o1 || o2
+      magnitude = sum
+      index += 1
+    }
+    guard index > first else { return nil }
+    let long: Int64
+    if negative {
+      long = overflow || magnitude > UInt64(Int64.max) + 1 ? Int64.min : Int64(truncatingIfNeeded: 0 &- magnitude)
+    } else {
+      long = overflow || magnitude > UInt64(Int64.max) ? Int64.max : Int64(magnitude)
+    }
+    return (Int64(Int32(truncatingIfNeeded: long)), index)
   }
 
   /// An IP protocol's number by name.

@@ -165,7 +165,13 @@ def expressions():
         items += ["net " + n, "ip6 src net " + n, "dst net " + n]
     for p in ["22", "53", "80", "443", "8080", "0", "65535", "http", "domain", "ssh", "https", "ntp", "1024"]:
         items += ["port " + p, "tcp port " + p, "udp dst port " + p, "src port " + p, "sctp port " + p]
-    for r in ["80-443", "1-1024", "1024-65535", "53-53", "443-80", "0-0", "http-https", "20-22"]:
+    for r in ["80-443", "1-1024", "1024-65535", "53-53", "443-80", "0-0", "http-https", "20-22",
+              # pcap_nametoportrange's corners (found by filter-libpcap): sscanf("%d-%d") ignores what
+              # follows the second number and cuts to 32 bits; otherwise each side of the first `-`
+              # is a name or a number as glibc's getaddrinfo reads it (low 16 bits, "-0" is 0), and
+              # a TCP-only name with a number makes no protocol restriction.
+              "7-8x", "7-8.5", "1-2-3", "4294967376-1", "x11-7", "7-x11", "echo-007", "echo-70000",
+              "echo--0", "echo-x11-7", "10-0x20", "x11-domain"]:
         items += ["portrange " + r, "tcp portrange " + r, "udp src portrange " + r]
     for m in MACS:
         items += ["ether host " + m, "ether src " + m, "ether dst " + m, "ether src or dst " + m]
@@ -243,7 +249,12 @@ def expressions():
            "host 10.0.0.0/16", "src 10.0.0.0/8", "ip src 10.0.0.0/8", "host 10.0.0.0 mask 255.0.0.0",
            "host 1.2.3.4 or 10.0.0.0/16", "dst 10.0 mask 255.255.0.0",
            # A MAC address without `ether` (found by filter-libpcap too).
-           "src 02:00:00:00:00:01", "host 02:00:00:00:00:01", "ether host 02:00:00:00:00:02 or src 02:00:00:00:00:01"]
+           "src 02:00:00:00:00:01", "host 02:00:00:00:00:01", "ether host 02:00:00:00:00:02 or src 02:00:00:00:00:01",
+           # A portrange needs two sides: a single name, even one with a `-` in it, is refused
+           # (found by filter-libpcap: `portrange xfs`); so are sides out of range.
+           "portrange xfs", "portrange http", "portrange font-service", "portrange ftp-data", "portrange 7--8",
+           "portrange 99999999999-1", "portrange echo--1", "portrange echo-99999999999999999999",
+           "portrange echo-2147483648", "portrange 0x10-20", "udp portrange x11-http"]
     return items, bad
 
 

@@ -126,12 +126,20 @@ extension Builder {
     return Manifest(devices: devices)
   }
 
-  /// The devices the application declares, each with whether it is optional (a block
-  /// device `sirocco run` attaches a scratch file for) or forwards what it receives (a
-  /// forwarding application's network device: `sirocco run` gives it offloads on spt), from
-  /// its unix build (SIROCCO_PRINT_MANIFEST: lines `net NAME [raw|forwards]`, `block NAME
-  /// [optional]`).
-  func declaredDevices(of application: Application) throws -> [(entry: Manifest.Entry, optional: Bool, forwards: Bool)] {
+  /// A device the application declares, as its unix build prints it (SIROCCO_PRINT_MANIFEST:
+  /// lines `net NAME [raw|forwards]`, `block NAME [optional]`).
+  struct DeclaredDevice {
+    var entry: Manifest.Entry
+    /// A block device `sirocco run` attaches a scratch file for when none is given.
+    var optional = false
+    /// A network device whose frames the application reads itself, plain frames only (a
+    /// forwarding application's device, marked `forwards`, takes them with offload work
+    /// pending).
+    var raw = false
+  }
+
+  /// Each device the application declares, with its marks, read from its unix build.
+  func declaredDevices(of application: Application) throws -> [DeclaredDevice] {
     let unix = try Builder(target: .unix).buildUnix(application, force: false)
     let process = Process()
     process.executableURL = unix
@@ -145,8 +153,10 @@ extension Builder {
     return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
       let parts = line.split(separator: " ")
       guard parts.count == 2 || parts.count == 3 else { return nil }
-      let entry = Manifest.Entry(name: String(parts[1]), type: parts[0] == "net" ? .netBasic : .blockBasic)
-      return (entry, parts.count == 3 && parts[2] == "optional", parts.count == 3 && parts[2] == "forwards")
+      let mark = parts.count == 3 ? parts[2] : ""
+      return DeclaredDevice(
+        entry: Manifest.Entry(name: String(parts[1]), type: parts[0] == "net" ? .netBasic : .blockBasic),
+        optional: mark == "optional", raw: mark == "raw")
     }
   }
 

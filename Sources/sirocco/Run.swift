@@ -15,11 +15,11 @@ struct Run: ParsableCommand {
       block device NAME to FILE. Every declared device must be attached, except an optional \
       block device (`sirocco inspect` does not show it; the application's docs do): left \
       out, it gets a scratch file emptied on every run. --net-offload \
-      gives the TAP devices the virtio-net header (checksum and TCP segmentation offload): \
-      on by default for unix (-- --net-offload=false turns it off); on spt, on for an \
-      application that forwards (Unikernel.forwardsPackets: a bridge, a router; 64 KiB TCP \
-      segments pass whole; --net-offload=false turns it off), off otherwise (plain frames, \
-      as Solo5). --block:NAME=DIR with a directory attaches a ustar archive \
+      gives the TAP devices the virtio-net header (checksum and TCP segmentation offload; \
+      64 KiB TCP segments pass whole): on by default for unix (-- --net-offload=false turns \
+      it off); on spt, on by default unless a network device is declared raw (its \
+      application reads plain frames); --net-offload=false gives plain frames, as Solo5's \
+      tender does. --block:NAME=DIR with a directory attaches a ustar archive \
       of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS[,ADDRESS] carries network \
       device NAME on the host's own sockets bound to ADDRESS (one of each family at most, \
       e.g. 127.0.0.1,::1) instead (no TAP, no root). Arguments \
@@ -59,10 +59,12 @@ struct Run: ParsableCommand {
       let artifact = try builder.build(application)
       let declared = try builder.declaredDevices(of: application)
       var deviceOptions = try attachScratch(try packDirectories(options, into: buildDirectory), declared: declared, in: buildDirectory)
-      // A network device whose frames are forwarded (a bridge's, a firewall's) gets the
-      // kernel's offloads on spt, so 64 KiB TCP segments pass whole, unless --net-offload=false.
+      // On spt the network devices get the kernel's offloads (checksums left to the host,
+      // 64 KiB TCP segments whole each way, forwarded whole by a bridge or a firewall) unless
+      // --net-offload=false, or one of them is raw (its application reads plain frames).
+      let networks = declared.filter { $0.entry.type == .netBasic }
       if target == .spt, !deviceOptions.contains("--net-offload"), !deviceOptions.contains("--net-offload=false"),
-        declared.contains(where: { $0.forwards })
+        !networks.isEmpty, !networks.contains(where: { $0.raw }), deviceOptions.contains(where: { $0.hasPrefix("--net:") })
       {
         deviceOptions.insert("--net-offload", at: 0)
       }
@@ -118,7 +120,7 @@ struct Run: ParsableCommand {
   /// Optional block devices (`DeviceDeclaration.optional`) that `options` leave unattached:
   /// each gets a fresh scratch file of `scratchSize` bytes in the build directory, named
   /// after this process (files of runs that have ended are removed first).
-  func attachScratch(_ options: [String], declared: [(entry: Manifest.Entry, optional: Bool, forwards: Bool)], in buildDirectory: URL) throws -> [String] {
+  func attachScratch(_ options: [String], declared: [Builder.DeclaredDevice], in buildDirectory: URL) throws -> [String] {
     let attached = Set(options.compactMap { option -> String? in
       guard case .option(let device) = DeviceOption.parse(option), device.kind == .block else { return nil }
       return device.name

@@ -307,6 +307,13 @@ final class Guest {
     return children.split(separator: " ").first.flatMap { pid_t($0) } ?? pid
   }
 
+  /// The spt tender's command line, as `sirocco run` made it (empty once it has ended).
+  var tenderArguments: [String] {
+    let pid = unikernelProcess(target: "spt")
+    let line = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+    return line.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+  }
+
   /// Stops the guest and returns what it printed.
   @discardableResult
   func stop() -> String {

@@ -92,7 +92,7 @@ final class IPv6EndToEndTests: XCTestCase {
   static var bulkBytes: Int { Int(ProcessInfo.processInfo.environment["SIROCCO_TCP6_BYTES"] ?? "") ?? 25_000_000 }
 
   /// 25 MB (or SIROCCO_TCP6_BYTES) each way over TCP/IPv6 on both targets with the virtio-net
-  /// offloads (on by default on unix, asked of the tender on spt: Linux coalesces what it
+  /// offloads (on by default on both targets: Linux coalesces what it
   /// sends into 64 KiB segments, the unikernel hands over 64 KiB segments to cut,
   /// GSO_TCPV6), checked by SHA-256; the unikernel counts no bad checksum and nothing
   /// oversized.
@@ -105,7 +105,7 @@ final class IPv6EndToEndTests: XCTestCase {
     let expected = try sha256Digest(data.url.path)
     let namespace = try namespaceWithIPv6()
     for target in Examples.targets {
-      let devices = target == "spt" ? ["--net:service=tap0", "--net-offload"] : ["--net:service=tap0"]
+      let devices = ["--net:service=tap0"]
       let parameters = ["--ipv6=\(Self.guestAddress)/64", "--ipv6-only", "--log-level=debug"]
       // Linux -> unikernel.
       let sink = try Guest(

@@ -45,8 +45,8 @@ final class TCPLossTests: XCTestCase {
     let expected = try sha256Digest(data.url.path)
     let variants: [(target: String, devices: [String], parameters: [String])] = [
       ("unix", ["--net:service=tap0"], []),
-      ("spt", ["--net:service=tap0"], []),
-      ("spt", ["--net:service=tap0", "--net-offload"], []),
+      ("spt", ["--net:service=tap0"], []),  // offloads, by default
+      ("spt", ["--net:service=tap0", "--net-offload=false"], []),
     ]
     let namespace = try Namespace()
     let impaired = try Self.impair(namespace, perMille: 50)

@@ -103,7 +103,8 @@ let package = Package(
     .executableTarget(
       name: "sirocco-hvt", dependencies: ["CSiroccoHVTTender", "CSiroccoSPTTender", "CSiroccoUnix"],
       swiftSettings: [.enableExperimentalFeature("Embedded"), .define("SIROCCO_TENDER"), .unsafeFlags(["-wmo", "-Osize"])]),
-    .executableTarget(name: "SiroccoBenchmarks", dependencies: ["Sirocco"]),
+    .target(name: "CAllocationCounter"),
+    .executableTarget(name: "SiroccoBenchmarks", dependencies: ["Sirocco", "CAllocationCounter"]),
 
     .testTarget(name: "SiroccoWireTests", dependencies: ["SiroccoWire"]),
     .testTarget(name: "SiroccoFilterTests", dependencies: ["SiroccoFilter"]),

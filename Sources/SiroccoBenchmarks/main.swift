@@ -4,10 +4,19 @@
 //
 // A replay device lends the same echo request over and over and swallows every reply into
 // one buffer, so what is measured is the core: Ethernet/IPv4/ICMP parsing, checksum
-// verification, the reply's construction and checksums.
+// verification, the reply's construction and checksums. Heap allocations are counted too
+// (CAllocationCounter): per frame, the steady state's should be none.
 
+import CAllocationCounter
 import Glibc
 import Sirocco
+
+/// One echo benchmark's result.
+struct EchoResult {
+  var framesPerSecond = 0.0
+  var nanosecondsPerFrame = 0.0
+  var allocationsPerFrame = 0.0
+}
 
 final class ReplayDevice: NetworkDevice {
   let macAddress = MACAddress(0x02, 0, 0, 0, 0, 0x02)
@@ -61,7 +70,7 @@ func echoRequest(payload: Int, from peer: MACAddress, to guest: MACAddress) -> [
   return frame
 }
 
-func benchmarkEcho(payload: Int, frames: Int) -> (framesPerSecond: Double, nanosecondsPerFrame: Double) {
+func benchmarkEcho(payload: Int, frames: Int) -> EchoResult {
   let peer = MACAddress(0x02, 0, 0, 0, 0, 0x01)
   let device = ReplayDevice(frame: echoRequest(payload: payload, from: peer, to: MACAddress(0x02, 0, 0, 0, 0, 0x02)), count: frames)
   var configuration = Link.Configuration(name: "service", macAddress: device.macAddress)
@@ -73,6 +82,7 @@ func benchmarkEcho(payload: Int, frames: Int) -> (framesPerSecond: Double, nanos
   stack.add(IPv4Network(address: IPv4Address(10, 0, 0, 2), prefixLength: 24), to: link)
   // The peer is known, as after Linux's ARP request.
   stack.addNeighbor(IPv4Address(10, 0, 0, 1), at: peer, on: link, now: .zero)
+  let allocations = sirocco_allocations()
   let start = monotonicNanoseconds()
   var now = Instant.zero
   while device.remaining > 0 {
@@ -80,8 +90,10 @@ func benchmarkEcho(payload: Int, frames: Int) -> (framesPerSecond: Double, nanos
     now = now + .milliseconds(1)
   }
   let elapsed = Double(monotonicNanoseconds() - start)
+  let allocated = Double(sirocco_allocations() - allocations)
   precondition(device.transmitted == frames, "every request must be answered: \(stack.counters)")
-  return (Double(frames) / elapsed * 1e9, elapsed / Double(frames))
+  return EchoResult(framesPerSecond: Double(frames) / elapsed * 1e9, nanosecondsPerFrame: elapsed / Double(frames),
+                    allocationsPerFrame: allocated / Double(frames))
 }
 
 /// An Ethernet frame holding an ICMPv6 echo request from fd00::1 to fd00::2.
@@ -101,7 +113,7 @@ func echoRequest6(payload: Int, from peer: MACAddress, to guest: MACAddress) -> 
 }
 
 /// The same over IPv6: the address in use at once (no DAD), the peer in the neighbour cache.
-func benchmarkEcho6(payload: Int, frames: Int) -> (framesPerSecond: Double, nanosecondsPerFrame: Double) {
+func benchmarkEcho6(payload: Int, frames: Int) -> EchoResult {
   let peer = MACAddress(0x02, 0, 0, 0, 0, 0x01)
   let device = ReplayDevice(frame: echoRequest6(payload: payload, from: peer, to: MACAddress(0x02, 0, 0, 0, 0, 0x02)), count: 0)
   var configuration = Link.Configuration(name: "service", macAddress: device.macAddress)
@@ -117,6 +129,7 @@ func benchmarkEcho6(payload: Int, frames: Int) -> (framesPerSecond: Double, nano
   for step in 0..<3 { stack.poll(now: .zero + .seconds(Int64(step))) }
   device.transmitted = 0
   device.remaining = frames
+  let allocations = sirocco_allocations()
   let start = monotonicNanoseconds()
   var now = Instant.zero + .seconds(3)
   while device.remaining > 0 {
@@ -124,8 +137,19 @@ func benchmarkEcho6(payload: Int, frames: Int) -> (framesPerSecond: Double, nano
     now = now + .milliseconds(1)
   }
   let elapsed = Double(monotonicNanoseconds() - start)
+  let allocated = Double(sirocco_allocations() - allocations)
   precondition(device.transmitted == frames, "every request must be answered: \(device.transmitted) of \(frames), \(stack.counters)")
-  return (Double(frames) / elapsed * 1e9, elapsed / Double(frames))
+  return EchoResult(framesPerSecond: Double(frames) / elapsed * 1e9, nanosecondsPerFrame: elapsed / Double(frames),
+                    allocationsPerFrame: allocated / Double(frames))
+}
+
+/// Whether the counter sees the Swift runtime's allocations (swift_slowAlloc's malloc): if
+/// the program were linked so that it did not, "0 allocations" would mean nothing.
+func allocationCounterWorks() -> Bool {
+  let before = sirocco_allocations()
+  let block = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+  defer { block.deallocate() }
+  return sirocco_allocations() > before
 }
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -141,8 +165,13 @@ let rounds = arguments.dropFirst().first.flatMap { Int($0) } ?? 5
 let only = arguments.dropFirst(2).first.flatMap { $0 == "both" ? nil : $0 }
 let payloads = arguments.dropFirst(3).first.flatMap { Int($0) }.map { [$0] } ?? [56, 1400]
 print("sirocco-benchmarks: echo through parse -> reply -> emit, \(frames) frames per size, best of \(rounds)")
+guard allocationCounterWorks() else {
+  print("sirocco-benchmarks: the allocation counter does not see the Swift runtime's allocations (CAllocationCounter not in effect)")
+  exit(1)
+}
+print("allocation counter: in effect")
 for payload in payloads {
-  var best = (v4: (framesPerSecond: 0.0, nanosecondsPerFrame: 0.0), v6: (framesPerSecond: 0.0, nanosecondsPerFrame: 0.0))
+  var best = (v4: EchoResult(), v6: EchoResult())
   for _ in 0..<rounds {
     if only != "ipv6" {
       let v4 = benchmarkEcho(payload: payload, frames: frames)
@@ -154,7 +183,8 @@ for payload in payloads {
     }
   }
   for (family, result) in [("IPv4", best.v4), ("IPv6", best.v6)] where result.framesPerSecond > 0 {
-    print("echo \(family) payload \(payload) B: \(Int(result.framesPerSecond)) frames/s (\(Int(result.nanosecondsPerFrame.rounded())) ns/frame)")
+    let allocations = (result.allocationsPerFrame * 1000).rounded() / 1000
+    print("echo \(family) payload \(payload) B: \(Int(result.framesPerSecond)) frames/s (\(Int(result.nanosecondsPerFrame.rounded())) ns/frame, \(allocations) allocations/frame)")
   }
   guard only == nil else { continue }
   print("  IPv6/IPv4 cost per frame: \(Double(Int(best.v6.nanosecondsPerFrame / best.v4.nanosecondsPerFrame * 100)) / 100)x")

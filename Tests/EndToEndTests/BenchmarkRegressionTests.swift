@@ -1,0 +1,49 @@
+// The in-process benchmark of the network core in its short form, as CI's guard against
+// regressions (absolute times are too noisy on shared runners for anything finer):
+// sirocco-benchmarks, built in release in the unix kit's scratch directory (so its Sirocco
+// modules are the ones the unix kit links), echoes 200,000 ICMP requests per size and
+// family, best of 3. The steady state must allocate nothing on the heap per frame (counted
+// by CAllocationCounter, which replaces malloc and its kin in that program, and which the
+// program checks sees the Swift runtime's allocations), and the frame rate must stay above
+// a floor about a quarter of this machine's figures when it was set (BENCHMARKS.md, "Network
+// core, in process"): a run four times slower fails.
+// Scripts/bench runs the same benchmark longer and compares each figure with its last record.
+
+import Foundation
+import XCTest
+
+final class BenchmarkRegressionTests: XCTestCase {
+  /// Frames per second below which a size and family fails: about a quarter of the figures
+  /// of 2026-12-06 (6.58, 6.25, 2.62 and 2.75 million frames/s; BENCHMARKS.md).
+  static let floors: [String: Double] = [
+    "IPv4 56": 1_600_000, "IPv6 56": 1_500_000, "IPv4 1400": 650_000, "IPv6 1400": 650_000,
+  ]
+
+  func testEchoAllocatesNothingPerFrameAndKeepsAboveItsFloor() throws {
+    // The unix kit first, so that the benchmark's build reuses its modules.
+    if let failure = buildApplication(Paths.example("hello"), target: "unix", timeout: 1200) { return XCTFail(failure) }
+    let scratch = Paths.root.appendingPathComponent(".build-unix")
+    let built = try runCommand(
+      ["swift", "build", "--quiet", "-c", "release", "--package-path", Paths.root.path, "--scratch-path", scratch.path,
+       "--product", "sirocco-benchmarks"], timeout: 1200)
+    XCTAssertEqual(built.status, 0, built.output + built.error)
+    let benchmark = scratch.appendingPathComponent("release/sirocco-benchmarks").path
+    let outcome = try runCommand([benchmark, "200000", "3"], timeout: 300)
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    print(outcome.output)
+    XCTAssertTrue(outcome.output.contains("allocation counter: in effect"), outcome.output)
+    // "echo IPv4 payload 56 B: 4123456 frames/s (243 ns/frame, 0.0 allocations/frame)"
+    var seen: Set<String> = []
+    for line in outcome.output.split(separator: "\n") where line.hasPrefix("echo IPv") {
+      let words = line.split(separator: " ")
+      let key = "\(words[1]) \(words[3])"
+      let rate = try XCTUnwrap(Double(words[5]), String(line))
+      let allocations = try XCTUnwrap(words.firstIndex(of: "allocations/frame)").flatMap { Double(words[$0 - 1]) }, String(line))
+      let floor = try XCTUnwrap(Self.floors[key], "unexpected size and family: \(line)")
+      seen.insert(key)
+      XCTAssertEqual(allocations, 0, "\(key): the echo path allocates on the heap: \(line)")
+      XCTAssertGreaterThanOrEqual(rate, floor, "\(key): below a quarter of the slowest recorded rate: \(line)")
+    }
+    XCTAssertEqual(seen, Set(Self.floors.keys), outcome.output)
+  }
+}

@@ -35,8 +35,10 @@ public enum HTTPDecision: Equatable, Sendable {
 }
 
 /// What to answer a GET or HEAD for `resource`, from the request's validators and range.
-public func decide(_ request: HTTPRequest, for resource: HTTPResource) -> HTTPDecision {
-  let tag = Array(resource.entityTag.utf8)
+/// `entityTag` is the resource's, made already (made here, only if a validator needs it,
+/// when nil).
+public func decide(_ request: HTTPRequest, for resource: HTTPResource, entityTag: [UInt8]? = nil) -> HTTPDecision {
+  var tag: [UInt8] { entityTag ?? Array(resource.entityTag.utf8) }
   // RFC 9110 13.2.2: If-Match, else If-Unmodified-Since; then If-None-Match, else
   // If-Modified-Since; then If-Range. If-Match compares strongly (a W/ tag never matches).
   if let match = request.header("if-match") {

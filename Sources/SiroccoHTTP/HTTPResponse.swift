@@ -6,17 +6,44 @@ import SiroccoWire
 public struct HTTPResponseHead: Sendable {
   public var status: Int
   public var headers: [(name: String, value: String)] = []
+  /// Fields already written out (each "Name: value" and CR LF), and how many of `headers`
+  /// come before them: what a server says of a resource every time, made once.
+  var rendered: (after: Int, bytes: [UInt8])?
 
   public init(status: Int) { self.status = status }
 
   public mutating func add(_ name: String, _ value: String) { headers.append((name, value)) }
 
+  /// Fields written out already, each ending in CR LF, to follow those added so far.
+  public mutating func add(rendered fields: [UInt8]) {
+    precondition(rendered == nil, "one block of rendered fields per head")
+    rendered = (headers.count, fields)
+  }
+
   /// The status line and fields, each ending in CR LF, then the empty line.
   public var bytes: [UInt8] {
-    var text = "HTTP/1.1 " + String(status) + " " + Self.reason(status) + "\r\n"
-    for header in headers { text += header.name + ": " + header.value + "\r\n" }
-    text += "\r\n"
-    return Array(text.utf8)
+    var bytes: [UInt8] = []
+    write(into: &bytes)
+    return bytes
+  }
+
+  /// `bytes`, appended to `output` (a connection's pending output, say).
+  public func write(into output: inout [UInt8]) {
+    output.reserveCapacity(output.count + 160 + (rendered?.bytes.count ?? 0))
+    output.append(contentsOf: "HTTP/1.1 ".utf8)
+    appendDecimal(status, to: &output)
+    output.append(UInt8(ascii: " "))
+    output.append(contentsOf: Self.reason(status).utf8)
+    output.append(contentsOf: [0x0d, 0x0a])
+    for (index, header) in headers.enumerated() {
+      if let rendered, rendered.after == index { output.append(contentsOf: rendered.bytes) }
+      output.append(contentsOf: header.name.utf8)
+      output.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+      output.append(contentsOf: header.value.utf8)
+      output.append(contentsOf: [0x0d, 0x0a])
+    }
+    if let rendered, rendered.after == headers.count { output.append(contentsOf: rendered.bytes) }
+    output.append(contentsOf: [0x0d, 0x0a])
   }
 
   /// The reason phrase of the statuses this server sends (RFC 9110 15).
@@ -65,5 +92,18 @@ public enum MediaType {
     guard let dot = name.lastIndex(of: UInt8(ascii: ".")) else { return "application/octet-stream" }
     let ext = name[(dot + 1)...].map(asciiLowercase)
     return types.first { $0.0.utf8.elementsEqual(ext) }?.1 ?? "application/octet-stream"
+  }
+}
+
+/// `value` in decimal, appended (no String made).
+func appendDecimal(_ value: Int, to output: inout [UInt8]) {
+  precondition(value >= 0, "a negative decimal in a response head")
+  var divisor = 1
+  while divisor <= value / 10 { divisor *= 10 }
+  var rest = value
+  while divisor > 0 {
+    output.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+    rest %= divisor
+    divisor /= 10
   }
 }

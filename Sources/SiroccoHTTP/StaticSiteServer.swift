@@ -60,6 +60,20 @@ public final class StaticSiteServer {
   let log: ((String) -> Void)?
   /// The Date field's value, made once per second.
   var dateCache: (seconds: Int64, text: String) = (-1, "")
+  /// What every answer about a resource says of it, by key (its bytes: a String key would
+  /// link Unicode normalization's tables into an Embedded image for hashing): made at its
+  /// first request and used while the store gives the same size and modification time.
+  var described: [[UInt8]: Description] = [:]
+  /// Resources described at most (past it the descriptions are dropped and made afresh).
+  static let describedLimit = 1024
+
+  /// A resource's validators and the fields every answer about it carries: Content-Type,
+  /// ETag, Last-Modified and Accept-Ranges, written out.
+  struct Description {
+    var resource: HTTPResource
+    var entityTag: [UInt8]
+    var fields: [UInt8]
+  }
   var connections: [Connection] = []
   /// Requests answered, and connections closed by a timeout.
   public private(set) var requestsServed = 0
@@ -259,6 +273,7 @@ public final class StaticSiteServer {
     }
     let key = String(decoding: normalized, as: UTF8.self)
     var resourceKey = key
+    var resourceBytes = normalized
     switch store.exists(key) {
     case .dictionary:
       // A directory: its index page, at a URL that ends in "/" so relative links work.
@@ -269,6 +284,7 @@ public final class StaticSiteServer {
         return logged(301, 0)
       }
       resourceKey = key.isEmpty ? configuration.indexName : key + "/" + configuration.indexName
+      resourceBytes = Array(resourceKey.utf8)
       if store.exists(resourceKey) != .value { return notFound(connection, date: date, isHead: isHead, logged: logged) }
     case .value:
       break
@@ -278,13 +294,10 @@ public final class StaticSiteServer {
     guard let size = try? store.size(resourceKey), let modified = try? store.lastModified(resourceKey) else {
       return notFound(connection, date: date, isHead: isHead, logged: logged)
     }
-    let resource = HTTPResource(size: size, modified: modified)
+    let description = describe(resourceBytes, HTTPResource(size: size, modified: modified))
     var head = baseHead(200, date: date)
-    head.add("Content-Type", MediaType.forPath(Array(resourceKey.utf8)))
-    head.add("ETag", resource.entityTag)
-    head.add("Last-Modified", HTTPDate.format(modified))
-    head.add("Accept-Ranges", "bytes")
-    switch decide(request, for: resource) {
+    head.add(rendered: description.fields)
+    switch decide(request, for: description.resource, entityTag: description.entityTag) {
     case .notModified:
       head.status = 304
       finish(connection, head: head, body: [], isHead: true)
@@ -309,6 +322,23 @@ public final class StaticSiteServer {
     }
   }
 
+  /// The resource's description, made now if it has none or the store's answers changed.
+  func describe(_ key: [UInt8], _ resource: HTTPResource) -> Description {
+    if let known = described[key], known.resource == resource { return known }
+    let tag = resource.entityTag
+    var fields: [UInt8] = []
+    for (name, value) in [
+      ("Content-Type", MediaType.forPath(key)), ("ETag", tag), ("Last-Modified", HTTPDate.format(resource.modified)),
+      ("Accept-Ranges", "bytes"),
+    ] {
+      fields += Array((name + ": " + value + "\r\n").utf8)
+    }
+    if described.count >= Self.describedLimit { described.removeAll(keepingCapacity: true) }
+    let description = Description(resource: resource, entityTag: Array(tag.utf8), fields: fields)
+    described[key] = description
+    return description
+  }
+
   func notFound(_ connection: Connection, date: Int64, isHead: Bool, logged: (Int, Int) -> Void) {
     var head = baseHead(404, date: date)
     head.add("Content-Type", "text/html; charset=utf-8")
@@ -330,7 +360,8 @@ public final class StaticSiteServer {
     var head = head
     if head.status != 304 { head.add("Content-Length", String(body.count)) }
     if connection.closeAfterResponse { head.add("Connection", "close") }
-    connection.output += head.bytes + (isHead ? [] : body)
+    head.write(into: &connection.output)
+    if !isHead { connection.output += body }
     return isHead ? 0 : body.count
   }
 
@@ -339,7 +370,7 @@ public final class StaticSiteServer {
     var head = head
     head.add("Content-Length", String(end - start))
     if connection.closeAfterResponse { head.add("Connection", "close") }
-    connection.output += head.bytes
+    head.write(into: &connection.output)
     if !isHead, end > start { connection.body = (key, start, end) }
   }
 

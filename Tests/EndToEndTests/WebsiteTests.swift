@@ -19,6 +19,23 @@ final class WebsiteTests: XCTestCase {
     XCTAssertEqual(made.status, 0, made.error)
   }
 
+  /// The spt image links no Unicode normalization tables: hashing or comparing String keys
+  /// on the request path would link them (about 50 KB of tables and code in an Embedded
+  /// image), so the website keys what it keeps by bytes. The ping and DNS images hold none
+  /// either.
+  func testImagesLinkNoUnicodeNormalizationTables() throws {
+    try requireTools([("nm", "binutils")])
+    for example in ["website", "ping", "dns-server"] {
+      let built = try runCommand([Paths.tool, "build", "--target", "spt", Paths.example(example)], timeout: 900)
+      XCTAssertEqual(built.status, 0, built.error)
+      let symbols = try runCommand(["nm", built.output.trimmingCharacters(in: .whitespacesAndNewlines)])
+      XCTAssertEqual(symbols.status, 0, symbols.error)
+      XCTAssertTrue(symbols.output.contains(" T ") || symbols.output.contains(" t "), "\(example): no symbols listed")
+      let tables = symbols.output.split(separator: "\n").filter { $0.contains("_swift_stdlib_nfd_decomp") || $0.contains("_swift_stdlib_normData") }
+      XCTAssertEqual(tables, [], "\(example).spt links Unicode normalization")
+    }
+  }
+
   /// curl's view of one request: status, then the headers and body it printed.
   func curl(_ namespace: Namespace, _ arguments: [String]) throws -> String {
     try namespace.exec(["curl", "-s", "-i", "--max-time", "5"] + arguments, timeout: 10).output

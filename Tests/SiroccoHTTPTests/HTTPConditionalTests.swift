@@ -77,5 +77,21 @@ final class HTTPConditionalTests: XCTestCase {
     head.add("Content-Length", "10")
     XCTAssertEqual(String(decoding: head.bytes, as: UTF8.self),
                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/1000\r\nContent-Length: 10\r\n\r\n")
+    // Fields written out ahead go where they were added: between others, or last.
+    var between = HTTPResponseHead(status: 200)
+    between.add("Date", "d")
+    between.add(rendered: Array("ETag: \"1\"\r\n".utf8))
+    between.add("Content-Length", "0")
+    XCTAssertEqual(String(decoding: between.bytes, as: UTF8.self), "HTTP/1.1 200 OK\r\nDate: d\r\nETag: \"1\"\r\nContent-Length: 0\r\n\r\n")
+    var last = HTTPResponseHead(status: 404)
+    last.add(rendered: Array("X: y\r\n".utf8))
+    var output = Array("before|".utf8)
+    last.write(into: &output)
+    XCTAssertEqual(String(decoding: output, as: UTF8.self), "before|HTTP/1.1 404 Not Found\r\nX: y\r\n\r\n")
+    for value in [0, 7, 10, 99, 100, 65_535, 1_000_000_007] {
+      var digits: [UInt8] = []
+      appendDecimal(value, to: &digits)
+      XCTAssertEqual(String(decoding: digits, as: UTF8.self), String(value))
+    }
   }
 }

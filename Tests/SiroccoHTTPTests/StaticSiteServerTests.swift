@@ -68,6 +68,19 @@ final class ScriptedListener: TCPListening {
   func close() {}
 }
 
+/// A store whose contents a test replaces under the running server.
+final class ReplaceableStore: KeyValueStore {
+  var current: MemoryStore
+  init(_ store: MemoryStore) { current = store }
+  func exists(_ key: String) -> StoreEntryKind? { current.exists(key) }
+  func get(_ key: String) throws(StoreError) -> [UInt8] { try current.get(key) }
+  func get(_ key: String, offset: Int, length: Int) throws(StoreError) -> [UInt8] { try current.get(key, offset: offset, length: length) }
+  func list(_ key: String) throws(StoreError) -> [(name: String, kind: StoreEntryKind)] { try current.list(key) }
+  func size(_ key: String) throws(StoreError) -> Int { try current.size(key) }
+  func lastModified(_ key: String) throws(StoreError) -> Int64 { try current.lastModified(key) }
+  func digest(_ key: String) throws(StoreError) -> [UInt8] { try current.digest(key) }
+}
+
 final class StaticSiteServerTests: XCTestCase {
   let big: [UInt8] = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
   var store: MemoryStore {
@@ -229,6 +242,53 @@ final class StaticSiteServerTests: XCTestCase {
     XCTAssertTrue(partial.contains("Content-Range: bytes 100-199/200000\r\n") && partial.contains("Content-Length: 100\r\n"), partial)
     let (_, outside) = exchange("GET /media/big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=300000-\r\n\r\n", server: server, listener: listener)
     XCTAssertTrue(outside.hasPrefix("HTTP/1.1 416 ") && outside.contains("Content-Range: bytes */200000\r\n"), outside)
+  }
+
+  /// What the server says of a resource (type, validators) is written out once and kept,
+  /// after the Date and Server fields and before the length; when the store's answers for
+  /// it change, so does every field, and the old validator no longer matches.
+  func testResourceFieldsFollowTheStore() {
+    let store = ReplaceableStore(MemoryStore([("index.html", Array("<h1>home</h1>".utf8), 784_111_777)]))
+    let listener = ScriptedListener()
+    let server = StaticSiteServer(listener: listener, store: store, log: nil)
+    let first = HTTPResource(size: 13, modified: 784_111_777).entityTag
+    for _ in 0..<2 {
+      let (_, home) = exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\n", server: server, listener: listener)
+      XCTAssertEqual(home, "HTTP/1.1 200 OK\r\nDate: Tue, 14 Nov 2023 22:13:20 GMT\r\nServer: Sirocco\r\n"
+        + "Content-Type: text/html; charset=utf-8\r\nETag: \(first)\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        + "Accept-Ranges: bytes\r\nContent-Length: 13\r\n\r\n<h1>home</h1>")
+    }
+    XCTAssertEqual(server.described.count, 1)
+    store.current = MemoryStore([("index.html", Array("<h1>changed home</h1>".utf8), 1_600_000_000)])
+    let second = HTTPResource(size: 21, modified: 1_600_000_000).entityTag
+    XCTAssertNotEqual(first, second)
+    let (_, changed) = exchange("GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: \(first)\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(changed.hasPrefix("HTTP/1.1 200 OK\r\n"), changed)
+    XCTAssertTrue(changed.contains("ETag: \(second)\r\n") && changed.contains("Content-Length: 21\r\n"), changed)
+    XCTAssertTrue(changed.contains("Last-Modified: Sun, 13 Sep 2020 12:26:40 GMT\r\n"), changed)
+    XCTAssertTrue(changed.hasSuffix("\r\n\r\n<h1>changed home</h1>"), changed)
+    let (_, current) = exchange("GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: \(second)\r\n\r\n", server: server, listener: listener)
+    XCTAssertTrue(current.hasPrefix("HTTP/1.1 304 Not Modified\r\n") && current.contains("ETag: \(second)\r\n"), current)
+  }
+
+  /// Descriptions are bounded: past the limit they are dropped and made afresh.
+  func testDescriptionsAreBounded() {
+    let files = (0..<(StaticSiteServer.describedLimit + 10)).map { ("f\($0).txt", Array("x".utf8), Int64(1_000_000)) }
+    let listener = ScriptedListener()
+    let server = StaticSiteServer(listener: listener, store: MemoryStore(files), log: nil)
+    for index in 0..<files.count {
+      // Each client closes its side after its request, so connections do not pile up.
+      let stream = ScriptedStream()
+      stream.inbound = Array("HEAD /f\(index).txt HTTP/1.1\r\nHost: h\r\n\r\n".utf8)
+      stream.peerClosed = true
+      listener.waiting.append(stream)
+      _ = server.step(now: now, date: 1_700_000_000)
+      let answer = stream.take()
+      XCTAssertTrue(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && answer.contains("Content-Type: text/plain; charset=utf-8\r\n"), answer)
+      XCTAssertLessThanOrEqual(server.described.count, StaticSiteServer.describedLimit)
+    }
+    // Emptied once, by the first file past the limit: it and the 9 after it are described.
+    XCTAssertEqual(server.described.count, 10)
   }
 
   /// A large body goes as the client takes it; the bytes are the store's, in order.

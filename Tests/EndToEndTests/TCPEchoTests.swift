@@ -136,6 +136,56 @@ final class TCPBulkTests: XCTestCase {
     }
   }
 
+  /// tcp-bulk without a digest (`--digest=false`, as Scripts/bench-tcp runs it): a source
+  /// sends its fixed pattern, whose SHA-256 Linux checks; a sink compares every byte with the
+  /// pattern, says so, and exits 1 naming the first byte of a stream that differs. 5 MB each,
+  /// on both targets.
+  func testPatternStreamsAreCheckedByTheirReceivers() throws {
+    let bytes = 5_000_000
+    let period = 2048 * 256
+    let piece = (0..<period).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+    var stream: [UInt8] = []
+    while stream.count < bytes { stream += piece.prefix(bytes - stream.count) }
+    let pattern = try TemporaryFile()
+    try pattern.handle.write(contentsOf: stream)
+    stream[1_234_567] ^= 0x40
+    let corrupt = try TemporaryFile()
+    try corrupt.handle.write(contentsOf: stream)
+    let expected = try sha256Digest(pattern.url.path)
+    let namespace = try Namespace()
+    let peer = "TCP:\(namespace.guestAddress):5001"
+    for target in Examples.targets {
+      // Linux -> unikernel: the pattern, then a stream with one byte changed.
+      for (file, good) in [(pattern, true), (corrupt, false)] {
+        let sink = try Guest(
+          namespace, example: "tcp-bulk", target: target, parameters: ["--mode=sink", "--digest=false"], readyLine: "sink listening")
+        let sent = try namespace.exec(["socat", "-u", "OPEN:\(file.url.path),rdonly", peer], timeout: 60)
+        XCTAssertEqual(sent.status, 0, "\(target): \(sent.error)")
+        sink.waitForExit(seconds: 60)
+        let report = sink.stop()
+        XCTAssertTrue(report.contains("received \(bytes) bytes"), "\(target): \(report)")
+        if good {
+          XCTAssertTrue(report.contains("the pattern, checked"), "\(target): \(report)")
+          XCTAssertEqual(sink.process.terminationStatus, 0, "\(target): \(report)")
+        } else {
+          XCTAssertTrue(report.contains("not the pattern from byte 1234567"), "\(target): \(report)")
+          XCTAssertEqual(sink.process.terminationStatus, 1, "\(target): \(report)")
+        }
+      }
+      // Unikernel -> Linux: the pattern, unhashed at the source, checked here.
+      let source = try Guest(
+        namespace, example: "tcp-bulk", target: target, parameters: ["--mode=source", "--bytes=\(bytes)", "--digest=false"],
+        readyLine: "source listening")
+      let received = try TemporaryFile()
+      let fetched = try namespace.exec(["sh", "-c", "socat -u \(peer) - > \(received.url.path)"], timeout: 60)
+      XCTAssertEqual(fetched.status, 0, "\(target): \(fetched.error)")
+      source.waitForExit(seconds: 60)
+      let report = source.stop()
+      XCTAssertTrue(report.contains("sent \(bytes) bytes") && report.contains("the pattern, not hashed"), "\(target): \(report)")
+      XCTAssertEqual(try sha256Digest(received.url.path), expected, "\(target): the source's stream is not the pattern")
+    }
+  }
+
   func testTransfersEachWayUnderLossReorderingAndDelay() throws {
     let data = try TemporaryFile()
     try data.handle.close()

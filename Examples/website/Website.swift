@@ -17,6 +17,7 @@ struct Website: Unikernel {
     .integer("idle-timeout", default: 60, range: 1...86400, help: "seconds an idle keep-alive connection is kept"),
     .integer("file-cache", default: 8 << 20, range: 0...(1 << 30),
              help: "bytes of files kept in memory after their first request (0: none); files over a sixteenth of it are read each time"),
+    .boolean("access-log", default: false, help: "print one line per request on the console (client, request line, status, body bytes)"),
   ]
 
   let server: StaticSiteServer
@@ -44,8 +45,10 @@ struct Website: Unikernel {
     var configuration = StaticSiteServer.Configuration()
     configuration.requestTimeout = .seconds(Int64(boot.parameters.integer("request-timeout") ?? 10))
     configuration.idleTimeout = .seconds(Int64(boot.parameters.integer("idle-timeout") ?? 60))
-    // The access log at info level; below it no line is made at all.
-    let accessLog: ((String) -> Void)? = log.level >= .info ? { line in log.info(line) } : nil
+    // The access log, when asked for, on the console whatever the log level (as a web
+    // server's access log is apart from its error log); without it no line is made at all.
+    let console = boot.console
+    let accessLog: ((String) -> Void)? = boot.parameters.boolean("access-log") ? { line in console.print(line) } : nil
     server = StaticSiteServer(listener: listener, store: store, configuration: configuration, log: accessLog)
     wallClock = boot.wallClock
     let kept = "keeping up to " + String(store.capacity) + " bytes of files of at most " + String(store.largestValue) + " bytes in memory"

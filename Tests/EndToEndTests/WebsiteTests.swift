@@ -97,6 +97,25 @@ final class WebsiteTests: XCTestCase {
     return (guest, base)
   }
 
+  /// The access log is asked for (`--access-log`): then one console line per request,
+  /// whatever the log level (here warning); without it, none.
+  func testAccessLogLinesOnlyWhenAskedFor() throws {
+    let namespace = try Namespace()
+    for asked in [false, true] {
+      let (guest, base) = try startWebsite(namespace, target: "spt", archive: archive.url.path, parameters: asked ? ["--access-log"] : [])
+      XCTAssertTrue(try curl(namespace, [base + "/"]).hasPrefix("HTTP/1.1 200"))
+      XCTAssertTrue(try curl(namespace, [base + "/nope"]).hasPrefix("HTTP/1.1 404"))
+      let output = guest.stop()
+      let lines = output.split(separator: "\n").filter { $0.contains("\"GET /") }
+      if asked {
+        XCTAssertTrue(lines.contains { $0.hasPrefix("10.0.0.1 ") && $0.contains("\"GET / HTTP/1.1\" 200 ") }, output)
+        XCTAssertTrue(lines.contains { $0.contains("\"GET /nope HTTP/1.1\" 404 ") }, output)
+      } else {
+        XCTAssertEqual(lines, [], "an access-log line without --access-log")
+      }
+    }
+  }
+
   func testUnixOnHostSockets() throws {
     let namespace = try Namespace()
     let (guest, base) = try startWebsite(namespace, target: "unix", archive: archive.url.path)

@@ -23,19 +23,13 @@ enum Names {
   /// A port as pcap_nametoport finds it through getaddrinfo, and the one protocol it is
   /// restricted to (nil: TCP and UDP alike, or whatever the qualifier says): a number as glibc
   /// reads it when it takes the whole text (`strtoul`, saturating, negatives wrapping, then
-  /// kept in an int: negative there is no number, else its low 16 bits are the port), else a service's TCP port (both protocols when its UDP port is
-  /// the same), else its UDP port.
+  /// kept in an int: negative there is no number, else its low 16 bits are the port), else a
+  /// service's TCP port (both protocols when its UDP port is the same), else its UDP port.
   static func port(_ text: ArraySlice<UInt8>) -> (port: UInt32, only: UInt32?)? {
     let negative = text.first == UInt8(ascii: "-")
     let digits = negative ? text.dropFirst() : text[...]
-    if !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-      var value: UInt64 = 0
-      for digit in digits {
-        let (times, o1) = value.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = times.addingReportingOverflow(UInt64(digit - 0x30))
-        value = o1 || o2 ? UInt64.max : sum
-        if o1 || o2 { break }
-      }
+    if !digits.isEmpty, digits.allSatisfy(isDigit) {
+      let value = saturatingDecimal(digits)
       let number = Int32(truncatingIfNeeded: negative ? 0 &- value : value)
       return number < 0 ? nil : (UInt32(number) & 0xffff, nil)
     }
@@ -56,23 +50,31 @@ enum Names {
       index += 1
     }
     let first = index
-    var magnitude: UInt64 = 0
-    var overflow = false
-    while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
-      let (times, o1) = magnitude.multipliedReportingOverflow(by: 10)
-      let (sum, o2) = times.addingReportingOverflow(UInt64(bytes[index] - 0x30))
-      overflow = overflow || o1 || o2
-      magnitude = sum
-      index += 1
-    }
+    while index < bytes.count, isDigit(bytes[index]) { index += 1 }
     guard index > first else { return nil }
+    let magnitude = saturatingDecimal(bytes[first..<index])
     let long: Int64
     if negative {
-      long = overflow || magnitude > UInt64(Int64.max) + 1 ? Int64.min : Int64(truncatingIfNeeded: 0 &- magnitude)
+      long = magnitude > UInt64(Int64.max) + 1 ? Int64.min : Int64(truncatingIfNeeded: 0 &- magnitude)
     } else {
-      long = overflow || magnitude > UInt64(Int64.max) ? Int64.max : Int64(magnitude)
+      long = magnitude > UInt64(Int64.max) ? Int64.max : Int64(magnitude)
     }
     return (Int64(Int32(truncatingIfNeeded: long)), index)
+  }
+
+  static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+  /// Decimal digits' value as C's `strtoul` and `strtol` read it on 64 bits: UInt64.max once
+  /// it no longer fits (the two then saturate; no value that fits is above their limits).
+  static func saturatingDecimal(_ digits: ArraySlice<UInt8>) -> UInt64 {
+    var value: UInt64 = 0
+    for digit in digits {
+      let (times, o1) = value.multipliedReportingOverflow(by: 10)
+      let (sum, o2) = times.addingReportingOverflow(UInt64(digit - UInt8(ascii: "0")))
+      if o1 || o2 { return UInt64.max }
+      value = sum
+    }
+    return value
   }
 
   /// An IP protocol's number by name.

@@ -29,21 +29,30 @@ public struct HTTPResponseHead: Sendable {
 
   /// `bytes`, appended to `output` (a connection's pending output, say).
   public func write(into output: inout [UInt8]) {
-    output.reserveCapacity(output.count + 160 + (rendered?.bytes.count ?? 0))
-    output.append(contentsOf: "HTTP/1.1 ".utf8)
-    appendDecimal(status, to: &output)
-    output.append(UInt8(ascii: " "))
-    output.append(contentsOf: Self.reason(status).utf8)
-    output.append(contentsOf: [0x0d, 0x0a])
+    // Written as `Text` over `output`'s own storage (swapped in and back, not copied).
+    var text = Text()
+    swap(&text.bytes, &output)
+    defer { swap(&text.bytes, &output) }
+    text.bytes.reserveCapacity(text.bytes.count + 160 + (rendered?.bytes.count ?? 0))
+    text.append(literal: "HTTP/1.1 ")
+    text.append(decimal: status)
+    text.append(byte: UInt8(ascii: " "))
+    text.append(Self.reason(status))
+    text.append(literal: "\r\n")
     for (index, header) in headers.enumerated() {
-      if let rendered, rendered.after == index { output.append(contentsOf: rendered.bytes) }
-      output.append(contentsOf: header.name.utf8)
-      output.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
-      output.append(contentsOf: header.value.utf8)
-      output.append(contentsOf: [0x0d, 0x0a])
+      if let rendered, rendered.after == index { text.bytes += rendered.bytes }
+      Self.writeField(header.name, header.value, to: &text)
     }
-    if let rendered, rendered.after == headers.count { output.append(contentsOf: rendered.bytes) }
-    output.append(contentsOf: [0x0d, 0x0a])
+    if let rendered, rendered.after == headers.count { text.bytes += rendered.bytes }
+    text.append(literal: "\r\n")
+  }
+
+  /// One field, "Name: value" and CR LF.
+  static func writeField(_ name: String, _ value: String, to text: inout Text) {
+    text.append(name)
+    text.append(literal: ": ")
+    text.append(value)
+    text.append(literal: "\r\n")
   }
 
   /// The reason phrase of the statuses this server sends (RFC 9110 15).
@@ -92,18 +101,5 @@ public enum MediaType {
     guard let dot = name.lastIndex(of: UInt8(ascii: ".")) else { return "application/octet-stream" }
     let ext = name[(dot + 1)...].map(asciiLowercase)
     return types.first { $0.0.utf8.elementsEqual(ext) }?.1 ?? "application/octet-stream"
-  }
-}
-
-/// `value` in decimal, appended (no String made).
-func appendDecimal(_ value: Int, to output: inout [UInt8]) {
-  precondition(value >= 0, "a negative decimal in a response head")
-  var divisor = 1
-  while divisor <= value / 10 { divisor *= 10 }
-  var rest = value
-  while divisor > 0 {
-    output.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-    rest %= divisor
-    divisor /= 10
   }
 }

@@ -326,15 +326,15 @@ public final class StaticSiteServer {
   func describe(_ key: [UInt8], _ resource: HTTPResource) -> Description {
     if let known = described[key], known.resource == resource { return known }
     let tag = resource.entityTag
-    var fields: [UInt8] = []
+    var fields = Text()
     for (name, value) in [
       ("Content-Type", MediaType.forPath(key)), ("ETag", tag), ("Last-Modified", HTTPDate.format(resource.modified)),
       ("Accept-Ranges", "bytes"),
     ] {
-      fields += Array((name + ": " + value + "\r\n").utf8)
+      HTTPResponseHead.writeField(name, value, to: &fields)
     }
     if described.count >= Self.describedLimit { described.removeAll(keepingCapacity: true) }
-    let description = Description(resource: resource, entityTag: Array(tag.utf8), fields: fields)
+    let description = Description(resource: resource, entityTag: Array(tag.utf8), fields: fields.bytes)
     described[key] = description
     return description
   }

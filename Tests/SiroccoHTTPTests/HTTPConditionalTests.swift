@@ -88,10 +88,8 @@ final class HTTPConditionalTests: XCTestCase {
     var output = Array("before|".utf8)
     last.write(into: &output)
     XCTAssertEqual(String(decoding: output, as: UTF8.self), "before|HTTP/1.1 404 Not Found\r\nX: y\r\n\r\n")
-    for value in [0, 7, 10, 99, 100, 65_535, 1_000_000_007] {
-      var digits: [UInt8] = []
-      appendDecimal(value, to: &digits)
-      XCTAssertEqual(String(decoding: digits, as: UTF8.self), String(value))
+    for status in [200, 304, 416, 505] {
+      XCTAssertTrue(String(decoding: HTTPResponseHead(status: status).bytes, as: UTF8.self).hasPrefix("HTTP/1.1 \(status) "), "\(status)")
     }
   }
 }

@@ -78,10 +78,67 @@ public enum SiroccoNote {
     /// offset within the device (Solo5's filter holds it to one sector); one that runs past
     /// the device's end comes back short. Writes stay one sector each.
     public static let multiSectorBlockRead = Capabilities(rawValue: 4)
+    /// The network devices are served through an io_uring the tender set up
+    /// (`sirocco-spt --io-uring`): `SiroccoIORing` describes it.
+    public static let ioRing = Capabilities(rawValue: 8)
   }
 
   /// The most bytes one pread64 of a block device may take under `multiSectorBlockRead`.
   public static let maximumBlockRead = 1 << 20
+}
+
+/// Sirocco's batched I/O on spt (`sirocco-spt --io-uring`, `SiroccoNote.Capabilities.ioRing`):
+/// an io_uring the tender created, mapped and restricted before the sandbox closed, through
+/// which the guest sends and receives many frames per system call. The tender writes this
+/// description right after Solo5's `struct spt_boot_info` (the manifest follows it; a Solo5
+/// guest finds the manifest through its pointer and never reads this).
+///
+/// The ring's fixed files are the network devices in manifest order (fixed file `i` is the
+/// `i`th network device) and device `i` receives into buffer group `i`, a provided-buffer ring
+/// of `bufferRingEntries` entries at `bufferRing(i)` that the guest fills with buffers of its
+/// own memory. What the kernel accepts from the ring (its restrictions, fixed at creation):
+/// READ, WRITE and READ_MULTISHOT on fixed files only, with no flag but FIXED_FILE and
+/// BUFFER_SELECT, and no registration at all; the seccomp filter adds io_uring_enter on this
+/// ring's descriptor only (no registered-ring or absolute-timer flags).
+public enum SiroccoIORing {
+  public static let version: UInt32 = 1
+  /// Where the description lies: after `struct spt_boot_info`.
+  public static let address = SPT.bootInfoBase + UInt64(SPT.BootInfo.size)
+  /// Submission queue entries (the completion queue has twice as many).
+  public static let entries = 256
+  /// Provided buffers per network device (a power of two).
+  public static let bufferRingEntries = 64
+
+  /// Offsets in the description (little-endian; addresses are the tender's, which are the guest's).
+  public static let versionOffset = 0  // u32
+  public static let descriptor = 4  // i32: the ring's file descriptor
+  public static let submissionHead = 8  // u64: address of the SQ head (u32, the kernel's)
+  public static let submissionTail = 16  // u64: address of the SQ tail (u32, the guest's)
+  public static let submissionMask = 24  // u32
+  public static let submissionEntries = 28  // u32
+  public static let submissionEntriesAddress = 32  // u64: the SQE array (64 bytes each; no index array)
+  public static let completionHead = 40  // u64: address of the CQ head (u32, the guest's)
+  public static let completionTail = 48  // u64: address of the CQ tail (u32, the kernel's)
+  public static let completionMask = 56  // u32
+  public static let completionEntries = 60  // u32
+  public static let completionEntriesAddress = 64  // u64: the CQE array (16 bytes each)
+  public static let networkCount = 72  // u32
+  public static let bufferRingEntriesOffset = 76  // u32
+  /// Then per network device, 8 bytes: the address of its provided-buffer ring.
+  public static func bufferRing(_ device: Int) -> Int { 80 + 8 * device }
+  public static func size(networks: Int) -> Int { 80 + 8 * networks }
+
+  /// io_uring's opcodes, flags and constants the guest and tender use (linux/io_uring.h).
+  public static let opRead: UInt8 = 22
+  public static let opWrite: UInt8 = 23
+  public static let opReadMultishot: UInt8 = 49
+  public static let flagFixedFile: UInt8 = 1
+  public static let flagBufferSelect: UInt8 = 1 << 5
+  public static let enterGetEvents: UInt32 = 1
+  public static let enterExtendedArgument: UInt32 = 8
+  public static let completionBuffer: UInt32 = 1  // IORING_CQE_F_BUFFER: the buffer id in the high 16 bits
+  public static let completionMore: UInt32 = 2  // IORING_CQE_F_MORE: a multishot request stays armed
+  public static let systemCallEnter = 426
 }
 
 /// The spt target's fixed addresses and boot information (`include/spt_abi.h`).

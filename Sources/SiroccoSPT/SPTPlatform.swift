@@ -27,6 +27,9 @@ public final class SPTPlatform: Platform {
   /// the same one, still ahead, or a second wait without one, skips timerfd_settime (one
   /// system call less per sleep).
   var armedDeadline: Int64 = -1
+  /// Sirocco's batched I/O (`sirocco-spt --io-uring`): when set, the network devices are the
+  /// ring's and a wait enters the ring instead of epoll.
+  var ring: SPTIORing?
 
   init(bootInfo: UnsafeRawPointer) {
     self.bootInfo = bootInfo
@@ -40,6 +43,7 @@ public final class SPTPlatform: Platform {
   /// armed from it fires at most one step late) and a wait reads the clock only to busy-poll.
   /// Each clock read is a system call here (no vDSO in the sandbox).
   public func wait(until deadline: Instant?) {
+    if let ring { return wait(ring, until: deadline) }
     var now = clock.last
     if let deadline, deadline.nanoseconds <= now { return }
     // Right after traffic the next frame is likely microseconds away, sooner than a sleep
@@ -67,6 +71,29 @@ public final class SPTPlatform: Platform {
       armedDeadline = wanted
     }
     _ = poll(timeout: -1)
+  }
+
+  /// `wait` through the ring: one entry submits what the turn queued and sleeps until a frame
+  /// arrives or the deadline passes (the ring's own timeout: no timer to arm). Busy polling
+  /// enters it without sleeping.
+  func wait(_ ring: SPTIORing, until deadline: Instant?) {
+    var now = clock.last
+    if let deadline, deadline.nanoseconds <= now {
+      if ring.queued > 0 { ring.enter(waitFor: 0, timeout: nil) }
+      return
+    }
+    while now < busyPollUntil {
+      ring.enter(waitFor: 0, timeout: nil)
+      if ring.hasArrivals { break }
+      ring.enter(waitFor: 0, timeout: nil)
+      if ring.hasArrivals { break }
+      now = clock.read()
+      if let deadline, deadline.nanoseconds <= now { return }
+    }
+    if !ring.hasArrivals {
+      ring.enter(waitFor: ring.queuedWrites + 1, timeout: deadline.map { $0.nanoseconds &- now })
+    }
+    if ring.hasArrivals, busyPollWindow > 0 { busyPollUntil = clock.read() &+ busyPollWindow }
   }
 
   /// One epoll_pwait; true if a network device is ready (then the busy-poll window opens).
@@ -115,6 +142,15 @@ public final class SPTPlatform: Platform {
     guard let entries = manifest.entries(for: App.self, errors: errors) else { return ExitStatus.usage }
     var networks: [(name: String, device: SPTNetworkDevice)] = []
     var receiveBuffers: SPTReceiveBuffers?
+    // sirocco-spt --io-uring: a host's devices use the ring (a forwarder keeps read(2) and
+    // write(2), which send a frame from the buffer another device received it in).
+    if !App.forwardsPackets, Self.capabilities.contains(.ioRing) {
+      platform.ring = SPTIORing(description: bootInfo + SPT.BootInfo.size)
+      if platform.ring == nil {
+        errors.print("\(App.name): the tender's io_uring description is not one this image reads: expected version \(SiroccoIORing.version)")
+        return ExitStatus.failure
+      }
+    }
     var blocks: [(name: String, device: any BlockDevice)] = []
     for (declared, entry) in entries {
       switch declared.kind {
@@ -125,6 +161,18 @@ public final class SPTPlatform: Platform {
           guard !declared.raw || !offload else {
             errors.print("\(App.name): network device '\(declared.name)' is declared raw: expected plain frames (run the tender without --net-offload)")
             return ExitStatus.usage
+          }
+          if let ring = platform.ring {
+            // Fixed file i is the ith network device in manifest order.
+            let file = entries.filter { $0.0.kind == .network && $0.1.index < entry.index }.count
+            guard file < ring.devices.count else {
+              errors.print("\(App.name): the tender's io_uring has \(ring.devices.count) network devices: expected one for '\(declared.name)'")
+              return ExitStatus.failure
+            }
+            networks.append((declared.name, SPTRingNetworkDevice(
+              handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu, offload: offload,
+              ring: ring, file: file)))
+            continue
           }
           networks.append((declared.name, SPTNetworkDevice(
             handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu, offload: offload)))

@@ -7,6 +7,10 @@ struct Options {
   /// Sirocco's extension: TAP devices with the virtio-net header (offloads); a Sirocco
   /// guest is told through its note (SiroccoNote.Capabilities.networkOffload).
   var networkOffload = false
+  /// Sirocco's extension: the network devices served through a restricted io_uring (many
+  /// frames per system call); a Sirocco guest is told through its note
+  /// (SiroccoNote.Capabilities.ioRing).
+  var ioRing = false
   /// sirocco-hvt: where to write the guest's core when it fails (`--dump-core=DIR`).
   var coreDirectory: String? = nil
   /// The device options, each checked against the limits every target shares.
@@ -51,6 +55,10 @@ struct Options {
       if argument.utf8Equals("--help") { return .help }
       if Tender.offersNetworkOffload, argument.utf8Equals("--net-offload") {
         options.networkOffload = true
+        continue
+      }
+      if Tender.offersIORing, argument.utf8Equals("--io-uring") {
+        options.ioRing = true
         continue
       }
       if Tender.offersCoreDump, argument.utf8HasPrefix("--dump-core=") || argument.utf8HasPrefix("--dumpcore=") {

@@ -12,6 +12,7 @@ enum Tender {
   static let memoryMiB = 2...4096
   static let memoryNote = "; rounded down to a multiple of 2"
   static let offersNetworkOffload = false
+  static let offersIORing = false
   static let offersCoreDump = true
   static let extraOptions = """
       --dump-core=DIR                when the guest fails (exit 255, or stopped by KVM):

@@ -9,10 +9,13 @@ enum Tender {
   static let memoryMiB = 1...65536
   static let memoryNote = ""
   static let offersNetworkOffload = true
+  static let offersIORing = true
   static let offersCoreDump = false
   static let extraOptions = """
       --net-offload                  Sirocco guests only: TAP devices with the virtio-net
                                      header (checksum and TCP segmentation offload)
+      --io-uring                     Sirocco guests only: network devices served through a
+                                     restricted io_uring (many frames per system call)
 
     """
   static let faultNote = ""
@@ -46,6 +49,15 @@ enum Tender {
       }
       guard image.siroccoCapabilities != nil else {
         return refuse("--net-offload: \(options.image) is not a Sirocco image (no Sirocco note): expected plain frames, without --net-offload")
+      }
+    }
+
+    if options.ioRing {
+      guard options.devices.contains(where: { $0.kind == .network }) else {
+        return refuse("--io-uring: no network device is attached (expected --net:NAME=TAP as well)")
+      }
+      guard image.siroccoCapabilities != nil else {
+        return refuse("--io-uring: \(options.image) is not a Sirocco image (no Sirocco note): expected Solo5's system calls, without --io-uring")
       }
     }
 
@@ -85,12 +97,31 @@ enum Tender {
       guard watched == 0 else { return fail("cannot watch a TAP interface: \(String(cString: strerror(-watched)))") }
     }
 
-    // Boot information, the manifest copy (attached, with host descriptors), the command line.
+    // --io-uring: the ring over the TAP descriptors, restricted before the guest sees it.
+    var ring = sirocco_io_ring()
+    var description: [UInt8] = []
+    if options.ioRing {
+      var taps = networks.map { $0.fileDescriptor }
+      var bufferRings = [UInt64](repeating: 0, count: networks.count)
+      var stage: UnsafePointer<CChar>?
+      let made = sirocco_io_ring_create(
+        &taps, Int32(taps.count), UInt32(SiroccoIORing.entries), UInt32(SiroccoIORing.bufferRingEntries), &ring, &bufferRings, &stage)
+      guard made == 0 else {
+        return fail("--io-uring: cannot set up the ring (\(stage.map { String(cString: $0) } ?? "io_uring")): \(String(cString: strerror(-made))) (this kernel may lack io_uring or Linux 6.7's multishot reads)")
+      }
+      description = SiroccoIORing.describe(ring: ring, bufferRings: bufferRings)
+    }
+
+    // Boot information, Sirocco's ring description (--io-uring), the manifest copy (attached,
+    // with host descriptors), the command line.
     let commandLine = options.guestArguments.joined(separator: " ")
     guard commandLine.utf8.count < SPT.commandLineSize else {
       return fail("guest command line of \(commandLine.utf8.count) bytes: expected fewer than \(SPT.commandLineSize)")
     }
-    let manifestAddress = (SPT.bootInfoBase + UInt64(SPT.BootInfo.size) + 7) & ~7
+    guard description.isEmpty || memory.write(description, at: SiroccoIORing.address) else {
+      return fail("the ring description does not fit below the image")
+    }
+    let manifestAddress = (SPT.bootInfoBase + UInt64(SPT.BootInfo.size) + UInt64(description.count) + 7) & ~7
     let attachedManifest = devices.attachedManifest(checked.manifestBytes)
     let commandLineAddress = (manifestAddress + UInt64(attachedManifest.count) + 7) & ~7
     guard commandLineAddress + UInt64(SPT.commandLineSize) <= SPT.guestMinimumBase,
@@ -107,6 +138,7 @@ enum Tender {
     if let word = image.siroccoCapabilities {
       var capabilities: SiroccoNote.Capabilities = [.standardError, .multiSectorBlockRead]
       if options.networkOffload { capabilities.insert(.networkOffload) }
+      if options.ioRing { capabilities.insert(.ioRing) }
       guard memory.store(capabilities.rawValue, at: word) else { return fail("the Sirocco note lies outside guest memory") }
     }
 
@@ -120,6 +152,7 @@ enum Tender {
     rules += TenderClocks.rules(epoll: epoll, timer: timer)
     rules.append(.allow(SIROCCO_SYSCALL_ARCH_PRCTL, first: 0x1002))  // ARCH_SET_FS
     for network in networks { rules += network.rules }
+    if options.ioRing { rules.append(SiroccoIORing.rule(ring: ring.fd)) }
     for block in blocks { rules += block.rules(guestCalls: true) }
     fflush(nil)  // nothing buffered may be lost: the filter forbids writing it later
     let sandbox = SeccompRule.install(rules)

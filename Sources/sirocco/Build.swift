@@ -66,8 +66,10 @@ struct Builder {
     // changed in a module they import (a unikernel crashed initialising a global). So when
     // anything under Sources is newer than the scratch directory's last build (a rename or a
     // deletion moves its directory's time), every kit archive there and the Sirocco modules'
-    // objects are made afresh. Kits sharing a scratch directory share that build.
-    let stamp = scratchURL.appendingPathComponent("sirocco-sources-built")
+    // objects are made afresh. Each product has its own stamp: a product built after an
+    // edit says nothing of another in the same scratch directory (the spt tender was once
+    // left stale by a unix kit's build after an edit of the tender's sources).
+    let stamp = scratchURL.appendingPathComponent("sirocco-sources-built-\(product)")
     let lastBuild = modificationDate(stamp)
     let changed = lastBuild.map {
       Self.anyNewer(than: $0, under: root.appendingPathComponent("Sources"), except: ["sirocco"])

@@ -8,7 +8,7 @@ import SiroccoABI
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Build the unikernel in DIR if needed and run it.",
-    usage: "sirocco run [--target <target>] [--vmm <vmm>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload[=false]] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
+    usage: "sirocco run [--target <target>] [--vmm <vmm>] [--machine <machine>] [--accelerator <accelerator>] [--memory <MiB>] <directory> [--net:NAME=TAP ...] [--net-mac:NAME=MAC ...] [--net-offload[=false]] [--io-uring] [--net-socket:NAME=ADDRESS[,ADDRESS] ...] [--block:NAME=FILE ...] [--block-sector-size:NAME=N ...] [-- BOOT-PARAMETERS]",
     discussion: """
       Device options attach the application's declared devices: --net:NAME=TAP attaches \
       network device NAME to the existing TAP interface TAP (set up if it is down), --block:NAME=FILE attaches \
@@ -19,7 +19,9 @@ struct Run: ParsableCommand {
       64 KiB TCP segments pass whole): on by default for unix (-- --net-offload=false turns \
       it off); on spt, on by default unless a network device is declared raw (its \
       application reads plain frames); --net-offload=false gives plain frames, as Solo5's \
-      tender does. --block:NAME=DIR with a directory attaches a ustar archive \
+      tender does. --io-uring (spt) serves the network devices through an io_uring the tender \
+      restricts to reads and writes of those devices (many frames per system call; off by \
+      default: io_uring is a larger kernel interface than read and write). --block:NAME=DIR with a directory attaches a ustar archive \
       of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS[,ADDRESS] carries network \
       device NAME on the host's own sockets bound to ADDRESS (one of each family at most, \
       e.g. 127.0.0.1,::1) instead (no TAP, no root). Arguments \
@@ -189,6 +191,11 @@ struct Run: ParsableCommand {
       index += 1
       if argument == "--" { return (devices, Array(arguments[index...])) }
       if argument == "--net-offload" || argument == "--net-offload=false" {
+        devices.append(argument)
+        continue
+      }
+      if argument == "--io-uring" {
+        guard target == .spt else { throw ToolError.usage("--io-uring is the spt target's (sirocco-spt's io_uring): expected --target spt") }
         devices.append(argument)
         continue
       }

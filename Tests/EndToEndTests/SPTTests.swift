@@ -8,14 +8,15 @@ import XCTest
 final class SPTTests: XCTestCase {
   static let hostileImage = Paths.testGuest("hostile") + "/_build/spt/hostile.spt"
   static let machineImage = Paths.testGuest("machine") + "/_build/spt/machine.spt"
+  static let hostileRingImage = Paths.testGuest("hostile-ring") + "/_build/spt/hostile-ring.spt"
   nonisolated(unsafe) static var guestsBuilt = false
 
   override func setUpWithError() throws {
     try Examples.buildAll()
     if !Self.guestsBuilt {
       // Examples.buildAll built the libraries (and unix first: spt reads the unix build's manifest).
-      try buildApplications(["hostile", "machine"].map(Paths.testGuest), target: "unix", timeout: 600, librariesBuilt: true)
-      try buildApplications(["hostile", "machine"].map(Paths.testGuest), target: "spt", timeout: 600, librariesBuilt: true)
+      try buildApplications(["hostile", "machine", "hostile-ring"].map(Paths.testGuest), target: "unix", timeout: 600, librariesBuilt: true)
+      try buildApplications(["hostile", "machine", "hostile-ring"].map(Paths.testGuest), target: "spt", timeout: 600, librariesBuilt: true)
       Self.guestsBuilt = true
     }
   }
@@ -140,6 +141,67 @@ final class SPTTests: XCTestCase {
   }
 
   // MARK: Hostile guests
+
+  /// Runs the hostile-ring guest under the tender in a namespace with a TAP, `--io-uring`
+  /// unless `ring` is false.
+  func hostileRing(_ misdeed: String, ring: Bool = true) throws -> Outcome {
+    let namespace = try Namespace()
+    return try namespace.exec([Paths.tender, "--net:service=tap0"] + (ring ? ["--io-uring"] : []) + [Self.hostileRingImage, "--do=\(misdeed)"])
+  }
+
+  /// The io_uring of --io-uring reaches what read and write on the TAP reach and nothing
+  /// else: a frame written through it goes out (the control), and every other operation,
+  /// an allowed one without a fixed file or with another flag, and a fixed file that does
+  /// not exist are refused, entry by entry, while the guest runs on.
+  func testTheIORingTakesOnlyReadsAndWritesOfTheTAP() throws {
+    try requireNamespaces()
+    let control = try hostileRing("write-tap")
+    XCTAssertEqual(control.status, 0, control.output + control.error)
+    XCTAssertTrue(control.output.contains("a frame written through the ring: 64"), control.output)
+    let operations = try hostileRing("operations")
+    XCTAssertFalse(operations.signaled, operations.output)
+    XCTAssertEqual(operations.status, 0, operations.output + operations.error)
+    for line in ["OPENAT: -13", "FILES_UPDATE: -13", "SOCKET: -13", "MSG_RING: -13", "WRITE to descriptor 1, not a fixed file: -13",
+                 "WRITE with IOSQE_ASYNC: -13", "WRITE to fixed file 1 (none): -9", "23 of 23 entries completed"] {
+      XCTAssertTrue(operations.output.contains("hostile-ring: " + line), "\(line): \(operations.output)")
+    }
+    XCTAssertFalse(operations.output.contains("NOT AS EXPECTED"), operations.output)
+    // Without --io-uring the guest is given none (and says so).
+    let plain = try hostileRing("write-tap", ring: false)
+    XCTAssertEqual(plain.status, 3, plain.output + plain.error)
+  }
+
+  /// Beyond entering its ring, io_uring's system calls are the filter's to kill: a
+  /// registration (a new fixed file), a new ring, entering another descriptor, or entering
+  /// by a registered-ring index the filter could not check.
+  func testRingSystemCallsOtherThanEnteringItAreKilled() throws {
+    try requireNamespaces()
+    for misdeed in ["register", "setup", "enter-other", "enter-registered"] {
+      let outcome = try hostileRing(misdeed)
+      XCTAssertTrue(outcome.signaled, "\(misdeed) was not stopped: \(outcome.status) \(outcome.output)")
+      XCTAssertEqual(outcome.status, SIGSYS, misdeed)
+    }
+  }
+
+  /// --io-uring is refused, one line and exit 2, for an image without Sirocco's note (it
+  /// makes Solo5's system calls) and without a network device to serve.
+  func testIOURingIsRefusedWhereNoGuestCouldUseIt() throws {
+    try requireNamespaces()
+    let image = try Data(contentsOf: URL(fileURLWithPath: Self.hostileRingImage))
+    let note = try XCTUnwrap(image.range(of: Data("Sirocco\0".utf8)), "no Sirocco note in the image")
+    var solo5Like = image
+    solo5Like[note.lowerBound] = UInt8(ascii: "X")
+    let copy = try TemporaryFile()
+    try solo5Like.write(to: copy.url)
+    let namespace = try Namespace()
+    let refused = try namespace.exec([Paths.tender, "--net:service=tap0", "--io-uring", copy.url.path])
+    XCTAssertEqual(refused.status, 2, refused.output + refused.error)
+    XCTAssertTrue(refused.error.contains("--io-uring: \(copy.url.path) is not a Sirocco image"), refused.error)
+    XCTAssertEqual(refused.errorLines.count, 1, refused.error)
+    let noNetwork = try tender(["--io-uring", Self.machineImage])
+    XCTAssertEqual(noNetwork.status, 2, noNetwork.output + noNetwork.error)
+    XCTAssertTrue(noNetwork.error.contains("--io-uring: no network device is attached"), noNetwork.error)
+  }
 
   /// Descriptors and files the guest was not given are out of reach.
   func testGuestReachesNoOtherDescriptorOrFile() throws {

@@ -39,6 +39,19 @@ static inline long sirocco_syscall3(long n, long a, long b, long c) {
     return ret;
 }
 
+/* Shared-memory loads and stores for an io_uring's indices (SiroccoSPT's IORing): the
+ * kernel reads what the guest publishes with release order and publishes with release what
+ * the guest reads with acquire order. */
+static inline uint32_t sirocco_load_acquire_u32(const void *address) {
+    return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
+}
+static inline void sirocco_store_release_u32(void *address, uint32_t value) {
+    __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
+}
+static inline void sirocco_store_release_u16(void *address, uint16_t value) {
+    __atomic_store_n((uint16_t *)address, value, __ATOMIC_RELEASE);
+}
+
 /* The boot information the tender wrote (struct spt_boot_info, see SiroccoABI). */
 const void *sirocco_spt_boot_info(void);
 

@@ -25,8 +25,16 @@ int sirocco_tap_open(const char *name, int offload) {
     memset(&ifr, 0, sizeof ifr);
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    /* A TAP is busy while another process holds it, and for some 30 ms after a guest run
+     * with `sirocco-spt --io-uring` exits (the kernel tears its ring down, fixed files and
+     * all, after the process is gone): a second of retries covers that before refusing. */
+    int tries = 0;
+    while (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int error = errno;
+        if (error == EBUSY && ++tries <= 100) {
+            usleep(10000);
+            continue;
+        }
         close(fd);
         return -error;
     }

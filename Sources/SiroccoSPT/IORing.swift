@@ -14,6 +14,7 @@ import SiroccoABI
 
 final class SPTIORing {
   let descriptor: Int32
+  let submissionHead: UnsafeRawPointer
   let submissionTail: UnsafeMutableRawPointer
   let submissionMask: UInt32
   let submissionEntries: UInt32
@@ -23,7 +24,8 @@ final class SPTIORing {
   let completionMask: UInt32
   let completions: UnsafeRawPointer
   let bufferRings: [UnsafeMutableRawPointer]
-  /// The guest's submission tail (published at `enter`) and how many entries wait behind it.
+  /// The guest's submission tail (published at `enter`), and how many entries were queued
+  /// since the last entry into the ring.
   var tail: UInt32
   var queued: UInt32 = 0
   /// Writes queued since the last entry: a sleep waits for their completions and one more.
@@ -41,11 +43,12 @@ final class SPTIORing {
       UnsafeMutableRawPointer(bitPattern: UInt(description.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
     }
     guard description.loadUnaligned(fromByteOffset: SiroccoIORing.versionOffset, as: UInt32.self) == SiroccoIORing.version,
-      let submissionTail = address(SiroccoIORing.submissionTail), let entries = address(SiroccoIORing.submissionEntriesAddress),
+      let submissionHead = address(SiroccoIORing.submissionHead), let submissionTail = address(SiroccoIORing.submissionTail), let entries = address(SiroccoIORing.submissionEntriesAddress),
       let completionHead = address(SiroccoIORing.completionHead), let completionTail = address(SiroccoIORing.completionTail),
       let completions = address(SiroccoIORing.completionEntriesAddress)
     else { return nil }
     descriptor = description.loadUnaligned(fromByteOffset: SiroccoIORing.descriptor, as: Int32.self)
+    self.submissionHead = UnsafeRawPointer(submissionHead)
     self.submissionTail = submissionTail
     submissionMask = description.loadUnaligned(fromByteOffset: SiroccoIORing.submissionMask, as: UInt32.self)
     submissionEntries = description.loadUnaligned(fromByteOffset: SiroccoIORing.submissionEntries, as: UInt32.self)
@@ -65,9 +68,10 @@ final class SPTIORing {
     tail = submissionTail.load(as: UInt32.self)
   }
 
-  /// Room for one more entry, entering the ring first if it is full.
+  /// Room for one more entry, entering the ring first if it is full (of entries the kernel
+  /// has not consumed: it may leave some, e.g. while its completion queue overflows).
   func reserve() -> UnsafeMutableRawPointer {
-    if queued == submissionEntries { enter(waitFor: 0, timeout: nil) }
+    if tail &- sirocco_load_acquire_u32(submissionHead) >= submissionEntries { enter(waitFor: 0, timeout: nil) }
     let entry = entries + Int(tail & submissionMask) * 64
     entry.initializeMemory(as: UInt64.self, repeating: 0, count: 8)
     return entry
@@ -96,7 +100,8 @@ final class SPTIORing {
   /// or `timeout` nanoseconds have passed (nil: no limit).
   func enter(waitFor: UInt32, timeout: Int64?) {
     sirocco_store_release_u32(submissionTail, tail)
-    let submitted = Int(queued)
+    // Everything the kernel has not consumed, not only this turn's.
+    let submitted = Int(tail &- sirocco_load_acquire_u32(submissionHead))
     queued = 0
     queuedWrites = 0
     var flags = SiroccoIORing.enterGetEvents

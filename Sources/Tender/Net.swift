@@ -18,16 +18,7 @@ struct AttachedNetwork {
     guard up == 1 else { return .failure(TenderError("--net:\(name)=\(tap): TAP interface '\(tap)' is down (ip link set \(tap) up)")) }
     let mtu = sirocco_interface_mtu(tap)
     guard mtu > 0 else { return .failure(TenderError("--net:\(name)=\(tap): cannot read the MTU of '\(tap)': \(Tender.describe(-mtu))")) }
-    // A TAP is busy while another process holds it, and for some 30 ms after a guest run with
-    // --io-uring exits (the kernel tears its ring down, fixed files and all, after the
-    // process is gone): a second of retries covers that, and only then is it refused.
-    var fd = sirocco_tap_open(tap, offload ? 1 : 0)
-    var retries = 0
-    while fd == -EBUSY, retries < 100 {
-      usleep(10_000)
-      retries += 1
-      fd = sirocco_tap_open(tap, offload ? 1 : 0)
-    }
+    let fd = sirocco_tap_open(tap, offload ? 1 : 0)  // (retries a TAP a torn-down ring still holds)
     guard fd >= 0 else { return .failure(TenderError("--net:\(name)=\(tap): cannot attach TAP interface '\(tap)': \(Tender.describe(-fd))")) }
     var address = mac ?? []
     if address.isEmpty {

@@ -28,8 +28,10 @@ public final class SPTPlatform: Platform {
   /// system call less per sleep).
   var armedDeadline: Int64 = -1
   /// Sirocco's batched I/O (`sirocco-spt --io-uring`): when set, the network devices are the
-  /// ring's and a wait enters the ring instead of epoll.
+  /// ring's and a wait enters the ring instead of epoll (`ringWait`, set only where an
+  /// application has network devices: an image without one, such as hello, links none of it).
   var ring: SPTIORing?
+  var ringWait: ((Instant?) -> Void)?
 
   init(bootInfo: UnsafeRawPointer) {
     self.bootInfo = bootInfo
@@ -43,7 +45,7 @@ public final class SPTPlatform: Platform {
   /// armed from it fires at most one step late) and a wait reads the clock only to busy-poll.
   /// Each clock read is a system call here (no vDSO in the sandbox).
   public func wait(until deadline: Instant?) {
-    if let ring { return wait(ring, until: deadline) }
+    if let ringWait { return ringWait(deadline) }
     var now = clock.last
     if let deadline, deadline.nanoseconds <= now { return }
     // Right after traffic the next frame is likely microseconds away, sooner than a sleep
@@ -145,11 +147,12 @@ public final class SPTPlatform: Platform {
     // sirocco-spt --io-uring: a host's devices use the ring (a forwarder keeps read(2) and
     // write(2), which send a frame from the buffer another device received it in).
     if !App.forwardsPackets, Self.capabilities.contains(.ioRing) {
-      platform.ring = SPTIORing(description: bootInfo + SPT.BootInfo.size)
-      if platform.ring == nil {
+      guard let ring = SPTIORing(description: bootInfo + SPT.BootInfo.size) else {
         errors.print("\(App.name): the tender's io_uring description is not one this image reads: expected version \(SiroccoIORing.version)")
         return ExitStatus.failure
       }
+      platform.ring = ring
+      platform.ringWait = { deadline in platform.wait(ring, until: deadline) }  // (a cycle: both live as long as the guest)
     }
     var blocks: [(name: String, device: any BlockDevice)] = []
     for (declared, entry) in entries {

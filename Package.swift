@@ -13,6 +13,8 @@
 //   Sirocco         what an application imports (re-exports the seven above)
 //   SiroccoABI      the Solo5 ABI: ELF notes, manifest, spt boot information, Sirocco's note, device
 //                   options (guest, tender and tool)
+//   SiroccoLinux    what the targets on Linux system calls share (spt guest, unix process): the
+//                   io_uring that batches network I/O
 //   SiroccoUnix     the `unix` platform: TAP, epoll, clocks, console, entropy (hosted, Glibc)
 //   SiroccoFreestanding  what every freestanding guest shares (spt, hvt, virtio): the C runtime
 //                   Embedded Swift needs, the allocator, entropy, the command line, the manifest
@@ -72,8 +74,10 @@ let package = Package(
 
     .target(name: "CSiroccoFreestanding"),
     .target(name: "SiroccoFreestanding", dependencies: ["Sirocco", "SiroccoABI", "SiroccoWire", "CSiroccoFreestanding"], swiftSettings: portable),
-    .target(name: "CSiroccoSPT", dependencies: ["CSiroccoFreestanding"], exclude: ["spt.lds"]),
-    .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoSPT"], swiftSettings: portable),
+    .target(name: "CSiroccoLinux"),
+    .target(name: "SiroccoLinux", dependencies: ["SiroccoABI", "CSiroccoLinux"], swiftSettings: portable),
+    .target(name: "CSiroccoSPT", dependencies: ["CSiroccoFreestanding", "CSiroccoLinux"], exclude: ["spt.lds"]),
+    .target(name: "SiroccoSPT", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "SiroccoLinux", "CSiroccoSPT"], swiftSettings: portable),
 
     // The x86-64 machine layer of the VM guests (virtio, hvt): GDT, TSS, IDT, trap reports.
     .target(name: "CSiroccoX86", dependencies: ["CSiroccoFreestanding"]),
@@ -84,7 +88,7 @@ let package = Package(
     .target(name: "SiroccoVirtio", dependencies: ["Sirocco", "SiroccoABI", "SiroccoFreestanding", "CSiroccoVirtio"], swiftSettings: portable),
 
     .target(name: "CSiroccoUnix"),
-    .target(name: "SiroccoUnix", dependencies: ["Sirocco", "SiroccoABI", "CSiroccoUnix"]),
+    .target(name: "SiroccoUnix", dependencies: ["Sirocco", "SiroccoABI", "SiroccoLinux", "CSiroccoUnix"]),
 
     .executableTarget(name: "sirocco", dependencies: [
       "SiroccoABI", "SiroccoFilter",

@@ -362,3 +362,107 @@ int sirocco_socket_at_end(int fd) {
     if (count > 0 || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
     return -errno;
 }
+
+/* ---- io_uring ----
+ *
+ * Raw system calls and the uapi header (no liburing), shared by sirocco-spt and the unix platform. Debian's header predates some of
+ * what is used here (NO_SQARRAY, 6.6; READ_MULTISHOT, 6.7): those are defined below, and a
+ * kernel without them refuses the setup or the restriction (the tender then says which). */
+
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#endif
+#define SIROCCO_IORING_OP_READ_MULTISHOT 49
+
+static long io_uring_register_call(int fd, unsigned op, void *arg, unsigned count) {
+    long result = syscall(__NR_io_uring_register, fd, op, arg, count);
+    return result < 0 ? -errno : result;
+}
+
+int sirocco_io_ring_create(const int *taps, int count, unsigned entries, unsigned buffer_entries, struct sirocco_io_ring *ring,
+                           uint64_t *buffer_rings, const char **stage) {
+    struct io_uring_params params;
+    memset(&params, 0, sizeof params);
+    /* Disabled until restricted; one task submits (the guest's); completions are posted only
+     * when that task enters the ring (no interrupting task work); no SQ index array; a bad
+     * entry does not stop the ones after it. */
+    params.flags = IORING_SETUP_R_DISABLED | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_NO_SQARRAY |
+                   IORING_SETUP_SUBMIT_ALL;
+    *stage = "io_uring_setup";
+    long fd = syscall(__NR_io_uring_setup, entries, &params);
+    if (fd < 0) return -errno;
+    int ring_fd = (int)fd;
+    *stage = "io_uring_setup (features)";
+    if (!(params.features & IORING_FEAT_SINGLE_MMAP) || !(params.features & IORING_FEAT_EXT_ARG) ||
+        !(params.features & IORING_FEAT_NODROP))
+        goto unsupported;
+    *stage = "mapping the rings";
+    size_t rings_size = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
+    char *rings = mmap(NULL, rings_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd, IORING_OFF_SQ_RING);
+    if (rings == MAP_FAILED) goto failed;
+    void *sqes = mmap(NULL, params.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd,
+                      IORING_OFF_SQES);
+    if (sqes == MAP_FAILED) goto failed;
+    *stage = "registering the TAP descriptors";
+    long result = io_uring_register_call(ring_fd, IORING_REGISTER_FILES, (void *)taps, (unsigned)count);
+    if (result < 0) goto register_failed;
+    *stage = "registering the receive buffer rings";
+    for (int i = 0; i < count; i++) {
+        size_t size = ((size_t)buffer_entries * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+        void *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) goto failed;
+        struct io_uring_buf_reg registration;
+        memset(&registration, 0, sizeof registration);
+        registration.ring_addr = (uint64_t)(uintptr_t)memory;
+        registration.ring_entries = buffer_entries;
+        registration.bgid = (uint16_t)i;
+        result = io_uring_register_call(ring_fd, IORING_REGISTER_PBUF_RING, &registration, 1);
+        if (result < 0) goto register_failed;
+        buffer_rings[i] = registration.ring_addr;
+    }
+    *stage = "restricting the ring";
+    struct io_uring_restriction restrictions[5];
+    memset(restrictions, 0, sizeof restrictions);
+    restrictions[0].opcode = IORING_RESTRICTION_SQE_OP;
+    restrictions[0].sqe_op = IORING_OP_READ;
+    restrictions[1].opcode = IORING_RESTRICTION_SQE_OP;
+    restrictions[1].sqe_op = IORING_OP_WRITE;
+    restrictions[2].opcode = IORING_RESTRICTION_SQE_OP;
+    restrictions[2].sqe_op = SIROCCO_IORING_OP_READ_MULTISHOT;
+    restrictions[3].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+    restrictions[3].sqe_flags = IOSQE_FIXED_FILE;
+    restrictions[4].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+    restrictions[4].sqe_flags = IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    result = io_uring_register_call(ring_fd, IORING_REGISTER_RESTRICTIONS, restrictions, 5);
+    if (result < 0) goto register_failed;
+    *stage = "enabling the ring";
+    result = io_uring_register_call(ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    if (result < 0) goto register_failed;
+    ring->fd = ring_fd;
+    ring->sq_head = (uint64_t)(uintptr_t)(rings + params.sq_off.head);
+    ring->sq_tail = (uint64_t)(uintptr_t)(rings + params.sq_off.tail);
+    ring->sq_mask = *(uint32_t *)(rings + params.sq_off.ring_mask);
+    ring->sq_entries = params.sq_entries;
+    ring->sqes = (uint64_t)(uintptr_t)sqes;
+    ring->cq_head = (uint64_t)(uintptr_t)(rings + params.cq_off.head);
+    ring->cq_tail = (uint64_t)(uintptr_t)(rings + params.cq_off.tail);
+    ring->cq_mask = *(uint32_t *)(rings + params.cq_off.ring_mask);
+    ring->cq_entries = params.cq_entries;
+    ring->cqes = (uint64_t)(uintptr_t)(rings + params.cq_off.cqes);
+    return 0;
+unsupported:
+    close(ring_fd);
+    return -EOPNOTSUPP;
+register_failed:
+    close(ring_fd);
+    return (int)result;
+failed: {
+    int error = errno;
+    close(ring_fd);
+    return -error;
+}
+}

@@ -3,10 +3,13 @@
 // Solo5's ABI has them; when the tender opened the TAP with the virtio-net header
 // (`sirocco-spt --net-offload`), a header before each frame and the kernel's offloads:
 // checksums and 64 KiB TCP segments, handed to the stack as they are and to a forwarder with
-// the work pending (`receive(forwarding:)`).
+// the work pending (`receive(forwarding:)`). Under `sirocco-spt --io-uring` a host's devices
+// send and receive through the tender's io_uring instead (`ring`, SiroccoLinux's
+// IORingNetwork): many frames per system call.
 
 import CSiroccoSPT
 import Sirocco
+import SiroccoLinux
 
 class SPTNetworkDevice: NetworkDevice {
   let handle: Int
@@ -18,8 +21,11 @@ class SPTNetworkDevice: NetworkDevice {
   let headerLength: Int
   let receiveBuffer: UnsafeMutableRawBufferPointer
   let transmitBuffer: UnsafeMutableRawBufferPointer
+  /// The device's half of the io_uring, when the ring serves it (then the two buffers above
+  /// are empty: the ring's own buffers and slots hold the frames).
+  let ring: IORingNetwork?
 
-  init(handle: Int, fileDescriptor: Int32, macAddress: MACAddress, mtu: Int, offload: Bool) {
+  init(handle: Int, fileDescriptor: Int32, macAddress: MACAddress, mtu: Int, offload: Bool, ring: IORing? = nil, file: Int = 0) {
     self.handle = handle
     self.fileDescriptor = fileDescriptor
     self.macAddress = macAddress
@@ -28,8 +34,10 @@ class SPTNetworkDevice: NetworkDevice {
     headerLength = offload ? VirtioNetHeader.length : 0
     // With offloads the kernel hands over and takes TCP segments of up to 64 KiB.
     let frames = offload ? 65536 + 18 : mtu + 18
-    receiveBuffer = .allocate(byteCount: headerLength + frames, alignment: 16)
-    transmitBuffer = .allocate(byteCount: headerLength + frames, alignment: 16)
+    self.ring = ring.map { IORingNetwork(ring: $0, file: file, headerLength: offload ? VirtioNetHeader.length : 0, frameCapacity: frames) }
+    let own = ring == nil ? headerLength + frames : 0
+    receiveBuffer = .allocate(byteCount: own, alignment: 16)
+    transmitBuffer = .allocate(byteCount: own, alignment: 16)
   }
 
   /// Frames as the kernel hands them (with offloads, perhaps with work pending: the stack
@@ -40,10 +48,17 @@ class SPTNetworkDevice: NetworkDevice {
   }
 
   func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
-    guard let count = read() else { return false }
-    let verified = headerLength > 0 && VirtioNetHeader.checksumVerified(UnsafeRawBufferPointer(receiveBuffer))
-    body(UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count]), verified)
+    guard let arrived = take() else { return false }
+    body(UnsafeRawBufferPointer(rebasing: arrived[headerLength...]), headerLength > 0 && VirtioNetHeader.checksumVerified(arrived))
+    ring?.release()
     return true
+  }
+
+  /// The next frame, header included: from the ring (lent until `ring.release()`), or one
+  /// read(2) into the receive buffer. Nil when nothing waits.
+  func take() -> UnsafeRawBufferPointer? {
+    if let ring { return ring.arrival() }
+    return read().map { UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<$0]) }
   }
 
   /// A host's device lends no work pending (its stack reads `receive(offloaded:)`); a
@@ -65,13 +80,19 @@ class SPTNetworkDevice: NetworkDevice {
   }
 
   func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
-    precondition(length >= 0 && headerLength + length <= transmitBuffer.count, "frame larger than the device's MTU")
     precondition(offload == nil || headerLength > 0, "offload asked of a device without it")
-    body(UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[headerLength..<(headerLength + length)]))
+    precondition(length >= 0 && headerLength + length <= (ring?.bufferSize ?? transmitBuffer.count), "frame larger than the device's MTU")
+    // A slot of the ring (none free: nothing sent), or the device's own buffer.
+    guard let start = ring.map({ $0.slot() }) ?? transmitBuffer.baseAddress else { return false }
+    body(UnsafeMutableRawBufferPointer(start: start + headerLength, count: length))
     if headerLength > 0 {
-      VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[0..<headerLength]), offload: offload)
+      VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(start: start, count: headerLength), offload: offload)
     }
-    return write(UnsafeRawPointer(transmitBuffer.baseAddress!), headerLength + length)
+    if let ring {
+      ring.send(count: headerLength + length)
+      return true
+    }
+    return write(start, headerLength + length)
   }
 
   func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {

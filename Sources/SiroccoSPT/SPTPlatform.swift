@@ -8,6 +8,7 @@ import CSiroccoSPT
 import Sirocco
 import SiroccoABI
 import SiroccoFreestanding
+import SiroccoLinux
 
 public final class SPTPlatform: Platform {
   public let name = "spt"
@@ -30,7 +31,7 @@ public final class SPTPlatform: Platform {
   /// Sirocco's batched I/O (`sirocco-spt --io-uring`): when set, the network devices are the
   /// ring's and a wait enters the ring instead of epoll (`ringWait`, set only where an
   /// application has network devices: an image without one, such as hello, links none of it).
-  var ring: SPTIORing?
+  var ring: IORing?
   var ringWait: ((Instant?) -> Void)?
 
   init(bootInfo: UnsafeRawPointer) {
@@ -78,24 +79,12 @@ public final class SPTPlatform: Platform {
   /// `wait` through the ring: one entry submits what the turn queued and sleeps until a frame
   /// arrives or the deadline passes (the ring's own timeout: no timer to arm). Busy polling
   /// enters it without sleeping.
-  func wait(_ ring: SPTIORing, until deadline: Instant?) {
-    var now = clock.last
-    if let deadline, deadline.nanoseconds <= now {
-      if ring.queued > 0 { ring.enter(waitFor: 0, timeout: nil) }
-      return
+  func wait(_ ring: IORing, until deadline: Instant?) {
+    if ring.wait(until: deadline?.nanoseconds, now: clock.last, busyPollUntil: busyPollUntil, clock: { clock.read() }),
+      busyPollWindow > 0
+    {
+      busyPollUntil = clock.read() &+ busyPollWindow
     }
-    while now < busyPollUntil {
-      ring.enter(waitFor: 0, timeout: nil)
-      if ring.hasArrivals { break }
-      ring.enter(waitFor: 0, timeout: nil)
-      if ring.hasArrivals { break }
-      now = clock.read()
-      if let deadline, deadline.nanoseconds <= now { return }
-    }
-    if !ring.hasArrivals {
-      ring.enter(waitFor: ring.queuedWrites + 1, timeout: deadline.map { $0.nanoseconds &- now })
-    }
-    if ring.hasArrivals, busyPollWindow > 0 { busyPollUntil = clock.read() &+ busyPollWindow }
   }
 
   /// One epoll_pwait; true if a network device is ready (then the busy-poll window opens).
@@ -147,7 +136,7 @@ public final class SPTPlatform: Platform {
     // sirocco-spt --io-uring: a host's devices use the ring (a forwarder keeps read(2) and
     // write(2), which send a frame from the buffer another device received it in).
     if !App.forwardsPackets, Self.capabilities.contains(.ioRing) {
-      guard let ring = SPTIORing(description: bootInfo + SPT.BootInfo.size) else {
+      guard let ring = IORing(description: bootInfo + SPT.BootInfo.size) else {
         errors.print("\(App.name): the tender's io_uring description is not one this image reads: expected version \(SiroccoIORing.version)")
         return ExitStatus.failure
       }
@@ -168,11 +157,11 @@ public final class SPTPlatform: Platform {
           if let ring = platform.ring {
             // Fixed file i is the ith network device in manifest order.
             let file = entries.filter { $0.0.kind == .network && $0.1.index < entry.index }.count
-            guard file < ring.devices.count else {
-              errors.print("\(App.name): the tender's io_uring has \(ring.devices.count) network devices: expected one for '\(declared.name)'")
+            guard file < ring.bufferRings.count else {
+              errors.print("\(App.name): the tender's io_uring has \(ring.bufferRings.count) network devices: expected one for '\(declared.name)'")
               return ExitStatus.failure
             }
-            networks.append((declared.name, SPTRingNetworkDevice(
+            networks.append((declared.name, SPTNetworkDevice(
               handle: entry.index, fileDescriptor: entry.hostDescriptor, macAddress: entry.macAddress, mtu: entry.mtu, offload: offload,
               ring: ring, file: file)))
             continue
@@ -192,7 +181,9 @@ public final class SPTPlatform: Platform {
           multiSectorReads: Self.capabilities.contains(.multiSectorBlockRead))))
       }
     }
-    return Solo5Boot.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
+    let status = Solo5Boot.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
+    if let problems = platform.ring?.problems { errors.print("\(App.name): \(problems)") }
+    return status
   }
 }
 

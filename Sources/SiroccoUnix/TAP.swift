@@ -1,11 +1,14 @@
 // The unix target's network device: a Linux TAP interface (IFF_TAP | IFF_NO_PI),
 // non-blocking, read and written one frame per system call. With offloads, every frame
 // carries a virtio-net header (IFF_VNET_HDR): the kernel completes checksums, cuts TCP
-// segments of up to 64 KiB that the stack sends (TSO), and hands over coalesced ones.
+// segments of up to 64 KiB that the stack sends (TSO), and hands over coalesced ones. With
+// `--io-uring` the frames go through the platform's io_uring instead (`ring`, SiroccoLinux's
+// IORingNetwork): many frames per system call.
 
 import CSiroccoUnix
 import Glibc
 import Sirocco
+import SiroccoLinux
 
 public final class TAPDevice: NetworkDevice {
   public let name: String
@@ -17,6 +20,8 @@ public final class TAPDevice: NetworkDevice {
   let headerLength: Int
   let receiveBuffer: UnsafeMutableRawBufferPointer
   let transmitBuffer: UnsafeMutableRawBufferPointer
+  /// The device's half of the platform's io_uring, when the ring serves it.
+  var ring: IORingNetwork?
 
   public enum OpenError: Error {
     case system(Int32)
@@ -58,17 +63,25 @@ public final class TAPDevice: NetworkDevice {
   }
 
   public func receive(offloaded body: (UnsafeRawBufferPointer, _ checksumVerified: Bool) -> Void) -> Bool {
-    guard let count = readFrame() else { return false }
-    let verified = headerLength > 0 && VirtioNetHeader.checksumVerified(UnsafeRawBufferPointer(receiveBuffer))
-    body(UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count]), verified)
+    guard let arrived = take() else { return false }
+    body(UnsafeRawBufferPointer(rebasing: arrived[headerLength...]), headerLength > 0 && VirtioNetHeader.checksumVerified(arrived))
+    ring?.release()
     return true
   }
 
   public func receive(forwarding body: (UnsafeRawBufferPointer, _ pending: TransmitOffload?) -> Void) -> Bool {
-    guard let count = readFrame() else { return false }
-    let frame = UnsafeRawBufferPointer(rebasing: receiveBuffer[headerLength..<count])
-    body(frame, headerLength > 0 ? VirtioNetHeader.pending(UnsafeRawBufferPointer(receiveBuffer), frame: frame) : nil)
+    guard let arrived = take() else { return false }
+    let frame = UnsafeRawBufferPointer(rebasing: arrived[headerLength...])
+    body(frame, headerLength > 0 ? VirtioNetHeader.pending(arrived, frame: frame) : nil)
+    ring?.release()
     return true
+  }
+
+  /// The next frame, header included: from the ring (lent until `ring.release()`), or one
+  /// read(2) into the receive buffer. Nil when nothing waits.
+  func take() -> UnsafeRawBufferPointer? {
+    if let ring { return ring.arrival() }
+    return readFrame().map { UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<$0]) }
   }
 
   /// One read(2) into the receive buffer: its length (header included), or nil when nothing
@@ -88,10 +101,11 @@ public final class TAPDevice: NetworkDevice {
   }
 
   /// Sent from where it lies: the header from the transmit buffer and the frame, in one
-  /// writev(2).
+  /// writev(2) (through the ring: copied to a transmit slot).
   public func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {
     precondition(headerLength + frame.count <= transmitBuffer.count, "frame larger than the transmit buffer")
     precondition(offload == nil || headerLength > 0, "offload asked of a TAP device opened without it")
+    if ring != nil { return transmit(length: frame.count, offload: offload) { $0.copyMemory(from: frame) } }
     if headerLength > 0 {
       VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[0..<headerLength]), offload: offload)
     }
@@ -111,14 +125,19 @@ public final class TAPDevice: NetworkDevice {
   public func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
     precondition(length >= 0 && headerLength + length <= transmitBuffer.count, "frame larger than the transmit buffer")
     precondition(offload == nil || headerLength > 0, "offload asked of a TAP device opened without it")
-    let frame = UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[headerLength..<(headerLength + length)])
-    body(frame)
+    // A slot of the ring (none free: nothing sent), or the device's own buffer.
+    guard let start = ring.map({ $0.slot() }) ?? transmitBuffer.baseAddress else { return false }
+    body(UnsafeMutableRawBufferPointer(start: start + headerLength, count: length))
     if headerLength > 0 {
-      VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[0..<headerLength]), offload: offload)
+      VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(start: start, count: headerLength), offload: offload)
     }
     let total = headerLength + length
+    if let ring {
+      ring.send(count: total)
+      return true
+    }
     while true {
-      let written = write(fileDescriptor, transmitBuffer.baseAddress, total)
+      let written = write(fileDescriptor, start, total)
       if written == total { return true }
       if written < 0, errno == EINTR { continue }
       return false

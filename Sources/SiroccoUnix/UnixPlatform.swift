@@ -5,10 +5,16 @@
 // `--net-mac:NAME=MAC`, `--block:NAME=FILE`, `--block-sector-size:NAME=N`), then boot
 // parameters. Exit status: the application's, 1 when a
 // device cannot be opened or the application fails to start, 2 for a bad option.
+//
+// With `--io-uring` the TAP devices send and receive through an io_uring the platform makes
+// as sirocco-spt does (sirocco_io_ring_create, SiroccoLinux's IORing), and the loop waits in
+// the ring instead of epoll.
 
 import CSiroccoUnix
 import Glibc
 import Sirocco
+import SiroccoABI
+import SiroccoLinux
 
 public final class UnixPlatform: Platform {
   public let name = "unix"
@@ -25,6 +31,8 @@ public final class UnixPlatform: Platform {
   var busyPollUntil = Instant.zero
   /// A device's own next deadline (frames a fault injector delays), checked before each wait.
   var deviceDeadline: (() -> Instant?)?
+  /// The io_uring serving the TAP devices (`--io-uring`): a wait enters it instead of epoll.
+  var ring: IORing?
 
   /// Parameters only this target has.
   public static let parameters: [ParameterDeclaration] = [
@@ -34,6 +42,7 @@ public final class UnixPlatform: Platform {
   /// Network options, for applications that have a network device.
   public static let networkParameters: [ParameterDeclaration] = [
     .boolean("net-offload", default: true, help: "virtio-net header offloads on TAP: checksums, 64 KiB TCP segments (off with a pcap or faults)"),
+    .boolean("io-uring", default: false, help: "batched I/O: the TAP devices' frames through an io_uring, many per system call"),
   ]
 
   /// Fault injection on the network devices (see FaultInjector), for applications that have one.
@@ -61,6 +70,15 @@ public final class UnixPlatform: Platform {
   public func wait(until requested: Instant?) {
     var deadline = requested
     if let due = deviceDeadline?() { deadline = deadline.map { min($0, due) } ?? due }
+    if let ring {
+      let clock = monotonicClock
+      if ring.wait(until: deadline?.nanoseconds, now: clock.now().nanoseconds, busyPollUntil: busyPollUntil.nanoseconds, clock: { clock.now().nanoseconds }),
+        busyPollWindow > .zero
+      {
+        busyPollUntil = clock.now() + busyPollWindow
+      }
+      return
+    }
     var now = monotonicClock.now()
     if let deadline, deadline <= now { return }
     // Right after traffic the next frame is likely microseconds away, sooner than a sleep
@@ -159,7 +177,11 @@ public final class UnixPlatform: Platform {
     case .success(let opened): blocks = opened
     case .failure(let problem): return fail(ExitStatus.usage, problem.message)
     }
+    let batched = hasNetwork && bootParameters.declares("io-uring") && bootParameters.boolean("io-uring")
     if !options.sockets.isEmpty {
+      if batched {
+        return fail(ExitStatus.usage, "--io-uring: the host's sockets (--net-socket) do not go through an io_uring: expected TAP devices (--net:NAME=TAP)")
+      }
       return runOnHostSockets(App.self, options: options, platform: platform, parameters: bootParameters, blocks: blocks, fail: fail)
     }
     func fault(_ name: String) -> Int { bootParameters.declares(name) ? bootParameters.integer(name) ?? 0 : 0 }
@@ -183,6 +205,9 @@ public final class UnixPlatform: Platform {
         return fail(ExitStatus.usage, "cannot attach network device '\(declared.name)' to TAP interface '\(tap)': \(describe(error))")
       }
     }
+    if batched {
+      if let problem = platform.serveThroughRing(devices.map(\.device)) { return fail(ExitStatus.failure, problem) }
+    }
     // The wrappers compose: the pcap writer sits next to the TAP and records the wire (as
     // tcpdump on the host would), the fault injector above it impairs what the stack gets.
     func run<Device: NetworkDevice>(_ devices: [(name: String, device: Device)]) -> Int32 {
@@ -200,13 +225,44 @@ public final class UnixPlatform: Platform {
       }
       return Runtime.run(App.self, platform: platform, parameters: bootParameters, networks: impaired, blocks: blocks)
     }
+    let status: Int32
     if let path = bootParameters.string("pcap") {
       guard let sink = UnixFileSink(path: path) else {
         return fail(ExitStatus.failure, "cannot open pcap file '\(path)': \(String(cString: sirocco_strerror(errno)))")
       }
-      return run(devices.map { (name: $0.name, device: PcapWriter($0.device, sink: sink, clock: platform.wallClock)) })
+      status = run(devices.map { (name: $0.name, device: PcapWriter($0.device, sink: sink, clock: platform.wallClock)) })
+    } else {
+      status = run(devices)
     }
-    return run(devices)
+    if let problems = platform.ring?.problems { errors.write("\(App.name): \(problems)\n") }
+    return status
+  }
+
+  /// Makes the io_uring and gives each TAP device its half (fixed file and buffer group i for
+  /// device i); nil, or what failed.
+  func serveThroughRing(_ devices: [TAPDevice]) -> String? {
+    var made = sirocco_io_ring()
+    var bufferRings = [UInt64](repeating: 0, count: devices.count)
+    var stage: UnsafePointer<CChar>?
+    let result = sirocco_io_ring_create(
+      devices.map(\.fileDescriptor), Int32(devices.count), UInt32(SiroccoIORing.entries), UInt32(SiroccoIORing.bufferRingEntries),
+      &made, &bufferRings, &stage)
+    guard result == 0 else {
+      return "--io-uring: cannot make the io_uring (\(stage.map { String(cString: $0) } ?? "io_uring_setup")): "
+        + String(cString: sirocco_strerror(-result)) + " (io_uring needs Linux 6.7 or later, and kernel.io_uring_disabled=0)"
+    }
+    func address(_ value: UInt64) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: UInt(value))! }
+    let ring = IORing(
+      descriptor: made.fd, submissionHead: UnsafeRawPointer(address(made.sq_head)), submissionTail: address(made.sq_tail),
+      submissionMask: made.sq_mask, submissionEntries: made.sq_entries, entries: address(made.sqes),
+      completionHead: address(made.cq_head), completionTail: UnsafeRawPointer(address(made.cq_tail)), completionMask: made.cq_mask,
+      completions: UnsafeRawPointer(address(made.cqes)), bufferRings: bufferRings.map(address))
+    for (file, device) in devices.enumerated() {
+      // As the device's own buffers: room for the largest frame the kernel could hand over.
+      device.ring = IORingNetwork(ring: ring, file: file, headerLength: device.headerLength, frameCapacity: 65536 + 18)
+    }
+    self.ring = ring
+    return nil
   }
 
   /// The event-loop tag of the host sockets' own epoll set (TAP devices are 0, 1, ...).

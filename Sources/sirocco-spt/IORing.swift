@@ -1,7 +1,7 @@
 // Sirocco's batched I/O, tender side (`--io-uring`): the description of the ring the guest
 // reads (SiroccoIORing's layout) and the one system call the filter adds for it. The ring
 // itself is made and restricted in C (sirocco_io_ring_create); the guest side is
-// Sources/SiroccoSPT/IORing.swift.
+// Sources/SiroccoLinux/IORing.swift.
 //
 // Why the sandbox stays as tight: the ring is restricted before it is enabled, and a
 // restricted ring cannot be unrestricted. It takes READ, WRITE and READ_MULTISHOT only, on
@@ -13,6 +13,7 @@
 // the ring: a ring cannot bound an offset as the filter bounds pread64 and pwrite64.
 
 import CSiroccoSPTTender
+import CSiroccoUnix
 
 extension SiroccoIORing {
   /// The bytes the guest reads at `address` (little-endian, as the guest is x86-64).

@@ -148,6 +148,7 @@ struct Builder {
       "swiftc", debug ? "-Onone" : "-O", "-wmo", "-parse-as-library", "-module-name", "SiroccoApplication",
       "-I", products.appendingPathComponent("Modules").path,
       "-Xcc", "-fmodule-map-file=" + root.appendingPathComponent("Sources/CSiroccoUnix/include/module.modulemap").path,
+      "-Xcc", "-fmodule-map-file=" + root.appendingPathComponent("Sources/CSiroccoLinux/include/module.modulemap").path,
       "-Xcc", "-fmodule-map-file=" + root.appendingPathComponent("Sources/CSiroccoResources/include/module.modulemap").path,
       "-o", artifact.path,
     ] + application.sources.map(\.path) + [platformFile.path] + resources + [library.path]

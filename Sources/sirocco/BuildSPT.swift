@@ -25,7 +25,7 @@ extension Builder {
     "-fdata-sections",
   ]
   /// The C modules an application's compile must find (through the kit's Swift modules).
-  static let freestandingModuleMaps = ["CSiroccoFreestanding", "CSiroccoSPT", "CSiroccoHVT", "CSiroccoVirtio", "CSiroccoResources"]
+  static let freestandingModuleMaps = ["CSiroccoFreestanding", "CSiroccoLinux", "CSiroccoSPT", "CSiroccoHVT", "CSiroccoVirtio", "CSiroccoResources"]
 
   /// Builds `kit` in Embedded Swift for x86_64-unknown-none-elf (in .build-freestanding/,
   /// shared by the freestanding targets); returns its products directory.

@@ -19,9 +19,9 @@ struct Run: ParsableCommand {
       64 KiB TCP segments pass whole): on by default for unix (-- --net-offload=false turns \
       it off); on spt, on by default unless a network device is declared raw (its \
       application reads plain frames); --net-offload=false gives plain frames, as Solo5's \
-      tender does. --io-uring (spt) serves the network devices through an io_uring the tender \
-      restricts to reads and writes of those devices (many frames per system call; off by \
-      default: io_uring is a larger kernel interface than read and write). --block:NAME=DIR with a directory attaches a ustar archive \
+      tender does. --io-uring (spt, unix) serves the TAP devices through an io_uring (on spt one \
+      the tender restricts to reads and writes of those devices; many frames per system call; \
+      off by default: io_uring is a larger kernel interface than read and write). --block:NAME=DIR with a directory attaches a ustar archive \
       of it, packed into the build directory. On unix, --net-socket:NAME=ADDRESS[,ADDRESS] carries network \
       device NAME on the host's own sockets bound to ADDRESS (one of each family at most, \
       e.g. 127.0.0.1,::1) instead (no TAP, no root). Arguments \
@@ -195,7 +195,9 @@ struct Run: ParsableCommand {
         continue
       }
       if argument == "--io-uring" {
-        guard target == .spt else { throw ToolError.usage("--io-uring is the spt target's (sirocco-spt's io_uring): expected --target spt") }
+        guard target == .spt || target == .unix else {
+          throw ToolError.usage("--io-uring is for the targets on Linux system calls (an io_uring): expected --target spt or unix")
+        }
         devices.append(argument)
         continue
       }

@@ -124,7 +124,8 @@ final class CommandLineTests: XCTestCase {
     try assertRefused(["run", ping, "--net:service=tap0", "--net-mac:service=zz"], mentions: ["bad MAC address 'zz'"])
     try assertRefused(["run", ping, "--net:service=tap0", "--net-mac:service=01:00:5e:00:00:01"], mentions: ["expected a unicast address"])
     try assertRefused(["run", Paths.example("hello"), "--net:service=tap0"], mentions: ["declares no network device 'service'", "(none)"])
-    try assertRefused(["run", ping, "--net:service=tap0", "--io-uring"], mentions: ["--io-uring is the spt target's", "expected --target spt"])
+    try assertRefused(["run", "--target", "virtio", ping, "--net:service=tap0", "--io-uring"],
+                      mentions: ["--io-uring is for the targets on Linux system calls", "expected --target spt or unix"])
   }
 
   func testMissingTAPInterfaceIsRefused() throws {

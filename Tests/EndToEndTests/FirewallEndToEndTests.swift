@@ -183,7 +183,7 @@ final class FirewallEndToEndTests: XCTestCase {
       let reloadLine = "rules reloaded: 1 rules, 0 port forwards; "
       while !guest.output.contents.contains(reloadLine), Date() < reloaded { usleep(100_000) }
       XCTAssertTrue(guest.output.contents.contains(reloadLine), guest.output.contents)
-      FileManager.default.createFile(atPath: go, contents: nil)
+      _ = FileManager.default.createFile(atPath: go, contents: nil)
       client.waitUntilExit()
       XCTAssertEqual(clientLog.contents, "one\ntwo\n", "the connection did not survive the floods and the reload")
       let refused = try inside.exec(["curl", "-s", "-m", "2", "http://192.168.1.1:7000/"], timeout: 20)

@@ -271,7 +271,8 @@ final class Guest {
     output = try TemporaryFile()
     error = try TemporaryFile()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    let extra = target == "spt" && devices.contains(where: { $0.hasPrefix("--net:") }) ? Examples.sptOptions : []
+    let extra = Examples.ringPass && ["unix", "spt"].contains(target) && devices.contains(where: { $0.hasPrefix("--net:") })
+      && !devices.contains("--io-uring") ? ["--io-uring"] : []
     process.arguments = ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", target] + toolOptions + [path]
       + devices + extra + ["--"] + (addressed ? Self.addressed(parameters, devices: devices) : parameters)
     process.standardOutput = output.handle
@@ -414,12 +415,11 @@ struct GuestError: Error, CustomStringConvertible {
 /// own timeouts.
 enum Examples {
   nonisolated(unsafe) static var built = false
-  /// Tender options every spt guest with a TAP gets, from SIROCCO_TEST_SPT_OPTIONS:
-  /// Scripts/test's second pass sets `--io-uring` to run the end-to-end tests again on the
-  /// batched path.
-  static let sptOptions = (ProcessInfo.processInfo.environment["SIROCCO_TEST_SPT_OPTIONS"] ?? "").split(separator: " ").map(String.init)
-  /// Every example runs on each of these (only spt on a pass with `sptOptions`).
-  static let targets = sptOptions.isEmpty ? ["unix", "spt"] : ["spt"]
+  /// Scripts/test's second pass (SIROCCO_TEST_RING=1) runs end-to-end tests again with every
+  /// unix and spt guest that has a TAP on the batched path (`sirocco run --io-uring`).
+  static let ringPass = ProcessInfo.processInfo.environment["SIROCCO_TEST_RING"] == "1"
+  /// Every example runs on each of these.
+  static let targets = ["unix", "spt"]
 
   static func buildAll() throws {
     guard !built else { return }

@@ -127,6 +127,43 @@ final class PingTests: XCTestCase {
     }
   }
 
+  /// `--io-uring` on unix and spt: the unikernel's process holds an io_uring, answers 500
+  /// echo requests without loss through it, and sleeps in it when idle; without the option
+  /// (outside Scripts/test's ring pass, which adds it everywhere) there is no ring. On unix
+  /// the host's sockets are refused with it: they do not go through a ring.
+  func testIORingCarriesTheFramesOnlyWhenAsked() throws {
+    func rings(_ pid: pid_t) -> Int {
+      let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+      return descriptors.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:[io_uring]" }.count
+    }
+    func cpuTicks(_ pid: pid_t) throws -> Int {
+      let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+      let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+      return Int(fields[11])! + Int(fields[12])!
+    }
+    for target in Examples.targets {
+      let namespace = try Namespace()
+      let guest = try Guest(namespace, example: "ping", target: target, devices: ["--net:service=tap0", "--io-uring"], readyLine: "answering ARP")
+      let pid = guest.unikernelProcess(target: target)
+      XCTAssertEqual(rings(pid), 1, "\(target): the unikernel holds no io_uring")
+      let outcome = try namespace.exec(["ping", "-q", "-c", "500", "-i", "0.001", "-s", "1400", "-W", "2", namespace.guestAddress], timeout: 60)
+      XCTAssertTrue(outcome.output.contains("500 packets transmitted, 500 received, 0% packet loss"), "\(target): \(outcome.output)")
+      let before = try cpuTicks(pid)
+      sleep(1)
+      let used = try cpuTicks(pid) - before
+      XCTAssertLessThanOrEqual(used, 3, "\(target): the idle unikernel used \(used) clock ticks in 1 s on the ring")
+      guest.stop()
+      guard !Examples.ringPass else { continue }
+      let plain = try Guest(namespace, example: "ping", target: target, readyLine: "answering ARP")
+      XCTAssertEqual(rings(plain.unikernelProcess(target: target)), 0, "\(target): an io_uring without --io-uring")
+      plain.stop()
+    }
+    let sockets = try runCommand(
+      [Paths.example("ping") + "/_build/unix/ping", "--net-socket:service=127.0.0.1", "--io-uring"], timeout: 10)
+    XCTAssertEqual(sockets.status, 2, sockets.error)
+    XCTAssertTrue(sockets.error.contains("--io-uring: the host's sockets (--net-socket) do not go through an io_uring"), sockets.error)
+  }
+
   /// A guest address set with --ipv4 answers; the default one then does not.
   func testIPv4Parameter() throws {
     let namespace = try Namespace()

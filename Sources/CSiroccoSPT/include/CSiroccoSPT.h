@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "CSiroccoFreestanding.h"
+#include "CSiroccoLinux.h" /* sirocco_syscall3, sirocco_syscall6 */
 
 /* Linux x86-64 system call numbers the spt tender allows (Solo5 spt ABI v2). */
 enum {
@@ -20,37 +21,6 @@ enum {
     SIROCCO_SYS_EPOLL_PWAIT = 281,
     SIROCCO_SYS_TIMERFD_SETTIME = 286,
 };
-
-static inline long sirocco_syscall6(long n, long a, long b, long c, long d, long e, long f) {
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
-static inline long sirocco_syscall3(long n, long a, long b, long c) {
-    long ret;
-    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-    return ret;
-}
-
-/* Shared-memory loads and stores for an io_uring's indices (SiroccoSPT's IORing): the
- * kernel reads what the guest publishes with release order and publishes with release what
- * the guest reads with acquire order. */
-static inline uint32_t sirocco_load_acquire_u32(const void *address) {
-    return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
-}
-static inline void sirocco_store_release_u32(void *address, uint32_t value) {
-    __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
-}
-static inline void sirocco_store_release_u16(void *address, uint16_t value) {
-    __atomic_store_n((uint16_t *)address, value, __ATOMIC_RELEASE);
-}
 
 /* The boot information the tender wrote (struct spt_boot_info, see SiroccoABI). */
 const void *sirocco_spt_boot_info(void);

@@ -75,22 +75,6 @@ int sirocco_seccomp_filter(const struct sirocco_seccomp_rule *rules, int count, 
  * first, then SECCOMP_FILTER_FLAG_TSYNC). */
 int sirocco_seccomp_install(const struct sirocco_seccomp_rule *rules, int count);
 
-/* Sirocco's batched I/O (sirocco-spt --io-uring; SiroccoABI's SiroccoIORing says what the
- * guest is told). The ring is created disabled, mapped, given the TAP descriptors as its
- * fixed files and one provided-buffer ring of `buffer_entries` per TAP (buffer group i for
- * TAP i), restricted (READ, WRITE and READ_MULTISHOT on fixed files only; no flag but
- * FIXED_FILE and BUFFER_SELECT; no registration), then enabled: from then on nothing can
- * widen what it does. Returns 0 or -errno, with `*stage` naming the step that failed. */
-struct sirocco_io_ring {
-    int fd;
-    uint64_t sq_head, sq_tail, sqes;
-    uint32_t sq_mask, sq_entries;
-    uint64_t cq_head, cq_tail, cqes;
-    uint32_t cq_mask, cq_entries;
-};
-int sirocco_io_ring_create(const int *taps, int count, unsigned entries, unsigned buffer_entries, struct sirocco_io_ring *ring,
-                           uint64_t *buffer_rings, const char **stage);
-
 /* Installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP on an alternate stack:
  * they print one line (what, where, which function) on `report_fd` (2, or 1 where the
  * filter forbids 2) and exit_group(255). `image` is the guest's ELF file, mapped read-only

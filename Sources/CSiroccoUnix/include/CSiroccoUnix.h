@@ -80,4 +80,20 @@ long sirocco_udp_receive(int fd, void *buffer, size_t length, uint8_t *address, 
 long sirocco_udp_send(int fd, const void *buffer, size_t length, const uint8_t *address, int address_length,
                       uint16_t port);
 
+/* Sirocco's batched I/O (sirocco-spt --io-uring and the unix platform's --io-uring;
+ * SiroccoABI's SiroccoIORing says what an spt guest is told). The ring is created disabled,
+ * mapped, given the TAP descriptors as its fixed files and one provided-buffer ring of
+ * `buffer_entries` per TAP (buffer group i for TAP i), restricted (READ, WRITE and READ_MULTISHOT on fixed files only; no flag but
+ * FIXED_FILE and BUFFER_SELECT; no registration), then enabled: from then on nothing can
+ * widen what it does. Returns 0 or -errno, with `*stage` naming the step that failed. */
+struct sirocco_io_ring {
+    int fd;
+    uint64_t sq_head, sq_tail, sqes;
+    uint32_t sq_mask, sq_entries;
+    uint64_t cq_head, cq_tail, cqes;
+    uint32_t cq_mask, cq_entries;
+};
+int sirocco_io_ring_create(const int *taps, int count, unsigned entries, unsigned buffer_entries, struct sirocco_io_ring *ring,
+                           uint64_t *buffer_rings, const char **stage);
+
 #endif

@@ -188,15 +188,11 @@ public final class IORing {
     return hasArrivals
   }
 
-  /// What went wrong on the ring since it started, for a line at exit; nil if nothing did.
-  public var problems: String? {
-    var transmitErrors: UInt64 = 0
-    var receiveErrors: UInt64 = 0
-    for case let device? in devices {
-      transmitErrors &+= device.transmitErrors
-      receiveErrors &+= device.receiveErrors
-    }
-    guard transmitErrors + receiveErrors + strayCompletions > 0 else { return nil }
-    return "io_uring: \(transmitErrors) frames not sent whole, \(receiveErrors) failed reads, \(strayCompletions) completions for no device"
+  /// Operations that went wrong on the ring since it started (writes the kernel did not take
+  /// whole, reads that failed, completions for no device), for a line at exit.
+  public var failedOperations: UInt64 {
+    var count = strayCompletions
+    for case let device? in devices { count &+= device.transmitErrors &+ device.receiveErrors }
+    return count
   }
 }

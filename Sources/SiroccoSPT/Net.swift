@@ -80,19 +80,33 @@ class SPTNetworkDevice: NetworkDevice {
   }
 
   func transmit(length: Int, offload: TransmitOffload?, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+    guard let start = room(length: length, offload: offload) else { return false }
+    body(UnsafeMutableRawBufferPointer(start: start + headerLength, count: length))
+    return send(start, length: length, offload: offload)
+  }
+
+  // The stack's every send inlines `transmit`: what is not the closure stays out of line, in
+  // these two (an image carries one copy of them, not one per kind of frame).
+
+  /// Where a frame of `length` bytes goes, header first: a slot of the ring (nil: none free),
+  /// or the device's own buffer.
+  @inline(never)
+  func room(length: Int, offload: TransmitOffload?) -> UnsafeMutableRawPointer? {
     precondition(offload == nil || headerLength > 0, "offload asked of a device without it")
     precondition(length >= 0 && headerLength + length <= (ring?.bufferSize ?? transmitBuffer.count), "frame larger than the device's MTU")
-    // A slot of the ring (none free: nothing sent), or the device's own buffer.
-    guard let start = ring.map({ $0.slot() }) ?? transmitBuffer.baseAddress else { return false }
-    body(UnsafeMutableRawBufferPointer(start: start + headerLength, count: length))
+    return ring.map { $0.slot() } ?? transmitBuffer.baseAddress
+  }
+
+  /// Writes the header before the frame at `start` and sends it: queued in the ring, or one
+  /// write(2).
+  @inline(never)
+  func send(_ start: UnsafeMutableRawPointer, length: Int, offload: TransmitOffload?) -> Bool {
     if headerLength > 0 {
       VirtioNetHeader.emit(into: UnsafeMutableRawBufferPointer(start: start, count: headerLength), offload: offload)
     }
-    if let ring {
-      ring.send(count: headerLength + length)
-      return true
-    }
-    return write(start, headerLength + length)
+    guard let ring else { return write(start, headerLength + length) }
+    ring.send(count: headerLength + length)
+    return true
   }
 
   func transmit(_ frame: UnsafeRawBufferPointer, offload: TransmitOffload?) -> Bool {

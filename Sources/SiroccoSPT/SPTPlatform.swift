@@ -156,7 +156,8 @@ public final class SPTPlatform: Platform {
           }
           if let ring = platform.ring {
             // Fixed file i is the ith network device in manifest order.
-            let file = entries.filter { $0.0.kind == .network && $0.1.index < entry.index }.count
+            var file = 0
+            for other in entries where other.declared.kind == .network && other.entry.index < entry.index { file += 1 }
             guard file < ring.bufferRings.count else {
               errors.print("\(App.name): the tender's io_uring has \(ring.bufferRings.count) network devices: expected one for '\(declared.name)'")
               return ExitStatus.failure
@@ -182,7 +183,9 @@ public final class SPTPlatform: Platform {
       }
     }
     let status = Solo5Boot.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
-    if let problems = platform.ring?.problems { errors.print("\(App.name): \(problems)") }
+    if let ring = platform.ring, ring.failedOperations > 0 {
+      errors.print("\(App.name): io_uring: \(ring.failedOperations) operations failed (writes not taken whole, failed reads, completions for no device)")
+    }
     return status
   }
 }

@@ -234,7 +234,9 @@ public final class UnixPlatform: Platform {
     } else {
       status = run(devices)
     }
-    if let problems = platform.ring?.problems { errors.write("\(App.name): \(problems)\n") }
+    if let ring = platform.ring, ring.failedOperations > 0 {
+      errors.write("\(App.name): io_uring: \(ring.failedOperations) operations failed (writes not taken whole, failed reads, completions for no device)\n")
+    }
     return status
   }
 

@@ -365,9 +365,10 @@ int sirocco_socket_at_end(int fd) {
 
 /* ---- io_uring ----
  *
- * Raw system calls and the uapi header (no liburing), shared by sirocco-spt and the unix platform. Debian's header predates some of
- * what is used here (NO_SQARRAY, 6.6; READ_MULTISHOT, 6.7): those are defined below, and a
- * kernel without them refuses the setup or the restriction (the tender then says which). */
+ * Raw system calls and the uapi header (no liburing), shared by sirocco-spt and the unix
+ * platform. Debian's header predates some of what is used here (NO_SQARRAY, 6.6;
+ * READ_MULTISHOT, 6.7): those are defined below, and a kernel without them refuses the setup
+ * or the restriction (the caller then says which step). */
 
 #include <linux/io_uring.h>
 #include <sys/mman.h>

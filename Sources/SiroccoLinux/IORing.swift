@@ -188,8 +188,8 @@ public final class IORing {
     return hasArrivals
   }
 
-  /// Operations that went wrong on the ring since it started (writes the kernel did not take
-  /// whole, reads that failed, completions for no device), for a line at exit.
+  /// Operations that went wrong on the ring since it started (writes and reads that failed,
+  /// completions for no device), for a line at exit.
   public var failedOperations: UInt64 {
     var count = strayCompletions
     for case let device? in devices { count &+= device.transmitErrors &+ device.receiveErrors }

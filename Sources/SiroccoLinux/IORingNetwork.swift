@@ -38,7 +38,7 @@ public final class IORingNetwork {
   /// The buffer `arrival` lent, and the slot `slot` gave.
   var lent = 0
   var filling = 0
-  /// Writes the kernel did not take whole, and reads that failed.
+  /// Writes and reads that failed (a TAP takes a frame whole or not at all).
   var transmitErrors: UInt64 = 0
   var receiveErrors: UInt64 = 0
 
@@ -120,7 +120,7 @@ public final class IORingNetwork {
     giveBack(lent)
   }
 
-  /// Room for a frame to send, header first, of `capacity` bytes (`send` queues it); nil if
+  /// Room for a frame to send, header first, `bufferSize` bytes (`send` queues it); nil if
   /// every slot still waits on the kernel.
   public func slot() -> UnsafeMutableRawPointer? {
     if freeSlots.isEmpty { ring.enter(waitFor: 0, timeout: nil) }

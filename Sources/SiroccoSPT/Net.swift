@@ -31,11 +31,12 @@ class SPTNetworkDevice: NetworkDevice {
     self.macAddress = macAddress
     self.mtu = mtu
     offloads = offload ? [.transmitChecksum, .tcpSegmentation, .receiveCoalesced] : []
-    headerLength = offload ? VirtioNetHeader.length : 0
+    let header = offload ? VirtioNetHeader.length : 0
+    headerLength = header
     // With offloads the kernel hands over and takes TCP segments of up to 64 KiB.
     let frames = offload ? 65536 + 18 : mtu + 18
-    self.ring = ring.map { IORingNetwork(ring: $0, file: file, headerLength: offload ? VirtioNetHeader.length : 0, frameCapacity: frames) }
-    let own = ring == nil ? headerLength + frames : 0
+    self.ring = ring.map { IORingNetwork(ring: $0, file: file, headerLength: header, frameCapacity: frames) }
+    let own = ring == nil ? header + frames : 0
     receiveBuffer = .allocate(byteCount: own, alignment: 16)
     transmitBuffer = .allocate(byteCount: own, alignment: 16)
   }

@@ -184,7 +184,7 @@ public final class SPTPlatform: Platform {
     }
     let status = Solo5Boot.run(App.self, platform: platform, parameters: parameters, networks: networks, blocks: blocks)
     if let ring = platform.ring, ring.failedOperations > 0 {
-      errors.print("\(App.name): io_uring: \(ring.failedOperations) operations failed (writes not taken whole, failed reads, completions for no device)")
+      errors.print("\(App.name): io_uring: \(ring.failedOperations) operations failed (writes, reads, completions for no device)")
     }
     return status
   }

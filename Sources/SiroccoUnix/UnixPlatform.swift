@@ -235,7 +235,7 @@ public final class UnixPlatform: Platform {
       status = run(devices)
     }
     if let ring = platform.ring, ring.failedOperations > 0 {
-      errors.write("\(App.name): io_uring: \(ring.failedOperations) operations failed (writes not taken whole, failed reads, completions for no device)\n")
+      errors.write("\(App.name): io_uring: \(ring.failedOperations) operations failed (writes, reads, completions for no device)\n")
     }
     return status
   }

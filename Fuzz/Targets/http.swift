@@ -30,7 +30,17 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   while offset < stream.count, outcome.refusal == nil {
     split = split &* 1_103_515_245 &+ 12345
     let length = min(Int(split >> 16 & 15) + 1, stream.count - offset)
-    pieces.append(Array(stream[offset..<(offset + length)]))
+    // Pieces appended as arrays, or read straight into the parser's buffer as the server does.
+    if split & 0x8000_0000 == 0 {
+      pieces.append(Array(stream[offset..<(offset + length)]))
+    } else {
+      let start = offset
+      let taken = pieces.append(maximum: length) { room in
+        stream.withUnsafeBytes { room.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
+        return length
+      }
+      require(taken == length, "a read into the buffer took \(taken) of \(length) bytes")
+    }
     offset += length
     let more = drain(&pieces)
     outcome.requests += more.requests

@@ -157,6 +157,13 @@ if arguments.first == "filter" {
   benchmarkFilters(arguments.dropFirst())
   exit(0)
 }
+/// `sirocco-benchmarks http [requests] [rounds]`: the static site server alone.
+if arguments.first == "http" {
+  guard allocationCounterWorks() else { exit(1) }
+  let requests = arguments.dropFirst().first.flatMap { Int($0) } ?? 1_000_000
+  reportHTTP(requests: requests, rounds: arguments.dropFirst(2).first.flatMap { Int($0) } ?? 5)
+  exit(0)
+}
 /// Arguments: frames per round (2,000,000), rounds (5; the best is kept: on a shared machine
 /// the fastest round is the one least disturbed), `ipv4` or `ipv6` to run one family alone
 /// (for a profiler; `both` for both), and one payload size instead of 56 and 1400 bytes.
@@ -188,4 +195,19 @@ for payload in payloads {
   }
   guard only == nil else { continue }
   print("  IPv6/IPv4 cost per frame: \(Double(Int(best.v6.nanosecondsPerFrame / best.v4.nanosecondsPerFrame * 100)) / 100)x")
+}
+if only == nil, payloads.count == 2 {
+  // The static site server's work per request, a tenth as many requests as frames.
+  reportHTTP(requests: max(frames / 10, 1000), rounds: rounds)
+}
+
+/// Prints the best of `rounds` runs of the HTTP benchmark.
+func reportHTTP(requests: Int, rounds: Int) {
+  var best = HTTPResult()
+  for _ in 0..<max(rounds, 1) {
+    let result = benchmarkHTTP(requests: requests)
+    if result.requestsPerSecond > best.requestsPerSecond { best = result }
+  }
+  let allocations = (best.allocationsPerRequest * 1000).rounded() / 1000
+  print("http small page: \(Int(best.requestsPerSecond)) requests/s (\(Int(best.nanosecondsPerRequest.rounded())) ns/request, \(allocations) allocations/request, \(best.responseBytes) B/response)")
 }

@@ -23,17 +23,27 @@ public struct HTTPLimits: Sendable {
 }
 
 public struct HTTPRequest: Sendable, Equatable {
-  public var method: [UInt8]
-  /// The request target as sent (origin form: path and query, still percent-encoded).
-  public var target: [UInt8]
+  /// The header section as it arrived (request line and field lines, without the empty line
+  /// that ends it): the parser's buffer, shared rather than copied, indexed as that buffer is.
+  let section: ArraySlice<UInt8>
+  let methodRange: Range<Int>
+  /// The request target in `section`; empty for an absolute-form target without a path,
+  /// which is "/".
+  let targetRange: Range<Int>
   /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-  public var minorVersion: Int
-  public var headers: [(name: [UInt8], value: [UInt8])]
-  public var body: [UInt8]
+  public let minorVersion: Int
+  /// Each field line's name and value (without the white space around it), in `section`.
+  let fields: [(name: Range<Int>, value: Range<Int>)]
+  public internal(set) var body: [UInt8] = []
+
+  public var method: [UInt8] { Array(section[methodRange]) }
+  /// The request target as sent (origin form: path and query, still percent-encoded).
+  public var target: [UInt8] { targetRange.isEmpty ? [UInt8(ascii: "/")] : Array(section[targetRange]) }
+  public var headers: [(name: [UInt8], value: [UInt8])] { fields.map { (Array(section[$0.name]), Array(section[$0.value])) } }
 
   public static func == (lhs: HTTPRequest, rhs: HTTPRequest) -> Bool {
     lhs.method == rhs.method && lhs.target == rhs.target && lhs.minorVersion == rhs.minorVersion
-      && lhs.body == rhs.body && lhs.headers.count == rhs.headers.count
+      && lhs.body == rhs.body && lhs.fields.count == rhs.fields.count
       && zip(lhs.headers, rhs.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
   }
 
@@ -41,13 +51,16 @@ public struct HTTPRequest: Sendable, Equatable {
   /// lines of the same name are one list, joined with ", " (RFC 9110 5.3).
   public func header(_ name: String) -> [UInt8]? {
     var value: [UInt8]?
-    for field in headers where asciiEqualsIgnoringCase(field.name, name) {
-      value = value.map { $0 + Array(", ".utf8) + field.value } ?? field.value
+    for field in fields where asciiEqualsIgnoringCase(section[field.name], name) {
+      if value == nil { value = Array(section[field.value]) } else { value! += Array(", ".utf8) + section[field.value] }
     }
     return value
   }
 
-  public func methodIs(_ name: String) -> Bool { method.elementsEqual(name.utf8) }
+  /// How many field lines are named `name` (compared without case).
+  func count(of name: String) -> Int { fields.count(where: { asciiEqualsIgnoringCase(section[$0.name], name) }) }
+
+  public func methodIs(_ name: String) -> Bool { section[methodRange].elementsEqual(name.utf8) }
 
   /// Whether the connection stays open after the response (RFC 9112 9.3): HTTP/1.1 unless
   /// "Connection: close", HTTP/1.0 only with "Connection: keep-alive".
@@ -57,17 +70,24 @@ public struct HTTPRequest: Sendable, Equatable {
     return connection.contains { asciiEqualsIgnoringCase($0, "keep-alive") }
   }
 
+  /// The target without its query, still percent-encoded.
+  var rawPath: ArraySlice<UInt8> {
+    guard !targetRange.isEmpty else { return [UInt8(ascii: "/")][...] }
+    let target = section[targetRange]
+    return target[..<(target.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex)]
+  }
+
   /// The path of the target, percent-decoded, without the query; nil when it is not a valid
   /// origin-form path (or decodes to a NUL byte).
   public var path: [UInt8]? {
-    var raw = target
-    if let question = raw.firstIndex(of: UInt8(ascii: "?")) { raw = Array(raw[..<question]) }
+    let raw = rawPath
     guard raw.first == UInt8(ascii: "/") else { return nil }
     return percentDecoded(raw)
   }
 
   /// The query (after "?"), as sent.
   public var query: [UInt8]? {
+    let target = section[targetRange]
     guard let question = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
     return Array(target[(question + 1)...])
   }
@@ -119,12 +139,29 @@ public struct HTTPRequestParser: Sendable {
   public var buffered: ArraySlice<UInt8> { storage[start...] }
 
   public mutating func append(_ bytes: [UInt8]) {
-    // Consumed bytes go once they are at least half of what is kept: amortized linear.
+    compact()
+    storage += bytes
+  }
+
+  /// Reads straight into the parser's buffer, with no array between: `read` is given room
+  /// for `maximum` bytes and returns how many it wrote there. Returns that count.
+  public mutating func append(maximum: Int, reading read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+    guard maximum > 0 else { return 0 }
+    compact()
+    let end = storage.count
+    storage.append(contentsOf: repeatElement(0, count: maximum))
+    let taken = storage.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[end...])) }
+    storage.removeLast(maximum - min(max(taken, 0), maximum))
+    return min(max(taken, 0), maximum)
+  }
+
+  /// Consumed bytes go once they are at least half of what is kept: amortized linear, and
+  /// the buffer keeps its capacity.
+  mutating func compact() {
     if start > 0, start >= storage.count - start {
-      storage.removeFirst(start)
+      storage.removeSubrange(0..<start)
       start = 0
     }
-    storage += bytes
   }
 
   /// Whether no part of a request has arrived: between requests.
@@ -175,6 +212,10 @@ public struct HTTPRequestParser: Sendable {
     }
   }
 
+  /// The refusals of a request line or header section that is too long (made when thrown).
+  var tooLongLine: HTTPRequestError { HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes") }
+  var tooLongSection: HTTPRequestError { HTTPRequestError(431, "header section longer than " + String(limits.headerBytes) + " bytes") }
+
   /// The header section of the next request, once it has all arrived. A request without a
   /// body is returned; one with a body moves the parser to it and returns nil.
   mutating func head(scanned: Int) throws(HTTPRequestError) -> HTTPRequest? {
@@ -183,7 +224,6 @@ public struct HTTPRequestParser: Sendable {
     if scanned == 0 {
       while start < storage.count, storage[start] == carriageReturn || storage[start] == newline { start += 1 }
     }
-    let tooLongLine = HTTPRequestError(414, "request line longer than " + String(limits.requestLine) + " bytes")
     if !requestLineChecked {
       // Searched from where the last search stopped; its length without the CR.
       let from = start + max(0, scanned - 1), to = min(storage.count, start + limits.requestLine + 2)
@@ -194,7 +234,6 @@ public struct HTTPRequestParser: Sendable {
         throw tooLongLine
       }
     }
-    let tooLongSection = HTTPRequestError(431, "header section longer than " + String(limits.headerBytes) + " bytes")
     guard let headerEnd = Self.endOfHeaders(storage, from: start + max(0, scanned - 3), stop: start + limits.headerBytes + 4) else {
       if storage.count - start >= limits.headerBytes + 4 { throw tooLongSection }
       // What is not a method is refused at once (a TLS hello, noise), not after a timeout.
@@ -206,28 +245,40 @@ public struct HTTPRequestParser: Sendable {
     }
     // The section's size is what comes before its final empty line, however it arrived.
     guard headerEnd.start - start <= limits.headerBytes else { throw tooLongSection }
-    var lines = Self.lines(storage[start..<headerEnd.start])
-    guard !lines.isEmpty else { throw HTTPRequestError(400, "no request line") }
-    let requestLine = lines.removeFirst()
+    // Parsed where it lies: the request keeps the section (shared, not copied) and where its
+    // parts are. Lines end in LF, a CR before it dropped.
+    let section = storage[start..<headerEnd.start]
+    var lineStart = section.startIndex
+    func nextLine() -> ArraySlice<UInt8> {
+      let end = section[lineStart...].firstIndex(of: newline) ?? section.endIndex
+      let line = section[lineStart..<(end > lineStart && section[end - 1] == carriageReturn ? end - 1 : end)]
+      lineStart = min(end + 1, section.endIndex)
+      return line
+    }
+    let requestLine = nextLine()
     if requestLine.count > limits.requestLine { throw tooLongLine }
-    var request = try Self.parseRequestLine(requestLine)
-    guard lines.count <= limits.headerCount else { throw HTTPRequestError(431, "more than " + String(limits.headerCount) + " header fields") }
-    for line in lines { request.headers.append(try Self.parseField(line)) }
+    let (method, target, minor) = try Self.parseRequestLine(requestLine)
+    let fieldCount = lineStart == section.endIndex ? 0 : section[lineStart...].count(where: { $0 == newline }) + 1
+    guard fieldCount <= limits.headerCount else { throw HTTPRequestError(431, "more than " + String(limits.headerCount) + " header fields") }
+    var fields: [(name: Range<Int>, value: Range<Int>)] = []
+    fields.reserveCapacity(fieldCount)
+    for _ in 0..<fieldCount { fields.append(try Self.parseField(nextLine())) }
+    let request = HTTPRequest(section: section, methodRange: method, targetRange: target, minorVersion: minor, fields: fields)
     if request.minorVersion >= 1 {
-      let hosts = request.headers.filter { asciiEqualsIgnoringCase($0.name, "host") }
-      guard hosts.count == 1 else { throw HTTPRequestError(400, hosts.isEmpty ? "no Host field" : "more than one Host field") }
+      let hosts = request.count(of: "host")
+      guard hosts == 1 else { throw HTTPRequestError(400, hosts == 0 ? "no Host field" : "more than one Host field") }
     }
     start = headerEnd.end
     phase = .head(scanned: 0)
     requestLineChecked = false
     // The body's length (RFC 9112 6.3).
-    let lengths = request.headers.filter { asciiEqualsIgnoringCase($0.name, "content-length") }
-    let encodings = request.headers.filter { asciiEqualsIgnoringCase($0.name, "transfer-encoding") }
-    if !encodings.isEmpty {
+    let hasLength = request.count(of: "content-length") > 0
+    if request.count(of: "transfer-encoding") > 0 {
       // Both framings at once is how requests are smuggled past a proxy: refused (6.1).
       guard request.minorVersion >= 1 else { throw HTTPRequestError(400, "Transfer-Encoding in an HTTP/1.0 request") }
-      guard lengths.isEmpty else { throw HTTPRequestError(400, "both Transfer-Encoding and Content-Length") }
-      let codings = encodings.flatMap { tokens($0.value) }.filter { !$0.isEmpty }
+      guard !hasLength else { throw HTTPRequestError(400, "both Transfer-Encoding and Content-Length") }
+      let codings = request.fields.filter { asciiEqualsIgnoringCase(section[$0.name], "transfer-encoding") }
+        .flatMap { tokens(Array(section[$0.value])) }
       guard let last = codings.last, asciiEqualsIgnoringCase(last, "chunked") else {
         throw HTTPRequestError(400, codings.isEmpty ? "empty Transfer-Encoding" : "chunked is not the final transfer coding")
       }
@@ -236,8 +287,9 @@ public struct HTTPRequestParser: Sendable {
       phase = .chunkSize
       return nil
     }
-    if let first = lengths.first {
-      guard lengths.allSatisfy({ $0.value == first.value }), let length = asciiDecimal(first.value) else {
+    if hasLength {
+      let lengths = request.fields.filter { asciiEqualsIgnoringCase(section[$0.name], "content-length") }.map { section[$0.value] }
+      guard lengths.allSatisfy({ $0.elementsEqual(lengths[0]) }), let length = asciiDecimal(lengths[0]) else {
         throw HTTPRequestError(400, "bad Content-Length")
       }
       guard length <= limits.body else { throw HTTPRequestError(413, "body longer than " + String(limits.body) + " bytes") }
@@ -321,42 +373,40 @@ public struct HTTPRequestParser: Sendable {
     return nil
   }
 
-  /// The lines of the header section, without their CR LF.
-  static func lines(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
-    bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
-      line.last == UInt8(ascii: "\r") ? line.dropLast() : line
-    }
-  }
-
-  /// method SP request-target SP HTTP-version (RFC 9112 3).
-  static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPRequestError) -> HTTPRequest {
-    let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-    guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(isTokenCharacter) else {
-      throw HTTPRequestError(400, "malformed request line")
-    }
-    let target = parts[1]
+  /// method SP request-target SP HTTP-version (RFC 9112 3): where the method and the target
+  /// are in `line` (the target's path alone for an absolute-form target; empty when that
+  /// has none: "/"), and the minor version.
+  static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPRequestError) -> (method: Range<Int>, target: Range<Int>, minor: Int) {
+    let space = UInt8(ascii: " ")
+    guard let first = line.firstIndex(of: space), let second = line[(first + 1)...].firstIndex(of: space),
+      !line[(second + 1)...].contains(space)
+    else { throw HTTPRequestError(400, "malformed request line") }
+    let method = line[..<first]
+    guard !method.isEmpty, method.allSatisfy(isTokenCharacter) else { throw HTTPRequestError(400, "malformed request line") }
+    let target = line[(first + 1)..<second]
     guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { throw HTTPRequestError(400, "malformed request target") }
-    let version = Array(parts[2])
-    guard version.count == 8, version[0..<5].elementsEqual("HTTP/".utf8), version[6] == UInt8(ascii: "."),
-      let major = digit(version[5]), let minor = digit(version[7])
+    let version = line[(second + 1)...]
+    let v = version.startIndex
+    guard version.count == 8, version[v..<(v + 5)].elementsEqual("HTTP/".utf8), version[v + 6] == UInt8(ascii: "."),
+      let major = digit(version[v + 5]), let minor = digit(version[v + 7])
     else { throw HTTPRequestError(400, "malformed HTTP version") }
     guard major == 1 else { throw HTTPRequestError(505, "HTTP/" + String(major) + "." + String(minor) + " is not supported") }
-    var path = Array(target)
     // Absolute form (RFC 9112 3.2.2): keep the path; asterisk form only for OPTIONS.
-    if let scheme = path.firstIndex(of: UInt8(ascii: ":")), path.first != UInt8(ascii: "/"),
-      path.count > scheme + 2, path[scheme + 1] == UInt8(ascii: "/"), path[scheme + 2] == UInt8(ascii: "/")
+    if let scheme = target.firstIndex(of: UInt8(ascii: ":")), target.first != UInt8(ascii: "/"),
+      target.endIndex > scheme + 2, target[scheme + 1] == UInt8(ascii: "/"), target[scheme + 2] == UInt8(ascii: "/")
     {
-      let rest = path[(scheme + 3)...]
-      path = rest.firstIndex(of: UInt8(ascii: "/")).map { Array(rest[$0...]) } ?? [UInt8(ascii: "/")]
-    } else if path != [UInt8(ascii: "*")] || !parts[0].elementsEqual("OPTIONS".utf8), path.first != UInt8(ascii: "/") {
+      let rest = target[(scheme + 3)...]
+      let path = rest.firstIndex(of: UInt8(ascii: "/")).map { $0..<rest.endIndex } ?? rest.endIndex..<rest.endIndex
+      return (method.indices, path, minor)
+    } else if !target.elementsEqual("*".utf8) || !method.elementsEqual("OPTIONS".utf8), target.first != UInt8(ascii: "/") {
       throw HTTPRequestError(400, "request target is not a path")
     }
-    return HTTPRequest(method: Array(parts[0]), target: path, minorVersion: minor, headers: [], body: [])
+    return (method.indices, target.indices, minor)
   }
 
-  /// field-name ":" OWS field-value OWS (RFC 9112 5); no space before the colon, no
-  /// obsolete line folding.
-  static func parseField(_ line: ArraySlice<UInt8>) throws(HTTPRequestError) -> (name: [UInt8], value: [UInt8]) {
+  /// field-name ":" OWS field-value OWS (RFC 9112 5): where the name and the value are in
+  /// `line`; no space before the colon, no obsolete line folding.
+  static func parseField(_ line: ArraySlice<UInt8>) throws(HTTPRequestError) -> (name: Range<Int>, value: Range<Int>) {
     guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw HTTPRequestError(400, "header field without a colon") }
     let name = line[..<colon]
     guard !name.isEmpty, name.allSatisfy(isTokenCharacter) else {
@@ -367,7 +417,7 @@ public struct HTTPRequestParser: Sendable {
     guard value.allSatisfy({ $0 == UInt8(ascii: "\t") || ($0 >= 0x20 && $0 != 0x7f) }) else {
       throw HTTPRequestError(400, "control character in a header field value")
     }
-    return (Array(name), Array(value))
+    return (name.indices, value.indices)
   }
 }
 
@@ -386,7 +436,7 @@ func digit(_ byte: UInt8) -> Int? {
 
 /// Whether the bytes are `b`'s, ASCII letters compared without case; `b` is not copied into
 /// an array.
-func asciiEqualsIgnoringCase(_ a: [UInt8], _ b: String) -> Bool {
+func asciiEqualsIgnoringCase(_ a: some Collection<UInt8>, _ b: String) -> Bool {
   a.count == b.utf8.count && zip(a, b.utf8).allSatisfy { asciiLowercase($0) == asciiLowercase($1) }
 }
 
@@ -423,12 +473,13 @@ func tokens(_ value: [UInt8]) -> [[UInt8]] {
 }
 
 /// %XX decoded; nil for a bad escape or one that decodes to NUL.
-func percentDecoded(_ bytes: [UInt8]) -> [UInt8]? {
+func percentDecoded(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
   var result: [UInt8] = []
-  var index = 0
-  while index < bytes.count {
+  result.reserveCapacity(bytes.count)
+  var index = bytes.startIndex
+  while index < bytes.endIndex {
     if bytes[index] == UInt8(ascii: "%") {
-      guard index + 2 < bytes.count, let high = asciiHexDigit(bytes[index + 1]), let low = asciiHexDigit(bytes[index + 2]) else { return nil }
+      guard index + 2 < bytes.endIndex, let high = asciiHexDigit(bytes[index + 1]), let low = asciiHexDigit(bytes[index + 2]) else { return nil }
       let byte = high << 4 | low
       guard byte != 0 else { return nil }
       result.append(byte)

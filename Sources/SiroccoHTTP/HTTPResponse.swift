@@ -5,19 +5,44 @@ import SiroccoWire
 
 public struct HTTPResponseHead: Sendable {
   public var status: Int
-  public var headers: [(name: String, value: String)] = []
-  /// Fields already written out (each "Name: value" and CR LF), and how many of `headers`
-  /// come before them: what a server says of a resource every time, made once.
-  var rendered: (after: Int, bytes: [UInt8])?
+  /// The fields added so far, written out: each "Name: value" and CR LF, in the order added.
+  public private(set) var fields: [UInt8] = []
 
   public init(status: Int) { self.status = status }
 
-  public mutating func add(_ name: String, _ value: String) { headers.append((name, value)) }
+  public mutating func add(_ name: String, _ value: String) {
+    writing { Self.writeField(name, value, to: &$0) }
+  }
 
-  /// Fields written out already, each ending in CR LF, to follow those added so far.
+  /// A field whose value is a decimal number (Content-Length), written without a String.
+  public mutating func add(_ name: String, decimal value: Int) {
+    writing { text in
+      text.append(name)
+      text.append(literal: ": ")
+      text.append(decimal: value)
+      text.append(literal: "\r\n")
+    }
+  }
+
+  /// Fields written out already, each ending in CR LF (what a server says of a resource
+  /// every time, made once), to follow those added so far.
   public mutating func add(rendered fields: [UInt8]) {
-    precondition(rendered == nil, "one block of rendered fields per head")
-    rendered = (headers.count, fields)
+    reserve(fields.count)
+    self.fields += fields
+  }
+
+  /// Room for the usual head at the first field: one allocation per head.
+  mutating func reserve(_ count: Int) {
+    if fields.capacity < fields.count + count { fields.reserveCapacity(max(512, 2 * fields.count + count)) }
+  }
+
+  /// `write` over `fields` as `Text` (swapped in and back, not copied).
+  mutating func writing(_ body: (inout Text) -> Void) {
+    reserve(64)
+    var text = Text()
+    swap(&text.bytes, &fields)
+    body(&text)
+    swap(&text.bytes, &fields)
   }
 
   /// The status line and fields, each ending in CR LF, then the empty line.
@@ -29,21 +54,16 @@ public struct HTTPResponseHead: Sendable {
 
   /// `bytes`, appended to `output` (a connection's pending output, say).
   public func write(into output: inout [UInt8]) {
-    // Written as `Text` over `output`'s own storage (swapped in and back, not copied).
     var text = Text()
     swap(&text.bytes, &output)
     defer { swap(&text.bytes, &output) }
-    text.bytes.reserveCapacity(text.bytes.count + 160 + (rendered?.bytes.count ?? 0))
+    text.bytes.reserveCapacity(text.bytes.count + 48 + fields.count)
     text.append(literal: "HTTP/1.1 ")
     text.append(decimal: status)
     text.append(byte: UInt8(ascii: " "))
     text.append(Self.reason(status))
     text.append(literal: "\r\n")
-    for (index, header) in headers.enumerated() {
-      if let rendered, rendered.after == index { text.bytes += rendered.bytes }
-      Self.writeField(header.name, header.value, to: &text)
-    }
-    if let rendered, rendered.after == headers.count { text.bytes += rendered.bytes }
+    text.bytes += fields
     text.append(literal: "\r\n")
   }
 

@@ -33,7 +33,7 @@ public final class StaticSiteServer {
     /// Bytes of the current response not yet taken by the stream, and the part of the body
     /// still to read from the store.
     var output: [UInt8] = []
-    var body: (key: String, next: Int, end: Int)?
+    var body: (key: String, next: Int, end: Int, size: Int)?
     var closeAfterResponse = false
     /// Our FIN is sent: input is read and dropped until the client closes too.
     var closed = false
@@ -64,6 +64,8 @@ public final class StaticSiteServer {
   /// link Unicode normalization's tables into an Embedded image for hashing): made at its
   /// first request and used while the store gives the same size and modification time.
   var described: [[UInt8]: Description] = [:]
+  /// The index page's key, as bytes.
+  let indexKey: [UInt8]
   /// Resources described at most (past it the descriptions are dropped and made afresh).
   static let describedLimit = 1024
 
@@ -87,6 +89,7 @@ public final class StaticSiteServer {
     self.store = store
     self.configuration = configuration
     self.log = log
+    indexKey = normalizedKey(Array(configuration.indexName.utf8)) ?? Array(configuration.indexName.utf8)
   }
 
   public var openConnections: Int { connections.count }
@@ -154,14 +157,14 @@ public final class StaticSiteServer {
       do {
         request = try connection.parser.next()
         while request == nil {
-          let received = stream.read(maximum: 65536)
-          if received.isEmpty { break }
+          // Read straight into the parser's buffer.
+          let received = connection.parser.append(maximum: min(stream.availableBytes, 65536)) { stream.read(into: $0) }
+          if received == 0 { break }
           // Empty lines between requests (RFC 9112 2.2) do not keep a connection alive.
-          if received.contains(where: { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }) {
+          if connection.parser.buffered.suffix(received).contains(where: { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }) {
             connection.lastProgress = now
             if connection.requestStarted == nil { connection.requestStarted = now }
           }
-          connection.parser.append(received)
           request = try connection.parser.next()
         }
       } catch {
@@ -232,7 +235,12 @@ public final class StaticSiteServer {
       if let body = connection.body {
         let room = min(stream.writableBytes - connection.output.count, body.end - body.next, 65536 - connection.output.count)
         if room > 0 {
-          guard let bytes = try? store.get(body.key, offset: body.next, length: room), !bytes.isEmpty else {
+          // A whole value is asked for whole: a cache in front of the store hands over the
+          // bytes it keeps, uncopied.
+          let whole = body.next == 0 && room == body.size
+          guard let bytes = try? (whole ? store.get(body.key) : store.get(body.key, offset: body.next, length: room)),
+            !bytes.isEmpty, !whole || bytes.count == room
+          else {
             // The store failed under a response already begun: nothing honest to send but a close.
             connection.body = nil
             connection.closeAfterResponse = true
@@ -241,13 +249,14 @@ public final class StaticSiteServer {
           }
           // (Taken whole when nothing is waiting: a large file's 64 KiB copied once less.)
           if connection.output.isEmpty { connection.output = bytes } else { connection.output += bytes }
-          connection.body = (body.key, body.next + bytes.count, body.end)
+          connection.body = (body.key, body.next + bytes.count, body.end, body.size)
         }
         if connection.body!.next == body.end { connection.body = nil }
       }
       guard !connection.output.isEmpty else { return }
       let written = stream.write(connection.output)
-      connection.output.removeFirst(written)
+      // All taken (the usual case): the buffer is kept for the next response.
+      if written == connection.output.count { connection.output.removeAll(keepingCapacity: true) } else { connection.output.removeFirst(written) }
       if !connection.output.isEmpty || connection.body == nil { return }
     }
   }
@@ -266,58 +275,56 @@ public final class StaticSiteServer {
     guard request.methodIs("GET") || isHead else {
       var head = baseHead(405, date: date)
       head.add("Allow", "GET, HEAD")
-      return logged(405, finish(connection, head: head, body: Array("method not allowed\n".utf8), isHead: isHead))
+      return logged(405, finish(connection, head: consume head, body: Array("method not allowed\n".utf8), isHead: isHead))
     }
-    guard let path = request.path, let normalized = normalizedKey(path) else {
+    // The path percent-decoded only if it has an escape (else the bytes as they arrived).
+    let rawPath = request.rawPath
+    let decoded = rawPath.contains(UInt8(ascii: "%")) ? percentDecoded(rawPath).map { $0[...] } : rawPath
+    guard let path = decoded, path.first == UInt8(ascii: "/"), let normalized = normalizedKey(path) else {
       return logged(400, finish(connection, head: baseHead(400, date: date), body: Array("bad request target\n".utf8), isHead: isHead))
     }
-    let key = String(decoding: normalized, as: UTF8.self)
-    var resourceKey = key
-    var resourceBytes = normalized
-    switch store.exists(key) {
-    case .dictionary:
+    // One lookup in the store (two for a directory's index page).
+    var resource = normalized
+    var metadata = store.metadata(String(decoding: normalized, as: UTF8.self))
+    if metadata == .dictionary {
       // A directory: its index page, at a URL that ends in "/" so relative links work.
       guard path.last == UInt8(ascii: "/") else {
         var head = baseHead(301, date: date)
         head.add("Location", String(decoding: path, as: UTF8.self) + "/")
-        finish(connection, head: head, body: [], isHead: isHead)
+        finish(connection, head: consume head, body: [], isHead: isHead)
         return logged(301, 0)
       }
-      resourceKey = key.isEmpty ? configuration.indexName : key + "/" + configuration.indexName
-      resourceBytes = Array(resourceKey.utf8)
-      if store.exists(resourceKey) != .value { return notFound(connection, date: date, isHead: isHead, logged: logged) }
-    case .value:
-      break
-    case nil:
+      resource = normalized.isEmpty ? indexKey : normalized + [UInt8(ascii: "/")] + indexKey
+      metadata = store.metadata(String(decoding: resource, as: UTF8.self))
+    }
+    guard case .value(let size, let modified) = metadata else {
       return notFound(connection, date: date, isHead: isHead, logged: logged)
     }
-    guard let size = try? store.size(resourceKey), let modified = try? store.lastModified(resourceKey) else {
-      return notFound(connection, date: date, isHead: isHead, logged: logged)
-    }
-    let description = describe(resourceBytes, HTTPResource(size: size, modified: modified))
+    let resourceKey = String(decoding: resource, as: UTF8.self)
+    let description = describe(resource, HTTPResource(size: size, modified: modified))
     var head = baseHead(200, date: date)
     head.add(rendered: description.fields)
     switch decide(request, for: description.resource, entityTag: description.entityTag) {
     case .notModified:
       head.status = 304
-      finish(connection, head: head, body: [], isHead: true)
+      finish(connection, head: consume head, body: [], isHead: true)
       logged(304, 0)
     case .preconditionFailed:
       head.status = 412
-      finish(connection, head: head, body: [], isHead: isHead)
+      finish(connection, head: consume head, body: [], isHead: isHead)
       logged(412, 0)
     case .unsatisfiable:
       head.status = 416
       head.add("Content-Range", "bytes */" + String(size))
-      finish(connection, head: head, body: [], isHead: isHead)
+      finish(connection, head: consume head, body: [], isHead: isHead)
       logged(416, 0)
     case .whole:
-      stream(connection, head: head, key: resourceKey, start: 0, end: size, isHead: isHead)
+      stream(connection, head: consume head, key: resourceKey, start: 0, end: size, size: size, isHead: isHead)
       logged(200, isHead ? 0 : size)
     case .range(let start, let end):
       head.status = 206
       head.add("Content-Range", "bytes " + String(start) + "-" + String(end - 1) + "/" + String(size))
-      stream(connection, head: head, key: resourceKey, start: start, end: end, isHead: isHead)
+      stream(connection, head: consume head, key: resourceKey, start: start, end: end, size: size, isHead: isHead)
       logged(206, isHead ? 0 : end - start)
     }
   }
@@ -343,7 +350,7 @@ public final class StaticSiteServer {
     var head = baseHead(404, date: date)
     head.add("Content-Type", "text/html; charset=utf-8")
     let page = (try? store.get(configuration.notFoundPage)) ?? Array("<!doctype html><title>Not found</title><h1>Not found</h1>\n".utf8)
-    logged(404, finish(connection, head: head, body: page, isHead: isHead))
+    logged(404, finish(connection, head: consume head, body: page, isHead: isHead))
   }
 
   func baseHead(_ status: Int, date: Int64) -> HTTPResponseHead {
@@ -354,11 +361,11 @@ public final class StaticSiteServer {
     return head
   }
 
-  /// A response whose body is in hand; returns the body bytes it sends.
+  /// A response whose body is in hand; returns the body bytes it sends. (The head is taken,
+  /// not copied: its fields are written on in place.)
   @discardableResult
-  func finish(_ connection: Connection, head: HTTPResponseHead, body: [UInt8], isHead: Bool) -> Int {
-    var head = head
-    if head.status != 304 { head.add("Content-Length", String(body.count)) }
+  func finish(_ connection: Connection, head: consuming HTTPResponseHead, body: [UInt8], isHead: Bool) -> Int {
+    if head.status != 304 { head.add("Content-Length", decimal: body.count) }
     if connection.closeAfterResponse { head.add("Connection", "close") }
     head.write(into: &connection.output)
     if !isHead { connection.output += body }
@@ -366,19 +373,20 @@ public final class StaticSiteServer {
   }
 
   /// A response whose body comes from the store as the client takes it.
-  func stream(_ connection: Connection, head: HTTPResponseHead, key: String, start: Int, end: Int, isHead: Bool) {
-    var head = head
-    head.add("Content-Length", String(end - start))
+  func stream(_ connection: Connection, head: consuming HTTPResponseHead, key: String, start: Int, end: Int, size: Int, isHead: Bool) {
+    head.add("Content-Length", decimal: end - start)
     if connection.closeAfterResponse { head.add("Connection", "close") }
+    // Room for the head and a small body at once (kept for the connection's next responses).
+    connection.output.reserveCapacity(connection.output.count + 48 + head.fields.count + (isHead ? 0 : min(end - start, 65536)))
     head.write(into: &connection.output)
-    if !isHead, end > start { connection.body = (key, start, end) }
+    if !isHead, end > start { connection.body = (key, start, end, size) }
   }
 
   func respond(_ connection: Connection, status: Int, reason: String, date: Int64) {
     connection.closeAfterResponse = true
     var head = baseHead(status, date: date)
     head.add("Content-Type", "text/plain; charset=utf-8")
-    finish(connection, head: head, body: Array((reason + "\n").utf8), isHead: false)
+    finish(connection, head: consume head, body: Array((reason + "\n").utf8), isHead: false)
     log?(connection.stream.remoteAddress.description + " \"-\" " + String(status) + " (" + reason + ")")
   }
 }

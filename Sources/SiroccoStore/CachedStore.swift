@@ -3,7 +3,7 @@
 // passed, so a hot page costs no device read at all. What is kept is the device's content as
 // it was read: a disk rewritten under a running unikernel is seen again after a restart
 // (values too large to keep are read afresh each time). Everything but values (kinds, lists,
-// sizes, dates, digests) comes from the store, whose index is in memory already.
+// sizes, dates, digests, metadata) comes from the store, whose index is in memory already.
 
 public final class CachedStore: KeyValueStore {
   public let store: any KeyValueStore
@@ -35,12 +35,12 @@ public final class CachedStore: KeyValueStore {
   func kept(_ key: String) throws(StoreError) -> [UInt8]? {
     guard capacity > 0, let normalized = normalizedKey(key) else { return nil }
     uses &+= 1
-    if entries[normalized] != nil {
-      entries[normalized]!.lastUse = uses
+    if let index = entries.index(forKey: normalized) {
+      entries.values[index].lastUse = uses
       hits += 1
-      return entries[normalized]!.bytes
+      return entries.values[index].bytes
     }
-    guard store.exists(key) == .value, try store.size(key) <= largestValue else { return nil }
+    guard case .value(let size, _) = store.metadata(key), size <= largestValue else { return nil }
     let bytes = try store.get(key)
     misses += 1
     while heldBytes + bytes.count > capacity, let victim = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
@@ -70,4 +70,5 @@ public final class CachedStore: KeyValueStore {
   public func size(_ key: String) throws(StoreError) -> Int { try store.size(key) }
   public func lastModified(_ key: String) throws(StoreError) -> Int64 { try store.lastModified(key) }
   public func digest(_ key: String) throws(StoreError) -> [UInt8] { try store.digest(key) }
+  public func metadata(_ key: String) -> StoreMetadata? { store.metadata(key) }
 }

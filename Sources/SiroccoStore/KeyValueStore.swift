@@ -47,20 +47,55 @@ public protocol KeyValueStore: AnyObject {
   func lastModified(_ key: String) throws(StoreError) -> Int64
   /// The value's SHA-256.
   func digest(_ key: String) throws(StoreError) -> [UInt8]
+  /// What `key` names, with a value's size and modification time: `exists`, `size` and
+  /// `lastModified` in one lookup (nil: nothing). A server asks this once per request.
+  func metadata(_ key: String) -> StoreMetadata?
+}
+
+/// What a key names, and what a store knows of a value without reading it.
+public enum StoreMetadata: Equatable, Sendable {
+  /// A value of `size` bytes, last changed at `lastModified` (seconds since 1970).
+  case value(size: Int, lastModified: Int64)
+  case dictionary
+}
+
+extension KeyValueStore {
+  /// From `exists`, `size` and `lastModified`, for a store that has no single lookup.
+  public func metadata(_ key: String) -> StoreMetadata? {
+    switch exists(key) {
+    case .dictionary: return .dictionary
+    case .value:
+      guard let size = try? size(key), let modified = try? lastModified(key) else { return nil }
+      return .value(size: size, lastModified: modified)
+    case nil: return nil
+    }
+  }
 }
 
 /// A key as the stores hold it, as UTF-8 bytes (compared byte for byte, see Text.swift):
 /// no leading "/" or "./", no empty or "." segments, no trailing "/"; nil for a key that
 /// climbs out with "..". A URL path becomes a key the same way ("/" is the root, "").
-func normalizedKey(_ key: String) -> [UInt8]? { normalizedKey(Array(key.utf8)) }
+func normalizedKey(_ key: String) -> [UInt8]? { key.withUTF8Bytes(normalized) }
 
-public func normalizedKey(_ key: [UInt8]) -> [UInt8]? {
+public func normalizedKey(_ key: [UInt8]) -> [UInt8]? { key.withUnsafeBufferPointer(normalized) }
+
+public func normalizedKey(_ key: ArraySlice<UInt8>) -> [UInt8]? { key.withUnsafeBufferPointer(normalized) }
+
+/// (Over a buffer: one copy of the code for every kind of key, in an Embedded image too.)
+func normalized(_ key: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+  // One pass, segment by segment; the result's storage is reserved once, at its first segment.
+  let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
   var result: [UInt8] = []
-  for segment in key.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
-    if segment.count == 1, segment.first == UInt8(ascii: ".") { continue }
-    if segment.count == 2, segment.allSatisfy({ $0 == UInt8(ascii: ".") }) { return nil }
-    if !result.isEmpty { result.append(UInt8(ascii: "/")) }
-    result.append(contentsOf: segment)
+  var start = 0
+  while start < key.count {
+    var end = start
+    while end < key.count, key[end] != slash { end += 1 }
+    let length = end - start
+    defer { start = end + 1 }
+    if length == 0 || (length == 1 && key[start] == dot) { continue }
+    if length == 2, key[start] == dot, key[start + 1] == dot { return nil }
+    if result.isEmpty { result.reserveCapacity(key.count) } else { result.append(slash) }
+    result.append(contentsOf: UnsafeBufferPointer(rebasing: key[start..<end]))
   }
   return result
 }
@@ -109,6 +144,13 @@ struct StoreIndex<Value> {
     guard let normalized = normalizedKey(key) else { return nil }
     if values[normalized] != nil { return .value }
     return children[normalized] != nil ? .dictionary : nil
+  }
+
+  /// What `key` names: its value, a dictionary, or nothing; one lookup for a value.
+  func lookUp(_ key: String) -> (value: Value?, isDictionary: Bool) {
+    guard let normalized = normalizedKey(key) else { return (nil, false) }
+    if let value = values[normalized] { return (value, false) }
+    return (nil, children[normalized] != nil)
   }
 
   /// The value at `key`, with the key normalized.

@@ -39,6 +39,12 @@ public final class MemoryStore: KeyValueStore {
 
   public func lastModified(_ key: String) throws(StoreError) -> Int64 { try value(key).modified }
 
+  public func metadata(_ key: String) -> StoreMetadata? {
+    let found = index.lookUp(key)
+    if let value = found.value { return .value(size: value.bytes.count, lastModified: value.modified) }
+    return found.isDictionary ? .dictionary : nil
+  }
+
   public func digest(_ key: String) throws(StoreError) -> [UInt8] {
     var hash = SHA256()
     hash.update(try value(key).bytes)

@@ -254,6 +254,12 @@ public final class TarStore: KeyValueStore {
 
   public func lastModified(_ key: String) throws(StoreError) -> Int64 { try entry(key).entry.modified }
 
+  public func metadata(_ key: String) -> StoreMetadata? {
+    let found = index.lookUp(key)
+    if let entry = found.value { return .value(size: entry.size, lastModified: entry.modified) }
+    return found.isDictionary ? .dictionary : nil
+  }
+
   /// Computed on first use (a whole read of the value), then kept.
   public func digest(_ key: String) throws(StoreError) -> [UInt8] {
     let found = try entry(key)

@@ -63,6 +63,31 @@ final class HTTPRequestTests: XCTestCase {
     XCTAssertEqual(try parseAll("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")[0].target, bytes("*"))
   }
 
+  /// Bytes read straight into the parser's buffer (as the server reads a connection) make
+  /// the same requests as bytes appended; a reader that claims more than its room is held to it.
+  func testReadingStraightIntoTheBuffer() throws {
+    let text = bytes("GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\nGET /b?q HTTP/1.1\r\nHost: h\r\n\r\n")
+    var parser = HTTPRequestParser()
+    var offset = 0, requests: [HTTPRequest] = []
+    while offset < text.count {
+      let taken = parser.append(maximum: 7) { room in
+        let count = min(5, text.count - offset)  // less than offered
+        text.withUnsafeBytes { room.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+        return count
+      }
+      XCTAssertEqual(taken, min(5, text.count - offset))
+      offset += taken
+      while let request = try parser.next() { requests.append(request) }
+    }
+    XCTAssertEqual(requests, try parseAll(String(decoding: text, as: UTF8.self)))
+    XCTAssertEqual(requests.map(\.target), [bytes("/a"), bytes("/b?q")])
+    XCTAssertEqual(requests[0].header("accept"), bytes("*/*"))
+    XCTAssertTrue(parser.isIdle)
+    XCTAssertEqual(parser.append(maximum: 4) { _ in 1000 }, 4, "a reader's count is bounded by the room it was given")
+    XCTAssertEqual(parser.buffered.count, 4)
+    XCTAssertEqual(parser.append(maximum: 0) { _ in XCTFail("no room, no read"); return 0 }, 0)
+  }
+
   func testLimits() throws {
     var limits = HTTPLimits()
     limits.requestLine = 64

@@ -62,7 +62,12 @@ final class StoreTests: XCTestCase {
       XCTAssertEqual(try store.lastModified(entry.path), entry.modified, entry.path, file: file, line: line)
       XCTAssertEqual(try store.digest(entry.path), sha256(entry.bytes), file: file, line: line)
       XCTAssertEqual(try store.get("/" + entry.path), entry.bytes, "a leading slash", file: file, line: line)
+      XCTAssertEqual(store.metadata(entry.path), .value(size: entry.bytes.count, lastModified: entry.modified), entry.path,
+                     file: file, line: line)
+      XCTAssertEqual(store.metadata("./" + entry.path), store.metadata(entry.path), file: file, line: line)
     }
+    XCTAssertEqual(store.metadata("css/"), .dictionary, file: file, line: line)
+    XCTAssertNil(store.metadata("missing.html"), file: file, line: line)
     let big = Self.files[2].bytes
     XCTAssertEqual(try store.get("media/big.bin", offset: 1000, length: 5000), Array(big[1000..<6000]), file: file, line: line)
     XCTAssertEqual(try store.get("media/big.bin", offset: 299_990, length: 100), Array(big[299_990...]), file: file, line: line)
@@ -203,6 +208,23 @@ final class CountingStore: KeyValueStore {
   func size(_ key: String) throws(StoreError) -> Int { try inner.size(key) }
   func lastModified(_ key: String) throws(StoreError) -> Int64 { try inner.lastModified(key) }
   func digest(_ key: String) throws(StoreError) -> [UInt8] { try inner.digest(key) }
+}
+
+final class StoreMetadataTests: XCTestCase {
+  /// `metadata` answers in one lookup what `exists`, `size` and `lastModified` answer, on
+  /// every store (a store without its own gets the default made of those three).
+  func testMetadataAgreesWithTheSeparateCalls() throws {
+    let memory = MemoryStore([("index.html", Array(repeating: 1, count: 333), 1_700_000_000), ("css/site.css", [2, 3], 5)])
+    let stores: [any KeyValueStore] = [memory, CachedStore(memory, capacity: 1 << 20), CountingStore(memory)]
+    for store in stores {
+      XCTAssertEqual(store.metadata("index.html"), .value(size: 333, lastModified: 1_700_000_000))
+      XCTAssertEqual(store.metadata("/css//site.css"), .value(size: 2, lastModified: 5))
+      XCTAssertEqual(store.metadata(""), .dictionary)
+      XCTAssertEqual(store.metadata("css/"), .dictionary)
+      XCTAssertNil(store.metadata("missing"))
+      XCTAssertNil(store.metadata("../index.html"))
+    }
+  }
 }
 
 final class CachedStoreTests: XCTestCase {

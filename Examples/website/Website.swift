@@ -56,6 +56,6 @@ struct Website: Unikernel {
   }
 
   mutating func step(now: Instant) -> Step {
-    .wait(until: server.step(now: now, date: wallClock.now().secondsSinceEpoch))
+    .wait(until: server.step(now: now, wallClock: wallClock))
   }
 }

@@ -94,6 +94,20 @@ public final class StaticSiteServer {
 
   public var openConnections: Int { connections.count }
 
+  /// The wall clock's last reading, and the monotonic time it was taken at.
+  var wallReading: (at: Instant, nanoseconds: Int64)?
+
+  /// `step(now:date:)` with the date from `wallClock`, read at most once a second of `now`
+  /// and carried forward by `now` in between (a clock read is a system call on spt; the Date
+  /// field counts whole seconds). A clock set meanwhile is seen within a second.
+  public func step(now: Instant, wallClock: any WallClock) -> Instant? {
+    if wallReading.map({ now.nanoseconds - $0.at.nanoseconds >= 1_000_000_000 || now < $0.at }) ?? true {
+      wallReading = (now, wallClock.now().nanosecondsSinceEpoch)
+    }
+    let wall = WallTime(nanosecondsSinceEpoch: wallReading!.nanoseconds + (now.nanoseconds - wallReading!.at.nanoseconds))
+    return step(now: now, date: wall.secondsSinceEpoch)
+  }
+
   /// Serves what can be served now. `date` is the wall clock, in seconds since 1970, for the
   /// Date field. Returns when the server next needs a step without new traffic.
   public func step(now: Instant, date: Int64) -> Instant? {

@@ -138,6 +138,42 @@ final class StaticSiteServerTests: XCTestCase {
     XCTAssertEqual(lines.last, "10.0.0.1 \"HEAD /../etc/passwd HTTP/1.1\" 400 0")
   }
 
+  /// A wall clock that counts its readings.
+  final class CountingWallClock: WallClock {
+    var time: Int64
+    var reads = 0
+    init(_ time: Int64) { self.time = time }
+    func now() -> WallTime {
+      reads += 1
+      return WallTime(nanosecondsSinceEpoch: time)
+    }
+  }
+
+  /// Stepped with the wall clock, the server reads it once a second of the monotonic clock
+  /// and carries the date forward in between; a clock set is seen within a second.
+  func testTheWallClockIsReadOnceASecond() {
+    let (server, listener) = server()
+    let clock = CountingWallClock(1_700_000_000_900_000_000)  // 0.9 s into a second
+    func date(at offset: Int64) -> String {
+      let stream = ScriptedStream()
+      stream.inbound = Array("GET / HTTP/1.1\r\nHost: h\r\n\r\n".utf8)
+      listener.waiting.append(stream)
+      _ = server.step(now: now + .nanoseconds(offset), wallClock: clock)
+      let response = stream.take()
+      return String(response.split(separator: "\r\n").first { $0.hasPrefix("Date: ") } ?? "none")
+    }
+    XCTAssertEqual(date(at: 0), "Date: Tue, 14 Nov 2023 22:13:20 GMT")
+    for step in 1..<100 { _ = server.step(now: now + .milliseconds(step), wallClock: clock) }
+    XCTAssertEqual(clock.reads, 1, "one reading for a hundred steps within a second")
+    // 0.2 s later by the monotonic clock the wall clock's second has turned: carried forward.
+    XCTAssertEqual(date(at: 200_000_000), "Date: Tue, 14 Nov 2023 22:13:21 GMT")
+    XCTAssertEqual(clock.reads, 1)
+    // The clock is set back an hour: seen at the next reading, a second after the last.
+    clock.time -= 3_600_000_000_000
+    XCTAssertEqual(date(at: 1_000_000_000), "Date: Tue, 14 Nov 2023 21:13:20 GMT")
+    XCTAssertEqual(clock.reads, 2)
+  }
+
   func testPipelinedRequestsAnsweredInOrderAndConnectionClose() {
     let (server, listener) = server()
     let (stream, responses) = exchange(

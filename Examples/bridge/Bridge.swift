@@ -19,7 +19,7 @@ struct Bridge: Unikernel {
   /// forwarding devices; `sirocco run` gives the TAPs offloads).
   static let forwardsPackets = true
   static let ports = (0..<portCount).map { "port" + String($0) }
-  static let devices: [DeviceDeclaration] = ports.map { .rawNetwork($0) }
+  static var devices: [DeviceDeclaration] { ports.map { .rawNetwork($0) } }
   static let parameters: [ParameterDeclaration] = [
     .integer("table-size", default: 4096, range: 16...1_000_000, help: "addresses the bridge remembers at most"),
     .integer("ageing", default: 300, range: 1...1_000_000, help: "seconds an address is remembered after its last frame"),

@@ -11,7 +11,7 @@ import Sirocco
 @main
 struct DHCPServerApp: Unikernel {
   static let name = "dhcp-server"
-  static let devices: [DeviceDeclaration] = [.network("service"), .block("leases", optional: true)]
+  static var devices: [DeviceDeclaration] { [.network("service"), .block("leases", optional: true)] }
   static let parameters: [ParameterDeclaration] = [
     .string("pool", default: nil, help: "the addresses handed out (default: those after the server's own)", placeholder: "FIRST-LAST"),
     .string("static", default: nil, help: "static leases, comma-separated", placeholder: "MAC=ADDRESS,..."),

@@ -9,7 +9,7 @@ import Sirocco
 @main
 struct DNSLookup: Unikernel {
   static let name = "dns-lookup"
-  static let devices: [DeviceDeclaration] = [.network("service")]
+  static var devices: [DeviceDeclaration] { [.network("service")] }
   static let parameters: [ParameterDeclaration] = [
     .string("names", default: nil, help: "names to look up, comma-separated", placeholder: "NAME,..."),
     .string("type", default: "A", help: "the record type: A, AAAA, MX, TXT... or TYPE123", placeholder: "TYPE"),

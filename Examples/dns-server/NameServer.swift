@@ -12,7 +12,7 @@ import Sirocco
 @main
 struct NameServer: Unikernel {
   static let name = "dns-server"
-  static let devices: [DeviceDeclaration] = [.network("service"), .block("zones", optional: true)]
+  static var devices: [DeviceDeclaration] { [.network("service"), .block("zones", optional: true)] }
   /// Answers do not depend on the date (SOA serials are the zone's own): no SNTP client in
   /// the image, which keeps it under 512 KiB.
   static let synchronisesWallClock = false
@@ -67,7 +67,7 @@ struct NameServer: Unikernel {
     var configuration = DNSServer.Configuration()
     configuration.idleTimeout = .seconds(Int64(boot.parameters.integer("idle-timeout") ?? 10))
     if let list = boot.parameters.string("axfr-allow") {
-      for item in list.utf8.split(separator: UInt8(ascii: ",")) {
+      for item in Array(list.utf8).pieces(separatedBy: UInt8(ascii: ",")) {
         let text = String(decoding: item, as: UTF8.self)
         if let network = IPNetwork(text) {
           configuration.transferClients.append(network)

@@ -7,7 +7,7 @@ import Sirocco
 @main
 struct Ping: Unikernel {
   static let name = "ping"
-  static let devices: [DeviceDeclaration] = [.network("service")]
+  static var devices: [DeviceDeclaration] { [.network("service")] }
 
   let network: any NetworkStack
   let link: Link?

@@ -14,7 +14,7 @@ import Sirocco
 @main
 struct TCPBulk: Unikernel {
   static let name = "tcp-bulk"
-  static let devices: [DeviceDeclaration] = [.network("service")]
+  static var devices: [DeviceDeclaration] { [.network("service")] }
   static let parameters: [ParameterDeclaration] = [
     .choice("mode", ["sink", "source"], default: "sink", help: "receive or send"),
     .integer("port", default: 5001, range: 1...65535, help: "TCP port"),

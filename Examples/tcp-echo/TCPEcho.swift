@@ -6,7 +6,7 @@ import Sirocco
 @main
 struct TCPEcho: Unikernel {
   static let name = "tcp-echo"
-  static let devices: [DeviceDeclaration] = [.network("service")]
+  static var devices: [DeviceDeclaration] { [.network("service")] }
   static let parameters: [ParameterDeclaration] = [
     .integer("port", default: 7, range: 1...65535, help: "TCP port to echo on"),
     .integer("backlog", default: 128, range: 1...65535, help: "connections waiting to be accepted, at most"),

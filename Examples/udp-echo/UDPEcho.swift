@@ -5,7 +5,7 @@ import Sirocco
 @main
 struct UDPEcho: Unikernel {
   static let name = "udp-echo"
-  static let devices: [DeviceDeclaration] = [.network("service")]
+  static var devices: [DeviceDeclaration] { [.network("service")] }
   static let parameters: [ParameterDeclaration] = [
     .integer("port", default: 7, range: 1...65535, help: "UDP port to echo on")
   ]

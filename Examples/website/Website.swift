@@ -9,7 +9,7 @@ import Sirocco
 @main
 struct Website: Unikernel {
   static let name = "website"
-  static let devices: [DeviceDeclaration] = [.network("service"), .block("site")]
+  static var devices: [DeviceDeclaration] { [.network("service"), .block("site")] }
   static let parameters: [ParameterDeclaration] = [
     .integer("port", default: 80, range: 1...65535, help: "TCP port to serve HTTP on"),
     .integer("request-timeout", default: 10, range: 1...3600,

@@ -57,7 +57,7 @@ public enum ZoneArchive {
     } catch {
       throw ZoneLoadError("\(key): \(error)")
     }
-    let base = key.utf8.split(separator: UInt8(ascii: "/")).last.map { Array($0.dropLast(5)) } ?? []
+    let base = Array(key.utf8).pieces(separatedBy: UInt8(ascii: "/")).last.map { Array($0.dropLast(5)) } ?? []
     let origin: DNSName
     do {
       origin = try DNSName(text: base, origin: .root)

@@ -291,7 +291,7 @@ struct Generator {
   static func parseIPv4(_ text: String) -> (address: UInt32, bits: Int)? {
     var address: UInt32 = 0
     var parts = 0
-    for part in text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+    for part in Array(text.utf8).pieces(separatedBy: UInt8(ascii: "."), keepingEmpty: true) {
       guard !part.isEmpty else { return nil }
       var value: UInt32 = 0
       for digit in part {

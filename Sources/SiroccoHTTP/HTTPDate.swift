@@ -20,7 +20,7 @@ public enum HTTPDate {
 
   /// Seconds since the epoch, or nil when `text` is none of the three forms.
   public static func parse(_ text: [UInt8]) -> Int64? {
-    let words = text.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true).map { Array($0) }
+    let words = text.pieces(separatedBy: UInt8(ascii: " ")).map { Array($0) }
     switch words.count {
     case 6:  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
       guard words[0].count == 4, words[0].last == UInt8(ascii: ","), words[5].elementsEqual("GMT".utf8),
@@ -28,7 +28,7 @@ public enum HTTPDate {
       else { return nil }
       return seconds(year: year, month: month, day: date, time: words[4])
     case 4:  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-      let parts = words[1].split(separator: UInt8(ascii: "-")).map { Array($0) }
+      let parts = words[1].pieces(separatedBy: UInt8(ascii: "-")).map { Array($0) }
       guard words[0].last == UInt8(ascii: ","), words[3].elementsEqual("GMT".utf8), parts.count == 3,
         let date = number(parts[0]), let month = monthNumber(parts[1]), parts[2].count == 2, let short = number(parts[2])
       else { return nil }
@@ -45,7 +45,7 @@ public enum HTTPDate {
   }
 
   static func seconds(year: Int, month: Int, day: Int, time: [UInt8]) -> Int64? {
-    let parts = time.split(separator: UInt8(ascii: ":")).map { Array($0) }
+    let parts = time.pieces(separatedBy: UInt8(ascii: ":")).map { Array($0) }
     guard parts.count == 3, parts.allSatisfy({ $0.count == 2 }), let hour = number(parts[0]), let minute = number(parts[1]),
       let second = number(parts[2]), hour < 24, minute < 60, second <= 60, day >= 1, day <= 31
     else { return nil }

@@ -117,7 +117,7 @@ public enum MediaType {
 
   /// The type for a path's extension, compared without case.
   public static func forPath(_ path: [UInt8]) -> String {
-    let name = path.split(separator: UInt8(ascii: "/")).last.map { Array($0) } ?? []
+    let name = path.pieces(separatedBy: UInt8(ascii: "/")).last.map { Array($0) } ?? []
     guard let dot = name.lastIndex(of: UInt8(ascii: ".")) else { return "application/octet-stream" }
     let ext = name[(dot + 1)...].map(asciiLowercase)
     return types.first { $0.0.utf8.elementsEqual(ext) }?.1 ?? "application/octet-stream"

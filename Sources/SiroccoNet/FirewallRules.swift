@@ -80,7 +80,7 @@ public struct FirewallRules: Sendable {
   public static func parse(utf8 text: [UInt8], links: [String]) throws(FirewallRulesError) -> FirewallRules {
     var result = FirewallRules()
     var lineNumber = 0
-    for rawLine in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+    for rawLine in text.pieces(separatedBy: UInt8(ascii: "\n"), keepingEmpty: true) {
       lineNumber += 1
       var bytes = Array(rawLine)
       if let hash = bytes.firstIndex(of: UInt8(ascii: "#")) { bytes.removeSubrange(hash...) }

@@ -147,7 +147,7 @@ public enum Runtime {
   public static func isHostName(_ name: String) -> Bool {
     let bytes = Array(name.utf8)
     guard !bytes.isEmpty, bytes.count <= 253 else { return false }
-    for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+    for label in bytes.pieces(separatedBy: UInt8(ascii: "."), keepingEmpty: true) {
       guard (1...63).contains(label.count), label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else { return false }
       for byte in label {
         let ok = (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7a) || byte == UInt8(ascii: "-")
@@ -233,7 +233,7 @@ public enum Runtime {
   static func addresses(_ name: String, _ parameters: BootParameters) -> Result<[IPAddress], ParameterError> {
     guard parameters.declares(name), let list = parameters.string(name) else { return .success([]) }
     var addresses: [IPAddress] = []
-    for item in list.utf8.split(separator: UInt8(ascii: ",")) {
+    for item in Array(list.utf8).pieces(separatedBy: UInt8(ascii: ",")) {
       guard let address = IPAddress(utf8: item) else {
         return .failure(.badValue(name, value: list, expected: "IPv4 or IPv6 addresses separated by commas"))
       }

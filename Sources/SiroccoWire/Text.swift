@@ -30,6 +30,21 @@ extension String {
   }
 }
 
+extension [UInt8] {
+  /// The runs of bytes between `separator`s, empty runs left out unless `keepingEmpty`:
+  /// what `split(separator:)` gives, as one copy of code however many callers (the generic
+  /// `split` is specialized, some 2 KB in an Embedded image, for each collection type split).
+  public func pieces(separatedBy separator: UInt8, keepingEmpty: Bool = false) -> [ArraySlice<UInt8>] {
+    var pieces: [ArraySlice<UInt8>] = []
+    var start = 0
+    for index in 0...count where index == count || self[index] == separator {
+      if keepingEmpty || index > start { pieces.append(self[start..<index]) }
+      start = index + 1
+    }
+    return pieces
+  }
+}
+
 extension UnsafeBufferPointer<UInt8> {
   /// Whether these bytes start with `prefix`'s.
   public func hasPrefix(_ prefix: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -8,7 +8,7 @@ import Sirocco
 @main
 struct Repeater: Unikernel {
   static let name = "repeater"
-  static let devices: [DeviceDeclaration] = [.rawNetwork("left"), .rawNetwork("right")]
+  static var devices: [DeviceDeclaration] { [.rawNetwork("left"), .rawNetwork("right")] }
   static let parameters: [ParameterDeclaration] = [
     .boolean("drop-ipv4", default: false, help: "forward every frame but IPv4")
   ]

@@ -7,7 +7,7 @@ import Sirocco
 @main
 struct TwoLinks: Unikernel {
   static let name = "two-links"
-  static let devices: [DeviceDeclaration] = [.network("service"), .network("uplink")]
+  static var devices: [DeviceDeclaration] { [.network("service"), .network("uplink")] }
 
   init(boot: Boot) throws(BootFailure) {
     // One stack over both devices: each link has its own address.

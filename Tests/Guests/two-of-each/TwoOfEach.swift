@@ -9,7 +9,7 @@ import Sirocco
 @main
 struct TwoOfEach: Unikernel {
   static let name = "two-of-each"
-  static let devices: [DeviceDeclaration] = [.network("service"), .block("first"), .network("uplink"), .block("second")]
+  static var devices: [DeviceDeclaration] { [.network("service"), .block("first"), .network("uplink"), .block("second")] }
 
   init(boot: Boot) throws(BootFailure) {
     for name in ["first", "second"] {

@@ -81,6 +81,9 @@ public final class Stack<Device: NetworkDevice> {
   var udpSockets: [UInt16: UDPSocket] = [:]
   var tcpListeners: [UInt16: TCPListener] = [:]
   var tcpConnections: [TCPEndpoints: TCPConnection] = [:]
+  /// The connections by when their timers come due (TimerWheel.swift), and a time no later
+  /// than the earliest of those deadlines.
+  var tcpTimers = TimerWheel<TCPConnection>()
   var nextTCPDeadline: Instant?
   /// Cookie SYN-ACKs to send: no connection exists for them (see SYNCookies.swift).
   var pendingCookies: [(endpoints: TCPEndpoints, sequence: UInt32, acknowledgment: UInt32, mss: UInt16)] = []

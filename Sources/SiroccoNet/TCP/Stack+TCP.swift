@@ -231,6 +231,7 @@ extension Stack {
     let closed = context.closedConnections
     context.closedConnections = []
     for connection in closed {
+      tcpTimers.forget(connection)
       if tcpConnections[connection.endpoints] === connection { tcpConnections[connection.endpoints] = nil }
       if let listener = connection.listener {
         listener.embryonic -= 1
@@ -271,7 +272,7 @@ extension Stack {
       counters.tcpSegmentsReceived &+= 1
       connection.receive(tcp, payload: payload, now: now)
       // A timer the segment started (a delayed ACK) must wake the interface.
-      noteDeadline(of: connection)
+      noteDeadline(of: connection, now: now)
       return
     }
     // A SYN for a listener (RFC 9293 3.10.7.2).
@@ -306,7 +307,7 @@ extension Stack {
     {
       counters.tcpSegmentsReceived &+= 1
       if !payload.isEmpty || tcp.flags.contains(.fin) { connection.receive(tcp, payload: payload, now: now) }
-      noteDeadline(of: connection)
+      noteDeadline(of: connection, now: now)
       return
     }
     // Nobody owns it: a reset (RFC 9293 3.10.7.1), except in answer to a reset.
@@ -320,9 +321,12 @@ extension Stack {
     }
   }
 
-  /// Keeps `nextTCPDeadline` no later than `connection`'s deadline.
-  func noteDeadline(of connection: TCPConnection) {
-    if let deadline = connection.deadline, nextTCPDeadline.map({ deadline < $0 }) ?? true { nextTCPDeadline = deadline }
+  /// Files `connection` in the timer wheel by its deadline, and keeps `nextTCPDeadline` no
+  /// later than it.
+  func noteDeadline(of connection: TCPConnection, now: Instant) {
+    guard let deadline = connection.deadline, connection.state != .closed else { return tcpTimers.forget(connection) }
+    tcpTimers.file(connection, at: deadline, now: now)
+    if nextTCPDeadline.map({ deadline < $0 }) ?? true { nextTCPDeadline = deadline }
   }
 
   /// Sends a segment for `connection` on `path` (nil: no route, the segment is dropped and
@@ -420,19 +424,20 @@ extension Stack {
         if sendBareTCP(header, endpoints: reset.endpoints, now: now) { counters.tcpResetsSent &+= 1 }
       }
     }
-    // `nextTCPDeadline` is never later than any connection's deadline: only connections that
-    // received or sent can have moved theirs, and they lower it below. It may be earlier (a
-    // timer since stopped): then this finds nothing due and scans for the true one. So the
-    // connections are scanned once per timer that comes due, not on every flush.
+    // Every connection with a deadline is filed in the wheel at it: only connections that
+    // received or sent (or whose timers ran) can have moved theirs, and they are filed again
+    // as they do. The wheel hands back those whose filing came due; one whose deadline moved
+    // later without a note (a timer restarted inside) is filed again at it.
     if let next = nextTCPDeadline, next <= now {
-      var earliest: Instant?
-      for connection in Array(tcpConnections.values) {
+      var due = tcpTimers.expire(now: now)
+      while let connection = due {
+        due = connection.wheelNext
+        connection.wheelNext = nil
+        guard connection.state != .closed else { continue }
         if connection.deadline.map({ $0 <= now }) ?? false { connection.timersExpired(now: now) }
-        if connection.state != .closed, let deadline = connection.deadline, earliest.map({ deadline < $0 }) ?? true {
-          earliest = deadline
-        }
+        noteDeadline(of: connection, now: now)
       }
-      nextTCPDeadline = earliest
+      nextTCPDeadline = tcpTimers.nextDeadline
     }
     while !context.tcpTransmitReady.isEmpty {
       let ready = context.tcpTransmitReady
@@ -441,9 +446,11 @@ extension Stack {
         connection.isQueuedForOutput = false
         let path = self.path(to: connection.endpoints.remoteAddress, now: now)
         connection.output(now: now, sink: TCPOutput(stack: self, path: path))
-        noteDeadline(of: connection)
+        noteDeadline(of: connection, now: now)
       }
     }
     forgetClosedConnections()
   }
 }
+
+extension TCPConnection: WheelTimer {}

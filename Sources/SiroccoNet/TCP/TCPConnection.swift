@@ -209,6 +209,11 @@ public final class TCPConnection {
   var listener: TCPListener?
   /// Already in the stack's list of connections to output.
   var isQueuedForOutput = false
+  /// Where the stack's timer wheel has this connection (TimerWheel.swift; the wheel's).
+  var wheelDeadline: Instant?
+  var wheelSlot = 0
+  unowned(unsafe) var wheelNext: TCPConnection?
+  unowned(unsafe) var wheelPrevious: TCPConnection?
   /// This connection's share of the stack's `tcpBufferedBytes` at the last count.
   var accountedBytes = 0
 

@@ -46,6 +46,13 @@ public protocol MonotonicClock: AnyObject {
 /// The wall clock (may jump when set).
 public protocol WallClock: AnyObject {
   func now() -> WallTime
+  /// How many times the clock has been set or stepped by its owner (NTP): a reader that
+  /// carries a reading forward reads again when it changes. 0 for a platform's own clock.
+  var settings: Int { get }
+}
+
+extension WallClock {
+  public var settings: Int { 0 }
 }
 
 /// A source of cryptographically strong random bytes.

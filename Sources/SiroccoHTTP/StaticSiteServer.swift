@@ -94,15 +94,18 @@ public final class StaticSiteServer {
 
   public var openConnections: Int { connections.count }
 
-  /// The wall clock's last reading, and the monotonic time it was taken at.
-  var wallReading: (at: Instant, nanoseconds: Int64)?
+  /// The wall clock's last reading, the monotonic time it was taken at, and the clock's
+  /// `settings` then.
+  var wallReading: (at: Instant, nanoseconds: Int64, settings: Int)?
 
   /// `step(now:date:)` with the date from `wallClock`, read at most once a second of `now`
   /// and carried forward by `now` in between (a clock read is a system call on spt; the Date
-  /// field counts whole seconds). A clock set meanwhile is seen within a second.
+  /// field counts whole seconds), and read again at once when the clock is set (NTP).
   public func step(now: Instant, wallClock: any WallClock) -> Instant? {
-    if wallReading.map({ now.nanoseconds - $0.at.nanoseconds >= 1_000_000_000 || now < $0.at }) ?? true {
-      wallReading = (now, wallClock.now().nanosecondsSinceEpoch)
+    if wallReading.map({ now.nanoseconds - $0.at.nanoseconds >= 1_000_000_000 || now < $0.at || $0.settings != wallClock.settings })
+      ?? true
+    {
+      wallReading = (now, wallClock.now().nanosecondsSinceEpoch, wallClock.settings)
     }
     let wall = WallTime(nanosecondsSinceEpoch: wallReading!.nanoseconds + (now.nanoseconds - wallReading!.at.nanoseconds))
     return step(now: now, date: wall.secondsSinceEpoch)

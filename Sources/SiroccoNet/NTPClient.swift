@@ -123,6 +123,9 @@ public final class NTPClient: WallClock {
   /// Whether a server has answered.
   public var isSynchronised: Bool { offset != nil }
 
+  /// Changes of the offset so far (WallClock): a reader carrying a reading forward reads again.
+  public private(set) var settings = 0
+
   /// The servers' latest accepted samples.
   public var samples: [Sample] { servers.compactMap { $0.sample } }
 
@@ -254,6 +257,7 @@ public final class NTPClient: WallClock {
       chosen = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
     let previous = offset
+    if previous != chosen { settings &+= 1 }
     offset = chosen
     if previous == nil {
       log?("NTP: clock set \(Self.seconds(chosen)) s from the platform's by \(best.server) (stratum \(best.stratum), round trip \(best.delay / 1000) us)")

@@ -142,6 +142,7 @@ final class StaticSiteServerTests: XCTestCase {
   final class CountingWallClock: WallClock {
     var time: Int64
     var reads = 0
+    var settings = 0
     init(_ time: Int64) { self.time = time }
     func now() -> WallTime {
       reads += 1
@@ -150,7 +151,8 @@ final class StaticSiteServerTests: XCTestCase {
   }
 
   /// Stepped with the wall clock, the server reads it once a second of the monotonic clock
-  /// and carries the date forward in between; a clock set is seen within a second.
+  /// and carries the date forward in between; a clock stepped without saying so is seen
+  /// within a second, one set by its owner (NTP: `settings`) at once.
   func testTheWallClockIsReadOnceASecond() {
     let (server, listener) = server()
     let clock = CountingWallClock(1_700_000_000_900_000_000)  // 0.9 s into a second
@@ -172,6 +174,11 @@ final class StaticSiteServerTests: XCTestCase {
     clock.time -= 3_600_000_000_000
     XCTAssertEqual(date(at: 1_000_000_000), "Date: Tue, 14 Nov 2023 21:13:20 GMT")
     XCTAssertEqual(clock.reads, 2)
+    // Set forward two hours by its owner: the next step reads it at once.
+    clock.time += 7_200_000_000_000
+    clock.settings += 1
+    XCTAssertEqual(date(at: 1_000_000_001), "Date: Tue, 14 Nov 2023 23:13:20 GMT")
+    XCTAssertEqual(clock.reads, 3)
   }
 
   func testPipelinedRequestsAnsweredInOrderAndConnectionClose() {

@@ -302,7 +302,8 @@ public final class StaticSiteServer {
     }
     // One lookup in the store (two for a directory's index page).
     var resource = normalized
-    var metadata = store.metadata(String(decoding: normalized, as: UTF8.self))
+    var resourceKey = String(decoding: normalized, as: UTF8.self)
+    var metadata = store.metadata(resourceKey)
     if metadata == .dictionary {
       // A directory: its index page, at a URL that ends in "/" so relative links work.
       guard path.last == UInt8(ascii: "/") else {
@@ -312,12 +313,12 @@ public final class StaticSiteServer {
         return logged(301, 0)
       }
       resource = normalized.isEmpty ? indexKey : normalized + [UInt8(ascii: "/")] + indexKey
-      metadata = store.metadata(String(decoding: resource, as: UTF8.self))
+      resourceKey = String(decoding: resource, as: UTF8.self)
+      metadata = store.metadata(resourceKey)
     }
     guard case .value(let size, let modified) = metadata else {
       return notFound(connection, date: date, isHead: isHead, logged: logged)
     }
-    let resourceKey = String(decoding: resource, as: UTF8.self)
     let description = describe(resource, HTTPResource(size: size, modified: modified))
     var head = baseHead(200, date: date)
     head.add(rendered: description.fields)

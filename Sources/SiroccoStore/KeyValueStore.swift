@@ -141,9 +141,18 @@ struct StoreIndex<Value> {
   }
 
   func exists(_ key: String) -> StoreEntryKind? {
-    guard let normalized = normalizedKey(key) else { return nil }
-    if values[normalized] != nil { return .value }
-    return children[normalized] != nil ? .dictionary : nil
+    let found = lookUp(key)
+    return found.value != nil ? .value : found.isDictionary ? .dictionary : nil
+  }
+
+  /// `KeyValueStore.metadata` for a store whose values tell their size and date.
+  func metadata(_ key: String, _ describe: (Value) -> (size: Int, modified: Int64)) -> StoreMetadata? {
+    let found = lookUp(key)
+    if let value = found.value {
+      let (size, modified) = describe(value)
+      return .value(size: size, lastModified: modified)
+    }
+    return found.isDictionary ? .dictionary : nil
   }
 
   /// What `key` names: its value, a dictionary, or nothing; one lookup for a value.

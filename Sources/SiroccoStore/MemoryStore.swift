@@ -39,11 +39,7 @@ public final class MemoryStore: KeyValueStore {
 
   public func lastModified(_ key: String) throws(StoreError) -> Int64 { try value(key).modified }
 
-  public func metadata(_ key: String) -> StoreMetadata? {
-    let found = index.lookUp(key)
-    if let value = found.value { return .value(size: value.bytes.count, lastModified: value.modified) }
-    return found.isDictionary ? .dictionary : nil
-  }
+  public func metadata(_ key: String) -> StoreMetadata? { index.metadata(key) { ($0.bytes.count, $0.modified) } }
 
   public func digest(_ key: String) throws(StoreError) -> [UInt8] {
     var hash = SHA256()

@@ -254,11 +254,7 @@ public final class TarStore: KeyValueStore {
 
   public func lastModified(_ key: String) throws(StoreError) -> Int64 { try entry(key).entry.modified }
 
-  public func metadata(_ key: String) -> StoreMetadata? {
-    let found = index.lookUp(key)
-    if let entry = found.value { return .value(size: entry.size, lastModified: entry.modified) }
-    return found.isDictionary ? .dictionary : nil
-  }
+  public func metadata(_ key: String) -> StoreMetadata? { index.metadata(key) { ($0.size, $0.modified) } }
 
   /// Computed on first use (a whole read of the value), then kept.
   public func digest(_ key: String) throws(StoreError) -> [UInt8] {

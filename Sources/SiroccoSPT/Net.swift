@@ -55,11 +55,27 @@ class SPTNetworkDevice: NetworkDevice {
     return true
   }
 
-  /// The next frame, header included: from the ring (lent until `ring.release()`), or one
-  /// read(2) into the receive buffer. Nil when nothing waits.
+  /// The next frame, header included: from the ring (lent until `ring.release()`), the one a
+  /// busy poll read ahead, or one read(2) into the receive buffer. Nil when nothing waits.
   func take() -> UnsafeRawBufferPointer? {
     if let ring { return ring.arrival() }
+    if held > 0 {
+      defer { held = 0 }
+      return UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<held])
+    }
     return read().map { UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<$0]) }
+  }
+
+  /// The length of a frame `readAhead` left in the receive buffer for `take`, 0 if none.
+  private(set) var held = 0
+
+  /// A busy poll's look at the device (SPTPlatform.wait): one read(2), the frame kept for the
+  /// loop's next `take`. Where epoll_pwait would say "ready" and a read follow, this is the
+  /// read alone. True if a frame came.
+  func readAhead() -> Bool {
+    guard held == 0 else { return true }
+    held = read() ?? 0
+    return held > 0
   }
 
   /// A host's device lends no work pending (its stack reads `receive(offloaded:)`); a

@@ -23,10 +23,25 @@ final class SPTErrorConsole: Console {
 final class SPTMonotonicClock: MonotonicClock {
   /// The last reading (nanoseconds), for a wait that follows it closely (SPTPlatform.wait).
   private(set) var last: Int64 = 0
-  func now() -> Instant { Instant(nanoseconds: read()) }
+  /// Whether `last` was read as a wait returned, for the loop's reading that follows at once:
+  /// `now()` then hands it over instead of asking again (one system call less between a
+  /// frame's arrival and the answer to it).
+  private var fresh = false
+  func now() -> Instant {
+    if fresh {
+      fresh = false
+      return Instant(nanoseconds: last)
+    }
+    return Instant(nanoseconds: read())
+  }
   func read() -> Int64 {
     last = sirocco_spt_clock(1)  // CLOCK_MONOTONIC
     return last
+  }
+  /// A reading the next `now()` takes as its own (a wait's last act before it returns).
+  func readForNext() -> Int64 {
+    fresh = true
+    return read()
   }
 }
 

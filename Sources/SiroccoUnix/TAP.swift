@@ -77,11 +77,27 @@ public final class TAPDevice: NetworkDevice {
     return true
   }
 
-  /// The next frame, header included: from the ring (lent until `ring.release()`), or one
-  /// read(2) into the receive buffer. Nil when nothing waits.
+  /// The next frame, header included: from the ring (lent until `ring.release()`), the one a
+  /// busy poll read ahead, or one read(2) into the receive buffer. Nil when nothing waits.
   func take() -> UnsafeRawBufferPointer? {
     if let ring { return ring.arrival() }
+    if held > 0 {
+      defer { held = 0 }
+      return UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<held])
+    }
     return readFrame().map { UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<$0]) }
+  }
+
+  /// The length of a frame `readAhead` left in the receive buffer for `take`, 0 if none.
+  private(set) var held = 0
+
+  /// A busy poll's look at the device (UnixPlatform.wait): one read(2), the frame kept for
+  /// the loop's next `take`, where epoll_wait would say "ready" and a read follow. True if a
+  /// frame came.
+  func readAhead() -> Bool {
+    guard held == 0 else { return true }
+    held = readFrame() ?? 0
+    return held > 0
   }
 
   /// One read(2) into the receive buffer: its length (header included), or nil when nothing

@@ -64,17 +64,23 @@ struct Builder {
     // file is renamed or deleted its old object stays in, and the link fails on duplicate or
     // stale symbols. Its release builds also kept modules compiled against a layout that had
     // changed in a module they import (a unikernel crashed initialising a global). So when
-    // anything under Sources is newer than the scratch directory's last build (a rename or a
-    // deletion moves its directory's time), every kit archive there and the Sirocco modules'
-    // objects are made afresh. Each product has its own stamp: a product built after an
-    // edit says nothing of another in the same scratch directory (the spt tender was once
-    // left stale by a unix kit's build after an edit of the tender's sources).
+    // anything under Sources is newer than the scratch directory's last clean-out (a rename
+    // or a deletion moves its directory's time), every kit archive there and the Sirocco
+    // modules' objects are made afresh; the products that share the directory (the three
+    // freestanding kits; the unix kit and the tenders) then share those objects, compiled
+    // once. Each product also has its own stamp, for whether SwiftPM need be asked at all: a
+    // product built after an edit says nothing of another in the same scratch directory (the
+    // spt tender was once left stale by a unix kit's build after an edit of the tender's
+    // sources).
+    func sourcesNewer(than date: Date) -> Bool {
+      Self.anyNewer(than: date, under: root.appendingPathComponent("Sources"), except: ["sirocco"])
+        || (modificationDate(root.appendingPathComponent("Package.swift")) ?? .distantFuture) > date
+    }
     let stamp = scratchURL.appendingPathComponent("sirocco-sources-built-\(product)")
     let lastBuild = modificationDate(stamp)
-    let changed = lastBuild.map {
-      Self.anyNewer(than: $0, under: root.appendingPathComponent("Sources"), except: ["sirocco"])
-        || (modificationDate(root.appendingPathComponent("Package.swift")) ?? .distantFuture) > $0
-    } ?? true
+    let cleanedStamp = scratchURL.appendingPathComponent("sirocco-sources-cleaned")
+    let checked = Date()
+    let (changed, stale) = Self.kitState(built: lastBuild, cleaned: modificationDate(cleanedStamp), sourcesNewer: sourcesNewer)
     // Nothing changed since the last build and the product is there: SwiftPM would only
     // confirm it (several seconds of planning), so it is not asked (`sirocco build --force`
     // asks it anyway).
@@ -82,11 +88,15 @@ struct Builder {
     // A newer tool may pass other flags: SwiftPM, which keeps them, decides then.
     let tool = Bundle.main.executableURL.flatMap(modificationDate) ?? .distantFuture
     if !changed, !force, built, let lastBuild, tool < lastBuild { return products }
-    if changed {
+    if stale {
       let names = (try? FileManager.default.contentsOfDirectory(atPath: products.path)) ?? []
       for name in names where (name.hasPrefix("Sirocco") && name.hasSuffix(".build")) || (name.hasPrefix("libSirocco") && name.hasSuffix("Kit.a")) {
         try? FileManager.default.removeItem(at: products.appendingPathComponent(name))
       }
+      // Stamped with the time the sources were looked at: one saved since counts as newer.
+      try? FileManager.default.createDirectory(at: scratchURL, withIntermediateDirectories: true)
+      if !FileManager.default.fileExists(atPath: cleanedStamp.path) { _ = FileManager.default.createFile(atPath: cleanedStamp.path, contents: nil) }
+      try? FileManager.default.setAttributes([.modificationDate: checked], ofItemAtPath: cleanedStamp.path)
     }
     FileHandle.standardError.write(Data("sirocco: building the Sirocco libraries for \(target.rawValue)\n".utf8))
     let started = Date()
@@ -100,6 +110,15 @@ struct Builder {
       try? FileManager.default.setAttributes([.modificationDate: started], ofItemAtPath: stamp.path)
     }
     return products
+  }
+
+  /// A kit's state from its scratch directory's stamps: `changed` if the sources moved since
+  /// the product was last built (or it never was: SwiftPM must be asked), `stale` if they
+  /// moved since the directory was last cleaned out (its objects must go first). A product
+  /// never built beside a fresh clean-out is changed but not stale: it shares the objects.
+  static func kitState(built: Date?, cleaned: Date?, sourcesNewer: (Date) -> Bool) -> (changed: Bool, stale: Bool) {
+    let changed = built.map(sourcesNewer) ?? true
+    return (changed, changed && (cleaned.map(sourcesNewer) ?? true))
   }
 
   /// Whether `directory`, or anything in it, was modified after `date`; the subdirectories

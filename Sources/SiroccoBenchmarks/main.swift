@@ -164,6 +164,11 @@ if arguments.first == "http" {
   reportHTTP(requests: requests, rounds: arguments.dropFirst(2).first.flatMap { Int($0) } ?? 5)
   exit(0)
 }
+/// `sirocco-benchmarks timers [rounds]`: TCP's timers with 100 and 10,000 connections.
+if arguments.first == "timers" {
+  reportTimers(rounds: arguments.dropFirst().first.flatMap { Int($0) } ?? 3)
+  exit(0)
+}
 /// Arguments: frames per round (2,000,000), rounds (5; the best is kept: on a shared machine
 /// the fastest round is the one least disturbed), `ipv4` or `ipv6` to run one family alone
 /// (for a profiler; `both` for both), and one payload size instead of 56 and 1400 bytes.

@@ -10,6 +10,7 @@
 // requests for a small page through StaticSiteServer (parsing, one store lookup, the
 // response written): at most 6 heap allocations per request (4 on 2026-12-06, 38 before the
 // parser worked in place) and a quarter of that day's rate.
+// Then TCP's timers with 10,000 connections against 100 (the timer wheel's guard).
 // Scripts/bench runs the same benchmark longer and compares each figure with its last record.
 
 import Foundation
@@ -22,15 +23,24 @@ final class BenchmarkRegressionTests: XCTestCase {
     "IPv4 56": 1_600_000, "IPv6 56": 1_500_000, "IPv4 1400": 650_000, "IPv6 1400": 650_000,
   ]
 
-  func testEchoAllocatesNothingPerFrameAndKeepsAboveItsFloor() throws {
+  /// sirocco-benchmarks, built in release in the unix kit's scratch directory (nil and a
+  /// failure recorded if it does not build).
+  func benchmarkProgram() throws -> String? {
     // The unix kit first, so that the benchmark's build reuses its modules.
-    if let failure = buildApplication(Paths.example("hello"), target: "unix", timeout: 1200) { return XCTFail(failure) }
+    if let failure = buildApplication(Paths.example("hello"), target: "unix", timeout: 1200) {
+      XCTFail(failure)
+      return nil
+    }
     let scratch = Paths.root.appendingPathComponent(".build-unix")
     let built = try runCommand(
       ["swift", "build", "--quiet", "-c", "release", "--package-path", Paths.root.path, "--scratch-path", scratch.path,
        "--product", "sirocco-benchmarks"], timeout: 1200)
     XCTAssertEqual(built.status, 0, built.output + built.error)
-    let benchmark = scratch.appendingPathComponent("release/sirocco-benchmarks").path
+    return built.status == 0 ? scratch.appendingPathComponent("release/sirocco-benchmarks").path : nil
+  }
+
+  func testEchoAllocatesNothingPerFrameAndKeepsAboveItsFloor() throws {
+    guard let benchmark = try benchmarkProgram() else { return }
     let outcome = try runCommand([benchmark, "200000", "3"], timeout: 300)
     XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
     print(outcome.output)
@@ -56,6 +66,30 @@ final class BenchmarkRegressionTests: XCTestCase {
     XCTAssertLessThanOrEqual(allocations, Self.httpAllocationBound, "the request path allocates more than it did: \(http)")
     XCTAssertGreaterThanOrEqual(rate, Self.httpFloor, "below a quarter of the recorded rate: \(http)")
     XCTAssertTrue(http.hasSuffix("549 B/response)"), "the response is not the page's: \(http)")
+  }
+
+  /// TCP's timers (`sirocco-benchmarks timers`): a keep-alive probe coming due among 10,000
+  /// connections costs at most 3 times what it costs among 100, and so does an idle turn.
+  /// With the timer wheel both ratios were 0.75-1.2 on 2026-12-06; scanning the connections
+  /// for the next deadline, as the stack did before it, made the probe's 10.4-11.9.
+  func testTCPTimersCostNoMoreAmongTenThousandConnectionsThanAmongAHundred() throws {
+    guard let benchmark = try benchmarkProgram() else { return }
+    let outcome = try runCommand([benchmark, "timers", "3"], timeout: 300)
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    print(outcome.output)
+    // "tcp timers, 10000 connections: idle turn 221 ns, 913 ns per keep-alive probe (10000 probes)"
+    var costs: [Int: (idle: Double, probe: Double)] = [:]
+    for line in outcome.output.split(separator: "\n") where line.hasPrefix("tcp timers, ") && line.hasSuffix("probes)") {
+      let words = line.split(separator: " ")
+      let connections = try XCTUnwrap(Int(words[2]), String(line))
+      let idle = try XCTUnwrap(Double(words[6]), String(line))
+      let probe = try XCTUnwrap(Double(words[8]), String(line))
+      XCTAssertTrue(line.hasSuffix("(\(connections) probes)"), "every connection sends its probe: \(line)")
+      costs[connections] = (idle, probe)
+    }
+    let few = try XCTUnwrap(costs[100], outcome.output), many = try XCTUnwrap(costs[10_000], outcome.output)
+    XCTAssertLessThanOrEqual(many.probe / few.probe, 3, "a timer coming due costs more with more connections: \(outcome.output)")
+    XCTAssertLessThanOrEqual(many.idle / few.idle, 3, "an idle turn costs more with more connections: \(outcome.output)")
   }
 
   /// Heap allocations per small-page request, at most, and requests per second, at least

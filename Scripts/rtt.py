@@ -7,7 +7,12 @@ is read, and prints the median, the 10th and 99th percentiles and the mean, in m
 with three decimals. The client's own overhead (Python, the socket calls) is in every figure
 alike, so compare targets measured in the same run, as ratios.
 
-Usage: rtt.py ADDRESS [COUNT] [WARMUP]   (root: a raw socket)
+--busy: the client never sleeps waiting for a reply (non-blocking reads in a loop), so its
+own CPU's wake-up is not in the figure: a reply that comes from another CPU (a responder in
+a process over a TAP) wakes a sleeping client, one that the kernel makes in the client's own
+send (a veth pair) does not.
+
+Usage: rtt.py [--busy] ADDRESS [COUNT] [WARMUP]   (root: a raw socket)
 """
 import os
 import socket
@@ -27,14 +32,21 @@ def checksum(data: bytes) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 2:
+    arguments = sys.argv[1:]
+    busy = bool(arguments) and arguments[0] == "--busy"
+    if busy:
+        arguments = arguments[1:]
+    if not arguments:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    address = sys.argv[1]
-    count = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
-    warmup = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+    address = arguments[0]
+    count = int(arguments[1]) if len(arguments) > 1 else 10000
+    warmup = int(arguments[2]) if len(arguments) > 2 else 200
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    sock.settimeout(1.0)
+    if busy:
+        sock.setblocking(False)
+    else:
+        sock.settimeout(1.0)
     ident = os.getpid() & 0xFFFF
     payload = bytes(range(56))
     samples = []
@@ -47,6 +59,11 @@ def main() -> int:
         while True:
             try:
                 reply = sock.recv(2048)
+            except BlockingIOError:  # --busy: nothing yet
+                if time.monotonic_ns() - start < 1_000_000_000:
+                    continue
+                lost += 1
+                break
             except socket.timeout:
                 lost += 1
                 break

@@ -112,9 +112,19 @@ extension Builder {
 
   /// The spt or hvt tender, built with the unix kit (release, hosted).
   func buildTender() throws -> URL {
+    if let other = Self.otherTender(for: target) { return other }
     let tender = target == .hvt ? "sirocco-hvt" : "sirocco-spt"
     let products = try Builder(target: .unix).buildKit(tender, scratch: ".build-unix")
     return products.appendingPathComponent(tender)
+  }
+
+  /// Another tender to run the images with (`SIROCCO_SPT_TENDER`, `SIROCCO_HVT_TENDER`: a
+  /// path, such as Solo5's own `solo5-spt`, to run the end-to-end tests under it), nil for
+  /// Sirocco's.
+  static func otherTender(for target: Target) -> URL? {
+    let name = target == .hvt ? "SIROCCO_HVT_TENDER" : "SIROCCO_SPT_TENDER"
+    guard let path = ProcessInfo.processInfo.environment[name], !path.isEmpty else { return nil }
+    return URL(fileURLWithPath: path)
   }
 
   /// The devices the application declares, from its unix build.

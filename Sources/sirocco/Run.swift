@@ -63,9 +63,10 @@ struct Run: ParsableCommand {
       var deviceOptions = try attachScratch(try packDirectories(options, into: buildDirectory), declared: declared, in: buildDirectory)
       // On spt the network devices get the kernel's offloads (checksums left to the host,
       // 64 KiB TCP segments whole each way, forwarded whole by a bridge or a firewall) unless
-      // --net-offload=false, or one of them is raw (its application reads plain frames).
+      // --net-offload=false, or one of them is raw (its application reads plain frames), or
+      // another tender than Sirocco's runs the image (Solo5's has no offloads).
       let networks = declared.filter { $0.entry.type == .netBasic }
-      if target == .spt, !deviceOptions.contains("--net-offload"), !deviceOptions.contains("--net-offload=false"),
+      if target == .spt, Builder.otherTender(for: .spt) == nil, !deviceOptions.contains("--net-offload"), !deviceOptions.contains("--net-offload=false"),
         !networks.isEmpty, !networks.contains(where: { $0.raw }), deviceOptions.contains(where: { $0.hasPrefix("--net:") })
       {
         deviceOptions.insert("--net-offload", at: 0)

@@ -60,18 +60,8 @@ public final class SPTPlatform: Platform {
     // then the read's (three between its arrival and the answer: the read, the clock, the write).
     // (The clock is read after every fourth poll: a poll and a clock read cost about the
     // same, and a frame is found sooner by polling more often.)
-    if let device = soleDevice {
-      while now < busyPollUntil {
-        if device.readAhead() || device.readAhead() || device.readAhead() || device.readAhead() {
-          busyPollUntil = clock.readForNext() &+ busyPollWindow
-          return
-        }
-        now = clock.read()
-        if let deadline, deadline.nanoseconds <= now { return }
-      }
-    }
     while now < busyPollUntil {
-      if poll(timeout: 0) || poll(timeout: 0) || poll(timeout: 0) || poll(timeout: 0) { return }
+      if look() || look() || look() || look() { return }
       now = clock.read()
       if let deadline, deadline.nanoseconds <= now { return }
     }
@@ -102,6 +92,16 @@ public final class SPTPlatform: Platform {
     {
       busyPollUntil = clock.readForNext() &+ busyPollWindow
     }
+  }
+
+  /// One look at the network devices without blocking: a read of the sole device (a frame
+  /// found is held for the loop's next take), else epoll; true if a frame waits (then the
+  /// busy-poll window opens again).
+  func look() -> Bool {
+    guard let device = soleDevice else { return poll(timeout: 0) }
+    guard device.readAhead() else { return false }
+    busyPollUntil = clock.readForNext() &+ busyPollWindow
+    return true
   }
 
   /// One epoll_pwait; true if a network device is ready (then the busy-poll window opens).

@@ -88,18 +88,8 @@ public final class UnixPlatform: Platform {
     // and a wake-up take: poll without blocking for the busy-poll window first. With one
     // device, polling is reading it: a frame found costs the read alone, not epoll's and then
     // the read's.
-    if let device = soleDevice {
-      while now < busyPollUntil {
-        if device.readAhead() {
-          busyPollUntil = monotonicClock.now() + busyPollWindow
-          return
-        }
-        now = monotonicClock.now()
-        if let deadline, deadline <= now { return }
-      }
-    }
     while now < busyPollUntil {
-      if poll(timeoutMilliseconds: 0) { return }
+      if look() { return }
       now = monotonicClock.now()
       if let deadline, deadline <= now { return }
     }
@@ -110,6 +100,16 @@ public final class UnixPlatform: Platform {
     _ = poll(timeoutMilliseconds: -1)
     // A fired timer is one-shot: it must be armed again for the same deadline.
     if let armed = armedDeadline, armed <= monotonicClock.now() { armedDeadline = nil }
+  }
+
+  /// One look at the TAP devices without blocking: a read of the sole device (a frame found
+  /// is held for the loop's next take), else epoll; true if a frame waits (then the busy-poll
+  /// window opens again).
+  func look() -> Bool {
+    guard let device = soleDevice else { return poll(timeoutMilliseconds: 0) }
+    guard device.readAhead() else { return false }
+    busyPollUntil = monotonicClock.now() + busyPollWindow
+    return true
   }
 
   /// One epoll_wait; true if a network device is ready (then the busy-poll window opens).

@@ -95,8 +95,7 @@ struct Builder {
       }
       // Stamped with the time the sources were looked at: one saved since counts as newer.
       try? FileManager.default.createDirectory(at: scratchURL, withIntermediateDirectories: true)
-      if !FileManager.default.fileExists(atPath: cleanedStamp.path) { _ = FileManager.default.createFile(atPath: cleanedStamp.path, contents: nil) }
-      try? FileManager.default.setAttributes([.modificationDate: checked], ofItemAtPath: cleanedStamp.path)
+      Self.stamp(cleanedStamp, at: checked)
     }
     FileHandle.standardError.write(Data("sirocco: building the Sirocco libraries for \(target.rawValue)\n".utf8))
     let started = Date()
@@ -105,11 +104,14 @@ struct Builder {
        "--product", product] + extra)
     guard status == 0 else { throw ToolError.failure("building the Sirocco libraries failed (swift build exit \(status))") }
     // The stamp says when this build started: a source saved while it ran counts as newer.
-    if !FileManager.default.fileExists(atPath: stamp.path) { _ = FileManager.default.createFile(atPath: stamp.path, contents: nil) }
-    if lastBuild.map({ $0 < started }) ?? true {
-      try? FileManager.default.setAttributes([.modificationDate: started], ofItemAtPath: stamp.path)
-    }
+    if lastBuild.map({ $0 < started }) ?? true { Self.stamp(stamp, at: started) }
     return products
+  }
+
+  /// Creates `file` if need be and sets its modification date to `date`.
+  static func stamp(_ file: URL, at date: Date) {
+    if !FileManager.default.fileExists(atPath: file.path) { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+    try? FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: file.path)
   }
 
   /// A kit's state from its scratch directory's stamps: `changed` if the sources moved since

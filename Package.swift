@@ -91,7 +91,7 @@ let package = Package(
     .target(name: "SiroccoUnix", dependencies: ["Sirocco", "SiroccoABI", "SiroccoLinux", "CSiroccoUnix"]),
 
     .executableTarget(name: "sirocco", dependencies: [
-      "SiroccoABI", "SiroccoFilter",
+      "SiroccoABI", "SiroccoFilter", "CSiroccoUnix",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
     .target(name: "CSiroccoSPTTender"),

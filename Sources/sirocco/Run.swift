@@ -2,6 +2,7 @@
 // declared devices as Solo5's tenders do (`--net:NAME=TAP`) and passing boot parameters.
 
 import ArgumentParser
+import CSiroccoUnix
 import Foundation
 import SiroccoABI
 
@@ -73,6 +74,7 @@ struct Run: ParsableCommand {
       }
       deviceOptions.removeAll { $0 == "--net-offload=false" }
       bringUp(deviceOptions)
+      if target == .spt || target == .hvt, Builder.otherTender(for: target) != nil { clearOffloads(deviceOptions) }
       switch target {
       case .spt, .hvt:
         let tender = try builder.buildTender()
@@ -166,6 +168,21 @@ struct Run: ParsableCommand {
       if (try? runTool(["ip", "link", "set", "dev", tap, "up"])) == 0 {
         FileHandle.standardError.write(Data("sirocco: TAP interface '\(tap)' was down: set it up\n".utf8))
       }
+    }
+  }
+
+  /// Another tender (Solo5's) gets each TAP with the kernel's offloads switched off: a
+  /// persistent TAP keeps the offloads its last user set (a unix guest or `sirocco-spt
+  /// --net-offload`), and a tender that reads plain frames would then be handed TCP segments
+  /// of up to 64 KiB with their checksums unfinished, which its guest drops as corrupt.
+  /// Sirocco's own tender and the unix platform clear them as they open the TAP; here the
+  /// tool opens each one once without offloads and closes it. A TAP that cannot be opened
+  /// (busy, missing) is left to the tender to report.
+  func clearOffloads(_ options: [String]) {
+    for argument in options {
+      guard case .option(let option) = DeviceOption.parse(argument), option.kind == .network else { continue }
+      let descriptor = sirocco_tap_open(option.value, 0)
+      if descriptor >= 0 { close(descriptor) }
     }
   }
 

@@ -443,6 +443,45 @@ final class SPTTests: XCTestCase {
     XCTAssertTrue(symbols.output.contains("SPTBlockDevice"), "the symbol names were not what this test expects")
   }
 
+  // MARK: another tender
+
+  /// `SIROCCO_SPT_TENDER` runs the image with another tender (Solo5's), which gets the same
+  /// device options without `--net-offload`, and the TAP with the offloads a unix guest
+  /// left on it switched off: a persistent TAP keeps them, and a tender reading plain
+  /// frames would be handed 64 KiB TCP segments with unfinished checksums. The stand-in
+  /// tender records its arguments and what `ethtool -k` shows of the TAP.
+  func testAnotherTenderGetsTheDeviceOptionsAndTheTAPWithItsOffloadsOff() throws {
+    try requireNamespaces()
+    try requireTools([("ethtool", "ethtool")])
+    let namespace = try Namespace()
+    let directory = try TemporaryDirectory()
+    let features = directory.url.appendingPathComponent("features").path
+    let arguments = directory.url.appendingPathComponent("arguments").path
+    let tender = directory.url.appendingPathComponent("other-tender")
+    try "#!/bin/sh\nethtool -k tap0 > \(features)\necho \"$@\" > \(arguments)\n".write(to: tender, atomically: true, encoding: .utf8)
+    XCTAssertEqual(chmod(tender.path, 0o755), 0)
+    func offloads() throws -> String {
+      let outcome = try namespace.exec(["ethtool", "-k", "tap0"])
+      XCTAssertEqual(outcome.status, 0, outcome.error)
+      return outcome.output
+    }
+    // A unix guest with offloads (its default) leaves them on when it exits.
+    let guest = try Guest(namespace, example: "ping", target: "unix", readyLine: "answering ARP and ICMP echo")
+    XCTAssertTrue(try namespace.waitForPing(namespace.guestAddress), guest.stop())
+    guest.stop()
+    let left = try offloads()
+    XCTAssertTrue(left.contains("tx-checksumming: on") && left.contains("tcp-segmentation-offload: on"), "the unix guest set no offloads: \(left)")
+    let outcome = try runCommand(
+      ["ip", "netns", "exec", namespace.name, Paths.tool, "run", "--target", "spt", Paths.example("ping"), "--net:service=tap0", "--", "--ipv4=10.0.0.2/24"],
+      timeout: 300, environment: ["SIROCCO_SPT_TENDER": tender.path])
+    XCTAssertEqual(outcome.status, 0, outcome.output + outcome.error)
+    let seen = (try? String(contentsOfFile: features, encoding: .utf8)) ?? ""
+    XCTAssertTrue(seen.contains("tx-checksumming: off"), "the other tender got the TAP with checksum offload on: \(seen)")
+    XCTAssertTrue(seen.contains("tcp-segmentation-offload: off"), "the other tender got the TAP with TSO on: \(seen)")
+    let given = (try? String(contentsOfFile: arguments, encoding: .utf8)) ?? ""
+    XCTAssertEqual(given, "--net:service=tap0 \(Paths.example("ping"))/_build/spt/ping.spt --ipv4=10.0.0.2/24\n")
+  }
+
   // MARK: inspect
 
   func testInspectPrintsABIAndManifest() throws {

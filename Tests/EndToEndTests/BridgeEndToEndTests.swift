@@ -64,8 +64,10 @@ final class BridgeEndToEndTests: XCTestCase {
         XCTAssertTrue(try near.waitForPing("10.0.0.3"), "\(target): nothing crosses after the flood: \(guest.stop())")
         let log = guest.stop()
         XCTAssertTrue(log.contains("table full: 1024 addresses"), "\(target): \(log)")
-        XCTAssertTrue(log.contains("TCP segments of up to 64 KiB forwarded whole"), "\(target): \(log)")
-        XCTAssertTrue(log.contains("first frame with offload work pending: forwarded whole"), "\(target): \(log)")
+        if Examples.siroccoTender(target, checks: "TCP segments forwarded whole by the bridge (offloads)") {
+          XCTAssertTrue(log.contains("TCP segments of up to 64 KiB forwarded whole"), "\(target): \(log)")
+          XCTAssertTrue(log.contains("first frame with offload work pending: forwarded whole"), "\(target): \(log)")
+        }
       }
     }
   }

@@ -144,7 +144,9 @@ final class FirewallEndToEndTests: XCTestCase {
         // their partial checksums translated (a wrong one: the server's kernel drops them).
         let totals = Self.lastReport(log, "connections ") ?? ""
         let whole = totals.components(separatedBy: "offloaded segments whole ").last?.split(separator: " ").first.flatMap { Int($0) } ?? 0
-        XCTAssertGreaterThan(whole, 100, "\(target): \(totals)")
+        if Examples.siroccoTender(target, checks: "TCP segments forwarded whole by the firewall (offloads)") {
+          XCTAssertGreaterThan(whole, 100, "\(target): \(totals)")
+        }
       }
     }
   }

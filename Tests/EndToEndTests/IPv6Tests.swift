@@ -125,9 +125,11 @@ final class IPv6EndToEndTests: XCTestCase {
       // about 45 times fewer. A quarter of the first is the bound.
       let bound = bytes / 1440 / 4
       let segmentsIn = try XCTUnwrap(Self.tcpSegments(report, "in"), "\(target): no counters: \(report)")
-      XCTAssertLessThan(segmentsIn, bound, "\(target): Linux's segments were not coalesced: \(report)")
       let segmentsOut = try XCTUnwrap(Self.tcpSegments(sourceReport, "out"), "\(target): no counters: \(sourceReport)")
-      XCTAssertLessThan(segmentsOut, bound, "\(target): the unikernel's segments were not cut by the device: \(sourceReport)")
+      if Examples.siroccoTender(target, checks: "64 KiB TCP6 segments each way (offloads)") {
+        XCTAssertLessThan(segmentsIn, bound, "\(target): Linux's segments were not coalesced: \(report)")
+        XCTAssertLessThan(segmentsOut, bound, "\(target): the unikernel's segments were not cut by the device: \(sourceReport)")
+      }
       for report in [report, sourceReport] {
         XCTAssertFalse(report.contains("bad-tcp-checksum"), "\(target): \(report)")
         XCTAssertFalse(report.contains("oversized"), "\(target): \(report)")

@@ -141,7 +141,7 @@ final class PingTests: XCTestCase {
       let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
       return Int(fields[11])! + Int(fields[12])!
     }
-    for target in Examples.targets {
+    for target in Examples.targets where Examples.siroccoTender(target, checks: "--io-uring") {
       let namespace = try Namespace()
       let guest = try Guest(namespace, example: "ping", target: target, devices: ["--net:service=tap0", "--io-uring"], readyLine: "answering ARP")
       let pid = guest.unikernelProcess(target: target)
@@ -175,7 +175,8 @@ final class PingTests: XCTestCase {
   /// An idle unikernel sleeps in epoll: over two idle seconds it uses almost no CPU time
   /// (busy polling would use all 200 ticks).
   func testIdleUnikernelDoesNotSpin() throws {
-    for (target, command) in [("unix", "ping"), ("spt", "sirocco-spt")] {
+    let tender = Examples.otherSPTTender.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "sirocco-spt"
+    for (target, command) in [("unix", "ping"), ("spt", String(tender.prefix(15)))] {
       let namespace = try Namespace()
       let guest = try Guest(namespace, example: "ping", target: target, readyLine: "answering ARP")
       let pid = guest.unikernelProcess(target: target)

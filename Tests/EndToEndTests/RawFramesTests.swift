@@ -87,7 +87,7 @@ final class RawFramesTests: XCTestCase {
        "--net-socket:left: network device 'left' is declared raw: expected a TAP (--net:left=TAP)"),
       ("spt", ["--net:left=tap0", "--net:right=tap1", "--net-offload"],
        "network device 'left' is declared raw: expected plain frames (run the tender without --net-offload)"),
-    ] {
+    ] where Examples.siroccoTender(target, checks: "the tender's refusal of --net-offload for a raw device") {
       XCTAssertThrowsError(
         try Guest(
           namespace, application: Paths.testGuest("repeater"), target: target, devices: devices, parameters: [],

@@ -121,7 +121,7 @@ final class TCPBulkTests: XCTestCase {
       let sink = try Guest(
         namespace, example: "tcp-bulk", target: variant.target, devices: variant.devices,
         parameters: ["--mode=sink"] + variant.parameters, readyLine: "sink listening")
-      if variant.target == "spt" {
+      if variant.target == "spt", Examples.siroccoTender("spt", checks: "the tender given --net-offload by default") {
         let tender = sink.tenderArguments
         XCTAssertEqual(tender.contains("--net-offload"), !variant.devices.contains("--net-offload=false"), "\(label): \(tender)")
       }

@@ -67,14 +67,16 @@ struct Run: ParsableCommand {
       // --net-offload=false, or one of them is raw (its application reads plain frames), or
       // another tender than Sirocco's runs the image (Solo5's has no offloads).
       let networks = declared.filter { $0.entry.type == .netBasic }
-      if target == .spt, Builder.otherTender(for: .spt) == nil, !deviceOptions.contains("--net-offload"), !deviceOptions.contains("--net-offload=false"),
+      let otherTender = Builder.otherTender(for: target) != nil
+      if target == .spt, !otherTender, !deviceOptions.contains("--net-offload"), !deviceOptions.contains("--net-offload=false"),
         !networks.isEmpty, !networks.contains(where: { $0.raw }), deviceOptions.contains(where: { $0.hasPrefix("--net:") })
       {
         deviceOptions.insert("--net-offload", at: 0)
       }
       deviceOptions.removeAll { $0 == "--net-offload=false" }
-      bringUp(deviceOptions)
-      if target == .spt || target == .hvt, Builder.otherTender(for: target) != nil { clearOffloads(deviceOptions) }
+      let interfaces = taps(in: deviceOptions)
+      bringUp(interfaces)
+      if target == .spt || target == .hvt, otherTender { clearOffloads(interfaces) }
       switch target {
       case .spt, .hvt:
         let tender = try builder.buildTender()
@@ -157,10 +159,8 @@ struct Run: ParsableCommand {
   /// the tool says so): a TAP made to be moved into another namespace once attached is
   /// often attached before anything set it up, and Solo5's tenders (ours too) refuse a TAP
   /// that is down. One that cannot be set up is left to the tender to report.
-  func bringUp(_ options: [String]) {
-    for argument in options {
-      guard case .option(let option) = DeviceOption.parse(argument), option.kind == .network else { continue }
-      let tap = option.value
+  func bringUp(_ taps: [String]) {
+    for tap in taps {
       guard let shown = try? output(["ip", "-o", "link", "show", "dev", tap]),
         let flags = shown.split(separator: "<").dropFirst().first?.split(separator: ">").first,
         !flags.split(separator: ",").contains("UP")
@@ -178,11 +178,18 @@ struct Run: ParsableCommand {
   /// Sirocco's own tender and the unix platform clear them as they open the TAP; here the
   /// tool opens each one once without offloads and closes it. A TAP that cannot be opened
   /// (busy, missing) is left to the tender to report.
-  func clearOffloads(_ options: [String]) {
-    for argument in options {
-      guard case .option(let option) = DeviceOption.parse(argument), option.kind == .network else { continue }
-      let descriptor = sirocco_tap_open(option.value, 0)
+  func clearOffloads(_ taps: [String]) {
+    for tap in taps {
+      let descriptor = sirocco_tap_open(tap, 0)
       if descriptor >= 0 { close(descriptor) }
+    }
+  }
+
+  /// The TAP interfaces that `--net:NAME=TAP` options name.
+  func taps(in options: [String]) -> [String] {
+    options.compactMap { argument in
+      guard case .option(let option) = DeviceOption.parse(argument), option.kind == .network else { return nil }
+      return option.value
     }
   }
 

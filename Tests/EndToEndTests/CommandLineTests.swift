@@ -18,7 +18,7 @@ final class CommandLineTests: XCTestCase {
                      file: StaticString = #filePath, line: UInt = #line) throws {
     let outcome = try sirocco(arguments)
     XCTAssertEqual(outcome.status, status, "\(arguments): \(outcome.error)", file: file, line: line)
-    let lines = outcome.errorLines.filter { !$0.hasPrefix("sirocco: building") && !$0.hasPrefix("sirocco: compiling") && !$0.hasPrefix("[") && !$0.hasPrefix("Build") && !$0.hasPrefix("Building") && !$0.hasPrefix("Compiling") && !$0.hasPrefix("Write") && !$0.hasPrefix("Planning") }
+    let lines = outcome.diagnosticLines.filter { !$0.hasPrefix("[") && !$0.hasPrefix("Build") && !$0.hasPrefix("Building") && !$0.hasPrefix("Compiling") && !$0.hasPrefix("Write") && !$0.hasPrefix("Planning") }
     XCTAssertEqual(lines.count, 1, "expected one line, got: \(outcome.error)", file: file, line: line)
     for fragment in fragments {
       XCTAssertTrue(outcome.error.contains(fragment), "'\(fragment)' missing from: \(outcome.error)", file: file, line: line)

@@ -41,7 +41,7 @@ final class ErrorContractTests: XCTestCase {
     let label = "\(launcher) \(devices) \(parameters)"
     XCTAssertFalse(outcome.signaled, label, file: file, line: line)
     XCTAssertEqual(outcome.status, 2, "\(label): \(outcome.output)\(outcome.error)", file: file, line: line)
-    let errors = outcome.errorLines.filter { !$0.hasPrefix("sirocco: building") && !$0.hasPrefix("sirocco: compiling") }
+    let errors = outcome.diagnosticLines
     let (stream, lines, other) = siroccoTender ? (outcome.error, errors, outcome.output) : (outcome.output, outcome.outputLines, errors.joined())
     XCTAssertEqual(other, "", "\(label): the other stream", file: file, line: line)
     XCTAssertEqual(lines.count, 1, "\(label): expected one line, got: \(stream)", file: file, line: line)

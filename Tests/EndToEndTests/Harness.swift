@@ -37,6 +37,8 @@ struct Outcome {
   var error: String
 
   var errorLines: [Substring] { error.split(separator: "\n") }
+  /// `errorLines` without `sirocco run`'s build progress.
+  var diagnosticLines: [Substring] { errorLines.filter { !$0.hasPrefix("sirocco: building") && !$0.hasPrefix("sirocco: compiling") } }
   var outputLines: [Substring] { output.split(separator: "\n") }
 }
 

@@ -166,7 +166,7 @@ final class WebsiteTests: XCTestCase {
       let expected = "ERROR sirocco: website failed to start: block device 'site': not a tar archive, or a damaged one: "
         + "header checksum mismatch at block \(block) (byte \(block * 512))"
       // Solo5's tender has one console, standard output, for everything the guest writes.
-      let errors = outcome.errorLines.filter { !$0.hasPrefix("sirocco: building") && !$0.hasPrefix("sirocco: compiling") }
+      let errors = outcome.diagnosticLines
       let console = outcome.output.split(separator: "\n").filter { !$0.hasPrefix("INFO ") }
       let oneConsole = !Examples.siroccoTender(target, checks: "the guest's own standard error")
       XCTAssertEqual(oneConsole ? console : errors, [Substring(expected)], "\(target): \(outcome.output)\(outcome.error)")
